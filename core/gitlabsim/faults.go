@@ -1,0 +1,162 @@
+package gitlabsim
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FaultType is what an injected fault does.
+type FaultType string
+
+const (
+	// FaultStatus answers with Status (for example 500 or 502).
+	FaultStatus FaultType = "status"
+	// FaultDrop closes the connection without an answer.
+	FaultDrop FaultType = "drop"
+	// FaultTimeout holds the request for Delay, then closes the connection.
+	FaultTimeout FaultType = "timeout"
+	// FaultRateLimit answers 429 with a Retry-After header.
+	FaultRateLimit FaultType = "ratelimit"
+)
+
+// Fault makes matching requests fail.
+type Fault struct {
+	// Method and Path restrict which requests match (empty: any). Path
+	// matches as a prefix of the URL path; Kind matches Entry.Kind().
+	Method string    `json:"method,omitempty"`
+	Path   string    `json:"path,omitempty"`
+	Kind   string    `json:"kind,omitempty"`
+	Type   FaultType `json:"type"`
+	// Skip lets this many matching requests through before failing.
+	Skip int `json:"skip,omitempty"`
+	// Times is how many matching requests fail; 0 means 1, -1 means all.
+	Times int `json:"times,omitempty"`
+	// Every fails only every Nth matching request (after Skip); 0 or 1: each.
+	Every      int           `json:"every,omitempty"`
+	Status     int           `json:"status,omitempty"`
+	RetryAfter int           `json:"retry_after,omitempty"`
+	Delay      time.Duration `json:"delay,omitempty"`
+	// After makes GitLab carry the request out and then lose the answer.
+	After bool `json:"after,omitempty"`
+
+	seen  int
+	fired int
+}
+
+// InjectFault adds a fault rule; rules are checked in order.
+func (s *Sim) InjectFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := f
+	s.faults = append(s.faults, &c)
+}
+
+// ClearFaults removes every fault rule.
+func (s *Sim) ClearFaults() {
+	s.mu.Lock()
+	s.faults = nil
+	s.mu.Unlock()
+}
+
+// FaultsFired counts how many requests were failed on purpose.
+func (s *Sim) FaultsFired() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, f := range s.faults {
+		n += f.fired
+	}
+	return n
+}
+
+func (s *Sim) takeFault(method, path string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.faults {
+		if f.Method != "" && !strings.EqualFold(f.Method, method) {
+			continue
+		}
+		if f.Path != "" && !strings.HasPrefix(path, f.Path) {
+			continue
+		}
+		if f.Kind != "" && f.Kind != kindOf(method, path) {
+			continue
+		}
+		f.seen++
+		if f.seen <= f.Skip {
+			continue
+		}
+		times := f.Times
+		if times == 0 {
+			times = 1
+		}
+		if times > 0 && f.fired >= times {
+			continue
+		}
+		if f.Every > 1 && (f.seen-f.Skip-1)%f.Every != 0 {
+			continue
+		}
+		f.fired++
+		c := *f
+		return &c
+	}
+	return nil
+}
+
+func (f *Fault) describe() string {
+	switch f.Type {
+	case FaultStatus:
+		return fmt.Sprintf("status %d", f.Status)
+	case FaultRateLimit:
+		return fmt.Sprintf("429 retry-after %d", f.RetryAfter)
+	}
+	if f.After {
+		return string(f.Type) + " after"
+	}
+	return string(f.Type)
+}
+
+// inject writes the fault and returns the status logged (0: no answer).
+func (f *Fault) inject(w http.ResponseWriter, r *http.Request) int {
+	switch f.Type {
+	case FaultRateLimit:
+		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
+		apiError(w, 429, "Retry later")
+		return 429
+	case FaultDrop:
+		hijackClose(w)
+		return 0
+	case FaultTimeout:
+		d := f.Delay
+		if d == 0 {
+			d = 30 * time.Second
+		}
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+		}
+		hijackClose(w)
+		return 0
+	default:
+		st := f.Status
+		if st == 0 {
+			st = 500
+		}
+		apiError(w, st, fmt.Sprintf("%d %s", st, http.StatusText(st)))
+		return st
+	}
+}
+
+func hijackClose(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	// HTTP/2 or a recorder: abort the handler, which resets the stream.
+	panic(http.ErrAbortHandler)
+}
