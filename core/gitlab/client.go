@@ -1,0 +1,368 @@
+// Package gitlab is the client of GitLab's runner REST API used by the sync
+// engine: one method per endpoint, bounded retries that honour Retry-After,
+// and errors that never quote a secret.
+package gitlab
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-resty/resty/v2"
+)
+
+// Config configures a Client.
+type Config struct {
+	// URL is GitLab's base URL, for example https://gitlab.example.com.
+	URL string
+	// PAT is the personal access token sent as PRIVATE-TOKEN (may be empty).
+	PAT string
+	// CAFile is an extra PEM bundle trusted for this GitLab.
+	CAFile string
+	// RequestTimeout bounds one attempt (default 20s).
+	RequestTimeout time.Duration
+	// RetryBudget bounds all attempts of one call, waits included (default 60s).
+	RetryBudget time.Duration
+	// MaxAttempts bounds attempts of one call (default 5).
+	MaxAttempts int
+	// MaxConns is the number of connections kept open to GitLab (default 16).
+	MaxConns int
+	// UserAgent is sent with every request.
+	UserAgent string
+}
+
+// Client talks to one GitLab instance.
+type Client struct {
+	base string
+	pat  string
+	cfg  Config
+	hc   *resty.Client
+}
+
+// New builds a client. TLS verification is always on.
+func New(cfg Config) (*Client, error) {
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 20 * time.Second
+	}
+	if cfg.RetryBudget <= 0 {
+		cfg.RetryBudget = 60 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 16
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "gitlab-runner-auth"
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls_ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls_ca_file %s: no PEM certificate found; give a PEM CA bundle", cfg.CAFile)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          cfg.MaxConns * 2,
+		MaxIdleConnsPerHost:   cfg.MaxConns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       tlsCfg,
+	}
+	hc := resty.NewWithClient(&http.Client{Transport: tr, Timeout: cfg.RequestTimeout})
+	hc.SetLogger(quietLogger{})
+	hc.SetHeader("User-Agent", cfg.UserAgent)
+	hc.SetHeader("Accept", "application/json")
+	// Redirects could carry PRIVATE-TOKEN to another host: never follow them.
+	hc.SetRedirectPolicy(resty.NoRedirectPolicy())
+	base := strings.TrimRight(cfg.URL, "/")
+	return &Client{base: base, pat: cfg.PAT, cfg: cfg, hc: hc}, nil
+}
+
+// HasPAT reports whether calls that need a personal access token can be made.
+func (c *Client) HasPAT() bool { return c.pat != "" }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.hc.GetClient().CloseIdleConnections() }
+
+type quietLogger struct{}
+
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Warnf(string, ...any)  {}
+func (quietLogger) Debugf(string, ...any) {}
+
+// APIError is an error answer from GitLab. It holds what GitLab said, never
+// the request's parameters.
+type APIError struct {
+	Method  string
+	Path    string
+	Status  int
+	Message string
+	// Code is the OAuth-style error code GitLab returns for token problems,
+	// for example "insufficient_scope".
+	Code string
+	// Scope lists the scopes GitLab wanted (insufficient_scope only).
+	Scope      string
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	s := fmt.Sprintf("GitLab %s %s: %s", e.Method, e.Path, msg)
+	if e.Code == "insufficient_scope" && e.Scope != "" {
+		s += fmt.Sprintf(" (the personal access token needs one of the scopes: %s)", e.Scope)
+	}
+	return s
+}
+
+// NetError is a call that got no answer from GitLab.
+type NetError struct {
+	Method   string
+	Path     string
+	Attempts int
+	Err      error
+}
+
+func (e *NetError) Error() string {
+	return fmt.Sprintf("GitLab %s %s: no answer after %d attempt(s): %s", e.Method, e.Path, e.Attempts, describeNetErr(e.Err))
+}
+
+func (e *NetError) Unwrap() error { return e.Err }
+
+func describeNetErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var uae x509.UnknownAuthorityError
+	var hie x509.HostnameError
+	var cie x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &uae):
+		return "TLS certificate signed by an unknown authority; set tls_ca_file for this GitLab to its CA bundle"
+	case errors.As(err, &hie):
+		return "TLS certificate is not valid for this host name: " + hie.Error()
+	case errors.As(err, &cie):
+		return "TLS certificate is not valid: " + cie.Error()
+	case isTimeout(err):
+		return "request timed out"
+	}
+	return err.Error()
+}
+
+// StatusOf returns the HTTP status of an APIError, or 0.
+func StatusOf(err error) int {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+// IsInsufficientScope reports a 403 insufficient_scope answer.
+func IsInsufficientScope(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == 403 && ae.Code == "insufficient_scope"
+}
+
+type authKind int
+
+const (
+	authNone authKind = iota
+	authPAT
+)
+
+type call struct {
+	method string
+	path   string
+	query  url.Values
+	body   any
+	auth   authKind
+	// idempotent calls are retried after connection errors and 5xx; the
+	// others only when GitLab cannot have seen them (429, refused dial).
+	idempotent bool
+	out        any
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// neverSent reports errors that prove the request did not reach GitLab.
+func neverSent(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+func (c *Client) do(ctx context.Context, cl call) error {
+	if cl.auth == authPAT && c.pat == "" {
+		return &APIError{Method: cl.method, Path: cl.path, Status: 401, Message: "no personal access token configured"}
+	}
+	deadline := time.Now().Add(c.cfg.RetryBudget)
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		req := c.hc.R().SetContext(ctx)
+		if cl.auth == authPAT {
+			req.SetHeader("PRIVATE-TOKEN", c.pat)
+		}
+		if cl.body != nil {
+			req.SetHeader("Content-Type", "application/json")
+			req.SetBody(cl.body)
+		}
+		u := c.base + cl.path
+		if len(cl.query) > 0 {
+			u += "?" + cl.query.Encode()
+		}
+		resp, err := req.Execute(cl.method, u)
+		var wait time.Duration
+		if err != nil {
+			if ctx.Err() != nil {
+				return &NetError{Method: cl.method, Path: cl.path, Attempts: attempt, Err: ctx.Err()}
+			}
+			if !cl.idempotent && !neverSent(err) {
+				return &NetError{Method: cl.method, Path: cl.path, Attempts: attempt, Err: err}
+			}
+			wait = jitter(backoff)
+			if attempt >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
+				return &NetError{Method: cl.method, Path: cl.path, Attempts: attempt, Err: err}
+			}
+		} else {
+			st := resp.StatusCode()
+			if st < 400 {
+				if cl.out != nil && len(resp.Body()) > 0 {
+					if err := json.Unmarshal(resp.Body(), cl.out); err != nil {
+						return &APIError{Method: cl.method, Path: cl.path, Status: st,
+							Message: "answer is not the JSON GitLab sends: " + err.Error()}
+					}
+				}
+				if h, ok := cl.out.(interface{ setHeaders(http.Header) }); ok {
+					h.setHeaders(resp.Header())
+				}
+				return nil
+			}
+			apiErr := parseError(cl.method, cl.path, st, resp.Body())
+			retry := false
+			switch {
+			case st == 429:
+				// Never sooner than GitLab asked.
+				ra := retryAfter(resp.Header().Get("Retry-After"))
+				apiErr.RetryAfter = ra
+				wait = max(ra, jitter(backoff))
+				retry = true
+			case st >= 500 && cl.idempotent:
+				wait = jitter(backoff)
+				retry = true
+			}
+			if !retry || attempt >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
+				if st == 429 {
+					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429) after %d attempt(s); it asked to wait %s", attempt, apiErr.RetryAfter)
+				}
+				return apiErr
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &NetError{Method: cl.method, Path: cl.path, Attempts: attempt, Err: ctx.Err()}
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func retryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Second
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d + time.Second // round up: HTTP dates have one-second resolution
+		}
+		return 0
+	}
+	return time.Second
+}
+
+func parseError(method, path string, status int, body []byte) *APIError {
+	e := &APIError{Method: method, Path: path, Status: status}
+	var m map[string]any
+	if json.Unmarshal(body, &m) == nil {
+		var parts []string
+		if v, ok := m["message"]; ok {
+			parts = append(parts, flatten(v))
+		}
+		if v, ok := m["error"].(string); ok {
+			e.Code = v
+			parts = append(parts, v)
+		}
+		if v, ok := m["error_description"].(string); ok {
+			parts = append(parts, v)
+		}
+		if v, ok := m["reason"].(string); ok {
+			parts = append(parts, v)
+		}
+		if v, ok := m["scope"].(string); ok {
+			e.Scope = v
+		}
+		e.Message = strings.Join(parts, ": ")
+	}
+	if e.Message == "" {
+		e.Message = fmt.Sprintf("%d %s", status, http.StatusText(status))
+	}
+	if len(e.Message) > 300 {
+		e.Message = e.Message[:300] + "..."
+	}
+	return e
+}
+
+func flatten(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case map[string]any, []any:
+		b, _ := json.Marshal(t)
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,284 @@
+package gitlab
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Settings are the runner attributes GitLab stores server-side.
+type Settings struct {
+	Description     string   `json:"description"`
+	TagList         []string `json:"tag_list"`
+	RunUntagged     bool     `json:"run_untagged"`
+	Locked          bool     `json:"locked"`
+	Paused          bool     `json:"paused"`
+	AccessLevel     string   `json:"access_level"`
+	MaximumTimeout  int64    `json:"maximum_timeout,omitempty"`
+	MaintenanceNote string   `json:"maintenance_note"`
+}
+
+// Normalized returns the settings with sorted tags and GitLab's defaults
+// filled in, so two values compare equal when GitLab would store the same.
+func (s Settings) Normalized() Settings {
+	n := s
+	n.TagList = append([]string{}, s.TagList...)
+	sort.Strings(n.TagList)
+	if n.AccessLevel == "" {
+		n.AccessLevel = "not_protected"
+	}
+	return n
+}
+
+// Equal compares normalised settings.
+func (s Settings) Equal(o Settings) bool {
+	a, b := s.Normalized(), o.Normalized()
+	if a.Description != b.Description || a.RunUntagged != b.RunUntagged || a.Locked != b.Locked ||
+		a.Paused != b.Paused || a.AccessLevel != b.AccessLevel || a.MaximumTimeout != b.MaximumTimeout ||
+		a.MaintenanceNote != b.MaintenanceNote || len(a.TagList) != len(b.TagList) {
+		return false
+	}
+	for i := range a.TagList {
+		if a.TagList[i] != b.TagList[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s Settings) params() map[string]any {
+	m := map[string]any{
+		"description":  s.Description,
+		"tag_list":     append([]string{}, s.TagList...),
+		"run_untagged": s.RunUntagged,
+		"locked":       s.Locked,
+		"paused":       s.Paused,
+		"access_level": s.Normalized().AccessLevel,
+	}
+	if s.MaximumTimeout > 0 {
+		m["maximum_timeout"] = s.MaximumTimeout
+	}
+	if s.MaintenanceNote != "" {
+		m["maintenance_note"] = s.MaintenanceNote
+	}
+	return m
+}
+
+// Credentials are what GitLab returns when it hands out a runner token.
+type Credentials struct {
+	ID        int64
+	Token     string
+	ExpiresAt time.Time // zero: the token does not expire
+}
+
+type credentialsJSON struct {
+	ID             int64   `json:"id"`
+	Token          string  `json:"token"`
+	TokenExpiresAt *string `json:"token_expires_at"`
+}
+
+func (c credentialsJSON) credentials() Credentials {
+	out := Credentials{ID: c.ID, Token: c.Token}
+	if c.TokenExpiresAt != nil && *c.TokenExpiresAt != "" {
+		if t, err := time.Parse(time.RFC3339Nano, *c.TokenExpiresAt); err == nil {
+			out.ExpiresAt = t.UTC()
+		}
+	}
+	return out
+}
+
+// Verify checks a runner token (POST /runners/verify). The system id is
+// sent so GitLab records this host, not a phantom runner manager.
+func (c *Client) Verify(ctx context.Context, token, systemID string) (Credentials, error) {
+	var out credentialsJSON
+	body := map[string]any{"token": token}
+	if systemID != "" {
+		body["system_id"] = systemID
+	}
+	err := c.do(ctx, call{method: http.MethodPost, path: "/api/v4/runners/verify", body: body, idempotent: true, out: &out})
+	if err != nil {
+		return Credentials{}, err
+	}
+	cr := out.credentials()
+	if cr.Token == "" {
+		cr.Token = token
+	}
+	return cr, nil
+}
+
+// CreateOptions describe a runner to create.
+type CreateOptions struct {
+	RunnerType string
+	GroupID    int64
+	ProjectID  int64
+	Settings   Settings
+}
+
+// CreateRunner uses the runner creation workflow (POST /user/runners, PAT
+// with create_runner).
+func (c *Client) CreateRunner(ctx context.Context, o CreateOptions) (Credentials, error) {
+	body := o.Settings.params()
+	body["runner_type"] = o.RunnerType
+	switch o.RunnerType {
+	case "group_type":
+		body["group_id"] = o.GroupID
+	case "project_type":
+		body["project_id"] = o.ProjectID
+	}
+	var out credentialsJSON
+	// Not idempotent: a retry after a lost answer would create a second runner.
+	if err := c.do(ctx, call{method: http.MethodPost, path: "/api/v4/user/runners", body: body, auth: authPAT, out: &out}); err != nil {
+		return Credentials{}, err
+	}
+	return out.credentials(), nil
+}
+
+// RegisterRunner uses the legacy registration token (POST /runners).
+func (c *Client) RegisterRunner(ctx context.Context, registrationToken string, s Settings) (Credentials, error) {
+	body := s.params()
+	body["token"] = registrationToken
+	body["info"] = map[string]any{"name": "gitlab-runner-auth"}
+	var out credentialsJSON
+	if err := c.do(ctx, call{method: http.MethodPost, path: "/api/v4/runners", body: body, out: &out}); err != nil {
+		return Credentials{}, err
+	}
+	return out.credentials(), nil
+}
+
+// DeleteByToken removes the runner that owns token (DELETE /runners).
+func (c *Client) DeleteByToken(ctx context.Context, token string) error {
+	return c.do(ctx, call{method: http.MethodDelete, path: "/api/v4/runners", body: map[string]any{"token": token}, idempotent: true})
+}
+
+// DeleteByID removes a runner with the PAT (DELETE /runners/:id).
+func (c *Client) DeleteByID(ctx context.Context, id int64) error {
+	return c.do(ctx, call{method: http.MethodDelete, path: fmt.Sprintf("/api/v4/runners/%d", id), auth: authPAT, idempotent: true})
+}
+
+// ResetToken gives a runner a new token (POST /runners/:id/reset_authentication_token).
+func (c *Client) ResetToken(ctx context.Context, id int64) (Credentials, error) {
+	var out credentialsJSON
+	// Repeating a reset is harmless: the last token handed out is the valid one.
+	err := c.do(ctx, call{method: http.MethodPost, path: fmt.Sprintf("/api/v4/runners/%d/reset_authentication_token", id),
+		auth: authPAT, idempotent: true, out: &out})
+	if err != nil {
+		return Credentials{}, err
+	}
+	cr := out.credentials()
+	cr.ID = id
+	return cr, nil
+}
+
+// Runner is a runner as GET /runners/:id describes it.
+type Runner struct {
+	ID              int64    `json:"id"`
+	Description     string   `json:"description"`
+	RunnerType      string   `json:"runner_type"`
+	Paused          bool     `json:"paused"`
+	TagList         []string `json:"tag_list"`
+	RunUntagged     bool     `json:"run_untagged"`
+	Locked          bool     `json:"locked"`
+	AccessLevel     string   `json:"access_level"`
+	MaximumTimeout  *int64   `json:"maximum_timeout"`
+	MaintenanceNote *string  `json:"maintenance_note"`
+}
+
+// Settings returns the server-side settings of a runner.
+func (r Runner) Settings() Settings {
+	s := Settings{Description: r.Description, TagList: r.TagList, RunUntagged: r.RunUntagged, Locked: r.Locked,
+		Paused: r.Paused, AccessLevel: r.AccessLevel}
+	if r.MaximumTimeout != nil {
+		s.MaximumTimeout = *r.MaximumTimeout
+	}
+	if r.MaintenanceNote != nil {
+		s.MaintenanceNote = *r.MaintenanceNote
+	}
+	return s
+}
+
+// GetRunner reads one runner (GET /runners/:id).
+func (c *Client) GetRunner(ctx context.Context, id int64) (Runner, error) {
+	var out Runner
+	err := c.do(ctx, call{method: http.MethodGet, path: fmt.Sprintf("/api/v4/runners/%d", id), auth: authPAT, idempotent: true, out: &out})
+	return out, err
+}
+
+// UpdateRunner changes a runner's settings (PUT /runners/:id).
+func (c *Client) UpdateRunner(ctx context.Context, id int64, s Settings) (Runner, error) {
+	body := s.params()
+	body["maintenance_note"] = s.MaintenanceNote // explicit, so a removed note is cleared
+	var out Runner
+	err := c.do(ctx, call{method: http.MethodPut, path: fmt.Sprintf("/api/v4/runners/%d", id), body: body, auth: authPAT, idempotent: true, out: &out})
+	return out, err
+}
+
+// ListOptions select runners to list.
+type ListOptions struct {
+	// RunnerType selects the endpoint: instance_type lists /runners/all
+	// (administrators), group_type /groups/:id/runners, project_type
+	// /projects/:id/runners; it is also sent as the type filter.
+	RunnerType string
+	GroupID    int64
+	ProjectID  int64
+	// Tags: GitLab returns runners that carry all of them.
+	Tags []string
+}
+
+// Summary is a runner as list endpoints describe it.
+type Summary struct {
+	ID          int64  `json:"id"`
+	Description string `json:"description"`
+	RunnerType  string `json:"runner_type"`
+	Paused      bool   `json:"paused"`
+}
+
+type page struct {
+	items []Summary
+	next  string
+}
+
+func (p *page) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &p.items) }
+func (p *page) setHeaders(h http.Header)     { p.next = h.Get("X-Next-Page") }
+
+// ListRunners lists runners, following every page (per_page=100).
+func (c *Client) ListRunners(ctx context.Context, o ListOptions) ([]Summary, error) {
+	path := "/api/v4/runners/all"
+	switch o.RunnerType {
+	case "group_type":
+		path = fmt.Sprintf("/api/v4/groups/%d/runners", o.GroupID)
+	case "project_type":
+		path = fmt.Sprintf("/api/v4/projects/%d/runners", o.ProjectID)
+	}
+	var all []Summary
+	for pageNo := 1; pageNo <= 1000; {
+		q := url.Values{}
+		if o.RunnerType != "" {
+			q.Set("type", o.RunnerType)
+		}
+		if len(o.Tags) > 0 {
+			q.Set("tag_list", strings.Join(o.Tags, ","))
+		}
+		q.Set("per_page", "100")
+		q.Set("page", strconv.Itoa(pageNo))
+		var p page
+		if err := c.do(ctx, call{method: http.MethodGet, path: path, query: q, auth: authPAT, idempotent: true, out: &p}); err != nil {
+			return nil, err
+		}
+		all = append(all, p.items...)
+		if p.next == "" {
+			break
+		}
+		n, err := strconv.Atoi(p.next)
+		if err != nil || n <= pageNo {
+			break
+		}
+		pageNo = n
+	}
+	return all, nil
+}
