@@ -1,0 +1,146 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+)
+
+// Outcome is what carrying out one step achieved. A step can half succeed
+// (an adopt that got its token but failed to update settings): Creds is
+// kept whenever GitLab handed out a token, whatever Err says.
+type Outcome struct {
+	ID       int64
+	Creds    *gitlab.Credentials
+	Obtained time.Time
+	// Applied is what GitLab now stores, when this step sent it.
+	Applied *gitlab.Settings
+	Deleted bool
+	Err     error
+}
+
+// apply carries out the plan, in parallel up to the concurrency limit.
+func (en *engine) apply(ctx context.Context, plan Plan) []Outcome {
+	out := make([]Outcome, len(plan.Steps))
+	_ = en.parallel(len(plan.Steps), func(i int) error {
+		out[i] = en.applyStep(ctx, plan.Steps[i])
+		if out[i].Err != nil {
+			out[i].Err = fmt.Errorf("%s %s: %w", plan.Steps[i].Action, plan.Steps[i].Name, out[i].Err)
+		}
+		return nil
+	})
+	return out
+}
+
+func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
+	if s.Action == Keep {
+		return Outcome{ID: s.ID}
+	}
+	c, cc, err := en.client(s.ClientKey)
+	if err != nil {
+		return Outcome{ID: s.ID, Err: err}
+	}
+	now := en.o.Now().UTC().Truncate(time.Second)
+	switch s.Action {
+	case Update:
+		if _, err := c.UpdateRunner(ctx, s.ID, s.Settings); err != nil {
+			return Outcome{ID: s.ID, Err: err}
+		}
+		applied := s.Settings
+		return Outcome{ID: s.ID, Applied: &applied}
+
+	case Create, Replace:
+		if s.DeleteOld && s.Prev != nil {
+			// Remove the old runner first: if the create then fails, nothing
+			// leaks and the next run simply creates.
+			if err := c.DeleteByToken(ctx, s.Prev.Token); err != nil && gitlab.StatusOf(err) != 403 {
+				return Outcome{ID: s.ID, Err: fmt.Errorf("removing the old runner: %w", err)}
+			}
+		}
+		creds, err := en.create(ctx, c, cc, s)
+		if err != nil {
+			return Outcome{Err: err, Deleted: s.DeleteOld}
+		}
+		en.o.Secrets.Add(creds.Token)
+		applied := s.Settings
+		return Outcome{ID: creds.ID, Creds: &creds, Obtained: now, Applied: &applied}
+
+	case Adopt:
+		creds, err := c.ResetToken(ctx, s.ID)
+		if err != nil {
+			if gitlab.StatusOf(err) == 404 {
+				return Outcome{ID: s.ID, Err: fmt.Errorf("runner %d disappeared from GitLab before its token could be reset; the next run creates a new one", s.ID)}
+			}
+			return Outcome{ID: s.ID, Err: err}
+		}
+		en.o.Secrets.Add(creds.Token)
+		o := Outcome{ID: s.ID, Creds: &creds, Obtained: now}
+		if s.UpdateAfterAdopt {
+			if _, err := c.UpdateRunner(ctx, s.ID, s.Settings); err != nil {
+				o.Err = fmt.Errorf("token reset, but updating settings failed: %w", err)
+				return o
+			}
+		}
+		applied := s.Settings
+		o.Applied = &applied
+		return o
+
+	case Delete:
+		if s.ByToken && s.Prev != nil && s.Prev.Token != "" {
+			err := c.DeleteByToken(ctx, s.Prev.Token)
+			if err == nil {
+				return Outcome{ID: s.ID, Deleted: true}
+			}
+			if gitlab.StatusOf(err) != 403 {
+				return Outcome{ID: s.ID, Err: err}
+			}
+			// The token is no longer valid: the runner is gone, or its token
+			// was reset elsewhere. With a PAT, make sure by id.
+			if !c.HasPAT() || s.ID == 0 {
+				en.warn("runner %s (id %d) on %s: its token is no longer valid, so it is considered gone", s.Name, s.ID, s.URL)
+				return Outcome{ID: s.ID, Deleted: true}
+			}
+		}
+		if !c.HasPAT() {
+			return Outcome{ID: s.ID, Err: fmt.Errorf("cannot delete runner %d without its token or a personal access token", s.ID)}
+		}
+		if err := c.DeleteByID(ctx, s.ID); err != nil && gitlab.StatusOf(err) != 404 {
+			return Outcome{ID: s.ID, Err: err}
+		}
+		return Outcome{ID: s.ID, Deleted: true}
+	}
+	return Outcome{ID: s.ID, Err: fmt.Errorf("unknown action %q", s.Action)}
+}
+
+// create uses the runner creation workflow when a PAT is given, and the
+// legacy registration token otherwise (or when the PAT lacks the scope).
+func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *Client, s Step) (gitlab.Credentials, error) {
+	e := s.Executor
+	if cc.PAT != "" {
+		creds, err := c.CreateRunner(ctx, gitlab.CreateOptions{RunnerType: e.RunnerType, GroupID: e.GroupID,
+			ProjectID: e.ProjectID, Settings: s.Settings})
+		if err == nil {
+			return creds, nil
+		}
+		if !gitlab.IsInsufficientScope(err) || cc.RegistrationToken == "" {
+			if gitlab.IsInsufficientScope(err) {
+				return creds, fmt.Errorf("%w; give the token the create_runner scope or add a registration_token", err)
+			}
+			return creds, err
+		}
+		en.warn("the personal access token for %s lacks the create_runner scope; falling back to the registration token", cc.URL)
+	}
+	creds, err := c.RegisterRunner(ctx, cc.RegistrationToken, s.Settings)
+	if err != nil {
+		switch gitlab.StatusOf(err) {
+		case 410:
+			return creds, fmt.Errorf("%w: registration tokens are disabled on %s; give a personal_access_token with the create_runner scope in client_configs", err, cc.URL)
+		case 403:
+			return creds, fmt.Errorf("%w: GitLab rejected the registration token; check registration_token for %s", err, cc.URL)
+		}
+		return creds, err
+	}
+	return creds, nil
+}

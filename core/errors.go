@@ -1,0 +1,92 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// InputError is bad input on the host: a file, key or option that must be
+// fixed by the administrator. The CLI exits 2 for it; nothing is written.
+type InputError struct {
+	// Where names the file (or option) and, when known, the key.
+	Where string
+	Msg   string
+}
+
+func (e *InputError) Error() string {
+	if e.Where == "" {
+		return e.Msg
+	}
+	return e.Where + ": " + e.Msg
+}
+
+func inputErr(where, format string, args ...any) *InputError {
+	return &InputError{Where: where, Msg: fmt.Sprintf(format, args...)}
+}
+
+// IsInputError reports whether err (or one it wraps) is an InputError.
+func IsInputError(err error) bool {
+	var ie *InputError
+	return errors.As(err, &ie)
+}
+
+// Redactor removes secrets from text before it leaves the process. Every
+// secret the engine reads or receives is added to it; output paths pass
+// text through Redact as a last line of defence.
+type Redactor struct {
+	mu      sync.RWMutex
+	secrets map[string]bool
+	sorted  []string
+}
+
+// NewRedactor returns an empty redactor.
+func NewRedactor() *Redactor { return &Redactor{secrets: map[string]bool{}} }
+
+// Add registers secret values (values shorter than 6 characters are
+// ignored: they would redact ordinary words).
+func (r *Redactor) Add(values ...string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changed := false
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		if len(v) < 6 || r.secrets[v] {
+			continue
+		}
+		r.secrets[v] = true
+		changed = true
+	}
+	if changed {
+		r.sorted = r.sorted[:0]
+		for s := range r.secrets {
+			r.sorted = append(r.sorted, s)
+		}
+		// Longest first, so a secret that contains another is removed whole.
+		sort.Slice(r.sorted, func(i, j int) bool { return len(r.sorted[i]) > len(r.sorted[j]) })
+	}
+}
+
+// Token shapes GitLab hands out; redacted even when not registered.
+var tokenShapes = regexp.MustCompile(`\b(glrt-|glpat-|glrtr-|GR1348941|glptt-|gldt-)[A-Za-z0-9_\-\.]{6,}`)
+
+// Redact replaces every known secret, and anything shaped like a GitLab
+// token, with <redacted>.
+func (r *Redactor) Redact(s string) string {
+	if r != nil {
+		r.mu.RLock()
+		for _, sec := range r.sorted {
+			if strings.Contains(s, sec) {
+				s = strings.ReplaceAll(s, sec, RedactedToken)
+			}
+		}
+		r.mu.RUnlock()
+	}
+	return tokenShapes.ReplaceAllString(s, RedactedToken)
+}

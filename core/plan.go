@@ -1,0 +1,433 @@
+package core
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+)
+
+// Action is what the plan does for one runner.
+type Action string
+
+// The actions of a plan.
+const (
+	Keep    Action = "keep"
+	Create  Action = "create"
+	Adopt   Action = "adopt"   // runner exists in GitLab; a new token is obtained by reset
+	Replace Action = "replace" // the old runner is unusable; a new one is created
+	Update  Action = "update"  // server-side settings drifted
+	Delete  Action = "delete"
+)
+
+// Past tense for output lines.
+func (a Action) Past() string {
+	switch a {
+	case Keep:
+		return "kept"
+	case Create:
+		return "created"
+	case Adopt:
+		return "adopted"
+	case Replace:
+		return "replaced"
+	case Update:
+		return "updated"
+	case Delete:
+		return "deleted"
+	}
+	return string(a)
+}
+
+// Step is one entry of a plan.
+type Step struct {
+	Action Action
+	// Name is the executor name (for deletes: the name the runner carried).
+	Name string
+	// Executor is the declared executor (nil for deletes).
+	Executor *Executor
+	// ClientKey is the normalised GitLab URL the step talks to.
+	ClientKey string
+	URL       string
+	// ID is the runner this step acts on (0 for create).
+	ID int64
+	// Prev is the runner's entry in the live config, if any.
+	Prev *LiveRunner
+	// ByToken deletes with the runner's token; otherwise by id with the PAT.
+	ByToken bool
+	// DeleteOld makes a replace remove the old runner (by token) first.
+	DeleteOld bool
+	// UpdateAfterAdopt sends the desired settings after an adopt.
+	UpdateAfterAdopt bool
+	// Verified is GitLab's answer to verify (keep/update): its token expiry
+	// is the one gitlab-runner needs to rotate in time.
+	Verified *gitlab.Credentials
+	Settings gitlab.Settings
+	Reason           string
+}
+
+// Plan is the list of steps a sync carries out.
+type Plan struct {
+	Steps []Step
+}
+
+// Changed reports whether the plan does anything to GitLab.
+func (p Plan) Changed() bool {
+	for _, s := range p.Steps {
+		if s.Action != Keep {
+			return true
+		}
+	}
+	return false
+}
+
+// Previous is the live config matched against the declared executors.
+type Previous struct {
+	// ByName holds the live entry of each declared executor.
+	ByName map[string]*LiveRunner
+	// Owned are entries of this host and instance that are no longer
+	// declared (or moved to another GitLab, or duplicates): delete them.
+	Owned []OwnedRunner
+	// Foreign are entries that do not carry this host's identity: kept
+	// verbatim, never touched.
+	Foreign []LiveRunner
+}
+
+// OwnedRunner is a live entry to delete.
+type OwnedRunner struct {
+	Name   string
+	Runner LiveRunner
+}
+
+// Observation is what read-only requests to GitLab found.
+type Observation struct {
+	// Verified holds POST /runners/verify results by executor name.
+	Verified map[string]VerifyOutcome
+	// Found holds the host/instance lookup per client key (only clients
+	// that were looked up have an entry).
+	Found map[string][]gitlab.Summary
+	// Details and Missing hold GET /runners/:id results.
+	Details map[int64]gitlab.Runner
+	Missing map[int64]bool
+}
+
+// VerifyOutcome is one verify answer: 200 (alive) or 403 (dead).
+type VerifyOutcome struct {
+	Alive bool
+	Creds gitlab.Credentials
+}
+
+func newObservation() Observation {
+	return Observation{Verified: map[string]VerifyOutcome{}, Found: map[string][]gitlab.Summary{},
+		Details: map[int64]gitlab.Runner{}, Missing: map[int64]bool{}}
+}
+
+// identityPattern matches the default description of any executor of this
+// host and instance: "<hostname> <instance> <name> Runner".
+func identityPattern(hostname, instance string) *regexp.Regexp {
+	return regexp.MustCompile("^" + regexp.QuoteMeta(hostname) + " " + regexp.QuoteMeta(instance) + ` (\S+) Runner$`)
+}
+
+// MatchPrevious attributes each live [[runners]] entry to a declared
+// executor, to this host and instance (to be deleted), or to nobody.
+func MatchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
+	prev := Previous{ByName: map[string]*LiveRunner{}}
+	byName := map[string]*Executor{}
+	for _, e := range d.Executors {
+		byName[e.Name] = e
+	}
+	pat := identityPattern(d.Hostname, d.Layout.Instance)
+	for i := range live.Runners {
+		lr := live.Runners[i]
+		key, _ := NormalizeURL(lr.URL)
+		name := ""
+		for sname, sr := range st.Runners {
+			sk, _ := NormalizeURL(sr.URL)
+			if lr.ID != 0 && sr.ID == lr.ID && sk == key {
+				name = sname
+				break
+			}
+		}
+		if name == "" {
+			for _, e := range d.Executors {
+				if lr.Name == e.Description && e.Client.Key == key {
+					name = e.Name
+					break
+				}
+			}
+		}
+		if name == "" {
+			if m := pat.FindStringSubmatch(lr.Name); m != nil {
+				name = m[1]
+			}
+		}
+		if name == "" {
+			prev.Foreign = append(prev.Foreign, lr)
+			continue
+		}
+		if e := byName[name]; e != nil && e.Client.Key == key && prev.ByName[name] == nil && lr.Token != "" {
+			prev.ByName[name] = &live.Runners[i]
+			continue
+		}
+		prev.Owned = append(prev.Owned, OwnedRunner{Name: name, Runner: lr})
+	}
+	return prev
+}
+
+// PlanOptions tune plan building.
+type PlanOptions struct {
+	Refresh bool
+}
+
+// BuildPlan turns what is declared, what the disk holds and what GitLab
+// answered into a plan. It makes no request: every input is a value.
+func BuildPlan(d *Desired, prev Previous, st *State, obs Observation, o PlanOptions) Plan {
+	var plan Plan
+	claimed := map[int64]bool{} // runner ids some declared executor keeps or adopts
+	type extra struct {
+		e   *Executor
+		ids []int64
+	}
+	var extras []extra
+	pat := identityPattern(d.Hostname, d.Layout.Instance)
+
+	for _, e := range d.Executors {
+		want := e.Settings()
+		p := prev.ByName[e.Name]
+		cands := candidates(e, d, obs)
+		hasPAT := e.Client.PAT != ""
+		step := Step{Name: e.Name, Executor: e, ClientKey: e.Client.Key, URL: e.Client.URL, Prev: p, Settings: want}
+
+		if p != nil {
+			v, verified := obs.Verified[e.Name]
+			if verified && v.Alive {
+				step.ID = p.ID
+				if v.Creds.ID != 0 {
+					step.ID = v.Creds.ID
+				}
+				creds := v.Creds
+				step.Verified = &creds
+				drift, known := driftOf(e, step.ID, st, obs, want)
+				switch {
+				case !drift:
+					step.Action = Keep
+					step.Reason = "token verified"
+					if !known {
+						step.Reason = "token verified (settings last applied unknown)"
+					}
+				case hasPAT:
+					step.Action = Update
+					step.Reason = "server-side settings differ: " + drift2reason(e, step.ID, st, obs, want)
+				case e.Client.RegistrationToken != "":
+					step.Action = Replace
+					step.DeleteOld = true
+					step.Reason = "server-side settings differ and there is no personal_access_token to update them in place; re-registering"
+				default:
+					step.Action = Keep
+					step.Reason = "token verified"
+				}
+				claimed[step.ID] = true
+				plan.Steps = append(plan.Steps, step)
+				extras = append(extras, extra{e, otherIDs(cands, step.ID)})
+				continue
+			}
+			// The token was rejected (revoked or expired).
+			if hasPAT && p.ID != 0 {
+				if _, ok := obs.Details[p.ID]; ok {
+					step.Action = Adopt
+					step.ID = p.ID
+					step.UpdateAfterAdopt = !obs.Details[p.ID].Settings().Equal(want)
+					step.Reason = "token rejected by GitLab (revoked or expired); runner still exists, resetting its token"
+					claimed[step.ID] = true
+					plan.Steps = append(plan.Steps, step)
+					extras = append(extras, extra{e, otherIDs(cands, step.ID)})
+					continue
+				}
+			}
+			if best := pickCandidate(cands, st, e.Name, p.ID); best != 0 {
+				step.Action = Adopt
+				step.ID = best
+				step.UpdateAfterAdopt = true
+				step.Reason = "token rejected by GitLab; found this executor's runner by host and instance, resetting its token"
+				claimed[best] = true
+				plan.Steps = append(plan.Steps, step)
+				extras = append(extras, extra{e, otherIDs(cands, best)})
+				continue
+			}
+			step.Action = Replace
+			step.Reason = "token rejected by GitLab and the runner is gone; creating a new one"
+			if !hasPAT {
+				step.Reason = "token rejected by GitLab (no personal_access_token to look for the runner); creating a new one"
+			}
+			plan.Steps = append(plan.Steps, step)
+			extras = append(extras, extra{e, otherIDs(cands, 0)})
+			continue
+		}
+
+		if best := pickCandidate(cands, st, e.Name, 0); best != 0 {
+			step.Action = Adopt
+			step.ID = best
+			step.UpdateAfterAdopt = true
+			if det, ok := obs.Details[best]; ok {
+				step.UpdateAfterAdopt = !det.Settings().Equal(want)
+			}
+			step.Reason = "no token on disk; found this executor's runner in GitLab by host and instance"
+			claimed[best] = true
+			plan.Steps = append(plan.Steps, step)
+			extras = append(extras, extra{e, otherIDs(cands, best)})
+			continue
+		}
+		step.Action = Create
+		step.Reason = "new executor"
+		if _, looked := obs.Found[e.Client.Key]; looked {
+			step.Reason = "new executor (no runner of this host and instance found for it in GitLab)"
+		}
+		plan.Steps = append(plan.Steps, step)
+	}
+
+	deleted := map[int64]bool{}
+	var deletes []Step
+	for _, x := range extras {
+		for _, id := range x.ids {
+			if claimed[id] || deleted[id] {
+				continue
+			}
+			deleted[id] = true
+			deletes = append(deletes, Step{Action: Delete, Name: x.e.Name, ClientKey: x.e.Client.Key, URL: x.e.Client.URL,
+				ID: id, Reason: "duplicate runner of this executor (left by an interrupted run)"})
+		}
+	}
+	for i := range prev.Owned {
+		o := prev.Owned[i]
+		key, _ := NormalizeURL(o.Runner.URL)
+		if o.Runner.ID != 0 && (claimed[o.Runner.ID] || deleted[o.Runner.ID]) {
+			continue
+		}
+		if o.Runner.ID != 0 {
+			deleted[o.Runner.ID] = true
+		}
+		r := o.Runner
+		deletes = append(deletes, Step{Action: Delete, Name: o.Name, ClientKey: key, URL: o.Runner.URL, ID: o.Runner.ID,
+			Prev: &r, ByToken: o.Runner.Token != "", Reason: "executor no longer declared"})
+	}
+	declared := map[string]bool{}
+	for _, e := range d.Executors {
+		declared[e.Name] = true
+	}
+	clientKeys := make([]string, 0, len(obs.Found))
+	for k := range obs.Found {
+		clientKeys = append(clientKeys, k)
+	}
+	sort.Strings(clientKeys)
+	for _, key := range clientKeys {
+		var url string
+		for _, c := range d.Clients {
+			if c.Key == key {
+				url = c.URL
+			}
+		}
+		for _, s := range obs.Found[key] {
+			m := pat.FindStringSubmatch(s.Description)
+			if m == nil || declared[m[1]] || claimed[s.ID] || deleted[s.ID] {
+				continue
+			}
+			deleted[s.ID] = true
+			deletes = append(deletes, Step{Action: Delete, Name: m[1], ClientKey: key, URL: url, ID: s.ID,
+				Reason: "runner of this host and instance whose executor is no longer declared"})
+		}
+	}
+	sort.SliceStable(deletes, func(i, j int) bool {
+		if deletes[i].Name != deletes[j].Name {
+			return deletes[i].Name < deletes[j].Name
+		}
+		return deletes[i].ID < deletes[j].ID
+	})
+	plan.Steps = append(plan.Steps, deletes...)
+	return plan
+}
+
+// candidates are runners found by the lookup that belong to executor e:
+// its description, or the default description of its name.
+func candidates(e *Executor, d *Desired, obs Observation) []int64 {
+	var ids []int64
+	def := DefaultDescription(d.Hostname, d.Layout.Instance, e.Name)
+	for _, s := range obs.Found[e.Client.Key] {
+		if s.Description == e.Description || s.Description == def {
+			ids = append(ids, s.ID)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+func otherIDs(ids []int64, keep int64) []int64 {
+	var out []int64
+	for _, id := range ids {
+		if id != keep {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// pickCandidate prefers the id the state file recorded, then the newest.
+func pickCandidate(ids []int64, st *State, name string, exclude int64) int64 {
+	if sr, ok := st.Runners[name]; ok {
+		for _, id := range ids {
+			if id == sr.ID && id != exclude {
+				return id
+			}
+		}
+	}
+	for i := len(ids) - 1; i >= 0; i-- {
+		if ids[i] != exclude {
+			return ids[i]
+		}
+	}
+	return 0
+}
+
+// driftOf compares the desired settings with what GitLab has (when read)
+// or what was last applied (state file). known is false when neither is
+// available.
+func driftOf(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) (drift, known bool) {
+	if det, ok := obs.Details[id]; ok {
+		return !det.Settings().Equal(want), true
+	}
+	if sr, ok := st.Runners[e.Name]; ok && sr.ID == id && sr.Applied != nil {
+		return !sr.Applied.Equal(want), true
+	}
+	return false, false
+}
+
+func drift2reason(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) string {
+	var have gitlab.Settings
+	if det, ok := obs.Details[id]; ok {
+		have = det.Settings()
+	} else if sr, ok := st.Runners[e.Name]; ok && sr.Applied != nil {
+		have = *sr.Applied
+	}
+	return settingsDiff(have.Normalized(), want)
+}
+
+func settingsDiff(a, b gitlab.Settings) string {
+	var out []string
+	add := func(name string, x, y any) {
+		if fmt.Sprint(x) != fmt.Sprint(y) {
+			out = append(out, name)
+		}
+	}
+	add("description", a.Description, b.Description)
+	add("tag_list", a.TagList, b.TagList)
+	add("run_untagged", a.RunUntagged, b.RunUntagged)
+	add("locked", a.Locked, b.Locked)
+	add("paused", a.Paused, b.Paused)
+	add("access_level", a.AccessLevel, b.AccessLevel)
+	add("maximum_timeout", a.MaximumTimeout, b.MaximumTimeout)
+	add("maintenance_note", a.MaintenanceNote, b.MaintenanceNote)
+	if len(out) == 0 {
+		return "settings"
+	}
+	return fmt.Sprint(out)
+}

@@ -1,0 +1,298 @@
+package core
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// RedactedToken replaces every token in diffs and check-mode output.
+const RedactedToken = "<redacted>"
+
+// configHeader opens every generated config.{instance}.toml.
+const configHeader = "# Written by register-runner (gitlab-runner-auth) from %s and %s/.\n" +
+	"# Edit those files instead: changes made here are replaced on the next run.\n"
+
+// Section is one [[runners]] entry of the generated config.
+type Section struct {
+	Name           string // gitlab-runner's "name": the runner's description
+	URL            string
+	ID             int64
+	Token          string
+	TokenObtained  time.Time
+	TokenExpiresAt time.Time // zero: never expires
+	Executor       string
+	TLSCAFile      string
+	// Keys are the executor's own settings, copied verbatim.
+	Keys *Table
+	// Verbatim, when set, is written as-is (an entry this run must keep
+	// but does not manage, for example one whose deletion failed).
+	Verbatim *Table
+}
+
+func (s Section) table(redact bool) *Table {
+	if s.Verbatim != nil {
+		t := s.Verbatim.Clone()
+		if redact {
+			if _, ok := t.Get("token"); ok {
+				t.Set("token", RedactedToken)
+			}
+		}
+		return t
+	}
+	t := NewTable()
+	t.Set("name", s.Name)
+	t.Set("url", s.URL)
+	t.Set("id", s.ID)
+	tok := s.Token
+	if redact {
+		tok = RedactedToken
+	}
+	t.Set("token", tok)
+	t.Set("token_obtained_at", tomlTime(s.TokenObtained))
+	t.Set("token_expires_at", tomlTime(s.TokenExpiresAt))
+	t.Set("executor", s.Executor)
+	keys := s.Keys
+	if keys == nil {
+		keys = NewTable()
+	}
+	if s.TLSCAFile != "" {
+		if _, ok := keys.Get("tls-ca-file"); !ok {
+			t.Set("tls-ca-file", s.TLSCAFile)
+		}
+	}
+	{
+		s.Keys = keys
+		for _, k := range s.Keys.Keys() {
+			v, _ := s.Keys.Get(k)
+			t.Set(k, cloneValue(v))
+		}
+	}
+	return t
+}
+
+// tomlTime is how gitlab-runner writes token times: UTC, whole seconds,
+// 0001-01-01T00:00:00Z for "never".
+func tomlTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}.UTC()
+	}
+	return t.UTC().Truncate(time.Second)
+}
+
+// RenderConfig produces config.{instance}.toml: the template's global keys,
+// then one [[runners]] per section, in the order given. Same input, same
+// bytes.
+func RenderConfig(l Layout, globals *Table, sections []Section, redact bool) []byte {
+	doc := NewTable()
+	if globals != nil {
+		for _, k := range globals.Keys() {
+			v, _ := globals.Get(k)
+			doc.Set(k, v)
+		}
+	}
+	if len(sections) > 0 {
+		rs := make([]any, len(sections))
+		for i, s := range sections {
+			rs[i] = s.table(redact)
+		}
+		doc.Set("runners", rs)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, configHeader, "config.template."+l.Instance+".toml", l.Instance)
+	b.WriteString("\n")
+	writeTable(&b, doc, nil)
+	out := b.Bytes()
+	for bytes.Contains(out, []byte("\n\n\n")) {
+		out = bytes.ReplaceAll(out, []byte("\n\n\n"), []byte("\n\n"))
+	}
+	return out
+}
+
+// EncodeTOML renders a table as a TOML document (no header).
+func EncodeTOML(t *Table) []byte {
+	var b bytes.Buffer
+	writeTable(&b, t, nil)
+	return b.Bytes()
+}
+
+func isTableArray(v any) ([]any, bool) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) == 0 {
+		return nil, false
+	}
+	for _, e := range arr {
+		if _, ok := e.(*Table); !ok {
+			return nil, false
+		}
+	}
+	return arr, true
+}
+
+// writeTable writes key/values first, then sub-tables and arrays of tables,
+// indented the way gitlab-runner itself writes its config.
+func writeTable(b *bytes.Buffer, t *Table, path []string) {
+	indent := strings.Repeat("  ", len(path))
+	for _, k := range t.keys {
+		v := t.vals[k]
+		if _, ok := v.(*Table); ok {
+			continue
+		}
+		if _, ok := isTableArray(v); ok {
+			continue
+		}
+		b.WriteString(indent)
+		b.WriteString(encodeKey(k))
+		b.WriteString(" = ")
+		writeValue(b, v)
+		b.WriteString("\n")
+	}
+	for _, k := range t.keys {
+		v := t.vals[k]
+		sub := append(append([]string(nil), path...), k)
+		hdrIndent := strings.Repeat("  ", len(path))
+		if st, ok := v.(*Table); ok {
+			if len(path) == 0 {
+				b.WriteString("\n")
+			}
+			b.WriteString(hdrIndent + "[" + encodePath(sub) + "]\n")
+			writeTable(b, st, sub)
+			continue
+		}
+		if arr, ok := isTableArray(v); ok {
+			for _, e := range arr {
+				if len(path) == 0 {
+					b.WriteString("\n")
+				}
+				b.WriteString(hdrIndent + "[[" + encodePath(sub) + "]]\n")
+				writeTable(b, e.(*Table), sub)
+			}
+		}
+	}
+}
+
+var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func encodeKey(k string) string {
+	if bareKey.MatchString(k) {
+		return k
+	}
+	return quote(k)
+}
+
+func encodePath(p []string) string {
+	parts := make([]string, len(p))
+	for i, k := range p {
+		parts[i] = encodeKey(k)
+	}
+	return strings.Join(parts, ".")
+}
+
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+				fmt.Fprintf(&b, `\u%04X`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func writeValue(b *bytes.Buffer, v any) {
+	switch x := v.(type) {
+	case string:
+		b.WriteString(quote(x))
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case int:
+		b.WriteString(strconv.Itoa(x))
+	case float64:
+		b.WriteString(formatFloat(x))
+	case bool:
+		b.WriteString(strconv.FormatBool(x))
+	case time.Time:
+		b.WriteString(formatTime(x))
+	case []any:
+		b.WriteString("[")
+		for i, e := range x {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeValue(b, e)
+		}
+		b.WriteString("]")
+	case *Table:
+		b.WriteString("{")
+		for i, k := range x.keys {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(" ")
+			b.WriteString(encodeKey(k))
+			b.WriteString(" = ")
+			writeValue(b, x.vals[k])
+		}
+		if len(x.keys) > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString("}")
+	default:
+		b.WriteString(quote(fmt.Sprint(x)))
+	}
+}
+
+func formatFloat(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eEn") {
+		s += ".0"
+	}
+	return s
+}
+
+// formatTime keeps TOML's local date/time kinds (BurntSushi/toml marks
+// them with named zones) and writes offset date-times in RFC 3339.
+func formatTime(t time.Time) string {
+	switch t.Location().String() {
+	case "datetime-local":
+		return t.Format("2006-01-02T15:04:05.999999999")
+	case "date-local":
+		return t.Format("2006-01-02")
+	case "time-local":
+		return t.Format("15:04:05.999999999")
+	}
+	return t.Format(time.RFC3339Nano)
+}

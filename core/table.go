@@ -1,0 +1,357 @@
+package core
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
+	"gopkg.in/yaml.v3"
+)
+
+// Table is a TOML table that remembers the order of its keys, so that
+// settings copied "verbatim" come out in the order the administrator wrote
+// them. Values are string, int64, float64, bool, time.Time, []any or *Table.
+type Table struct {
+	keys []string
+	vals map[string]any
+}
+
+// NewTable returns an empty table.
+func NewTable() *Table { return &Table{vals: map[string]any{}} }
+
+// Set adds or replaces a key; a new key goes last.
+func (t *Table) Set(k string, v any) {
+	if _, ok := t.vals[k]; !ok {
+		t.keys = append(t.keys, k)
+	}
+	t.vals[k] = v
+}
+
+// Get returns a value.
+func (t *Table) Get(k string) (any, bool) {
+	v, ok := t.vals[k]
+	return v, ok
+}
+
+// Delete removes a key.
+func (t *Table) Delete(k string) {
+	if _, ok := t.vals[k]; !ok {
+		return
+	}
+	delete(t.vals, k)
+	for i, kk := range t.keys {
+		if kk == k {
+			t.keys = append(t.keys[:i:i], t.keys[i+1:]...)
+			break
+		}
+	}
+}
+
+// Keys returns the keys in order.
+func (t *Table) Keys() []string { return append([]string(nil), t.keys...) }
+
+// Len is the number of keys.
+func (t *Table) Len() int { return len(t.keys) }
+
+// Clone deep-copies the table.
+func (t *Table) Clone() *Table {
+	c := NewTable()
+	for _, k := range t.keys {
+		c.Set(k, cloneValue(t.vals[k]))
+	}
+	return c
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case *Table:
+		return x.Clone()
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			out[i] = cloneValue(x[i])
+		}
+		return out
+	}
+	return v
+}
+
+// ToPlain converts the table to map[string]any / []any (for JSON).
+func (t *Table) ToPlain() map[string]any {
+	m := make(map[string]any, len(t.keys))
+	for _, k := range t.keys {
+		m[k] = plainValue(t.vals[k])
+	}
+	return m
+}
+
+func plainValue(v any) any {
+	switch x := v.(type) {
+	case *Table:
+		return x.ToPlain()
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			out[i] = plainValue(x[i])
+		}
+		return out
+	}
+	return v
+}
+
+// parseTOMLTable decodes TOML into an ordered Table. The error carries the
+// line number when the parser gives one.
+func parseTOMLTable(data []byte) (*Table, error) {
+	var m map[string]any
+	md, err := toml.Decode(string(data), &m)
+	if err != nil {
+		var pe toml.ParseError
+		if asParseError(err, &pe) {
+			return nil, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return nil, err
+	}
+	order := map[string][]string{}
+	seen := map[string]bool{}
+	for _, k := range md.Keys() {
+		if len(k) == 0 {
+			continue
+		}
+		parent := strings.Join(k[:len(k)-1], "\x00")
+		id := parent + "\x01" + k[len(k)-1]
+		if !seen[id] {
+			seen[id] = true
+			order[parent] = append(order[parent], k[len(k)-1])
+		}
+	}
+	return tableFromMap(m, nil, order)
+}
+
+func asParseError(err error, pe *toml.ParseError) bool {
+	p, ok := err.(toml.ParseError)
+	if ok {
+		*pe = p
+	}
+	return ok
+}
+
+func tableFromMap(m map[string]any, path []string, order map[string][]string) (*Table, error) {
+	t := NewTable()
+	keys := make([]string, 0, len(m))
+	pos := map[string]int{}
+	for i, k := range order[strings.Join(path, "\x00")] {
+		pos[k] = i
+	}
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		pi, iok := pos[keys[i]]
+		pj, jok := pos[keys[j]]
+		switch {
+		case iok && jok:
+			return pi < pj
+		case iok != jok:
+			return iok
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		v, err := valueFromTOML(m[k], append(append([]string(nil), path...), k), order)
+		if err != nil {
+			return nil, err
+		}
+		t.Set(k, v)
+	}
+	return t, nil
+}
+
+func valueFromTOML(v any, path []string, order map[string][]string) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		return tableFromMap(x, path, order)
+	case []map[string]any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			t, err := tableFromMap(e, path, order)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = t
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			c, err := valueFromTOML(e, path, order)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = c
+		}
+		return out, nil
+	case string, int64, float64, bool, time.Time:
+		return x, nil
+	}
+	return nil, fmt.Errorf("key %s: unsupported value of type %T", strings.Join(path, "."), v)
+}
+
+// parseYAMLTable decodes a YAML mapping into an ordered Table.
+func parseYAMLTable(data []byte) (*Table, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return NewTable(), nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: the document must be a mapping of keys to values", root.Line)
+	}
+	v, err := valueFromYAML(root, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Table), nil
+}
+
+func valueFromYAML(n *yaml.Node, path []string, depth int) (any, error) {
+	if depth > 64 {
+		return nil, fmt.Errorf("line %d: nesting is too deep", n.Line)
+	}
+	where := func() string {
+		if len(path) == 0 {
+			return fmt.Sprintf("line %d", n.Line)
+		}
+		return fmt.Sprintf("line %d: key %s", n.Line, strings.Join(path, "."))
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		return valueFromYAML(n.Alias, path, depth+1)
+	case yaml.MappingNode:
+		t := NewTable()
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			kn, vn := n.Content[i], n.Content[i+1]
+			if kn.Kind != yaml.ScalarNode || (kn.Tag != "!!str" && kn.Tag != "!!int" && kn.Tag != "!!bool") {
+				return nil, fmt.Errorf("line %d: keys must be plain strings", kn.Line)
+			}
+			if kn.Value == "<<" && kn.Tag == "!!merge" {
+				return nil, fmt.Errorf("line %d: YAML merge keys (<<) are not supported; write the keys out", kn.Line)
+			}
+			if _, dup := t.Get(kn.Value); dup {
+				return nil, fmt.Errorf("line %d: key %q appears twice", kn.Line, kn.Value)
+			}
+			v, err := valueFromYAML(vn, append(append([]string(nil), path...), kn.Value), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			t.Set(kn.Value, v)
+		}
+		return t, nil
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := valueFromYAML(c, path, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return nil, fmt.Errorf("%s: empty (null) values cannot be written to config.toml; give a value or remove the key", where())
+		case "!!str", "!!binary":
+			return n.Value, nil
+		case "!!bool":
+			var b bool
+			if err := n.Decode(&b); err != nil {
+				return nil, fmt.Errorf("%s: %v", where(), err)
+			}
+			return b, nil
+		case "!!int":
+			var i int64
+			if err := n.Decode(&i); err != nil {
+				return nil, fmt.Errorf("%s: %v", where(), err)
+			}
+			return i, nil
+		case "!!float":
+			var f float64
+			if err := n.Decode(&f); err != nil {
+				return nil, fmt.Errorf("%s: %v", where(), err)
+			}
+			return f, nil
+		case "!!timestamp":
+			var t time.Time
+			if err := n.Decode(&t); err != nil {
+				return nil, fmt.Errorf("%s: %v", where(), err)
+			}
+			return t, nil
+		}
+		return nil, fmt.Errorf("%s: unsupported YAML tag %s", where(), n.Tag)
+	}
+	return nil, fmt.Errorf("%s: unsupported YAML node", where())
+}
+
+// tableFromPlain converts JSON-like values (Ansible module arguments) into a
+// Table, checking that every value can be written as TOML.
+func tableFromPlain(m map[string]any, path string) (*Table, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	t := NewTable()
+	for _, k := range keys {
+		p := k
+		if path != "" {
+			p = path + "." + k
+		}
+		v, err := valueFromPlain(m[k], p)
+		if err != nil {
+			return nil, err
+		}
+		t.Set(k, v)
+	}
+	return t, nil
+}
+
+func valueFromPlain(v any, path string) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, fmt.Errorf("%s: null values cannot be written to config.toml; give a value or leave the key out", path)
+	case map[string]any:
+		return tableFromPlain(x, path)
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			c, err := valueFromPlain(x[i], fmt.Sprintf("%s[%d]", path, i))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = c
+		}
+		return out, nil
+	case string:
+		if !utf8.ValidString(x) {
+			return nil, fmt.Errorf("%s: not valid UTF-8", path)
+		}
+		return x, nil
+	case bool, int64, time.Time:
+		return x, nil
+	case int:
+		return int64(x), nil
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x), nil
+		}
+		return x, nil
+	}
+	return nil, fmt.Errorf("%s: unsupported value of type %T", path, v)
+}

@@ -1,0 +1,317 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+var englishPrinter = message.NewPrinter(language.English)
+
+// TagOptions control how tags are computed.
+type TagOptions struct {
+	// CaptureProgram is run once per executor with its name and type; it
+	// prints a JSON object whose values become tags.
+	CaptureProgram string
+	CaptureTimeout time.Duration
+	// SchemaFile is a JSON Schema the property object must satisfy.
+	SchemaFile string
+	// Arch overrides the machine architecture (tests).
+	Arch string
+	// LookPath finds scheduler commands (default exec.LookPath).
+	LookPath func(string) (string, error)
+	// Getenv reads env_tags variables (default os.LookupEnv).
+	Getenv      func(string) (string, bool)
+	Concurrency int
+}
+
+// Architecture returns the name uname -m prints for this machine.
+func Architecture() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	case "386":
+		return "i686"
+	}
+	return runtime.GOARCH // ppc64le, s390x, riscv64 match uname -m
+}
+
+var schedulers = []struct{ cmd, name string }{{"sbatch", "slurm"}, {"bsub", "lsf"}, {"flux", "flux"}}
+
+// builtinProps are the property names the tool itself sets.
+var builtinProps = map[string]bool{"hostname": true, "instance": true, "executor_type": true, "env": true,
+	"architecture": true, "scheduler": true}
+
+// ComputeTags fills Executor.Tags for every executor: hostname, digit-less
+// hostname, instance, executor type, env_tags values, static tags, the
+// architecture, a batch scheduler for batch/custom executors, and the
+// capture program's properties; validated against the schema if given.
+func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
+	if o.LookPath == nil {
+		o.LookPath = exec.LookPath
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.LookupEnv
+	}
+	if o.Arch == "" {
+		o.Arch = Architecture()
+	}
+	if o.CaptureTimeout <= 0 {
+		o.CaptureTimeout = 10 * time.Second
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	var schema *jsonschema.Schema
+	if o.SchemaFile != "" {
+		var err error
+		if schema, err = loadSchema(o.SchemaFile); err != nil {
+			return err
+		}
+	}
+	var scheds []string
+	for _, s := range schedulers {
+		if _, err := o.LookPath(s.cmd); err == nil {
+			scheds = append(scheds, s.name)
+		}
+	}
+
+	captured := make([]map[string]any, len(d.Executors))
+	if o.CaptureProgram != "" {
+		errs := make([]error, len(d.Executors))
+		sem := make(chan struct{}, o.Concurrency)
+		var wg sync.WaitGroup
+		for i, e := range d.Executors {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				captured[i], errs[i] = capture(ctx, o.CaptureProgram, o.CaptureTimeout, e)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+
+	for i, e := range d.Executors {
+		props := map[string]any{
+			"hostname":      d.Hostname,
+			"instance":      d.Layout.Instance,
+			"executor_type": e.Type,
+			"architecture":  o.Arch,
+		}
+		env := map[string]any{}
+		var tags []string
+		tags = append(tags, d.Hostname, DigitlessHostname(d.Hostname), d.Layout.Instance, e.Type)
+		for _, name := range e.EnvTags {
+			if v, ok := o.Getenv(name); ok && strings.TrimSpace(v) != "" {
+				v = strings.TrimSpace(v)
+				if err := checkTag(v); err != nil {
+					return inputErr(e.File+": key env_tags", "environment variable %s: %v", name, err)
+				}
+				env[name] = v
+				tags = append(tags, v)
+			}
+		}
+		props["env"] = env
+		tags = append(tags, e.StaticTags...)
+		tags = append(tags, o.Arch)
+		if e.Type == "batch" || e.Type == "custom" {
+			if len(scheds) > 0 {
+				props["scheduler"] = scheds[0]
+				tags = append(tags, scheds...)
+			}
+		}
+		if c := captured[i]; c != nil {
+			keys := make([]string, 0, len(c))
+			for k := range c {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				props[k] = c[k]
+				switch v := c[k].(type) {
+				case string:
+					tags = append(tags, v)
+				case []any:
+					for _, s := range v {
+						tags = append(tags, s.(string))
+					}
+				}
+			}
+		}
+		if schema != nil {
+			if err := schema.Validate(props); err != nil {
+				return inputErr(o.SchemaFile, "executor %s (%s): tag properties violate the schema: %s", e.Name, e.File, schemaMessage(err))
+			}
+		}
+		e.Tags = dedupeSorted(tags)
+	}
+	return nil
+}
+
+func dedupeSorted(in []string) []string {
+	set := map[string]bool{}
+	var out []string
+	for _, t := range in {
+		t = strings.TrimSpace(t)
+		if t == "" || set[t] {
+			continue
+		}
+		set[t] = true
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func loadSchema(path string) (*jsonschema.Schema, error) {
+	data, err := readSmall(path, path)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return nil, inputErr(path, "--tag-schema is not valid JSON: %v", err)
+	}
+	c := jsonschema.NewCompiler()
+	url := "file:///tag-schema.json"
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, inputErr(path, "--tag-schema: %v", err)
+	}
+	s, err := c.Compile(url)
+	if err != nil {
+		return nil, inputErr(path, "--tag-schema is not a valid JSON Schema: %v", firstLine(err.Error()))
+	}
+	return s, nil
+}
+
+// schemaMessage names each failing property: "/architecture: value must be ...".
+func schemaMessage(err error) string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	var leaves []string
+	var walk func(v *jsonschema.ValidationError)
+	walk = func(v *jsonschema.ValidationError) {
+		if len(v.Causes) == 0 {
+			loc := "/" + strings.Join(v.InstanceLocation, "/")
+			if loc == "/" {
+				loc = "(root)"
+			}
+			leaves = append(leaves, fmt.Sprintf("property %s: %s", loc, v.ErrorKind.LocalizedString(englishPrinter)))
+			return
+		}
+		for _, c := range v.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	sort.Strings(leaves)
+	return strings.Join(leaves, "; ")
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func capture(ctx context.Context, prog string, timeout time.Duration, e *Executor) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prog, e.Name, e.Type)
+	cmd.WaitDelay = time.Second
+	var stdout, stderr limitedBuffer
+	stdout.limit, stderr.limit = MaxFileSize, 4096
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	where := "--capture-tags " + prog
+	if ctx.Err() == context.DeadlineExceeded {
+		return nil, inputErr(where, "did not finish within %s for executor %s; make it faster or raise --capture-timeout", timeout, e.Name)
+	}
+	if err != nil {
+		msg := strings.TrimSpace(firstLine(stderr.String()))
+		if msg != "" {
+			msg = ": " + msg
+		}
+		return nil, inputErr(where, "failed for executor %s (%v)%s", e.Name, err, msg)
+	}
+	if stdout.over {
+		return nil, inputErr(where, "printed more than %d bytes for executor %s", MaxFileSize, e.Name)
+	}
+	var obj map[string]any
+	dec := json.NewDecoder(bytes.NewReader(stdout.Bytes()))
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		return nil, inputErr(where, "must print a JSON object for executor %s (got %q)", e.Name, truncate(strings.TrimSpace(stdout.String()), 60))
+	}
+	for k, v := range obj {
+		if builtinProps[k] {
+			return nil, inputErr(where, "property %q for executor %s clashes with a built-in property; rename it", k, e.Name)
+		}
+		switch x := v.(type) {
+		case string:
+			if err := checkTag(x); err != nil {
+				return nil, inputErr(where, "property %q for executor %s: %v", k, e.Name, err)
+			}
+		case []any:
+			for _, s := range x {
+				str, ok := s.(string)
+				if !ok {
+					return nil, inputErr(where, "property %q for executor %s: list items must be strings", k, e.Name)
+				}
+				if err := checkTag(str); err != nil {
+					return nil, inputErr(where, "property %q for executor %s: %v", k, e.Name, err)
+				}
+			}
+		default:
+			return nil, inputErr(where, "property %q for executor %s must be a string or a list of strings", k, e.Name)
+		}
+	}
+	return obj, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+type limitedBuffer struct {
+	bytes.Buffer
+	limit int
+	over  bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.limit {
+		b.over = true
+		room := b.limit - b.Len()
+		if room > 0 {
+			b.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
