@@ -1,0 +1,119 @@
+// Command gitlab-sim serves the GitLab runner API simulator on a loopback
+// port, for the demo, the Molecule scenarios and the benchmarks. It adds a
+// control API under /-/sim/ (state, request log, fault injection).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "gitlab-sim:", err)
+		os.Exit(2)
+	}
+}
+
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return v, nil
+}
+
+func run(args []string) error {
+	fs := pflag.NewFlagSet("gitlab-sim", pflag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to listen on (loopback)")
+	addrFile := fs.String("addr-file", "", "write the base URL here once listening")
+	var pats []string
+	fs.StringArrayVar(&pats, "pat", nil, "personal access token NAME:SCOPE+SCOPE:admin|user:FILE (value read from FILE; repeatable)")
+	regFile := fs.String("registration-token-file", "", "enable the legacy registration token read from FILE")
+	regDisabled := fs.Bool("registration-disabled", false, "answer 410 Gone to legacy registration, as GitLab 17+ does")
+	latency := fs.Duration("latency", 0, "latency added to every API request")
+	lifetime := fs.Duration("token-lifetime", 0, "runner tokens expire after this long (0: never)")
+	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	keyFile := fs.String("tls-key", "", "private key for --tls-cert (PEM)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	opts := gitlabsim.Options{Latency: *latency, TokenLifetime: *lifetime, RegistrationDisabled: *regDisabled}
+	for _, spec := range pats {
+		parts := strings.SplitN(spec, ":", 4)
+		if len(parts) != 4 || (parts[2] != "admin" && parts[2] != "user") {
+			return fmt.Errorf("--pat %q: want NAME:SCOPE+SCOPE:admin|user:FILE", spec)
+		}
+		v, err := readSecret(parts[3])
+		if err != nil {
+			return fmt.Errorf("--pat %s: %w", parts[0], err)
+		}
+		opts.PATs = append(opts.PATs, gitlabsim.PAT{Name: parts[0], Value: v, Scopes: strings.Split(parts[1], "+"), Admin: parts[2] == "admin"})
+	}
+	if *regFile != "" {
+		v, err := readSecret(*regFile)
+		if err != nil {
+			return fmt.Errorf("--registration-token-file: %w", err)
+		}
+		opts.RegistrationToken = v
+	}
+	sim := gitlabsim.New(opts)
+	sim.EnableControl()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "https"
+	}
+	base := fmt.Sprintf("%s://%s", scheme, ln.Addr().String())
+	if *addrFile != "" {
+		tmp := *addrFile + ".tmp"
+		if err := os.WriteFile(tmp, []byte(base+"\n"), 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, *addrFile); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(os.Stderr, "gitlab-sim: listening on", base)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

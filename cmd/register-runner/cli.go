@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"github.com/spf13/pflag"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+)
+
+const usageHead = `Usage: register-runner [options]
+
+Registers the executors declared in PREFIX/INSTANCE/ with GitLab, keeps the
+tokens that still work, removes runners that are no longer declared, and
+writes PREFIX/config.INSTANCE.toml for gitlab-runner.
+
+Options:
+`
+
+const usageTail = `
+Exit status: 0 success (changed or not), 1 GitLab or the host failed the run,
+2 invalid input or usage.
+`
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitInput = 2
+)
+
+// redactingWriter scrubs every secret the run has seen before text leaves
+// the process.
+type redactingWriter struct {
+	w   io.Writer
+	sec *core.Redactor
+}
+
+func (r redactingWriter) print(s string) { _, _ = io.WriteString(r.w, r.sec.Redact(s)) }
+
+type cliOptions struct {
+	prefix, instance, schema, capture, hostname, output string
+	captureTimeout, lockTimeout, requestTimeout, timeout time.Duration
+	check, diff, refresh, version, help, unregister       bool
+	concurrency                                           int
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	sec := core.NewRedactor()
+	out := redactingWriter{stdout, sec}
+	errw := redactingWriter{stderr, sec}
+
+	var o cliOptions
+	fs := pflag.NewFlagSet("register-runner", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.StringVarP(&o.prefix, "prefix", "p", "/etc/gitlab-runner", "folder holding the template, executor folders and generated configs")
+	fs.StringVar(&o.instance, "service-instance", "main", "service instance name (gitlab-runner@NAME)")
+	fs.StringVar(&o.schema, "tag-schema", "", "JSON Schema FILE the tag properties must satisfy")
+	fs.StringVar(&o.capture, "capture-tags", "", "program EXEC run with the executor name and type; prints a JSON object of extra tags")
+	fs.DurationVar(&o.captureTimeout, "capture-timeout", 10*time.Second, "how long --capture-tags may run per executor")
+	fs.BoolVar(&o.check, "check", false, "show the plan; make no change in GitLab or on disk")
+	fs.BoolVar(&o.diff, "diff", false, "show the change to config.INSTANCE.toml (tokens redacted)")
+	fs.BoolVar(&o.refresh, "refresh", false, "read every runner from GitLab to catch settings changed by hand (needs a PAT)")
+	fs.BoolVar(&o.unregister, "unregister", false, "delete this instance's runners in GitLab and its generated config")
+	fs.StringVar(&o.hostname, "hostname", "", "host name used in tags and descriptions (default: the OS host name, short form)")
+	fs.IntVar(&o.concurrency, "concurrency", 16, "GitLab requests in parallel")
+	fs.DurationVar(&o.lockTimeout, "lock-timeout", 60*time.Second, "how long to wait for another run on this instance")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", 20*time.Second, "timeout of one HTTP request")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on the whole run")
+	fs.StringVar(&o.output, "output", "text", "text or json")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+
+	usage := func(w redactingWriter) { w.print(usageHead + fs.FlagUsages() + usageTail) }
+	if err := fs.Parse(args); err != nil {
+		errw.print(fmt.Sprintf("register-runner: %v\n", err))
+		errw.print("Try 'register-runner --help'.\n")
+		return exitInput
+	}
+	if o.help {
+		usage(out)
+		return exitOK
+	}
+	if o.version {
+		out.print("register-runner " + core.Version + "\n")
+		return exitOK
+	}
+	if fs.NArg() > 0 {
+		errw.print(fmt.Sprintf("register-runner: unexpected argument %q\nTry 'register-runner --help'.\n", fs.Arg(0)))
+		return exitInput
+	}
+	if o.output != "text" && o.output != "json" {
+		errw.print(fmt.Sprintf("register-runner: --output must be text or json, not %q\n", o.output))
+		return exitInput
+	}
+	if o.concurrency < 1 || o.concurrency > 256 {
+		errw.print(fmt.Sprintf("register-runner: --concurrency must be between 1 and 256, not %d\n", o.concurrency))
+		return exitInput
+	}
+	if o.hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			errw.print(fmt.Sprintf("register-runner: cannot read the host name (%v); pass --hostname\n", err))
+			return exitInput
+		}
+		o.hostname = ShortHostname(h)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	// SIGTERM/SIGINT cancel requests in flight; the config is still written
+	// with every token obtained so far.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	opts := core.Options{
+		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Check: o.check, Refresh: o.refresh,
+		Concurrency: o.concurrency, LockTimeout: o.lockTimeout, RequestTimeout: o.requestTimeout,
+		Tags:    core.TagOptions{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema},
+		Secrets: sec,
+		Log:     func(s string) { errw.print("register-runner: " + s + "\n") },
+	}
+	var res *core.Result
+	var err error
+	if o.unregister {
+		res, err = core.Remove(ctx, opts)
+	} else {
+		res, err = core.Sync(ctx, opts)
+	}
+	code := exitOK
+	if err != nil {
+		code = exitFail
+		if core.IsInputError(err) {
+			code = exitInput
+		}
+	}
+	if o.output == "json" {
+		out.print(jsonReport(res, err, o.diff) + "\n")
+	} else {
+		textReport(out, errw, res, o.diff)
+	}
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			errw.print("register-runner: error: " + line + "\n")
+		}
+	}
+	return code
+}
+
+// ShortHostname drops the domain: node12.cluster.example.org -> node12.
+func ShortHostname(h string) string {
+	if i := strings.IndexByte(h, '.'); i > 0 {
+		return h[:i]
+	}
+	return h
+}
+
+func textReport(out, errw redactingWriter, res *core.Result, diff bool) {
+	if res == nil {
+		return
+	}
+	for _, r := range res.Runners {
+		id := ""
+		if r.ID != 0 {
+			id = fmt.Sprintf(" (id %d)", r.ID)
+		}
+		switch {
+		case r.Error != "":
+			out.print(fmt.Sprintf("failed to %s %s%s\n", r.Action, r.Name, id))
+		case res.Check:
+			out.print(fmt.Sprintf("would %s %s%s\n", r.Action, r.Name, id))
+		default:
+			out.print(fmt.Sprintf("%s %s%s\n", r.Action.Past(), r.Name, id))
+		}
+		if r.Action != core.Keep && r.Reason != "" {
+			errw.print(fmt.Sprintf("register-runner: %s %s: %s\n", r.Action, r.Name, r.Reason))
+		}
+	}
+	if !res.Check && res.ConfigChanged {
+		errw.print("register-runner: wrote " + res.ConfigPath + "\n")
+	}
+	if diff {
+		out.print(unifiedDiff(res))
+	}
+}
+
+func unifiedDiff(res *core.Result) string {
+	if res.Before == res.After {
+		return ""
+	}
+	d := difflib.UnifiedDiff{
+		A: difflib.SplitLines(res.Before), B: difflib.SplitLines(res.After),
+		FromFile: res.ConfigPath + " (before)", ToFile: res.ConfigPath + " (after)", Context: 3,
+	}
+	s, err := difflib.GetUnifiedDiffString(d)
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+func jsonReport(res *core.Result, err error, diff bool) string {
+	doc := map[string]any{}
+	if res != nil {
+		doc["changed"] = res.Changed
+		doc["check"] = res.Check
+		doc["config_path"] = res.ConfigPath
+		doc["config_changed"] = res.ConfigChanged
+		doc["runners"] = res.Runners
+		if len(res.Warnings) > 0 {
+			doc["warnings"] = res.Warnings
+		}
+		if diff {
+			doc["diff"] = map[string]string{"before": res.Before, "after": res.After}
+		}
+	}
+	if err != nil {
+		doc["failed"] = true
+		doc["msg"] = err.Error()
+		var ie *core.InputError
+		doc["input_error"] = errors.As(err, &ie)
+	}
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	return string(b)
+}
