@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -22,10 +23,46 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "ctl" {
+		if err := ctl(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "gitlab-sim ctl:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "gitlab-sim:", err)
 		os.Exit(2)
 	}
+}
+
+// ctl talks to a running simulator's control API, so scripts need no
+// HTTP client: gitlab-sim ctl URL METHOD PATH [JSON-BODY].
+func ctl(args []string) error {
+	if len(args) < 3 || len(args) > 4 {
+		return fmt.Errorf("usage: gitlab-sim ctl URL METHOD /-/sim/PATH [JSON-BODY]")
+	}
+	var body io.Reader
+	if len(args) == 4 {
+		body = strings.NewReader(args[3])
+	}
+	req, err := http.NewRequest(args[1], strings.TrimRight(args[0], "/")+args[2], body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(os.Stdout, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return nil
 }
 
 func readSecret(path string) (string, error) {

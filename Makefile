@@ -1,0 +1,29 @@
+# gitlab-runner-auth
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/core.Version=$(VERSION)
+GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
+TRANSCRIPTS := $(CURDIR)/build/transcripts
+
+.PHONY: all build demo test unit collection ansible sweep bench bench-fleet fuzz stress lint clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o build/register-runner ./cmd/register-runner
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o build/gitlab-sim ./cmd/gitlab-sim
+
+demo: build
+	./scripts/demo.sh
+
+# Everything: Go tests (engine, CLI, simulator, reliability), the Ansible
+# collection and Molecule scenarios, then a sweep of every output the suite
+# produced for secrets.
+test: build
+	rm -rf $(TRANSCRIPTS) && mkdir -p $(TRANSCRIPTS)
+	$(GO) vet ./...
+	GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 ./...
+	$(GO) run ./tests/sweep $(TRANSCRIPTS) 100
+
+clean:
+	rm -rf build dist
