@@ -75,21 +75,21 @@ type Client struct {
 type Executor struct {
 	Name string
 	// File is the path relative to the prefix, for messages.
-	File           string
-	Client         *Client
-	Type           string
-	StaticTags     []string
-	EnvTags        []string
-	Description    string
-	RunUntagged    bool
-	Locked         bool
-	Paused         bool
-	AccessLevel    string
-	MaximumTimeout int64
+	File            string
+	Client          *Client
+	Type            string
+	StaticTags      []string
+	EnvTags         []string
+	Description     string
+	RunUntagged     bool
+	Locked          bool
+	Paused          bool
+	AccessLevel     string
+	MaximumTimeout  int64
 	MaintenanceNote string
-	RunnerType     string
-	GroupID        int64
-	ProjectID      int64
+	RunnerType      string
+	GroupID         int64
+	ProjectID       int64
 	// Keys are copied verbatim into the executor's [[runners]] section.
 	Keys *Table
 	// Tags are computed by ComputeTags.

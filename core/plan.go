@@ -64,7 +64,7 @@ type Step struct {
 	// is the one gitlab-runner needs to rotate in time.
 	Verified *gitlab.Credentials
 	Settings gitlab.Settings
-	Reason           string
+	Reason   string
 }
 
 // Plan is the list of steps a sync carries out.

@@ -70,10 +70,10 @@ func TestBuildPlan(t *testing.T) {
 	}{
 		{name: "first run without PAT creates", live: live(), want: "create:a:0 create:b:0 "},
 		{name: "first run with PAT and empty lookup creates", pat: true, live: live(),
-			obs: func(*Desired) Observation { o := newObservation(); o.Found["https://gl"] = nil; return o },
+			obs:  func(*Desired) Observation { o := newObservation(); o.Found["https://gl"] = nil; return o },
 			want: "create:a:0 create:b:0 "},
 		{name: "steady state keeps", live: live(lr("a", 1), lr("b", 2)), state: map[string]int64{"a": 1, "b": 2},
-			obs: func(*Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
+			obs:  func(*Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
 			want: "keep:a:1 keep:b:2 "},
 		{name: "undeclared entry is deleted by token", live: live(lr("a", 1), lr("b", 2), lr("old", 3)),
 			state: map[string]int64{"a": 1, "b": 2},

@@ -49,10 +49,10 @@ type redactingWriter struct {
 func (r redactingWriter) print(s string) { _, _ = io.WriteString(r.w, r.sec.Redact(s)) }
 
 type cliOptions struct {
-	prefix, instance, schema, capture, hostname, output string
+	prefix, instance, schema, capture, hostname, output  string
 	captureTimeout, lockTimeout, requestTimeout, timeout time.Duration
-	check, diff, refresh, version, help, unregister       bool
-	concurrency                                           int
+	check, diff, refresh, version, help, unregister      bool
+	concurrency                                          int
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
