@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/core.Versi
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 TRANSCRIPTS := $(CURDIR)/build/transcripts
 
-.PHONY: all build demo test unit collection ansible sweep bench bench-fleet fuzz stress lint clean
+.PHONY: all build demo test collection bench bench-fleet fuzz stress clean FORCE
 
 all: build
 
@@ -27,3 +27,18 @@ test: build
 
 clean:
 	rm -rf build dist
+
+# The collection ships the module as one stripped binary per platform; the
+# binary is also the register-runner the service role installs.
+COLLECTION_BINS := $(foreach a,amd64 arm64 ppc64le,collection/bin/sync_linux_$(a))
+
+collection/bin/sync_linux_%: FORCE
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/register-runner
+
+collection: $(COLLECTION_BINS)
+	mkdir -p dist
+	rm -f dist/gitlab_runner_auth-runner-*.tar.gz
+	ansible-galaxy collection build --force --output-path dist collection
+	@ls -l dist/gitlab_runner_auth-runner-*.tar.gz
+
+FORCE:

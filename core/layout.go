@@ -127,6 +127,14 @@ var (
 	reDigits       = regexp.MustCompile(`[0-9]+`)
 )
 
+// ShortHostname drops the domain: node12.cluster.example.org -> node12.
+func ShortHostname(h string) string {
+	if i := strings.IndexByte(h, '.'); i > 0 {
+		return h[:i]
+	}
+	return h
+}
+
 // DigitlessHostname is the hostname with digits removed (node12 -> node).
 func DigitlessHostname(h string) string { return reDigits.ReplaceAllString(h, "") }
 
@@ -219,11 +227,17 @@ func firstInvalid(b []byte) int {
 
 // LoadDesired reads and validates the template and executor files.
 func LoadDesired(l Layout, hostname string, ov *Overlay, sec *Redactor) (*Desired, error) {
+	return loadDesired(l, hostname, ov, sec, false)
+}
+
+func loadDesired(l Layout, hostname string, ov *Overlay, sec *Redactor, prefixMissing bool) (*Desired, error) {
 	if err := ValidateNames(hostname, l.Instance); err != nil {
 		return nil, err
 	}
-	if err := CheckPrivate(l.Prefix, "prefix directory"); err != nil {
-		return nil, err
+	if !prefixMissing {
+		if err := CheckPrivate(l.Prefix, "prefix directory"); err != nil {
+			return nil, err
+		}
 	}
 	tplName := l.rel(l.TemplatePath())
 	var tplData []byte

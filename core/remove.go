@@ -21,7 +21,7 @@ func Remove(ctx context.Context, o Options) (*Result, error) {
 	if err := ValidateNames(o.Hostname, o.Instance); err != nil {
 		return res, err
 	}
-	if err := CheckPrivate(o.Prefix, "prefix directory"); err != nil {
+	if err := o.checkPrefix(); err != nil {
 		return res, err
 	}
 	if !o.Check {

@@ -47,6 +47,9 @@ type Options struct {
 	Now func() time.Time
 	// MachineIDPaths override where the machine id is read (tests).
 	MachineIDPaths []string
+	// PrefixMayBeMissing lets a check-mode run with an Overlay plan for a
+	// host whose prefix does not exist yet (Ansible check mode on a new host).
+	PrefixMayBeMissing bool
 }
 
 func (o *Options) defaults() {
@@ -123,7 +126,7 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 	if err := ValidateNames(o.Hostname, o.Instance); err != nil {
 		return res, err
 	}
-	if err := CheckPrivate(o.Prefix, "prefix directory"); err != nil {
+	if err := o.checkPrefix(); err != nil {
 		return res, err
 	}
 	if !o.Check {
@@ -134,7 +137,7 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 		defer fl.Unlock()
 	}
 
-	d, err := LoadDesired(l, o.Hostname, o.Overlay, o.Secrets)
+	d, err := loadDesired(l, o.Hostname, o.Overlay, o.Secrets, o.prefixMissing())
 	if err != nil {
 		return res, err
 	}
@@ -227,6 +230,21 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 		errs = append(errs, fmt.Errorf("writing %s: %w", l.ConfigPath(), werr))
 	}
 	return res, errors.Join(errs...)
+}
+
+func (o *Options) prefixMissing() bool {
+	if !o.PrefixMayBeMissing || !o.Check || o.Overlay == nil {
+		return false
+	}
+	_, err := os.Stat(o.Prefix)
+	return errors.Is(err, os.ErrNotExist)
+}
+
+func (o *Options) checkPrefix() error {
+	if o.prefixMissing() {
+		return nil
+	}
+	return CheckPrivate(o.Prefix, "prefix directory")
 }
 
 func uniqueDescriptions(d *Desired) error {

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -299,9 +300,9 @@ func valueFromYAML(n *yaml.Node, path []string, depth int) (any, error) {
 	return nil, fmt.Errorf("%s: unsupported YAML node", where())
 }
 
-// tableFromPlain converts JSON-like values (Ansible module arguments) into a
+// TableFromPlain converts JSON-like values (Ansible module arguments) into a
 // Table, checking that every value can be written as TOML.
-func tableFromPlain(m map[string]any, path string) (*Table, error) {
+func TableFromPlain(m map[string]any, path string) (*Table, error) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -327,7 +328,7 @@ func valueFromPlain(v any, path string) (any, error) {
 	case nil:
 		return nil, fmt.Errorf("%s: null values cannot be written to config.toml; give a value or leave the key out", path)
 	case map[string]any:
-		return tableFromPlain(x, path)
+		return TableFromPlain(x, path)
 	case []any:
 		out := make([]any, len(x))
 		for i := range x {
@@ -347,6 +348,15 @@ func valueFromPlain(v any, path string) (any, error) {
 		return x, nil
 	case int:
 		return int64(x), nil
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i, nil
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a number", path, x.String())
+		}
+		return f, nil
 	case float64:
 		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
 			return int64(x), nil

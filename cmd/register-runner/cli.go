@@ -114,7 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			errw.print(fmt.Sprintf("register-runner: cannot read the host name (%v); pass --hostname\n", err))
 			return exitInput
 		}
-		o.hostname = ShortHostname(h)
+		o.hostname = core.ShortHostname(h)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
@@ -156,14 +156,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
-}
-
-// ShortHostname drops the domain: node12.cluster.example.org -> node12.
-func ShortHostname(h string) string {
-	if i := strings.IndexByte(h, '.'); i > 0 {
-		return h[:i]
-	}
-	return h
 }
 
 func textReport(out, errw redactingWriter, res *core.Result, diff bool) {

@@ -32,6 +32,9 @@ var AllSecrets = []string{AdminPAT, CreateOnlyPAT, ReadOnlyPAT, GroupPAT, Regist
 // RunnerTokenShape matches the runner tokens the simulator hands out.
 var RunnerTokenShape = regexp.MustCompile(`glrt-[A-Za-z0-9_-]{20}`)
 
+// tokenShapes match any personal access or registration token value.
+var tokenShapes = regexp.MustCompile(`glpat-[A-Za-z0-9_-]{10,}|GR1348941[A-Za-z0-9_-]{10,}`)
+
 // SimOptions returns simulator options with the standard PATs.
 func SimOptions() gitlabsim.Options {
 	return gitlabsim.Options{
@@ -202,6 +205,9 @@ func FindSecret(s string) string {
 	}
 	if m := RunnerTokenShape.FindString(s); m != "" {
 		return "runner token " + m[:8] + "..."
+	}
+	if m := tokenShapes.FindString(s); m != "" {
+		return "token " + m[:8] + "..."
 	}
 	return ""
 }

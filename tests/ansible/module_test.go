@@ -1,0 +1,184 @@
+package ansible
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+)
+
+// adhoc writes a one-play playbook running tasks on localhost and returns
+// the JSON results of the tasks registered as r0, r1, ... (printed by a
+// final debug task).
+func adhoc(t *testing.T, extraEnv []string, tasks ...string) []map[string]any {
+	t.Helper()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("- hosts: instance\n  gather_facts: false\n  tasks:\n")
+	for i, task := range tasks {
+		b.WriteString(indent(task, "    "))
+		b.WriteString("      register: r" + itoa(i) + "\n      ignore_errors: true\n")
+	}
+	b.WriteString("    - name: results\n      ansible.builtin.copy:\n        dest: " + dir + "/results.json\n        mode: '0600'\n        content: \"{{ [")
+	for i := range tasks {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("r" + itoa(i))
+	}
+	b.WriteString("] | to_json }}\"\n")
+	play := filepath.Join(dir, "play.yml")
+	if err := os.WriteFile(play, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inventory := filepath.Join(dir, "inventory.yml")
+	_ = os.WriteFile(inventory, []byte("all:\n  hosts:\n    instance:\n      ansible_connection: local\n"), 0o600)
+	envv := append(playbookEnv(dir, dir, inventory), extraEnv...)
+	r := ansiblePlaybook(t, envv, dir, "adhoc", "-i", inventory, play)
+	if r.err != nil {
+		t.Fatalf("ansible-playbook: %v\n%s", r.err, tail(r.out))
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	coretest.Record(t, "results", data)
+	var res []map[string]any
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func indent(s, pre string) string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		out = append(out, pre+l)
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestOptionErrorsNameTheOption(t *testing.T) {
+	needSetup(t)
+	prefix := filepath.Join(t.TempDir(), "p")
+	base := "  gitlab_runner_auth.runner.sync:\n    prefix: " + prefix + "\n    hostname: node1\n"
+	cases := []struct {
+		task string
+		want []string
+	}{
+		{base + "    colour: blue\n", []string{"Unsupported parameters", "colour"}},
+		{base + "    concurrency: lots\n", []string{"concurrency", "must be an int"}},
+		{base + "    refresh: maybe\n", []string{"refresh", "must be a bool"}},
+		{base + "    state: gone\n", []string{"state", "present, absent"}},
+		{base + "    clients: {url: x}\n    executors: []\n", []string{"clients must be a list"}},
+		{base + "    clients: [{personal_access_token: x}]\n    executors: [{name: a, url: x}]\n", []string{"clients[0].url is required"}},
+		{base + "    clients: [{url: 'https://gl', pat: x}]\n    executors: [{name: a, url: x}]\n", []string{"clients[0]", "unsupported parameter pat"}},
+		{base + "    clients: [{url: 'https://gl'}]\n    executors: [{url: 'https://gl'}]\n", []string{"executors[0].name is required"}},
+		{base + "    clients: [{url: 'https://gl'}]\n    executors: [{name: a, url: 'https://gl', tags: gpu}]\n", []string{"executors[0].tags", "list"}},
+		{base + "    executors: [{name: a, url: 'https://gl'}]\n", []string{"clients and executors go together"}},
+	}
+	var tasks []string
+	for _, c := range cases {
+		tasks = append(tasks, "- name: bad\n"+c.task)
+	}
+	res := adhoc(t, nil, tasks...)
+	for i, c := range cases {
+		msg, _ := res[i]["msg"].(string)
+		if failed, _ := res[i]["failed"].(bool); !failed {
+			t.Errorf("case %d did not fail: %v", i, res[i])
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("case %d: message %q lacks %q", i, msg, w)
+			}
+		}
+	}
+	if _, err := os.Stat(prefix); !os.IsNotExist(err) {
+		t.Error("a failed option check wrote files")
+	}
+}
+
+func TestUnsupportedPlatformFailsClearly(t *testing.T) {
+	needSetup(t)
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "uname"), []byte("#!/bin/sh\necho Darwin arm64\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res := adhoc(t, []string{"PATH=" + bin + ":" + os.Getenv("PATH")},
+		"- name: sync on macOS\n  gitlab_runner_auth.runner.sync:\n    prefix: /nonexistent\n    hostname: node1\n")
+	msg, _ := res[0]["msg"].(string)
+	if failed, _ := res[0]["failed"].(bool); !failed || !strings.Contains(msg, "Linux hosts with amd64") || !strings.Contains(msg, "darwin arm64") {
+		t.Fatalf("result %v", res[0])
+	}
+}
+
+func TestCollectionPackageAndDocs(t *testing.T) {
+	needSetup(t)
+	fi, err := os.Stat(env.tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() >= 20<<20 {
+		t.Fatalf("collection tarball is %d bytes, must stay under 20 MB", fi.Size())
+	}
+	f, _ := os.Open(env.tarball)
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	have := map[string]bool{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		have[h.Name] = true
+	}
+	for _, want := range []string{"bin/sync_linux_amd64", "bin/sync_linux_arm64", "bin/sync_linux_ppc64le",
+		"plugins/modules/sync.yml", "plugins/action/sync.py", "meta/runtime.yml", "roles/service/tasks/main.yml",
+		"plugins/modules/sync_linux_amd64"} {
+		if !have[want] {
+			t.Errorf("tarball lacks %s", want)
+		}
+	}
+	doc := exec.Command("ansible-doc", "gitlab_runner_auth.runner.sync")
+	doc.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+env.collections, "ANSIBLE_NOCOLOR=1")
+	out, err := doc.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ansible-doc: %v\n%s", err, out)
+	}
+	for _, opt := range []string{"prefix", "instance", "state", "global", "clients", "executors", "tag_schema",
+		"capture_tags", "refresh", "hostname", "concurrency", "personal_access_token", "registration_token",
+		"EXAMPLES", "RETURN VALUES", "runners"} {
+		if !strings.Contains(string(out), opt) {
+			t.Errorf("ansible-doc output lacks %q", opt)
+		}
+	}
+	list := exec.Command("ansible-doc", "-l", "gitlab_runner_auth.runner")
+	list.Env = doc.Env
+	out, err = list.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "WARNING") || !strings.Contains(string(out), "gitlab_runner_auth.runner.sync ") {
+		t.Fatalf("ansible-doc -l: %v\n%s", err, out)
+	}
+	role := exec.Command("ansible-doc", "-t", "role", "gitlab_runner_auth.runner.service")
+	role.Env = doc.Env
+	if out, err := role.CombinedOutput(); err != nil || !strings.Contains(string(out), "gitlab_runner_auth_prefix") {
+		t.Fatalf("ansible-doc -t role: %v\n%s", err, out)
+	}
+}
