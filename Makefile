@@ -24,6 +24,7 @@ test: build
 	$(GO) vet ./...
 	GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 ./...
 	$(GO) run ./tests/sweep $(TRANSCRIPTS) 100
+	@cat build/reliability-report.txt
 
 clean:
 	rm -rf build dist
@@ -42,3 +43,15 @@ collection: $(COLLECTION_BINS)
 	@ls -l dist/gitlab_runner_auth-runner-*.tar.gz
 
 FORCE:
+
+# Fuzz each target for FUZZTIME (seed corpora live in testdata/fuzz/).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParseExecutor$$' -fuzztime=$(FUZZTIME) ./core/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTemplate$$' -fuzztime=$(FUZZTIME) ./core/
+	$(GO) test -run='^$$' -fuzz='^FuzzRenderRoundTrip$$' -fuzztime=$(FUZZTIME) ./core/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseArgs$$' -fuzztime=$(FUZZTIME) ./module/
+
+# Long variants of the reliability sweeps (crash sweep x200, 40 concurrency rounds).
+stress: build
+	GRA_STRESS=1 $(GO) test -count=1 -v -timeout 60m -run 'TestFaultSweep|TestCrashSweep|TestConcurrentRunsSerialise' ./tests/reliability/ | grep -E '^(---|ok|FAIL|\s+setup_test)'

@@ -59,6 +59,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	f := s.takeFault(r.Method, r.URL.Path)
+	if f != nil && f.Type == FaultEcho {
+		b, _ := json.Marshal(params)
+		f.body = string(b)
+	}
 	if f != nil && !f.After {
 		entry.Fault = f.describe()
 		entry.Mutating = false // the request never reached GitLab's logic

@@ -20,6 +20,10 @@ const (
 	FaultTimeout FaultType = "timeout"
 	// FaultRateLimit answers 429 with a Retry-After header.
 	FaultRateLimit FaultType = "ratelimit"
+	// FaultEcho answers Status (default 400) with an error message that
+	// quotes the request, headers and body included, as a misbehaving
+	// proxy might: the client must not pass the secrets in it on.
+	FaultEcho FaultType = "echo"
 )
 
 // Fault makes matching requests fail.
@@ -44,6 +48,7 @@ type Fault struct {
 
 	seen  int
 	fired int
+	body  string
 }
 
 // InjectFault adds a fault rule; rules are checked in order.
@@ -129,6 +134,17 @@ func (f *Fault) inject(w http.ResponseWriter, r *http.Request) int {
 	case FaultDrop:
 		hijackClose(w)
 		return 0
+	case FaultEcho:
+		st := f.Status
+		if st == 0 {
+			st = 400
+		}
+		var hdr []string
+		for k, v := range r.Header {
+			hdr = append(hdr, k+": "+strings.Join(v, ","))
+		}
+		apiError(w, st, fmt.Sprintf("%d Bad request - could not process %s %s (headers %s; body %s)", st, r.Method, r.URL.String(), strings.Join(hdr, "; "), f.body))
+		return st
 	case FaultTimeout:
 		d := f.Delay
 		if d == 0 {
