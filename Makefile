@@ -55,3 +55,17 @@ fuzz:
 # Long variants of the reliability sweeps (crash sweep x200, 40 concurrency rounds).
 stress: build
 	GRA_STRESS=1 $(GO) test -count=1 -v -timeout 60m -run 'TestFaultSweep|TestCrashSweep|TestConcurrentRunsSerialise' ./tests/reliability/ | grep -E '^(---|ok|FAIL|\s+setup_test)'
+
+# Benchmarks: engine (plan, render, load at 10/100/1,000 executors) and the
+# real CLI against the standalone simulator with 20 ms latency. Results in
+# bench/; a missed target fails the run.
+bench: build
+	mkdir -p bench
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./core/ | tee bench/engine.txt
+	$(GO) run ./bench/e2e --runs 7 --latency 20ms --out bench/e2e.csv | tee bench/e2e.txt
+
+# Fleet: an Ansible play over 50 local inventory hosts, 4 executors each,
+# against one simulator; then the same under rate limiting (429 + Retry-After).
+bench-fleet: build collection
+	mkdir -p bench
+	$(GO) run ./bench/fleet --hosts 50 --executors 4 --out bench/fleet.csv | tee bench/fleet.txt

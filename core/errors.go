@@ -38,9 +38,10 @@ func IsInputError(err error) bool {
 // secret the engine reads or receives is added to it; output paths pass
 // text through Redact as a last line of defence.
 type Redactor struct {
-	mu      sync.RWMutex
+	mu      sync.Mutex
 	secrets map[string]bool
 	sorted  []string
+	dirty   bool
 }
 
 // NewRedactor returns an empty redactor.
@@ -54,22 +55,13 @@ func (r *Redactor) Add(values ...string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	changed := false
 	for _, v := range values {
 		v = strings.TrimSpace(v)
 		if len(v) < 6 || r.secrets[v] {
 			continue
 		}
 		r.secrets[v] = true
-		changed = true
-	}
-	if changed {
-		r.sorted = r.sorted[:0]
-		for s := range r.secrets {
-			r.sorted = append(r.sorted, s)
-		}
-		// Longest first, so a secret that contains another is removed whole.
-		sort.Slice(r.sorted, func(i, j int) bool { return len(r.sorted[i]) > len(r.sorted[j]) })
+		r.dirty = true
 	}
 }
 
@@ -80,13 +72,24 @@ var tokenShapes = regexp.MustCompile(`\b(glrt-|glpat-|glrtr-|GR1348941|glptt-|gl
 // token, with <redacted>.
 func (r *Redactor) Redact(s string) string {
 	if r != nil {
-		r.mu.RLock()
+		r.mu.Lock()
+		if r.dirty {
+			// Sorted once per batch of additions, not per addition: a host
+			// with 1,000 runners adds 1,000 tokens.
+			r.sorted = r.sorted[:0]
+			for sec := range r.secrets {
+				r.sorted = append(r.sorted, sec)
+			}
+			// Longest first, so a secret that contains another is removed whole.
+			sort.Slice(r.sorted, func(i, j int) bool { return len(r.sorted[i]) > len(r.sorted[j]) })
+			r.dirty = false
+		}
 		for _, sec := range r.sorted {
 			if strings.Contains(s, sec) {
 				s = strings.ReplaceAll(s, sec, RedactedToken)
 			}
 		}
-		r.mu.RUnlock()
+		r.mu.Unlock()
 	}
 	return tokenShapes.ReplaceAllString(s, RedactedToken)
 }

@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
@@ -264,12 +266,8 @@ func loadDesired(l Layout, hostname string, ov *Overlay, sec *Redactor, prefixMi
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range files {
-		e, err := d.parseExecutor(f.name, f.rel, f.data)
-		if err != nil {
-			return nil, err
-		}
-		d.Executors = append(d.Executors, e)
+	if err := d.loadExecutors(files); err != nil {
+		return nil, err
 	}
 	sort.Slice(d.Executors, func(i, j int) bool { return d.Executors[i].Name < d.Executors[j].Name })
 	return d, nil
@@ -278,7 +276,11 @@ func loadDesired(l Layout, hostname string, ov *Overlay, sec *Redactor, prefixMi
 type execFile struct {
 	name string // stem
 	rel  string // path for messages
+	path string // on disk ("" when the content comes from an overlay)
 	data []byte
+	// plain is true for a regular file (not a link) in a folder known to be
+	// inside the prefix: no need to resolve links.
+	plain bool
 }
 
 var executorExts = []string{".toml", ".yaml", ".yml"}
@@ -292,11 +294,14 @@ func executorExt(fn string) string {
 	return ""
 }
 
+// executorFiles lists the executor files and checks their names; the
+// contents are read later, in parallel.
 func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 	dir := l.ExecutorDir()
 	relDir := l.rel(dir)
 	var names []string
 	contents := map[string][]byte{}
+	plain := map[string]bool{}
 	if ov != nil && ov.Executors != nil {
 		for fn, data := range ov.Executors {
 			names = append(names, fn)
@@ -314,19 +319,22 @@ func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 		if err != nil {
 			return nil, inputErr(dir, "cannot list executor folder: %v", unwrapPathErr(err))
 		}
+		dirInside := false
+		if fi, err := os.Lstat(dir); err == nil && fi.Mode().IsDir() {
+			dirInside = true // a real folder in the prefix, not a link elsewhere
+		}
 		for _, de := range entries {
 			fn := de.Name()
 			if strings.HasPrefix(fn, ".") || executorExt(fn) == "" {
 				continue // editor backups, READMEs and the like
 			}
 			names = append(names, fn)
+			if dirInside && de.Type().IsRegular() {
+				plain[fn] = true
+			}
 		}
 	}
 	sort.Strings(names)
-	prefixReal, err := filepath.EvalSymlinks(l.Prefix)
-	if err != nil {
-		prefixReal = l.Prefix
-	}
 	byStem := map[string]string{}
 	var out []execFile
 	for _, fn := range names {
@@ -343,33 +351,83 @@ func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 		if !reExecutorName.MatchString(stem) {
 			return nil, inputErr(rel, "file name %q is not a valid executor name (letters, digits, '.', '_', '+', '-'); rename the file", stem)
 		}
-		data, ok := contents[fn]
-		if !ok {
-			p := filepath.Join(dir, fn)
-			real, err := filepath.EvalSymlinks(p)
-			if err != nil {
-				return nil, inputErr(rel, "cannot be read: %v", unwrapPathErr(err))
-			}
-			if r, err := filepath.Rel(prefixReal, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
-				return nil, inputErr(rel, "is a symbolic link to %s, outside the prefix %s; copy the file into the prefix instead", real, l.Prefix)
-			}
-			fi, err := os.Stat(real)
-			if err != nil {
-				return nil, inputErr(rel, "cannot be read: %v", unwrapPathErr(err))
-			}
-			if !fi.Mode().IsRegular() {
-				return nil, inputErr(rel, "is not a regular file")
-			}
-			if data, err = readSmall(p, rel); err != nil {
-				return nil, err
-			}
+		f := execFile{name: stem, rel: rel, plain: plain[fn]}
+		if data, ok := contents[fn]; ok {
+			f.data = data
+		} else {
+			f.path = filepath.Join(dir, fn)
 		}
-		out = append(out, execFile{name: stem, rel: rel, data: data})
+		out = append(out, f)
 	}
 	if len(out) == 0 {
 		return nil, inputErr(dir, "no executor files (*.toml, *.yaml, *.yml) in the executor folder; add one per executor, or unregister the instance (register-runner --unregister, or state: absent in Ansible)")
 	}
 	return out, nil
+}
+
+// readExecutorFile reads one executor file, refusing links that leave the prefix.
+func readExecutorFile(prefixReal, prefix string, f execFile) ([]byte, error) {
+	if f.path == "" {
+		return f.data, nil
+	}
+	if f.plain {
+		return readSmall(f.path, f.rel)
+	}
+	real, err := filepath.EvalSymlinks(f.path)
+	if err != nil {
+		return nil, inputErr(f.rel, "cannot be read: %v", unwrapPathErr(err))
+	}
+	if r, err := filepath.Rel(prefixReal, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
+		return nil, inputErr(f.rel, "is a symbolic link to %s, outside the prefix %s; copy the file into the prefix instead", real, prefix)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return nil, inputErr(f.rel, "cannot be read: %v", unwrapPathErr(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, inputErr(f.rel, "is not a regular file")
+	}
+	return readSmall(f.path, f.rel)
+}
+
+// loadExecutors reads and parses the executor files on every core; the
+// error reported is the first in file-name order, so it does not depend on
+// scheduling.
+func (d *Desired) loadExecutors(files []execFile) error {
+	prefixReal, err := filepath.EvalSymlinks(d.Layout.Prefix)
+	if err != nil {
+		prefixReal = d.Layout.Prefix
+	}
+	execs := make([]*Executor, len(files))
+	errs := make([]error, len(files))
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				data, err := readExecutorFile(prefixReal, d.Layout.Prefix, files[i])
+				if err == nil {
+					execs[i], err = d.parseExecutor(files[i].name, files[i].rel, data)
+				}
+				errs[i] = err
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	d.Executors = execs
+	return nil
 }
 
 func (d *Desired) parseTemplate(name string, data []byte, sec *Redactor) error {

@@ -134,28 +134,30 @@ func identityPattern(hostname, instance string) *regexp.Regexp {
 func MatchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
 	prev := Previous{ByName: map[string]*LiveRunner{}}
 	byName := map[string]*Executor{}
+	byDesc := map[string]string{} // client key + description -> executor name
 	for _, e := range d.Executors {
 		byName[e.Name] = e
+		byDesc[e.Client.Key+"\x00"+e.Description] = e.Name
+	}
+	type idKey struct {
+		id  int64
+		key string
+	}
+	byState := map[idKey]string{}
+	for sname, sr := range st.Runners {
+		sk, _ := NormalizeURL(sr.URL)
+		byState[idKey{sr.ID, sk}] = sname
 	}
 	pat := identityPattern(d.Hostname, d.Layout.Instance)
 	for i := range live.Runners {
 		lr := live.Runners[i]
 		key, _ := NormalizeURL(lr.URL)
 		name := ""
-		for sname, sr := range st.Runners {
-			sk, _ := NormalizeURL(sr.URL)
-			if lr.ID != 0 && sr.ID == lr.ID && sk == key {
-				name = sname
-				break
-			}
+		if lr.ID != 0 {
+			name = byState[idKey{lr.ID, key}]
 		}
 		if name == "" {
-			for _, e := range d.Executors {
-				if lr.Name == e.Description && e.Client.Key == key {
-					name = e.Name
-					break
-				}
-			}
+			name = byDesc[key+"\x00"+lr.Name]
 		}
 		if name == "" {
 			if m := pat.FindStringSubmatch(lr.Name); m != nil {
@@ -192,10 +194,11 @@ func BuildPlan(d *Desired, prev Previous, st *State, obs Observation, o PlanOpti
 	var extras []extra
 	pat := identityPattern(d.Hostname, d.Layout.Instance)
 
+	found := indexFound(obs)
 	for _, e := range d.Executors {
 		want := e.Settings()
 		p := prev.ByName[e.Name]
-		cands := candidates(e, d, obs)
+		cands := candidates(e, d, found)
 		hasPAT := e.Client.PAT != ""
 		step := Step{Name: e.Name, Executor: e, ClientKey: e.Client.Key, URL: e.Client.URL, Prev: p, Settings: want}
 
@@ -347,15 +350,26 @@ func BuildPlan(d *Desired, prev Previous, st *State, obs Observation, o PlanOpti
 	return plan
 }
 
+// foundIndex maps client key + description to the runners found with it.
+type foundIndex map[string][]int64
+
+func indexFound(obs Observation) foundIndex {
+	idx := foundIndex{}
+	for key, list := range obs.Found {
+		for _, s := range list {
+			k := key + "\x00" + s.Description
+			idx[k] = append(idx[k], s.ID)
+		}
+	}
+	return idx
+}
+
 // candidates are runners found by the lookup that belong to executor e:
 // its description, or the default description of its name.
-func candidates(e *Executor, d *Desired, obs Observation) []int64 {
-	var ids []int64
-	def := DefaultDescription(d.Hostname, d.Layout.Instance, e.Name)
-	for _, s := range obs.Found[e.Client.Key] {
-		if s.Description == e.Description || s.Description == def {
-			ids = append(ids, s.ID)
-		}
+func candidates(e *Executor, d *Desired, found foundIndex) []int64 {
+	ids := append([]int64(nil), found[e.Client.Key+"\x00"+e.Description]...)
+	if def := DefaultDescription(d.Hostname, d.Layout.Instance, e.Name); def != e.Description {
+		ids = append(ids, found[e.Client.Key+"\x00"+def]...)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids

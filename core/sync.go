@@ -194,6 +194,7 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	outcomes := en.apply(ctx, plan)
+	extra := en.settle(ctx, plan, outcomes)
 
 	// gitlab-runner may have rotated a token while we worked: take token
 	// fields from the file as it is now, never from the copy read earlier.
@@ -211,8 +212,8 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 			en.warn("writing state file %s: %v", l.StatePath(), err)
 		}
 	}
-	res.Runners = runnerResults(plan, outcomes)
-	res.Changed = wrote
+	res.Runners = append(runnerResults(plan, outcomes), extra...)
+	res.Changed = wrote || len(extra) > 0
 	for i, s := range plan.Steps {
 		if s.Action != Keep && (outcomes[i].Err == nil || outcomes[i].Creds != nil || outcomes[i].Deleted) {
 			res.Changed = true

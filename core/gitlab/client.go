@@ -35,7 +35,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// RetryBudget bounds all attempts of one call, waits included (default 60s).
 	RetryBudget time.Duration
-	// MaxAttempts bounds attempts of one call (default 5).
+	// MaxAttempts bounds attempts of one call that failed (default 5). 429
+	// answers do not count: GitLab said when to come back, so those are
+	// bounded by RetryBudget alone.
 	MaxAttempts int
 	// MaxConns is the number of connections kept open to GitLab (default 16).
 	MaxConns int
@@ -232,8 +234,12 @@ func (c *Client) do(ctx context.Context, cl call) error {
 	}
 	deadline := time.Now().Add(c.cfg.RetryBudget)
 	backoff := 200 * time.Millisecond
+	// One id for all attempts of a call: GitLab's logs (and the simulator's)
+	// can tell retries from new calls.
+	reqID := fmt.Sprintf("gra-%016x", rand.Uint64())
+	failures := 0 // attempts that failed other than by 429
 	for attempt := 1; ; attempt++ {
-		req := c.hc.R().SetContext(ctx)
+		req := c.hc.R().SetContext(ctx).SetHeader("X-Request-Id", reqID)
 		if cl.auth == authPAT {
 			req.SetHeader("PRIVATE-TOKEN", c.pat)
 		}
@@ -255,7 +261,8 @@ func (c *Client) do(ctx context.Context, cl call) error {
 				return &NetError{Method: cl.method, Path: cl.path, Attempts: attempt, Err: err}
 			}
 			wait = jitter(backoff)
-			if attempt >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
+			failures++
+			if failures >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
 				return &NetError{Method: cl.method, Path: cl.path, Attempts: attempt, Err: err}
 			}
 		} else {
@@ -284,8 +291,9 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			case st >= 500 && cl.idempotent:
 				wait = jitter(backoff)
 				retry = true
+				failures++
 			}
-			if !retry || attempt >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
+			if !retry || failures >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
 				if st == 429 {
 					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429) after %d attempt(s); it asked to wait %s", attempt, apiErr.RetryAfter)
 				}

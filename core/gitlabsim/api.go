@@ -42,7 +42,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	entry := Entry{Seq: seq, Method: r.Method, Path: r.URL.Path, Start: time.Now(),
-		Mutating: isMutating(r.Method, r.URL.Path)}
+		Mutating: isMutating(r.Method, r.URL.Path), RequestID: r.Header.Get("X-Request-Id")}
 	// Only filters go in the log's query: never a token.
 	entry.Query = safeQuery(r.URL.Query())
 
@@ -72,11 +72,13 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rec := &recorder{header: http.Header{}}
+	s.runHooks(entry, false)
 	if perr != nil {
 		apiError(rec, http.StatusBadRequest, "400 Bad request - "+perr.Error())
 	} else {
 		entry.Auth = s.route(rec, r, params)
 	}
+	s.runHooks(entry, true)
 	if f != nil {
 		entry.Fault = f.describe()
 		entry.Status = f.inject(w, r)

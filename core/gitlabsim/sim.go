@@ -91,9 +91,11 @@ type Entry struct {
 	Auth     string // "pat:<name>", "runner-token", "registration-token" or ""
 	Mutating bool
 	SystemID string
-	Fault    string
-	Start    time.Time
-	End      time.Time
+	// RequestID is the client's X-Request-Id (the same for retries of a call).
+	RequestID string
+	Fault     string
+	Start     time.Time
+	End       time.Time
 }
 
 // Kind names the request for counting: "verify", "create", "register",
@@ -112,6 +114,37 @@ type Sim struct {
 	inflight int
 	maxIn    int
 	control  bool
+	hooks    []hook
+}
+
+type hook struct {
+	kind  string
+	after bool
+	fn    func(Entry)
+}
+
+// OnRequest runs fn for every API request of the given kind (Entry.Kind),
+// before GitLab handles it or, with after, once it has. Tests use it to make
+// something happen at an exact point of a run (for example a request of a
+// killed run that GitLab finishes late).
+func (s *Sim) OnRequest(kind string, after bool, fn func(Entry)) {
+	s.mu.Lock()
+	s.hooks = append(s.hooks, hook{kind, after, fn})
+	s.mu.Unlock()
+}
+
+func (s *Sim) runHooks(e Entry, after bool) {
+	s.mu.Lock()
+	var fns []func(Entry)
+	for _, h := range s.hooks {
+		if h.after == after && h.kind == e.Kind() {
+			fns = append(fns, h.fn)
+		}
+	}
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(e)
+	}
 }
 
 // New returns a simulator.

@@ -1,0 +1,298 @@
+// Command e2e is the end-to-end benchmark of `make bench`: it drives the
+// real register-runner binary against the standalone simulator with
+// injected latency, for several executor counts, first registration and
+// steady state, and checks the performance targets. It prints a table and
+// writes it as CSV.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type counts struct {
+	Total    int            `json:"total"`
+	Mutating int            `json:"mutating"`
+	ByKind   map[string]int `json:"by_kind"`
+	MaxIn    int            `json:"max_in_flight"`
+}
+
+type entry struct {
+	Start time.Time `json:"Start"`
+}
+
+type sample struct {
+	wall    time.Duration
+	startup time.Duration
+	rssKB   int64
+	counts  counts
+}
+
+type row struct {
+	n           int
+	phase       string
+	concurrency int
+	samples     []sample
+}
+
+func (r row) median(f func(sample) time.Duration) time.Duration {
+	v := make([]time.Duration, len(r.samples))
+	for i, s := range r.samples {
+		v[i] = f(s)
+	}
+	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	return v[len(v)/2]
+}
+
+func (r row) wall() time.Duration { return r.median(func(s sample) time.Duration { return s.wall }) }
+func (r row) startup() time.Duration {
+	return r.median(func(s sample) time.Duration { return s.startup })
+}
+func (r row) peakRSS() int64 {
+	var m int64
+	for _, s := range r.samples {
+		m = max(m, s.rssKB)
+	}
+	return m
+}
+func (r row) kinds() string {
+	c := r.samples[len(r.samples)-1].counts
+	var parts []string
+	for k, v := range c.ByKind {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+var (
+	bin, simBin string
+	latency     time.Duration
+	runs        int
+	work        string
+)
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+}
+
+func main() {
+	sizes := flag.String("sizes", "1,10,100,1000", "executor counts")
+	flag.IntVar(&runs, "runs", 5, "runs per measurement (the median is reported)")
+	flag.DurationVar(&latency, "latency", 20*time.Millisecond, "simulator latency per request")
+	flag.StringVar(&bin, "bin", "build/register-runner", "register-runner binary")
+	flag.StringVar(&simBin, "sim", "build/gitlab-sim", "gitlab-sim binary")
+	out := flag.String("out", "bench/e2e.csv", "CSV output")
+	flag.Parse()
+	var err error
+	work, err = os.MkdirTemp("", "gra-bench-")
+	must(err)
+	defer os.RemoveAll(work)
+
+	var rows []row
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(s)
+		must(err)
+		rows = append(rows, measure(n, 16)...)
+		if n == 100 {
+			rows = append(rows, measure(n, 1)...)
+		}
+	}
+	report(rows, *out)
+}
+
+// sim starts a fresh standalone simulator and returns its URL, PAT file and stop function.
+func sim() (string, string, func()) {
+	dir, err := os.MkdirTemp(work, "sim-")
+	must(err)
+	pat := filepath.Join(dir, "pat")
+	must(os.WriteFile(pat, []byte(fmt.Sprintf("glpat-bench-%d\n", time.Now().UnixNano())), 0o600))
+	addr := filepath.Join(dir, "addr")
+	cmd := exec.Command(simBin, "--addr-file", addr, "--pat", "admin:api:admin:"+pat, "--latency", latency.String())
+	must(cmd.Start())
+	for i := 0; ; i++ {
+		if b, err := os.ReadFile(addr); err == nil && len(b) > 0 {
+			return strings.TrimSpace(string(b)), pat, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+		}
+		if i > 200 {
+			must(fmt.Errorf("the simulator did not start"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func ctl(url, method, path string, out any) {
+	cmd := exec.Command(simBin, "ctl", url, method, path)
+	b, err := cmd.Output()
+	must(err)
+	if out != nil {
+		must(json.Unmarshal(b, out))
+	}
+}
+
+func layout(url, pat string, n, i int) string {
+	prefix := filepath.Join(work, fmt.Sprintf("prefix-%d-%d-%d", n, i, time.Now().UnixNano()))
+	must(os.MkdirAll(filepath.Join(prefix, "main"), 0o700))
+	must(os.Chmod(prefix, 0o700))
+	tpl := fmt.Sprintf("concurrent = 16\n\n[[client_configs]]\nurl = %q\npersonal_access_token_file = %q\n", url, pat)
+	must(os.WriteFile(filepath.Join(prefix, "config.template.main.toml"), []byte(tpl), 0o600))
+	must(os.WriteFile(filepath.Join(prefix, ".runner_system_id"), []byte("s_0123456789ab\n"), 0o600))
+	for e := 0; e < n; e++ {
+		body := fmt.Sprintf("url = %q\nexecutor = \"shell\"\nbuilds_dir = \"/scratch/e%04d\"\n", url, e)
+		must(os.WriteFile(filepath.Join(prefix, "main", fmt.Sprintf("e%04d.toml", e)), []byte(body), 0o600))
+	}
+	return prefix
+}
+
+func runOnce(url, prefix, host string, concurrency int) sample {
+	ctl(url, "POST", "/-/sim/reset-log", nil)
+	cmd := exec.Command(bin, "--prefix", prefix, "--hostname", host, "--concurrency", strconv.Itoa(concurrency))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		must(fmt.Errorf("register-runner failed: %v\n%s", err, stderr.String()))
+	}
+	s := sample{wall: wall}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		s.rssKB = ru.Maxrss
+	}
+	ctl(url, "GET", "/-/sim/counts", &s.counts)
+	var log []entry
+	ctl(url, "GET", "/-/sim/requests", &log)
+	if len(log) > 0 {
+		first := log[0].Start
+		for _, e := range log {
+			if e.Start.Before(first) {
+				first = e.Start
+			}
+		}
+		s.startup = first.Sub(start)
+	}
+	return s
+}
+
+// measure registers n executors on fresh prefixes (first registration),
+// then runs again on each (steady state).
+func measure(n, concurrency int) []row {
+	url, pat, stop := sim()
+	defer stop()
+	first := row{n: n, phase: "first registration", concurrency: concurrency}
+	steady := row{n: n, phase: "steady state", concurrency: concurrency}
+	for i := 0; i < runs; i++ {
+		prefix := layout(url, pat, n, i)
+		host := fmt.Sprintf("bench%d", i)
+		first.samples = append(first.samples, runOnce(url, prefix, host, concurrency))
+		steady.samples = append(steady.samples, runOnce(url, prefix, host, concurrency))
+		fmt.Fprintf(os.Stderr, ".")
+	}
+	fmt.Fprintf(os.Stderr, " n=%d concurrency=%d\n", n, concurrency)
+	return []row{first, steady}
+}
+
+type check struct {
+	what string
+	ok   bool
+	got  string
+}
+
+func report(rows []row, out string) {
+	find := func(n int, phase string, c int) *row {
+		for i := range rows {
+			if rows[i].n == n && rows[i].phase == phase && rows[i].concurrency == c {
+				return &rows[i]
+			}
+		}
+		return nil
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("\nregister-runner end to end, simulator latency %s, median of %d runs (%s/%s, %d CPUs, %s)\n\n",
+		latency, runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), host)
+	fmt.Printf("%-6s %-19s %-5s %10s %10s %10s %8s  %s\n", "execs", "phase", "conc", "wall", "startup", "peak RSS", "requests", "by kind")
+	var csv strings.Builder
+	csv.WriteString("executors,phase,concurrency,runs,median_wall_ms,median_startup_ms,peak_rss_mb,requests,mutating,by_kind\n")
+	for _, r := range rows {
+		c := r.samples[len(r.samples)-1].counts
+		fmt.Printf("%-6d %-19s %-5d %8.1fms %8.1fms %8.1fMB %8d  %s\n", r.n, r.phase, r.concurrency,
+			ms(r.wall()), ms(r.startup()), float64(r.peakRSS())/1024, c.Total, r.kinds())
+		fmt.Fprintf(&csv, "%d,%s,%d,%d,%.1f,%.1f,%.1f,%d,%d,%s\n", r.n, r.phase, r.concurrency, len(r.samples),
+			ms(r.wall()), ms(r.startup()), float64(r.peakRSS())/1024, c.Total, c.Mutating, r.kinds())
+	}
+	var checks []check
+	lat := latency
+	if r := find(10, "steady state", 16); r != nil {
+		lim := lat + 30*time.Millisecond
+		checks = append(checks, check{fmt.Sprintf("steady state, 10 executors <= %s", lim), r.wall() <= lim, dur(r.wall())})
+	}
+	if r := find(100, "steady state", 16); r != nil {
+		lim := 7*lat + 50*time.Millisecond
+		checks = append(checks, check{fmt.Sprintf("steady state, 100 executors <= %s", lim), r.wall() <= lim, dur(r.wall())})
+	}
+	for _, r := range rows {
+		if r.phase == "steady state" {
+			c := r.samples[len(r.samples)-1].counts
+			checks = append(checks, check{fmt.Sprintf("steady state, %d executors: %d verifies, nothing else", r.n, r.n),
+				c.Total == r.n && c.ByKind["verify"] == r.n && c.Mutating == 0, fmt.Sprintf("%d requests", c.Total)})
+		}
+	}
+	if a, b := find(100, "first registration", 1), find(100, "first registration", 16); a != nil && b != nil {
+		ratio := float64(a.wall()) / float64(b.wall())
+		checks = append(checks, check{"first registration of 100: default concurrency >= 10x faster than --concurrency 1",
+			ratio >= 10, fmt.Sprintf("%.1fx (%s vs %s)", ratio, dur(a.wall()), dur(b.wall()))})
+	}
+	// Start-up: process start to GitLab's first request, for a typical host
+	// (up to 10 executors). With more, parsing the files adds to it; the
+	// table shows how much.
+	var worstStart time.Duration
+	for _, r := range rows {
+		if r.n <= 10 {
+			worstStart = max(worstStart, r.startup())
+		}
+	}
+	checks = append(checks, check{"start-up to first request <= 10ms (up to 10 executors, median, worst row)", worstStart <= 10*time.Millisecond, dur(worstStart)})
+	var rss1000 int64
+	for _, r := range rows {
+		if r.n == 1000 {
+			rss1000 = max(rss1000, r.peakRSS())
+		}
+	}
+	if rss1000 > 0 {
+		checks = append(checks, check{"peak RSS at 1,000 executors <= 40 MB", rss1000 <= 40*1024, fmt.Sprintf("%.1f MB", float64(rss1000)/1024)})
+	}
+	fmt.Println()
+	failed := false
+	for _, c := range checks {
+		mark := "ok  "
+		if !c.ok {
+			mark = "FAIL"
+			failed = true
+		}
+		fmt.Printf("%s %s: %s\n", mark, c.what, c.got)
+		fmt.Fprintf(&csv, "# %s %s: %s\n", strings.TrimSpace(mark), c.what, c.got)
+	}
+	fmt.Fprintf(&csv, "# %s/%s, %d CPUs, latency %s, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), latency, time.Now().UTC().Format(time.RFC3339))
+	must(os.MkdirAll(filepath.Dir(out), 0o755))
+	must(os.WriteFile(out, []byte(csv.String()), 0o644))
+	fmt.Printf("\nwritten to %s\n", out)
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+func dur(d time.Duration) string { return fmt.Sprintf("%.1fms", ms(d)) }

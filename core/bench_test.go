@@ -1,0 +1,105 @@
+package core
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+)
+
+var benchSizes = []int{10, 100, 1000}
+
+func benchDesired(n int) (*Desired, *LiveConfig, *State, Observation) {
+	c := &Client{URL: "https://gitlab.example.com", Key: "https://gitlab.example.com", PAT: "p"}
+	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*Client{c}, Globals: NewTable()}
+	d.Globals.Set("concurrent", int64(8))
+	live := &LiveConfig{Exists: true}
+	st := &State{Version: 1, Runners: map[string]StateRunner{}}
+	obs := newObservation()
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("exec%04d", i)
+		keys := NewTable()
+		keys.Set("builds_dir", "/scratch/"+name)
+		dk := NewTable()
+		dk.Set("image", "alpine:3.20")
+		dk.Set("volumes", []any{"/cache"})
+		keys.Set("docker", dk)
+		e := &Executor{Name: name, Client: c, Type: "docker", Description: DefaultDescription("node1", "main", name),
+			AccessLevel: "not_protected", RunnerType: "instance_type", Tags: []string{"docker", "main", "node", "node1", "x86_64"}, Keys: keys}
+		d.Executors = append(d.Executors, e)
+		id := int64(i + 1)
+		live.Runners = append(live.Runners, LiveRunner{Name: e.Description, URL: c.URL, ID: id, Token: fmt.Sprintf("tok-%d", id)})
+		s := e.Settings()
+		st.Runners[name] = StateRunner{ID: id, URL: c.URL, Applied: &s}
+		obs.Verified[name] = VerifyOutcome{Alive: true, Creds: gitlab.Credentials{ID: id}}
+	}
+	return d, live, st, obs
+}
+
+func BenchmarkBuildPlan(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("executors=%d", n), func(b *testing.B) {
+			d, live, st, obs := benchDesired(n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				prev := MatchPrevious(d, live, st)
+				if p := BuildPlan(d, prev, st, obs, PlanOptions{}); p.Changed() {
+					b.Fatal("steady state planned a change")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkRenderConfig(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("executors=%d", n), func(b *testing.B) {
+			d, live, st, obs := benchDesired(n)
+			prev := MatchPrevious(d, live, st)
+			plan := BuildPlan(d, prev, st, obs, PlanOptions{})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				sections := composeSections(d, prev, plan, nil, live)
+				_ = RenderConfig(d.Layout, d.Globals, sections, false)
+			}
+		})
+	}
+}
+
+func BenchmarkLoadDesired(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("executors=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			l := Layout{Prefix: dir, Instance: "main"}
+			must := func(err error) {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			must(os.MkdirAll(l.ExecutorDir(), 0o700))
+			must(os.Chmod(dir, 0o700))
+			must(os.WriteFile(l.TemplatePath(), []byte("concurrent = 8\n[[client_configs]]\nurl = \"https://gitlab.example.com\"\npersonal_access_token = \"glpat-benchmarkbenchmark\"\n"), 0o600))
+			for i := 0; i < n; i++ {
+				body := "url = \"https://gitlab.example.com\"\nexecutor = \"docker\"\ntags = [\"gpu\"]\n[docker]\nimage = \"alpine\"\n"
+				ext := ".toml"
+				if i%2 == 1 {
+					body = "url: https://gitlab.example.com\nexecutor: docker\ntags: [gpu]\ndocker:\n  image: alpine\n"
+					ext = ".yaml"
+				}
+				must(os.WriteFile(filepath.Join(l.ExecutorDir(), fmt.Sprintf("e%04d%s", i, ext)), []byte(body), 0o600))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				d, err := LoadDesired(l, "node1", nil, NewRedactor())
+				if err != nil || len(d.Executors) != n {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
