@@ -50,6 +50,12 @@ func (l Layout) LockPath() string {
 	return filepath.Join(l.Prefix, ".gitlab-runner-auth."+l.Instance+".lock")
 }
 
+// IncompletePath marks a run that changed GitLab and has not finished
+// cleanly (killed, or failed): the next run then settles late effects.
+func (l Layout) IncompletePath() string {
+	return filepath.Join(l.Prefix, ".gitlab-runner-auth."+l.Instance+".incomplete")
+}
+
 // SystemIDPath is gitlab-runner's host identity file.
 func (l Layout) SystemIDPath() string { return filepath.Join(l.Prefix, ".runner_system_id") }
 

@@ -7,10 +7,11 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
 
-// settle re-checks the work of a run that obtained tokens. A run killed
-// just before this one may have left a request that GitLab was still
-// carrying out (a create, a token reset) when this run observed it; its
-// effect then lands during this run. So, once, after apply:
+// settle re-checks the work of a run that follows an interrupted one (the
+// .incomplete marker was left behind). A run killed (or failed) just before
+// this one may have left a request that GitLab was still carrying out (a
+// create, a token reset) when this run observed it; its effect then lands
+// during this run. So, once, after apply:
 //   - every token obtained by adopting an existing runner is verified
 //     again; one that a late reset made invalid is reset once more, so the
 //     config never holds a dead token (new runners cannot be reset by a
@@ -19,7 +20,8 @@ import (
 //     carries an executor's identity but is not the one kept is deleted, so
 //     a late create never leaves a duplicate.
 //
-// It costs nothing in steady state: it runs only when tokens were obtained.
+// It costs nothing in steady state: it runs only after an interrupted run,
+// and only when tokens were obtained.
 func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []RunnerResult {
 	var idx []int
 	for i, s := range plan.Steps {

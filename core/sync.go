@@ -193,8 +193,23 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 		return res, nil
 	}
 
+	// A marker that outlives a killed or failed run: GitLab may still carry
+	// out requests that run sent, so the next run settles their effects.
+	_, statErr := os.Stat(l.IncompletePath())
+	interrupted := statErr == nil
+	if interrupted {
+		en.warn("the previous run did not finish cleanly; checking for effects of its requests that GitLab finished late")
+	}
+	if plan.Changed() {
+		if _, err := writeFileAtomic(l.IncompletePath(), []byte(fmt.Sprintf("pid %d started %s\n", os.Getpid(), o.Now().UTC().Format(time.RFC3339)))); err != nil {
+			return res, fmt.Errorf("writing %s: %w", l.IncompletePath(), err)
+		}
+	}
 	outcomes := en.apply(ctx, plan)
-	extra := en.settle(ctx, plan, outcomes)
+	var extra []RunnerResult
+	if interrupted {
+		extra = en.settle(ctx, plan, outcomes)
+	}
 
 	// gitlab-runner may have rotated a token while we worked: take token
 	// fields from the file as it is now, never from the copy read earlier.
@@ -227,8 +242,18 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 			errs = append(errs, oc.Err)
 		}
 	}
+	for _, r := range extra {
+		if r.Error != "" {
+			errs = append(errs, errors.New(r.Error))
+		}
+	}
 	if werr != nil {
 		errs = append(errs, fmt.Errorf("writing %s: %w", l.ConfigPath(), werr))
+	}
+	if len(errs) == 0 && (plan.Changed() || interrupted) {
+		if err := os.Remove(l.IncompletePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			en.warn("removing %s: %v", l.IncompletePath(), err)
+		}
 	}
 	return res, errors.Join(errs...)
 }

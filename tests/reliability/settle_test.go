@@ -2,6 +2,8 @@ package reliability
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -15,6 +17,8 @@ import (
 // leave a dead token in the config). The run notices both.
 func TestLateRequestsOfAKilledRunAreSettled(t *testing.T) {
 	w := baseline(t)
+	// As a killed run leaves it.
+	w.p.Write(".gitlab-runner-auth.main.incomplete", "pid 1\n")
 	var once1, once2 sync.Once
 	bID := w.id(t, "b")
 	w.sim.OnRequest("create", false, func(gitlabsim.Entry) {
@@ -42,5 +46,17 @@ func TestLateRequestsOfAKilledRunAreSettled(t *testing.T) {
 	}
 	if c := w.sim.Counts(); c["reset"] != 2 {
 		t.Fatalf("want the adopted token reset again after the late reset, got %v", c)
+	}
+	if _, err := os.Stat(filepath.Join(w.p.Dir, ".gitlab-runner-auth.main.incomplete")); !os.IsNotExist(err) {
+		t.Fatal("a clean run must remove the marker")
+	}
+	// After a clean run there is nothing to settle: no extra list request.
+	w.p.Executor("f.toml", executorFile(w.sim.URL, "f", ""))
+	w.sim.ResetLog()
+	if _, err := w.sync(t, context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.sim.Counts(); c["list"] != 1 || c["create"] != 1 {
+		t.Fatalf("a run after a clean one must not settle: %v", c)
 	}
 }
