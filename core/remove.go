@@ -15,21 +15,10 @@ import (
 // — and removes the generated config and state file. Template and executor
 // files are left alone. Entries without this host's identity are kept.
 func Remove(ctx context.Context, o Options) (*Result, error) {
-	o.defaults()
-	l := Layout{Prefix: o.Prefix, Instance: o.Instance}
-	res := &Result{ConfigPath: l.ConfigPath(), Check: o.Check, Runners: []RunnerResult{}}
-	if err := ValidateNames(o.Hostname, o.Instance); err != nil {
+	l, res, release, err := begin(ctx, &o)
+	defer release()
+	if err != nil {
 		return res, err
-	}
-	if err := o.checkPrefix(); err != nil {
-		return res, err
-	}
-	if !o.Check {
-		fl, err := lock(ctx, l, o.LockTimeout)
-		if err != nil {
-			return res, err
-		}
-		defer fl.Unlock()
 	}
 	d := &Desired{Layout: l, Hostname: o.Hostname}
 	var tpl []byte

@@ -117,24 +117,35 @@ func lock(ctx context.Context, l Layout, timeout time.Duration) (*flock.Flock, e
 	return fl, nil
 }
 
-// Sync runs the whole sync for one instance.
-func Sync(ctx context.Context, o Options) (*Result, error) {
+// begin checks the names and the prefix and, unless in check mode, takes
+// the instance's lock; the caller runs the returned release when done.
+func begin(ctx context.Context, o *Options) (Layout, *Result, func(), error) {
 	o.defaults()
 	l := Layout{Prefix: o.Prefix, Instance: o.Instance}
 	res := &Result{ConfigPath: l.ConfigPath(), Check: o.Check, Runners: []RunnerResult{}}
-
+	release := func() {}
 	if err := ValidateNames(o.Hostname, o.Instance); err != nil {
-		return res, err
+		return l, res, release, err
 	}
 	if err := o.checkPrefix(); err != nil {
-		return res, err
+		return l, res, release, err
 	}
 	if !o.Check {
 		fl, err := lock(ctx, l, o.LockTimeout)
 		if err != nil {
-			return res, err
+			return l, res, release, err
 		}
-		defer fl.Unlock()
+		release = func() { _ = fl.Unlock() }
+	}
+	return l, res, release, nil
+}
+
+// Sync runs the whole sync for one instance.
+func Sync(ctx context.Context, o Options) (*Result, error) {
+	l, res, release, err := begin(ctx, &o)
+	defer release()
+	if err != nil {
+		return res, err
 	}
 
 	d, err := loadDesired(l, o.Hostname, o.Overlay, o.Secrets, o.prefixMissing())
