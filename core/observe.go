@@ -133,6 +133,9 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 	}
 	for _, e := range d.Executors {
 		if e.Client.PAT == "" {
+			if en.o.Refresh {
+				en.warn("--refresh needs a personal_access_token for %s; %s was not read from GitLab", e.Client.URL, e.Name)
+			}
 			continue
 		}
 		p := prev.ByName[e.Name]

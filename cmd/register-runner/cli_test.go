@@ -313,6 +313,10 @@ func TestSameExecutorTypeGetsDistinctRunners(t *testing.T) {
 	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT})
 	p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
 	p.Executor("shell-big.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\nlimit = 4\n")
+	c := checkRun(t, sim, p)
+	if want := []string{"would create shell", "would create shell-big"}; !reflect.DeepEqual(lines(c.stdout), want) {
+		t.Fatalf("check plan %q, want %q", lines(c.stdout), want)
+	}
 	mustExit(t, runCLI(t, p), 0)
 	rs := sim.Runners()
 	if len(rs) != 2 || rs[0].Description == rs[1].Description {
@@ -491,8 +495,15 @@ func TestTwoGitLabsEachGetTheirExecutors(t *testing.T) {
 	p.Executor("one.toml", "url = \""+a.URL+"\"\nexecutor = \"shell\"\n")
 	p.Executor("two.toml", "url = \""+b.URL+"\"\nexecutor = \"shell\"\n")
 	p.Executor("three.toml", "url = \""+strings.Replace(b.URL, "127.0.0.1", "127.0.0.1", 1)+"/\"\nexecutor = \"docker\"\n")
+	b.ResetLog()
 	c := checkRun(t, a, p)
 	mustExit(t, c, 0)
+	if want := []string{"would create one", "would create three", "would create two"}; !reflect.DeepEqual(lines(c.stdout), want) {
+		t.Fatalf("check plan %q, want %q", lines(c.stdout), want)
+	}
+	if b.MutatingRequests() != 0 || len(b.Runners()) != 0 {
+		t.Fatal("--check changed the second GitLab")
+	}
 	mustExit(t, runCLI(t, p), 0)
 	if n := len(a.Runners()); n != 1 || a.Runners()[0].Description != "node12 main one Runner" {
 		t.Fatalf("GitLab A has %+v", a.Runners())
