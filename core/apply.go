@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
@@ -71,7 +72,10 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 		creds, err := c.ResetToken(ctx, s.ID)
 		if err != nil {
 			if gitlab.StatusOf(err) == 404 {
-				return Outcome{ID: s.ID, Err: fmt.Errorf("runner %d disappeared from GitLab before its token could be reset; the next run creates a new one", s.ID)}
+				if strings.Contains(err.Error(), "Runner Not Found") {
+					return Outcome{ID: s.ID, Err: fmt.Errorf("runner %d disappeared from GitLab before its token could be reset; the next run creates a new one", s.ID)}
+				}
+				return Outcome{ID: s.ID, Err: fmt.Errorf("%w: this GitLab cannot reset a runner's token by id; delete runner %d in GitLab and the next run creates a new one", err, s.ID)}
 			}
 			return Outcome{ID: s.ID, Err: err}
 		}
@@ -124,13 +128,23 @@ func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *Client, s St
 		if err == nil {
 			return creds, nil
 		}
-		if !gitlab.IsInsufficientScope(err) || cc.RegistrationToken == "" {
-			if gitlab.IsInsufficientScope(err) {
+		// GitLab before 15.10 has no POST /user/runners (404): use the
+		// registration token there, as for a PAT without create_runner.
+		noEndpoint := gitlab.StatusOf(err) == 404
+		if !(gitlab.IsInsufficientScope(err) || noEndpoint) || cc.RegistrationToken == "" {
+			switch {
+			case gitlab.IsInsufficientScope(err):
 				return creds, fmt.Errorf("%w; give the token the create_runner scope or add a registration_token", err)
+			case noEndpoint:
+				return creds, fmt.Errorf("%w: this GitLab has no runner creation workflow (GitLab 15.10 or later has); add a registration_token for %s", err, cc.URL)
 			}
 			return creds, err
 		}
-		en.warn("the personal access token for %s lacks the create_runner scope; falling back to the registration token", cc.URL)
+		if noEndpoint {
+			en.warn("%s has no runner creation workflow (POST /user/runners); falling back to the registration token", cc.URL)
+		} else {
+			en.warn("the personal access token for %s lacks the create_runner scope; falling back to the registration token", cc.URL)
+		}
 	}
 	creds, err := c.RegisterRunner(ctx, cc.RegistrationToken, s.Settings)
 	if err != nil {

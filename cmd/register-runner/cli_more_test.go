@@ -179,3 +179,20 @@ func TestInstanceEqualToHostnameIsRefused(t *testing.T) {
 }
 
 type gitlabsimRunner = gitlabsim.Runner
+
+func TestOldGitLabWithoutRunnerCreationWorkflowFallsBack(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	// GitLab before 15.10: POST /user/runners does not exist.
+	sim.InjectFault(gitlabsim.Fault{Kind: "create", Type: gitlabsim.FaultStatus, Status: 404, Times: -1})
+	p := coretest.NewPrefix(t, "main")
+	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT, RegistrationToken: coretest.RegistrationTok})
+	p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
+	r := runCLI(t, p)
+	mustExit(t, r, 0)
+	if rs := sim.Runners(); len(rs) != 1 || !rs[0].Legacy {
+		t.Fatalf("want a runner registered with the registration token, got %+v", rs)
+	}
+	if !strings.Contains(r.stderr, "no runner creation workflow") {
+		t.Fatalf("no warning: %s", r.stderr)
+	}
+}
