@@ -46,7 +46,7 @@ func BenchmarkBuildPlan(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				prev := MatchPrevious(d, live, st)
-				if p := BuildPlan(d, prev, st, obs, PlanOptions{}); p.Changed() {
+				if p := BuildPlan(d, prev, st, obs); p.Changed() {
 					b.Fatal("steady state planned a change")
 				}
 			}
@@ -59,7 +59,7 @@ func BenchmarkRenderConfig(b *testing.B) {
 		b.Run(fmt.Sprintf("executors=%d", n), func(b *testing.B) {
 			d, live, st, obs := benchDesired(n)
 			prev := MatchPrevious(d, live, st)
-			plan := BuildPlan(d, prev, st, obs, PlanOptions{})
+			plan := BuildPlan(d, prev, st, obs)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

@@ -177,16 +177,12 @@ func MatchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
 	return prev
 }
 
-// PlanOptions tune plan building.
-type PlanOptions struct {
-	Refresh bool
-}
-
 // BuildPlan turns what is declared, what the disk holds and what GitLab
-// answered into a plan. It makes no request: every input is a value.
-func BuildPlan(d *Desired, prev Previous, st *State, obs Observation, o PlanOptions) Plan {
+// answered into a plan. It makes no request: every input is a value
+// (--refresh acts earlier, by making observe read every runner).
+func BuildPlan(d *Desired, prev Previous, st *State, obs Observation) Plan {
 	var plan Plan
-	claimed := map[int64]bool{} // runner ids some declared executor keeps or adopts
+	claimed := map[int64]bool{} // runner ids some declared executor keeps, adopts or replaces
 	type extra struct {
 		e   *Executor
 		ids []int64
@@ -196,97 +192,14 @@ func BuildPlan(d *Desired, prev Previous, st *State, obs Observation, o PlanOpti
 
 	found := indexFound(obs)
 	for _, e := range d.Executors {
-		want := e.Settings()
-		p := prev.ByName[e.Name]
 		cands := candidates(e, d, found)
-		hasPAT := e.Client.PAT != ""
-		step := Step{Name: e.Name, Executor: e, ClientKey: e.Client.Key, URL: e.Client.URL, Prev: p, Settings: want}
-
-		if p != nil {
-			v, verified := obs.Verified[e.Name]
-			if verified && v.Alive {
-				step.ID = p.ID
-				if v.Creds.ID != 0 {
-					step.ID = v.Creds.ID
-				}
-				creds := v.Creds
-				step.Verified = &creds
-				drift, known := driftOf(e, step.ID, st, obs, want)
-				switch {
-				case !drift:
-					step.Action = Keep
-					step.Reason = "token verified"
-					if !known {
-						step.Reason = "token verified (settings last applied unknown)"
-					}
-				case hasPAT:
-					step.Action = Update
-					step.Reason = "server-side settings differ: " + drift2reason(e, step.ID, st, obs, want)
-				case e.Client.RegistrationToken != "":
-					step.Action = Replace
-					step.DeleteOld = true
-					step.Reason = "server-side settings differ and there is no personal_access_token to update them in place; re-registering"
-				default:
-					step.Action = Keep
-					step.Reason = "token verified"
-				}
-				claimed[step.ID] = true
-				plan.Steps = append(plan.Steps, step)
-				extras = append(extras, extra{e, otherIDs(cands, step.ID)})
-				continue
-			}
-			// The token was rejected (revoked or expired).
-			if hasPAT && p.ID != 0 {
-				if _, ok := obs.Details[p.ID]; ok {
-					step.Action = Adopt
-					step.ID = p.ID
-					step.UpdateAfterAdopt = !obs.Details[p.ID].Settings().Equal(want)
-					step.Reason = "token rejected by GitLab (revoked or expired); runner still exists, resetting its token"
-					claimed[step.ID] = true
-					plan.Steps = append(plan.Steps, step)
-					extras = append(extras, extra{e, otherIDs(cands, step.ID)})
-					continue
-				}
-			}
-			if best := pickCandidate(cands, st, e.Name, p.ID); best != 0 {
-				step.Action = Adopt
-				step.ID = best
-				step.UpdateAfterAdopt = true
-				step.Reason = "token rejected by GitLab; found this executor's runner by host and instance, resetting its token"
-				claimed[best] = true
-				plan.Steps = append(plan.Steps, step)
-				extras = append(extras, extra{e, otherIDs(cands, best)})
-				continue
-			}
-			step.Action = Replace
-			step.Reason = "token rejected by GitLab and the runner is gone; creating a new one"
-			if !hasPAT {
-				step.Reason = "token rejected by GitLab (no personal_access_token to look for the runner); creating a new one"
-			}
-			plan.Steps = append(plan.Steps, step)
-			extras = append(extras, extra{e, otherIDs(cands, 0)})
-			continue
-		}
-
-		if best := pickCandidate(cands, st, e.Name, 0); best != 0 {
-			step.Action = Adopt
-			step.ID = best
-			step.UpdateAfterAdopt = true
-			if det, ok := obs.Details[best]; ok {
-				step.UpdateAfterAdopt = !det.Settings().Equal(want)
-			}
-			step.Reason = "no token on disk; found this executor's runner in GitLab by host and instance"
-			claimed[best] = true
-			plan.Steps = append(plan.Steps, step)
-			extras = append(extras, extra{e, otherIDs(cands, best)})
-			continue
-		}
-		step.Action = Create
-		step.Reason = "new executor"
-		if _, looked := obs.Found[e.Client.Key]; looked {
-			step.Reason = "new executor (no runner of this host and instance found for it in GitLab)"
+		step := planExecutor(e, prev.ByName[e.Name], cands, st, obs)
+		if step.ID != 0 {
+			claimed[step.ID] = true
 		}
 		plan.Steps = append(plan.Steps, step)
+		// Other runners found with this executor's identity are duplicates.
+		extras = append(extras, extra{e, otherIDs(cands, step.ID)})
 	}
 
 	deleted := map[int64]bool{}
@@ -348,6 +261,79 @@ func BuildPlan(d *Desired, prev Previous, st *State, obs Observation, o PlanOpti
 	})
 	plan.Steps = append(plan.Steps, deletes...)
 	return plan
+}
+
+// planExecutor decides the step of one declared executor, given its live
+// config entry p (nil when it has none) and the runners the lookup found
+// with its identity (cands).
+func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Observation) Step {
+	want := e.Settings()
+	hasPAT := e.Client.PAT != ""
+	step := Step{Name: e.Name, Executor: e, ClientKey: e.Client.Key, URL: e.Client.URL, Prev: p, Settings: want}
+	adopt := func(id int64, update bool, reason string) Step {
+		step.Action, step.ID, step.UpdateAfterAdopt, step.Reason = Adopt, id, update, reason
+		return step
+	}
+
+	if p == nil {
+		if best := pickCandidate(cands, st, e.Name, 0); best != 0 {
+			update := true
+			if det, ok := obs.Details[best]; ok {
+				update = !det.Settings().Equal(want)
+			}
+			return adopt(best, update, "no token on disk; found this executor's runner in GitLab by host and instance")
+		}
+		step.Action = Create
+		step.Reason = "new executor"
+		if _, looked := obs.Found[e.Client.Key]; looked {
+			step.Reason = "new executor (no runner of this host and instance found for it in GitLab)"
+		}
+		return step
+	}
+
+	if v, verified := obs.Verified[e.Name]; verified && v.Alive {
+		step.ID = p.ID
+		if v.Creds.ID != 0 {
+			step.ID = v.Creds.ID
+		}
+		creds := v.Creds
+		step.Verified = &creds
+		drift, known := driftOf(e, step.ID, st, obs, want)
+		switch {
+		case !drift:
+			step.Action = Keep
+			step.Reason = "token verified"
+			if !known {
+				step.Reason = "token verified (settings last applied unknown)"
+			}
+		case hasPAT:
+			step.Action = Update
+			step.Reason = "server-side settings differ: " + drift2reason(e, step.ID, st, obs, want)
+		case e.Client.RegistrationToken != "":
+			step.Action = Replace
+			step.DeleteOld = true
+			step.Reason = "server-side settings differ and there is no personal_access_token to update them in place; re-registering"
+		default:
+			step.Action = Keep
+			step.Reason = "token verified"
+		}
+		return step
+	}
+
+	// The token was rejected (revoked or expired).
+	if det, ok := obs.Details[p.ID]; ok && hasPAT && p.ID != 0 {
+		return adopt(p.ID, !det.Settings().Equal(want),
+			"token rejected by GitLab (revoked or expired); runner still exists, resetting its token")
+	}
+	if best := pickCandidate(cands, st, e.Name, p.ID); best != 0 {
+		return adopt(best, true, "token rejected by GitLab; found this executor's runner by host and instance, resetting its token")
+	}
+	step.Action = Replace
+	step.Reason = "token rejected by GitLab and the runner is gone; creating a new one"
+	if !hasPAT {
+		step.Reason = "token rejected by GitLab (no personal_access_token to look for the runner); creating a new one"
+	}
+	return step
 }
 
 // foundIndex maps client key + description to the runners found with it.

@@ -151,7 +151,7 @@ func TestBuildPlan(t *testing.T) {
 				obs = tc.obs(d)
 			}
 			prev := MatchPrevious(d, tc.live, st)
-			got := actions(BuildPlan(d, prev, st, obs, PlanOptions{}))
+			got := actions(BuildPlan(d, prev, st, obs))
 			if got != tc.want {
 				t.Fatalf("plan %q, want %q", got, tc.want)
 			}
@@ -165,9 +165,9 @@ func TestCheckPlanIsAPureValue(t *testing.T) {
 	prev := MatchPrevious(d, live(lr("a", 1), lr("b", 2)), st)
 	obs := newObservation()
 	obs.Verified = map[string]VerifyOutcome{"a": {Alive: true}, "b": {Alive: true}}
-	p1 := actions(BuildPlan(d, prev, st, obs, PlanOptions{}))
-	p2 := actions(BuildPlan(d, prev, st, obs, PlanOptions{}))
-	if p1 != p2 || BuildPlan(d, prev, st, obs, PlanOptions{}).Changed() {
+	p1 := actions(BuildPlan(d, prev, st, obs))
+	p2 := actions(BuildPlan(d, prev, st, obs))
+	if p1 != p2 || BuildPlan(d, prev, st, obs).Changed() {
 		t.Fatalf("plans differ or report a change: %q %q", p1, p2)
 	}
 }

@@ -57,7 +57,7 @@ func Remove(ctx context.Context, o Options) (*Result, error) {
 	if obs.Found, err = en.lookup(ctx, scopes); err != nil {
 		return res, err
 	}
-	plan := BuildPlan(d, prev, st, obs, PlanOptions{})
+	plan := BuildPlan(d, prev, st, obs)
 	res.Plan = plan
 	res.Before = string(redactConfig(l, live))
 	if o.Check {

@@ -189,7 +189,7 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 		res.Warnings = en.warnings
 		return res, err
 	}
-	plan := BuildPlan(d, prev, st, obs, PlanOptions{Refresh: o.Refresh})
+	plan := BuildPlan(d, prev, st, obs)
 	res.Plan = plan
 	res.Before = string(redactConfig(l, live))
 
