@@ -190,7 +190,7 @@ func BuildPlan(d *Desired, prev Previous, st *State, obs Observation) Plan {
 	var extras []extra
 	pat := identityPattern(d.Hostname, d.Layout.Instance)
 
-	found := indexFound(obs)
+	found := indexFound(obs.Found)
 	for _, e := range d.Executors {
 		cands := candidates(e, d, found)
 		step := planExecutor(e, prev.ByName[e.Name], cands, st, obs)
@@ -339,9 +339,9 @@ func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Obse
 // foundIndex maps client key + description to the runners found with it.
 type foundIndex map[string][]int64
 
-func indexFound(obs Observation) foundIndex {
+func indexFound(found map[string][]gitlab.Summary) foundIndex {
 	idx := foundIndex{}
-	for key, list := range obs.Found {
+	for key, list := range found {
 		for _, s := range list {
 			k := key + "\x00" + s.Description
 			idx[k] = append(idx[k], s.ID)

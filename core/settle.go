@@ -95,11 +95,11 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 		en.warn("could not check for duplicate runners after creating runners: %v", err)
 		return nil
 	}
+	index := indexFound(found)
 	var dups []Step
 	for _, i := range idx {
-		s := plan.Steps[i]
-		e := s.Executor
-		for _, id := range candidates(e, en.d, indexFound(Observation{Found: found})) {
+		e := plan.Steps[i].Executor
+		for _, id := range candidates(e, en.d, index) {
 			if !kept[id] {
 				kept[id] = true
 				dups = append(dups, Step{Action: Delete, Name: e.Name, ClientKey: e.Client.Key, URL: e.Client.URL, ID: id,

@@ -84,10 +84,16 @@ func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
 			return err
 		}
 	}
+	// Searching PATH is only worth it when some executor can use a scheduler.
 	var scheds []string
-	for _, s := range schedulers {
-		if _, err := o.LookPath(s.cmd); err == nil {
-			scheds = append(scheds, s.name)
+	for _, e := range d.Executors {
+		if e.Type == "batch" || e.Type == "custom" {
+			for _, s := range schedulers {
+				if _, err := o.LookPath(s.cmd); err == nil {
+					scheds = append(scheds, s.name)
+				}
+			}
+			break
 		}
 	}
 
