@@ -82,10 +82,7 @@ func TestRefreshCatchesChangesMadeInTheUI(t *testing.T) {
 }
 
 func TestSettingsDriftWithoutPATReRegisters(t *testing.T) {
-	sim := coretest.NewSim(t, coretest.SimOptions())
-	p := coretest.NewPrefix(t, "main")
-	p.Template("", coretest.ClientConfig{URL: sim.URL, RegistrationToken: coretest.RegistrationTok})
-	p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
+	sim, p := shellHost(t, "", coretest.RegistrationTok)
 	mustExit(t, runCLI(t, p), 0)
 	old := sim.Runners()[0].ID
 	p.Executor("shell.toml", "url = \""+sim.URL+"\"\ntags = [\"new\"]\n")

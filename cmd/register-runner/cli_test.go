@@ -50,6 +50,17 @@ func standard(t *testing.T) (*coretest.Sim, *coretest.Prefix) {
 	return sim, p
 }
 
+// shellHost lays out one shell executor against a fresh simulator, with
+// the given personal access and registration tokens ("" for none).
+func shellHost(t *testing.T, pat, registration string) (*coretest.Sim, *coretest.Prefix) {
+	t.Helper()
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	p := coretest.NewPrefix(t, "main")
+	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: pat, RegistrationToken: registration})
+	p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
+	return sim, p
+}
+
 type fileState struct {
 	data  []byte
 	mtime time.Time
@@ -308,10 +319,7 @@ func TestSecondRunKeepsWithOneVerifyPerExecutor(t *testing.T) {
 }
 
 func TestSameExecutorTypeGetsDistinctRunners(t *testing.T) {
-	sim := coretest.NewSim(t, coretest.SimOptions())
-	p := coretest.NewPrefix(t, "main")
-	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT})
-	p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
+	sim, p := shellHost(t, coretest.AdminPAT, "")
 	p.Executor("shell-big.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\nlimit = 4\n")
 	c := checkRun(t, sim, p)
 	if want := []string{"would create shell", "would create shell-big"}; !reflect.DeepEqual(lines(c.stdout), want) {
@@ -524,10 +532,7 @@ func TestTwoGitLabsEachGetTheirExecutors(t *testing.T) {
 }
 
 func TestLegacyRegistrationToken(t *testing.T) {
-	sim := coretest.NewSim(t, coretest.SimOptions())
-	p := coretest.NewPrefix(t, "main")
-	p.Template("", coretest.ClientConfig{URL: sim.URL, RegistrationToken: coretest.RegistrationTok})
-	p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
+	sim, p := shellHost(t, "", coretest.RegistrationTok)
 	c := checkRun(t, sim, p)
 	if strings.TrimSpace(c.stdout) != "would create shell" {
 		t.Fatalf("check: %q", c.stdout)
@@ -546,10 +551,7 @@ func TestLegacyRegistrationToken(t *testing.T) {
 	}
 
 	t.Run("fallback when the PAT lacks create_runner", func(t *testing.T) {
-		sim := coretest.NewSim(t, coretest.SimOptions())
-		p := coretest.NewPrefix(t, "main")
-		p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.ReadOnlyPAT, RegistrationToken: coretest.RegistrationTok})
-		p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
+		sim, p := shellHost(t, coretest.ReadOnlyPAT, coretest.RegistrationTok)
 		r := runCLI(t, p)
 		mustExit(t, r, 0)
 		if rs := sim.Runners(); len(rs) != 1 || !rs[0].Legacy {
@@ -561,11 +563,8 @@ func TestLegacyRegistrationToken(t *testing.T) {
 	})
 
 	t.Run("410 Gone asks for a PAT", func(t *testing.T) {
-		sim := coretest.NewSim(t, coretest.SimOptions())
+		sim, p := shellHost(t, "", coretest.RegistrationTok)
 		sim.SetRegistrationDisabled(true)
-		p := coretest.NewPrefix(t, "main")
-		p.Template("", coretest.ClientConfig{URL: sim.URL, RegistrationToken: coretest.RegistrationTok})
-		p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
 		c := checkRun(t, sim, p)
 		mustExit(t, c, 0)
 		r := runCLI(t, p)
@@ -677,10 +676,7 @@ func TestBadInputExitsTwoAndWritesNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sim := coretest.NewSim(t, coretest.SimOptions())
-			p := coretest.NewPrefix(t, "main")
-			p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT})
-			p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
+			sim, p := shellHost(t, coretest.AdminPAT, "")
 			mustExit(t, runCLI(t, p), 0)
 			before := snapshot(t, p.ConfigPath())
 			tc.setup(t, p, sim.URL)
