@@ -3,10 +3,6 @@ package core
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"sort"
-	"strings"
-	"sync"
 )
 
 // InputError is bad input on the host: a file, key or option that must be
@@ -32,64 +28,4 @@ func inputErr(where, format string, args ...any) *InputError {
 func IsInputError(err error) bool {
 	var ie *InputError
 	return errors.As(err, &ie)
-}
-
-// Redactor removes secrets from text before it leaves the process. Every
-// secret the engine reads or receives is added to it; output paths pass
-// text through Redact as a last line of defence.
-type Redactor struct {
-	mu      sync.Mutex
-	secrets map[string]bool
-	sorted  []string
-	dirty   bool
-}
-
-// NewRedactor returns an empty redactor.
-func NewRedactor() *Redactor { return &Redactor{secrets: map[string]bool{}} }
-
-// Add registers secret values (values shorter than 6 characters are
-// ignored: they would redact ordinary words).
-func (r *Redactor) Add(values ...string) {
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, v := range values {
-		v = strings.TrimSpace(v)
-		if len(v) < 6 || r.secrets[v] {
-			continue
-		}
-		r.secrets[v] = true
-		r.dirty = true
-	}
-}
-
-// Token shapes GitLab hands out; redacted even when not registered.
-var tokenShapes = regexp.MustCompile(`\b(glrt-|glpat-|glrtr-|GR1348941|glptt-|gldt-)[A-Za-z0-9_\-\.]{6,}`)
-
-// Redact replaces every known secret, and anything shaped like a GitLab
-// token, with <redacted>.
-func (r *Redactor) Redact(s string) string {
-	if r != nil {
-		r.mu.Lock()
-		if r.dirty {
-			// Sorted once per batch of additions, not per addition: a host
-			// with 1,000 runners adds 1,000 tokens.
-			r.sorted = r.sorted[:0]
-			for sec := range r.secrets {
-				r.sorted = append(r.sorted, sec)
-			}
-			// Longest first, so a secret that contains another is removed whole.
-			sort.Slice(r.sorted, func(i, j int) bool { return len(r.sorted[i]) > len(r.sorted[j]) })
-			r.dirty = false
-		}
-		for _, sec := range r.sorted {
-			if strings.Contains(s, sec) {
-				s = strings.ReplaceAll(s, sec, RedactedToken)
-			}
-		}
-		r.mu.Unlock()
-	}
-	return tokenShapes.ReplaceAllString(s, RedactedToken)
 }

@@ -2,7 +2,6 @@ package core
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
@@ -121,12 +120,6 @@ type VerifyOutcome struct {
 func newObservation() Observation {
 	return Observation{Verified: map[string]VerifyOutcome{}, Found: map[string][]gitlab.Summary{},
 		Details: map[int64]gitlab.Runner{}, Missing: map[int64]bool{}}
-}
-
-// identityPattern matches the default description of any executor of this
-// host and instance: "<hostname> <instance> <name> Runner".
-func identityPattern(hostname, instance string) *regexp.Regexp {
-	return regexp.MustCompile("^" + regexp.QuoteMeta(hostname) + " " + regexp.QuoteMeta(instance) + ` (\S+) Runner$`)
 }
 
 // MatchPrevious attributes each live [[runners]] entry to a declared

@@ -11,9 +11,6 @@ import (
 	"unicode/utf8"
 )
 
-// RedactedToken replaces every token in diffs and check-mode output.
-const RedactedToken = "<redacted>"
-
 // configHeader opens every generated config.{instance}.toml.
 const configHeader = "# Written by register-runner (gitlab-runner-auth) from %s and %s/.\n" +
 	"# Edit those files instead: changes made here are replaced on the next run.\n"

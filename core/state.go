@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,12 +11,9 @@ import (
 	"io/fs"
 	"math/big"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/google/renameio/v2"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
@@ -132,33 +128,6 @@ func ReadState(l Layout) (*State, string) {
 func (s *State) encode() []byte {
 	b, _ := json.MarshalIndent(s, "", "  ")
 	return append(b, '\n')
-}
-
-// writeFileAtomic replaces path with data (temp file in the same folder,
-// fsync, rename, fsync of the folder), mode 0600, unless it already holds
-// exactly data. It reports whether it wrote.
-func writeFileAtomic(path string, data []byte) (bool, error) {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() == 0o600 {
-			return false, nil
-		}
-	}
-	pf, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(0o600))
-	if err != nil {
-		return false, err
-	}
-	defer pf.Cleanup()
-	if _, err := pf.Write(data); err != nil {
-		return false, err
-	}
-	if err := pf.CloseAtomicallyReplace(); err != nil {
-		return false, err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return true, nil
 }
 
 var reSystemID = regexp.MustCompile(`^[sr]_[0-9a-zA-Z]{12}$`)

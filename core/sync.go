@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -282,42 +281,6 @@ func (o *Options) checkPrefix() error {
 		return nil
 	}
 	return CheckPrivate(o.Prefix, "prefix directory")
-}
-
-func uniqueDescriptions(d *Desired) error {
-	seen := map[string]string{}
-	for _, e := range d.Executors {
-		k := e.Client.Key + "\x00" + e.Description
-		if other, ok := seen[k]; ok {
-			return inputErr(e.File+": key description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners, make them unique", e.Description, other)
-		}
-		seen[k] = e.Name
-	}
-	return nil
-}
-
-func redactConfig(l Layout, live *LiveConfig) []byte {
-	if !live.Exists {
-		return nil
-	}
-	// Re-render only the token values; keep the file otherwise as it is.
-	var out []string
-	for _, line := range strings.SplitAfter(string(live.Raw), "\n") {
-		trim := strings.TrimSpace(line)
-		if strings.HasPrefix(trim, "token") && strings.Contains(trim, "=") {
-			key := strings.TrimSpace(trim[:strings.Index(trim, "=")])
-			if key == "token" || key == `"token"` {
-				indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
-				nl := ""
-				if strings.HasSuffix(line, "\n") {
-					nl = "\n"
-				}
-				line = indent + `token = "` + RedactedToken + `"` + nl
-			}
-		}
-		out = append(out, line)
-	}
-	return []byte(strings.Join(out, ""))
 }
 
 // composeSections builds the [[runners]] entries to write: declared

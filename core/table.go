@@ -365,3 +365,77 @@ func valueFromPlain(v any, path string) (any, error) {
 	}
 	return nil, fmt.Errorf("%s: unsupported value of type %T", path, v)
 }
+
+func stringKey(t *Table, key string) (string, error) {
+	v, ok := t.Get(key)
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("must be a string, not %s", typeName(v))
+	}
+	return s, nil
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "a list"
+	case *Table:
+		return "a table"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func intKey(t *Table, key string) (int64, bool, error) {
+	v, ok := t.Get(key)
+	if !ok {
+		return 0, false, nil
+	}
+	n, ok := v.(int64)
+	if !ok {
+		return 0, true, fmt.Errorf("must be an integer, not %s", typeName(v))
+	}
+	return n, true, nil
+}
+
+func boolKey(t *Table, key string, def bool) (bool, error) {
+	v, ok := t.Get(key)
+	if !ok {
+		return def, nil
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("must be true or false, not %s", typeName(v))
+	}
+	return b, nil
+}
+
+func stringListKey(t *Table, key string) ([]string, error) {
+	v, ok := t.Get(key)
+	if !ok {
+		return nil, nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("must be a list of strings, e.g. %s = [\"a\", \"b\"], not %s", key, typeName(v))
+	}
+	out := make([]string, 0, len(arr))
+	for i, e := range arr {
+		s, ok := e.(string)
+		if !ok {
+			return nil, fmt.Errorf("item %d must be a string, not %s", i, typeName(e))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
