@@ -12,8 +12,8 @@ import (
 var benchSizes = []int{10, 100, 1000}
 
 func benchDesired(n int) (*Desired, *LiveConfig, *State, Observation) {
-	c := &Client{URL: "https://gitlab.example.com", Key: "https://gitlab.example.com", PAT: "p"}
-	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*Client{c}, Globals: NewTable()}
+	c := &ClientConfig{URL: "https://gitlab.example.com", Key: "https://gitlab.example.com", PAT: "p"}
+	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*ClientConfig{c}, Globals: NewTable()}
 	d.Globals.Set("concurrent", int64(8))
 	live := &LiveConfig{Exists: true}
 	st := &State{Version: 1, Runners: map[string]StateRunner{}}

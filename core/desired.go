@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,8 +13,8 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
 
-// Client is one entry of client_configs.
-type Client struct {
+// ClientConfig is one entry of client_configs: a GitLab and its credentials.
+type ClientConfig struct {
 	URL               string // as written
 	Key               string // normalised, for matching
 	PAT               string
@@ -29,7 +30,7 @@ type Executor struct {
 	Name string
 	// File is the path relative to the prefix, for messages.
 	File            string
-	Client          *Client
+	Client          *ClientConfig
 	Type            string
 	StaticTags      []string
 	EnvTags         []string
@@ -63,7 +64,7 @@ type Desired struct {
 	Layout    Layout
 	Hostname  string
 	Globals   *Table
-	Clients   []*Client
+	Clients   []*ClientConfig
 	Executors []*Executor // sorted by name
 }
 
@@ -94,8 +95,7 @@ func loadDesired(l Layout, hostname string, ov *Overlay, sec *Redactor, prefixMi
 		tplData = ov.Template
 	} else {
 		if err := CheckPrivate(l.TemplatePath(), "template"); err != nil {
-			var ie *InputError
-			if errors.As(err, &ie) && strings.Contains(ie.Msg, "does not exist") {
+			if errors.Is(err, fs.ErrNotExist) {
 				return nil, inputErr(l.TemplatePath(), "template does not exist; create it with the global settings and a [[client_configs]] entry (see README, \"Files\")")
 			}
 			return nil, err
@@ -156,8 +156,7 @@ func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 		}
 	} else {
 		if err := CheckPrivate(dir, "executor folder"); err != nil {
-			var ie *InputError
-			if errors.As(err, &ie) && strings.Contains(ie.Msg, "does not exist") {
+			if errors.Is(err, fs.ErrNotExist) {
 				return nil, inputErr(dir, "executor folder does not exist; create it (mkdir -m 700 %s) and add one file per executor, e.g. shell.toml", dir)
 			}
 			return nil, err

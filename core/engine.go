@@ -31,10 +31,10 @@ func (en *engine) warn(format string, args ...any) {
 
 // client returns the GitLab client for a normalised URL. A URL no client
 // entry declares any more (a runner left behind) gets a client without PAT.
-func (en *engine) client(key string) (*gitlab.Client, *Client, error) {
+func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	var cc *Client
+	var cc *ClientConfig
 	if en.d != nil {
 		for _, c := range en.d.Clients {
 			if c.Key == key {
@@ -43,7 +43,7 @@ func (en *engine) client(key string) (*gitlab.Client, *Client, error) {
 		}
 	}
 	if cc == nil {
-		cc = &Client{URL: key, Key: key}
+		cc = &ClientConfig{URL: key, Key: key}
 	}
 	if c, ok := en.clients[key]; ok {
 		return c, cc, nil

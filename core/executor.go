@@ -1,7 +1,6 @@
 package core
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -49,7 +48,7 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 			return nil, inputErr(at(k), "must not be set: %s; remove it", why)
 		}
 	}
-	u, err := stringKey(t, "url")
+	u, err := t.GetString("url")
 	if err != nil {
 		return nil, inputErr(at("url"), "%v", err)
 	}
@@ -81,10 +80,10 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 	} else {
 		return nil, inputErr(at("executor"), "missing; add executor = \"shell\" (or docker, custom, kubernetes, ...)")
 	}
-	if e.StaticTags, err = stringListKey(t, "tags"); err != nil {
+	if e.StaticTags, err = t.GetStringList("tags"); err != nil {
 		return nil, inputErr(at("tags"), "%v", err)
 	}
-	if e.EnvTags, err = stringListKey(t, "env_tags"); err != nil {
+	if e.EnvTags, err = t.GetStringList("env_tags"); err != nil {
 		return nil, inputErr(at("env_tags"), "%v", err)
 	}
 	for _, tg := range e.StaticTags {
@@ -92,7 +91,7 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 			return nil, inputErr(at("tags"), "%v", err)
 		}
 	}
-	desc, err := stringKey(t, "description")
+	desc, err := t.GetString("description")
 	if err != nil {
 		return nil, inputErr(at("description"), "%v", err)
 	}
@@ -107,11 +106,11 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 		key string
 		dst *bool
 	}{{"run_untagged", &e.RunUntagged}, {"locked", &e.Locked}, {"paused", &e.Paused}} {
-		if *b.dst, err = boolKey(t, b.key, false); err != nil {
+		if *b.dst, err = t.GetBool(b.key, false); err != nil {
 			return nil, inputErr(at(b.key), "%v", err)
 		}
 	}
-	if e.AccessLevel, err = stringKey(t, "access_level"); err != nil {
+	if e.AccessLevel, err = t.GetString("access_level"); err != nil {
 		return nil, inputErr(at("access_level"), "%v", err)
 	}
 	if e.AccessLevel == "" {
@@ -120,7 +119,7 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 	if e.AccessLevel != "not_protected" && e.AccessLevel != "ref_protected" {
 		return nil, inputErr(at("access_level"), "%q is not one of not_protected, ref_protected", e.AccessLevel)
 	}
-	mt, hasMT, err := intKey(t, "maximum_timeout")
+	mt, hasMT, err := t.GetInt("maximum_timeout")
 	if err != nil {
 		return nil, inputErr(at("maximum_timeout"), "%v", err)
 	}
@@ -128,16 +127,14 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 		return nil, inputErr(at("maximum_timeout"), "%d is below GitLab's minimum of 600 seconds", mt)
 	}
 	e.MaximumTimeout = mt
-	if e.MaintenanceNote, err = stringKey(t, "maintenance_note"); err != nil {
+	if e.MaintenanceNote, err = t.GetString("maintenance_note"); err != nil {
 		return nil, inputErr(at("maintenance_note"), "%v", err)
 	}
 	if len(e.MaintenanceNote) > 1024 {
 		return nil, inputErr(at("maintenance_note"), "is longer than GitLab's limit of 1024 characters")
 	}
-	if e.RunnerType, e.GroupID, e.ProjectID, err = runnerScope(t, e.Client.RunnerType, e.Client.GroupID, e.Client.ProjectID); err != nil {
-		var ie *InputError
-		errors.As(err, &ie)
-		return nil, inputErr(at(ie.Where), "%s", ie.Msg)
+	if e.RunnerType, e.GroupID, e.ProjectID, err = runnerScope(t, at, e.Client.RunnerType, e.Client.GroupID, e.Client.ProjectID); err != nil {
+		return nil, err
 	}
 	keys := NewTable()
 	for _, k := range t.Keys() {

@@ -20,7 +20,7 @@ func CheckPrivate(path, what string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return inputErr(path, "%s does not exist", what)
+			return &InputError{Where: path, Msg: what + " does not exist", Err: fs.ErrNotExist}
 		}
 		return inputErr(path, "%s cannot be read: %v", what, unwrapPathErr(err))
 	}
@@ -48,7 +48,7 @@ func readSmall(path, name string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, inputErr(name, "file does not exist")
+			return nil, &InputError{Where: name, Msg: "file does not exist", Err: fs.ErrNotExist}
 		}
 		return nil, inputErr(name, "cannot be read: %v", unwrapPathErr(err))
 	}

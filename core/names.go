@@ -28,16 +28,16 @@ func DigitlessHostname(h string) string { return reDigits.ReplaceAllString(h, ""
 // ValidateNames checks the instance and host names.
 func ValidateNames(hostname, instance string) error {
 	if hostname == "" {
-		return inputErr("--hostname", "the host name is empty; pass --hostname NAME")
+		return optionErr(OptHostname, "the host name is empty; give the short host name")
 	}
 	if strings.ContainsAny(hostname, " ,\t\n") {
-		return inputErr("--hostname", "%q contains spaces or commas; give the short host name", hostname)
+		return optionErr(OptHostname, "%q contains spaces or commas; give the short host name", hostname)
 	}
 	if !reInstance.MatchString(instance) {
-		return inputErr("--service-instance", "%q is not a valid instance name (letters, digits, '.', '_', '-'; e.g. main)", instance)
+		return optionErr(OptInstance, "%q is not a valid instance name (letters, digits, '.', '_', '-'; e.g. main)", instance)
 	}
 	if instance == hostname || instance == DigitlessHostname(hostname) {
-		return inputErr("--service-instance", "instance name %q equals the host name (%s); its tag would be meaningless, choose another instance name", instance, hostname)
+		return optionErr(OptInstance, "instance name %q equals the host name (%s); its tag would be meaningless, choose another instance name", instance, hostname)
 	}
 	return nil
 }

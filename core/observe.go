@@ -23,7 +23,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 	results := make([]VerifyOutcome, len(toVerify))
 	err := en.parallel(len(toVerify), func(i int) error {
 		e := toVerify[i]
-		c, _, err := en.client(e.Client.Key)
+		c, _, err := en.gitlabFor(e.Client.Key)
 		if err != nil {
 			return err
 		}
@@ -31,7 +31,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		switch {
 		case err == nil:
 			results[i] = VerifyOutcome{Alive: true, Creds: creds}
-		case gitlab.StatusOf(err) == 403:
+		case gitlab.IsForbidden(err):
 			results[i] = VerifyOutcome{Alive: false}
 		default:
 			return fmt.Errorf("verifying %s: %w", e.Name, err)
@@ -58,7 +58,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 	for _, e := range d.Executors {
 		if e.Client.PAT == "" {
 			if en.o.Refresh {
-				en.warn("--refresh needs a personal_access_token for %s; %s was not read from GitLab", e.Client.URL, e.Name)
+				en.warn("refreshing needs a personal_access_token for %s; %s was not read from GitLab", e.Client.URL, e.Name)
 			}
 			continue
 		}
@@ -66,7 +66,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		v, verified := obs.Verified[e.Name]
 		alive := p != nil && verified && v.Alive
 		if !alive || en.o.Refresh {
-			lookups[lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}] = true
+			lookups[e.lookupScope()] = true
 		}
 		switch {
 		case p != nil && !alive:
@@ -104,7 +104,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		}
 	}
 	err = en.parallel(len(gets), func(i int) error {
-		c, _, err := en.client(keyOf[gets[i]])
+		c, _, err := en.gitlabFor(keyOf[gets[i]])
 		if err != nil {
 			return err
 		}
@@ -112,9 +112,9 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		switch {
 		case err == nil:
 			details[i] = &r
-		case gitlab.StatusOf(err) == 404:
+		case gitlab.IsNotFound(err):
 			missing[i] = true
-		case gitlab.StatusOf(err) == 403:
+		case gitlab.IsForbidden(err):
 			en.warn("cannot read runner %d on %s with this personal access token (%v); assuming its settings are as last applied", gets[i], keyOf[gets[i]], err)
 		default:
 			return fmt.Errorf("reading runner %d: %w", gets[i], err)
@@ -149,9 +149,15 @@ func dedupeSummaries(in []gitlab.Summary) []gitlab.Summary {
 
 // lookupScope is one list request: a GitLab and the runner scope to list.
 type lookupScope struct {
-	key       string
-	rt        string
-	group, pj int64
+	clientKey  string
+	runnerType string
+	groupID    int64
+	projectID  int64
+}
+
+// lookupScope is the list request that finds e's runner.
+func (e *Executor) lookupScope() lookupScope {
+	return lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}
 }
 
 // lookup lists the runners tagged with this host and instance. A PAT that
@@ -163,14 +169,14 @@ func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (map[string]
 	tags := []string{en.d.Hostname, en.d.Layout.Instance}
 	err := en.parallel(len(scopes), func(i int) error {
 		s := scopes[i]
-		c, _, err := en.client(s.key)
+		c, _, err := en.gitlabFor(s.clientKey)
 		if err != nil {
 			return err
 		}
-		list, err := c.ListRunners(ctx, gitlab.ListOptions{RunnerType: s.rt, GroupID: s.group, ProjectID: s.pj, Tags: tags})
+		list, err := c.ListRunners(ctx, gitlab.ListOptions{RunnerType: s.runnerType, GroupID: s.groupID, ProjectID: s.projectID, Tags: tags})
 		if err != nil {
-			if gitlab.StatusOf(err) == 403 {
-				en.warn("cannot list runners on %s with this personal access token (%v); runners missing from the config cannot be adopted and leftovers cannot be cleaned up: give it read_api or manage_runner (and administrator rights for instance runners)", s.key, err)
+			if gitlab.IsForbidden(err) {
+				en.warn("cannot list runners on %s with this personal access token (%v); runners missing from the config cannot be adopted and leftovers cannot be cleaned up: give it read_api or manage_runner (and administrator rights for instance runners)", s.clientKey, err)
 				return nil
 			}
 			return fmt.Errorf("looking for this host's runners: %w", err)
@@ -185,7 +191,7 @@ func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (map[string]
 	out := map[string][]gitlab.Summary{}
 	for i, s := range scopes {
 		if listedOK[i] {
-			out[s.key] = append(out[s.key], found[i]...)
+			out[s.clientKey] = append(out[s.clientKey], found[i]...)
 		}
 	}
 	for k, list := range out {

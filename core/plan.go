@@ -301,7 +301,7 @@ func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Obse
 			}
 		case hasPAT:
 			step.Action = Update
-			step.Reason = "server-side settings differ: " + drift2reason(e, step.ID, st, obs, want)
+			step.Reason = "server-side settings differ: " + driftReason(e, step.ID, st, obs, want)
 		case e.Client.RegistrationToken != "":
 			step.Action = Replace
 			step.DeleteOld = true
@@ -394,7 +394,7 @@ func driftOf(e *Executor, id int64, st *State, obs Observation, want gitlab.Sett
 	return false, false
 }
 
-func drift2reason(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) string {
+func driftReason(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) string {
 	var have gitlab.Settings
 	if det, ok := obs.Details[id]; ok {
 		have = det.Settings()

@@ -9,11 +9,11 @@ import (
 
 // planFixture: host node1, instance main, executors a and b on one GitLab.
 func planFixture(pat bool) *Desired {
-	c := &Client{URL: "https://gl", Key: "https://gl", RegistrationToken: "reg"}
+	c := &ClientConfig{URL: "https://gl", Key: "https://gl", RegistrationToken: "reg"}
 	if pat {
 		c.PAT = "pat"
 	}
-	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*Client{c}}
+	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*ClientConfig{c}}
 	for _, n := range []string{"a", "b"} {
 		e := &Executor{Name: n, Client: c, Type: "shell", Description: DefaultDescription("node1", "main", n),
 			AccessLevel: "not_protected", RunnerType: "instance_type", Tags: []string{"main", "node1"}}

@@ -68,10 +68,10 @@ func ReadLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
 	for i, el := range arr {
 		rt := el.(*Table)
 		lr := LiveRunner{Table: rt}
-		lr.Name, _ = stringKey(rt, "name")
-		lr.URL, _ = stringKey(rt, "url")
-		lr.Token, _ = stringKey(rt, "token")
-		lr.Executor, _ = stringKey(rt, "executor")
+		lr.Name, _ = rt.GetString("name")
+		lr.URL, _ = rt.GetString("url")
+		lr.Token, _ = rt.GetString("token")
+		lr.Executor, _ = rt.GetString("executor")
 		if v, ok := rt.Get("id"); ok {
 			id, isInt := v.(int64)
 			if !isInt {

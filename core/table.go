@@ -366,7 +366,8 @@ func valueFromPlain(v any, path string) (any, error) {
 	return nil, fmt.Errorf("%s: unsupported value of type %T", path, v)
 }
 
-func stringKey(t *Table, key string) (string, error) {
+// GetString reads a string key ("" when absent).
+func (t *Table) GetString(key string) (string, error) {
 	v, ok := t.Get(key)
 	if !ok {
 		return "", nil
@@ -396,7 +397,8 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-func intKey(t *Table, key string) (int64, bool, error) {
+// GetInt reads an integer key; ok reports whether it is present.
+func (t *Table) GetInt(key string) (int64, bool, error) {
 	v, ok := t.Get(key)
 	if !ok {
 		return 0, false, nil
@@ -408,7 +410,8 @@ func intKey(t *Table, key string) (int64, bool, error) {
 	return n, true, nil
 }
 
-func boolKey(t *Table, key string, def bool) (bool, error) {
+// GetBool reads a boolean key, def when absent.
+func (t *Table) GetBool(key string, def bool) (bool, error) {
 	v, ok := t.Get(key)
 	if !ok {
 		return def, nil
@@ -420,7 +423,8 @@ func boolKey(t *Table, key string, def bool) (bool, error) {
 	return b, nil
 }
 
-func stringListKey(t *Table, key string) ([]string, error) {
+// GetStringList reads a list of strings.
+func (t *Table) GetStringList(key string) ([]string, error) {
 	v, ok := t.Get(key)
 	if !ok {
 		return nil, nil

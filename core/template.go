@@ -1,7 +1,6 @@
 package core
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,15 +50,15 @@ var clientKeys = map[string]bool{
 	"registration_token_file": true, "runner_type": true, "group_id": true, "project_id": true, "tls_ca_file": true,
 }
 
-func (d *Desired) parseClient(file string, i int, t *Table, sec *Redactor) (*Client, error) {
+func (d *Desired) parseClient(file string, i int, t *Table, sec *Redactor) (*ClientConfig, error) {
 	where := func(key string) string { return fmt.Sprintf("%s: client_configs[%d].%s", file, i, key) }
 	for _, k := range t.Keys() {
 		if !clientKeys[k] {
 			return nil, &InputError{Where: where(k), Msg: "unknown key; expected one of url, personal_access_token(_file), registration_token(_file), runner_type, group_id, project_id, tls_ca_file"}
 		}
 	}
-	c := &Client{}
-	u, err := stringKey(t, "url")
+	c := &ClientConfig{}
+	u, err := t.GetString("url")
 	if err != nil {
 		return nil, &InputError{Where: where("url"), Msg: err.Error()}
 	}
@@ -84,12 +83,10 @@ func (d *Desired) parseClient(file string, i int, t *Table, sec *Redactor) (*Cli
 	if c.PAT == "" && c.RegistrationToken == "" {
 		return nil, &InputError{Where: where("url"), Msg: fmt.Sprintf("client %s has neither personal_access_token nor registration_token; add a personal_access_token (scope create_runner, plus manage_runner/read_api to heal and clean up)", u)}
 	}
-	if c.RunnerType, c.GroupID, c.ProjectID, err = runnerScope(t, "instance_type", 0, 0); err != nil {
-		var ie *InputError
-		errors.As(err, &ie)
-		return nil, &InputError{Where: where(ie.Where), Msg: ie.Msg}
+	if c.RunnerType, c.GroupID, c.ProjectID, err = runnerScope(t, where, "instance_type", 0, 0); err != nil {
+		return nil, err
 	}
-	if ca, err := stringKey(t, "tls_ca_file"); err != nil {
+	if ca, err := t.GetString("tls_ca_file"); err != nil {
 		return nil, &InputError{Where: where("tls_ca_file"), Msg: err.Error()}
 	} else if ca != "" {
 		if !filepath.IsAbs(ca) {
@@ -109,11 +106,11 @@ func isPlaceholder(v string) bool { return rePlaceholder.MatchString(strings.Tri
 
 // secretKey reads key or key_file (owner-only file, relative to the prefix).
 func (d *Desired) secretKey(t *Table, key string, where func(string) string) (string, error) {
-	inline, err := stringKey(t, key)
+	inline, err := t.GetString(key)
 	if err != nil {
 		return "", &InputError{Where: where(key), Msg: err.Error()}
 	}
-	file, err := stringKey(t, key+"_file")
+	file, err := t.GetString(key + "_file")
 	if err != nil {
 		return "", &InputError{Where: where(key + "_file"), Msg: err.Error()}
 	}
@@ -157,19 +154,19 @@ func (d *Desired) secretKey(t *Table, key string, where func(string) string) (st
 }
 
 // runnerScope reads runner_type/group_id/project_id with defaults.
-func runnerScope(t *Table, defType string, defGroup, defProject int64) (string, int64, int64, error) {
-	rt, err := stringKey(t, "runner_type")
+func runnerScope(t *Table, where func(key string) string, defType string, defGroup, defProject int64) (string, int64, int64, error) {
+	rt, err := t.GetString("runner_type")
 	if err != nil {
-		return "", 0, 0, &InputError{Where: "runner_type", Msg: err.Error()}
+		return "", 0, 0, &InputError{Where: where("runner_type"), Msg: err.Error()}
 	}
 	_, hasType := t.Get("runner_type")
-	g, gok, err := intKey(t, "group_id")
+	g, gok, err := t.GetInt("group_id")
 	if err != nil {
-		return "", 0, 0, &InputError{Where: "group_id", Msg: err.Error()}
+		return "", 0, 0, &InputError{Where: where("group_id"), Msg: err.Error()}
 	}
-	p, pok, err := intKey(t, "project_id")
+	p, pok, err := t.GetInt("project_id")
 	if err != nil {
-		return "", 0, 0, &InputError{Where: "project_id", Msg: err.Error()}
+		return "", 0, 0, &InputError{Where: where("project_id"), Msg: err.Error()}
 	}
 	if !hasType {
 		rt = defType
@@ -184,14 +181,14 @@ func runnerScope(t *Table, defType string, defGroup, defProject int64) (string, 
 	case "instance_type":
 	case "group_type":
 		if g <= 0 {
-			return "", 0, 0, &InputError{Where: "group_id", Msg: "runner_type group_type needs group_id = <numeric id of the group>"}
+			return "", 0, 0, &InputError{Where: where("group_id"), Msg: "runner_type group_type needs group_id = <numeric id of the group>"}
 		}
 	case "project_type":
 		if p <= 0 {
-			return "", 0, 0, &InputError{Where: "project_id", Msg: "runner_type project_type needs project_id = <numeric id of the project>"}
+			return "", 0, 0, &InputError{Where: where("project_id"), Msg: "runner_type project_type needs project_id = <numeric id of the project>"}
 		}
 	default:
-		return "", 0, 0, &InputError{Where: "runner_type", Msg: fmt.Sprintf("%q is not one of instance_type, group_type, project_type", rt)}
+		return "", 0, 0, &InputError{Where: where("runner_type"), Msg: fmt.Sprintf("%q is not one of instance_type, group_type, project_type", rt)}
 	}
 	return rt, g, p, nil
 }

@@ -189,6 +189,18 @@ func StatusOf(err error) int {
 	return 0
 }
 
+// IsNotFound reports a 404 answer: the runner (or, on an old GitLab, the
+// endpoint) does not exist.
+func IsNotFound(err error) bool { return StatusOf(err) == http.StatusNotFound }
+
+// IsForbidden reports a 403 answer. For a runner token it means the token
+// is revoked or expired; for a PAT, a missing scope or permission. It never
+// means the runner is gone.
+func IsForbidden(err error) bool { return StatusOf(err) == http.StatusForbidden }
+
+// IsGone reports a 410 answer: registration tokens are disabled.
+func IsGone(err error) bool { return StatusOf(err) == http.StatusGone }
+
 // IsInsufficientScope reports a 403 insufficient_scope answer.
 func IsInsufficientScope(err error) bool {
 	var ae *APIError
