@@ -21,8 +21,9 @@ type Outcome struct {
 	Err     error
 }
 
-// apply carries out the plan, in parallel up to the concurrency limit.
-func (en *engine) apply(ctx context.Context, plan Plan) []Outcome {
+// applySteps carries out the plan's steps, in parallel up to the
+// concurrency limit.
+func (en *engine) applySteps(ctx context.Context, plan Plan) []Outcome {
 	out := make([]Outcome, len(plan.Steps))
 	_ = en.parallel(len(plan.Steps), func(i int) error {
 		out[i] = en.applyStep(ctx, plan.Steps[i])

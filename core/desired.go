@@ -130,17 +130,6 @@ type execFile struct {
 	plain bool
 }
 
-var executorExts = []string{".toml", ".yaml", ".yml"}
-
-func executorExt(fn string) string {
-	for _, ext := range executorExts {
-		if strings.HasSuffix(fn, ext) {
-			return ext
-		}
-	}
-	return ""
-}
-
 // executorFiles lists the executor files and checks their names; the
 // contents are read later, in parallel.
 func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
@@ -171,7 +160,7 @@ func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 		}
 		for _, de := range entries {
 			fn := de.Name()
-			if strings.HasPrefix(fn, ".") || executorExt(fn) == "" {
+			if strings.HasPrefix(fn, ".") || ExecutorFileExt(fn) == "" {
 				continue // editor backups, READMEs and the like
 			}
 			names = append(names, fn)
@@ -184,7 +173,7 @@ func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 	byStem := map[string]string{}
 	var out []execFile
 	for _, fn := range names {
-		ext := executorExt(fn)
+		ext := ExecutorFileExt(fn)
 		rel := filepath.Join(relDir, fn)
 		if ext == "" {
 			return nil, inputErr(rel, "executor files must end in .toml, .yaml or .yml")

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/gofrs/flock"
+
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
 
 // engine holds what one run shares: clients, the request semaphore, output.
 type engine struct {
 	o        Options
+	l        Layout
+	lock     *flock.Flock
 	d        *Desired
 	systemID string
 	sem      chan struct{}
@@ -58,9 +62,13 @@ func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
 	return c, cc, nil
 }
 
-func (en *engine) close() {
+// finish closes connections and releases the lock.
+func (en *engine) finish() {
 	for _, c := range en.clients {
 		c.Close()
+	}
+	if en.lock != nil {
+		_ = en.lock.Unlock()
 	}
 }
 

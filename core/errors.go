@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Option names a run option in neutral terms; each front end renders it
@@ -16,6 +17,11 @@ const (
 	OptPrefix      Option = "prefix"
 	OptTagSchema   Option = "tag_schema"
 	OptCaptureTags Option = "capture_tags"
+	OptConcurrency Option = "concurrency"
+	// Options a message may point to as the fix.
+	OptCaptureTimeout Option = "capture_timeout"
+	OptLockTimeout    Option = "lock_timeout"
+	OptStrict         Option = "strict"
 )
 
 // InputError is bad input on the host: a file, key or option that must be
@@ -31,8 +37,26 @@ type InputError struct {
 	Err error
 }
 
-// Describe renders the error, naming the option as the front end calls it.
+// Describe renders the error, naming the option as the front end calls it;
+// "{capture_timeout}" in the message names that option too.
 func (e *InputError) Describe(optionName func(Option) string) string {
+	return e.describe(optionName)
+}
+
+// NameOptions replaces every "{option}" in msg with the option's name.
+func NameOptions(msg string, optionName func(Option) string) string {
+	if !strings.Contains(msg, "{") {
+		return msg
+	}
+	for _, o := range []Option{OptHostname, OptInstance, OptPrefix, OptTagSchema, OptCaptureTags, OptConcurrency,
+		OptCaptureTimeout, OptLockTimeout, OptStrict} {
+		msg = strings.ReplaceAll(msg, "{"+string(o)+"}", optionName(o))
+	}
+	return msg
+}
+
+func (e *InputError) describe(optionName func(Option) string) string {
+	msg := NameOptions(e.Msg, optionName)
 	s := ""
 	if e.Option != "" {
 		s = optionName(e.Option)
@@ -44,9 +68,9 @@ func (e *InputError) Describe(optionName func(Option) string) string {
 		s += e.Where
 	}
 	if s == "" {
-		return e.Msg
+		return msg
 	}
-	return s + ": " + e.Msg
+	return s + ": " + msg
 }
 
 func (e *InputError) Error() string {

@@ -85,10 +85,10 @@ func firstInvalid(b []byte) int {
 	return len(b)
 }
 
-// writeFileAtomic replaces path with data (temp file in the same folder,
+// WriteFileAtomic replaces path with data (temp file in the same folder,
 // fsync, rename, fsync of the folder), mode 0600, unless it already holds
 // exactly data. It reports whether it wrote.
-func writeFileAtomic(path string, data []byte) (bool, error) {
+func WriteFileAtomic(path string, data []byte) (bool, error) {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() == 0o600 {
 			return false, nil

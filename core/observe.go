@@ -21,6 +21,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		}
 	}
 	results := make([]VerifyOutcome, len(toVerify))
+	answered := make([]bool, len(toVerify))
 	err := en.parallel(len(toVerify), func(i int) error {
 		e := toVerify[i]
 		c, _, err := en.gitlabFor(e.Client.Key)
@@ -36,13 +37,18 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		default:
 			return fmt.Errorf("verifying %s: %w", e.Name, err)
 		}
+		answered[i] = true
 		return nil
 	})
+	// Even on failure, what was answered is returned: a degraded start
+	// must know whether any token was seen rejected.
+	for i, e := range toVerify {
+		if answered[i] {
+			obs.Verified[e.Name] = results[i]
+		}
+	}
 	if err != nil {
 		return obs, err
-	}
-	for i, e := range toVerify {
-		obs.Verified[e.Name] = results[i]
 	}
 
 	// What needs a PAT: lookups per client, GETs per runner id.

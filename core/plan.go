@@ -62,8 +62,10 @@ type Step struct {
 	// Verified is GitLab's answer to verify (keep/update): its token expiry
 	// is the one gitlab-runner needs to rotate in time.
 	Verified *gitlab.Credentials
-	Settings gitlab.Settings
-	Reason   string
+	// Unverified: a keep made without asking GitLab (degraded start).
+	Unverified bool
+	Settings   gitlab.Settings
+	Reason     string
 }
 
 // Plan is the list of steps a sync carries out.

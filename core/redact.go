@@ -70,7 +70,7 @@ func (r *Redactor) Redact(s string) string {
 // RedactedToken replaces every token in diffs and check-mode output.
 const RedactedToken = "<redacted>"
 
-func redactConfig(l Layout, live *LiveConfig) []byte {
+func redactConfig(live *LiveConfig) []byte {
 	if !live.Exists {
 		return nil
 	}
@@ -92,4 +92,12 @@ func redactConfig(l Layout, live *LiveConfig) []byte {
 		out = append(out, line)
 	}
 	return []byte(strings.Join(out, ""))
+}
+
+// IsSecretKey reports a key whose value is a secret, whatever its shape:
+// token, personal_access_token, registration_token, ... (not *_file keys,
+// which hold paths).
+func IsSecretKey(key string) bool {
+	k := strings.ToLower(key)
+	return strings.Contains(k, "token") && !strings.HasSuffix(k, "_file") && !strings.HasSuffix(k, "_at")
 }

@@ -374,7 +374,7 @@ func (t *Table) GetString(key string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", fmt.Errorf("must be a string, not %s", typeName(v))
+		return "", fmt.Errorf("must be %s, not %s", KindString, typeName(v))
 	}
 	return s, nil
 }
@@ -405,7 +405,7 @@ func (t *Table) GetInt(key string) (int64, bool, error) {
 	}
 	n, ok := v.(int64)
 	if !ok {
-		return 0, true, fmt.Errorf("must be an integer, not %s", typeName(v))
+		return 0, true, fmt.Errorf("must be %s, not %s", KindInt, typeName(v))
 	}
 	return n, true, nil
 }
@@ -418,7 +418,7 @@ func (t *Table) GetBool(key string, def bool) (bool, error) {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return false, fmt.Errorf("must be true or false, not %s", typeName(v))
+		return false, fmt.Errorf("must be %s, not %s", KindBool, typeName(v))
 	}
 	return b, nil
 }
@@ -431,7 +431,7 @@ func (t *Table) GetStringList(key string) ([]string, error) {
 	}
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("must be a list of strings, e.g. %s = [\"a\", \"b\"], not %s", key, typeName(v))
+		return nil, fmt.Errorf("must be %s, e.g. %s = [\"a\", \"b\"], not %s", KindStringList, key, typeName(v))
 	}
 	out := make([]string, 0, len(arr))
 	for i, e := range arr {

@@ -253,7 +253,7 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *Executo
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
-		return nil, captureErr(prog, "did not finish within %s for executor %s; make it faster or raise the capture timeout", timeout, e.Name)
+		return nil, captureErr(prog, "did not finish within %s for executor %s; make it faster or raise {capture_timeout}", timeout, e.Name)
 	}
 	if err != nil {
 		msg := strings.TrimSpace(firstLine(stderr.String()))

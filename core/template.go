@@ -45,16 +45,11 @@ func (d *Desired) parseTemplate(name string, data []byte, sec *Redactor) error {
 	return nil
 }
 
-var clientKeys = map[string]bool{
-	"url": true, "personal_access_token": true, "personal_access_token_file": true, "registration_token": true,
-	"registration_token_file": true, "runner_type": true, "group_id": true, "project_id": true, "tls_ca_file": true,
-}
-
 func (d *Desired) parseClient(file string, i int, t *Table, sec *Redactor) (*ClientConfig, error) {
 	where := func(key string) string { return fmt.Sprintf("%s: client_configs[%d].%s", file, i, key) }
 	for _, k := range t.Keys() {
-		if !clientKeys[k] {
-			return nil, &InputError{Where: where(k), Msg: "unknown key; expected one of url, personal_access_token(_file), registration_token(_file), runner_type, group_id, project_id, tls_ca_file"}
+		if _, known := ClientKeyKinds[k]; !known {
+			return nil, &InputError{Where: where(k), Msg: "unknown key; expected one of " + strings.Join(ClientKeys, ", ")}
 		}
 	}
 	c := &ClientConfig{}
@@ -188,7 +183,7 @@ func runnerScope(t *Table, where func(key string) string, defType string, defGro
 			return "", 0, 0, &InputError{Where: where("project_id"), Msg: "runner_type project_type needs project_id = <numeric id of the project>"}
 		}
 	default:
-		return "", 0, 0, &InputError{Where: where("runner_type"), Msg: fmt.Sprintf("%q is not one of instance_type, group_type, project_type", rt)}
+		return "", 0, 0, &InputError{Where: where("runner_type"), Msg: fmt.Sprintf("%q is not one of %s", rt, strings.Join(RunnerTypes, ", "))}
 	}
 	return rt, g, p, nil
 }
