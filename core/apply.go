@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
@@ -22,8 +21,9 @@ type Outcome struct {
 	Err     error
 }
 
-// apply carries out the plan, in parallel up to the concurrency limit.
-func (en *engine) apply(ctx context.Context, plan Plan) []Outcome {
+// applySteps carries out the plan's steps, in parallel up to the
+// concurrency limit.
+func (en *engine) applySteps(ctx context.Context, plan Plan) []Outcome {
 	out := make([]Outcome, len(plan.Steps))
 	_ = en.parallel(len(plan.Steps), func(i int) error {
 		out[i] = en.applyStep(ctx, plan.Steps[i])
@@ -39,7 +39,7 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 	if s.Action == Keep {
 		return Outcome{ID: s.ID}
 	}
-	c, cc, err := en.client(s.ClientKey)
+	c, cc, err := en.gitlabFor(s.ClientKey)
 	if err != nil {
 		return Outcome{ID: s.ID, Err: err}
 	}
@@ -56,7 +56,7 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 		if s.DeleteOld && s.Prev != nil {
 			// Remove the old runner first: if the create then fails, nothing
 			// leaks and the next run simply creates.
-			if err := c.DeleteByToken(ctx, s.Prev.Token); err != nil && gitlab.StatusOf(err) != 403 {
+			if err := c.DeleteByToken(ctx, s.Prev.Token); err != nil && !gitlab.IsForbidden(err) {
 				return Outcome{ID: s.ID, Err: fmt.Errorf("removing the old runner: %w", err)}
 			}
 		}
@@ -71,11 +71,8 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 	case Adopt:
 		creds, err := c.ResetToken(ctx, s.ID)
 		if err != nil {
-			if gitlab.StatusOf(err) == 404 {
-				if strings.Contains(err.Error(), "Runner Not Found") {
-					return Outcome{ID: s.ID, Err: fmt.Errorf("runner %d disappeared from GitLab before its token could be reset; the next run creates a new one", s.ID)}
-				}
-				return Outcome{ID: s.ID, Err: fmt.Errorf("%w: this GitLab cannot reset a runner's token by id; delete runner %d in GitLab and the next run creates a new one", err, s.ID)}
+			if gitlab.IsNotFound(err) {
+				return Outcome{ID: s.ID, Err: fmt.Errorf("runner %d disappeared from GitLab before its token could be reset; the next run creates a new one", s.ID)}
 			}
 			return Outcome{ID: s.ID, Err: err}
 		}
@@ -97,7 +94,7 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 			if err == nil {
 				return Outcome{ID: s.ID, Deleted: true}
 			}
-			if gitlab.StatusOf(err) != 403 {
+			if !gitlab.IsForbidden(err) {
 				return Outcome{ID: s.ID, Err: err}
 			}
 			// The token is no longer valid: the runner is gone, or its token
@@ -110,7 +107,7 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 		if !c.HasPAT() {
 			return Outcome{ID: s.ID, Err: fmt.Errorf("cannot delete runner %d without its token or a personal access token", s.ID)}
 		}
-		if err := c.DeleteByID(ctx, s.ID); err != nil && gitlab.StatusOf(err) != 404 {
+		if err := c.DeleteByID(ctx, s.ID); err != nil && !gitlab.IsNotFound(err) {
 			return Outcome{ID: s.ID, Err: err}
 		}
 		return Outcome{ID: s.ID, Deleted: true}
@@ -120,7 +117,7 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 
 // create uses the runner creation workflow when a PAT is given, and the
 // legacy registration token otherwise (or when the PAT lacks the scope).
-func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *Client, s Step) (gitlab.Credentials, error) {
+func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *ClientConfig, s Step) (gitlab.Credentials, error) {
 	e := s.Executor
 	if cc.PAT != "" {
 		creds, err := c.CreateRunner(ctx, gitlab.CreateOptions{RunnerType: e.RunnerType, GroupID: e.GroupID,
@@ -130,7 +127,7 @@ func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *Client, s St
 		}
 		// GitLab before 15.10 has no POST /user/runners (404): use the
 		// registration token there, as for a PAT without create_runner.
-		noEndpoint := gitlab.StatusOf(err) == 404
+		noEndpoint := gitlab.IsNotFound(err)
 		if !(gitlab.IsInsufficientScope(err) || noEndpoint) || cc.RegistrationToken == "" {
 			switch {
 			case gitlab.IsInsufficientScope(err):
@@ -148,10 +145,10 @@ func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *Client, s St
 	}
 	creds, err := c.RegisterRunner(ctx, cc.RegistrationToken, s.Settings)
 	if err != nil {
-		switch gitlab.StatusOf(err) {
-		case 410:
+		switch {
+		case gitlab.IsGone(err):
 			return creds, fmt.Errorf("%w: registration tokens are disabled on %s; give a personal_access_token with the create_runner scope in client_configs", err, cc.URL)
-		case 403:
+		case gitlab.IsForbidden(err):
 			return creds, fmt.Errorf("%w: GitLab rejected the registration token; check registration_token for %s", err, cc.URL)
 		}
 		return creds, err

@@ -2,87 +2,11 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
-	"sync"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
-
-// engine holds what one run shares: clients, the request semaphore, output.
-type engine struct {
-	o        Options
-	d        *Desired
-	systemID string
-	sem      chan struct{}
-	mu       sync.Mutex
-	clients  map[string]*gitlab.Client
-	warnings []string
-}
-
-func (en *engine) warn(format string, args ...any) {
-	msg := en.o.Secrets.Redact(fmt.Sprintf(format, args...))
-	en.mu.Lock()
-	en.warnings = append(en.warnings, msg)
-	en.mu.Unlock()
-	if en.o.Log != nil {
-		en.o.Log("warning: " + msg)
-	}
-}
-
-// client returns the GitLab client for a normalised URL. A URL no client
-// entry declares any more (a runner left behind) gets a client without PAT.
-func (en *engine) client(key string) (*gitlab.Client, *Client, error) {
-	en.mu.Lock()
-	defer en.mu.Unlock()
-	var cc *Client
-	if en.d != nil {
-		for _, c := range en.d.Clients {
-			if c.Key == key {
-				cc = c
-			}
-		}
-	}
-	if cc == nil {
-		cc = &Client{URL: key, Key: key}
-	}
-	if c, ok := en.clients[key]; ok {
-		return c, cc, nil
-	}
-	c, err := gitlab.New(gitlab.Config{URL: cc.URL, PAT: cc.PAT, CAFile: cc.TLSCAFile,
-		RequestTimeout: en.o.RequestTimeout, RetryBudget: en.o.RetryBudget, MaxAttempts: en.o.MaxAttempts,
-		MaxConns: en.o.Concurrency, UserAgent: "gitlab-runner-auth/" + Version})
-	if err != nil {
-		return nil, nil, inputErr("client_configs "+cc.URL, "%v", err)
-	}
-	en.clients[key] = c
-	return c, cc, nil
-}
-
-func (en *engine) close() {
-	for _, c := range en.clients {
-		c.Close()
-	}
-}
-
-// parallel runs fn for 0..n-1 with at most Concurrency at once and joins
-// the errors in index order.
-func (en *engine) parallel(n int, fn func(i int) error) error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			en.sem <- struct{}{}
-			defer func() { <-en.sem }()
-			errs[i] = fn(i)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
 
 // observe makes the read-only requests the plan needs: one verify per
 // executor with a token; lookups and GETs only when something is missing,
@@ -97,9 +21,10 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		}
 	}
 	results := make([]VerifyOutcome, len(toVerify))
+	answered := make([]bool, len(toVerify))
 	err := en.parallel(len(toVerify), func(i int) error {
 		e := toVerify[i]
-		c, _, err := en.client(e.Client.Key)
+		c, _, err := en.gitlabFor(e.Client.Key)
 		if err != nil {
 			return err
 		}
@@ -107,18 +32,23 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		switch {
 		case err == nil:
 			results[i] = VerifyOutcome{Alive: true, Creds: creds}
-		case gitlab.StatusOf(err) == 403:
+		case gitlab.IsForbidden(err):
 			results[i] = VerifyOutcome{Alive: false}
 		default:
 			return fmt.Errorf("verifying %s: %w", e.Name, err)
 		}
+		answered[i] = true
 		return nil
 	})
+	// Even on failure, what was answered is returned: a degraded start
+	// must know whether any token was seen rejected.
+	for i, e := range toVerify {
+		if answered[i] {
+			obs.Verified[e.Name] = results[i]
+		}
+	}
 	if err != nil {
 		return obs, err
-	}
-	for i, e := range toVerify {
-		obs.Verified[e.Name] = results[i]
 	}
 
 	// What needs a PAT: lookups per client, GETs per runner id.
@@ -134,7 +64,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 	for _, e := range d.Executors {
 		if e.Client.PAT == "" {
 			if en.o.Refresh {
-				en.warn("--refresh needs a personal_access_token for %s; %s was not read from GitLab", e.Client.URL, e.Name)
+				en.warn("refreshing needs a personal_access_token for %s; %s was not read from GitLab", e.Client.URL, e.Name)
 			}
 			continue
 		}
@@ -142,7 +72,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		v, verified := obs.Verified[e.Name]
 		alive := p != nil && verified && v.Alive
 		if !alive || en.o.Refresh {
-			lookups[lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}] = true
+			lookups[e.lookupScope()] = true
 		}
 		switch {
 		case p != nil && !alive:
@@ -169,7 +99,6 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 	// GET each runner whose state is needed, and each found candidate of an
 	// executor being adopted is read later by apply (PUT answers it).
 	details := make([]*gitlab.Runner, len(gets))
-	missing := make([]bool, len(gets))
 	keyOf := map[int64]string{}
 	for _, e := range d.Executors {
 		if p := prev.ByName[e.Name]; p != nil {
@@ -180,7 +109,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		}
 	}
 	err = en.parallel(len(gets), func(i int) error {
-		c, _, err := en.client(keyOf[gets[i]])
+		c, _, err := en.gitlabFor(keyOf[gets[i]])
 		if err != nil {
 			return err
 		}
@@ -188,9 +117,9 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		switch {
 		case err == nil:
 			details[i] = &r
-		case gitlab.StatusOf(err) == 404:
-			missing[i] = true
-		case gitlab.StatusOf(err) == 403:
+		case gitlab.IsNotFound(err):
+			// Gone: the plan replaces it (no entry in Details).
+		case gitlab.IsForbidden(err):
 			en.warn("cannot read runner %d on %s with this personal access token (%v); assuming its settings are as last applied", gets[i], keyOf[gets[i]], err)
 		default:
 			return fmt.Errorf("reading runner %d: %w", gets[i], err)
@@ -203,8 +132,6 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 	for i, id := range gets {
 		if details[i] != nil {
 			obs.Details[id] = *details[i]
-		} else if missing[i] {
-			obs.Missing[id] = true
 		}
 	}
 	return obs, nil
@@ -225,9 +152,15 @@ func dedupeSummaries(in []gitlab.Summary) []gitlab.Summary {
 
 // lookupScope is one list request: a GitLab and the runner scope to list.
 type lookupScope struct {
-	key       string
-	rt        string
-	group, pj int64
+	clientKey  string
+	runnerType string
+	groupID    int64
+	projectID  int64
+}
+
+// lookupScope is the list request that finds e's runner.
+func (e *Executor) lookupScope() lookupScope {
+	return lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}
 }
 
 // lookup lists the runners tagged with this host and instance. A PAT that
@@ -239,14 +172,14 @@ func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (map[string]
 	tags := []string{en.d.Hostname, en.d.Layout.Instance}
 	err := en.parallel(len(scopes), func(i int) error {
 		s := scopes[i]
-		c, _, err := en.client(s.key)
+		c, _, err := en.gitlabFor(s.clientKey)
 		if err != nil {
 			return err
 		}
-		list, err := c.ListRunners(ctx, gitlab.ListOptions{RunnerType: s.rt, GroupID: s.group, ProjectID: s.pj, Tags: tags})
+		list, err := c.ListRunners(ctx, gitlab.ListOptions{RunnerType: s.runnerType, GroupID: s.groupID, ProjectID: s.projectID, Tags: tags})
 		if err != nil {
-			if gitlab.StatusOf(err) == 403 {
-				en.warn("cannot list runners on %s with this personal access token (%v); runners missing from the config cannot be adopted and leftovers cannot be cleaned up: give it read_api or manage_runner (and administrator rights for instance runners)", s.key, err)
+			if gitlab.IsForbidden(err) {
+				en.warn("cannot list runners on %s with this personal access token (%v); runners missing from the config cannot be adopted and leftovers cannot be cleaned up: give it read_api or manage_runner (and administrator rights for instance runners)", s.clientKey, err)
 				return nil
 			}
 			return fmt.Errorf("looking for this host's runners: %w", err)
@@ -261,7 +194,7 @@ func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (map[string]
 	out := map[string][]gitlab.Summary{}
 	for i, s := range scopes {
 		if listedOK[i] {
-			out[s.key] = append(out[s.key], found[i]...)
+			out[s.clientKey] = append(out[s.clientKey], found[i]...)
 		}
 	}
 	for k, list := range out {

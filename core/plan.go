@@ -2,7 +2,6 @@ package core
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
@@ -63,8 +62,10 @@ type Step struct {
 	// Verified is GitLab's answer to verify (keep/update): its token expiry
 	// is the one gitlab-runner needs to rotate in time.
 	Verified *gitlab.Credentials
-	Settings gitlab.Settings
-	Reason   string
+	// Unverified: a keep made without asking GitLab (degraded start).
+	Unverified bool
+	Settings   gitlab.Settings
+	Reason     string
 }
 
 // Plan is the list of steps a sync carries out.
@@ -107,9 +108,8 @@ type Observation struct {
 	// Found holds the host/instance lookup per client key (only clients
 	// that were looked up have an entry).
 	Found map[string][]gitlab.Summary
-	// Details and Missing hold GET /runners/:id results.
+	// Details holds GET /runners/:id results.
 	Details map[int64]gitlab.Runner
-	Missing map[int64]bool
 }
 
 // VerifyOutcome is one verify answer: 200 (alive) or 403 (dead).
@@ -120,18 +120,12 @@ type VerifyOutcome struct {
 
 func newObservation() Observation {
 	return Observation{Verified: map[string]VerifyOutcome{}, Found: map[string][]gitlab.Summary{},
-		Details: map[int64]gitlab.Runner{}, Missing: map[int64]bool{}}
+		Details: map[int64]gitlab.Runner{}}
 }
 
-// identityPattern matches the default description of any executor of this
-// host and instance: "<hostname> <instance> <name> Runner".
-func identityPattern(hostname, instance string) *regexp.Regexp {
-	return regexp.MustCompile("^" + regexp.QuoteMeta(hostname) + " " + regexp.QuoteMeta(instance) + ` (\S+) Runner$`)
-}
-
-// MatchPrevious attributes each live [[runners]] entry to a declared
+// matchPrevious attributes each live [[runners]] entry to a declared
 // executor, to this host and instance (to be deleted), or to nobody.
-func MatchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
+func matchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
 	prev := Previous{ByName: map[string]*LiveRunner{}}
 	byName := map[string]*Executor{}
 	byDesc := map[string]string{} // client key + description -> executor name
@@ -308,7 +302,7 @@ func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Obse
 			}
 		case hasPAT:
 			step.Action = Update
-			step.Reason = "server-side settings differ: " + drift2reason(e, step.ID, st, obs, want)
+			step.Reason = "server-side settings differ: " + driftReason(e, step.ID, st, obs, want)
 		case e.Client.RegistrationToken != "":
 			step.Action = Replace
 			step.DeleteOld = true
@@ -401,7 +395,7 @@ func driftOf(e *Executor, id int64, st *State, obs Observation, want gitlab.Sett
 	return false, false
 }
 
-func drift2reason(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) string {
+func driftReason(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) string {
 	var have gitlab.Settings
 	if det, ok := obs.Details[id]; ok {
 		have = det.Settings()

@@ -9,11 +9,11 @@ import (
 
 // planFixture: host node1, instance main, executors a and b on one GitLab.
 func planFixture(pat bool) *Desired {
-	c := &Client{URL: "https://gl", Key: "https://gl", RegistrationToken: "reg"}
+	c := &ClientConfig{URL: "https://gl", Key: "https://gl", RegistrationToken: "reg"}
 	if pat {
 		c.PAT = "pat"
 	}
-	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*Client{c}}
+	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*ClientConfig{c}}
 	for _, n := range []string{"a", "b"} {
 		e := &Executor{Name: n, Client: c, Type: "shell", Description: DefaultDescription("node1", "main", n),
 			AccessLevel: "not_protected", RunnerType: "instance_type", Tags: []string{"main", "node1"}}
@@ -96,7 +96,6 @@ func TestBuildPlan(t *testing.T) {
 				o := newObservation()
 				o.Verified = alive("a")
 				o.Verified["b"] = VerifyOutcome{}
-				o.Missing[2] = true
 				o.Found["https://gl"] = []gitlab.Summary{summary("a", 1)}
 				return o
 			},
@@ -150,7 +149,7 @@ func TestBuildPlan(t *testing.T) {
 			if tc.obs != nil {
 				obs = tc.obs(d)
 			}
-			prev := MatchPrevious(d, tc.live, st)
+			prev := matchPrevious(d, tc.live, st)
 			got := actions(BuildPlan(d, prev, st, obs))
 			if got != tc.want {
 				t.Fatalf("plan %q, want %q", got, tc.want)
@@ -162,7 +161,7 @@ func TestBuildPlan(t *testing.T) {
 func TestCheckPlanIsAPureValue(t *testing.T) {
 	d := planFixture(true)
 	st := stateWith(d, map[string]int64{"a": 1, "b": 2})
-	prev := MatchPrevious(d, live(lr("a", 1), lr("b", 2)), st)
+	prev := matchPrevious(d, live(lr("a", 1), lr("b", 2)), st)
 	obs := newObservation()
 	obs.Verified = map[string]VerifyOutcome{"a": {Alive: true}, "b": {Alive: true}}
 	p1 := actions(BuildPlan(d, prev, st, obs))

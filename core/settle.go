@@ -41,11 +41,11 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 	_ = en.parallel(len(adopted), func(j int) error {
 		i := adopted[j]
 		s, oc := plan.Steps[i], &outcomes[i]
-		c, _, err := en.client(s.ClientKey)
+		c, _, err := en.gitlabFor(s.ClientKey)
 		if err != nil {
 			return nil
 		}
-		if _, err := c.Verify(ctx, oc.Creds.Token, en.systemID); gitlab.StatusOf(err) != 403 || !c.HasPAT() {
+		if _, err := c.Verify(ctx, oc.Creds.Token, en.systemID); !gitlab.IsForbidden(err) || !c.HasPAT() {
 			return nil
 		}
 		id := oc.Creds.ID
@@ -80,7 +80,7 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 	for _, i := range idx {
 		e := plan.Steps[i].Executor
 		if e.Client.PAT != "" && (plan.Steps[i].Action == Create || plan.Steps[i].Action == Replace) {
-			scopes[lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}] = true
+			scopes[e.lookupScope()] = true
 		}
 	}
 	if len(scopes) == 0 {

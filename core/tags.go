@@ -38,8 +38,8 @@ type TagOptions struct {
 	Concurrency int
 }
 
-// Architecture returns the name uname -m prints for this machine.
-func Architecture() string {
+// architecture returns the name uname -m prints for this machine.
+func architecture() string {
 	switch runtime.GOARCH {
 	case "amd64":
 		return "x86_64"
@@ -57,11 +57,11 @@ var schedulers = []struct{ cmd, name string }{{"sbatch", "slurm"}, {"bsub", "lsf
 var builtinProps = map[string]bool{"hostname": true, "instance": true, "executor_type": true, "env": true,
 	"architecture": true, "scheduler": true}
 
-// ComputeTags fills Executor.Tags for every executor: hostname, digit-less
+// computeTags fills Executor.Tags for every executor: hostname, digit-less
 // hostname, instance, executor type, env_tags values, static tags, the
 // architecture, a batch scheduler for batch/custom executors, and the
 // capture program's properties; validated against the schema if given.
-func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
+func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 	if o.LookPath == nil {
 		o.LookPath = exec.LookPath
 	}
@@ -69,7 +69,7 @@ func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
 		o.Getenv = os.LookupEnv
 	}
 	if o.Arch == "" {
-		o.Arch = Architecture()
+		o.Arch = architecture()
 	}
 	if o.CaptureTimeout <= 0 {
 		o.CaptureTimeout = 10 * time.Second
@@ -126,7 +126,7 @@ func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
 		}
 		env := map[string]any{}
 		var tags []string
-		tags = append(tags, d.Hostname, DigitlessHostname(d.Hostname), d.Layout.Instance, e.Type)
+		tags = append(tags, d.Hostname, digitlessHostname(d.Hostname), d.Layout.Instance, e.Type)
 		for _, name := range e.EnvTags {
 			if v, ok := o.Getenv(name); ok && strings.TrimSpace(v) != "" {
 				v = strings.TrimSpace(v)
@@ -196,16 +196,16 @@ func loadSchema(path string) (*jsonschema.Schema, error) {
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
-		return nil, inputErr(path, "--tag-schema is not valid JSON: %v", err)
+		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: fmt.Sprintf("not valid JSON: %v", err)}
 	}
 	c := jsonschema.NewCompiler()
 	url := "file:///tag-schema.json"
 	if err := c.AddResource(url, doc); err != nil {
-		return nil, inputErr(path, "--tag-schema: %v", err)
+		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: err.Error()}
 	}
 	s, err := c.Compile(url)
 	if err != nil {
-		return nil, inputErr(path, "--tag-schema is not a valid JSON Schema: %v", firstLine(err.Error()))
+		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: "not a valid JSON Schema: " + firstLine(err.Error())}
 	}
 	return s, nil
 }
@@ -252,49 +252,52 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *Executo
 	stdout.limit, stderr.limit = MaxFileSize, 4096
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	where := "--capture-tags " + prog
 	if ctx.Err() == context.DeadlineExceeded {
-		return nil, inputErr(where, "did not finish within %s for executor %s; make it faster or raise --capture-timeout", timeout, e.Name)
+		return nil, captureErr(prog, "did not finish within %s for executor %s; make it faster or raise {capture_timeout}", timeout, e.Name)
 	}
 	if err != nil {
 		msg := strings.TrimSpace(firstLine(stderr.String()))
 		if msg != "" {
 			msg = ": " + msg
 		}
-		return nil, inputErr(where, "failed for executor %s (%v)%s", e.Name, err, msg)
+		return nil, captureErr(prog, "failed for executor %s (%v)%s", e.Name, err, msg)
 	}
 	if stdout.over {
-		return nil, inputErr(where, "printed more than %d bytes for executor %s", MaxFileSize, e.Name)
+		return nil, captureErr(prog, "printed more than %d bytes for executor %s", MaxFileSize, e.Name)
 	}
 	var obj map[string]any
 	dec := json.NewDecoder(bytes.NewReader(stdout.Bytes()))
 	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, inputErr(where, "must print a JSON object for executor %s (got %q)", e.Name, truncate(strings.TrimSpace(stdout.String()), 60))
+		return nil, captureErr(prog, "must print a JSON object for executor %s (got %q)", e.Name, truncate(strings.TrimSpace(stdout.String()), 60))
 	}
 	for k, v := range obj {
 		if builtinProps[k] {
-			return nil, inputErr(where, "property %q for executor %s clashes with a built-in property; rename it", k, e.Name)
+			return nil, captureErr(prog, "property %q for executor %s clashes with a built-in property; rename it", k, e.Name)
 		}
 		switch x := v.(type) {
 		case string:
 			if err := checkTag(x); err != nil {
-				return nil, inputErr(where, "property %q for executor %s: %v", k, e.Name, err)
+				return nil, captureErr(prog, "property %q for executor %s: %v", k, e.Name, err)
 			}
 		case []any:
 			for _, s := range x {
 				str, ok := s.(string)
 				if !ok {
-					return nil, inputErr(where, "property %q for executor %s: list items must be strings", k, e.Name)
+					return nil, captureErr(prog, "property %q for executor %s: list items must be strings", k, e.Name)
 				}
 				if err := checkTag(str); err != nil {
-					return nil, inputErr(where, "property %q for executor %s: %v", k, e.Name, err)
+					return nil, captureErr(prog, "property %q for executor %s: %v", k, e.Name, err)
 				}
 			}
 		default:
-			return nil, inputErr(where, "property %q for executor %s must be a string or a list of strings", k, e.Name)
+			return nil, captureErr(prog, "property %q for executor %s must be a string or a list of strings", k, e.Name)
 		}
 	}
 	return obj, nil
+}
+
+func captureErr(prog, format string, args ...any) *InputError {
+	return &InputError{Option: OptCaptureTags, Where: prog, Msg: fmt.Sprintf(format, args...)}
 }
 
 func truncate(s string, n int) string {

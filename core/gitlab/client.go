@@ -189,6 +189,41 @@ func StatusOf(err error) int {
 	return 0
 }
 
+// IsNotFound reports a 404 answer: the runner (or, on an old GitLab, the
+// endpoint) does not exist.
+func IsNotFound(err error) bool { return StatusOf(err) == http.StatusNotFound }
+
+// IsForbidden reports a 403 answer. For a runner token it means the token
+// is revoked or expired; for a PAT, a missing scope or permission. It never
+// means the runner is gone.
+func IsForbidden(err error) bool { return StatusOf(err) == http.StatusForbidden }
+
+// IsUnreachable reports a call that GitLab did not carry out for reasons
+// of its own: no answer (refused, timed out, dropped), a 5xx or a 429 that
+// outlasted the retries. Every error in a joined error must be one.
+func IsUnreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if e != nil && !IsUnreachable(e) {
+				return false
+			}
+		}
+		return true
+	}
+	var ne *NetError
+	if errors.As(err, &ne) {
+		return true
+	}
+	st := StatusOf(err)
+	return st >= 500 || st == http.StatusTooManyRequests
+}
+
+// IsGone reports a 410 answer: registration tokens are disabled.
+func IsGone(err error) bool { return StatusOf(err) == http.StatusGone }
+
 // IsInsufficientScope reports a 403 insufficient_scope answer.
 func IsInsufficientScope(err error) bool {
 	var ae *APIError
