@@ -221,40 +221,6 @@ func (g *GitLab) WaitPolls(t time.Time, ids []int64, bound time.Duration) (map[i
 	}
 }
 
-// Entry is one request of the simulator's log (no secret in it).
-type Entry struct {
-	Method, Path string
-	Status       int
-	Mutating     bool
-	Auth         string
-}
-
-// Kind names an API request like the simulator does.
-func (e Entry) Kind() string {
-	p := strings.TrimPrefix(e.Path, "/api/v4")
-	switch {
-	case e.Method == "POST" && p == "/runners/verify":
-		return "verify"
-	case e.Method == "POST" && p == "/user/runners":
-		return "create"
-	case e.Method == "POST" && p == "/runners":
-		return "register"
-	case e.Method == "DELETE" && p == "/runners":
-		return "delete-token"
-	case e.Method == "POST" && strings.HasSuffix(p, "/reset_authentication_token"):
-		return "reset"
-	case e.Method == "GET" && strings.HasSuffix(p, "/runners") || p == "/runners/all":
-		return "list"
-	case e.Method == "GET" && strings.HasPrefix(p, "/runners/"):
-		return "get"
-	case e.Method == "PUT":
-		return "update"
-	case e.Method == "DELETE":
-		return "delete-id"
-	}
-	return e.Method + " " + p
-}
-
 // Counts are the API requests register-runner made (gitlab-runner's own job
 // requests are left out) since the last ResetLog.
 type Counts struct {
@@ -264,13 +230,13 @@ type Counts struct {
 
 func (c Counts) String() string {
 	parts := []string{}
-	for _, k := range []string{"verify", "list", "get", "create", "register", "reset", "update", "delete-token", "delete-id"} {
+	for _, k := range []string{"verify", "list", "get", "managers", "create", "register", "reset", "rotate", "update", "delete-token", "delete-id"} {
 		if c.Kinds[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", k, c.Kinds[k]))
 		}
 	}
 	for k, n := range c.Kinds {
-		if !strings.Contains(" verify list get create register reset update delete-token delete-id ", " "+k+" ") {
+		if !strings.Contains(" verify list get managers create register reset rotate update delete-token delete-id ", " "+k+" ") {
 			parts = append(parts, fmt.Sprintf("%s %d", k, n))
 		}
 	}
@@ -281,22 +247,19 @@ func (c Counts) String() string {
 }
 
 func (g *GitLab) Counts() (Counts, error) {
-	var log []Entry
-	if err := g.control("GET", "/-/sim/requests", nil, &log); err != nil {
+	var rc struct {
+		Total    int            `json:"total"`
+		Mutating int            `json:"mutating"`
+		ByKind   map[string]int `json:"by_kind"`
+	}
+	if err := g.control("GET", "/-/sim/counts", nil, &rc); err != nil {
 		return Counts{}, err
 	}
-	c := Counts{Kinds: map[string]int{}}
-	for _, e := range log {
-		if strings.HasPrefix(e.Path, "/api/v4/jobs") {
-			continue
-		}
-		c.Total++
-		if e.Mutating {
-			c.Mutating++
-		}
-		c.Kinds[e.Kind()]++
-	}
-	return c, nil
+	// gitlab-runner's job requests (the simulator's kind "jobs-request",
+	// not mutating) are counted by the proxy, per runner.
+	polls := rc.ByKind["jobs-request"]
+	delete(rc.ByKind, "jobs-request")
+	return Counts{Total: rc.Total - polls, Mutating: rc.Mutating, Kinds: rc.ByKind}, nil
 }
 
 func (g *GitLab) ResetLog() error { return g.control("POST", "/-/sim/reset-log", nil, nil) }

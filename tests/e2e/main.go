@@ -187,8 +187,8 @@ func run(ctx context.Context, keep bool) error {
 		return err
 	}
 	prep = append(prep, Row{Name: "boot", OK: true, Took: time.Since(t0),
-		Detail: fmt.Sprintf("systemd-nspawn -b, init pid %d, booted in %.1fs; %s from %s", env.ctr.Leader,
-			env.ctr.BootTime.Seconds(), firstLine(string(version)), runnerFrom)})
+		Detail: fmt.Sprintf("systemd-nspawn -b, init pid %d, booted in %.1fs; gitlab-runner %s from %s", env.ctr.Leader,
+			env.ctr.BootTime.Seconds(), strings.Join(strings.Fields(strings.TrimPrefix(firstLine(string(version)), "Version:")), " "), runnerFrom)})
 
 	rows := runScenarios(ctx, env)
 	rows = append(prep, rows...)
