@@ -106,6 +106,7 @@ func newMachine(rootfs, dir, gitlabRunner string) error {
 
 // Container is one boot of the machine folder with systemd-nspawn.
 type Container struct {
+	ctx                          context.Context // the run's: cancelled on interrupt
 	Dir, Name, Hostname, LogPath string
 	nspawn                       *exec.Cmd
 	done                         chan struct{}
@@ -246,7 +247,7 @@ func (c *Container) Poweroff(bound time.Duration) error {
 // Exec runs a command inside the container (all its namespaces) with a
 // one-minute bound and returns its combined output.
 func (c *Container) Exec(argv ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(c.ctx, 60*time.Second)
 	defer cancel()
 	return c.execCtx(ctx, argv...)
 }

@@ -37,8 +37,9 @@ import (
 var cleanups cleanupStack
 
 type cleanupStack struct {
-	mu    sync.Mutex
-	steps []cleanupStep
+	mu      sync.Mutex
+	running sync.Mutex // held while steps run: a second caller waits for them
+	steps   []cleanupStep
 }
 
 type cleanupStep struct {
@@ -53,6 +54,8 @@ func (c *cleanupStack) push(what string, fn func()) {
 }
 
 func (c *cleanupStack) run() {
+	c.running.Lock()
+	defer c.running.Unlock()
 	c.mu.Lock()
 	steps := c.steps
 	c.steps = nil
@@ -72,19 +75,32 @@ func main() {
 	keep := flag.Bool("keep", false, "leave the run folder (build/e2e/run) for inspection")
 	flag.Parse()
 
+	// An interrupt cancels the run: commands in flight are killed, the
+	// remaining scenarios are not started, and the main flow cleans up. If
+	// it does not get there within 10s, the cleanup runs from here.
 	ctx, stop := context.WithCancel(context.Background())
+	mainDone := make(chan struct{})
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
-		logf("%s: cleaning up", s)
+		logf("%s: stopping and cleaning up", s)
 		stop()
-		cleanups.run()
-		os.Exit(130)
+		select {
+		case <-mainDone:
+		case <-time.After(10 * time.Second):
+			cleanups.run()
+			os.Exit(130)
+		}
 	}()
 
 	err := run(ctx, *keep)
 	cleanups.run()
+	close(mainDone)
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "e2e: interrupted; container and processes stopped")
+		os.Exit(130)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: FAIL:", err)
 		os.Exit(1)
@@ -93,6 +109,7 @@ func main() {
 
 // Env is what the scenarios share.
 type Env struct {
+	ctx                       context.Context // cancelled on interrupt
 	root, runDir, collections string
 	ctr                       *Container
 	gl                        *GitLab
@@ -133,7 +150,7 @@ func run(ctx context.Context, keep bool) error {
 	if !keep {
 		cleanups.push("remove run folder", func() { _ = os.RemoveAll(runDir) })
 	}
-	env := &Env{root: root, runDir: runDir, collections: filepath.Join(runDir, "collections"), secrets: map[string]bool{}}
+	env := &Env{ctx: ctx, root: root, runDir: runDir, collections: filepath.Join(runDir, "collections"), secrets: map[string]bool{}}
 
 	var prep []Row
 	t0 := time.Now()
@@ -181,7 +198,7 @@ func run(ctx context.Context, keep bool) error {
 	if err := newMachine(rootfs, machine, runnerBin); err != nil {
 		return err
 	}
-	env.ctr = &Container{Dir: machine, Name: fmt.Sprintf("gra-e2e-%d", os.Getpid()), Hostname: "e2ehost",
+	env.ctr = &Container{ctx: ctx, Dir: machine, Name: fmt.Sprintf("gra-e2e-%d", os.Getpid()), Hostname: "e2ehost",
 		LogPath: filepath.Join(runDir, "console.log")}
 	if err := env.ctr.Boot(ctx); err != nil {
 		return err
@@ -294,7 +311,7 @@ func (e *Env) ansible(play string, extra ...string) (string, error) {
 	if err := os.WriteFile(inv, []byte(content), 0o600); err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(e.ctx, 3*time.Minute)
 	defer cancel()
 	args := append([]string{"-i", inv, "-e", "@" + e.extraVars}, extra...)
 	args = append(args, filepath.Join(e.root, "tests", "e2e", "playbooks", play))

@@ -17,7 +17,10 @@ const unit = "gitlab-runner@main.service"
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
 
 // step runs one scenario and turns its error or panic into a table row.
-func step(name string, fn func(r *Row) error) (row Row) {
+func step(ctx context.Context, name string, fn func(r *Row) error) (row Row) {
+	if ctx.Err() != nil {
+		return Row{Name: name, Detail: "not run: interrupted"}
+	}
 	logf("scenario: %s", name)
 	start := time.Now()
 	row = Row{Name: name}
@@ -48,7 +51,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 	var rows []Row
 	var cfg Config // the templated instance's config as the last scenario left it
 
-	first := step("first start", func(r *Row) error {
+	first := step(ctx, "first start", func(r *Row) error {
 		t0 := time.Now()
 		if _, err := e.ansible("site.yml"); err != nil {
 			return err
@@ -95,7 +98,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return append(rows, Row{Name: "remaining scenarios", Detail: "not run: the first start failed"})
 	}
 
-	rows = append(rows, step("three restarts", func(r *Row) error {
+	rows = append(rows, step(ctx, "three restarts", func(r *Row) error {
 		var times []string
 		for i := 1; i <= 3; i++ {
 			before, err := e.config("main")
@@ -132,7 +135,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
-	rows = append(rows, step("lost config", func(r *Row) error {
+	rows = append(rows, step(ctx, "lost config", func(r *Row) error {
 		before, err := e.config("main")
 		if err != nil {
 			return err
@@ -170,7 +173,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
-	rows = append(rows, step("executor removed", func(r *Row) error {
+	rows = append(rows, step(ctx, "executor removed", func(r *Row) error {
 		before, err := e.config("main")
 		if err != nil {
 			return err
@@ -216,7 +219,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
-	rows = append(rows, step("GitLab down at start", func(r *Row) error {
+	rows = append(rows, step(ctx, "GitLab down at start", func(r *Row) error {
 		defer func() { _ = e.gl.Up() }()
 		e.gl.Down()
 		if err := e.gl.ResetLog(); err != nil {
@@ -281,7 +284,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
-	rows = append(rows, step("systemctl reload", func(r *Row) error {
+	rows = append(rows, step(ctx, "systemctl reload", func(r *Row) error {
 		extra := e.ctr.Path("/etc/gitlab-runner/main/extra.toml")
 		if err := os.WriteFile(extra, []byte(fmt.Sprintf("url = %q\nexecutor = \"shell\"\n", e.gl.URL)), 0o600); err != nil {
 			return err
@@ -340,7 +343,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
-	rows = append(rows, step("reboot", func(r *Row) error {
+	rows = append(rows, step(ctx, "reboot", func(r *Row) error {
 		before, err := e.config("main")
 		if err != nil {
 			return err
@@ -357,7 +360,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 			return err
 		}
 		tBoot := time.Now()
-		e.ctr = &Container{Dir: e.ctr.Dir, Name: e.ctr.Name, Hostname: e.ctr.Hostname, LogPath: e.ctr.LogPath}
+		e.ctr = &Container{ctx: e.ctx, Dir: e.ctr.Dir, Name: e.ctr.Name, Hostname: e.ctr.Hostname, LogPath: e.ctr.LogPath}
 		if err := e.ctr.Boot(ctx); err != nil {
 			return err
 		}
@@ -387,7 +390,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
-	rows = append(rows, step("non-templated layout", func(r *Row) error {
+	rows = append(rows, step(ctx, "non-templated layout", func(r *Row) error {
 		// gitlab-runner.service exactly as `gitlab-runner install` writes it.
 		if _, err := e.ctr.Exec("gitlab-runner", "install", "--user", "gitlab-runner", "--working-directory", "/home/gitlab-runner"); err != nil {
 			return err
@@ -436,7 +439,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
-	rows = append(rows, step("role refuses a broken host", func(r *Row) error {
+	rows = append(rows, step(ctx, "role refuses a broken host", func(r *Row) error {
 		cases := []struct{ name, want string }{
 			{"unit", "systemd has no unit gitlab-runner-absent.service"},
 			{"binary", "gitlab-runner is not installed at /opt/absent/gitlab-runner"},
@@ -457,7 +460,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
-	rows = append(rows, step("systemd-analyze verify", func(r *Row) error {
+	rows = append(rows, step(ctx, "systemd-analyze verify", func(r *Row) error {
 		units := []string{unit, "gitlab-runner.service", "gitlab-runner-main-resync.service", "gitlab-runner-main-resync.timer"}
 		out, err := e.ctr.Exec(append([]string{"systemd-analyze", "verify"}, units...)...)
 		var ours []string
@@ -474,7 +477,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
-	rows = append(rows, step("no secret in the journal", func(r *Row) error {
+	rows = append(rows, step(ctx, "no secret in the journal", func(r *Row) error {
 		lines, err := e.noSecretInJournal()
 		if err != nil {
 			return err
