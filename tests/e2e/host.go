@@ -54,12 +54,16 @@ func ensureRootfs(ctx context.Context, cacheDir string) (string, bool, error) {
 	stale, _ := filepath.Glob(dir + ".tmp-*")
 	for _, s := range stale {
 		logf("removing %s, left by an interrupted build", s)
-		if err := os.RemoveAll(s); err != nil {
+		if err := removeTree(s); err != nil {
 			return "", false, err
 		}
 	}
 	tmp := fmt.Sprintf("%s.tmp-%d", dir, os.Getpid())
-	cleanups.push("remove unfinished root filesystem", func() { _ = os.RemoveAll(tmp) })
+	cleanups.push("remove unfinished root filesystem", func() {
+		if err := removeTree(tmp); err != nil {
+			logf("%v", err)
+		}
+	})
 	logf("building the Debian %s root filesystem with debootstrap (once; cached in %s)", suite, dir)
 	bctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
@@ -67,7 +71,10 @@ func ensureRootfs(ctx context.Context, cacheDir string) (string, bool, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// SIGTERM first: debootstrap's exit trap unmounts what it mounted in the
+	// target (/proc, /sys, maybe a bind of /dev).
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 20 * time.Second
 	if err := cmd.Run(); err != nil {
 		return "", false, fmt.Errorf("debootstrap: %v\n%s", err, tail(out.String(), 20))
 	}
@@ -85,7 +92,9 @@ func ensureRootfs(ctx context.Context, cacheDir string) (string, bool, error) {
 // run, so the cache stays pristine, and gives it a machine id (gitlab-runner's
 // host id derives from it; it must survive the container's reboot).
 func newMachine(rootfs, dir, gitlabRunner string) error {
-	_ = os.RemoveAll(dir)
+	if err := removeTree(dir); err != nil {
+		return err
+	}
 	if out, err := exec.Command("cp", "-a", "--reflink=auto", rootfs, dir).CombinedOutput(); err != nil {
 		return fmt.Errorf("copy root filesystem: %v: %s", err, out)
 	}
@@ -277,4 +286,45 @@ func tail(s string, n int) string {
 func tailFile(path string, n int) string {
 	b, _ := os.ReadFile(path)
 	return tail(string(b), n)
+}
+
+// removeTree deletes a folder this run (or an interrupted one) made, after
+// unmounting anything still mounted below it: a killed debootstrap can leave
+// /proc, /sys or a bind mount of the host's /dev in its target, and deleting
+// through a bind mount would delete the host's files.
+func removeTree(dir string) error {
+	dir = filepath.Clean(dir)
+	for attempt := 0; ; attempt++ {
+		mounts := mountsUnder(dir)
+		if len(mounts) == 0 {
+			return os.RemoveAll(dir)
+		}
+		if attempt == 2 {
+			return fmt.Errorf("not removing %s: still mounted below it: %s (unmount them, then delete it)", dir, strings.Join(mounts, ", "))
+		}
+		// Deepest first.
+		for i := len(mounts) - 1; i >= 0; i-- {
+			_ = exec.Command("umount", "--lazy", mounts[i]).Run()
+		}
+	}
+}
+
+func mountsUnder(dir string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		// Mount points are octal-escaped in mountinfo (\040 for a space).
+		mp := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out
 }

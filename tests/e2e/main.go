@@ -141,14 +141,18 @@ func run(ctx context.Context, keep bool) error {
 
 	cacheDir := filepath.Join(root, "build", "e2e")
 	runDir := filepath.Join(cacheDir, "run")
-	if err := os.RemoveAll(runDir); err != nil {
+	if err := removeTree(runDir); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(runDir, "secrets"), 0o700); err != nil {
 		return err
 	}
 	if !keep {
-		cleanups.push("remove run folder", func() { _ = os.RemoveAll(runDir) })
+		cleanups.push("remove run folder", func() {
+			if err := removeTree(runDir); err != nil {
+				logf("%v", err)
+			}
+		})
 	}
 	env := &Env{ctx: ctx, root: root, runDir: runDir, collections: filepath.Join(runDir, "collections"), secrets: map[string]bool{}}
 
