@@ -98,6 +98,43 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return append(rows, Row{Name: "remaining scenarios", Detail: "not run: the first start failed"})
 	}
 
+	rows = append(rows, step(ctx, "role re-run", func(r *Row) error {
+		// Unchanged: nothing changes, gitlab-runner keeps running, GitLab
+		// sees the steady state (one verify per executor from the module).
+		pid := e.unitPID(unit)
+		if err := e.gl.ResetLog(); err != nil {
+			return err
+		}
+		out, err := e.ansible("site.yml")
+		if err != nil {
+			return err
+		}
+		if !regexp.MustCompile(`changed=0\s`).MatchString(out) {
+			return fmt.Errorf("second run of the unchanged play changed something:\n%s", tail(out, 4))
+		}
+		c, _ := e.gl.Counts()
+		if p := e.unitPID(unit); p != pid || c.Mutating != 0 || c.Total != 3 {
+			return fmt.Errorf("unchanged play: pid %d -> %d, GitLab saw %s", pid, p, c)
+		}
+		// A changed command line (an extra register-runner option): the
+		// handlers reload systemd and restart the unit with it.
+		out, err = e.ansible("site.yml", "-e", `{"gra_extra_args": ["--concurrency", "4"]}`)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "RUNNING HANDLER [gitlab_runner_auth.runner.service : Restart gitlab-runner]") {
+			return fmt.Errorf("changing the drop-in's command did not run the restart handler:\n%s", tail(out, 12))
+		}
+		pre, _ := e.ctr.Exec("systemctl", "show", "--property=ExecStartPre", unit)
+		newPID := e.unitPID(unit)
+		if newPID == pid || newPID == 0 || !strings.Contains(pre, "--concurrency 4") {
+			return fmt.Errorf("after the command change: pid %d -> %d, ExecStartPre %s", pid, newPID, strings.TrimSpace(pre))
+		}
+		r.Detail = fmt.Sprintf("unchanged play: changed=0, %s, pid %d kept; new register-runner option: daemon-reload and restart handlers ran, pid %d -> %d, ExecStartPre has it",
+			c, pid, pid, newPID)
+		return nil
+	}))
+
 	rows = append(rows, step(ctx, "three restarts", func(r *Row) error {
 		var times []string
 		for i := 1; i <= 3; i++ {
@@ -318,6 +355,9 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		}
 		firstPoll := time.Since(t0)
 		reloaded := strings.Count(e.journal(unit, t0), "Configuration loaded")
+		if reloaded == 0 {
+			return fmt.Errorf("gitlab-runner logged no \"Configuration loaded\" after the reload")
+		}
 		if _, err := e.gl.WaitPolls(t0, after.IDList(), 30*time.Second); err != nil {
 			return err
 		}
