@@ -51,8 +51,34 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 	var rows []Row
 	var cfg Config // the templated instance's config as the last scenario left it
 
+	rows = append(rows, step(ctx, "check mode", func(r *Row) error {
+		out, err := e.ansible("site.yml", "--check")
+		if err != nil {
+			return err
+		}
+		c, _ := e.gl.Counts()
+		if c.Mutating != 0 {
+			return fmt.Errorf("ansible-playbook --check: GitLab saw %s (%d mutating)", c, c.Mutating)
+		}
+		for _, p := range []string{"/etc/systemd/system/gitlab-runner@.service", "/etc/systemd/system/gitlab-runner@main.service.d",
+			"/usr/local/bin/register-runner", "/etc/gitlab-runner"} {
+			if _, err := os.Stat(e.ctr.Path(p)); err == nil {
+				return fmt.Errorf("ansible-playbook --check wrote %s", p)
+			}
+		}
+		m := regexp.MustCompile(`changed=(\d+)`).FindStringSubmatch(out)
+		if m == nil || m[1] == "0" {
+			return fmt.Errorf("ansible-playbook --check on a fresh host reports no change:\n%s", tail(out, 4))
+		}
+		r.Detail = fmt.Sprintf("fresh host: changed=%s reported, nothing written, GitLab saw %s, 0 mutating", m[1], c)
+		return nil
+	}))
+
 	first := step(ctx, "first start", func(r *Row) error {
 		t0 := time.Now()
+		if err := e.gl.ResetLog(); err != nil {
+			return err
+		}
 		if _, err := e.ansible("site.yml"); err != nil {
 			return err
 		}
