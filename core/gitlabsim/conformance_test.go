@@ -29,14 +29,6 @@ import (
 //	          alice-read [read_api], root-read [read_api], root-mode [api admin_mode],
 //	          revoked, expired (dave, [api])
 
-const (
-	idInstance = iota + 1
-	idGroup
-	idProject
-	idOtherGroup
-	idOrphan
-)
-
 func newWorld(t *testing.T) (*Sim, *httptest.Server) {
 	t.Helper()
 	yesterday := time.Now().AddDate(0, 0, -1)
