@@ -207,6 +207,8 @@ func conformanceRows() []conformanceRow {
 		{name: "job poll of an orphaned runner", method: "POST", path: "/jobs/request", body: map[string]any{"token": "$tok5"}, status: 422, want: msg("Runner is orphaned"), items: -1, source: runnerRB},
 		{name: "runner rotates its token", method: "POST", path: "/runners/reset_authentication_token", body: map[string]any{"token": "$tok1"}, status: 201, want: map[string]any{"token": prefix("glrt-t1_")}, items: -1, source: runnerRB},
 		{name: "unregister by token", method: "DELETE", path: "/runners", body: map[string]any{"token": "$tok3"}, status: 204, items: -1, source: runnerRB + " DELETE /"},
+		{name: "unregister one host", method: "DELETE", path: "/runners/managers", body: map[string]any{"token": "$tok1", "system_id": "s_aaaaaaaaaaaa"}, status: 204, items: -1, source: runnerRB + " DELETE /managers"},
+		{name: "unregister an unknown host", method: "DELETE", path: "/runners/managers", body: map[string]any{"token": "$tok1", "system_id": "s_cccccccccccc"}, status: 404, want: msg("404 Runner manager not found Not Found"), items: -1, source: runnerRB + " not_found!('Runner manager not found')"},
 
 		// Legacy registration (register_runner_service.rb).
 		{name: "instance registration token", method: "POST", path: "/runners", body: map[string]any{"token": "inst-reg", "description": "l"}, status: 201, want: map[string]any{"id": 6.0, "token": prefix("t1_")}, items: -1, source: regRB},
