@@ -25,7 +25,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State, interru
 	details := map[RunnerRef]bool{}
 	owners := map[RunnerRef]bool{}
 	needsAdoption := map[string]bool{} // executor names with no live token
-	kept := map[RunnerRef]bool{}        // runners whose token verified: ours by token
+	kept := map[RunnerRef]bool{}       // runners whose token verified: ours by token
 	for _, e := range d.Executors {
 		if e.Client.PAT == "" {
 			if en.o.Refresh {
