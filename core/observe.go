@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
@@ -283,6 +284,9 @@ func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (found map[s
 			denied[i] = listPermission(s.runnerType)
 		case gitlab.StatusOf(err) == 401:
 			denied[i] = "GitLab rejected the token (401): it is revoked or expired"
+		case gitlab.IsNotFound(err) && s.runnerType != "instance_type":
+			// GitLab answers 404 for a group or project the token cannot see.
+			denied[i] = fmt.Sprintf("GitLab says the %s does not exist or this token cannot see it", strings.TrimSuffix(s.runnerType, "_type"))
 		default:
 			return fmt.Errorf("looking for this host's runners: %w", err)
 		}

@@ -343,6 +343,14 @@ func newState(plan Plan, outcomes []Outcome, old *State, tokens map[string]Token
 		if oc.Creds != nil && oc.Creds.ID != 0 {
 			id = oc.Creds.ID
 		}
+		if oc.Err != nil && oc.Creds == nil && s.Prev != nil {
+			// Failed without a new token: the old runner stays, and so
+			// does what is known of it.
+			if o, ok := old.Runners[s.Name]; ok {
+				st.Runners[s.Name] = o
+			}
+			continue
+		}
 		if id == 0 {
 			continue
 		}
