@@ -1,0 +1,85 @@
+package ansible
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+type changelogEntry struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// TestChangelogIsRendered checks that CHANGELOG.md says what
+// changelogs/changelog.yaml (the source, antsibull-changelog's format) says:
+// every release, every change and every new module, plugin and role.
+func TestChangelogIsRendered(t *testing.T) {
+	root, _ := filepath.Abs(filepath.Join("..", "..", "collection"))
+	var src struct {
+		Releases map[string]struct {
+			Changes map[string]any              `yaml:"changes"`
+			Modules []changelogEntry            `yaml:"modules"`
+			Plugins map[string][]changelogEntry `yaml:"plugins"`
+			Objects map[string][]changelogEntry `yaml:"objects"`
+			Date    string                      `yaml:"release_date"`
+		} `yaml:"releases"`
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "changelogs", "changelog.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &src); err != nil {
+		t.Fatalf("changelog.yaml: %v", err)
+	}
+	md, err := os.ReadFile(filepath.Join(root, "CHANGELOG.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	space := regexp.MustCompile(`\s+`)
+	flat := func(s string) string { return space.ReplaceAllString(strings.TrimSpace(s), " ") }
+	text := flat(strings.ReplaceAll(string(md), `\`, ""))
+	want := func(s string) {
+		t.Helper()
+		if !strings.Contains(text, flat(s)) {
+			t.Errorf("CHANGELOG.md lacks %q", flat(s))
+		}
+	}
+	if len(src.Releases) == 0 {
+		t.Fatal("changelog.yaml has no release")
+	}
+	for version, rel := range src.Releases {
+		want("## v" + version)
+		if rel.Date == "" {
+			t.Errorf("release %s has no release_date", version)
+		}
+		for section, v := range rel.Changes {
+			switch v := v.(type) {
+			case string:
+				want(v)
+			case []any:
+				for _, e := range v {
+					s, _ := e.(string)
+					want("* " + s)
+				}
+			default:
+				t.Errorf("release %s section %s: unexpected %T", version, section, v)
+			}
+		}
+		var objects []changelogEntry
+		objects = append(objects, rel.Modules...)
+		for _, es := range rel.Plugins {
+			objects = append(objects, es...)
+		}
+		for _, es := range rel.Objects {
+			objects = append(objects, es...)
+		}
+		for _, e := range objects {
+			want("* gitlab_runner_auth.runner." + e.Name + " - " + e.Description)
+		}
+	}
+}
