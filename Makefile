@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/core.Versi
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 TRANSCRIPTS := $(CURDIR)/build/transcripts
 
-.PHONY: all build demo test collection collection-tree sanity lint bench bench-fleet fuzz stress clean FORCE
+.PHONY: all build demo test collection collection-tree sanity lint lint-ansible bench bench-fleet fuzz stress clean FORCE
 
 all: build
 
@@ -69,7 +69,9 @@ sanity: collection-tree
 
 # ansible-lint's production profile on the collection and the Molecule
 # scenarios, with the collection resolvable from the copy above.
-lint: collection-tree
+lint: lint-ansible
+
+lint-ansible: collection-tree
 	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_TREE) ansible-lint --profile production collection molecule
 
 # Fuzz each target for FUZZTIME (seed corpora live in testdata/fuzz/).

@@ -2,12 +2,15 @@ package ansible
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 )
 
 type changelogEntry struct {
@@ -80,6 +83,29 @@ func TestChangelogIsRendered(t *testing.T) {
 		}
 		for _, e := range objects {
 			want("* gitlab_runner_auth.runner." + e.Name + " - " + e.Description)
+		}
+	}
+}
+
+// TestSanityAndLint runs the collection's offline ansible-test sanity tests
+// and ansible-lint's production profile (make sanity, make lint-ansible),
+// and checks that CI runs them.
+func TestSanityAndLint(t *testing.T) {
+	needSetup(t)
+	for _, tool := range []string{"ansible-test", "ansible-lint", "yamllint"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: apt-get install -y ansible-core ansible-lint yamllint", tool)
+		}
+	}
+	out, err := run(env.root, "make", "sanity", "lint-ansible")
+	coretest.Record(t, "make sanity lint-ansible", []byte(out))
+	if err != nil {
+		t.Fatalf("make sanity lint-ansible: %v\n%s", err, tail(out))
+	}
+	ci := string(mustRead(t, filepath.Join(env.root, ".ci", "run")))
+	for _, want := range []string{"make lint sanity", "ansible-lint", "yamllint"} {
+		if !strings.Contains(ci, want) {
+			t.Errorf(".ci/run lacks %q", want)
 		}
 	}
 }
