@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -189,5 +191,83 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 	r, ts = runPlay("open cache")
 	if _, bins = sum(ts); bins != 1 || !strings.Contains(r.out, "cannot keep the module binary in a") || changed(r) != "0" {
 		t.Errorf("with a world-writable cache folder: %d binaries sent, changed=%s, output:\n%s", bins, changed(r), tail(r.out))
+	}
+}
+
+// TestBecomeKeepsTheBecomeUsersCache: with become, the cache check and the
+// binary run as the become user, whose own cache folder is used (here the
+// unprivileged user nobody, reached with su from root).
+func TestBecomeKeepsTheBecomeUsersCache(t *testing.T) {
+	needSetup(t)
+	if os.Getuid() != 0 {
+		t.Skip("needs root to become another user with su")
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir := t.TempDir()
+	eph := filepath.Join(dir, "eph")
+	url, patFile := startSim(t, eph)
+	// nobody's own folder, outside the root-only test folder.
+	home, err := os.MkdirTemp("", "gra-become-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	if err := os.Chown(home, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(home, "cache")
+	counts := filepath.Join(dir, "counts.tsv")
+	inventory := filepath.Join(dir, "inventory.yml")
+	inv := "all:\n  hosts:\n    instance:\n      ansible_connection: counting_local\n      gitlab_runner_auth_cache_dir: " + cache + "\n"
+	play := filepath.Join(dir, "play.yml")
+	body := fmt.Sprintf(`- hosts: all
+  gather_facts: false
+  become: true
+  become_method: su
+  become_user: nobody
+  tasks:
+    - name: Sync as nobody
+      gitlab_runner_auth.runner.sync:
+        prefix: %s
+        hostname: node1
+        clients:
+          - url: %s
+            personal_access_token: "{{ lookup('file', '%s') }}"
+        executors:
+          - {name: shell, url: %s}
+`, filepath.Join(home, "prefix"), url, patFile, url)
+	if err := os.WriteFile(inventory, []byte(inv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(play, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	envv := append(playbookEnv(dir, eph, inventory),
+		"ANSIBLE_CONNECTION_PLUGINS="+filepath.Join(env.root, "tests", "ansible", "testdata", "connection_plugins"),
+		"GRA_COUNT_FILE="+counts, "ANSIBLE_BECOME_FLAGS=-s /bin/sh")
+	for i, wantBins := range []int{1, 0} {
+		_ = os.Remove(counts)
+		r := ansiblePlaybook(t, envv, eph, "become run", "-i", inventory, play)
+		if r.err != nil {
+			t.Fatalf("run %d: %v\n%s", i+1, r.err, tail(r.out))
+		}
+		total, bins := sum(readCounts(t, counts))
+		t.Logf("run %d as nobody: %d bytes, %d binaries", i+1, total, bins)
+		if bins != wantBins {
+			t.Errorf("run %d as nobody: %d binaries sent, want %d\n%s", i+1, bins, wantBins, tail(r.out))
+		}
+	}
+	cached, _ := filepath.Glob(filepath.Join(cache, "sync-*"))
+	if len(cached) != 1 {
+		t.Fatalf("nobody's cache holds %v", cached)
+	}
+	fi, _ := os.Stat(cached[0])
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != uid || fi.Mode().Perm() != 0o700 {
+		t.Errorf("cached binary %s: mode %v, want owned by nobody, 0700", cached[0], fi.Mode())
 	}
 }

@@ -251,3 +251,20 @@ func TestGoarchFilter(t *testing.T) {
 		t.Errorf("systems: got %q", got)
 	}
 }
+
+// TestBuildsAreNotModules: the per-platform builds run only through the
+// action plugin; a play naming one as a module does not load.
+func TestBuildsAreNotModules(t *testing.T) {
+	needSetup(t)
+	dir := t.TempDir()
+	play := filepath.Join(dir, "play.yml")
+	if err := os.WriteFile(play, []byte("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: a build as a module\n      gitlab_runner_auth.runner.sync_linux_amd64:\n        prefix: /nonexistent\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ansible-playbook", "--syntax-check", play)
+	cmd.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+env.collections, "ANSIBLE_NOCOLOR=1", "ANSIBLE_LOCALHOST_WARNING=0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "couldn't resolve module/action 'gitlab_runner_auth.runner.sync_linux_amd64'") {
+		t.Fatalf("a play calling sync_linux_amd64 loaded: %v\n%s", err, out)
+	}
+}
