@@ -2,8 +2,8 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
@@ -22,8 +22,9 @@ type Outcome struct {
 	Err     error
 }
 
-// apply carries out the plan, in parallel up to the concurrency limit.
-func (en *engine) apply(ctx context.Context, plan Plan) []Outcome {
+// applySteps carries out the plan's steps, in parallel up to the
+// concurrency limit.
+func (en *engine) applySteps(ctx context.Context, plan Plan) []Outcome {
 	out := make([]Outcome, len(plan.Steps))
 	_ = en.parallel(len(plan.Steps), func(i int) error {
 		out[i] = en.applyStep(ctx, plan.Steps[i])
@@ -36,10 +37,13 @@ func (en *engine) apply(ctx context.Context, plan Plan) []Outcome {
 }
 
 func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
+	if s.Fault != "" {
+		return Outcome{ID: s.ID, Err: errors.New(s.Fault)}
+	}
 	if s.Action == Keep {
 		return Outcome{ID: s.ID}
 	}
-	c, cc, err := en.client(s.ClientKey)
+	c, cc, err := en.gitlabFor(s.ClientKey)
 	if err != nil {
 		return Outcome{ID: s.ID, Err: err}
 	}
@@ -53,33 +57,28 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 		return Outcome{ID: s.ID, Applied: &applied}
 
 	case Create, Replace:
-		if s.DeleteOld && s.Prev != nil {
-			// Remove the old runner first: if the create then fails, nothing
-			// leaks and the next run simply creates.
-			if err := c.DeleteByToken(ctx, s.Prev.Token); err != nil && gitlab.StatusOf(err) != 403 {
-				return Outcome{ID: s.ID, Err: fmt.Errorf("removing the old runner: %w", err)}
-			}
-		}
+		// Make before break: a replaced runner (DeleteOld) is removed only
+		// once the new token is in the config (see deleteReplaced).
 		creds, err := en.create(ctx, c, cc, s)
 		if err != nil {
-			return Outcome{Err: err, Deleted: s.DeleteOld}
+			return Outcome{Err: err}
 		}
 		en.o.Secrets.Add(creds.Token)
+		en.markThisHost(ctx, c, s, creds)
 		applied := s.Settings
 		return Outcome{ID: creds.ID, Creds: &creds, Obtained: now, Applied: &applied}
 
 	case Adopt:
 		creds, err := c.ResetToken(ctx, s.ID)
 		if err != nil {
-			if gitlab.StatusOf(err) == 404 {
-				if strings.Contains(err.Error(), "Runner Not Found") {
-					return Outcome{ID: s.ID, Err: fmt.Errorf("runner %d disappeared from GitLab before its token could be reset; the next run creates a new one", s.ID)}
-				}
-				return Outcome{ID: s.ID, Err: fmt.Errorf("%w: this GitLab cannot reset a runner's token by id; delete runner %d in GitLab and the next run creates a new one", err, s.ID)}
+			if gitlab.IsNotFound(err) {
+				return Outcome{ID: s.ID, Err: fmt.Errorf("runner %d disappeared from GitLab before its token could be reset; the next run creates a new one", s.ID)}
 			}
 			return Outcome{ID: s.ID, Err: err}
 		}
 		en.o.Secrets.Add(creds.Token)
+		creds.ID = s.ID
+		en.markThisHost(ctx, c, s, creds)
 		o := Outcome{ID: s.ID, Creds: &creds, Obtained: now}
 		if s.UpdateAfterAdopt {
 			if _, err := c.UpdateRunner(ctx, s.ID, s.Settings); err != nil {
@@ -97,7 +96,7 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 			if err == nil {
 				return Outcome{ID: s.ID, Deleted: true}
 			}
-			if gitlab.StatusOf(err) != 403 {
+			if !gitlab.IsForbidden(err) {
 				return Outcome{ID: s.ID, Err: err}
 			}
 			// The token is no longer valid: the runner is gone, or its token
@@ -110,7 +109,20 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 		if !c.HasPAT() {
 			return Outcome{ID: s.ID, Err: fmt.Errorf("cannot delete runner %d without its token or a personal access token", s.ID)}
 		}
-		if err := c.DeleteByID(ctx, s.ID); err != nil && gitlab.StatusOf(err) != 404 {
+		if !s.OwnershipProven {
+			ms, err := c.RunnerManagers(ctx, s.ID)
+			if gitlab.IsNotFound(err) {
+				return Outcome{ID: s.ID, Deleted: true}
+			}
+			if err != nil {
+				return Outcome{ID: s.ID, Err: fmt.Errorf("reading its runner managers to make sure it is this host's: %w", err)}
+			}
+			if own := en.ownership(ms); own == OwnerOtherHost || (own == OwnerNone && !en.interrupted) {
+				en.warn("%s", Observation{Owners: map[RunnerRef]Ownership{s.Ref(): own}}.notMineNote(s.Ref(), "executor "+s.Name))
+				return Outcome{ID: s.ID, Deleted: true} // not ours: forget it, never delete it
+			}
+		}
+		if err := c.DeleteByID(ctx, s.ID); err != nil && !gitlab.IsNotFound(err) {
 			return Outcome{ID: s.ID, Err: err}
 		}
 		return Outcome{ID: s.ID, Deleted: true}
@@ -118,9 +130,53 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 	return Outcome{ID: s.ID, Err: fmt.Errorf("unknown action %q", s.Action)}
 }
 
+// markThisHost verifies a token just obtained, sending this host's system
+// id: GitLab then records this host as the runner's manager, the mark that
+// proves later (after a lost config, say) that the runner is this host's.
+// A failure is not fatal: the next verify records it.
+func (en *engine) markThisHost(ctx context.Context, c *gitlab.Client, s Step, creds gitlab.Credentials) {
+	if _, err := c.Verify(ctx, creds.Token, en.systemID); err != nil {
+		en.warn("%s (id %d): could not record this host as its manager yet (%v); the next run does", s.Name, creds.ID, err)
+	}
+}
+
+// deleteReplaced removes the runners that replace steps superseded, now
+// that their successors' tokens are in the config. It returns the indexes
+// of the steps whose old runner is gone (deleted, or already dead).
+func (en *engine) deleteReplaced(ctx context.Context, plan Plan, outcomes []Outcome) map[int]bool {
+	var idx []int
+	for i, s := range plan.Steps {
+		if s.Action == Replace && s.DeleteOld && s.Prev != nil && outcomes[i].Creds != nil {
+			idx = append(idx, i)
+		}
+	}
+	gone := make([]bool, len(idx))
+	_ = en.parallel(len(idx), func(j int) error {
+		s := plan.Steps[idx[j]]
+		c, _, err := en.gitlabFor(s.ClientKey)
+		if err == nil {
+			err = c.DeleteByToken(ctx, s.Prev.Token)
+		}
+		switch {
+		case err == nil, gitlab.IsForbidden(err): // deleted, or its token is already dead
+			gone[j] = true
+		default:
+			en.warn("%s: the new runner (id %d) is in place, but removing the old one (id %d) failed (%v); it stays in the config and the next run removes it", s.Name, outcomes[idx[j]].Creds.ID, s.Prev.ID, err)
+		}
+		return nil
+	})
+	out := map[int]bool{}
+	for j, i := range idx {
+		if gone[j] {
+			out[i] = true
+		}
+	}
+	return out
+}
+
 // create uses the runner creation workflow when a PAT is given, and the
 // legacy registration token otherwise (or when the PAT lacks the scope).
-func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *Client, s Step) (gitlab.Credentials, error) {
+func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *ClientConfig, s Step) (gitlab.Credentials, error) {
 	e := s.Executor
 	if cc.PAT != "" {
 		creds, err := c.CreateRunner(ctx, gitlab.CreateOptions{RunnerType: e.RunnerType, GroupID: e.GroupID,
@@ -130,7 +186,7 @@ func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *Client, s St
 		}
 		// GitLab before 15.10 has no POST /user/runners (404): use the
 		// registration token there, as for a PAT without create_runner.
-		noEndpoint := gitlab.StatusOf(err) == 404
+		noEndpoint := gitlab.IsNotFound(err)
 		if !(gitlab.IsInsufficientScope(err) || noEndpoint) || cc.RegistrationToken == "" {
 			switch {
 			case gitlab.IsInsufficientScope(err):
@@ -148,10 +204,10 @@ func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *Client, s St
 	}
 	creds, err := c.RegisterRunner(ctx, cc.RegistrationToken, s.Settings)
 	if err != nil {
-		switch gitlab.StatusOf(err) {
-		case 410:
+		switch {
+		case gitlab.IsGone(err):
 			return creds, fmt.Errorf("%w: registration tokens are disabled on %s; give a personal_access_token with the create_runner scope in client_configs", err, cc.URL)
-		case 403:
+		case gitlab.IsForbidden(err):
 			return creds, fmt.Errorf("%w: GitLab rejected the registration token; check registration_token for %s", err, cc.URL)
 		}
 		return creds, err

@@ -12,8 +12,8 @@ import (
 var benchSizes = []int{10, 100, 1000}
 
 func benchDesired(n int) (*Desired, *LiveConfig, *State, Observation) {
-	c := &Client{URL: "https://gitlab.example.com", Key: "https://gitlab.example.com", PAT: "p"}
-	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*Client{c}, Globals: NewTable()}
+	c := &ClientConfig{URL: "https://gitlab.example.com", Key: "https://gitlab.example.com", PAT: "p"}
+	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*ClientConfig{c}, Globals: NewTable()}
 	d.Globals.Set("concurrent", int64(8))
 	live := &LiveConfig{Exists: true}
 	st := &State{Version: 1, Runners: map[string]StateRunner{}}
@@ -45,7 +45,7 @@ func BenchmarkBuildPlan(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				prev := MatchPrevious(d, live, st)
+				prev := matchPrevious(d, live, st)
 				if p := BuildPlan(d, prev, st, obs); p.Changed() {
 					b.Fatal("steady state planned a change")
 				}
@@ -58,12 +58,12 @@ func BenchmarkRenderConfig(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("executors=%d", n), func(b *testing.B) {
 			d, live, st, obs := benchDesired(n)
-			prev := MatchPrevious(d, live, st)
+			prev := matchPrevious(d, live, st)
 			plan := BuildPlan(d, prev, st, obs)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				sections := composeSections(d, prev, plan, nil, live)
+				sections := composeSections(d, prev, plan, nil, live, nil)
 				_ = RenderConfig(d.Layout, d.Globals, sections, false)
 			}
 		})
@@ -95,7 +95,7 @@ func BenchmarkLoadDesired(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				d, err := LoadDesired(l, "node1", nil, NewRedactor())
+				d, err := loadDesired(l, "node1", nil, NewRedactor(), false)
 				if err != nil || len(d.Executors) != n {
 					b.Fatal(err)
 				}

@@ -3,93 +3,92 @@ package core
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"sort"
 	"strings"
-	"sync"
+)
+
+// Option names a run option in neutral terms; each front end renders it
+// its own way (the CLI as --service-instance, the module as instance).
+type Option string
+
+// The run options an InputError can name.
+const (
+	OptHostname    Option = "hostname"
+	OptInstance    Option = "instance"
+	OptPrefix      Option = "prefix"
+	OptTagSchema   Option = "tag_schema"
+	OptCaptureTags Option = "capture_tags"
+	OptConcurrency Option = "concurrency"
+	// Options a message may point to as the fix.
+	OptCaptureTimeout Option = "capture_timeout"
+	OptLockTimeout    Option = "lock_timeout"
+	OptStrict         Option = "strict"
 )
 
 // InputError is bad input on the host: a file, key or option that must be
 // fixed by the administrator. The CLI exits 2 for it; nothing is written.
 type InputError struct {
-	// Where names the file (or option) and, when known, the key.
+	// Option is the run option at fault, if any.
+	Option Option
+	// Where names the file (relative to the prefix when inside it) and,
+	// when known, the key: "main/shell.toml: key url".
 	Where string
 	Msg   string
+	// Err is a cause callers may test with errors.Is (fs.ErrNotExist).
+	Err error
+}
+
+// Describe renders the error, naming the option as the front end calls it;
+// "{capture_timeout}" in the message names that option too.
+func (e *InputError) Describe(optionName func(Option) string) string {
+	return e.describe(optionName)
+}
+
+// NameOptions replaces every "{option}" in msg with the option's name.
+func NameOptions(msg string, optionName func(Option) string) string {
+	if !strings.Contains(msg, "{") {
+		return msg
+	}
+	for _, o := range []Option{OptHostname, OptInstance, OptPrefix, OptTagSchema, OptCaptureTags, OptConcurrency,
+		OptCaptureTimeout, OptLockTimeout, OptStrict} {
+		msg = strings.ReplaceAll(msg, "{"+string(o)+"}", optionName(o))
+	}
+	return msg
+}
+
+func (e *InputError) describe(optionName func(Option) string) string {
+	msg := NameOptions(e.Msg, optionName)
+	s := ""
+	if e.Option != "" {
+		s = optionName(e.Option)
+	}
+	if e.Where != "" {
+		if s != "" {
+			s += " "
+		}
+		s += e.Where
+	}
+	if s == "" {
+		return msg
+	}
+	return s + ": " + msg
 }
 
 func (e *InputError) Error() string {
-	if e.Where == "" {
-		return e.Msg
-	}
-	return e.Where + ": " + e.Msg
+	return e.Describe(func(o Option) string { return string(o) })
 }
+
+func (e *InputError) Unwrap() error { return e.Err }
 
 func inputErr(where, format string, args ...any) *InputError {
 	return &InputError{Where: where, Msg: fmt.Sprintf(format, args...)}
+}
+
+func optionErr(opt Option, format string, args ...any) *InputError {
+	return &InputError{Option: opt, Msg: fmt.Sprintf(format, args...)}
 }
 
 // IsInputError reports whether err (or one it wraps) is an InputError.
 func IsInputError(err error) bool {
 	var ie *InputError
 	return errors.As(err, &ie)
-}
-
-// Redactor removes secrets from text before it leaves the process. Every
-// secret the engine reads or receives is added to it; output paths pass
-// text through Redact as a last line of defence.
-type Redactor struct {
-	mu      sync.Mutex
-	secrets map[string]bool
-	sorted  []string
-	dirty   bool
-}
-
-// NewRedactor returns an empty redactor.
-func NewRedactor() *Redactor { return &Redactor{secrets: map[string]bool{}} }
-
-// Add registers secret values (values shorter than 6 characters are
-// ignored: they would redact ordinary words).
-func (r *Redactor) Add(values ...string) {
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, v := range values {
-		v = strings.TrimSpace(v)
-		if len(v) < 6 || r.secrets[v] {
-			continue
-		}
-		r.secrets[v] = true
-		r.dirty = true
-	}
-}
-
-// Token shapes GitLab hands out; redacted even when not registered.
-var tokenShapes = regexp.MustCompile(`\b(glrt-|glpat-|glrtr-|GR1348941|glptt-|gldt-)[A-Za-z0-9_\-\.]{6,}`)
-
-// Redact replaces every known secret, and anything shaped like a GitLab
-// token, with <redacted>.
-func (r *Redactor) Redact(s string) string {
-	if r != nil {
-		r.mu.Lock()
-		if r.dirty {
-			// Sorted once per batch of additions, not per addition: a host
-			// with 1,000 runners adds 1,000 tokens.
-			r.sorted = r.sorted[:0]
-			for sec := range r.secrets {
-				r.sorted = append(r.sorted, sec)
-			}
-			// Longest first, so a secret that contains another is removed whole.
-			sort.Slice(r.sorted, func(i, j int) bool { return len(r.sorted[i]) > len(r.sorted[j]) })
-			r.dirty = false
-		}
-		for _, sec := range r.sorted {
-			if strings.Contains(s, sec) {
-				s = strings.ReplaceAll(s, sec, RedactedToken)
-			}
-		}
-		r.mu.Unlock()
-	}
-	return tokenShapes.ReplaceAllString(s, RedactedToken)
 }

@@ -7,8 +7,8 @@ import (
 )
 
 func fuzzDesired() *Desired {
-	c := &Client{URL: "https://gitlab.example.com", Key: "https://gitlab.example.com", PAT: "x"}
-	return &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*Client{c}}
+	c := &ClientConfig{URL: "https://gitlab.example.com", Key: "https://gitlab.example.com", PAT: "x"}
+	return &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*ClientConfig{c}}
 }
 
 // FuzzParseExecutor: any bytes give an executor or an InputError, never a

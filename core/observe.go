@@ -2,139 +2,34 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
-	"sync"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
 
-// engine holds what one run shares: clients, the request semaphore, output.
-type engine struct {
-	o        Options
-	d        *Desired
-	systemID string
-	sem      chan struct{}
-	mu       sync.Mutex
-	clients  map[string]*gitlab.Client
-	warnings []string
-}
-
-func (en *engine) warn(format string, args ...any) {
-	msg := en.o.Secrets.Redact(fmt.Sprintf(format, args...))
-	en.mu.Lock()
-	en.warnings = append(en.warnings, msg)
-	en.mu.Unlock()
-	if en.o.Log != nil {
-		en.o.Log("warning: " + msg)
-	}
-}
-
-// client returns the GitLab client for a normalised URL. A URL no client
-// entry declares any more (a runner left behind) gets a client without PAT.
-func (en *engine) client(key string) (*gitlab.Client, *Client, error) {
-	en.mu.Lock()
-	defer en.mu.Unlock()
-	var cc *Client
-	if en.d != nil {
-		for _, c := range en.d.Clients {
-			if c.Key == key {
-				cc = c
-			}
-		}
-	}
-	if cc == nil {
-		cc = &Client{URL: key, Key: key}
-	}
-	if c, ok := en.clients[key]; ok {
-		return c, cc, nil
-	}
-	c, err := gitlab.New(gitlab.Config{URL: cc.URL, PAT: cc.PAT, CAFile: cc.TLSCAFile,
-		RequestTimeout: en.o.RequestTimeout, RetryBudget: en.o.RetryBudget, MaxAttempts: en.o.MaxAttempts,
-		MaxConns: en.o.Concurrency, UserAgent: "gitlab-runner-auth/" + Version})
-	if err != nil {
-		return nil, nil, inputErr("client_configs "+cc.URL, "%v", err)
-	}
-	en.clients[key] = c
-	return c, cc, nil
-}
-
-func (en *engine) close() {
-	for _, c := range en.clients {
-		c.Close()
-	}
-}
-
-// parallel runs fn for 0..n-1 with at most Concurrency at once and joins
-// the errors in index order.
-func (en *engine) parallel(n int, fn func(i int) error) error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			en.sem <- struct{}{}
-			defer func() { <-en.sem }()
-			errs[i] = fn(i)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
 // observe makes the read-only requests the plan needs: one verify per
-// executor with a token; lookups and GETs only when something is missing,
-// rejected, or --refresh asks for it.
-func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observation, error) {
+// executor with a token; lookups, GETs and manager reads only when
+// something is missing, rejected, or refresh asks for it. In steady state
+// it makes exactly one request per executor and none with the PAT.
+func (en *engine) observe(ctx context.Context, prev Previous, st *State, interrupted bool) (Observation, error) {
 	obs := newObservation()
+	obs.Interrupted = interrupted
 	d := en.d
-	var toVerify []*Executor
-	for _, e := range d.Executors {
-		if p := prev.ByName[e.Name]; p != nil {
-			toVerify = append(toVerify, e)
-		}
-	}
-	results := make([]VerifyOutcome, len(toVerify))
-	err := en.parallel(len(toVerify), func(i int) error {
-		e := toVerify[i]
-		c, _, err := en.client(e.Client.Key)
-		if err != nil {
-			return err
-		}
-		creds, err := c.Verify(ctx, prev.ByName[e.Name].Token, en.systemID)
-		switch {
-		case err == nil:
-			results[i] = VerifyOutcome{Alive: true, Creds: creds}
-		case gitlab.StatusOf(err) == 403:
-			results[i] = VerifyOutcome{Alive: false}
-		default:
-			return fmt.Errorf("verifying %s: %w", e.Name, err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := en.verifyAll(ctx, prev, &obs); err != nil {
 		return obs, err
 	}
-	for i, e := range toVerify {
-		obs.Verified[e.Name] = results[i]
-	}
 
-	// What needs a PAT: lookups per client, GETs per runner id.
+	// What needs a PAT: lookups per client, GETs per runner.
 	lookups := map[lookupScope]bool{}
-	var gets []int64
-	getSet := map[int64]bool{}
-	addGet := func(id int64) {
-		if id != 0 && !getSet[id] {
-			getSet[id] = true
-			gets = append(gets, id)
-		}
-	}
+	details := map[RunnerRef]bool{}
+	owners := map[RunnerRef]bool{}
+	needsAdoption := map[string]bool{} // executor names with no live token
+	kept := map[RunnerRef]bool{}        // runners whose token verified: ours by token
 	for _, e := range d.Executors {
 		if e.Client.PAT == "" {
 			if en.o.Refresh {
-				en.warn("--refresh needs a personal_access_token for %s; %s was not read from GitLab", e.Client.URL, e.Name)
+				en.warn("refreshing needs a personal_access_token for %s; %s was not read from GitLab", e.Client.URL, e.Name)
 			}
 			continue
 		}
@@ -142,19 +37,24 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		v, verified := obs.Verified[e.Name]
 		alive := p != nil && verified && v.Alive
 		if !alive || en.o.Refresh {
-			lookups[lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}] = true
+			lookups[e.lookupScope()] = true
 		}
 		switch {
-		case p != nil && !alive:
-			addGet(p.ID)
+		case p != nil && !alive && !v.Orphaned:
+			ref := RunnerRef{e.Client.Key, p.ID}
+			details[ref], owners[ref] = true, true
+			needsAdoption[e.Name] = true
+		case p == nil:
+			needsAdoption[e.Name] = true
 		case alive:
 			id := p.ID
 			if v.Creds.ID != 0 {
 				id = v.Creds.ID
 			}
+			kept[RunnerRef{e.Client.Key, id}] = true
 			sr, ok := st.Runners[e.Name]
-			if en.o.Refresh || !ok || sr.ID != id || sr.Applied == nil {
-				addGet(id)
+			if en.o.Refresh || !ok || sr.ID != id || sr.key() != e.Client.Key || sr.Applied == nil {
+				details[RunnerRef{e.Client.Key, id}] = true
 			}
 		}
 	}
@@ -162,52 +62,175 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 	for s := range lookups {
 		scopes = append(scopes, s)
 	}
-	if obs.Found, err = en.lookup(ctx, scopes); err != nil {
+	var err error
+	if obs.Found, obs.ListForbidden, err = en.lookup(ctx, scopes); err != nil {
 		return obs, err
 	}
 
-	// GET each runner whose state is needed, and each found candidate of an
-	// executor being adopted is read later by apply (PUT answers it).
-	details := make([]*gitlab.Runner, len(gets))
-	missing := make([]bool, len(gets))
-	keyOf := map[int64]string{}
-	for _, e := range d.Executors {
-		if p := prev.ByName[e.Name]; p != nil {
-			keyOf[p.ID] = e.Client.Key
-			if v := obs.Verified[e.Name]; v.Creds.ID != 0 {
-				keyOf[v.Creds.ID] = e.Client.Key
+	// Runners found with this host's identity may be adopted or deleted by
+	// id: GitLab's managers must show they are this host's. Candidates of
+	// an executor to adopt are read too, so an adopt that changes nothing
+	// sends no PUT.
+	for key, list := range obs.Found {
+		for _, s := range list {
+			name, ok := en.identityOf(key, s.Description)
+			if !ok {
+				continue
+			}
+			ref := RunnerRef{key, s.ID}
+			if kept[ref] {
+				continue
+			}
+			owners[ref] = true
+			if needsAdoption[name] {
+				details[ref] = true
 			}
 		}
 	}
-	err = en.parallel(len(gets), func(i int) error {
-		c, _, err := en.client(keyOf[gets[i]])
+	en.readRunners(ctx, details, owners, &obs)
+	return obs, nil
+}
+
+// verifyAll verifies every token on disk, in parallel. Even when one fails,
+// what was answered is kept: a degraded start must know whether any token
+// was seen rejected.
+func (en *engine) verifyAll(ctx context.Context, prev Previous, obs *Observation) error {
+	var toVerify []*Executor
+	for _, e := range en.d.Executors {
+		if prev.ByName[e.Name] != nil {
+			toVerify = append(toVerify, e)
+		}
+	}
+	results := make([]VerifyOutcome, len(toVerify))
+	answered := make([]bool, len(toVerify))
+	err := en.parallel(len(toVerify), func(i int) error {
+		e := toVerify[i]
+		c, _, err := en.gitlabFor(e.Client.Key)
 		if err != nil {
 			return err
 		}
-		r, err := c.GetRunner(ctx, gets[i])
+		creds, err := c.Verify(ctx, prev.ByName[e.Name].Token, en.systemID)
 		switch {
 		case err == nil:
-			details[i] = &r
-		case gitlab.StatusOf(err) == 404:
-			missing[i] = true
-		case gitlab.StatusOf(err) == 403:
-			en.warn("cannot read runner %d on %s with this personal access token (%v); assuming its settings are as last applied", gets[i], keyOf[gets[i]], err)
+			results[i] = VerifyOutcome{Alive: true, Creds: creds}
+		case gitlab.IsForbidden(err):
+			results[i] = VerifyOutcome{}
+		case gitlab.IsUnprocessable(err):
+			results[i] = VerifyOutcome{Orphaned: true}
 		default:
-			return fmt.Errorf("reading runner %d: %w", gets[i], err)
+			return fmt.Errorf("verifying %s: %w", e.Name, err)
+		}
+		answered[i] = true
+		return nil
+	})
+	for i, e := range toVerify {
+		if answered[i] {
+			obs.Verified[e.Name] = results[i]
+		}
+	}
+	return err
+}
+
+// identityOf tells whether a runner description is this host's and
+// instance's: an executor's declared description on that GitLab, or the
+// default description of any executor name. It returns the executor name.
+func (en *engine) identityOf(key, description string) (string, bool) {
+	for _, e := range en.d.Executors {
+		if e.Client.Key == key && e.Description == description {
+			return e.Name, true
+		}
+	}
+	if m := identityPattern(en.d.Hostname, en.d.Layout.Instance).FindStringSubmatch(description); m != nil {
+		return m[1], true
+	}
+	return "", false
+}
+
+// readRunners reads runners (GET /runners/:id) and their managers
+// (GET /runners/:id/managers) in parallel. A 404 leaves no entry (gone);
+// a 403 marks the runner Forbidden — never gone.
+func (en *engine) readRunners(ctx context.Context, details, owners map[RunnerRef]bool, obs *Observation) {
+	type job struct {
+		ref      RunnerRef
+		managers bool
+	}
+	var jobs []job
+	for ref := range details {
+		jobs = append(jobs, job{ref, false})
+	}
+	for ref := range owners {
+		jobs = append(jobs, job{ref, true})
+	}
+	sort.Slice(jobs, func(i, j int) bool {
+		a, b := jobs[i], jobs[j]
+		if a.ref != b.ref {
+			return a.ref.ClientKey < b.ref.ClientKey || (a.ref.ClientKey == b.ref.ClientKey && a.ref.ID < b.ref.ID)
+		}
+		return !a.managers && b.managers
+	})
+	type answer struct {
+		runner    *gitlab.Runner
+		ownership Ownership
+		forbidden bool
+	}
+	answers := make([]answer, len(jobs))
+	// Reads that fail for other reasons leave the runner unknown: the plan
+	// then never resets or deletes it.
+	_ = en.parallel(len(jobs), func(i int) error {
+		j := jobs[i]
+		c, _, err := en.gitlabFor(j.ref.ClientKey)
+		if err != nil {
+			return nil
+		}
+		if j.managers {
+			ms, err := c.RunnerManagers(ctx, j.ref.ID)
+			switch {
+			case err == nil:
+				answers[i].ownership = en.ownership(ms)
+			case gitlab.IsForbidden(err):
+				answers[i].forbidden = true
+			case !gitlab.IsNotFound(err):
+				en.warn("cannot read the runner managers of runner %d on %s (%v); not touching it", j.ref.ID, j.ref.ClientKey, err)
+			}
+			return nil
+		}
+		r, err := c.GetRunner(ctx, j.ref.ID)
+		switch {
+		case err == nil:
+			answers[i].runner = &r
+		case gitlab.IsForbidden(err):
+			answers[i].forbidden = true
+			en.warn("cannot read runner %d on %s with this personal access token (%v)", j.ref.ID, j.ref.ClientKey, err)
+		case !gitlab.IsNotFound(err):
+			en.warn("cannot read runner %d on %s (%v)", j.ref.ID, j.ref.ClientKey, err)
 		}
 		return nil
 	})
-	if err != nil {
-		return obs, err
-	}
-	for i, id := range gets {
-		if details[i] != nil {
-			obs.Details[id] = *details[i]
-		} else if missing[i] {
-			obs.Missing[id] = true
+	for i, j := range jobs {
+		a := answers[i]
+		switch {
+		case a.forbidden:
+			obs.Forbidden[j.ref] = true
+		case a.runner != nil:
+			obs.Details[j.ref] = *a.runner
+		case a.ownership != 0:
+			obs.Owners[j.ref] = a.ownership
 		}
 	}
-	return obs, nil
+}
+
+// ownership reads GitLab's runner managers: the hosts that used the
+// runner's token, each with gitlab-runner's system id.
+func (en *engine) ownership(ms []gitlab.Manager) Ownership {
+	if len(ms) == 0 {
+		return OwnerNone
+	}
+	for _, m := range ms {
+		if m.SystemID == en.systemID {
+			return OwnerThisHost
+		}
+	}
+	return OwnerOtherHost
 }
 
 func dedupeSummaries(in []gitlab.Summary) []gitlab.Summary {
@@ -225,47 +248,72 @@ func dedupeSummaries(in []gitlab.Summary) []gitlab.Summary {
 
 // lookupScope is one list request: a GitLab and the runner scope to list.
 type lookupScope struct {
-	key       string
-	rt        string
-	group, pj int64
+	clientKey  string
+	runnerType string
+	groupID    int64
+	projectID  int64
 }
 
-// lookup lists the runners tagged with this host and instance. A PAT that
-// may not list is a warning (nothing can be adopted), not a failure.
-func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (map[string][]gitlab.Summary, error) {
+// lookupScope is the list request that finds e's runner.
+func (e *Executor) lookupScope() lookupScope {
+	return lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}
+}
+
+// lookup lists the runners tagged with this host and instance. A list the
+// token may not make is reported per client (forbidden), with what the
+// token lacks: the plan decides what that blocks.
+func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (found map[string][]gitlab.Summary, forbidden map[string]string, err error) {
 	sort.Slice(scopes, func(i, j int) bool { return fmt.Sprint(scopes[i]) < fmt.Sprint(scopes[j]) })
-	found := make([][]gitlab.Summary, len(scopes))
-	listedOK := make([]bool, len(scopes))
+	lists := make([][]gitlab.Summary, len(scopes))
+	denied := make([]string, len(scopes))
 	tags := []string{en.d.Hostname, en.d.Layout.Instance}
-	err := en.parallel(len(scopes), func(i int) error {
+	err = en.parallel(len(scopes), func(i int) error {
 		s := scopes[i]
-		c, _, err := en.client(s.key)
+		c, _, err := en.gitlabFor(s.clientKey)
 		if err != nil {
 			return err
 		}
-		list, err := c.ListRunners(ctx, gitlab.ListOptions{RunnerType: s.rt, GroupID: s.group, ProjectID: s.pj, Tags: tags})
-		if err != nil {
-			if gitlab.StatusOf(err) == 403 {
-				en.warn("cannot list runners on %s with this personal access token (%v); runners missing from the config cannot be adopted and leftovers cannot be cleaned up: give it read_api or manage_runner (and administrator rights for instance runners)", s.key, err)
-				return nil
-			}
+		list, err := c.ListRunners(ctx, gitlab.ListOptions{RunnerType: s.runnerType, GroupID: s.groupID, ProjectID: s.projectID, Tags: tags})
+		switch {
+		case err == nil:
+			lists[i] = list
+		case gitlab.IsInsufficientScope(err):
+			denied[i] = "listing runners needs the read_api or api scope; manage_runner is not enough"
+		case gitlab.IsForbidden(err):
+			denied[i] = listPermission(s.runnerType)
+		case gitlab.StatusOf(err) == 401:
+			denied[i] = "GitLab rejected the token (401): it is revoked or expired"
+		default:
 			return fmt.Errorf("looking for this host's runners: %w", err)
 		}
-		found[i] = list
-		listedOK[i] = true
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string][]gitlab.Summary{}
+	found, forbidden = map[string][]gitlab.Summary{}, map[string]string{}
 	for i, s := range scopes {
-		if listedOK[i] {
-			out[s.key] = append(out[s.key], found[i]...)
+		if denied[i] != "" {
+			forbidden[s.clientKey] = denied[i]
+			en.warn("cannot list runners on %s with this personal access token: %s; runners missing from the config cannot be adopted and leftovers cannot be cleaned up", s.clientKey, denied[i])
+			continue
 		}
+		found[s.clientKey] = append(found[s.clientKey], lists[i]...)
 	}
-	for k, list := range out {
-		out[k] = dedupeSummaries(list)
+	for k, list := range found {
+		found[k] = dedupeSummaries(list)
 	}
-	return out, nil
+	return found, forbidden, nil
+}
+
+// listPermission says who may list runners of a scope (403 without a
+// scope problem).
+func listPermission(runnerType string) string {
+	switch runnerType {
+	case "group_type":
+		return "listing a group's runners needs the Owner role in that group"
+	case "project_type":
+		return "listing a project's runners needs the Maintainer role in that project"
+	}
+	return "listing instance runners needs an administrator's token (with Admin Mode on, also the admin_mode scope)"
 }

@@ -2,51 +2,61 @@ package core
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
-
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
 
 // Remove unregisters every runner of this host and instance — those in the
 // live config and, with a PAT, those GitLab lists under this host's identity
-// — and removes the generated config and state file. Template and executor
-// files are left alone. Entries without this host's identity are kept.
+// — and removes the generated config and state file. It is a sync with
+// zero executors: the same plan, preview and apply, then nothing left to
+// write. Template and executor files are left alone; entries without this
+// host's identity are kept.
 func Remove(ctx context.Context, o Options) (*Result, error) {
-	l, res, release, err := begin(ctx, &o)
-	defer release()
+	en, res, err := start(ctx, &o)
+	defer en.finish()
 	if err != nil {
 		return res, err
 	}
+	p, err := en.planRemoval(ctx)
+	if err != nil {
+		res.Warnings = en.warnings
+		return res, err
+	}
+	if en.o.Check {
+		return en.preview(p, res), nil
+	}
+	return en.apply(ctx, p, res)
+}
+
+// planRemoval plans the deletion of every runner of this host and instance.
+// The template is optional: without it only runners whose token is in the
+// live config can be deleted.
+func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
+	o, l := en.o, en.l
 	d := &Desired{Layout: l, Hostname: o.Hostname}
 	var tpl []byte
 	if o.Overlay != nil && o.Overlay.Template != nil {
 		tpl = o.Overlay.Template
 	} else if _, err := os.Stat(l.TemplatePath()); err == nil {
 		if err := CheckPrivate(l.TemplatePath(), "template"); err != nil {
-			return res, err
+			return nil, err
 		}
-		data, err := readSmall(l.TemplatePath(), l.rel(l.TemplatePath()))
-		if err != nil {
-			return res, err
+		if tpl, err = readSmall(l.TemplatePath(), l.rel(l.TemplatePath())); err != nil {
+			return nil, err
 		}
-		tpl = data
 	}
 	if tpl != nil {
 		if err := d.parseTemplate(l.rel(l.TemplatePath()), tpl, o.Secrets); err != nil {
-			return res, err
+			return nil, err
 		}
 	}
-	live, err := ReadLiveConfig(l, o.Secrets)
+	en.d = d
+	live, err := readLiveConfig(l, o.Secrets)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	st, _ := ReadState(l)
-	en := &engine{o: o, d: d, sem: make(chan struct{}, o.Concurrency), clients: map[string]*gitlab.Client{}}
-	defer en.close()
-	prev := MatchPrevious(d, live, st)
+	st, _ := readState(l)
+	prev := matchPrevious(d, live, st)
 	obs := newObservation()
 	var scopes []lookupScope
 	for _, c := range d.Clients {
@@ -54,54 +64,25 @@ func Remove(ctx context.Context, o Options) (*Result, error) {
 			scopes = append(scopes, lookupScope{c.Key, c.RunnerType, c.GroupID, c.ProjectID})
 		}
 	}
-	if obs.Found, err = en.lookup(ctx, scopes); err != nil {
-		return res, err
+	if obs.Found, obs.ListForbidden, err = en.lookup(ctx, scopes); err != nil {
+		return nil, err
 	}
-	plan := BuildPlan(d, prev, st, obs)
-	res.Plan = plan
-	res.Before = string(redactConfig(l, live))
-	if o.Check {
-		sections := composeSections(d, prev, plan, nil, nil)
-		if len(sections) > 0 {
-			res.After = string(RenderConfig(l, d.Globals, sections, true))
-		}
-		res.Changed = plan.Changed() || (live.Exists && len(sections) == 0)
-		res.ConfigChanged = live.Exists
-		res.Runners = runnerResults(plan, nil)
-		res.Warnings = en.warnings
-		return res, nil
-	}
-	outcomes := en.apply(ctx, plan)
-	sections := composeSections(d, prev, plan, outcomes, nil)
-	var errs []error
-	for _, oc := range outcomes {
-		if oc.Err != nil {
-			errs = append(errs, oc.Err)
-			res.Changed = res.Changed || oc.Deleted
-		} else {
-			res.Changed = true
-		}
-	}
-	if len(sections) > 0 {
-		// Something must stay: a failed delete (its token is kept for the
-		// next attempt) or an entry that is not this host's.
-		wrote, err := writeFileAtomic(l.ConfigPath(), RenderConfig(l, d.Globals, sections, false))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("writing %s: %w", l.ConfigPath(), err))
-		}
-		res.ConfigChanged = wrote
-		res.After = string(RenderConfig(l, d.Globals, sections, true))
-	} else {
-		for _, p := range []string{l.ConfigPath(), l.StatePath()} {
-			if err := os.Remove(p); err == nil {
-				res.ConfigChanged = res.ConfigChanged || p == l.ConfigPath()
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("removing %s: %w", p, err))
+	// Runners found by id are deleted only when provably this host's.
+	owners := map[RunnerRef]bool{}
+	for key, list := range obs.Found {
+		for _, s := range list {
+			if _, ours := en.identityOf(key, s.Description); ours {
+				owners[RunnerRef{key, s.ID}] = true
 			}
 		}
 	}
-	res.Changed = res.Changed || res.ConfigChanged
-	res.Runners = runnerResults(plan, outcomes)
-	res.Warnings = en.warnings
-	return res, errors.Join(errs...)
+	en.readRunners(ctx, nil, owners, &obs)
+	plan := BuildPlan(d, prev, st, obs)
+	for _, n := range plan.Notes {
+		en.warn("%s", n)
+	}
+	for i := range plan.Steps {
+		plan.Steps[i].Reason = "unregistering instance " + l.Instance
+	}
+	return &Planned{Plan: plan, desired: d, prev: prev, state: st, live: live, unregister: true}, nil
 }

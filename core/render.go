@@ -11,9 +11,6 @@ import (
 	"unicode/utf8"
 )
 
-// RedactedToken replaces every token in diffs and check-mode output.
-const RedactedToken = "<redacted>"
-
 // configHeader opens every generated config.{instance}.toml.
 const configHeader = "# Written by register-runner (gitlab-runner-auth) from %s and %s/.\n" +
 	"# Edit those files instead: changes made here are replaced on the next run.\n"
@@ -66,12 +63,9 @@ func (s Section) table(redact bool) *Table {
 			t.Set("tls-ca-file", s.TLSCAFile)
 		}
 	}
-	{
-		s.Keys = keys
-		for _, k := range s.Keys.Keys() {
-			v, _ := s.Keys.Get(k)
-			t.Set(k, cloneValue(v))
-		}
+	for _, k := range keys.Keys() {
+		v, _ := keys.Get(k)
+		t.Set(k, cloneValue(v))
 	}
 	return t
 }

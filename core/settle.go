@@ -41,11 +41,11 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 	_ = en.parallel(len(adopted), func(j int) error {
 		i := adopted[j]
 		s, oc := plan.Steps[i], &outcomes[i]
-		c, _, err := en.client(s.ClientKey)
+		c, _, err := en.gitlabFor(s.ClientKey)
 		if err != nil {
 			return nil
 		}
-		if _, err := c.Verify(ctx, oc.Creds.Token, en.systemID); gitlab.StatusOf(err) != 403 || !c.HasPAT() {
+		if _, err := c.Verify(ctx, oc.Creds.Token, en.systemID); !gitlab.IsForbidden(err) || !c.HasPAT() {
 			return nil
 		}
 		id := oc.Creds.ID
@@ -64,23 +64,23 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 	})
 
 	// Duplicates: only where a PAT can list.
-	kept := map[int64]bool{}
+	kept := map[RunnerRef]bool{}
 	for i, s := range plan.Steps {
 		if s.Executor == nil {
 			continue
 		}
 		if id := outcomes[i].ID; id != 0 {
-			kept[id] = true
+			kept[RunnerRef{s.ClientKey, id}] = true
 		}
 		if c := outcomes[i].Creds; c != nil && c.ID != 0 {
-			kept[c.ID] = true
+			kept[RunnerRef{s.ClientKey, c.ID}] = true
 		}
 	}
 	scopes := map[lookupScope]bool{}
 	for _, i := range idx {
 		e := plan.Steps[i].Executor
 		if e.Client.PAT != "" && (plan.Steps[i].Action == Create || plan.Steps[i].Action == Replace) {
-			scopes[lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}] = true
+			scopes[e.lookupScope()] = true
 		}
 	}
 	if len(scopes) == 0 {
@@ -90,7 +90,7 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 	for sc := range scopes {
 		list = append(list, sc)
 	}
-	found, err := en.lookup(ctx, list)
+	found, _, err := en.lookup(ctx, list)
 	if err != nil {
 		en.warn("could not check for duplicate runners after creating runners: %v", err)
 		return nil
@@ -100,8 +100,9 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 	for _, i := range idx {
 		e := plan.Steps[i].Executor
 		for _, id := range candidates(e, en.d, index) {
-			if !kept[id] {
-				kept[id] = true
+			if ref := (RunnerRef{e.Client.Key, id}); !kept[ref] {
+				kept[ref] = true
+				// Not proven yet: apply checks its managers before deleting.
 				dups = append(dups, Step{Action: Delete, Name: e.Name, ClientKey: e.Client.Key, URL: e.Client.URL, ID: id,
 					Reason: "duplicate runner of this executor, created by a request of an interrupted run that GitLab finished late"})
 			}

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,12 +11,9 @@ import (
 	"io/fs"
 	"math/big"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/google/renameio/v2"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
@@ -42,9 +38,9 @@ type LiveConfig struct {
 	Runners []LiveRunner
 }
 
-// ReadLiveConfig reads the config gitlab-runner uses now. A file that does
+// readLiveConfig reads the config gitlab-runner uses now. A file that does
 // not parse is an error: guessing would lose tokens.
-func ReadLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
+func readLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
 	path := l.ConfigPath()
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -72,10 +68,10 @@ func ReadLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
 	for i, el := range arr {
 		rt := el.(*Table)
 		lr := LiveRunner{Table: rt}
-		lr.Name, _ = stringKey(rt, "name")
-		lr.URL, _ = stringKey(rt, "url")
-		lr.Token, _ = stringKey(rt, "token")
-		lr.Executor, _ = stringKey(rt, "executor")
+		lr.Name, _ = rt.GetString("name")
+		lr.URL, _ = rt.GetString("url")
+		lr.Token, _ = rt.GetString("token")
+		lr.Executor, _ = rt.GetString("executor")
 		if v, ok := rt.Get("id"); ok {
 			id, isInt := v.(int64)
 			if !isInt {
@@ -109,8 +105,14 @@ type StateRunner struct {
 	Applied *gitlab.Settings `json:"applied,omitempty"`
 }
 
-// ReadState reads the state file; any problem means "unknown".
-func ReadState(l Layout) (*State, string) {
+// key is the normalised URL of the runner's GitLab.
+func (r StateRunner) key() string {
+	k, _ := NormalizeURL(r.URL)
+	return k
+}
+
+// readState reads the state file; any problem means "unknown".
+func readState(l Layout) (*State, string) {
 	data, err := os.ReadFile(l.StatePath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return &State{Version: 1, Runners: map[string]StateRunner{}}, ""
@@ -132,33 +134,6 @@ func ReadState(l Layout) (*State, string) {
 func (s *State) encode() []byte {
 	b, _ := json.MarshalIndent(s, "", "  ")
 	return append(b, '\n')
-}
-
-// writeFileAtomic replaces path with data (temp file in the same folder,
-// fsync, rename, fsync of the folder), mode 0600, unless it already holds
-// exactly data. It reports whether it wrote.
-func writeFileAtomic(path string, data []byte) (bool, error) {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() == 0o600 {
-			return false, nil
-		}
-	}
-	pf, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(0o600))
-	if err != nil {
-		return false, err
-	}
-	defer pf.Cleanup()
-	if _, err := pf.Write(data); err != nil {
-		return false, err
-	}
-	if err := pf.CloseAtomicallyReplace(); err != nil {
-		return false, err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return true, nil
 }
 
 var reSystemID = regexp.MustCompile(`^[sr]_[0-9a-zA-Z]{12}$`)

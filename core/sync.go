@@ -1,7 +1,3 @@
-// Package core is gitlab-runner-auth's sync engine: it loads what a host
-// declares, observes GitLab, builds a plan (keep, create, adopt, replace,
-// update, delete), carries it out and writes config.{instance}.toml. It
-// prints nothing and knows nothing of flags or Ansible.
 package core
 
 import (
@@ -11,235 +7,221 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"time"
-
-	"github.com/gofrs/flock"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
 
-// Version is set at build time.
-var Version = "dev"
+// Planned is a plan together with what the disk held when it was made.
+// Check mode shows it (preview); apply carries out exactly this value,
+// never a fresh guess.
+type Planned struct {
+	Plan Plan
+	// Degraded: GitLab could not be reached, but every declared executor
+	// has a token on disk and nothing needs GitLab (no create, adopt or
+	// delete): every step keeps its token unverified, so gitlab-runner can
+	// start with what it has and retry GitLab by itself.
+	Degraded bool
 
-// Options configure one run.
-type Options struct {
-	Prefix   string
-	Instance string
-	Hostname string
-	// Check builds the plan and stops: no mutating request, no write.
-	Check bool
-	// Refresh reads every runner from GitLab to catch edits made by hand.
-	Refresh     bool
-	Concurrency int
-	Tags        TagOptions
-	// LockTimeout bounds the wait for another run on the same instance.
-	LockTimeout    time.Duration
-	RequestTimeout time.Duration
-	RetryBudget    time.Duration
-	MaxAttempts    int
-	// Overlay replaces the template and executor files read from disk.
-	Overlay *Overlay
-	// Secrets collects every secret seen so output can be scrubbed.
-	Secrets *Redactor
-	// Log receives progress and warnings (already redacted).
-	Log func(string)
-	Now func() time.Time
-	// MachineIDPaths override where the machine id is read (tests).
-	MachineIDPaths []string
-	// PrefixMayBeMissing lets a check-mode run with an Overlay plan for a
-	// host whose prefix does not exist yet (Ansible check mode on a new host).
-	PrefixMayBeMissing bool
+	desired *Desired
+	prev    Previous
+	state   *State
+	live    *LiveConfig
+	// unregister: removing the instance; with nothing left to keep, the
+	// config and state file are removed rather than written.
+	unregister bool
+	// interrupted: the previous run left its marker (see apply).
+	interrupted bool
 }
 
-func (o *Options) defaults() {
-	if o.Instance == "" {
-		o.Instance = "main"
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 16
-	}
-	if o.LockTimeout <= 0 {
-		o.LockTimeout = 60 * time.Second
-	}
-	if o.Secrets == nil {
-		o.Secrets = NewRedactor()
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.MachineIDPaths == nil {
-		o.MachineIDPaths = MachineIDPaths
-	}
-	if o.Tags.Concurrency <= 0 {
-		o.Tags.Concurrency = o.Concurrency
-	}
-}
-
-// RunnerResult reports one runner of the run.
-type RunnerResult struct {
-	Name     string `json:"name"`
-	ID       int64  `json:"id"`
-	URL      string `json:"url"`
-	Executor string `json:"executor,omitempty"`
-	Action   Action `json:"action"`
-	Reason   string `json:"reason,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
-
-// Result is the outcome of a run.
-type Result struct {
-	ConfigPath string `json:"config_path"`
-	Check      bool   `json:"check"`
-	// Changed: the plan does something to GitLab, or the config changes.
-	Changed       bool           `json:"changed"`
-	ConfigChanged bool           `json:"config_changed"`
-	Runners       []RunnerResult `json:"runners"`
-	Warnings      []string       `json:"warnings,omitempty"`
-	// Before and After are the config with tokens redacted (for diffs).
-	Before string `json:"-"`
-	After  string `json:"-"`
-	Plan   Plan   `json:"-"`
-}
-
-// lock takes the per-instance advisory lock, waiting at most LockTimeout.
-func lock(ctx context.Context, l Layout, timeout time.Duration) (*flock.Flock, error) {
-	fl := flock.New(l.LockPath(), flock.SetPermissions(0o600))
-	lctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	ok, err := fl.TryLockContext(lctx, 50*time.Millisecond)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return nil, fmt.Errorf("lock %s: %w", l.LockPath(), err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("another run for instance %q holds the lock %s; gave up after %s (raise --lock-timeout, or check for a stuck register-runner process)", l.Instance, l.LockPath(), timeout)
-	}
-	return fl, nil
-}
-
-// begin checks the names and the prefix and, unless in check mode, takes
-// the instance's lock; the caller runs the returned release when done.
-func begin(ctx context.Context, o *Options) (Layout, *Result, func(), error) {
-	o.defaults()
-	l := Layout{Prefix: o.Prefix, Instance: o.Instance}
-	res := &Result{ConfigPath: l.ConfigPath(), Check: o.Check, Runners: []RunnerResult{}}
-	release := func() {}
-	if err := ValidateNames(o.Hostname, o.Instance); err != nil {
-		return l, res, release, err
-	}
-	if err := o.checkPrefix(); err != nil {
-		return l, res, release, err
-	}
-	if !o.Check {
-		fl, err := lock(ctx, l, o.LockTimeout)
-		if err != nil {
-			return l, res, release, err
-		}
-		release = func() { _ = fl.Unlock() }
-	}
-	return l, res, release, nil
-}
-
-// Sync runs the whole sync for one instance.
+// Sync runs the whole sync for one instance: plan, then preview (check
+// mode) or apply.
 func Sync(ctx context.Context, o Options) (*Result, error) {
-	l, res, release, err := begin(ctx, &o)
-	defer release()
+	en, res, err := start(ctx, &o)
+	defer en.finish()
 	if err != nil {
 		return res, err
 	}
+	p, err := en.planSync(ctx)
+	if err != nil {
+		res.Warnings = en.warnings
+		return res, err
+	}
+	if en.o.Check {
+		return en.preview(p, res), nil
+	}
+	return en.apply(ctx, p, res)
+}
 
+// planSync loads what is declared and what the disk holds, observes
+// GitLab with read-only requests and builds the plan.
+func (en *engine) planSync(ctx context.Context) (*Planned, error) {
+	o, l := en.o, en.l
 	d, err := loadDesired(l, o.Hostname, o.Overlay, o.Secrets, o.prefixMissing())
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	if err := uniqueDescriptions(d); err != nil {
-		return res, err
+		return nil, err
 	}
-	if err := ComputeTags(ctx, d, o.Tags); err != nil {
-		return res, err
+	if err := computeTags(ctx, d, o.Tags); err != nil {
+		return nil, err
 	}
-	live, err := ReadLiveConfig(l, o.Secrets)
+	live, err := readLiveConfig(l, o.Secrets)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	st, warn := ReadState(l)
-	en := &engine{o: o, d: d, sem: make(chan struct{}, o.Concurrency), clients: map[string]*gitlab.Client{}}
-	defer en.close()
+	st, warn := readState(l)
+	en.d = d
 	if warn != "" {
 		en.warn("%s", warn)
 	}
 	sysID, writeID, err := SystemID(l, o.MachineIDPaths)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	if writeID && !o.Check {
 		// Persist before any request, so GitLab only ever sees this id.
-		if _, err := writeFileAtomic(l.SystemIDPath(), []byte(sysID+"\n")); err != nil {
-			return res, fmt.Errorf("writing %s: %w", l.SystemIDPath(), err)
+		if _, err := WriteFileAtomic(l.SystemIDPath(), []byte(sysID+"\n")); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", l.SystemIDPath(), err)
 		}
 	}
 	en.systemID = sysID
 
-	prev := MatchPrevious(d, live, st)
+	prev := matchPrevious(d, live, st)
 	for _, f := range prev.Foreign {
 		en.warn("config entry %q (id %d) does not carry this host's identity; keeping it as is", f.Name, f.ID)
 	}
-	obs, err := en.observe(ctx, prev, st)
-	if err != nil {
-		res.Warnings = en.warnings
-		return res, err
-	}
-	plan := BuildPlan(d, prev, st, obs)
-	res.Plan = plan
-	res.Before = string(redactConfig(l, live))
-
-	if o.Check {
-		sections := composeSections(d, prev, plan, nil, nil)
-		after := RenderConfig(l, d.Globals, sections, false)
-		res.After = string(RenderConfig(l, d.Globals, sections, true))
-		res.ConfigChanged = !bytes.Equal(after, live.Raw)
-		res.Changed = plan.Changed() || res.ConfigChanged
-		res.Runners = runnerResults(plan, nil)
-		res.Warnings = en.warnings
-		return res, nil
-	}
-
+	p := &Planned{desired: d, prev: prev, state: st, live: live}
 	// A marker that outlives a killed or failed run: GitLab may still carry
-	// out requests that run sent, so the next run settles their effects.
+	// out requests that run sent, so this run settles their effects.
 	_, statErr := os.Stat(l.IncompletePath())
-	interrupted := statErr == nil
+	p.interrupted = statErr == nil
+	obs, err := en.observe(ctx, prev, st, p.interrupted)
+	if err != nil {
+		if o.Strict || !gitlab.IsUnreachable(err) || !canStartDegraded(d, prev, obs) {
+			return nil, err
+		}
+		en.warn("GitLab could not be reached (%v); every executor has a token on disk and nothing needs GitLab, so gitlab-runner starts with the tokens it has and retries GitLab by itself ({strict} fails instead)", err)
+		p.Plan, p.Degraded = keepUnverified(d, prev), true
+		return p, nil
+	}
+	p.Plan = BuildPlan(d, prev, st, obs)
+	for _, n := range p.Plan.Notes {
+		en.warn("%s", n)
+	}
+	return p, nil
+}
+
+// canStartDegraded: every declared executor has a token on disk, none was
+// seen rejected, and no runner waits to be deleted.
+func canStartDegraded(d *Desired, prev Previous, obs Observation) bool {
+	if len(prev.Owned) > 0 {
+		return false
+	}
+	for _, e := range d.Executors {
+		if prev.ByName[e.Name] == nil {
+			return false
+		}
+		if v, ok := obs.Verified[e.Name]; ok && !v.Alive {
+			return false
+		}
+	}
+	return true
+}
+
+func keepUnverified(d *Desired, prev Previous) Plan {
+	var plan Plan
+	for _, e := range d.Executors {
+		p := prev.ByName[e.Name]
+		plan.Steps = append(plan.Steps, Step{Action: Keep, Name: e.Name, Executor: e, ClientKey: e.Client.Key, URL: e.Client.URL,
+			ID: p.ID, Prev: p, Settings: e.Settings(), Unverified: true,
+			Reason: "GitLab unreachable; keeping the token on disk, not verified"})
+	}
+	return plan
+}
+
+// preview reports what apply would do, making no request and no write.
+func (en *engine) preview(p *Planned, res *Result) *Result {
+	sections := composeSections(p.desired, p.prev, p.Plan, nil, nil, nil)
+	after := en.render(p, sections, false)
+	res.After = string(en.render(p, sections, true))
+	res.Before = string(redactConfig(p.live))
+	res.ConfigChanged = !bytes.Equal(after, p.live.Raw)
+	res.ConfigRemoved = after == nil && p.live.Exists
+	res.Changed = p.Plan.Changed() || res.ConfigChanged
+	res.Degraded = p.Degraded
+	res.Runners = runnerResults(p.Plan, nil)
+	res.Warnings = en.warnings
+	return res
+}
+
+// render gives the config to write; nil when an unregister leaves nothing.
+func (en *engine) render(p *Planned, sections []Section, redact bool) []byte {
+	if p.unregister && len(sections) == 0 {
+		return nil
+	}
+	return RenderConfig(en.l, p.desired.Globals, sections, redact)
+}
+
+// apply carries out the plan, then writes the config with every token
+// obtained, whatever failed.
+func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, error) {
+	l, plan := en.l, p.Plan
+	res.Before = string(redactConfig(p.live))
+	res.Degraded = p.Degraded
+	interrupted := p.interrupted && !p.Degraded
+	en.interrupted = interrupted
 	if interrupted {
 		en.warn("the previous run did not finish cleanly; checking for effects of its requests that GitLab finished late")
 	}
 	if plan.Changed() {
-		if _, err := writeFileAtomic(l.IncompletePath(), []byte(fmt.Sprintf("pid %d started %s\n", os.Getpid(), o.Now().UTC().Format(time.RFC3339)))); err != nil {
+		if _, err := WriteFileAtomic(l.IncompletePath(), fmt.Appendf(nil, "pid %d started %s\n", os.Getpid(), en.o.Now().UTC().Format(time.RFC3339))); err != nil {
 			return res, fmt.Errorf("writing %s: %w", l.IncompletePath(), err)
 		}
 	}
-	outcomes := en.apply(ctx, plan)
+	outcomes := en.applySteps(ctx, plan)
 	var extra []RunnerResult
-	if interrupted {
+	if interrupted && !p.unregister {
 		extra = en.settle(ctx, plan, outcomes)
 	}
 
 	// gitlab-runner may have rotated a token while we worked: take token
 	// fields from the file as it is now, never from the copy read earlier.
-	fresh, ferr := ReadLiveConfig(l, o.Secrets)
+	fresh, ferr := readLiveConfig(l, en.o.Secrets)
 	if ferr != nil {
-		fresh = live
+		fresh = p.live
 	}
-	sections := composeSections(d, prev, plan, outcomes, fresh)
-	data := RenderConfig(l, d.Globals, sections, false)
-	wrote, werr := writeFileAtomic(l.ConfigPath(), data)
-	res.ConfigChanged = wrote
-	res.After = string(RenderConfig(l, d.Globals, sections, true))
-	if werr == nil {
-		if _, err := writeFileAtomic(l.StatePath(), newState(d, plan, outcomes, st).encode()); err != nil {
-			en.warn("writing state file %s: %v", l.StatePath(), err)
+	oldGone := map[int]bool{} // replaced runners removed after the config holds their successors
+	sections := composeSections(p.desired, p.prev, plan, outcomes, fresh, oldGone)
+	data := en.render(p, sections, false)
+	var errs []error
+	var werr error
+	if data == nil {
+		res.ConfigRemoved, werr = removeFiles(l.ConfigPath(), l.StatePath())
+	} else {
+		res.ConfigChanged, werr = WriteFileAtomic(l.ConfigPath(), data)
+		if werr == nil && plan.replacesOld() {
+			// Make before break: the new tokens are on disk; only now
+			// remove the runners they replace, then write again without.
+			oldGone = en.deleteReplaced(ctx, plan, outcomes)
+			sections = composeSections(p.desired, p.prev, plan, outcomes, fresh, oldGone)
+			var again bool
+			again, werr = WriteFileAtomic(l.ConfigPath(), en.render(p, sections, false))
+			res.ConfigChanged = res.ConfigChanged || again
+		}
+		res.After = string(en.render(p, sections, true))
+		if werr == nil && !p.Degraded {
+			if _, err := WriteFileAtomic(l.StatePath(), newState(plan, outcomes, p.state).encode()); err != nil {
+				en.warn("writing state file %s: %v", l.StatePath(), err)
+			}
 		}
 	}
+	if werr != nil {
+		errs = append(errs, werr)
+	}
 	res.Runners = append(runnerResults(plan, outcomes), extra...)
-	res.Changed = wrote || len(extra) > 0
+	res.Changed = res.ConfigChanged || res.ConfigRemoved || len(extra) > 0
 	for i, s := range plan.Steps {
 		if s.Action != Keep && (outcomes[i].Err == nil || outcomes[i].Creds != nil || outcomes[i].Deleted) {
 			res.Changed = true
@@ -247,7 +229,6 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Warnings = en.warnings
 
-	var errs []error
 	for _, oc := range outcomes {
 		if oc.Err != nil {
 			errs = append(errs, oc.Err)
@@ -258,9 +239,6 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 			errs = append(errs, errors.New(r.Error))
 		}
 	}
-	if werr != nil {
-		errs = append(errs, fmt.Errorf("writing %s: %w", l.ConfigPath(), werr))
-	}
 	if len(errs) == 0 && (plan.Changed() || interrupted) {
 		if err := os.Remove(l.IncompletePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			en.warn("removing %s: %v", l.IncompletePath(), err)
@@ -269,67 +247,33 @@ func Sync(ctx context.Context, o Options) (*Result, error) {
 	return res, errors.Join(errs...)
 }
 
-func (o *Options) prefixMissing() bool {
-	if !o.PrefixMayBeMissing || !o.Check || o.Overlay == nil {
-		return false
-	}
-	_, err := os.Stat(o.Prefix)
-	return errors.Is(err, os.ErrNotExist)
-}
-
-func (o *Options) checkPrefix() error {
-	if o.prefixMissing() {
-		return nil
-	}
-	return CheckPrivate(o.Prefix, "prefix directory")
-}
-
-func uniqueDescriptions(d *Desired) error {
-	seen := map[string]string{}
-	for _, e := range d.Executors {
-		k := e.Client.Key + "\x00" + e.Description
-		if other, ok := seen[k]; ok {
-			return inputErr(e.File+": key description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners, make them unique", e.Description, other)
+// removeFiles removes the config and state file; removed reports whether
+// the config existed.
+func removeFiles(config, state string) (removed bool, err error) {
+	for _, path := range []string{config, state} {
+		switch e := os.Remove(path); {
+		case e == nil:
+			removed = removed || path == config
+		case !errors.Is(e, os.ErrNotExist):
+			err = errors.Join(err, fmt.Errorf("removing %s: %w", path, e))
 		}
-		seen[k] = e.Name
 	}
-	return nil
-}
-
-func redactConfig(l Layout, live *LiveConfig) []byte {
-	if !live.Exists {
-		return nil
-	}
-	// Re-render only the token values; keep the file otherwise as it is.
-	var out []string
-	for _, line := range strings.SplitAfter(string(live.Raw), "\n") {
-		trim := strings.TrimSpace(line)
-		if strings.HasPrefix(trim, "token") && strings.Contains(trim, "=") {
-			key := strings.TrimSpace(trim[:strings.Index(trim, "=")])
-			if key == "token" || key == `"token"` {
-				indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
-				nl := ""
-				if strings.HasSuffix(line, "\n") {
-					nl = "\n"
-				}
-				line = indent + `token = "` + RedactedToken + `"` + nl
-			}
-		}
-		out = append(out, line)
-	}
-	return []byte(strings.Join(out, ""))
+	return removed, err
 }
 
 // composeSections builds the [[runners]] entries to write: declared
 // executors (sorted by name) with the credentials they hold after the run,
 // then entries kept verbatim (deletes that failed, foreign entries). With
-// nil outcomes it predicts the result of the plan (check mode).
-func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, fresh *LiveConfig) []Section {
-	freshByID := map[int64]LiveRunner{}
+// nil outcomes it predicts the result of the plan (check mode). The
+// runner a replace supersedes stays, verbatim, until oldGone says it was
+// removed (check mode predicts it removed).
+func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, fresh *LiveConfig, oldGone map[int]bool) []Section {
+	freshByRef := map[RunnerRef]LiveRunner{}
 	if fresh != nil {
 		for _, r := range fresh.Runners {
 			if r.ID != 0 {
-				freshByID[r.ID] = r
+				key, _ := NormalizeURL(r.URL)
+				freshByRef[RunnerRef{key, r.ID}] = r
 			}
 		}
 	}
@@ -354,11 +298,14 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 			if sec.ID == 0 {
 				sec.ID = s.ID
 			}
-		case s.Prev != nil && (s.Action == Keep || s.Action == Update || (oc != nil && oc.Err != nil && !oc.Deleted)):
+			if s.Action == Replace && s.DeleteOld && s.Prev != nil && !oldGone[i] {
+				verbatim = append(verbatim, Section{Name: s.Prev.Name, Verbatim: s.Prev.Table})
+			}
+		case s.Prev != nil && (s.Action == Keep || s.Action == Update || (oc != nil && oc.Err != nil)):
 			// Kept or updated, or an adopt/replace that failed: the entry on
 			// disk stays, so no token is ever dropped.
 			p := *s.Prev
-			if f, ok := freshByID[p.ID]; ok && f.Token != "" && f.Token != p.Token {
+			if f, ok := freshByRef[RunnerRef{s.ClientKey, p.ID}]; ok && f.Token != "" && f.Token != p.Token {
 				p = f // rotated by gitlab-runner during the run
 			} else if s.Verified != nil && s.Verified.Token == p.Token && !tomlTime(s.Verified.ExpiresAt).Equal(tomlTime(p.TokenExpiresAt)) {
 				p.TokenExpiresAt = s.Verified.ExpiresAt // gitlab-runner rotates by this date
@@ -382,7 +329,7 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 	return append(sections, verbatim...)
 }
 
-func newState(d *Desired, plan Plan, outcomes []Outcome, old *State) *State {
+func newState(plan Plan, outcomes []Outcome, old *State) *State {
 	st := &State{Version: 1, Runners: map[string]StateRunner{}}
 	for i, s := range plan.Steps {
 		if s.Action == Delete {
@@ -398,6 +345,11 @@ func newState(d *Desired, plan Plan, outcomes []Outcome, old *State) *State {
 		}
 		sr := StateRunner{ID: id, URL: s.Executor.Client.URL}
 		switch {
+		case s.Unverified:
+			// GitLab was not asked: what was last applied is still all we know.
+			if o, ok := old.Runners[s.Name]; ok && o.ID == id {
+				sr.Applied = o.Applied
+			}
 		case oc.Applied != nil:
 			a := *oc.Applied
 			sr.Applied = &a
@@ -420,8 +372,11 @@ func runnerResults(plan Plan, outcomes []Outcome) []RunnerResult {
 	out := make([]RunnerResult, 0, len(plan.Steps))
 	for i, s := range plan.Steps {
 		r := RunnerResult{Name: s.Name, ID: s.ID, URL: s.URL, Action: s.Action, Reason: s.Reason}
-		if s.Executor != nil {
+		switch {
+		case s.Executor != nil:
 			r.Executor = s.Executor.Type
+		case s.Prev != nil:
+			r.Executor = s.Prev.Executor
 		}
 		if outcomes != nil {
 			oc := outcomes[i]
@@ -435,13 +390,4 @@ func runnerResults(plan Plan, outcomes []Outcome) []RunnerResult {
 		out = append(out, r)
 	}
 	return out
-}
-
-// ReadFileIfExists is a small helper for adapters: nil when absent.
-func ReadFileIfExists(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	return b, err
 }

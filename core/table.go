@@ -55,9 +55,6 @@ func (t *Table) Delete(k string) {
 // Keys returns the keys in order.
 func (t *Table) Keys() []string { return append([]string(nil), t.keys...) }
 
-// Len is the number of keys.
-func (t *Table) Len() int { return len(t.keys) }
-
 // Clone deep-copies the table.
 func (t *Table) Clone() *Table {
 	c := NewTable()
@@ -75,29 +72,6 @@ func cloneValue(v any) any {
 		out := make([]any, len(x))
 		for i := range x {
 			out[i] = cloneValue(x[i])
-		}
-		return out
-	}
-	return v
-}
-
-// ToPlain converts the table to map[string]any / []any (for JSON).
-func (t *Table) ToPlain() map[string]any {
-	m := make(map[string]any, len(t.keys))
-	for _, k := range t.keys {
-		m[k] = plainValue(t.vals[k])
-	}
-	return m
-}
-
-func plainValue(v any) any {
-	switch x := v.(type) {
-	case *Table:
-		return x.ToPlain()
-	case []any:
-		out := make([]any, len(x))
-		for i := range x {
-			out[i] = plainValue(x[i])
 		}
 		return out
 	}
@@ -364,4 +338,82 @@ func valueFromPlain(v any, path string) (any, error) {
 		return x, nil
 	}
 	return nil, fmt.Errorf("%s: unsupported value of type %T", path, v)
+}
+
+// GetString reads a string key ("" when absent).
+func (t *Table) GetString(key string) (string, error) {
+	v, ok := t.Get(key)
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("must be %s, not %s", KindString, typeName(v))
+	}
+	return s, nil
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "a list"
+	case *Table:
+		return "a table"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// GetInt reads an integer key; ok reports whether it is present.
+func (t *Table) GetInt(key string) (int64, bool, error) {
+	v, ok := t.Get(key)
+	if !ok {
+		return 0, false, nil
+	}
+	n, ok := v.(int64)
+	if !ok {
+		return 0, true, fmt.Errorf("must be %s, not %s", KindInt, typeName(v))
+	}
+	return n, true, nil
+}
+
+// GetBool reads a boolean key, def when absent.
+func (t *Table) GetBool(key string, def bool) (bool, error) {
+	v, ok := t.Get(key)
+	if !ok {
+		return def, nil
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("must be %s, not %s", KindBool, typeName(v))
+	}
+	return b, nil
+}
+
+// GetStringList reads a list of strings.
+func (t *Table) GetStringList(key string) ([]string, error) {
+	v, ok := t.Get(key)
+	if !ok {
+		return nil, nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("must be %s, e.g. %s = [\"a\", \"b\"], not %s", KindStringList, key, typeName(v))
+	}
+	out := make([]string, 0, len(arr))
+	for i, e := range arr {
+		s, ok := e.(string)
+		if !ok {
+			return nil, fmt.Errorf("item %d must be a string, not %s", i, typeName(e))
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

@@ -14,12 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
+	"github.com/google/jsonschema-go/jsonschema"
 )
-
-var englishPrinter = message.NewPrinter(language.English)
 
 // TagOptions control how tags are computed.
 type TagOptions struct {
@@ -38,8 +34,8 @@ type TagOptions struct {
 	Concurrency int
 }
 
-// Architecture returns the name uname -m prints for this machine.
-func Architecture() string {
+// architecture returns the name uname -m prints for this machine.
+func architecture() string {
 	switch runtime.GOARCH {
 	case "amd64":
 		return "x86_64"
@@ -57,11 +53,11 @@ var schedulers = []struct{ cmd, name string }{{"sbatch", "slurm"}, {"bsub", "lsf
 var builtinProps = map[string]bool{"hostname": true, "instance": true, "executor_type": true, "env": true,
 	"architecture": true, "scheduler": true}
 
-// ComputeTags fills Executor.Tags for every executor: hostname, digit-less
+// computeTags fills Executor.Tags for every executor: hostname, digit-less
 // hostname, instance, executor type, env_tags values, static tags, the
 // architecture, a batch scheduler for batch/custom executors, and the
 // capture program's properties; validated against the schema if given.
-func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
+func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 	if o.LookPath == nil {
 		o.LookPath = exec.LookPath
 	}
@@ -69,7 +65,7 @@ func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
 		o.Getenv = os.LookupEnv
 	}
 	if o.Arch == "" {
-		o.Arch = Architecture()
+		o.Arch = architecture()
 	}
 	if o.CaptureTimeout <= 0 {
 		o.CaptureTimeout = 10 * time.Second
@@ -77,7 +73,7 @@ func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
 	}
-	var schema *jsonschema.Schema
+	var schema *jsonschema.Resolved
 	if o.SchemaFile != "" {
 		var err error
 		if schema, err = loadSchema(o.SchemaFile); err != nil {
@@ -124,16 +120,18 @@ func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
 			"executor_type": e.Type,
 			"architecture":  o.Arch,
 		}
-		env := map[string]any{}
+		// env lists the values of env_tags in declaration order, as the
+		// original tool's schemas expect ("env": {"type": "array"}).
+		env := []any{}
 		var tags []string
-		tags = append(tags, d.Hostname, DigitlessHostname(d.Hostname), d.Layout.Instance, e.Type)
+		tags = append(tags, d.Hostname, digitlessHostname(d.Hostname), d.Layout.Instance, e.Type)
 		for _, name := range e.EnvTags {
 			if v, ok := o.Getenv(name); ok && strings.TrimSpace(v) != "" {
 				v = strings.TrimSpace(v)
 				if err := checkTag(v); err != nil {
 					return inputErr(e.File+": key env_tags", "environment variable %s: %v", name, err)
 				}
-				env[name] = v
+				env = append(env, v)
 				tags = append(tags, v)
 			}
 		}
@@ -165,7 +163,7 @@ func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
 			}
 		}
 		if schema != nil {
-			if err := schema.Validate(props); err != nil {
+			if err := schema.Validate(jsonValue(props)); err != nil {
 				return inputErr(o.SchemaFile, "executor %s (%s): tag properties violate the schema: %s", e.Name, e.File, schemaMessage(err))
 			}
 		}
@@ -189,51 +187,65 @@ func dedupeSorted(in []string) []string {
 	return out
 }
 
-func loadSchema(path string) (*jsonschema.Schema, error) {
+// Schema drafts the validator knows by their $schema URI.
+const (
+	draft07   = "http://json-schema.org/draft-07/schema#"
+	draft2020 = "https://json-schema.org/draft/2020-12/schema"
+)
+
+func loadSchema(path string) (*jsonschema.Resolved, error) {
 	data, err := readSmall(path, path)
 	if err != nil {
 		return nil, err
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	var s jsonschema.Schema
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: fmt.Sprintf("not a valid JSON Schema: %v", err)}
+	}
+	// Tag schemas use the common core of every draft (type, enum,
+	// properties, required, pattern, ...). A draft-07 schema is read as
+	// draft-07; anything else — 2020-12, an older draft, or the generic
+	// "http://json-schema.org/schema" — as 2020-12.
+	switch strings.TrimSuffix(s.Schema, "#") {
+	case strings.TrimSuffix(draft07, "#"):
+		s.Schema = draft07
+	default:
+		s.Schema = draft2020
+	}
+	r, err := s.Resolve(nil)
 	if err != nil {
-		return nil, inputErr(path, "--tag-schema is not valid JSON: %v", err)
+		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: "not a valid JSON Schema: " + firstLine(err.Error())}
 	}
-	c := jsonschema.NewCompiler()
-	url := "file:///tag-schema.json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, inputErr(path, "--tag-schema: %v", err)
-	}
-	s, err := c.Compile(url)
-	if err != nil {
-		return nil, inputErr(path, "--tag-schema is not a valid JSON Schema: %v", firstLine(err.Error()))
-	}
-	return s, nil
+	return r, nil
 }
 
-// schemaMessage names each failing property: "/architecture: value must be ...".
+// schemaMessage names the failing property. The validator reports the
+// first violation as "validating root: validating /properties/arch: enum:
+// ..."; the schema path names the property.
 func schemaMessage(err error) string {
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return err.Error()
-	}
-	var leaves []string
-	var walk func(v *jsonschema.ValidationError)
-	walk = func(v *jsonschema.ValidationError) {
-		if len(v.Causes) == 0 {
-			loc := "/" + strings.Join(v.InstanceLocation, "/")
-			if loc == "/" {
-				loc = "(root)"
+	msg := err.Error()
+	loc := ""
+	for _, part := range strings.Split(msg, ": ") {
+		if p, ok := strings.CutPrefix(part, "validating "); ok {
+			if p == "root" {
+				continue
 			}
-			leaves = append(leaves, fmt.Sprintf("property %s: %s", loc, v.ErrorKind.LocalizedString(englishPrinter)))
-			return
+			loc = p
+			continue
 		}
-		for _, c := range v.Causes {
-			walk(c)
+		break
+	}
+	detail := msg
+	if i := strings.LastIndex(msg, "validating "); i >= 0 {
+		if k := strings.Index(msg[i:], ": "); k >= 0 {
+			detail = msg[i+k+2:]
 		}
 	}
-	walk(ve)
-	sort.Strings(leaves)
-	return strings.Join(leaves, "; ")
+	prop := strings.ReplaceAll(loc, "/properties/", "/")
+	if prop == "" {
+		return "(root): " + detail
+	}
+	return "property " + prop + ": " + detail
 }
 
 func firstLine(s string) string {
@@ -252,49 +264,52 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *Executo
 	stdout.limit, stderr.limit = MaxFileSize, 4096
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	where := "--capture-tags " + prog
 	if ctx.Err() == context.DeadlineExceeded {
-		return nil, inputErr(where, "did not finish within %s for executor %s; make it faster or raise --capture-timeout", timeout, e.Name)
+		return nil, captureErr(prog, "did not finish within %s for executor %s; make it faster or raise {capture_timeout}", timeout, e.Name)
 	}
 	if err != nil {
 		msg := strings.TrimSpace(firstLine(stderr.String()))
 		if msg != "" {
 			msg = ": " + msg
 		}
-		return nil, inputErr(where, "failed for executor %s (%v)%s", e.Name, err, msg)
+		return nil, captureErr(prog, "failed for executor %s (%v)%s", e.Name, err, msg)
 	}
 	if stdout.over {
-		return nil, inputErr(where, "printed more than %d bytes for executor %s", MaxFileSize, e.Name)
+		return nil, captureErr(prog, "printed more than %d bytes for executor %s", MaxFileSize, e.Name)
 	}
 	var obj map[string]any
 	dec := json.NewDecoder(bytes.NewReader(stdout.Bytes()))
 	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, inputErr(where, "must print a JSON object for executor %s (got %q)", e.Name, truncate(strings.TrimSpace(stdout.String()), 60))
+		return nil, captureErr(prog, "must print a JSON object for executor %s (got %q)", e.Name, truncate(strings.TrimSpace(stdout.String()), 60))
 	}
 	for k, v := range obj {
 		if builtinProps[k] {
-			return nil, inputErr(where, "property %q for executor %s clashes with a built-in property; rename it", k, e.Name)
+			return nil, captureErr(prog, "property %q for executor %s clashes with a built-in property; rename it", k, e.Name)
 		}
 		switch x := v.(type) {
 		case string:
 			if err := checkTag(x); err != nil {
-				return nil, inputErr(where, "property %q for executor %s: %v", k, e.Name, err)
+				return nil, captureErr(prog, "property %q for executor %s: %v", k, e.Name, err)
 			}
 		case []any:
 			for _, s := range x {
 				str, ok := s.(string)
 				if !ok {
-					return nil, inputErr(where, "property %q for executor %s: list items must be strings", k, e.Name)
+					return nil, captureErr(prog, "property %q for executor %s: list items must be strings", k, e.Name)
 				}
 				if err := checkTag(str); err != nil {
-					return nil, inputErr(where, "property %q for executor %s: %v", k, e.Name, err)
+					return nil, captureErr(prog, "property %q for executor %s: %v", k, e.Name, err)
 				}
 			}
 		default:
-			return nil, inputErr(where, "property %q for executor %s must be a string or a list of strings", k, e.Name)
+			return nil, captureErr(prog, "property %q for executor %s must be a string or a list of strings", k, e.Name)
 		}
 	}
 	return obj, nil
+}
+
+func captureErr(prog, format string, args ...any) *InputError {
+	return &InputError{Option: OptCaptureTags, Where: prog, Msg: fmt.Sprintf(format, args...)}
 }
 
 func truncate(s string, n int) string {
@@ -320,4 +335,18 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return b.Buffer.Write(p)
+}
+
+// jsonValue turns the property object into what the validator expects:
+// plain JSON values ([]string becomes []any).
+func jsonValue(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out any
+	if json.Unmarshal(b, &out) != nil {
+		return v
+	}
+	return out
 }

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 )
 
 // Args are the module's options after validation.
@@ -29,16 +32,22 @@ type Args struct {
 	Diff      bool
 }
 
-// ClientArg is one entry of the clients option.
+// ClientArg is one entry of the clients option: the keys of a
+// client_configs entry (core.ClientKeys) that the task sets.
 type ClientArg struct {
-	URL                 string
-	PersonalAccessToken string
-	RegistrationToken   string
-	RunnerType          string
-	GroupID             int64
-	ProjectID           int64
-	TLSCAFile           string
-	set                 map[string]bool
+	URL    string
+	Values map[string]any
+}
+
+// Secrets are the inline tokens of the entry.
+func (c ClientArg) Secrets() []string {
+	var out []string
+	for _, k := range []string{"personal_access_token", "registration_token"} {
+		if s, ok := c.Values[k].(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // ArgError is a bad option; its message names the option.
@@ -51,17 +60,6 @@ func argErr(format string, args ...any) error { return &ArgError{Msg: fmt.Sprint
 var topLevel = []string{"prefix", "instance", "state", "global", "clients", "executors", "tag_schema",
 	"capture_tags", "refresh", "hostname", "concurrency"}
 
-var clientOptions = []string{"url", "personal_access_token", "registration_token", "runner_type", "group_id",
-	"project_id", "tls_ca_file"}
-
-// executorOptions are the executor keys the module knows by name; any other
-// key goes verbatim into the executor's [[runners]] section.
-var executorTyped = map[string]string{
-	"name": "str", "url": "str", "executor": "str", "tags": "list", "env_tags": "list", "description": "str",
-	"run_untagged": "bool", "locked": "bool", "paused": "bool", "access_level": "str", "maximum_timeout": "int",
-	"maintenance_note": "str", "runner_type": "str", "group_id": "int", "project_id": "int",
-}
-
 // ParseArgs reads Ansible's arguments (JSON) and validates every option.
 func ParseArgs(data []byte) (*Args, error) {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
@@ -73,7 +71,7 @@ func ParseArgs(data []byte) (*Args, error) {
 	if raw == nil {
 		raw = map[string]any{}
 	}
-	a := &Args{Prefix: "/etc/gitlab-runner", Instance: "main", State: "present", Concurrency: 16}
+	a := &Args{Prefix: "/etc/gitlab-runner", Instance: "main", State: "present", Concurrency: core.DefaultConcurrency}
 	known := map[string]bool{}
 	for _, k := range topLevel {
 		known[k] = true
@@ -123,8 +121,8 @@ func ParseArgs(data []byte) (*Args, error) {
 		if err != nil {
 			return nil, err
 		}
-		if n < 1 || n > 256 {
-			return nil, argErr("concurrency must be between 1 and 256, got %d", n)
+		if n < 1 || n > core.MaxConcurrency {
+			return nil, argErr("concurrency must be between 1 and %d, got %d", core.MaxConcurrency, n)
 		}
 		a.Concurrency = int(n)
 	}
@@ -191,50 +189,55 @@ func parseClient(el any, i int) (ClientArg, error) {
 	if !ok {
 		return ClientArg{}, argErr("clients[%d] must be a dict, got %s", i, jsonType(el))
 	}
-	c := ClientArg{set: map[string]bool{}}
-	allowed := map[string]bool{}
-	for _, k := range clientOptions {
-		allowed[k] = true
-	}
-	for k := range m {
-		if !allowed[k] {
-			return c, argErr("clients[%d]: unsupported parameter %s; supported: %s", i, k, strings.Join(clientOptions, ", "))
+	c := ClientArg{Values: map[string]any{}}
+	for k, v := range m {
+		kind, known := core.ClientKeyKinds[k]
+		if !known {
+			return c, argErr("clients[%d]: unsupported parameter %s; supported: %s", i, k, strings.Join(core.ClientKeys, ", "))
 		}
-	}
-	for _, s := range []struct {
-		key string
-		dst *string
-	}{{"url", &c.URL}, {"personal_access_token", &c.PersonalAccessToken}, {"registration_token", &c.RegistrationToken},
-		{"runner_type", &c.RunnerType}, {"tls_ca_file", &c.TLSCAFile}} {
-		if v, ok := m[s.key]; ok && v != nil {
-			str, err := toStr(v, fmt.Sprintf("clients[%d].%s", i, s.key))
-			if err != nil {
-				return c, err
-			}
-			*s.dst = str
-			c.set[s.key] = true
+		if v == nil {
+			continue
 		}
-	}
-	for _, s := range []struct {
-		key string
-		dst *int64
-	}{{"group_id", &c.GroupID}, {"project_id", &c.ProjectID}} {
-		if v, ok := m[s.key]; ok && v != nil {
-			n, err := toInt(v, fmt.Sprintf("clients[%d].%s", i, s.key))
-			if err != nil {
-				return c, err
-			}
-			*s.dst = n
-			c.set[s.key] = true
+		cv, err := convert(v, kind, fmt.Sprintf("clients[%d].%s", i, k))
+		if err != nil {
+			return c, err
 		}
+		c.Values[k] = cv
 	}
+	c.URL, _ = c.Values["url"].(string)
 	if c.URL == "" {
 		return c, argErr("clients[%d].url is required", i)
 	}
-	if c.RunnerType != "" && c.RunnerType != "instance_type" && c.RunnerType != "group_type" && c.RunnerType != "project_type" {
-		return c, argErr("clients[%d].runner_type must be one of: instance_type, group_type, project_type, got: %s", i, c.RunnerType)
+	if rt, ok := c.Values["runner_type"].(string); ok && !slices.Contains(core.RunnerTypes, rt) {
+		return c, argErr("clients[%d].runner_type must be one of: %s, got: %s", i, strings.Join(core.RunnerTypes, ", "), rt)
 	}
 	return c, nil
+}
+
+// convert turns an Ansible value into the kind core expects, accepting
+// what Ansible's own types accept ("yes" for a bool, "12" for an int).
+func convert(v any, kind core.KeyKind, where string) (any, error) {
+	switch kind {
+	case core.KindBool:
+		return toBool(v, where)
+	case core.KindInt:
+		return toInt(v, where)
+	case core.KindStringList:
+		list, ok := v.([]any)
+		if !ok {
+			return nil, argErr("%s must be %s, got %s", where, kind, jsonType(v))
+		}
+		out := make([]any, len(list))
+		for j, e := range list {
+			s, err := toStr(e, fmt.Sprintf("%s[%d]", where, j))
+			if err != nil {
+				return nil, err
+			}
+			out[j] = s
+		}
+		return out, nil
+	}
+	return toStr(v, where)
 }
 
 func checkExecutor(m map[string]any, i int) error {
@@ -242,46 +245,23 @@ func checkExecutor(m map[string]any, i int) error {
 	if !ok || v == nil {
 		return argErr("executors[%d].name is required", i)
 	}
-	for k, want := range executorTyped {
+	name, err := toStr(v, fmt.Sprintf("executors[%d].name", i))
+	if err != nil {
+		return err
+	}
+	m["name"] = name
+	for k, kind := range core.ExecutorKeyKinds {
 		v, ok := m[k]
 		if !ok {
 			continue
 		}
-		where := fmt.Sprintf("executors[%d].%s", i, k)
-		switch want {
-		case "str":
-			s, err := toStr(v, where)
-			if err != nil {
-				return err
-			}
-			m[k] = s
-		case "bool":
-			b, err := toBool(v, where)
-			if err != nil {
-				return err
-			}
-			m[k] = b
-		case "int":
-			n, err := toInt(v, where)
-			if err != nil {
-				return err
-			}
-			m[k] = n
-		case "list":
-			list, ok := v.([]any)
-			if !ok {
-				return argErr("%s must be a list of strings, got %s", where, jsonType(v))
-			}
-			for j, e := range list {
-				s, err := toStr(e, fmt.Sprintf("%s[%d]", where, j))
-				if err != nil {
-					return err
-				}
-				list[j] = s
-			}
+		cv, err := convert(v, kind, fmt.Sprintf("executors[%d].%s", i, k))
+		if err != nil {
+			return err
 		}
+		m[k] = cv
 	}
-	if m["name"].(string) == "" {
+	if name == "" {
 		return argErr("executors[%d].name must not be empty", i)
 	}
 	if _, ok := m["url"]; !ok {
@@ -317,7 +297,7 @@ func toStr(v any, name string) (string, error) {
 	case bool:
 		return strconv.FormatBool(x), nil
 	}
-	return "", argErr("%s must be a str, got %s", name, jsonType(v))
+	return "", argErr("%s must be %s, got %s", name, core.KindString, jsonType(v))
 }
 
 func toInt(v any, name string) (int64, error) {
@@ -334,7 +314,7 @@ func toInt(v any, name string) (int64, error) {
 			return n, nil
 		}
 	}
-	return 0, argErr("%s must be an int, got %s %q", name, jsonType(v), fmt.Sprint(v))
+	return 0, argErr("%s must be %s, got %s %q", name, core.KindInt, jsonType(v), fmt.Sprint(v))
 }
 
 // toBool accepts what Ansible's boolean type accepts.
@@ -357,7 +337,7 @@ func toBool(v any, name string) (bool, error) {
 			return false, nil
 		}
 	}
-	return false, argErr("%s must be a bool, got %s %q", name, jsonType(v), fmt.Sprint(v))
+	return false, argErr("%s must be %s, got %s %q", name, core.KindBool, jsonType(v), fmt.Sprint(v))
 }
 
 func optBool(raw map[string]any, key string, def bool) (bool, error) {

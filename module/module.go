@@ -17,8 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/renameio/v2"
-
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 )
 
@@ -28,7 +26,7 @@ const managedHeader = "# Managed by Ansible (gitlab_runner_auth.runner.sync): ed
 // result as JSON. It returns the process exit code.
 func Main(path string, stdout io.Writer) int {
 	sec := core.NewRedactor()
-	result := map[string]any{}
+	var result map[string]any
 	data, err := os.ReadFile(path)
 	if err != nil {
 		result = map[string]any{"failed": true, "msg": fmt.Sprintf("cannot read the module arguments file: %v", err)}
@@ -43,7 +41,7 @@ func emit(w io.Writer, result map[string]any, sec *core.Redactor) int {
 	if err != nil {
 		b = []byte(`{"failed": true, "msg": "cannot encode the result"}`)
 	}
-	_, _ = io.WriteString(w, sec.Redact(string(b))+"\n")
+	_, _ = io.WriteString(w, core.NameOptions(sec.Redact(string(b)), func(o core.Option) string { return string(o) })+"\n")
 	if f, _ := result["failed"].(bool); f {
 		return 1
 	}
@@ -57,7 +55,7 @@ func Run(ctx context.Context, raw []byte, sec *core.Redactor) map[string]any {
 		return map[string]any{"failed": true, "changed": false, "msg": err.Error()}
 	}
 	for _, c := range a.Clients {
-		sec.Add(c.PersonalAccessToken, c.RegistrationToken)
+		sec.Add(c.Secrets()...)
 	}
 	res, err := run(ctx, a, sec)
 	if err != nil {
@@ -82,17 +80,9 @@ type managed struct {
 func run(ctx context.Context, a *Args, sec *core.Redactor) (map[string]any, error) {
 	l := core.Layout{Prefix: a.Prefix, Instance: a.Instance}
 	out := map[string]any{"changed": false, "config_path": l.ConfigPath(), "runners": []map[string]any{}}
-	hostname := a.Hostname
-	if hostname == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return out, fmt.Errorf("cannot read the host name (%v); set the hostname option", err)
-		}
-		hostname = core.ShortHostname(h)
-	}
 	opts := core.Options{
-		Prefix: a.Prefix, Instance: a.Instance, Hostname: hostname, Check: a.CheckMode, Refresh: a.Refresh,
-		Concurrency: a.Concurrency, Secrets: sec,
+		Prefix: a.Prefix, Instance: a.Instance, Hostname: a.Hostname, Check: a.CheckMode, Refresh: a.Refresh,
+		Unregister: a.State == "absent", Concurrency: a.Concurrency, Secrets: sec,
 		Tags: core.TagOptions{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema},
 		// A module run waits behind a systemd restart, but not forever.
 		LockTimeout: 120 * time.Second,
@@ -132,30 +122,11 @@ func run(ctx context.Context, a *Args, sec *core.Redactor) (map[string]any, erro
 		filesChanged = false // absent leaves the declared files alone
 	}
 
-	var res *core.Result
-	var err error
-	if a.State == "absent" {
-		res, err = core.Remove(ctx, opts)
-	} else {
-		res, err = core.Sync(ctx, opts)
-	}
+	res, err := core.Run(ctx, opts)
 	if res != nil {
+		b, _ := json.Marshal(res)
+		_ = json.Unmarshal(b, &out)
 		out["changed"] = res.Changed || filesChanged
-		runners := make([]map[string]any, 0, len(res.Runners))
-		for _, r := range res.Runners {
-			m := map[string]any{"name": r.Name, "id": r.ID, "url": r.URL, "executor": r.Executor, "action": string(r.Action)}
-			if r.Reason != "" {
-				m["reason"] = r.Reason
-			}
-			if r.Error != "" {
-				m["error"] = r.Error
-			}
-			runners = append(runners, m)
-		}
-		out["runners"] = runners
-		if len(res.Warnings) > 0 {
-			out["warnings"] = res.Warnings
-		}
 		out["msg"] = summary(res, a.CheckMode)
 		if a.Diff {
 			out["diff"] = diffs(l, files, res, a.State)
@@ -223,8 +194,7 @@ func plannedFiles(l core.Layout, a *Args, sec *core.Redactor) ([]*managed, error
 	if entries, err := os.ReadDir(l.ExecutorDir()); err == nil {
 		for _, e := range entries {
 			n := e.Name()
-			if e.IsDir() || strings.HasPrefix(n, ".") || declared[n] ||
-				!(strings.HasSuffix(n, ".toml") || strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			if e.IsDir() || strings.HasPrefix(n, ".") || declared[n] || core.ExecutorFileExt(n) == "" {
 				continue
 			}
 			f := compare(filepath.Join(l.ExecutorDir(), n), filepath.Join(l.Instance, n), n, nil, nil, sec)
@@ -263,28 +233,15 @@ func renderTemplate(a *Args) ([]byte, []byte, error) {
 		var list []any
 		for _, c := range a.Clients {
 			ct := core.NewTable()
-			ct.Set("url", c.URL)
-			secret := func(key, v string) {
-				if c.set[key] {
-					if redact {
-						v = core.RedactedToken
-					}
-					ct.Set(key, v)
+			for _, k := range core.ClientKeys {
+				v, ok := c.Values[k]
+				if !ok {
+					continue
 				}
-			}
-			secret("personal_access_token", c.PersonalAccessToken)
-			secret("registration_token", c.RegistrationToken)
-			if c.set["runner_type"] {
-				ct.Set("runner_type", c.RunnerType)
-			}
-			if c.set["group_id"] {
-				ct.Set("group_id", c.GroupID)
-			}
-			if c.set["project_id"] {
-				ct.Set("project_id", c.ProjectID)
-			}
-			if c.set["tls_ca_file"] {
-				ct.Set("tls_ca_file", c.TLSCAFile)
+				if redact && core.IsSecretKey(k) {
+					v = core.RedactedToken
+				}
+				ct.Set(k, v)
 			}
 			list = append(list, ct)
 		}
@@ -330,7 +287,7 @@ func writeFiles(l core.Layout, files []*managed) error {
 			}
 			continue
 		}
-		if err := renameio.WriteFile(f.path, f.data, 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
+		if _, err := core.WriteFileAtomic(f.path, f.data); err != nil {
 			return fmt.Errorf("writing %s: %w", f.path, err)
 		}
 	}

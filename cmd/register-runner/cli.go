@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -46,12 +44,15 @@ type redactingWriter struct {
 	sec *core.Redactor
 }
 
-func (r redactingWriter) print(s string) { _, _ = io.WriteString(r.w, r.sec.Redact(s)) }
+func (r redactingWriter) print(s string) {
+	_, _ = io.WriteString(r.w, core.NameOptions(r.sec.Redact(s), flagOf))
+}
 
 type cliOptions struct {
 	prefix, instance, schema, capture, hostname, output  string
 	captureTimeout, lockTimeout, requestTimeout, timeout time.Duration
 	check, diff, refresh, version, help, unregister      bool
+	strict                                               bool
 	concurrency                                          int
 }
 
@@ -73,8 +74,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.diff, "diff", false, "show the change to config.INSTANCE.toml (tokens redacted)")
 	fs.BoolVar(&o.refresh, "refresh", false, "read every runner from GitLab to catch settings changed by hand (needs a PAT)")
 	fs.BoolVar(&o.unregister, "unregister", false, "delete this instance's runners in GitLab and its generated config")
+	fs.BoolVar(&o.strict, "strict", false, "fail when GitLab cannot be reached, even if every executor has a token on disk")
 	fs.StringVar(&o.hostname, "hostname", "", "host name used in tags and descriptions (default: the OS host name, short form)")
-	fs.IntVar(&o.concurrency, "concurrency", 16, "GitLab requests in parallel")
+	fs.IntVar(&o.concurrency, "concurrency", core.DefaultConcurrency, "GitLab requests in parallel")
 	fs.DurationVar(&o.lockTimeout, "lock-timeout", 60*time.Second, "how long to wait for another run on this instance")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 20*time.Second, "timeout of one HTTP request")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on the whole run")
@@ -104,18 +106,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		errw.print(fmt.Sprintf("register-runner: --output must be text or json, not %q\n", o.output))
 		return exitInput
 	}
-	if o.concurrency < 1 || o.concurrency > 256 {
-		errw.print(fmt.Sprintf("register-runner: --concurrency must be between 1 and 256, not %d\n", o.concurrency))
-		return exitInput
-	}
-	if o.hostname == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			errw.print(fmt.Sprintf("register-runner: cannot read the host name (%v); pass --hostname\n", err))
-			return exitInput
-		}
-		o.hostname = core.ShortHostname(h)
-	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
@@ -126,18 +116,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	opts := core.Options{
 		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Check: o.check, Refresh: o.refresh,
-		Concurrency: o.concurrency, LockTimeout: o.lockTimeout, RequestTimeout: o.requestTimeout,
+		Unregister: o.unregister, Strict: o.strict, Concurrency: o.concurrency, LockTimeout: o.lockTimeout, RequestTimeout: o.requestTimeout,
 		Tags:    core.TagOptions{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema},
 		Secrets: sec,
 		Log:     func(s string) { errw.print("register-runner: " + s + "\n") },
 	}
-	var res *core.Result
-	var err error
-	if o.unregister {
-		res, err = core.Remove(ctx, opts)
-	} else {
-		res, err = core.Sync(ctx, opts)
-	}
+	res, err := core.Run(ctx, opts)
 	code := exitOK
 	if err != nil {
 		code = exitFail
@@ -151,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		textReport(out, errw, res, o.diff)
 	}
 	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
+		for _, line := range strings.Split(describe(err), "\n") {
 			errw.print("register-runner: error: " + line + "\n")
 		}
 	}
@@ -179,7 +163,11 @@ func textReport(out, errw redactingWriter, res *core.Result, diff bool) {
 			errw.print(fmt.Sprintf("register-runner: %s %s: %s\n", r.Action, r.Name, r.Reason))
 		}
 	}
-	if !res.Check && res.ConfigChanged {
+	switch {
+	case res.Check:
+	case res.ConfigRemoved:
+		errw.print("register-runner: removed " + res.ConfigPath + "\n")
+	case res.ConfigChanged:
 		errw.print("register-runner: wrote " + res.ConfigPath + "\n")
 	}
 	if diff {
@@ -202,26 +190,44 @@ func unifiedDiff(res *core.Result) string {
 	return s
 }
 
+// flagOf names a core option as this command's flag.
+func flagOf(o core.Option) string {
+	if o == core.OptInstance {
+		return "--service-instance"
+	}
+	return "--" + strings.ReplaceAll(string(o), "_", "-")
+}
+
+// describe renders an error (or each of joined errors), naming options as
+// flags.
+func describe(err error) string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var lines []string
+		for _, e := range j.Unwrap() {
+			lines = append(lines, describe(e))
+		}
+		return strings.Join(lines, "\n")
+	}
+	if ie, ok := err.(*core.InputError); ok {
+		return ie.Describe(flagOf)
+	}
+	return err.Error()
+}
+
+// jsonReport is core.Result as JSON, plus the diff and the failure.
 func jsonReport(res *core.Result, err error, diff bool) string {
 	doc := map[string]any{}
 	if res != nil {
-		doc["changed"] = res.Changed
-		doc["check"] = res.Check
-		doc["config_path"] = res.ConfigPath
-		doc["config_changed"] = res.ConfigChanged
-		doc["runners"] = res.Runners
-		if len(res.Warnings) > 0 {
-			doc["warnings"] = res.Warnings
-		}
+		b, _ := json.Marshal(res)
+		_ = json.Unmarshal(b, &doc)
 		if diff {
 			doc["diff"] = map[string]string{"before": res.Before, "after": res.After}
 		}
 	}
 	if err != nil {
 		doc["failed"] = true
-		doc["msg"] = err.Error()
-		var ie *core.InputError
-		doc["input_error"] = errors.As(err, &ie)
+		doc["msg"] = describe(err)
+		doc["input_error"] = core.IsInputError(err)
 	}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	return string(b)

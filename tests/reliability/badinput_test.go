@@ -318,7 +318,7 @@ var moduleBadInputs = []struct {
 }{
 	{map[string]any{"colour": "blue"}, []string{"Unsupported parameters", "colour", "Supported parameters include"}},
 	{map[string]any{"concurrency": "many"}, []string{"concurrency must be an int"}},
-	{map[string]any{"refresh": "perhaps"}, []string{"refresh must be a bool"}},
+	{map[string]any{"refresh": "perhaps"}, []string{"refresh must be true or false"}},
 	{map[string]any{"state": "latest"}, []string{"state must be one of: present, absent"}},
 	{map[string]any{"clients": []any{map[string]any{"url": "https://gl"}}, "executors": []any{map[string]any{"url": "https://gl"}}}, []string{"executors[0].name is required"}},
 	{map[string]any{"clients": []any{map[string]any{"url": "https://gl"}}, "executors": []any{map[string]any{"name": "a", "url": "https://gl", "executor": "shell", "builds_dir": nil}}}, []string{"builds_dir", "null values cannot be written"}},

@@ -35,7 +35,7 @@ func TestRateLimitedFleet(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, errs[h] = core.Sync(context.Background(), core.Options{Prefix: prefixes[h].Dir, Instance: "main",
-				Hostname: fmt.Sprintf("host%02d", h), RetryBudget: 30 * time.Second, Secrets: core.NewRedactor()})
+				Hostname: fmt.Sprintf("host%02d", h), Concurrency: core.DefaultConcurrency, RetryBudget: 30 * time.Second, Secrets: core.NewRedactor()})
 		}()
 	}
 	wg.Wait()

@@ -125,7 +125,7 @@ func (w *world) sync(t *testing.T, ctx context.Context) (*core.Result, error) {
 	var logs []string
 	var mu sync.Mutex
 	res, err := core.Sync(ctx, core.Options{
-		Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Secrets: sec,
+		Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Secrets: sec, Concurrency: core.DefaultConcurrency,
 		RequestTimeout: 250 * time.Millisecond, RetryBudget: 4 * time.Second, MaxAttempts: 4,
 		LockTimeout: 10 * time.Second,
 		Log: func(s string) {

@@ -1,0 +1,274 @@
+package core
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+)
+
+// ClientConfig is one entry of client_configs: a GitLab and its credentials.
+type ClientConfig struct {
+	URL               string // as written
+	Key               string // normalised, for matching
+	PAT               string
+	RegistrationToken string
+	RunnerType        string
+	GroupID           int64
+	ProjectID         int64
+	TLSCAFile         string
+}
+
+// Executor is one executor file, resolved against its client.
+type Executor struct {
+	Name string
+	// File is the path relative to the prefix, for messages.
+	File            string
+	Client          *ClientConfig
+	Type            string
+	StaticTags      []string
+	EnvTags         []string
+	Description     string
+	RunUntagged     bool
+	Locked          bool
+	Paused          bool
+	AccessLevel     string
+	MaximumTimeout  int64
+	MaintenanceNote string
+	RunnerType      string
+	GroupID         int64
+	ProjectID       int64
+	// Keys are copied verbatim into the executor's [[runners]] section.
+	Keys *Table
+	// Tags are computed by computeTags.
+	Tags []string
+}
+
+// Settings are what GitLab should store for this executor's runner.
+func (e *Executor) Settings() gitlab.Settings {
+	return gitlab.Settings{
+		Description: e.Description, TagList: append([]string{}, e.Tags...), RunUntagged: e.RunUntagged,
+		Locked: e.Locked, Paused: e.Paused, AccessLevel: e.AccessLevel, MaximumTimeout: e.MaximumTimeout,
+		MaintenanceNote: e.MaintenanceNote,
+	}.Normalized()
+}
+
+// Desired is everything declared on disk for one instance.
+type Desired struct {
+	Layout    Layout
+	Hostname  string
+	Globals   *Table
+	Clients   []*ClientConfig
+	Executors []*Executor // sorted by name
+}
+
+// Overlay supplies file contents instead of reading them from the prefix
+// (the Ansible module's check mode plans against files it has not written).
+type Overlay struct {
+	Template  []byte
+	Executors map[string][]byte // file name ("shell.toml") -> content
+}
+
+// loadDesired reads and validates the template and executor files.
+func loadDesired(l Layout, hostname string, ov *Overlay, sec *Redactor, prefixMissing bool) (*Desired, error) {
+	if err := validateNames(hostname, l.Instance); err != nil {
+		return nil, err
+	}
+	if !prefixMissing {
+		if err := CheckPrivate(l.Prefix, "prefix directory"); err != nil {
+			return nil, err
+		}
+	}
+	tplName := l.rel(l.TemplatePath())
+	var tplData []byte
+	if ov != nil && ov.Template != nil {
+		tplData = ov.Template
+	} else {
+		if err := CheckPrivate(l.TemplatePath(), "template"); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, inputErr(l.TemplatePath(), "template does not exist; create it with the global settings and a [[client_configs]] entry (see README, \"Files\")")
+			}
+			return nil, err
+		}
+		var err error
+		if tplData, err = readSmall(l.TemplatePath(), tplName); err != nil {
+			return nil, err
+		}
+	}
+	d := &Desired{Layout: l, Hostname: hostname}
+	if err := d.parseTemplate(tplName, tplData, sec); err != nil {
+		return nil, err
+	}
+	files, err := executorFiles(l, ov)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.loadExecutors(files); err != nil {
+		return nil, err
+	}
+	sort.Slice(d.Executors, func(i, j int) bool { return d.Executors[i].Name < d.Executors[j].Name })
+	return d, nil
+}
+
+type execFile struct {
+	name string // stem
+	rel  string // path for messages
+	path string // on disk ("" when the content comes from an overlay)
+	data []byte
+	// plain is true for a regular file (not a link) in a folder known to be
+	// inside the prefix: no need to resolve links.
+	plain bool
+}
+
+// executorFiles lists the executor files and checks their names; the
+// contents are read later, in parallel.
+func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
+	dir := l.ExecutorDir()
+	relDir := l.rel(dir)
+	var names []string
+	contents := map[string][]byte{}
+	plain := map[string]bool{}
+	if ov != nil && ov.Executors != nil {
+		for fn, data := range ov.Executors {
+			names = append(names, fn)
+			contents[fn] = data
+		}
+	} else {
+		if err := CheckPrivate(dir, "executor folder"); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, inputErr(dir, "executor folder does not exist; create it (mkdir -m 700 %s) and add one file per executor, e.g. shell.toml", dir)
+			}
+			return nil, err
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, inputErr(dir, "cannot list executor folder: %v", unwrapPathErr(err))
+		}
+		dirInside := false
+		if fi, err := os.Lstat(dir); err == nil && fi.Mode().IsDir() {
+			dirInside = true // a real folder in the prefix, not a link elsewhere
+		}
+		for _, de := range entries {
+			fn := de.Name()
+			if strings.HasPrefix(fn, ".") || ExecutorFileExt(fn) == "" {
+				continue // editor backups, READMEs and the like
+			}
+			names = append(names, fn)
+			if dirInside && de.Type().IsRegular() {
+				plain[fn] = true
+			}
+		}
+	}
+	sort.Strings(names)
+	byStem := map[string]string{}
+	var out []execFile
+	for _, fn := range names {
+		ext := ExecutorFileExt(fn)
+		rel := filepath.Join(relDir, fn)
+		if ext == "" {
+			return nil, inputErr(rel, "executor files must end in .toml, .yaml or .yml")
+		}
+		stem := strings.TrimSuffix(fn, ext)
+		if other, dup := byStem[stem]; dup {
+			return nil, inputErr(rel, "executor %q is also defined by %s; keep one of the two files", stem, filepath.Join(relDir, other))
+		}
+		byStem[stem] = fn
+		if !reExecutorName.MatchString(stem) {
+			return nil, inputErr(rel, "file name %q is not a valid executor name (letters, digits, '.', '_', '+', '-'); rename the file", stem)
+		}
+		f := execFile{name: stem, rel: rel, plain: plain[fn]}
+		if data, ok := contents[fn]; ok {
+			f.data = data
+		} else {
+			f.path = filepath.Join(dir, fn)
+		}
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		return nil, inputErr(dir, "no executor files (*.toml, *.yaml, *.yml) in the executor folder; add one per executor, or unregister the instance (register-runner --unregister, or state: absent in Ansible)")
+	}
+	return out, nil
+}
+
+// readExecutorFile reads one executor file, refusing links that leave the prefix.
+func readExecutorFile(prefixReal, prefix string, f execFile) ([]byte, error) {
+	if f.path == "" {
+		return f.data, nil
+	}
+	if f.plain {
+		return readSmall(f.path, f.rel)
+	}
+	real, err := filepath.EvalSymlinks(f.path)
+	if err != nil {
+		return nil, inputErr(f.rel, "cannot be read: %v", unwrapPathErr(err))
+	}
+	if r, err := filepath.Rel(prefixReal, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
+		return nil, inputErr(f.rel, "is a symbolic link to %s, outside the prefix %s; copy the file into the prefix instead", real, prefix)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return nil, inputErr(f.rel, "cannot be read: %v", unwrapPathErr(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, inputErr(f.rel, "is not a regular file")
+	}
+	return readSmall(f.path, f.rel)
+}
+
+// loadExecutors reads and parses the executor files on every core; the
+// error reported is the first in file-name order, so it does not depend on
+// scheduling.
+func (d *Desired) loadExecutors(files []execFile) error {
+	prefixReal, err := filepath.EvalSymlinks(d.Layout.Prefix)
+	if err != nil {
+		prefixReal = d.Layout.Prefix
+	}
+	execs := make([]*Executor, len(files))
+	errs := make([]error, len(files))
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				data, err := readExecutorFile(prefixReal, d.Layout.Prefix, files[i])
+				if err == nil {
+					execs[i], err = d.parseExecutor(files[i].name, files[i].rel, data)
+				}
+				errs[i] = err
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	d.Executors = execs
+	return nil
+}
+
+func uniqueDescriptions(d *Desired) error {
+	seen := map[string]string{}
+	for _, e := range d.Executors {
+		k := e.Client.Key + "\x00" + e.Description
+		if other, ok := seen[k]; ok {
+			return inputErr(e.File+": key description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners, make them unique", e.Description, other)
+		}
+		seen[k] = e.Name
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/gofrs/flock"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+)
+
+// engine holds what one run shares: clients, the request semaphore, output.
+type engine struct {
+	o        Options
+	l        Layout
+	lock     *flock.Flock
+	d        *Desired
+	systemID string
+	// interrupted: the previous run did not finish (set while applying).
+	interrupted bool
+	sem      chan struct{}
+	mu       sync.Mutex
+	clients  map[string]*gitlab.Client
+	warnings []string
+}
+
+func (en *engine) warn(format string, args ...any) {
+	msg := en.o.Secrets.Redact(fmt.Sprintf(format, args...))
+	en.mu.Lock()
+	en.warnings = append(en.warnings, msg)
+	en.mu.Unlock()
+	if en.o.Log != nil {
+		en.o.Log("warning: " + msg)
+	}
+}
+
+// client returns the GitLab client for a normalised URL. A URL no client
+// entry declares any more (a runner left behind) gets a client without PAT.
+func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	var cc *ClientConfig
+	if en.d != nil {
+		for _, c := range en.d.Clients {
+			if c.Key == key {
+				cc = c
+			}
+		}
+	}
+	if cc == nil {
+		cc = &ClientConfig{URL: key, Key: key}
+	}
+	if c, ok := en.clients[key]; ok {
+		return c, cc, nil
+	}
+	c, err := gitlab.New(gitlab.Config{URL: cc.URL, PAT: cc.PAT, CAFile: cc.TLSCAFile,
+		RequestTimeout: en.o.RequestTimeout, RetryBudget: en.o.RetryBudget, MaxAttempts: en.o.MaxAttempts,
+		MaxConns: en.o.Concurrency, UserAgent: "gitlab-runner-auth/" + Version})
+	if err != nil {
+		return nil, nil, inputErr("client_configs "+cc.URL, "%v", err)
+	}
+	en.clients[key] = c
+	return c, cc, nil
+}
+
+// finish closes connections and releases the lock.
+func (en *engine) finish() {
+	for _, c := range en.clients {
+		c.Close()
+	}
+	if en.lock != nil {
+		_ = en.lock.Unlock()
+	}
+}
+
+// parallel runs fn for 0..n-1 with at most Concurrency at once and joins
+// the errors in index order.
+func (en *engine) parallel(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			en.sem <- struct{}{}
+			defer func() { <-en.sem }()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,82 @@
+package core
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+var (
+	reInstance     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	reExecutorName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$`)
+	reDigits       = regexp.MustCompile(`[0-9]+`)
+)
+
+// ShortHostname drops the domain: node12.cluster.example.org -> node12.
+func ShortHostname(h string) string {
+	if i := strings.IndexByte(h, '.'); i > 0 {
+		return h[:i]
+	}
+	return h
+}
+
+// digitlessHostname is the hostname with digits removed (node12 -> node).
+func digitlessHostname(h string) string { return reDigits.ReplaceAllString(h, "") }
+
+// validateNames checks the instance and host names.
+func validateNames(hostname, instance string) error {
+	if hostname == "" {
+		return optionErr(OptHostname, "the host name is empty; give the short host name")
+	}
+	if strings.ContainsAny(hostname, " ,\t\n") {
+		return optionErr(OptHostname, "%q contains spaces or commas; give the short host name", hostname)
+	}
+	if !reInstance.MatchString(instance) {
+		return optionErr(OptInstance, "%q is not a valid instance name (letters, digits, '.', '_', '-'; e.g. main)", instance)
+	}
+	if instance == hostname || instance == digitlessHostname(hostname) {
+		return optionErr(OptInstance, "instance name %q equals the host name (%s); its tag would be meaningless, choose another instance name", instance, hostname)
+	}
+	return nil
+}
+
+// NormalizeURL gives scheme://host[:port]/path with no trailing slash and
+// default ports removed, the form used to match executors to clients.
+func NormalizeURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an http(s) URL; write GitLab's base URL, e.g. https://gitlab.example.com", raw)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("the URL must not contain credentials; use personal_access_token instead")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q has a query or fragment; write GitLab's base URL only", raw)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	hp := host
+	if port != "" {
+		hp = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		hp = "[" + host + "]"
+	}
+	return scheme + "://" + hp + strings.TrimRight(u.EscapedPath(), "/"), nil
+}
+
+// DefaultDescription is the description a runner gets unless its file sets one.
+func DefaultDescription(hostname, instance, name string) string {
+	return fmt.Sprintf("%s %s %s Runner", hostname, instance, name)
+}
+
+// identityPattern matches the default description of any executor of this
+// host and instance: "<hostname> <instance> <name> Runner".
+func identityPattern(hostname, instance string) *regexp.Regexp {
+	return regexp.MustCompile("^" + regexp.QuoteMeta(hostname) + " " + regexp.QuoteMeta(instance) + ` (\S+) Runner$`)
+}

@@ -1,0 +1,103 @@
+package core
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Redactor removes secrets from text before it leaves the process. Every
+// secret the engine reads or receives is added to it; output paths pass
+// text through Redact as a last line of defence.
+type Redactor struct {
+	mu      sync.Mutex
+	secrets map[string]bool
+	sorted  []string
+	dirty   bool
+}
+
+// NewRedactor returns an empty redactor.
+func NewRedactor() *Redactor { return &Redactor{secrets: map[string]bool{}} }
+
+// Add registers secret values (values shorter than 6 characters are
+// ignored: they would redact ordinary words).
+func (r *Redactor) Add(values ...string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		if len(v) < 6 || r.secrets[v] {
+			continue
+		}
+		r.secrets[v] = true
+		r.dirty = true
+	}
+}
+
+// Token shapes GitLab hands out; redacted even when not registered.
+var tokenShapes = regexp.MustCompile(`\b(glrt-|glpat-|glrtr-|GR1348941|glptt-|gldt-)[A-Za-z0-9_\-\.]{6,}`)
+
+// Redact replaces every known secret, and anything shaped like a GitLab
+// token, with <redacted>.
+func (r *Redactor) Redact(s string) string {
+	if r != nil {
+		r.mu.Lock()
+		if r.dirty {
+			// Sorted once per batch of additions, not per addition: a host
+			// with 1,000 runners adds 1,000 tokens.
+			r.sorted = r.sorted[:0]
+			for sec := range r.secrets {
+				r.sorted = append(r.sorted, sec)
+			}
+			// Longest first, so a secret that contains another is removed whole.
+			sort.Slice(r.sorted, func(i, j int) bool { return len(r.sorted[i]) > len(r.sorted[j]) })
+			r.dirty = false
+		}
+		for _, sec := range r.sorted {
+			if strings.Contains(s, sec) {
+				s = strings.ReplaceAll(s, sec, RedactedToken)
+			}
+		}
+		r.mu.Unlock()
+	}
+	return tokenShapes.ReplaceAllString(s, RedactedToken)
+}
+
+// RedactedToken replaces every token in diffs and check-mode output.
+const RedactedToken = "<redacted>"
+
+func redactConfig(live *LiveConfig) []byte {
+	if !live.Exists {
+		return nil
+	}
+	// Re-render only the token values; keep the file otherwise as it is.
+	var out []string
+	for _, line := range strings.SplitAfter(string(live.Raw), "\n") {
+		trim := strings.TrimSpace(line)
+		if strings.HasPrefix(trim, "token") && strings.Contains(trim, "=") {
+			key := strings.TrimSpace(trim[:strings.Index(trim, "=")])
+			if key == "token" || key == `"token"` {
+				indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+				nl := ""
+				if strings.HasSuffix(line, "\n") {
+					nl = "\n"
+				}
+				line = indent + `token = "` + RedactedToken + `"` + nl
+			}
+		}
+		out = append(out, line)
+	}
+	return []byte(strings.Join(out, ""))
+}
+
+// IsSecretKey reports a key whose value is a secret, whatever its shape:
+// token, personal_access_token, registration_token, ... (not *_file keys,
+// which hold paths).
+func IsSecretKey(key string) bool {
+	k := strings.ToLower(key)
+	return strings.Contains(k, "token") && !strings.HasSuffix(k, "_file") && !strings.HasSuffix(k, "_at")
+}

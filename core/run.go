@@ -1,0 +1,196 @@
+// Package core is gitlab-runner-auth's sync engine: it loads what a host
+// declares, observes GitLab, builds a plan (keep, create, adopt, replace,
+// update, delete), carries it out and writes config.{instance}.toml. It
+// prints nothing and knows nothing of flags or Ansible.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+)
+
+// Version is set at build time.
+var Version = "dev"
+
+// Bounds of parallel GitLab requests.
+const (
+	DefaultConcurrency = 16
+	MaxConcurrency     = 256
+)
+
+// Options configure one run. Both front ends fill it and call Run.
+type Options struct {
+	Prefix   string
+	Instance string
+	// Hostname names this host in tags and descriptions (default: the OS
+	// host name, short form).
+	Hostname string
+	// Check builds the plan and stops: no mutating request, no write.
+	Check bool
+	// Refresh reads every runner from GitLab to catch edits made by hand.
+	Refresh bool
+	// Unregister removes this instance's runners instead of syncing.
+	Unregister bool
+	// Strict fails when GitLab cannot be reached, even when every executor
+	// has a token on disk and nothing needs GitLab (see Planned.Degraded).
+	Strict bool
+	// Concurrency bounds parallel GitLab requests (1..MaxConcurrency; the
+	// front ends default to DefaultConcurrency).
+	Concurrency int
+	Tags        TagOptions
+	// LockTimeout bounds the wait for another run on the same instance.
+	LockTimeout    time.Duration
+	RequestTimeout time.Duration
+	RetryBudget    time.Duration
+	MaxAttempts    int
+	// Overlay replaces the template and executor files read from disk.
+	Overlay *Overlay
+	// Secrets collects every secret seen so output can be scrubbed.
+	Secrets *Redactor
+	// Log receives progress and warnings (already redacted).
+	Log func(string)
+	Now func() time.Time
+	// MachineIDPaths override where the machine id is read (tests).
+	MachineIDPaths []string
+	// PrefixMayBeMissing lets a check-mode run with an Overlay plan for a
+	// host whose prefix does not exist yet (Ansible check mode on a new host).
+	PrefixMayBeMissing bool
+}
+
+// setDefaults fills what was left empty and checks what a front end passed.
+func (o *Options) setDefaults() error {
+	if o.Instance == "" {
+		o.Instance = "main"
+	}
+	if o.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return optionErr(OptHostname, "cannot read the host name (%v); give it explicitly", err)
+		}
+		o.Hostname = ShortHostname(h)
+	}
+	if o.Concurrency < 1 || o.Concurrency > MaxConcurrency {
+		return optionErr(OptConcurrency, "must be between 1 and %d, not %d", MaxConcurrency, o.Concurrency)
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = 60 * time.Second
+	}
+	if o.Secrets == nil {
+		o.Secrets = NewRedactor()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MachineIDPaths == nil {
+		o.MachineIDPaths = MachineIDPaths
+	}
+	if o.Tags.Concurrency <= 0 {
+		o.Tags.Concurrency = o.Concurrency
+	}
+	return nil
+}
+
+// RunnerResult reports one runner of the run.
+type RunnerResult struct {
+	Name     string `json:"name"`
+	ID       int64  `json:"id"`
+	URL      string `json:"url"`
+	Executor string `json:"executor"`
+	Action   Action `json:"action"`
+	Reason   string `json:"reason,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Result is the outcome of a run, as both front ends report it.
+type Result struct {
+	ConfigPath string `json:"config_path"`
+	Check      bool   `json:"check"`
+	// Changed: the plan does something to GitLab, or the config changes.
+	Changed       bool `json:"changed"`
+	ConfigChanged bool `json:"config_changed"`
+	// ConfigRemoved: an unregister removed the config.
+	ConfigRemoved bool `json:"config_removed,omitempty"`
+	// Degraded: GitLab could not be reached and the run kept the tokens on
+	// disk unverified (see Planned.Degraded).
+	Degraded bool           `json:"degraded,omitempty"`
+	Runners  []RunnerResult `json:"runners"`
+	Warnings []string       `json:"warnings,omitempty"`
+	// Before and After are the config with tokens redacted (for diffs).
+	Before string `json:"-"`
+	After  string `json:"-"`
+}
+
+// Run is the one entry point of both front ends: Sync, or Remove when
+// o.Unregister is set.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Unregister {
+		return Remove(ctx, o)
+	}
+	return Sync(ctx, o)
+}
+
+// lock takes the per-instance advisory lock, waiting at most LockTimeout.
+func lock(ctx context.Context, l Layout, timeout time.Duration) (*flock.Flock, error) {
+	fl := flock.New(l.LockPath(), flock.SetPermissions(0o600))
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ok, err := fl.TryLockContext(lctx, 50*time.Millisecond)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("lock %s: %w", l.LockPath(), err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("another run for instance %q holds the lock %s; gave up after %s (raise {lock_timeout}, or check for a stuck register-runner process)", l.Instance, l.LockPath(), timeout)
+	}
+	return fl, nil
+}
+
+// start checks the options, the names and the prefix and, unless in check
+// mode, takes the instance's lock. The caller runs en.finish when done,
+// whatever the error.
+func start(ctx context.Context, o *Options) (*engine, *Result, error) {
+	en := &engine{clients: map[string]*gitlab.Client{}}
+	err := o.setDefaults()
+	en.o = *o
+	en.l = Layout{Prefix: o.Prefix, Instance: o.Instance}
+	en.sem = make(chan struct{}, max(o.Concurrency, 1))
+	res := &Result{ConfigPath: en.l.ConfigPath(), Check: o.Check, Runners: []RunnerResult{}}
+	if err != nil {
+		return en, res, err
+	}
+	if err := validateNames(o.Hostname, o.Instance); err != nil {
+		return en, res, err
+	}
+	if err := o.checkPrefix(); err != nil {
+		return en, res, err
+	}
+	if !o.Check {
+		fl, err := lock(ctx, en.l, o.LockTimeout)
+		if err != nil {
+			return en, res, err
+		}
+		en.lock = fl
+	}
+	return en, res, nil
+}
+
+func (o *Options) prefixMissing() bool {
+	if !o.PrefixMayBeMissing || !o.Check || o.Overlay == nil {
+		return false
+	}
+	_, err := os.Stat(o.Prefix)
+	return errors.Is(err, os.ErrNotExist)
+}
+
+func (o *Options) checkPrefix() error {
+	if o.prefixMissing() {
+		return nil
+	}
+	return CheckPrivate(o.Prefix, "prefix directory")
+}
