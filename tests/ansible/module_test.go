@@ -78,7 +78,7 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 	}{
 		{base + "    colour: blue\n", []string{"Unsupported parameters", "colour"}},
 		{base + "    concurrency: lots\n", []string{"concurrency", "must be an int"}},
-		{base + "    refresh: maybe\n", []string{"refresh", "must be a bool"}},
+		{base + "    refresh: maybe\n", []string{"refresh", "must be true or false"}},
 		{base + "    state: gone\n", []string{"state", "present, absent"}},
 		{base + "    clients: {url: x}\n    executors: []\n", []string{"clients must be a list"}},
 		{base + "    clients: [{personal_access_token: x}]\n    executors: [{name: a, url: x}]\n", []string{"clients[0].url is required"}},
