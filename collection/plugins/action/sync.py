@@ -37,6 +37,8 @@ from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
+from ansible.utils.unsafe_proxy import wrap_var
+from ansible.vars.clean import remove_internal_keys
 
 from ansible_collections.gitlab_runner_auth.runner.plugins.plugin_utils.hostplatform import (
     GOARCH, SUPPORTED, SYSTEM, binary_name, goarches)
@@ -216,7 +218,8 @@ class ActionModule(ActionBase):
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         # The module never returns a secret; this is the second line of defence.
-        result.update(_scrub(module_result, secrets))
+        # As with any module's result, nothing in it is ever templated.
+        result.update(wrap_var(_scrub(module_result, secrets)))
         return result
 
     def _run_module(self, task_vars):
@@ -252,7 +255,8 @@ class ActionModule(ActionBase):
             return self._marker_result(marker)
 
         data = self._parse_returned_data(res)
-        data.pop('_ansible_parsed', None)
+        # As ActionBase._execute_module: no internal keys from the module.
+        remove_internal_keys(data)
         if warning:
             data.setdefault('warnings', []).append(warning)
         return data
