@@ -200,7 +200,7 @@ notes:
   - The module is idempotent - a second run with the same options reports C(changed=false) and makes one
     C(POST /runners/verify) request per executor.
   - Runs are serialised per prefix and instance with an advisory lock shared with C(register-runner).
-  - The first run on a host sends the binary (about 9 MB) and keeps it in a cache on the host,
+  - The first run on a host sends the binary (8-9 MB) and keeps it in a cache on the host,
     C(/var/cache/gitlab-runner-auth/sync-<sha256>) when the module runs as root, otherwise
     C(~/.cache/gitlab-runner-auth/), or the folder in the variable C(gitlab_runner_auth_cache_dir).
     Later runs send only the arguments (a few kilobytes). A cached binary is run only when the folder
