@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/core.Versi
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 TRANSCRIPTS := $(CURDIR)/build/transcripts
 
-.PHONY: all build demo test collection bench bench-fleet fuzz stress clean FORCE
+.PHONY: all build demo test lint collection bench bench-fleet fuzz stress clean FORCE
 
 all: build
 
@@ -19,12 +19,25 @@ demo: build
 # Everything: Go tests (engine, CLI, simulator, reliability), the Ansible
 # collection and Molecule scenarios, then a sweep of every output the suite
 # produced for secrets.
-test: build
+test: build lint
 	rm -rf $(TRANSCRIPTS) && mkdir -p $(TRANSCRIPTS)
-	$(GO) vet ./...
 	GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 ./...
 	$(GO) run ./tests/sweep $(TRANSCRIPTS) 100
 	@cat build/reliability-report.txt
+
+# Static checks: formatting, vet, staticcheck and deadcode (pinned versions,
+# installed by .ci/run with go install). deadcode runs with -test because
+# core/coretest is a fixture package that only tests use.
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+DEADCODE    ?= $(shell $(GO) env GOPATH)/bin/deadcode
+lint:
+	@test -x $(STATICCHECK) || { echo "staticcheck missing: go install honnef.co/go/tools/cmd/staticcheck@v0.8.2"; exit 1; }
+	@test -x $(DEADCODE) || { echo "deadcode missing: go install golang.org/x/tools/cmd/deadcode@v0.51.0"; exit 1; }
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	@out=$$($(DEADCODE) -test ./...); if [ -n "$$out" ]; then echo "dead code:"; echo "$$out"; exit 1; fi
+	@echo "lint: gofmt, go vet, staticcheck, deadcode clean"
 
 clean:
 	rm -rf build dist

@@ -45,7 +45,7 @@ func BenchmarkBuildPlan(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				prev := MatchPrevious(d, live, st)
+				prev := matchPrevious(d, live, st)
 				if p := BuildPlan(d, prev, st, obs); p.Changed() {
 					b.Fatal("steady state planned a change")
 				}
@@ -58,7 +58,7 @@ func BenchmarkRenderConfig(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("executors=%d", n), func(b *testing.B) {
 			d, live, st, obs := benchDesired(n)
-			prev := MatchPrevious(d, live, st)
+			prev := matchPrevious(d, live, st)
 			plan := BuildPlan(d, prev, st, obs)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -95,7 +95,7 @@ func BenchmarkLoadDesired(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				d, err := LoadDesired(l, "node1", nil, NewRedactor())
+				d, err := loadDesired(l, "node1", nil, NewRedactor(), false)
 				if err != nil || len(d.Executors) != n {
 					b.Fatal(err)
 				}

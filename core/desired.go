@@ -46,7 +46,7 @@ type Executor struct {
 	ProjectID       int64
 	// Keys are copied verbatim into the executor's [[runners]] section.
 	Keys *Table
-	// Tags are computed by ComputeTags.
+	// Tags are computed by computeTags.
 	Tags []string
 }
 
@@ -75,13 +75,9 @@ type Overlay struct {
 	Executors map[string][]byte // file name ("shell.toml") -> content
 }
 
-// LoadDesired reads and validates the template and executor files.
-func LoadDesired(l Layout, hostname string, ov *Overlay, sec *Redactor) (*Desired, error) {
-	return loadDesired(l, hostname, ov, sec, false)
-}
-
+// loadDesired reads and validates the template and executor files.
 func loadDesired(l Layout, hostname string, ov *Overlay, sec *Redactor, prefixMissing bool) (*Desired, error) {
-	if err := ValidateNames(hostname, l.Instance); err != nil {
+	if err := validateNames(hostname, l.Instance); err != nil {
 		return nil, err
 	}
 	if !prefixMissing {

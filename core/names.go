@@ -22,11 +22,11 @@ func ShortHostname(h string) string {
 	return h
 }
 
-// DigitlessHostname is the hostname with digits removed (node12 -> node).
-func DigitlessHostname(h string) string { return reDigits.ReplaceAllString(h, "") }
+// digitlessHostname is the hostname with digits removed (node12 -> node).
+func digitlessHostname(h string) string { return reDigits.ReplaceAllString(h, "") }
 
-// ValidateNames checks the instance and host names.
-func ValidateNames(hostname, instance string) error {
+// validateNames checks the instance and host names.
+func validateNames(hostname, instance string) error {
 	if hostname == "" {
 		return optionErr(OptHostname, "the host name is empty; give the short host name")
 	}
@@ -36,7 +36,7 @@ func ValidateNames(hostname, instance string) error {
 	if !reInstance.MatchString(instance) {
 		return optionErr(OptInstance, "%q is not a valid instance name (letters, digits, '.', '_', '-'; e.g. main)", instance)
 	}
-	if instance == hostname || instance == DigitlessHostname(hostname) {
+	if instance == hostname || instance == digitlessHostname(hostname) {
 		return optionErr(OptInstance, "instance name %q equals the host name (%s); its tag would be meaningless, choose another instance name", instance, hostname)
 	}
 	return nil

@@ -99,7 +99,6 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 	// GET each runner whose state is needed, and each found candidate of an
 	// executor being adopted is read later by apply (PUT answers it).
 	details := make([]*gitlab.Runner, len(gets))
-	missing := make([]bool, len(gets))
 	keyOf := map[int64]string{}
 	for _, e := range d.Executors {
 		if p := prev.ByName[e.Name]; p != nil {
@@ -119,7 +118,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		case err == nil:
 			details[i] = &r
 		case gitlab.IsNotFound(err):
-			missing[i] = true
+			// Gone: the plan replaces it (no entry in Details).
 		case gitlab.IsForbidden(err):
 			en.warn("cannot read runner %d on %s with this personal access token (%v); assuming its settings are as last applied", gets[i], keyOf[gets[i]], err)
 		default:
@@ -133,8 +132,6 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 	for i, id := range gets {
 		if details[i] != nil {
 			obs.Details[id] = *details[i]
-		} else if missing[i] {
-			obs.Missing[id] = true
 		}
 	}
 	return obs, nil

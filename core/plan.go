@@ -108,9 +108,8 @@ type Observation struct {
 	// Found holds the host/instance lookup per client key (only clients
 	// that were looked up have an entry).
 	Found map[string][]gitlab.Summary
-	// Details and Missing hold GET /runners/:id results.
+	// Details holds GET /runners/:id results.
 	Details map[int64]gitlab.Runner
-	Missing map[int64]bool
 }
 
 // VerifyOutcome is one verify answer: 200 (alive) or 403 (dead).
@@ -121,12 +120,12 @@ type VerifyOutcome struct {
 
 func newObservation() Observation {
 	return Observation{Verified: map[string]VerifyOutcome{}, Found: map[string][]gitlab.Summary{},
-		Details: map[int64]gitlab.Runner{}, Missing: map[int64]bool{}}
+		Details: map[int64]gitlab.Runner{}}
 }
 
-// MatchPrevious attributes each live [[runners]] entry to a declared
+// matchPrevious attributes each live [[runners]] entry to a declared
 // executor, to this host and instance (to be deleted), or to nobody.
-func MatchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
+func matchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
 	prev := Previous{ByName: map[string]*LiveRunner{}}
 	byName := map[string]*Executor{}
 	byDesc := map[string]string{} // client key + description -> executor name

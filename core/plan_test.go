@@ -96,7 +96,6 @@ func TestBuildPlan(t *testing.T) {
 				o := newObservation()
 				o.Verified = alive("a")
 				o.Verified["b"] = VerifyOutcome{}
-				o.Missing[2] = true
 				o.Found["https://gl"] = []gitlab.Summary{summary("a", 1)}
 				return o
 			},
@@ -150,7 +149,7 @@ func TestBuildPlan(t *testing.T) {
 			if tc.obs != nil {
 				obs = tc.obs(d)
 			}
-			prev := MatchPrevious(d, tc.live, st)
+			prev := matchPrevious(d, tc.live, st)
 			got := actions(BuildPlan(d, prev, st, obs))
 			if got != tc.want {
 				t.Fatalf("plan %q, want %q", got, tc.want)
@@ -162,7 +161,7 @@ func TestBuildPlan(t *testing.T) {
 func TestCheckPlanIsAPureValue(t *testing.T) {
 	d := planFixture(true)
 	st := stateWith(d, map[string]int64{"a": 1, "b": 2})
-	prev := MatchPrevious(d, live(lr("a", 1), lr("b", 2)), st)
+	prev := matchPrevious(d, live(lr("a", 1), lr("b", 2)), st)
 	obs := newObservation()
 	obs.Verified = map[string]VerifyOutcome{"a": {Alive: true}, "b": {Alive: true}}
 	p1 := actions(BuildPlan(d, prev, st, obs))

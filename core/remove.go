@@ -51,12 +51,12 @@ func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 		}
 	}
 	en.d = d
-	live, err := ReadLiveConfig(l, o.Secrets)
+	live, err := readLiveConfig(l, o.Secrets)
 	if err != nil {
 		return nil, err
 	}
-	st, _ := ReadState(l)
-	prev := MatchPrevious(d, live, st)
+	st, _ := readState(l)
+	prev := matchPrevious(d, live, st)
 	obs := newObservation()
 	var scopes []lookupScope
 	for _, c := range d.Clients {

@@ -63,12 +63,9 @@ func (s Section) table(redact bool) *Table {
 			t.Set("tls-ca-file", s.TLSCAFile)
 		}
 	}
-	{
-		s.Keys = keys
-		for _, k := range s.Keys.Keys() {
-			v, _ := s.Keys.Get(k)
-			t.Set(k, cloneValue(v))
-		}
+	for _, k := range keys.Keys() {
+		v, _ := keys.Get(k)
+		t.Set(k, cloneValue(v))
 	}
 	return t
 }

@@ -164,7 +164,7 @@ func start(ctx context.Context, o *Options) (*engine, *Result, error) {
 	if err != nil {
 		return en, res, err
 	}
-	if err := ValidateNames(o.Hostname, o.Instance); err != nil {
+	if err := validateNames(o.Hostname, o.Instance); err != nil {
 		return en, res, err
 	}
 	if err := o.checkPrefix(); err != nil {

@@ -38,9 +38,9 @@ type LiveConfig struct {
 	Runners []LiveRunner
 }
 
-// ReadLiveConfig reads the config gitlab-runner uses now. A file that does
+// readLiveConfig reads the config gitlab-runner uses now. A file that does
 // not parse is an error: guessing would lose tokens.
-func ReadLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
+func readLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
 	path := l.ConfigPath()
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -105,8 +105,8 @@ type StateRunner struct {
 	Applied *gitlab.Settings `json:"applied,omitempty"`
 }
 
-// ReadState reads the state file; any problem means "unknown".
-func ReadState(l Layout) (*State, string) {
+// readState reads the state file; any problem means "unknown".
+func readState(l Layout) (*State, string) {
 	data, err := os.ReadFile(l.StatePath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return &State{Version: 1, Runners: map[string]StateRunner{}}, ""

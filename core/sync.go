@@ -62,14 +62,14 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	if err := uniqueDescriptions(d); err != nil {
 		return nil, err
 	}
-	if err := ComputeTags(ctx, d, o.Tags); err != nil {
+	if err := computeTags(ctx, d, o.Tags); err != nil {
 		return nil, err
 	}
-	live, err := ReadLiveConfig(l, o.Secrets)
+	live, err := readLiveConfig(l, o.Secrets)
 	if err != nil {
 		return nil, err
 	}
-	st, warn := ReadState(l)
+	st, warn := readState(l)
 	en.d = d
 	if warn != "" {
 		en.warn("%s", warn)
@@ -86,7 +86,7 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	}
 	en.systemID = sysID
 
-	prev := MatchPrevious(d, live, st)
+	prev := matchPrevious(d, live, st)
 	for _, f := range prev.Foreign {
 		en.warn("config entry %q (id %d) does not carry this host's identity; keeping it as is", f.Name, f.ID)
 	}
@@ -181,7 +181,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 
 	// gitlab-runner may have rotated a token while we worked: take token
 	// fields from the file as it is now, never from the copy read earlier.
-	fresh, ferr := ReadLiveConfig(l, en.o.Secrets)
+	fresh, ferr := readLiveConfig(l, en.o.Secrets)
 	if ferr != nil {
 		fresh = p.live
 	}

@@ -55,9 +55,6 @@ func (t *Table) Delete(k string) {
 // Keys returns the keys in order.
 func (t *Table) Keys() []string { return append([]string(nil), t.keys...) }
 
-// Len is the number of keys.
-func (t *Table) Len() int { return len(t.keys) }
-
 // Clone deep-copies the table.
 func (t *Table) Clone() *Table {
 	c := NewTable()
@@ -75,29 +72,6 @@ func cloneValue(v any) any {
 		out := make([]any, len(x))
 		for i := range x {
 			out[i] = cloneValue(x[i])
-		}
-		return out
-	}
-	return v
-}
-
-// ToPlain converts the table to map[string]any / []any (for JSON).
-func (t *Table) ToPlain() map[string]any {
-	m := make(map[string]any, len(t.keys))
-	for _, k := range t.keys {
-		m[k] = plainValue(t.vals[k])
-	}
-	return m
-}
-
-func plainValue(v any) any {
-	switch x := v.(type) {
-	case *Table:
-		return x.ToPlain()
-	case []any:
-		out := make([]any, len(x))
-		for i := range x {
-			out[i] = plainValue(x[i])
 		}
 		return out
 	}

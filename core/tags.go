@@ -38,8 +38,8 @@ type TagOptions struct {
 	Concurrency int
 }
 
-// Architecture returns the name uname -m prints for this machine.
-func Architecture() string {
+// architecture returns the name uname -m prints for this machine.
+func architecture() string {
 	switch runtime.GOARCH {
 	case "amd64":
 		return "x86_64"
@@ -57,11 +57,11 @@ var schedulers = []struct{ cmd, name string }{{"sbatch", "slurm"}, {"bsub", "lsf
 var builtinProps = map[string]bool{"hostname": true, "instance": true, "executor_type": true, "env": true,
 	"architecture": true, "scheduler": true}
 
-// ComputeTags fills Executor.Tags for every executor: hostname, digit-less
+// computeTags fills Executor.Tags for every executor: hostname, digit-less
 // hostname, instance, executor type, env_tags values, static tags, the
 // architecture, a batch scheduler for batch/custom executors, and the
 // capture program's properties; validated against the schema if given.
-func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
+func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 	if o.LookPath == nil {
 		o.LookPath = exec.LookPath
 	}
@@ -69,7 +69,7 @@ func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
 		o.Getenv = os.LookupEnv
 	}
 	if o.Arch == "" {
-		o.Arch = Architecture()
+		o.Arch = architecture()
 	}
 	if o.CaptureTimeout <= 0 {
 		o.CaptureTimeout = 10 * time.Second
@@ -126,7 +126,7 @@ func ComputeTags(ctx context.Context, d *Desired, o TagOptions) error {
 		}
 		env := map[string]any{}
 		var tags []string
-		tags = append(tags, d.Hostname, DigitlessHostname(d.Hostname), d.Layout.Instance, e.Type)
+		tags = append(tags, d.Hostname, digitlessHostname(d.Hostname), d.Layout.Instance, e.Type)
 		for _, name := range e.EnvTags {
 			if v, ok := o.Getenv(name); ok && strings.TrimSpace(v) != "" {
 				v = strings.TrimSpace(v)

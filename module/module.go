@@ -26,7 +26,7 @@ const managedHeader = "# Managed by Ansible (gitlab_runner_auth.runner.sync): ed
 // result as JSON. It returns the process exit code.
 func Main(path string, stdout io.Writer) int {
 	sec := core.NewRedactor()
-	result := map[string]any{}
+	var result map[string]any
 	data, err := os.ReadFile(path)
 	if err != nil {
 		result = map[string]any{"failed": true, "msg": fmt.Sprintf("cannot read the module arguments file: %v", err)}
