@@ -93,7 +93,7 @@ var badInputs = []badInput{
 	{"url matching no client", func(t *testing.T, w *world) []string {
 		w.p.Executor("x.toml", "url = \"https://gitlab.example.org\"\n")
 		return nil
-	}, []string{"main/x.toml", "key url", "matches no client_configs entry", "known:"}},
+	}, []string{"main/x.toml", "key url", "matches no client_configs entry", "known: http://127.0.0.1"}},
 	{"url that is not http", func(t *testing.T, w *world) []string {
 		w.p.Executor("x.toml", "url = \"gitlab.example.org\"\n")
 		return nil
@@ -170,6 +170,10 @@ var badInputs = []badInput{
 	}, []string{"config.template.main.toml", "client_configs[0].registration_token", "placeholder {registration_token}", "put the real token"}},
 	{"placeholder PAT", func(t *testing.T, w *world) []string {
 		w.p.Write("config.template.main.toml", template(w, "personal_access_token = \"{{ gitlab_pat }}\"\n"))
+		return nil
+	}, []string{"config.template.main.toml", "client_configs[0].personal_access_token", "placeholder", "put the real token"}},
+	{"placeholder PAT in angle brackets", func(t *testing.T, w *world) []string {
+		w.p.Write("config.template.main.toml", template(w, "personal_access_token = \"<your-token>\"\n"))
 		return nil
 	}, []string{"config.template.main.toml", "client_configs[0].personal_access_token", "placeholder", "put the real token"}},
 	{"placeholder in a token file", func(t *testing.T, w *world) []string {
