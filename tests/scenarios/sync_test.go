@@ -366,6 +366,7 @@ func TestLegacyRegistrationToken(t *testing.T) {
 
 	t.Run("fallback when the PAT lacks create_runner", func(t *testing.T) {
 		sim, p := shellHost(t, coretest.ReadOnlyPAT, coretest.RegistrationTok)
+		wantSteps(t, mustCheck(t, sim, p, nil), []string{"create shell"})
 		r := mustRun(t, p, nil)
 		if rs := sim.Runners(); len(rs) != 1 || !rs[0].Legacy {
 			t.Fatalf("want the legacy fallback, got %+v", rs)
@@ -416,6 +417,9 @@ func TestRotatedTokenInLiveConfigIsKept(t *testing.T) {
 	if err := os.WriteFile(p.ConfigPath(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if c := mustCheck(t, sim, p, nil); !contains(steps(c), "keep shell (id "+itoa(shellID)+")") {
+		t.Fatalf("check steps %q", steps(c))
+	}
 	sim.ResetLog()
 	r := mustRun(t, p, nil)
 	if !contains(steps(r), "keep shell (id "+itoa(shellID)+")") {
@@ -444,7 +448,10 @@ func TestForeignRunnersAreNeverTouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Remove("main/docker.yaml")
+	id := ids(sim)
+	wantSteps(t, mustCheck(t, sim, p, nil), expect(id, "adopt", "gpu", "adopt", "shell", "delete", "docker"))
 	r := mustRun(t, p, nil)
+	wantSteps(t, r, expect(id, "adopt", "gpu", "adopt", "shell", "delete", "docker"))
 	for _, rr := range r.Runners {
 		if rr.ID == other || rr.ID == lookalike || rr.ID == otherInstance {
 			t.Errorf("the run acted on foreign runner %d: %+v", rr.ID, rr)
