@@ -17,6 +17,8 @@ type engine struct {
 	lock     *flock.Flock
 	d        *Desired
 	systemID string
+	// interrupted: the previous run did not finish (set while applying).
+	interrupted bool
 	sem      chan struct{}
 	mu       sync.Mutex
 	clients  map[string]*gitlab.Client

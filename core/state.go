@@ -105,6 +105,12 @@ type StateRunner struct {
 	Applied *gitlab.Settings `json:"applied,omitempty"`
 }
 
+// key is the normalised URL of the runner's GitLab.
+func (r StateRunner) key() string {
+	k, _ := NormalizeURL(r.URL)
+	return k
+}
+
 // readState reads the state file; any problem means "unknown".
 func readState(l Layout) (*State, string) {
 	data, err := os.ReadFile(l.StatePath())

@@ -18,14 +18,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-type counts struct {
-	Total    int            `json:"total"`
-	Mutating int            `json:"mutating"`
-	ByKind   map[string]int `json:"by_kind"`
-	MaxIn    int            `json:"max_in_flight"`
-}
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+)
 
 type entry struct {
 	Start time.Time `json:"Start"`
@@ -35,7 +30,7 @@ type sample struct {
 	wall    time.Duration
 	startup time.Duration
 	rssKB   int64
-	counts  counts
+	counts  gitlabsim.RequestCounts
 }
 
 type row struct {

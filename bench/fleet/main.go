@@ -16,13 +16,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-type counts struct {
-	Total    int            `json:"total"`
-	Mutating int            `json:"mutating"`
-	ByKind   map[string]int `json:"by_kind"`
-}
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+)
 
 type logEntry struct {
 	Status    int       `json:"Status"`
@@ -186,7 +182,7 @@ func main() {
 
 	ctl("POST", "/-/sim/reset-log", "", nil)
 	second := play(playbook, inventory, *forks)
-	var c counts
+	var c gitlabsim.RequestCounts
 	ctl("GET", "/-/sim/counts", "", &c)
 	expect(second.failedN == 0 && second.hosts == *hosts && second.changed == 0,
 		"second run: %d hosts, %d changed, %s", second.hosts, second.changed, second.wall.Round(time.Millisecond))

@@ -1,6 +1,7 @@
-// Command gitlab-sim serves the GitLab runner API simulator on a loopback
-// port, for the demo, the Molecule scenarios and the benchmarks. It adds a
-// control API under /-/sim/ (state, request log, fault injection).
+// Command gitlab-sim serves the GitLab simulator (core/gitlabsim) on a
+// loopback port, for the demo, the Molecule scenarios, the benchmarks and a
+// real gitlab-runner to poll. It adds a control API under /-/sim/ (state,
+// users, groups, tokens, request log, fault injection).
 package main
 
 import (
@@ -87,12 +88,19 @@ func run(args []string) error {
 	regDisabled := fs.Bool("registration-disabled", false, "answer 410 Gone to legacy registration, as GitLab 17+ does")
 	latency := fs.Duration("latency", 0, "latency added to every API request")
 	lifetime := fs.Duration("token-lifetime", 0, "runner tokens expire after this long (0: never)")
+	adminMode := fs.Bool("admin-mode", false, "turn on GitLab's Admin Mode: administrator tokens need the admin_mode scope")
+	routable := fs.Bool("routable-tokens", false, "hand out runner tokens in the routable format (glrt-t1_<payload>.<crc>)")
+	logRequests := fs.Bool("log-requests", false, "print one line per API request to stderr (never a secret)")
 	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	keyFile := fs.String("tls-key", "", "private key for --tls-cert (PEM)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opts := gitlabsim.Options{Latency: *latency, TokenLifetime: *lifetime, RegistrationDisabled: *regDisabled}
+	opts := gitlabsim.Options{Latency: *latency, TokenLifetime: *lifetime, RegistrationDisabled: *regDisabled,
+		AdminMode: *adminMode, RoutableTokens: *routable}
+	if *logRequests {
+		opts.RequestLog = os.Stderr
+	}
 	for _, spec := range pats {
 		parts := strings.SplitN(spec, ":", 4)
 		if len(parts) != 4 || (parts[2] != "admin" && parts[2] != "user") {

@@ -29,8 +29,10 @@ const (
 // AllSecrets lists the fixed secrets (runner tokens are recognised by shape).
 var AllSecrets = []string{AdminPAT, CreateOnlyPAT, ReadOnlyPAT, GroupPAT, RegistrationTok}
 
-// RunnerTokenShape matches the runner tokens the simulator hands out.
-var RunnerTokenShape = regexp.MustCompile(`glrt-[A-Za-z0-9_-]{20}`)
+// RunnerTokenShape matches the runner tokens the simulator hands out:
+// glrt-t1_… from the runner creation workflow, t1_… (t2_, t3_) from legacy
+// registration, as GitLab shapes them.
+var RunnerTokenShape = regexp.MustCompile(`glrt-[A-Za-z0-9_-]{20}|\bt[1-3]_[A-Za-z0-9_-]{20}`)
 
 // tokenShapes match any personal access or registration token value.
 var tokenShapes = regexp.MustCompile(`glpat-[A-Za-z0-9_-]{10,}|GR1348941[A-Za-z0-9_-]{10,}`)

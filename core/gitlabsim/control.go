@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -13,13 +14,35 @@ import (
 // simulator offers to tests in other processes (Molecule verify steps,
 // benchmarks). It is not part of GitLab's API, is never logged, and never
 // returns a token.
+//
+//	GET    /-/sim/runners                  every runner (RunnerView)
+//	POST   /-/sim/runners                  add a runner (RunnerView; system_ids become managers)
+//	DELETE /-/sim/runners/{id}             delete it as an administrator would
+//	POST   /-/sim/runners/{id}/revoke      give it a token nobody knows
+//	POST   /-/sim/runners/{id}/expire      expire its token
+//	POST   /-/sim/runners/{id}/orphan      make it lose its group or project
+//	POST   /-/sim/runners/{id}/managers    record a manager {"system_id": "..."}
+//	POST   /-/sim/verify                   {"token": "..."} -> {"valid": bool, "id": n}
+//	GET    /-/sim/requests, /-/sim/counts  the request log, RequestCounts
+//	POST   /-/sim/reset-log
+//	POST   /-/sim/faults, DELETE /-/sim/faults
+//	PUT    /-/sim/settings                 ControlSettings
+//	POST   /-/sim/users                    add or replace a User
+//	POST   /-/sim/groups, /-/sim/projects  add or replace a Group / Project -> {"id": n}
+//	POST   /-/sim/members                  {"path": "a/b", "username": "u", "access_level": 50}
+//	POST   /-/sim/pats                     add or replace a token (PATSpec)
+//	POST   /-/sim/pats/{name}/revoke, /expire
+//	PUT    /-/sim/pats/{name}/scopes       {"scopes": ["read_api"]}
 func (s *Sim) EnableControl() {
 	s.mu.Lock()
 	s.control = true
 	s.mu.Unlock()
 }
 
-var reControlRunner = regexp.MustCompile(`^/-/sim/runners/(\d+)(/revoke|/expire)?$`)
+var (
+	reControlRunner = regexp.MustCompile(`^/-/sim/runners/(\d+)(/revoke|/expire|/orphan|/managers)?$`)
+	reControlPAT    = regexp.MustCompile(`^/-/sim/pats/([^/]+)/(revoke|expire|scopes)$`)
+)
 
 // RunnerView is a runner as the control API shows it (no token).
 type RunnerView struct {
@@ -36,6 +59,7 @@ type RunnerView struct {
 	MaximumTimeout  int64    `json:"maximum_timeout,omitempty"`
 	MaintenanceNote string   `json:"maintenance_note,omitempty"`
 	Legacy          bool     `json:"legacy"`
+	Orphaned        bool     `json:"orphaned,omitempty"`
 	SystemIDs       []string `json:"system_ids"`
 }
 
@@ -44,17 +68,40 @@ func (r Runner) View() RunnerView {
 	v := RunnerView{ID: r.ID, Description: r.Description, RunnerType: r.RunnerType, GroupID: r.GroupID,
 		ProjectID: r.ProjectID, TagList: append([]string{}, r.TagList...), RunUntagged: r.RunUntagged,
 		Locked: r.Locked, Paused: r.Paused, AccessLevel: r.AccessLevel, MaximumTimeout: r.MaximumTimeout,
-		MaintenanceNote: r.MaintenanceNote, Legacy: r.Legacy, SystemIDs: []string{}}
+		MaintenanceNote: r.MaintenanceNote, Legacy: r.Legacy, Orphaned: r.Orphaned, SystemIDs: []string{}}
 	for sid := range r.Managers {
 		v.SystemIDs = append(v.SystemIDs, sid)
 	}
+	sort.Strings(v.SystemIDs)
 	return v
 }
 
-// Settings are the simulator knobs the control API can change.
-type Settings struct {
+// ControlSettings are the simulator-wide knobs PUT /-/sim/settings changes;
+// absent fields stay as they are.
+type ControlSettings struct {
 	LatencyMS            *int  `json:"latency_ms,omitempty"`
 	RegistrationDisabled *bool `json:"registration_disabled,omitempty"`
+	AdminMode            *bool `json:"admin_mode,omitempty"`
+	MigrationBackoff     *bool `json:"migration_backoff,omitempty"`
+}
+
+// PATSpec is a personal access token as POST /-/sim/pats takes it.
+type PATSpec struct {
+	Name      string    `json:"name"`
+	Value     string    `json:"value"`
+	Scopes    []string  `json:"scopes"`
+	User      string    `json:"user,omitempty"`
+	Admin     bool      `json:"admin,omitempty"`
+	Revoked   bool      `json:"revoked,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		apiError(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return true
 }
 
 func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
@@ -62,90 +109,87 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 	enabled := s.control
 	s.mu.Unlock()
 	if !enabled {
-		apiError(w, 404, "404 Not Found")
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
 		return
 	}
-	p := r.URL.Path
+	p, m := r.URL.Path, r.Method
+	done := func(ok bool) {
+		if !ok {
+			apiError(w, http.StatusNotFound, "404 Not Found")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
 	switch {
-	case p == "/-/sim/runners" && r.Method == "GET":
+	case p == "/-/sim/runners" && m == http.MethodGet:
 		views := []RunnerView{}
 		for _, rr := range s.Runners() {
 			views = append(views, rr.View())
 		}
-		writeJSON(w, 200, views)
-	case p == "/-/sim/runners" && r.Method == "POST":
+		writeJSON(w, http.StatusOK, views)
+	case p == "/-/sim/runners" && m == http.MethodPost:
 		var v RunnerView
-		if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
-			apiError(w, 400, err.Error())
+		if !decode(w, r, &v) {
 			return
+		}
+		managers := map[string]Manager{}
+		for _, sid := range v.SystemIDs {
+			managers[sid] = Manager{}
 		}
 		id := s.AddRunner(Runner{Description: v.Description, RunnerType: v.RunnerType, GroupID: v.GroupID,
 			ProjectID: v.ProjectID, TagList: v.TagList, RunUntagged: v.RunUntagged, Locked: v.Locked,
 			Paused: v.Paused, AccessLevel: v.AccessLevel, MaximumTimeout: v.MaximumTimeout,
-			MaintenanceNote: v.MaintenanceNote})
-		writeJSON(w, 201, map[string]any{"id": id})
+			MaintenanceNote: v.MaintenanceNote, Legacy: v.Legacy, Orphaned: v.Orphaned, Managers: managers})
+		writeJSON(w, http.StatusCreated, map[string]any{"id": id})
 	case reControlRunner.MatchString(p):
-		m := reControlRunner.FindStringSubmatch(p)
-		id, _ := strconv.ParseInt(m[1], 10, 64)
-		var ok bool
+		sub := reControlRunner.FindStringSubmatch(p)
+		id, _ := strconv.ParseInt(sub[1], 10, 64)
 		switch {
-		case m[2] == "" && r.Method == "DELETE":
-			ok = s.DeleteRunner(id)
-		case m[2] == "/revoke" && r.Method == "POST":
-			ok = s.RevokeToken(id)
-		case m[2] == "/expire" && r.Method == "POST":
-			ok = s.ExpireToken(id)
+		case sub[2] == "" && m == http.MethodDelete:
+			done(s.DeleteRunner(id))
+		case sub[2] == "/revoke" && m == http.MethodPost:
+			done(s.RevokeToken(id))
+		case sub[2] == "/expire" && m == http.MethodPost:
+			done(s.ExpireToken(id))
+		case sub[2] == "/orphan" && m == http.MethodPost:
+			done(s.OrphanRunner(id))
+		case sub[2] == "/managers" && m == http.MethodPost:
+			var body struct {
+				SystemID string `json:"system_id"`
+			}
+			if decode(w, r, &body) {
+				done(s.AddManager(id, body.SystemID))
+			}
 		default:
-			apiError(w, 405, "405 Method Not Allowed")
-			return
+			apiError(w, http.StatusMethodNotAllowed, "405 Method Not Allowed")
 		}
-		if !ok {
-			apiError(w, 404, "404 Runner Not Found")
-			return
-		}
-		w.WriteHeader(204)
-	case p == "/-/sim/verify" && r.Method == "POST":
+	case p == "/-/sim/verify" && m == http.MethodPost:
 		var body struct {
 			Token string `json:"token"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			apiError(w, 400, "400 Bad request")
-			return
+		if decode(w, r, &body) {
+			id, ok := s.VerifyToken(body.Token)
+			writeJSON(w, http.StatusOK, map[string]any{"valid": ok, "id": id})
 		}
-		id, ok := s.VerifyToken(body.Token)
-		writeJSON(w, 200, map[string]any{"valid": ok, "id": id})
-	case p == "/-/sim/requests" && r.Method == "GET":
-		writeJSON(w, 200, s.Requests())
-	case p == "/-/sim/counts" && r.Method == "GET":
-		counts := map[string]int{}
-		total, mutating := 0, 0
-		for _, e := range s.Requests() {
-			counts[e.Kind()]++
-			total++
-			if e.Mutating {
-				mutating++
-			}
-		}
-		writeJSON(w, 200, map[string]any{"total": total, "mutating": mutating, "by_kind": counts,
-			"max_in_flight": s.MaxInFlight()})
-	case p == "/-/sim/reset-log" && r.Method == "POST":
+	case p == "/-/sim/requests" && m == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Requests())
+	case p == "/-/sim/counts" && m == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.RequestCounts())
+	case p == "/-/sim/reset-log" && m == http.MethodPost:
 		s.ResetLog()
-		w.WriteHeader(204)
-	case p == "/-/sim/faults" && r.Method == "POST":
+		w.WriteHeader(http.StatusNoContent)
+	case p == "/-/sim/faults" && m == http.MethodPost:
 		var f Fault
-		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
-			apiError(w, 400, err.Error())
-			return
+		if decode(w, r, &f) {
+			s.InjectFault(f)
+			w.WriteHeader(http.StatusNoContent)
 		}
-		s.InjectFault(f)
-		w.WriteHeader(204)
-	case p == "/-/sim/faults" && r.Method == "DELETE":
+	case p == "/-/sim/faults" && m == http.MethodDelete:
 		s.ClearFaults()
-		w.WriteHeader(204)
-	case p == "/-/sim/settings" && (r.Method == "PUT" || r.Method == "POST"):
-		var st Settings
-		if err := json.NewDecoder(r.Body).Decode(&st); err != nil {
-			apiError(w, 400, err.Error())
+		w.WriteHeader(http.StatusNoContent)
+	case p == "/-/sim/settings" && (m == http.MethodPut || m == http.MethodPost):
+		var st ControlSettings
+		if !decode(w, r, &st) {
 			return
 		}
 		if st.LatencyMS != nil {
@@ -154,8 +198,62 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 		if st.RegistrationDisabled != nil {
 			s.SetRegistrationDisabled(*st.RegistrationDisabled)
 		}
-		w.WriteHeader(204)
+		if st.AdminMode != nil {
+			s.SetAdminMode(*st.AdminMode)
+		}
+		if st.MigrationBackoff != nil {
+			s.SetMigrationBackoff(*st.MigrationBackoff)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case p == "/-/sim/users" && m == http.MethodPost:
+		var u User
+		if decode(w, r, &u) {
+			writeJSON(w, http.StatusCreated, map[string]any{"id": s.AddUser(u)})
+		}
+	case p == "/-/sim/groups" && m == http.MethodPost:
+		var g Group
+		if decode(w, r, &g) {
+			writeJSON(w, http.StatusCreated, map[string]any{"id": s.AddGroup(g)})
+		}
+	case p == "/-/sim/projects" && m == http.MethodPost:
+		var pj Project
+		if decode(w, r, &pj) {
+			writeJSON(w, http.StatusCreated, map[string]any{"id": s.AddProject(pj)})
+		}
+	case p == "/-/sim/members" && m == http.MethodPost:
+		var body struct {
+			Path        string      `json:"path"`
+			Username    string      `json:"username"`
+			AccessLevel AccessLevel `json:"access_level"`
+		}
+		if decode(w, r, &body) {
+			done(s.SetMember(body.Path, body.Username, body.AccessLevel))
+		}
+	case p == "/-/sim/pats" && m == http.MethodPost:
+		var ps PATSpec
+		if decode(w, r, &ps) {
+			s.AddPAT(PAT{Name: ps.Name, Value: ps.Value, Scopes: ps.Scopes, User: ps.User, Admin: ps.Admin,
+				Revoked: ps.Revoked, ExpiresAt: ps.ExpiresAt})
+			w.WriteHeader(http.StatusNoContent)
+		}
+	case reControlPAT.MatchString(p):
+		sub := reControlPAT.FindStringSubmatch(p)
+		switch {
+		case sub[2] == "revoke" && m == http.MethodPost:
+			done(s.RevokePAT(sub[1]))
+		case sub[2] == "expire" && m == http.MethodPost:
+			done(s.ExpirePAT(sub[1]))
+		case sub[2] == "scopes" && m == http.MethodPut:
+			var body struct {
+				Scopes []string `json:"scopes"`
+			}
+			if decode(w, r, &body) {
+				done(s.SetPATScopes(sub[1], body.Scopes))
+			}
+		default:
+			apiError(w, http.StatusMethodNotAllowed, "405 Method Not Allowed")
+		}
 	default:
-		apiError(w, 404, "404 Not Found: "+strings.TrimPrefix(p, "/-/sim/"))
+		apiError(w, http.StatusNotFound, "404 Not Found: "+strings.TrimPrefix(p, "/-/sim/"))
 	}
 }

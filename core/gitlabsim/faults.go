@@ -18,8 +18,13 @@ const (
 	FaultDrop FaultType = "drop"
 	// FaultTimeout holds the request for Delay, then closes the connection.
 	FaultTimeout FaultType = "timeout"
-	// FaultRateLimit answers 429 with a Retry-After header.
+	// FaultRateLimit answers 429 as Rack::Attack does (lib/gitlab/rack_attack.rb):
+	// a plain-text "Retry later" with Retry-After and RateLimit-* headers.
 	FaultRateLimit FaultType = "ratelimit"
+	// FaultBackoff answers 429 as the runner endpoints do during database
+	// migrations (lib/api/ci/helpers/runner.rb `check_if_backoff_required!`):
+	// JSON message and Retry-After: 60 unless RetryAfter says otherwise.
+	FaultBackoff FaultType = "backoff"
 	// FaultEcho answers Status (default 400) with an error message that
 	// quotes the request, headers and body included, as a misbehaving
 	// proxy might: the client must not pass the secrets in it on.
@@ -39,10 +44,15 @@ type Fault struct {
 	// Times is how many matching requests fail; 0 means 1, -1 means all.
 	Times int `json:"times,omitempty"`
 	// Every fails only every Nth matching request (after Skip); 0 or 1: each.
-	Every      int           `json:"every,omitempty"`
-	Status     int           `json:"status,omitempty"`
-	RetryAfter int           `json:"retry_after,omitempty"`
-	Delay      time.Duration `json:"delay,omitempty"`
+	Every  int `json:"every,omitempty"`
+	Status int `json:"status,omitempty"`
+	// RetryAfter is the Retry-After header in seconds; any value goes, for
+	// clients that must survive absurd ones (9223372037).
+	RetryAfter int64 `json:"retry_after,omitempty"`
+	// RetryAfterHeader, when set, is sent verbatim instead (an HTTP date,
+	// "Fri, 31 Dec 9999 23:59:59 GMT", or garbage).
+	RetryAfterHeader string        `json:"retry_after_header,omitempty"`
+	Delay            time.Duration `json:"delay,omitempty"`
 	// After makes GitLab carry the request out and then lose the answer.
 	After bool `json:"after,omitempty"`
 
@@ -77,7 +87,7 @@ func (s *Sim) FaultsFired() int {
 	return n
 }
 
-func (s *Sim) takeFault(method, path string) *Fault {
+func (s *Sim) takeFault(method, path, kind string) *Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range s.faults {
@@ -87,7 +97,7 @@ func (s *Sim) takeFault(method, path string) *Fault {
 		if f.Path != "" && !strings.HasPrefix(path, f.Path) {
 			continue
 		}
-		if f.Kind != "" && f.Kind != kindOf(method, path) {
+		if f.Kind != "" && f.Kind != kind {
 			continue
 		}
 		f.seen++
@@ -115,8 +125,8 @@ func (f *Fault) describe() string {
 	switch f.Type {
 	case FaultStatus:
 		return fmt.Sprintf("status %d", f.Status)
-	case FaultRateLimit:
-		return fmt.Sprintf("429 retry-after %d", f.RetryAfter)
+	case FaultRateLimit, FaultBackoff:
+		return fmt.Sprintf("429 %s retry-after %s", f.Type, f.retryAfter())
 	}
 	if f.After {
 		return string(f.Type) + " after"
@@ -124,13 +134,26 @@ func (f *Fault) describe() string {
 	return string(f.Type)
 }
 
+func (f *Fault) retryAfter() string {
+	switch {
+	case f.RetryAfterHeader != "":
+		return f.RetryAfterHeader
+	case f.RetryAfter == 0 && f.Type == FaultBackoff:
+		return "60"
+	}
+	return strconv.FormatInt(f.RetryAfter, 10)
+}
+
 // inject writes the fault and returns the status logged (0: no answer).
-func (f *Fault) inject(w http.ResponseWriter, r *http.Request) int {
+func (f *Fault) inject(w http.ResponseWriter, r *http.Request, now time.Time) int {
 	switch f.Type {
 	case FaultRateLimit:
-		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
-		apiError(w, 429, "Retry later")
-		return 429
+		tooManyRequestsText(w, f.retryAfter(), now, 600)
+		return http.StatusTooManyRequests
+	case FaultBackoff:
+		w.Header().Set("Retry-After", f.retryAfter())
+		apiError(w, http.StatusTooManyRequests, migrationBackoffMessage)
+		return http.StatusTooManyRequests
 	case FaultDrop:
 		hijackClose(w)
 		return 0
@@ -175,4 +198,10 @@ func hijackClose(w http.ResponseWriter) {
 	}
 	// HTTP/2 or a recorder: abort the handler, which resets the stream.
 	panic(http.ErrAbortHandler)
+}
+
+// parseSeconds reads a Retry-After given in seconds.
+func parseSeconds(v string) (int64, bool) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil && n >= 0
 }

@@ -1,84 +1,44 @@
-// Package gitlabsim is an in-process simulator of GitLab's runner REST API
-// (the endpoints gitlab-runner-auth uses), with GitLab's status codes, error
-// bodies, pagination, PAT scopes, token expiry and revocation, fault
-// injection and a request log that tests can assert on.
-//
-// It is an http.Handler, used like net/http/httptest:
-//
-//	sim := gitlabsim.New(gitlabsim.Options{...})
-//	srv := httptest.NewServer(sim)
 package gitlabsim
 
 import (
-	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"math/big"
-	"net/http"
+	"io"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 )
 
-// PAT is a personal access token known to the simulator.
-type PAT struct {
-	// Name identifies the token in the request log (the value never appears there).
-	Name   string
-	Value  string
-	Scopes []string
-	// Admin makes the token's user an instance administrator.
-	Admin   bool
-	Revoked bool
-}
-
 // Options configure a simulator.
 type Options struct {
-	PATs []PAT
-	// RegistrationToken enables the legacy POST /api/v4/runners workflow.
+	Users    []User
+	Groups   []Group
+	Projects []Project
+	PATs     []PAT
+	// RegistrationToken is the instance-wide legacy registration token
+	// (POST /api/v4/runners registers an instance runner with it).
 	RegistrationToken string
-	// RegistrationDisabled makes POST /api/v4/runners answer 410 Gone, as
+	// RegistrationDisabled makes legacy registration answer 410 Gone, as
 	// GitLab 17+ does when registration tokens are switched off.
 	RegistrationDisabled bool
+	// AdminMode is GitLab's "Admin Mode" setting: an administrator's token
+	// then needs the admin_mode scope to act as an administrator.
+	AdminMode bool
+	// MigrationBackoff makes the runner endpoints answer 429 with
+	// Retry-After: 60, as during database migrations.
+	MigrationBackoff bool
+	// RoutableTokens hands out runner tokens in the routable format
+	// (glrt-t1_<base64url>.<len><crc>).
+	RoutableTokens bool
 	// Latency is added to every API request.
 	Latency time.Duration
 	// TokenLifetime gives new runner tokens an expiry; zero means no expiry.
 	TokenLifetime time.Duration
 	// Now overrides the clock (tests).
 	Now func() time.Time
-}
-
-// Runner is the simulator's record of one runner.
-type Runner struct {
-	ID              int64
-	Description     string
-	RunnerType      string
-	GroupID         int64
-	ProjectID       int64
-	TagList         []string
-	RunUntagged     bool
-	Locked          bool
-	Paused          bool
-	AccessLevel     string
-	MaximumTimeout  int64
-	MaintenanceNote string
-	Token           string
-	TokenExpiresAt  time.Time // zero: never
-	CreatedAt       time.Time
-	// Legacy is true for runners registered with a registration token.
-	Legacy bool
-	// Managers maps system_id -> last contact, like GitLab's runner managers.
-	Managers map[string]time.Time
-}
-
-func (r *Runner) clone() Runner {
-	c := *r
-	c.TagList = append([]string(nil), r.TagList...)
-	c.Managers = make(map[string]time.Time, len(r.Managers))
-	for k, v := range r.Managers {
-		c.Managers[k] = v
-	}
-	return c
+	// RequestLog, when set, gets one line per API request, built from the
+	// log Entry and so free of secrets.
+	RequestLog io.Writer
 }
 
 // Entry is one request in the simulator's log. It never holds a secret.
@@ -96,18 +56,39 @@ type Entry struct {
 	Fault     string
 	Start     time.Time
 	End       time.Time
+	kind      string
 }
 
 // Kind names the request for counting: "verify", "create", "register",
-// "list", "get", "update", "reset", "delete-token", "delete-id", ...
-func (e Entry) Kind() string { return kindOf(e.Method, e.Path) }
+// "list", "get", "update", "reset", "delete-token", "delete-id",
+// "managers", "jobs-request", ... (the route table's kinds).
+func (e Entry) Kind() string {
+	if e.kind != "" {
+		return e.kind
+	}
+	return kindOf(e.Method, e.Path)
+}
+
+// RequestCounts is the request log in numbers, the answer of GET /-/sim/counts.
+type RequestCounts struct {
+	Total       int            `json:"total"`
+	Mutating    int            `json:"mutating"`
+	ByKind      map[string]int `json:"by_kind"`
+	MaxInFlight int            `json:"max_in_flight"`
+}
 
 // Sim is the simulator. All methods are safe for concurrent use.
 type Sim struct {
 	mu       sync.Mutex
 	opts     Options
+	users    map[string]*User
+	groups   map[int64]*Group
+	projects map[int64]*Project
+	pats     []*PAT
 	runners  map[int64]*Runner
 	nextID   int64
+	nextMgr  int64
+	nextUser int64
 	log      []Entry
 	seq      int
 	faults   []*Fault
@@ -122,6 +103,33 @@ type hook struct {
 	after bool
 	fn    func(Entry)
 }
+
+// New returns a simulator.
+func New(opts Options) *Sim {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Sim{runners: map[int64]*Runner{}, nextID: 1, users: map[string]*User{},
+		groups: map[int64]*Group{}, projects: map[int64]*Project{}}
+	users, groups, projects, pats := opts.Users, opts.Groups, opts.Projects, opts.PATs
+	opts.Users, opts.Groups, opts.Projects, opts.PATs = nil, nil, nil, nil
+	s.opts = opts
+	for _, u := range users {
+		s.AddUser(u)
+	}
+	for _, g := range groups {
+		s.AddGroup(g)
+	}
+	for _, p := range projects {
+		s.AddProject(p)
+	}
+	for _, p := range pats {
+		s.AddPAT(p)
+	}
+	return s
+}
+
+func (s *Sim) now() time.Time { return s.opts.Now().UTC() }
 
 // OnRequest runs fn for every API request of the given kind (Entry.Kind),
 // before GitLab handles it or, with after, once it has. Tests use it to make
@@ -147,16 +155,6 @@ func (s *Sim) runHooks(e Entry, after bool) {
 	}
 }
 
-// New returns a simulator.
-func New(opts Options) *Sim {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	return &Sim{opts: opts, runners: map[int64]*Runner{}, nextID: 1}
-}
-
-func (s *Sim) now() time.Time { return s.opts.Now().UTC() }
-
 // SetLatency changes the per-request latency.
 func (s *Sim) SetLatency(d time.Duration) {
 	s.mu.Lock()
@@ -171,17 +169,159 @@ func (s *Sim) SetRegistrationDisabled(v bool) {
 	s.mu.Unlock()
 }
 
+// SetAdminMode switches GitLab's Admin Mode setting.
+func (s *Sim) SetAdminMode(v bool) {
+	s.mu.Lock()
+	s.opts.AdminMode = v
+	s.mu.Unlock()
+}
+
+// SetMigrationBackoff makes the runner endpoints answer 429 (Retry-After: 60).
+func (s *Sim) SetMigrationBackoff(v bool) {
+	s.mu.Lock()
+	s.opts.MigrationBackoff = v
+	s.mu.Unlock()
+}
+
+// AddUser adds (or replaces, by username) a user and returns its id.
+func (s *Sim) AddUser(u User) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addUserLocked(u)
+}
+
+func (s *Sim) addUserLocked(u User) int64 {
+	if old, ok := s.users[u.Username]; ok && u.ID == 0 {
+		u.ID = old.ID
+	}
+	if u.ID == 0 {
+		s.nextUser++
+		u.ID = s.nextUser
+	}
+	if u.ID > s.nextUser {
+		s.nextUser = u.ID
+	}
+	s.users[u.Username] = &u
+	return u.ID
+}
+
+// AddGroup adds (or replaces, by full path) a group and returns its id.
+// Ids are given by the caller or counted from 100.
+func (s *Sim) AddGroup(g Group) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g.FullPath = strings.Trim(g.FullPath, "/")
+	if old := s.groupByPath(g.FullPath); old != nil && g.ID == 0 {
+		g.ID = old.ID
+	}
+	if g.ID == 0 {
+		g.ID = s.freeNamespaceID()
+	}
+	g.Members = copyMembers(g.Members)
+	s.groups[g.ID] = &g
+	return g.ID
+}
+
+// AddProject adds (or replaces, by full path) a project and returns its id.
+func (s *Sim) AddProject(p Project) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.FullPath = strings.Trim(p.FullPath, "/")
+	if old := s.projectByPath(p.FullPath); old != nil && p.ID == 0 {
+		p.ID = old.ID
+	}
+	if p.ID == 0 {
+		p.ID = s.freeNamespaceID()
+	}
+	p.Members = copyMembers(p.Members)
+	s.projects[p.ID] = &p
+	return p.ID
+}
+
+func (s *Sim) freeNamespaceID() int64 {
+	id := int64(100)
+	for s.groups[id] != nil || s.projects[id] != nil {
+		id++
+	}
+	return id
+}
+
+func copyMembers(m map[string]AccessLevel) map[string]AccessLevel {
+	out := make(map[string]AccessLevel, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// SetMember gives a user a role in a group or project (found by full path);
+// level 0 removes the membership.
+func (s *Sim) SetMember(fullPath, username string, level AccessLevel) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var members map[string]AccessLevel
+	if g := s.groupByPath(fullPath); g != nil {
+		members = g.Members
+	} else if p := s.projectByPath(fullPath); p != nil {
+		members = p.Members
+	} else {
+		return false
+	}
+	if level == 0 {
+		delete(members, username)
+	} else {
+		members[username] = level
+	}
+	return true
+}
+
 // AddPAT adds (or replaces, by name) a personal access token.
 func (s *Sim) AddPAT(p PAT) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range s.opts.PATs {
-		if s.opts.PATs[i].Name == p.Name {
-			s.opts.PATs[i] = p
+	if p.User == "" {
+		p.User = p.Name
+		s.addUserLocked(User{Username: p.Name, Admin: p.Admin})
+	} else if _, ok := s.users[p.User]; !ok {
+		s.addUserLocked(User{Username: p.User})
+	}
+	p.createdAt = s.now()
+	for i, old := range s.pats {
+		if old.Name == p.Name {
+			p.id = old.id
+			s.pats[i] = &p
 			return
 		}
 	}
-	s.opts.PATs = append(s.opts.PATs, p)
+	p.id = int64(len(s.pats) + 1)
+	s.pats = append(s.pats, &p)
+}
+
+// RevokePAT revokes a personal access token by name.
+func (s *Sim) RevokePAT(name string) bool {
+	return s.editPAT(name, func(p *PAT) { p.Revoked = true })
+}
+
+// ExpirePAT makes a personal access token expired (expires_at yesterday).
+func (s *Sim) ExpirePAT(name string) bool {
+	return s.editPAT(name, func(p *PAT) { p.ExpiresAt = s.now().AddDate(0, 0, -1) })
+}
+
+// SetPATScopes replaces a personal access token's scopes.
+func (s *Sim) SetPATScopes(name string, scopes []string) bool {
+	return s.editPAT(name, func(p *PAT) { p.Scopes = append([]string(nil), scopes...) })
+}
+
+func (s *Sim) editPAT(name string, edit func(*PAT)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.pats {
+		if p.Name == name {
+			edit(p)
+			return true
+		}
+	}
+	return false
 }
 
 // Runners returns a copy of every runner, sorted by id.
@@ -208,15 +348,11 @@ func (s *Sim) Runner(id int64) (Runner, bool) {
 }
 
 // AddRunner inserts a runner (for example one that belongs to another host)
-// and returns its id. A token is generated when r.Token is empty.
+// and returns its id. A token of the runner's shape is generated when
+// r.Token is empty; r.Managers, when given, are kept.
 func (s *Sim) AddRunner(r Runner) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r.ID = s.nextID
-	s.nextID++
-	if r.Token == "" {
-		r.Token = newToken()
-	}
 	if r.RunnerType == "" {
 		r.RunnerType = "instance_type"
 	}
@@ -226,7 +362,21 @@ func (s *Sim) AddRunner(r Runner) int64 {
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = s.now()
 	}
-	r.Managers = map[string]time.Time{}
+	managers := r.Managers
+	r.Managers = map[string]Manager{}
+	r.ID = s.nextID
+	s.nextID++
+	if r.Token == "" {
+		r.Token = runnerToken(r.RunnerType, r.Legacy, s.opts.RoutableTokens)
+	}
+	for sid, m := range managers {
+		s.nextMgr++
+		m.ID, m.SystemID = s.nextMgr, sid
+		if m.CreatedAt.IsZero() {
+			m.CreatedAt = s.now()
+		}
+		r.Managers[sid] = m
+	}
 	s.runners[r.ID] = &r
 	return r.ID
 }
@@ -243,24 +393,24 @@ func (s *Sim) DeleteRunner(id int64) bool {
 // RevokeToken replaces a runner's token with one nobody knows, as a reset
 // done elsewhere would.
 func (s *Sim) RevokeToken(id int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.runners[id]
-	if ok {
-		r.Token = newToken()
-	}
-	return ok
+	return s.UpdateRunner(id, func(r *Runner) { r.Token = runnerToken(r.RunnerType, r.Legacy, s.opts.RoutableTokens) })
 }
 
 // ExpireToken makes a runner's token expired.
 func (s *Sim) ExpireToken(id int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.runners[id]
-	if ok {
-		r.TokenExpiresAt = s.now().Add(-time.Minute)
-	}
-	return ok
+	return s.UpdateRunner(id, func(r *Runner) { r.TokenExpiresAt = s.now().Add(-time.Minute) })
+}
+
+// OrphanRunner makes a group or project runner lose its owner, as when its
+// group or project is deleted: verify then answers 422 "Runner is orphaned".
+func (s *Sim) OrphanRunner(id int64) bool {
+	return s.UpdateRunner(id, func(r *Runner) { r.Orphaned = true })
+}
+
+// AddManager records a runner manager for system id, as a verify from
+// another host with the same token would.
+func (s *Sim) AddManager(id int64, systemID string) bool {
+	return s.UpdateRunner(id, func(r *Runner) { s.ensureManager(r, systemID) })
 }
 
 // RotateToken does what gitlab-runner does when a token nears expiry
@@ -322,25 +472,25 @@ func (s *Sim) MaxInFlight() int {
 }
 
 // Counts summarises the log by request kind.
-func (s *Sim) Counts() map[string]int {
-	out := map[string]int{}
+func (s *Sim) Counts() map[string]int { return s.RequestCounts().ByKind }
+
+// RequestCounts summarises the log: totals, mutating requests, by kind.
+func (s *Sim) RequestCounts() RequestCounts {
+	c := RequestCounts{ByKind: map[string]int{}, MaxInFlight: s.MaxInFlight()}
 	for _, e := range s.Requests() {
-		out[e.Kind()]++
+		c.ByKind[e.Kind()]++
+		c.Total++
+		if e.Mutating {
+			c.Mutating++
+		}
 	}
-	return out
+	return c
 }
 
 // MutatingRequests counts logged requests that change GitLab's state.
-func (s *Sim) MutatingRequests() int {
-	n := 0
-	for _, e := range s.Requests() {
-		if e.Mutating {
-			n++
-		}
-	}
-	return n
-}
+func (s *Sim) MutatingRequests() int { return s.RequestCounts().Mutating }
 
+// byToken finds the runner a valid (not expired) token belongs to.
 func (s *Sim) byToken(token string) *Runner {
 	if token == "" {
 		return nil
@@ -358,67 +508,35 @@ func (s *Sim) byToken(token string) *Runner {
 }
 
 func (s *Sim) resetToken(r *Runner) {
-	r.Token = newToken()
+	r.Token = runnerToken(r.RunnerType, r.Legacy, s.opts.RoutableTokens)
 	r.TokenExpiresAt = time.Time{}
 	if s.opts.TokenLifetime > 0 {
 		r.TokenExpiresAt = s.now().Add(s.opts.TokenLifetime)
 	}
 }
 
-const tokenAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
-
-// newToken returns a runner authentication token in GitLab's glrt- format.
-func newToken() string {
-	return "glrt-" + randomString(tokenAlphabet, 20)
+func (s *Sim) insert(r *Runner) {
+	r.ID = s.nextID
+	s.nextID++
+	r.CreatedAt = s.now()
+	r.Managers = map[string]Manager{}
+	s.resetToken(r)
+	s.runners[r.ID] = r
 }
 
-func randomString(alphabet string, n int) string {
-	var b strings.Builder
-	max := big.NewInt(int64(len(alphabet)))
-	for i := 0; i < n; i++ {
-		v, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			panic(err)
-		}
-		b.WriteByte(alphabet[v.Int64()])
+// ensureManager is Ci::Runner#ensure_manager: find or create the manager of
+// this system id ("<legacy>" when the runner sent none).
+func (s *Sim) ensureManager(r *Runner, systemID string) {
+	if systemID == "" {
+		systemID = legacySystemID
 	}
-	return b.String()
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// apiError writes GitLab's usual {"message": "..."} error body.
-func apiError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"message": msg})
-}
-
-func kindOf(method, path string) string {
-	p := strings.TrimPrefix(path, "/api/v4")
-	switch {
-	case method == "POST" && p == "/runners/verify":
-		return "verify"
-	case method == "POST" && p == "/user/runners":
-		return "create"
-	case method == "POST" && p == "/runners":
-		return "register"
-	case method == "DELETE" && p == "/runners":
-		return "delete-token"
-	case method == "POST" && p == "/runners/reset_authentication_token":
-		return "rotate"
-	case method == "POST" && strings.HasSuffix(p, "/reset_authentication_token"):
-		return "reset"
-	case method == "GET" && (p == "/runners" || p == "/runners/all" || strings.HasSuffix(p, "/runners")):
-		return "list"
-	case method == "GET" && strings.HasPrefix(p, "/runners/"):
-		return "get"
-	case method == "PUT" && strings.HasPrefix(p, "/runners/"):
-		return "update"
-	case method == "DELETE" && strings.HasPrefix(p, "/runners/"):
-		return "delete-id"
+	if _, ok := r.Managers[systemID]; !ok {
+		s.nextMgr++
+		r.Managers[systemID] = Manager{ID: s.nextMgr, SystemID: systemID, CreatedAt: s.now()}
 	}
-	return fmt.Sprintf("%s %s", method, p)
 }
+
+// legacySystemID is API::Ci::Helpers::Runner::LEGACY_SYSTEM_XID.
+const legacySystemID = "<legacy>"
+
+func itoa(i int64) string { return fmt.Sprint(i) }

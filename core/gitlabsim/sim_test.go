@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -60,72 +59,6 @@ func do(t *testing.T, srv *httptest.Server, method, path, pat string, body any) 
 	}
 	return r
 }
-
-func TestStatusCodesAndBodiesFollowGitLab(t *testing.T) {
-	s, srv := newServer(t)
-	created := do(t, srv, "POST", "/api/v4/user/runners", "adm-token-1", map[string]any{"runner_type": "instance_type", "description": "d", "tag_list": []string{"a", "b"}, "run_untagged": false})
-	if created.status != 201 || created.body["token"] == nil || !strings.HasPrefix(created.body["token"].(string), "glrt-") {
-		t.Fatalf("create: %d %v", created.status, created.body)
-	}
-	id := int64(created.body["id"].(float64))
-	token := created.body["token"].(string)
-
-	cases := []struct {
-		name           string
-		method, path   string
-		pat            string
-		body           any
-		status         int
-		field, message string
-	}{
-		{"no PAT", "GET", "/api/v4/runners/all", "", nil, 401, "message", "401 Unauthorized"},
-		{"unknown PAT", "GET", "/api/v4/runners/all", "nope", nil, 401, "message", "401 Unauthorized"},
-		{"scope missing for create", "POST", "/api/v4/user/runners", "read-token", map[string]any{"runner_type": "instance_type"}, 403, "error", "insufficient_scope"},
-		{"scope missing for delete", "DELETE", "/api/v4/runners/1", "create-token", nil, 403, "error", "insufficient_scope"},
-		{"non-admin lists all", "GET", "/api/v4/runners/all", "read-token", nil, 403, "message", "403 Forbidden"},
-		{"non-admin creates instance runner", "POST", "/api/v4/user/runners", "create-token", map[string]any{"runner_type": "instance_type"}, 403, "message", "403 Forbidden"},
-		{"runner not found", "GET", "/api/v4/runners/999", "adm-token-1", nil, 404, "message", "404 Runner Not Found"},
-		{"bad runner token verify", "POST", "/api/v4/runners/verify", "", map[string]any{"token": "glrt-wrong"}, 403, "message", "403 Forbidden"},
-		{"bad registration token", "POST", "/api/v4/runners", "", map[string]any{"token": "wrong"}, 403, "message", "403 Forbidden - invalid token supplied"},
-		{"verify ok", "POST", "/api/v4/runners/verify", "", map[string]any{"token": token, "system_id": "s_000000000001"}, 200, "", ""},
-		{"legacy register", "POST", "/api/v4/runners", "", map[string]any{"token": "reg-token-1", "description": "legacy"}, 201, "", ""},
-		{"update", "PUT", "/api/v4/runners/" + itoa(id), "adm-token-1", map[string]any{"paused": true}, 200, "", ""},
-		{"reset by id", "POST", "/api/v4/runners/" + itoa(id) + "/reset_authentication_token", "adm-token-1", nil, 201, "", ""},
-		{"group runner needs group_id", "POST", "/api/v4/user/runners", "adm-token-1", map[string]any{"runner_type": "group_type"}, 400, "", ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := do(t, srv, tc.method, tc.path, tc.pat, tc.body)
-			if r.status != tc.status {
-				t.Fatalf("status %d, want %d (%v)", r.status, tc.status, r.body)
-			}
-			if tc.field != "" && r.body[tc.field] != tc.message {
-				t.Fatalf("%s = %v, want %q", tc.field, r.body[tc.field], tc.message)
-			}
-		})
-	}
-	// The old token died with the reset.
-	if r := do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token}); r.status != 403 {
-		t.Fatalf("old token still verifies: %d", r.status)
-	}
-	s.SetRegistrationDisabled(true)
-	gone := do(t, srv, "POST", "/api/v4/runners", "", map[string]any{"token": "reg-token-1"})
-	if gone.status != 410 || gone.body["message"] != "410 Gone" {
-		t.Fatalf("registration disabled: %d %v", gone.status, gone.body)
-	}
-	if r := do(t, srv, "DELETE", "/api/v4/runners", "", map[string]any{"token": "glrt-none"}); r.status != 403 {
-		t.Fatalf("delete with bad token: %d", r.status)
-	}
-	for _, e := range s.Requests() {
-		for _, secret := range []string{"adm-token-1", "reg-token-1", token} {
-			if strings.Contains(e.Query+e.Path+e.Auth, secret) {
-				t.Fatalf("the request log holds a secret: %+v", e)
-			}
-		}
-	}
-}
-
-func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
 func TestPaginationAndTagFilter(t *testing.T) {
 	s, srv := newServer(t)
@@ -183,5 +116,165 @@ func TestFaultInjection(t *testing.T) {
 	}
 	if s.FaultsFired() != 3 {
 		t.Fatalf("faults fired %d, want 3", s.FaultsFired())
+	}
+}
+
+func TestTotalsLeftOutAboveTenThousand(t *testing.T) {
+	s, srv := newServer(t)
+	for i := 0; i < countLimit+1; i++ {
+		s.AddRunner(Runner{Description: "r", TagList: []string{"x"}})
+	}
+	r := do(t, srv, "GET", "/api/v4/runners/all?per_page=100&page=2", "adm-token-1", nil)
+	if len(r.list) != 100 || r.header.Get("X-Next-Page") != "3" || r.header.Get("X-Prev-Page") != "1" {
+		t.Fatalf("page 2: %d items, headers %v", len(r.list), r.header)
+	}
+	if _, ok := r.header["X-Total"]; ok {
+		t.Fatal("X-Total must be left out above 10,000 rows")
+	}
+	if _, ok := r.header["X-Total-Pages"]; ok || strings.Contains(r.header.Get("Link"), `rel="last"`) {
+		t.Fatalf("X-Total-Pages and the last link must be left out: %v", r.header)
+	}
+}
+
+func TestManagersRecordEachHost(t *testing.T) {
+	s, srv := newServer(t)
+	created := do(t, srv, "POST", "/api/v4/user/runners", "adm-token-1", map[string]any{"runner_type": "instance_type"})
+	token := created.body["token"].(string)
+	id := int64(created.body["id"].(float64))
+	path := "/api/v4/runners/" + itoa(id) + "/managers"
+
+	if r := do(t, srv, "GET", path, "adm-token-1", nil); r.status != 200 || len(r.list) != 0 {
+		t.Fatalf("a new runner has no managers: %d %v", r.status, r.list)
+	}
+	do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token, "system_id": "s_0123456789ab"})
+	do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token, "system_id": "s_0123456789ab"})
+	do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token})
+	r := do(t, srv, "GET", path, "read-token", nil)
+	if r.status != 200 || len(r.list) != 2 {
+		t.Fatalf("managers after verify: %d %v", r.status, r.list)
+	}
+	if r.list[0]["system_id"] != "s_0123456789ab" || r.list[1]["system_id"] != "<legacy>" {
+		t.Fatalf("managers carry the system id, <legacy> without one: %v", r.list)
+	}
+	// A runner created in the UI is not "contacted" by verify, only by the job poll.
+	if r.list[0]["contacted_at"] != nil || r.list[0]["status"] != "never_contacted" {
+		t.Fatalf("verify of a glrt- token contacted the manager: %v", r.list[0])
+	}
+	poll := do(t, srv, "POST", "/api/v4/jobs/request", "", map[string]any{"token": token, "system_id": "s_0123456789ab",
+		"info": map[string]any{"version": "17.9.3", "platform": "linux", "architecture": "amd64"}})
+	if poll.status != 204 || poll.header.Get("X-GitLab-Last-Update") == "" {
+		t.Fatalf("job poll: %d %v", poll.status, poll.header)
+	}
+	again := do(t, srv, "POST", "/api/v4/jobs/request", "", map[string]any{"token": token, "last_update": poll.header.Get("X-GitLab-Last-Update")})
+	if again.header.Get("X-GitLab-Last-Update") != poll.header.Get("X-GitLab-Last-Update") {
+		t.Fatal("the queue value must stay the same while nothing changes")
+	}
+	r = do(t, srv, "GET", path, "adm-token-1", nil)
+	if r.list[0]["status"] != "online" || r.list[0]["version"] != "17.9.3" || r.list[0]["ip_address"] != "127.0.0.1" {
+		t.Fatalf("the job poll is a contact: %v", r.list[0])
+	}
+	for _, e := range s.Requests() {
+		if e.Kind() == "jobs-request" && e.Mutating {
+			t.Fatal("the job poll must not count as mutating")
+		}
+	}
+	if n := s.Counts()["jobs-request"]; n != 2 {
+		t.Fatalf("jobs-request counted %d times", n)
+	}
+}
+
+func TestTokenShapes(t *testing.T) {
+	s := New(Options{RoutableTokens: true})
+	r, _ := s.Runner(s.AddRunner(Runner{}))
+	if !strings.HasPrefix(r.Token, "glrt-t1_") || !strings.Contains(r.Token, ".") {
+		t.Fatalf("routable token %q", r.Token)
+	}
+	legacy, _ := s.Runner(s.AddRunner(Runner{Legacy: true, RunnerType: "project_type"}))
+	if !strings.HasPrefix(legacy.Token, "t3_") {
+		t.Fatalf("legacy project runner token %q", legacy.Token)
+	}
+}
+
+func TestRequestLogHoldsNoSecret(t *testing.T) {
+	s, srv := newServer(t)
+	created := do(t, srv, "POST", "/api/v4/user/runners?private_token=adm-token-1", "", map[string]any{"runner_type": "instance_type"})
+	token := created.body["token"].(string)
+	do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token})
+	do(t, srv, "POST", "/api/v4/runners", "", map[string]any{"token": "reg-token-1"})
+	do(t, srv, "GET", "/api/v4/runners/all?tag_list=a", "adm-token-1", nil)
+	b, _ := json.Marshal(s.Requests())
+	for _, secret := range []string{"adm-token-1", "reg-token-1", token} {
+		if strings.Contains(string(b), secret) {
+			t.Fatalf("the request log holds a secret: %s", b)
+		}
+	}
+}
+
+func TestRouteTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		key := rt.method + " " + rt.pattern
+		if seen[key] || rt.kind == "" || rt.source == "" || rt.handle == nil {
+			t.Errorf("route %s: duplicate or incomplete", key)
+		}
+		seen[key] = true
+		got, _ := match(rt.method, apiPrefix+strings.ReplaceAll(rt.pattern, ":id", "7"))
+		if got == nil || got.pattern != rt.pattern {
+			t.Errorf("route %s is shadowed by %s", key, got.pattern)
+		}
+	}
+	if rt, seg := match("GET", "/api/v4/groups/a%2Fb/runners"); rt == nil || seg != "a/b" {
+		t.Fatalf("URL-encoded path: %v %q", rt, seg)
+	}
+}
+
+func TestControlAPI(t *testing.T) {
+	s := New(Options{})
+	s.EnableControl()
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	ctl := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	steps := []struct {
+		method, path, body string
+		status             int
+	}{
+		{"POST", "/-/sim/users", `{"username":"alice"}`, 201},
+		{"POST", "/-/sim/groups", `{"full_path":"ops","members":{"alice":50}}`, 201},
+		{"POST", "/-/sim/projects", `{"full_path":"ops/app"}`, 201},
+		{"POST", "/-/sim/members", `{"path":"ops/app","username":"alice","access_level":40}`, 204},
+		{"POST", "/-/sim/pats", `{"name":"a","value":"a-token","scopes":["read_api"],"user":"alice"}`, 204},
+		{"PUT", "/-/sim/pats/a/scopes", `{"scopes":["api"]}`, 204},
+		{"POST", "/-/sim/runners", `{"description":"x","runner_type":"group_type","group_id":100,"system_ids":["s_000000000001"]}`, 201},
+		{"POST", "/-/sim/runners/1/managers", `{"system_id":"s_000000000002"}`, 204},
+		{"POST", "/-/sim/runners/1/orphan", ``, 204},
+		{"PUT", "/-/sim/settings", `{"admin_mode":true,"migration_backoff":false,"latency_ms":0}`, 204},
+		{"POST", "/-/sim/pats/a/expire", ``, 204},
+		{"POST", "/-/sim/runners/9/orphan", ``, 404},
+	}
+	for _, st := range steps {
+		if got, body := ctl(st.method, st.path, st.body); got != st.status {
+			t.Fatalf("%s %s: %d %s, want %d", st.method, st.path, got, body, st.status)
+		}
+	}
+	r, _ := s.Runner(1)
+	if !r.Orphaned || len(r.Managers) != 2 {
+		t.Fatalf("runner after control calls: %+v", r)
+	}
+	if st, body := ctl("GET", "/-/sim/runners", ""); st != 200 || strings.Contains(body, r.Token) {
+		t.Fatalf("runners view: %d (must never show a token)", st)
+	}
+	_, body := ctl("GET", "/-/sim/counts", "")
+	var c RequestCounts
+	if err := json.Unmarshal([]byte(body), &c); err != nil || c.ByKind == nil {
+		t.Fatalf("counts: %v %s", err, body)
 	}
 }

@@ -1,0 +1,343 @@
+package gitlabsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The conformance table: one request against a fresh, known world, over
+// real HTTP, and the status and body shape GitLab answers with. The source
+// column names the GitLab file that decides the answer (gitlabhq/gitlabhq
+// unless it says gitlab-runner).
+//
+// The world:
+//
+//	users     root (admin), alice (owner of ops), bob (maintainer of ops),
+//	          carol (maintainer of ops/app), eve (owner of ops/sub), dave (nothing)
+//	groups    ops (100, registration token grp-reg), ops/sub (101), dev (102)
+//	projects  ops/app (200, registration token proj-reg)
+//	runners   1 instance [host1 main], manager s_aaaaaaaaaaaa
+//	          2 group ops   3 project ops/app   4 group dev   5 group ops, orphaned
+//	PATs      <user>-api [api], alice-manage [create_runner manage_runner],
+//	          alice-read [read_api], root-read [read_api], root-mode [api admin_mode],
+//	          revoked, expired (dave, [api])
+
+func newWorld(t *testing.T) (*Sim, *httptest.Server) {
+	t.Helper()
+	yesterday := time.Now().AddDate(0, 0, -1)
+	s := New(Options{
+		Users: []User{{Username: "root", Admin: true}, {Username: "alice"}, {Username: "bob"},
+			{Username: "carol"}, {Username: "dave"}, {Username: "eve"}},
+		Groups: []Group{
+			{ID: 100, FullPath: "ops", RegistrationToken: "grp-reg", Members: map[string]AccessLevel{"alice": Owner, "bob": Maintainer}},
+			{ID: 101, FullPath: "ops/sub", Members: map[string]AccessLevel{"eve": Owner}},
+			{ID: 102, FullPath: "dev"},
+		},
+		Projects: []Project{{ID: 200, FullPath: "ops/app", RegistrationToken: "proj-reg", Members: map[string]AccessLevel{"carol": Maintainer}}},
+		PATs: []PAT{
+			{Name: "root-api", Value: "root-api", User: "root", Scopes: []string{"api"}},
+			{Name: "root-read", Value: "root-read", User: "root", Scopes: []string{"read_api"}},
+			{Name: "root-mode", Value: "root-mode", User: "root", Scopes: []string{"api", "admin_mode"}},
+			{Name: "alice-api", Value: "alice-api", User: "alice", Scopes: []string{"api"}},
+			{Name: "alice-manage", Value: "alice-manage", User: "alice", Scopes: []string{"create_runner", "manage_runner"}},
+			{Name: "alice-read", Value: "alice-read", User: "alice", Scopes: []string{"read_api"}},
+			{Name: "bob-api", Value: "bob-api", User: "bob", Scopes: []string{"api"}},
+			{Name: "carol-api", Value: "carol-api", User: "carol", Scopes: []string{"api"}},
+			{Name: "dave-api", Value: "dave-api", User: "dave", Scopes: []string{"api"}},
+			{Name: "eve-api", Value: "eve-api", User: "eve", Scopes: []string{"api"}},
+			{Name: "revoked", Value: "revoked", User: "dave", Scopes: []string{"api"}, Revoked: true},
+			{Name: "expired", Value: "expired", User: "dave", Scopes: []string{"api"}, ExpiresAt: yesterday},
+		},
+		RegistrationToken: "inst-reg",
+	})
+	s.AddRunner(Runner{Description: "inst", TagList: []string{"host1", "main"}, Managers: map[string]Manager{"s_aaaaaaaaaaaa": {}}})
+	s.AddRunner(Runner{Description: "grp", RunnerType: "group_type", GroupID: 100, TagList: []string{"g"}})
+	s.AddRunner(Runner{Description: "prj", RunnerType: "project_type", ProjectID: 200, TagList: []string{"p"}})
+	s.AddRunner(Runner{Description: "dev", RunnerType: "group_type", GroupID: 102, TagList: []string{"d"}})
+	s.AddRunner(Runner{Description: "orphan", RunnerType: "group_type", GroupID: 100, TagList: []string{"o"}, Orphaned: true})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return s, srv
+}
+
+// prefix matches a string field by its start (tokens are random).
+type prefix string
+
+// present matches any value of a field that must be there.
+type present struct{}
+
+type conformanceRow struct {
+	name         string
+	method, path string
+	pat          string
+	body         map[string]any
+	setup        func(*Sim)
+	status       int
+	want         map[string]any // top-level fields of a JSON object
+	absent       []string       // fields that must not be there (in every item of a list)
+	items        int            // for list answers: the number of items; -1: not a list
+	text         string         // a plain-text body
+	header       map[string]string
+	source       string
+}
+
+func conformanceRows() []conformanceRow {
+	tags51 := make([]string, 51)
+	for i := range tags51 {
+		tags51[i] = fmt.Sprintf("t%d", i)
+	}
+	insufficient := func(scope string) map[string]any {
+		return map[string]any{"error": "insufficient_scope", "scope": scope,
+			"error_description": "The request requires higher privileges than provided by the access token."}
+	}
+	msg := func(m string) map[string]any { return map[string]any{"message": m} }
+	errBody := func(m string) map[string]any { return map[string]any{"error": m} }
+	const (
+		runnersRB = "lib/api/ci/runners.rb"
+		runnerRB  = "lib/api/ci/runner.rb"
+		userRunRB = "lib/api/user_runners.rb + app/services/ci/runners/create_runner_service.rb"
+		guardRB   = "lib/api/api_guard.rb"
+		policyRB  = "lib/api/ci/runners.rb + app/policies/ci/runner_policy.rb"
+		modelRB   = "app/models/ci/runner.rb (validations) + lib/api/helpers.rb render_validation_error!"
+		regRB     = "lib/api/ci/runner.rb + app/services/ci/runners/register_runner_service.rb"
+	)
+	return []conformanceRow{
+		// Authentication (lib/api/helpers.rb, lib/api/api_guard.rb).
+		{name: "no token", method: "GET", path: "/runners/all", status: 401, want: msg("401 Unauthorized"), items: -1, source: "lib/api/helpers.rb unauthorized!"},
+		{name: "unknown token", method: "GET", path: "/runners/all", pat: "nope", status: 401, want: msg("401 Unauthorized"), items: -1, source: "lib/gitlab/auth/auth_finders.rb UnauthorizedError"},
+		{name: "revoked token", method: "GET", path: "/runners", pat: "revoked", status: 401, items: -1, source: guardRB,
+			want:   map[string]any{"error": "invalid_token", "error_description": "Token was revoked. You have to re-authorize from the user."},
+			header: map[string]string{"WWW-Authenticate": `Bearer realm="The API", error="invalid_token", error_description="Token was revoked. You have to re-authorize from the user."`}},
+		{name: "expired token", method: "GET", path: "/personal_access_tokens/self", pat: "expired", status: 401, items: -1, source: guardRB,
+			want: map[string]any{"error": "invalid_token", "error_description": "Token is expired. You can either do re-authorization or token refresh."}},
+
+		// Scopes per route (allow_access_with_scope in lib/api/api.rb, runners.rb, user_runners.rb).
+		{name: "manage_runner cannot list own runners", method: "GET", path: "/runners", pat: "alice-manage", status: 403, want: insufficient("manage_runner api read_api"), items: -1, source: runnersRB},
+		{name: "manage_runner cannot list all runners", method: "GET", path: "/runners/all", pat: "alice-manage", status: 403, want: insufficient("manage_runner api read_api"), items: -1, source: runnersRB},
+		{name: "manage_runner cannot list group runners", method: "GET", path: "/groups/ops/runners", pat: "alice-manage", status: 403, want: insufficient("manage_runner api read_api"), items: -1, source: runnersRB},
+		{name: "manage_runner cannot resolve a group", method: "GET", path: "/groups/ops", pat: "alice-manage", status: 403, want: insufficient("api read_api"), items: -1, source: "lib/api/api.rb + lib/api/groups.rb"},
+		{name: "manage_runner reads a runner by id", method: "GET", path: "/runners/2", pat: "alice-manage", status: 200, want: map[string]any{"id": 2.0, "runner_type": "group_type"}, items: -1, source: runnersRB},
+		{name: "manage_runner updates a runner by id", method: "PUT", path: "/runners/2", pat: "alice-manage", body: map[string]any{"paused": true}, status: 200, want: map[string]any{"paused": true}, items: -1, source: runnersRB},
+		{name: "manage_runner resets a token by id", method: "POST", path: "/runners/2/reset_authentication_token", pat: "alice-manage", status: 201, want: map[string]any{"token": prefix("glrt-t2_"), "token_expires_at": nil}, items: -1, source: runnersRB},
+		{name: "manage_runner reads managers", method: "GET", path: "/runners/2/managers", pat: "alice-manage", status: 200, items: 0, source: runnersRB},
+		{name: "read_api reads managers", method: "GET", path: "/runners/1/managers", pat: "alice-read", status: 200, items: 1, source: "lib/api/api.rb read_api on GET"},
+		{name: "read_api lists", method: "GET", path: "/runners", pat: "alice-read", status: 200, items: 3, absent: []string{"tag_list"}, source: runnersRB},
+		{name: "read_api cannot update", method: "PUT", path: "/runners/2", pat: "alice-read", body: map[string]any{"paused": true}, status: 403, want: insufficient("manage_runner api read_api"), items: -1, source: "lib/api/api.rb read_api only for GET/HEAD"},
+		{name: "read_api cannot create", method: "POST", path: "/user/runners", pat: "alice-read", body: map[string]any{"runner_type": "group_type", "group_id": 100}, status: 403, want: insufficient("create_runner api read_api"), items: -1, source: "lib/api/user_runners.rb"},
+		{name: "create_runner creates a group runner", method: "POST", path: "/user/runners", pat: "alice-manage", body: map[string]any{"runner_type": "group_type", "group_id": 100, "tag_list": []string{"a"}}, status: 201, want: map[string]any{"id": 6.0, "token": prefix("glrt-t2_"), "token_expires_at": nil}, items: -1, source: userRunRB},
+		{name: "any scope reads its own token", method: "GET", path: "/personal_access_tokens/self", pat: "alice-manage", status: 200, items: -1, source: "lib/api/personal_access_tokens/self_information.rb + lib/api/entities/personal_access_token.rb",
+			want: map[string]any{"name": "alice-manage", "active": true, "revoked": false, "expires_at": nil, "scopes": []any{"create_runner", "manage_runner"}, "user_id": 2.0}},
+
+		// Creating runners: who may, and what is checked (user_runners.rb, runner_creation_strategies).
+		{name: "instance runner needs an administrator", method: "POST", path: "/user/runners", pat: "alice-api", body: map[string]any{"runner_type": "instance_type"}, status: 403, want: msg("403 Forbidden - Insufficient permissions"), items: -1, source: userRunRB},
+		{name: "group runner needs a group owner", method: "POST", path: "/user/runners", pat: "bob-api", body: map[string]any{"runner_type": "group_type", "group_id": 100}, status: 403, want: msg("403 Forbidden - Insufficient permissions"), items: -1, source: "app/services/ci/runners/runner_creation_strategies/group_runner_strategy.rb"},
+		{name: "project maintainer creates a project runner", method: "POST", path: "/user/runners", pat: "carol-api", body: map[string]any{"runner_type": "project_type", "project_id": 200}, status: 201, want: map[string]any{"token": prefix("glrt-t3_")}, items: -1, source: "app/services/ci/runners/runner_creation_strategies/project_runner_strategy.rb"},
+		{name: "unknown group", method: "POST", path: "/user/runners", pat: "alice-api", body: map[string]any{"runner_type": "group_type", "group_id": 999}, status: 400, want: msg("400 Bad request - Missing/invalid group"), items: -1, source: "group_runner_strategy.rb validate_params"},
+		{name: "group_id missing", method: "POST", path: "/user/runners", pat: "alice-api", body: map[string]any{"runner_type": "group_type"}, status: 400, want: errBody("group_id is missing"), items: -1, source: "lib/api/user_runners.rb given runner_type"},
+		{name: "runner_type missing", method: "POST", path: "/user/runners", pat: "alice-api", body: map[string]any{}, status: 400, want: errBody("runner_type is missing"), items: -1, source: "lib/api/user_runners.rb requires :runner_type"},
+		{name: "51 tags on create", method: "POST", path: "/user/runners", pat: "root-api", body: map[string]any{"runner_type": "instance_type", "tag_list": tags51}, status: 400, want: msg("400 Bad request - Tags list Too many tags specified. Please limit the number of tags to 50"), items: -1, source: "app/models/ci/runner.rb tag_constraints + create_runner_service.rb"},
+		{name: "no tags and not run_untagged", method: "POST", path: "/user/runners", pat: "root-api", body: map[string]any{"runner_type": "instance_type", "run_untagged": false}, status: 400, want: msg("400 Bad request - Tags list can not be empty when runner is not allowed to pick untagged jobs"), items: -1, source: "app/models/ci/runner.rb tag_constraints"},
+		{name: "administrator creates an instance runner", method: "POST", path: "/user/runners", pat: "root-api", body: map[string]any{"runner_type": "instance_type", "tag_list": "a, b"}, status: 201, want: map[string]any{"token": prefix("glrt-t1_")}, items: -1, source: userRunRB},
+
+		// Permissions on /runners/:id (authenticate_*_runner! + RunnerPolicy); 404 before 403.
+		{name: "missing runner", method: "GET", path: "/runners/999", pat: "root-api", status: 404, want: msg("404 Not found"), items: -1, source: "lib/api/api.rb rescue_from ActiveRecord::RecordNotFound (get_runner uses Ci::Runner.find)"},
+		{name: "missing runner on delete", method: "DELETE", path: "/runners/999", pat: "alice-api", status: 404, want: msg("404 Not found"), items: -1, source: "lib/api/api.rb"},
+		{name: "non-integer id", method: "GET", path: "/runners/abc", pat: "root-api", status: 400, want: errBody("id is invalid"), items: -1, source: "lib/api/ci/runners.rb requires :id, type: Integer"},
+		{name: "stranger reads a group runner", method: "GET", path: "/runners/2", pat: "dave-api", status: 403, want: msg("403 Forbidden - No access granted"), items: -1, source: policyRB},
+		{name: "anyone reads an instance runner", method: "GET", path: "/runners/1", pat: "dave-api", status: 200, want: map[string]any{"tag_list": []any{"host1", "main"}, "maintenance_note": nil}, items: -1, source: policyRB + " is_instance_runner"},
+		{name: "stranger updates an instance runner", method: "PUT", path: "/runners/1", pat: "dave-api", body: map[string]any{"paused": true}, status: 403, want: msg("403 Forbidden - No access granted"), items: -1, source: policyRB},
+		{name: "stranger resets a token", method: "POST", path: "/runners/4/reset_authentication_token", pat: "alice-api", status: 403, want: msg("403 Forbidden - No access granted"), items: -1, source: policyRB},
+		{name: "group maintainer reads a group runner", method: "GET", path: "/runners/2", pat: "bob-api", status: 200, items: -1, source: policyRB + " maintainer_in_any_associated_groups"},
+		{name: "group maintainer cannot delete it", method: "DELETE", path: "/runners/2", pat: "bob-api", status: 403, want: msg("403 Forbidden - No access granted"), items: -1, source: policyRB + " can_admin_runner"},
+		{name: "group owner deletes it", method: "DELETE", path: "/runners/2", pat: "alice-api", status: 204, items: -1, source: runnersRB},
+		{name: "project maintainer updates a project runner", method: "PUT", path: "/runners/3", pat: "carol-api", body: map[string]any{"description": "x"}, status: 200, items: -1, source: policyRB + " maintainer_in_owner_scope"},
+		{name: "stranger reads managers", method: "GET", path: "/runners/4/managers", pat: "alice-api", status: 403, want: msg("403 Forbidden - No access granted"), items: -1, source: runnersRB + " authenticate_show_runner!"},
+
+		// PUT /runners/:id parameters and validations.
+		{name: "maximum_timeout below 600", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"maximum_timeout": 300}, status: 400, want: map[string]any{"message": map[string]any{"maximum_timeout": []any{"needs to be at least 10 minutes"}}}, items: -1, source: modelRB},
+		{name: "51 tags on update", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"tag_list": tags51}, status: 400, want: map[string]any{"message": map[string]any{"tags_list": []any{"Too many tags specified. Please limit the number of tags to 50"}}}, items: -1, source: modelRB + " TAG_LIST_MAX_LENGTH"},
+		{name: "active and paused together", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"active": true, "paused": false}, status: 400, want: errBody("active, paused are mutually exclusive"), items: -1, source: runnersRB + " mutually_exclusive"},
+		{name: "nothing to update", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{}, status: 400, want: errBody("description, active, paused, tag_list, run_untagged, locked, access_level, maximum_timeout, maintenance_note are missing, at least one parameter must be provided"), items: -1, source: runnersRB + " at_least_one_of"},
+		{name: "tags with commas are split", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"tag_list": []string{"a,b", "c"}}, status: 200, want: map[string]any{"tag_list": []any{"a", "b", "c"}}, items: -1, source: "lib/api/validations/types/comma_separated_to_array.rb"},
+		{name: "bad access_level", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"access_level": "x"}, status: 400, want: errBody("access_level does not have a valid value"), items: -1, source: runnersRB + " values: access_levels"},
+
+		// Lists: which runners, which entity, which filters.
+		{name: "owned runners", method: "GET", path: "/runners", pat: "alice-api", status: 200, items: 3, absent: []string{"tag_list", "token"}, source: "app/models/user.rb ci_owned_runners"},
+		{name: "all runners needs an administrator", method: "GET", path: "/runners/all", pat: "alice-api", status: 403, want: msg("403 Forbidden"), items: -1, source: runnersRB + " authenticated_as_admin!"},
+		{name: "tag_list is AND", method: "GET", path: "/runners/all?tag_list=host1,main", pat: "root-api", status: 200, items: 1, source: runnersRB + " tagged_with"},
+		{name: "tag_list is case-sensitive", method: "GET", path: "/runners/all?tag_list=HOST1", pat: "root-api", status: 200, items: 0, source: runnersRB + " tagged_with"},
+		{name: "type filter", method: "GET", path: "/runners/all?type=group_type", pat: "root-read", status: 200, items: 3, source: runnersRB + " filter_params"},
+		{name: "bad type filter", method: "GET", path: "/runners/all?type=shared", pat: "root-api", status: 400, want: errBody("type does not have a valid value"), items: -1, source: runnersRB + " values: AVAILABLE_TYPES"},
+		{name: "group runners include ancestors and instance", method: "GET", path: "/groups/ops%2Fsub/runners", pat: "eve-api", status: 200, items: 3, source: "app/models/ci/runner.rb group_or_instance_wide"},
+		{name: "group runners need an owner", method: "GET", path: "/groups/ops/runners", pat: "bob-api", status: 403, want: msg("403 Forbidden"), items: -1, source: "app/policies/group_policy.rb read_group_runners"},
+		{name: "unknown group", method: "GET", path: "/groups/nope/runners", pat: "alice-api", status: 404, want: msg("404 Group Not Found"), items: -1, source: "lib/api/helpers.rb find_group!"},
+		{name: "invisible group is 404", method: "GET", path: "/groups/102/runners", pat: "alice-api", status: 404, want: msg("404 Group Not Found"), items: -1, source: "lib/api/helpers.rb find_group!"},
+		{name: "project runners", method: "GET", path: "/projects/ops%2Fapp/runners", pat: "carol-api", status: 200, items: 4, source: "app/models/ci/runner.rb owned_or_instance_wide"},
+		{name: "invisible project is 404", method: "GET", path: "/projects/200/runners", pat: "dave-api", status: 404, want: msg("404 Project Not Found"), items: -1, source: "lib/api/helpers.rb find_project!"},
+
+		// Groups, projects, the user.
+		{name: "group by path", method: "GET", path: "/groups/ops%2Fsub", pat: "eve-api", status: 200, want: map[string]any{"id": 101.0, "full_path": "ops/sub", "parent_id": 100.0}, items: -1, source: "lib/api/groups.rb + lib/api/entities/group.rb"},
+		{name: "ancestor visible to a subgroup member", method: "GET", path: "/groups/ops", pat: "eve-api", status: 200, want: map[string]any{"id": 100.0}, items: -1, source: "app/policies/group_policy.rb"},
+		{name: "group hidden from strangers", method: "GET", path: "/groups/ops", pat: "dave-api", status: 404, want: msg("404 Group Not Found"), items: -1, source: "lib/api/helpers.rb find_group!"},
+		{name: "project by path", method: "GET", path: "/projects/ops%2Fapp", pat: "carol-api", status: 200, want: map[string]any{"id": 200.0, "path_with_namespace": "ops/app"}, absent: []string{"full_path"}, items: -1, source: "lib/api/projects.rb + lib/api/entities/project.rb"},
+		{name: "user as administrator", method: "GET", path: "/user", pat: "root-api", status: 200, want: map[string]any{"username": "root", "is_admin": true}, items: -1, source: "lib/api/users.rb Entities::UserWithAdmin"},
+		{name: "user as non-administrator", method: "GET", path: "/user", pat: "dave-api", status: 200, absent: []string{"is_admin"}, items: -1, source: "lib/api/users.rb Entities::UserPublic"},
+
+		// Admin Mode (lib/gitlab/auth/current_user_mode.rb).
+		{name: "admin mode: api alone is no administrator", method: "GET", path: "/runners/all", pat: "root-api", setup: func(s *Sim) { s.SetAdminMode(true) }, status: 403, want: msg("403 Forbidden"), items: -1, source: "lib/gitlab/auth/current_user_mode.rb"},
+		{name: "admin mode: admin_mode scope", method: "GET", path: "/runners/all", pat: "root-mode", setup: func(s *Sim) { s.SetAdminMode(true) }, status: 200, items: 5, source: "lib/gitlab/auth/current_user_mode.rb"},
+		{name: "admin mode: instance runner without admin_mode", method: "POST", path: "/user/runners", pat: "root-api", body: map[string]any{"runner_type": "instance_type"}, setup: func(s *Sim) { s.SetAdminMode(true) }, status: 403, want: msg("403 Forbidden - Insufficient permissions"), items: -1, source: "instance_runner_strategy.rb"},
+		{name: "admin mode: user hides is_admin", method: "GET", path: "/user", pat: "root-api", setup: func(s *Sim) { s.SetAdminMode(true) }, status: 200, absent: []string{"is_admin"}, items: -1, source: "lib/api/users.rb"},
+
+		// Runner-token endpoints (lib/api/ci/runner.rb).
+		{name: "verify", method: "POST", path: "/runners/verify", body: map[string]any{"token": "$tok1", "system_id": "s_bbbbbbbbbbbb"}, status: 200, want: map[string]any{"id": 1.0, "token": prefix("glrt-t1_"), "token_expires_at": nil}, items: -1, source: runnerRB + " POST /verify (Entities::Ci::RunnerRegistrationDetails)"},
+		{name: "verify with a wrong token", method: "POST", path: "/runners/verify", body: map[string]any{"token": "glrt-nope"}, status: 403, want: msg("403 Forbidden"), items: -1, source: "lib/api/ci/helpers/runner.rb authenticate_runner!"},
+		{name: "verify without a token", method: "POST", path: "/runners/verify", body: map[string]any{}, status: 400, want: errBody("token is missing"), items: -1, source: runnerRB + " requires :token"},
+		{name: "verify an orphaned runner", method: "POST", path: "/runners/verify", body: map[string]any{"token": "$tok5"}, status: 422, want: msg("Runner is orphaned"), items: -1, source: runnerRB + " rescue UnknownRunnerOwnerError"},
+		{name: "verify during migrations", method: "POST", path: "/runners/verify", body: map[string]any{"token": "$tok1"}, setup: func(s *Sim) { s.SetMigrationBackoff(true) }, status: 429, want: msg("Executing database migrations. Please retry later."), header: map[string]string{"Retry-After": "60"}, items: -1, source: "lib/api/ci/helpers/runner.rb check_if_backoff_required!"},
+		{name: "job poll", method: "POST", path: "/jobs/request", body: map[string]any{"token": "$tok1", "system_id": "s_bbbbbbbbbbbb", "info": map[string]any{"version": "17.9.3"}}, status: 204, header: map[string]string{"X-GitLab-Last-Update": "?"}, items: -1, source: runnerRB + " POST /jobs/request; gitlab-runner network/gitlab.go RequestJob"},
+		{name: "job poll with a wrong token", method: "POST", path: "/jobs/request", body: map[string]any{"token": "glrt-nope"}, status: 403, want: msg("403 Forbidden"), items: -1, source: runnerRB},
+		{name: "job poll of an orphaned runner", method: "POST", path: "/jobs/request", body: map[string]any{"token": "$tok5"}, status: 422, want: msg("Runner is orphaned"), items: -1, source: runnerRB},
+		{name: "runner rotates its token", method: "POST", path: "/runners/reset_authentication_token", body: map[string]any{"token": "$tok1"}, status: 201, want: map[string]any{"token": prefix("glrt-t1_")}, items: -1, source: runnerRB},
+		{name: "unregister by token", method: "DELETE", path: "/runners", body: map[string]any{"token": "$tok3"}, status: 204, items: -1, source: runnerRB + " DELETE /"},
+		{name: "unregister one host", method: "DELETE", path: "/runners/managers", body: map[string]any{"token": "$tok1", "system_id": "s_aaaaaaaaaaaa"}, status: 204, items: -1, source: runnerRB + " DELETE /managers"},
+		{name: "unregister an unknown host", method: "DELETE", path: "/runners/managers", body: map[string]any{"token": "$tok1", "system_id": "s_cccccccccccc"}, status: 404, want: msg("404 Runner manager not found Not Found"), items: -1, source: runnerRB + " not_found!('Runner manager not found')"},
+
+		// Legacy registration (register_runner_service.rb).
+		{name: "instance registration token", method: "POST", path: "/runners", body: map[string]any{"token": "inst-reg", "description": "l"}, status: 201, want: map[string]any{"id": 6.0, "token": prefix("t1_")}, items: -1, source: regRB},
+		{name: "group registration token", method: "POST", path: "/runners", body: map[string]any{"token": "grp-reg"}, status: 201, want: map[string]any{"token": prefix("t2_")}, items: -1, source: regRB},
+		{name: "project registration token", method: "POST", path: "/runners", body: map[string]any{"token": "proj-reg"}, status: 201, want: map[string]any{"token": prefix("t3_")}, items: -1, source: regRB},
+		{name: "wrong registration token", method: "POST", path: "/runners", body: map[string]any{"token": "wrong"}, status: 403, want: msg("403 Forbidden - invalid token supplied"), items: -1, source: regRB},
+		{name: "registration tokens disabled", method: "POST", path: "/runners", body: map[string]any{"token": "inst-reg"}, setup: func(s *Sim) { s.SetRegistrationDisabled(true) }, status: 410, want: msg("410 Gone - runner registration disallowed"), items: -1, source: regRB + " :runner_registration_disallowed"},
+		{name: "legacy registration validates too", method: "POST", path: "/runners", body: map[string]any{"token": "inst-reg", "maximum_timeout": 1}, status: 400, want: map[string]any{"message": map[string]any{"maximum_timeout": []any{"needs to be at least 10 minutes"}}}, items: -1, source: modelRB},
+
+		// Throttling and unknown routes.
+		{name: "Rack::Attack throttle", method: "GET", path: "/runners/all", pat: "root-api", setup: func(s *Sim) { s.InjectFault(Fault{Type: FaultRateLimit, RetryAfter: 9223372037}) }, status: 429, text: "Retry later\n",
+			header: map[string]string{"Retry-After": "9223372037", "Content-Type": "text/plain", "RateLimit-Name": "throttle_authenticated_api"}, items: -1, source: "lib/gitlab/rack_attack.rb throttled_response"},
+		{name: "unknown route", method: "GET", path: "/nope", pat: "root-api", status: 404, want: errBody("404 Not Found"), items: -1, source: "lib/api/api.rb route :any, '*path'"},
+	}
+}
+
+func TestConformance(t *testing.T) {
+	for _, row := range conformanceRows() {
+		t.Run(row.name, func(t *testing.T) {
+			s, srv := newWorld(t)
+			if row.setup != nil {
+				row.setup(s)
+			}
+			body := map[string]any{}
+			for k, v := range row.body {
+				if str, ok := v.(string); ok && strings.HasPrefix(str, "$tok") {
+					id, _ := strconv.ParseInt(strings.TrimPrefix(str, "$tok"), 10, 64)
+					r, _ := s.Runner(id)
+					v = r.Token
+				}
+				body[k] = v
+			}
+			var payload any
+			if row.body != nil {
+				payload = body
+			}
+			status, header, raw := send(t, srv, row.method, "/api/v4"+row.path, row.pat, payload)
+			if status != row.status {
+				t.Fatalf("%s %s: status %d, want %d (%s); body %s", row.method, row.path, status, row.status, row.source, raw)
+			}
+			for k, v := range row.header {
+				if got := header.Get(k); (v == "?" && got == "") || (v != "?" && got != v) {
+					t.Errorf("header %s = %q, want %q (%s)", k, got, v, row.source)
+				}
+			}
+			if row.text != "" {
+				if string(raw) != row.text {
+					t.Errorf("body %q, want %q (%s)", raw, row.text, row.source)
+				}
+				return
+			}
+			if row.items >= 0 {
+				var list []map[string]any
+				if err := json.Unmarshal(raw, &list); err != nil {
+					t.Fatalf("want a list: %s", raw)
+				}
+				if len(list) != row.items {
+					t.Errorf("%d items, want %d (%s): %s", len(list), row.items, row.source, raw)
+				}
+				for _, item := range list {
+					for _, k := range row.absent {
+						if _, ok := item[k]; ok {
+							t.Errorf("list item has %q (%s)", k, row.source)
+						}
+					}
+				}
+				return
+			}
+			if len(raw) == 0 {
+				if row.want != nil {
+					t.Fatalf("empty body, want %v", row.want)
+				}
+				return
+			}
+			var obj map[string]any
+			if err := json.Unmarshal(raw, &obj); err != nil {
+				t.Fatalf("want a JSON object: %q", raw)
+			}
+			for k, want := range row.want {
+				got, ok := obj[k]
+				switch w := want.(type) {
+				case prefix:
+					if s, _ := got.(string); !strings.HasPrefix(s, string(w)) {
+						t.Errorf("%s = %v, want prefix %q (%s)", k, got, w, row.source)
+					}
+				case present:
+					if !ok {
+						t.Errorf("%s missing (%s)", k, row.source)
+					}
+				default:
+					if !ok || !jsonEqual(got, want) {
+						t.Errorf("%s = %#v, want %#v (%s)", k, got, want, row.source)
+					}
+				}
+			}
+			for _, k := range row.absent {
+				if _, ok := obj[k]; ok {
+					t.Errorf("field %q must be absent (%s)", k, row.source)
+				}
+			}
+		})
+	}
+}
+
+func jsonEqual(got, want any) bool {
+	a, _ := json.Marshal(got)
+	b, _ := json.Marshal(want)
+	return string(a) == string(b)
+}
+
+func send(t *testing.T, srv *httptest.Server, method, path, pat string, body any) (int, http.Header, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = strings.NewReader(string(b))
+	}
+	req, _ := http.NewRequest(method, srv.URL+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if pat != "" {
+		req.Header.Set("PRIVATE-TOKEN", pat)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, data
+}

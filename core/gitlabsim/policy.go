@@ -1,0 +1,172 @@
+package gitlabsim
+
+import "strings"
+
+// This file decides who may do what, after GitLab's policies. Callers hold s.mu.
+
+// actor is the user behind a request's personal access token. admin is
+// true only when the user may act as an administrator on this request:
+// under Admin Mode that needs the admin_mode scope on the token
+// (lib/gitlab/auth/current_user_mode.rb; doc/administration/settings/sign_in_restrictions.md#admin-mode).
+type actor struct {
+	user  *User
+	pat   *PAT
+	admin bool
+}
+
+func (s *Sim) groupByID(id int64) *Group {
+	if id == 0 {
+		return nil
+	}
+	return s.groups[id]
+}
+
+func (s *Sim) groupByPath(full string) *Group {
+	if full == "" {
+		return nil
+	}
+	for _, g := range s.groups {
+		if strings.EqualFold(g.FullPath, full) {
+			return g
+		}
+	}
+	return nil
+}
+
+func (s *Sim) projectByPath(full string) *Project {
+	if full == "" {
+		return nil
+	}
+	for _, p := range s.projects {
+		if strings.EqualFold(p.FullPath, full) {
+			return p
+		}
+	}
+	return nil
+}
+
+// groupAccess is the user's role in a group, inherited from its ancestors
+// (GitLab's memberships flow down the hierarchy).
+func (s *Sim) groupAccess(u *User, g *Group) AccessLevel {
+	var best AccessLevel
+	for g != nil {
+		best = max(best, g.Members[u.Username])
+		g = s.groupByPath(g.parentPath())
+	}
+	return best
+}
+
+// projectAccess is the user's role in a project: its own membership or
+// the one inherited from the project's groups.
+func (s *Sim) projectAccess(u *User, p *Project) AccessLevel {
+	return max(p.Members[u.Username], s.groupAccess(u, s.groupByPath(p.parentPath())))
+}
+
+// canReadGroup: groups are private here, so only members (of the group, an
+// ancestor, or something inside it) and administrators see them; anyone
+// else gets 404, never 403 (find_group! in lib/api/helpers.rb).
+func (s *Sim) canReadGroup(a actor, g *Group) bool {
+	if a.admin || s.groupAccess(a.user, g) > 0 {
+		return true
+	}
+	prefix := g.FullPath + "/"
+	for _, sub := range s.groups {
+		if strings.HasPrefix(sub.FullPath, prefix) && sub.Members[a.user.Username] > 0 {
+			return true
+		}
+	}
+	for _, p := range s.projects {
+		if strings.HasPrefix(p.FullPath, prefix) && p.Members[a.user.Username] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Sim) canReadProject(a actor, p *Project) bool {
+	return a.admin || s.projectAccess(a.user, p) > 0
+}
+
+// canAdminRunner is RunnerPolicy's can_admin_runner (app/policies/ci/runner_policy.rb):
+// `can?(:admin_runners, runner.owner)` — the group's owners, the owning
+// project's maintainers; instance runners only administrators.
+func (s *Sim) canAdminRunner(a actor, r *Runner) bool {
+	if a.admin {
+		return true
+	}
+	switch r.RunnerType {
+	case "group_type":
+		g := s.groupByID(r.GroupID)
+		return g != nil && s.groupAccess(a.user, g) >= Owner
+	case "project_type":
+		p := s.projects[r.ProjectID]
+		return p != nil && s.projectAccess(a.user, p) >= Maintainer
+	}
+	return false
+}
+
+// canReadRunner is RunnerPolicy's read_runner: instance runners for every
+// signed-in user; group runners for maintainers of the group; project
+// runners for maintainers of an associated project; plus can_admin_runner.
+// lib/api/ci/runners.rb `authenticate_show_runner!` uses it for GET
+// /runners/:id and /runners/:id/managers.
+func (s *Sim) canReadRunner(a actor, r *Runner) bool {
+	switch {
+	case r.RunnerType == "instance_type", s.canAdminRunner(a, r):
+		return true
+	case r.RunnerType == "group_type":
+		g := s.groupByID(r.GroupID)
+		return g != nil && s.groupAccess(a.user, g) >= Maintainer
+	}
+	return false
+}
+
+// canUpdateRunner is update_runner (`authenticate_update_runner!`, also
+// used by reset_authentication_token): administrators and can_admin_runner.
+func (s *Sim) canUpdateRunner(a actor, r *Runner) bool { return s.canAdminRunner(a, r) }
+
+// canDeleteRunner is delete_runner (`authenticate_delete_runner!`). The
+// simulator's project runners belong to one project, so the "Runner
+// associated with more than one project" refusal never applies.
+func (s *Sim) canDeleteRunner(a actor, r *Runner) bool { return s.canAdminRunner(a, r) }
+
+// ownedRunner is User#ci_owned_runners, what GET /runners lists: group
+// runners of groups the user owns (and their subgroups) and runners of
+// projects the user maintains. Instance runners are never "owned".
+func (s *Sim) ownedRunner(a actor, r *Runner) bool {
+	switch r.RunnerType {
+	case "group_type":
+		g := s.groupByID(r.GroupID)
+		return g != nil && s.groupAccess(a.user, g) >= Owner
+	case "project_type":
+		p := s.projects[r.ProjectID]
+		return p != nil && s.projectAccess(a.user, p) >= Maintainer
+	}
+	return false
+}
+
+// canCreateRunner is the runner creation strategies' `authorized_user?`
+// (app/services/ci/runners/runner_creation_strategies/*.rb): instance
+// runners need an administrator, group runners `create_runners` on the
+// group (owners), project runners on the project (maintainers).
+func (s *Sim) canCreateRunner(a actor, rt string, g *Group, p *Project) bool {
+	switch {
+	case a.admin:
+		return true
+	case rt == "group_type":
+		return s.groupAccess(a.user, g) >= Owner
+	case rt == "project_type":
+		return s.projectAccess(a.user, p) >= Maintainer
+	}
+	return false
+}
+
+// groupAndAncestors lists the ids of a group and of every group above it.
+func (s *Sim) groupAndAncestors(g *Group) map[int64]bool {
+	ids := map[int64]bool{}
+	for g != nil {
+		ids[g.ID] = true
+		g = s.groupByPath(g.parentPath())
+	}
+	return ids
+}

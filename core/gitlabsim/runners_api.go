@@ -1,0 +1,381 @@
+package gitlabsim
+
+import (
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Endpoints authenticated by a personal access token: runner creation
+// (lib/api/user_runners.rb) and the runners API (lib/api/ci/runners.rb).
+// Grape runs, in order: authentication and scopes (before filter), parameter
+// validation (400 {"error":...}), then the endpoint, which finds the runner
+// (404) before it checks permissions (403) — so a runner the user may not
+// touch is 403, never 404.
+
+// runnerID parses the :id of /runners/:id (Grape `requires :id, type: Integer`).
+func runnerID(c *call) (int64, bool) {
+	id, err := strconv.ParseInt(c.seg, 10, 64)
+	if err != nil {
+		paramError(c.w, "id is invalid")
+		return 0, false
+	}
+	return id, true
+}
+
+// findRunner is get_runner: Ci::Runner.find, whose RecordNotFound becomes
+// {"message":"404 Not found"} (lib/api/api.rb), not not_found!('Runner').
+// It returns with s.mu held when it found the runner.
+func (s *Sim) findRunner(c *call) (*Runner, bool) {
+	id, ok := runnerID(c)
+	if !ok {
+		return nil, false
+	}
+	s.mu.Lock()
+	r, ok := s.runners[id]
+	if !ok {
+		s.mu.Unlock()
+		recordNotFound(c.w)
+		return nil, false
+	}
+	return r, true
+}
+
+// createUserRunner is POST /user/runners (runner creation workflow).
+func (s *Sim) createUserRunner(c *call) {
+	p := c.params
+	rt, ok := p["runner_type"].(string)
+	switch {
+	case !ok:
+		paramError(c.w, "runner_type is missing")
+		return
+	case rt != "instance_type" && rt != "group_type" && rt != "project_type":
+		paramError(c.w, "runner_type does not have a valid value")
+		return
+	}
+	var scopeID int64
+	if key := map[string]string{"group_type": "group_id", "project_type": "project_id"}[rt]; key != "" {
+		if _, present := p[key]; !present {
+			paramError(c.w, key+" is missing")
+			return
+		}
+		if scopeID, ok = intParam(p, key); !ok {
+			paramError(c.w, key+" is invalid")
+			return
+		}
+	}
+	// Defaults of lib/api/user_runners.rb: locked false, run_untagged true.
+	r := &Runner{RunnerType: rt, AccessLevel: "not_protected", RunUntagged: true}
+	perr, errs := applySettings(r, p, true)
+	if perr != "" {
+		paramError(c.w, string(perr))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Group.find_by_id / Project.find_by_id: no visibility check here, so an
+	// existing group the user cannot see is 403, a missing one 400.
+	var g *Group
+	var pj *Project
+	switch rt {
+	case "group_type":
+		if g = s.groupByID(scopeID); g == nil {
+			badRequest(c.w, "Missing/invalid group")
+			return
+		}
+		r.GroupID = g.ID
+	case "project_type":
+		if pj = s.projects[scopeID]; pj == nil {
+			badRequest(c.w, "Missing/invalid project")
+			return
+		}
+		r.ProjectID = pj.ID
+	}
+	if !s.canCreateRunner(c.actor, rt, g, pj) {
+		forbidden(c.w, "Insufficient permissions")
+		return
+	}
+	if len(errs) > 0 {
+		badRequest(c.w, errs.sentence())
+		return
+	}
+	r.CreatorID = c.actor.user.ID
+	s.insert(r)
+	writeJSON(c.w, http.StatusCreated, registrationDetails(r))
+}
+
+// getRunner is GET /runners/:id (authenticate_show_runner!).
+func (s *Sim) getRunner(c *call) {
+	r, ok := s.findRunner(c)
+	if !ok {
+		return
+	}
+	defer s.mu.Unlock()
+	if !c.actor.admin && !s.canReadRunner(c.actor, r) {
+		forbidden(c.w, "No access granted")
+		return
+	}
+	writeJSON(c.w, http.StatusOK, s.runnerDetailsEntity(r, c.actor, s.now()))
+}
+
+// listManagers is GET /runners/:id/managers: the runner managers GitLab
+// recorded, one per system_id that verified or polled with the token. Same
+// permission as GET /runners/:id; read_api or manage_runner suffice.
+func (s *Sim) listManagers(c *call) {
+	r, ok := s.findRunner(c)
+	if !ok {
+		return
+	}
+	defer s.mu.Unlock()
+	if !c.actor.admin && !s.canReadRunner(c.actor, r) {
+		forbidden(c.w, "No access granted")
+		return
+	}
+	var ms []Manager
+	for _, m := range r.Managers {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+	now := s.now()
+	out := []map[string]any{}
+	for _, m := range ms {
+		out = append(out, managerEntity(m, now))
+	}
+	writeJSON(c.w, http.StatusOK, out)
+}
+
+// updateRunner is PUT /runners/:id: Grape checks at_least_one_of and
+// mutually_exclusive :active, :paused (400 {"error":...}) before it looks
+// for the runner; the model's validations answer 400 {"message":{attr:[...]}}.
+func (s *Sim) updateRunner(c *call) {
+	if _, ok := runnerID(c); !ok {
+		return
+	}
+	if msg := atLeastOne(c.params, settingKeys...); msg != "" {
+		paramError(c.w, msg)
+		return
+	}
+	if msg := exclusive(c.params, "active", "paused"); msg != "" {
+		paramError(c.w, msg)
+		return
+	}
+	r, ok := s.findRunner(c)
+	if !ok {
+		return
+	}
+	defer s.mu.Unlock()
+	if !s.canUpdateRunner(c.actor, r) {
+		forbidden(c.w, "No access granted")
+		return
+	}
+	edited := r.clone()
+	perr, errs := applySettings(&edited, c.params, false)
+	switch {
+	case perr != "":
+		paramError(c.w, string(perr))
+		return
+	case len(errs) > 0:
+		validationError(c.w, errs)
+		return
+	}
+	edited.queueValue = r.queueValue
+	*r = edited
+	writeJSON(c.w, http.StatusOK, s.runnerDetailsEntity(r, c.actor, s.now()))
+}
+
+// deleteByID is DELETE /runners/:id (authenticate_delete_runner!).
+func (s *Sim) deleteByID(c *call) {
+	r, ok := s.findRunner(c)
+	if !ok {
+		return
+	}
+	defer s.mu.Unlock()
+	if !s.canDeleteRunner(c.actor, r) {
+		forbidden(c.w, "No access granted")
+		return
+	}
+	delete(s.runners, r.ID)
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// resetByID is POST /runners/:id/reset_authentication_token
+// (authenticate_update_runner!).
+func (s *Sim) resetByID(c *call) {
+	r, ok := s.findRunner(c)
+	if !ok {
+		return
+	}
+	defer s.mu.Unlock()
+	if !s.canUpdateRunner(c.actor, r) {
+		forbidden(c.w, "No access granted")
+		return
+	}
+	s.resetToken(r)
+	writeJSON(c.w, http.StatusCreated, tokenResult(r))
+}
+
+// listOwned is GET /runners: User#ci_owned_runners, never instance runners.
+func (s *Sim) listOwned(c *call) {
+	s.list(c, func(r *Runner) bool { return s.ownedRunner(c.actor, r) })
+}
+
+// listAll is GET /runners/all: `authenticated_as_admin!` (403 "403 Forbidden").
+func (s *Sim) listAll(c *call) {
+	if !c.actor.admin {
+		forbidden(c.w, "")
+		return
+	}
+	s.list(c, func(*Runner) bool { return true })
+}
+
+// listGroupRunners is GET /groups/:id/runners: Ci::Runner.group_or_instance_wide,
+// the group runners of the group and its ancestors plus instance runners.
+// The group must be visible (else 404 "404 Group Not Found") and the user
+// allowed :read_group_runners, which group_policy.rb gives owners (403).
+func (s *Sim) listGroupRunners(c *call) {
+	s.mu.Lock()
+	g := s.findGroup(c.actor, c.seg)
+	if g == nil {
+		s.mu.Unlock()
+		notFound(c.w, "Group")
+		return
+	}
+	if !c.actor.admin && s.groupAccess(c.actor.user, g) < Owner {
+		s.mu.Unlock()
+		forbidden(c.w, "")
+		return
+	}
+	ids := s.groupAndAncestors(g)
+	s.mu.Unlock()
+	s.list(c, func(r *Runner) bool {
+		return r.RunnerType == "instance_type" || (r.RunnerType == "group_type" && ids[r.GroupID])
+	})
+}
+
+// listProjectRunners is GET /projects/:id/runners: Ci::Runner.owned_or_instance_wide,
+// the project's own runners, its groups' runners and instance runners (group
+// and shared runners are enabled on every simulated project). Needs
+// :read_project_runners, which project_policy.rb gives maintainers.
+func (s *Sim) listProjectRunners(c *call) {
+	s.mu.Lock()
+	p := s.findProject(c.actor, c.seg)
+	if p == nil {
+		s.mu.Unlock()
+		notFound(c.w, "Project")
+		return
+	}
+	if !c.actor.admin && s.projectAccess(c.actor.user, p) < Maintainer {
+		s.mu.Unlock()
+		forbidden(c.w, "")
+		return
+	}
+	ids := s.groupAndAncestors(s.groupByPath(p.parentPath()))
+	s.mu.Unlock()
+	s.list(c, func(r *Runner) bool {
+		switch r.RunnerType {
+		case "project_type":
+			return r.ProjectID == p.ID
+		case "group_type":
+			return ids[r.GroupID]
+		}
+		return true
+	})
+}
+
+var (
+	runnerTypes    = []string{"instance_type", "group_type", "project_type"}
+	runnerStatuses = []string{"active", "paused", "online", "offline", "never_contacted", "stale"}
+)
+
+// list answers a runner list with the :filter_params of lib/api/ci/runners.rb
+// (type, status, paused, tag_list — every tag must match, exact case) and
+// offset pagination.
+func (s *Sim) list(c *call, visible func(*Runner) bool) {
+	q := c.r.URL.Query()
+	typ, status := q.Get("type"), q.Get("status")
+	if typ != "" && !slices.Contains(runnerTypes, typ) {
+		paramError(c.w, "type does not have a valid value")
+		return
+	}
+	if status != "" && !slices.Contains(runnerStatuses, status) {
+		paramError(c.w, "status does not have a valid value")
+		return
+	}
+	var paused *bool
+	if v, ok := q["paused"]; ok {
+		b, ok := boolParam(v[len(v)-1])
+		if !ok {
+			paramError(c.w, "paused is invalid")
+			return
+		}
+		paused = &b
+	}
+	var tags []string
+	if v, ok := q["tag_list"]; ok {
+		tags, _ = coerceTags(anySlice(v))
+	}
+	pg, ok := readPage(c)
+	if !ok {
+		return
+	}
+
+	s.mu.Lock()
+	now := s.now()
+	var matched []*Runner
+	for _, r := range s.runners {
+		switch {
+		case !visible(r), typ != "" && r.RunnerType != typ, paused != nil && r.Paused != *paused,
+			status != "" && !hasStatus(r, status, now), !hasAllTags(r.TagList, tags):
+			continue
+		}
+		matched = append(matched, r)
+	}
+	sort.Slice(matched, func(i, j int) bool { return matched[i].ID < matched[j].ID })
+	from, to := pg.window(len(matched))
+	items := make([]map[string]any, 0, to-from)
+	for _, r := range matched[from:to] {
+		items = append(items, runnerEntity(r, now))
+	}
+	s.mu.Unlock()
+
+	pg.headers(c, len(matched))
+	writeJSON(c.w, http.StatusOK, items)
+}
+
+func anySlice(v []string) []any {
+	out := make([]any, len(v))
+	for i, s := range v {
+		out[i] = s
+	}
+	return out
+}
+
+func hasStatus(r *Runner, status string, now time.Time) bool {
+	switch status {
+	case "active":
+		return !r.Paused
+	case "paused":
+		return r.Paused
+	}
+	st := restStatus(r, now)
+	if st == "paused" { // the status filter looks at contact, not at paused
+		st = "offline"
+		if online(r.ContactedAt, now) {
+			st = "online"
+		}
+	}
+	return st == status
+}
+
+// hasAllTags is Ci::Runner.tagged_with: every requested tag, compared as
+// stored (case-sensitive).
+func hasAllTags(have, want []string) bool {
+	for _, t := range want {
+		if !slices.Contains(have, t) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,141 @@
+package gitlabsim
+
+import (
+	"path"
+	"time"
+)
+
+// AccessLevel is a member's role, with GitLab's numbers (lib/gitlab/access.rb).
+type AccessLevel int
+
+// Roles that matter for runners: maintainers read group runners and own
+// project runners; owners administer group runners.
+const (
+	Guest      AccessLevel = 10
+	Reporter   AccessLevel = 20
+	Developer  AccessLevel = 30
+	Maintainer AccessLevel = 40
+	Owner      AccessLevel = 50
+)
+
+// User is a GitLab account. Personal access tokens act as their user.
+type User struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+	Name     string `json:"name,omitempty"`
+	// Admin makes the user an instance administrator. Under Admin Mode
+	// (Options.AdminMode) a token only acts as one with the admin_mode scope.
+	Admin bool `json:"admin,omitempty"`
+}
+
+// Group is a (sub)group. Its parent is the group whose full path is this
+// one's minus the last segment; memberships are inherited by subgroups and
+// projects, as in GitLab.
+type Group struct {
+	ID       int64  `json:"id"`
+	FullPath string `json:"full_path"`
+	Name     string `json:"name,omitempty"`
+	// Members maps a username to its role in this group.
+	Members map[string]AccessLevel `json:"members,omitempty"`
+	// RegistrationToken registers group runners through the legacy
+	// POST /api/v4/runners (empty: none).
+	RegistrationToken string `json:"registration_token,omitempty"`
+}
+
+// Project is a project inside a group (FullPath "group/sub/project").
+type Project struct {
+	ID                int64                  `json:"id"`
+	FullPath          string                 `json:"full_path"`
+	Name              string                 `json:"name,omitempty"`
+	Members           map[string]AccessLevel `json:"members,omitempty"`
+	RegistrationToken string                 `json:"registration_token,omitempty"`
+}
+
+func (g Group) parentPath() string   { return parentOf(g.FullPath) }
+func (p Project) parentPath() string { return parentOf(p.FullPath) }
+
+func parentOf(full string) string {
+	d := path.Dir(full)
+	if d == "." || d == "/" {
+		return ""
+	}
+	return d
+}
+
+func lastSegment(full string) string { return path.Base(full) }
+
+// PAT is a personal access token known to the simulator.
+type PAT struct {
+	// Name identifies the token in the request log (the value never appears there).
+	Name   string
+	Value  string
+	Scopes []string
+	// User is the username the token belongs to. Empty: the token has a user
+	// of its own, named after the token, who is an administrator when Admin
+	// is set.
+	User    string
+	Admin   bool
+	Revoked bool
+	// ExpiresAt is the first day the token no longer works (zero: never).
+	ExpiresAt time.Time
+
+	id        int64
+	createdAt time.Time
+}
+
+// Runner is the simulator's record of one runner.
+type Runner struct {
+	ID              int64
+	Description     string
+	RunnerType      string
+	GroupID         int64
+	ProjectID       int64
+	TagList         []string
+	RunUntagged     bool
+	Locked          bool
+	Paused          bool
+	AccessLevel     string
+	MaximumTimeout  int64
+	MaintenanceNote string
+	Token           string
+	TokenExpiresAt  time.Time // zero: never
+	CreatedAt       time.Time
+	// ContactedAt is the runner's last heartbeat (zero: never contacted).
+	ContactedAt time.Time
+	// CreatorID is the user who created the runner (runner creation workflow).
+	CreatorID int64
+	// Legacy is true for runners registered with a registration token.
+	Legacy bool
+	// Orphaned runners lost the group or project that owned them (a nil
+	// sharding key in GitLab): verify and jobs/request answer 422.
+	Orphaned bool
+	// Managers maps system_id to the runner manager GitLab records for
+	// every host that verifies or polls with the runner's token.
+	Managers map[string]Manager
+
+	queueValue string
+}
+
+// Manager is a runner manager (ci_runner_machines): one per system id that
+// used a runner's token.
+type Manager struct {
+	ID           int64
+	SystemID     string
+	Version      string
+	Revision     string
+	Platform     string
+	Architecture string
+	IPAddress    string
+	CreatedAt    time.Time
+	ContactedAt  time.Time // zero: never
+}
+
+func (r *Runner) clone() Runner {
+	c := *r
+	c.TagList = append([]string(nil), r.TagList...)
+	c.Managers = make(map[string]Manager, len(r.Managers))
+	for k, v := range r.Managers {
+		c.Managers[k] = v
+	}
+	return c
+}

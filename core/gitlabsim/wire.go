@@ -1,0 +1,300 @@
+package gitlabsim
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// This file writes GitLab's wire format: entities (lib/api/entities/...) and
+// error bodies. Errors come in four shapes, depending on which layer of
+// GitLab answers:
+//
+//	{"message": "403 Forbidden - reason"}    render_api_error! and friends (lib/api/helpers.rb)
+//	{"message": {"attr": ["msg"]}}           render_validation_error! (model validations)
+//	{"error": "token is missing"}            Grape parameter validation (lib/api/api.rb rescue_from Grape::Exceptions::Base)
+//	{"error": "invalid_token", ...}          the OAuth2 guard (lib/api/api_guard.rb)
+//
+// and one plain-text body: Rack::Attack's 429 "Retry later\n".
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// apiError is render_api_error!(message, status): {"message": "..."}.
+func apiError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"message": msg})
+}
+
+// forbidden is forbidden!(reason): "403 Forbidden" or "403 Forbidden - reason".
+func forbidden(w http.ResponseWriter, reason string) {
+	apiError(w, http.StatusForbidden, withReason("403 Forbidden", reason))
+}
+
+// badRequest is bad_request!(reason): "400 Bad request - reason".
+func badRequest(w http.ResponseWriter, reason string) {
+	apiError(w, http.StatusBadRequest, withReason("400 Bad request", reason))
+}
+
+func withReason(msg, reason string) string {
+	if reason == "" {
+		return msg
+	}
+	return msg + " - " + reason
+}
+
+// notFound is not_found!(resource): "404 Group Not Found". Runners are the
+// exception: get_runner uses Ci::Runner.find, whose RecordNotFound is
+// rescued in lib/api/api.rb as "404 Not found" (lower-case f).
+func notFound(w http.ResponseWriter, resource string) {
+	apiError(w, http.StatusNotFound, "404 "+resource+" Not Found")
+}
+
+func recordNotFound(w http.ResponseWriter) { apiError(w, http.StatusNotFound, "404 Not found") }
+
+// paramError is a Grape validation failure: {"error": "<param> is missing"}.
+func paramError(w http.ResponseWriter, msg string) {
+	writeJSON(w, http.StatusBadRequest, map[string]any{"error": msg})
+}
+
+// validationError is render_validation_error!(model): the model's errors by
+// attribute, e.g. {"message": {"maximum_timeout": ["needs to be at least 10 minutes"]}}.
+func validationError(w http.ResponseWriter, errs fieldErrors) {
+	writeJSON(w, http.StatusBadRequest, map[string]any{"message": errs})
+}
+
+// tooManyRequestsText is Rack::Attack's throttled response as GitLab
+// configures it (lib/gitlab/rack_attack.rb `throttled_response`): plain text
+// Gitlab::Throttle.rate_limiting_response_text ("Retry later" + "\n") and the
+// RateLimit-* headers of `throttled_response_headers`.
+func tooManyRequestsText(w http.ResponseWriter, retryAfter string, now time.Time, limit int) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain")
+	h.Set("RateLimit-Name", "throttle_authenticated_api")
+	h.Set("RateLimit-Limit", itoa(int64(limit)))
+	h.Set("RateLimit-Observed", itoa(int64(limit+1)))
+	h.Set("RateLimit-Remaining", "0")
+	if secs, ok := parseSeconds(retryAfter); ok && secs < 1<<31 {
+		reset := now.Add(time.Duration(secs) * time.Second)
+		h.Set("RateLimit-Reset", itoa(reset.Unix()))
+		h.Set("RateLimit-ResetTime", reset.UTC().Format(http.TimeFormat))
+	}
+	h.Set("Retry-After", retryAfter)
+	w.WriteHeader(http.StatusTooManyRequests)
+	_, _ = w.Write([]byte("Retry later\n"))
+}
+
+func timeJSON(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// registrationDetails is Entities::Ci::RunnerRegistrationDetails
+// (id, token, token_expires_at), the answer of create, register and verify.
+func registrationDetails(r *Runner) map[string]any {
+	return map[string]any{"id": r.ID, "token": r.Token, "token_expires_at": timeJSON(r.TokenExpiresAt)}
+}
+
+// tokenResult is Entities::Ci::ResetTokenResult.
+func tokenResult(r *Runner) map[string]any {
+	return map[string]any{"token": r.Token, "token_expires_at": timeJSON(r.TokenExpiresAt)}
+}
+
+// Thresholds of app/models/ci/runner.rb: ONLINE_CONTACT_TIMEOUT and STALE_TIMEOUT.
+const (
+	onlineContactTimeout = 2 * time.Hour
+	staleTimeout         = 7 * 24 * time.Hour
+)
+
+// restStatus is Ci::Runner#deprecated_rest_status, what the REST `status` field holds.
+func restStatus(r *Runner, now time.Time) string {
+	switch {
+	case now.Sub(r.CreatedAt) > staleTimeout && (r.ContactedAt.IsZero() || now.Sub(r.ContactedAt) > staleTimeout):
+		return "stale"
+	case r.ContactedAt.IsZero():
+		return "never_contacted"
+	case r.Paused:
+		return "paused"
+	case now.Sub(r.ContactedAt) < onlineContactTimeout:
+		return "online"
+	}
+	return "offline"
+}
+
+func online(t, now time.Time) bool { return !t.IsZero() && now.Sub(t) < onlineContactTimeout }
+
+// runnerEntity is Entities::Ci::Runner, the list entity: no tag_list, no
+// settings, ip_address always null.
+func runnerEntity(r *Runner, now time.Time) map[string]any {
+	return map[string]any{
+		"id":                   r.ID,
+		"description":          r.Description,
+		"ip_address":           nil,
+		"active":               !r.Paused,
+		"paused":               r.Paused,
+		"is_shared":            r.RunnerType == "instance_type",
+		"runner_type":          r.RunnerType,
+		"name":                 nil,
+		"online":               online(r.ContactedAt, now),
+		"created_at":           timeJSON(r.CreatedAt),
+		"status":               restStatus(r, now),
+		"job_execution_status": "idle",
+	}
+}
+
+// runnerDetailsEntity is Entities::Ci::RunnerDetails. maintenance_note is
+// only shown to users who may update the runner; groups lists the owning
+// group as BasicGroupDetails; version & co come from the most recently
+// contacted manager.
+func (s *Sim) runnerDetailsEntity(r *Runner, a actor, now time.Time) map[string]any {
+	m := runnerEntity(r, now)
+	m["tag_list"] = append([]string{}, r.TagList...)
+	m["run_untagged"] = r.RunUntagged
+	m["locked"] = r.Locked
+	m["access_level"] = r.AccessLevel
+	m["maximum_timeout"] = nil
+	if r.MaximumTimeout > 0 {
+		m["maximum_timeout"] = r.MaximumTimeout
+	}
+	m["maintenance_note"] = nil
+	if s.canUpdateRunner(a, r) && r.MaintenanceNote != "" {
+		m["maintenance_note"] = r.MaintenanceNote
+	}
+	var latest *Manager
+	for _, mg := range r.Managers {
+		if latest == nil || mg.ContactedAt.After(latest.ContactedAt) {
+			mg := mg
+			latest = &mg
+		}
+	}
+	for _, k := range []string{"version", "revision", "platform", "architecture"} {
+		m[k] = nil
+	}
+	if latest != nil {
+		m["version"], m["revision"], m["platform"], m["architecture"] = nullable(latest.Version), nullable(latest.Revision), nullable(latest.Platform), nullable(latest.Architecture)
+	}
+	m["contacted_at"] = timeJSON(r.ContactedAt)
+	groups := []any{}
+	if g := s.groupByID(r.GroupID); g != nil && (a.admin || s.groupAccess(a.user, g) > 0) {
+		groups = append(groups, map[string]any{"id": g.ID, "web_url": s.webURL(g.FullPath), "name": groupName(g)})
+	}
+	m["groups"] = groups
+	return m
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// managerEntity is Entities::Ci::RunnerManager.
+func managerEntity(m Manager, now time.Time) map[string]any {
+	status := "never_contacted"
+	switch {
+	case !m.ContactedAt.IsZero() && now.Sub(m.ContactedAt) < onlineContactTimeout:
+		status = "online"
+	case !m.ContactedAt.IsZero() && now.Sub(m.ContactedAt) > staleTimeout:
+		status = "stale"
+	case !m.ContactedAt.IsZero():
+		status = "offline"
+	case now.Sub(m.CreatedAt) > staleTimeout:
+		status = "stale"
+	}
+	return map[string]any{
+		"id":                   m.ID,
+		"system_id":            m.SystemID,
+		"version":              nullable(m.Version),
+		"revision":             nullable(m.Revision),
+		"platform":             nullable(m.Platform),
+		"architecture":         nullable(m.Architecture),
+		"created_at":           timeJSON(m.CreatedAt),
+		"contacted_at":         timeJSON(m.ContactedAt),
+		"ip_address":           nullable(m.IPAddress),
+		"status":               status,
+		"job_execution_status": "idle",
+	}
+}
+
+// patEntity is Entities::PersonalAccessTokenWithLastUsedIps; expires_at is
+// a date, not a time (lib/api/entities/personal_access_token.rb).
+func patEntity(p PAT, userID int64, now time.Time) map[string]any {
+	var expires any
+	if !p.ExpiresAt.IsZero() {
+		expires = p.ExpiresAt.UTC().Format("2006-01-02")
+	}
+	scopes := append([]string{}, p.Scopes...)
+	return map[string]any{
+		"id":            p.id,
+		"name":          p.Name,
+		"revoked":       p.Revoked,
+		"created_at":    timeJSON(p.createdAt),
+		"description":   nil,
+		"scopes":        scopes,
+		"user_id":       userID,
+		"last_used_at":  timeJSON(now),
+		"active":        !p.Revoked && !patExpired(p, now),
+		"expires_at":    expires,
+		"last_used_ips": []string{"127.0.0.1"},
+	}
+}
+
+// groupEntity is the part of Entities::Group a client needs to resolve a path.
+func (s *Sim) groupEntity(g *Group) map[string]any {
+	var parent any
+	if p := s.groupByPath(g.parentPath()); p != nil {
+		parent = p.ID
+	}
+	return map[string]any{
+		"id": g.ID, "name": groupName(g), "path": lastSegment(g.FullPath), "full_path": g.FullPath,
+		"full_name": strings.ReplaceAll(g.FullPath, "/", " / "), "parent_id": parent,
+		"visibility": "private", "web_url": s.webURL("groups/" + g.FullPath),
+	}
+}
+
+// projectEntity is the part of Entities::Project a client needs. Projects
+// have path_with_namespace, not full_path; the namespace carries full_path.
+func (s *Sim) projectEntity(p *Project) map[string]any {
+	var ns any
+	if g := s.groupByPath(p.parentPath()); g != nil {
+		ns = map[string]any{"id": g.ID, "name": groupName(g), "path": lastSegment(g.FullPath), "kind": "group", "full_path": g.FullPath}
+	}
+	name := p.Name
+	if name == "" {
+		name = lastSegment(p.FullPath)
+	}
+	return map[string]any{
+		"id": p.ID, "name": name, "path": lastSegment(p.FullPath), "path_with_namespace": p.FullPath,
+		"namespace": ns, "visibility": "private", "web_url": s.webURL(p.FullPath),
+	}
+}
+
+func groupName(g *Group) string {
+	if g.Name != "" {
+		return g.Name
+	}
+	return lastSegment(g.FullPath)
+}
+
+func (s *Sim) webURL(p string) string { return "http://gitlab.example.com/" + p }
+
+// userEntity is Entities::UserPublic, or Entities::UserWithAdmin (adds
+// is_admin) when the caller can administer (lib/api/users.rb `get :user`).
+func userEntity(u *User, asAdmin bool) map[string]any {
+	name := u.Name
+	if name == "" {
+		name = u.Username
+	}
+	m := map[string]any{"id": u.ID, "username": u.Username, "name": name, "state": "active", "locked": false,
+		"web_url": "http://gitlab.example.com/" + u.Username}
+	if asAdmin {
+		m["is_admin"] = u.Admin
+	}
+	return m
+}
