@@ -347,6 +347,18 @@ func TestTwoGitLabsEachGetTheirExecutors(t *testing.T) {
 			t.Errorf("%s: token does not verify on its own GitLab", lr.Name)
 		}
 	}
+	// Both GitLabs number their runners from 1: the same id on each is
+	// two runners. The next run keeps all three, each with its own token,
+	// and the differently spelt URLs still name one GitLab.
+	before := snapshot(t, p.ConfigPath())
+	a.ResetLog()
+	b.ResetLog()
+	again := mustRun(t, p, nil)
+	if again.Changed || again.ConfigChanged || !before.same(snapshot(t, p.ConfigPath())) {
+		t.Fatalf("second run changed something: %q\n%s", steps(again), p.Config())
+	}
+	onlyVerifies(t, a, 1)
+	onlyVerifies(t, b, 2)
 }
 
 func TestLegacyRegistrationToken(t *testing.T) {
