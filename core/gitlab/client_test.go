@@ -57,7 +57,7 @@ func TestIdempotentCallsRetry5xxAndDrops(t *testing.T) {
 func TestCreateIsNotRetriedAfterALostAnswer(t *testing.T) {
 	s, c := setup(t)
 	s.InjectFault(gitlabsim.Fault{Kind: "create", Type: gitlabsim.FaultDrop, After: true})
-	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type"})
+	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
 	var ne *NetError
 	if !errors.As(err, &ne) {
 		t.Fatalf("want a NetError, got %v", err)
@@ -70,7 +70,7 @@ func TestCreateIsNotRetriedAfterALostAnswer(t *testing.T) {
 	}
 	// 429 means GitLab did not act: retrying the create is safe.
 	s.InjectFault(gitlabsim.Fault{Kind: "create", Type: gitlabsim.FaultRateLimit, RetryAfter: 0})
-	if _, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type"}); err != nil {
+	if _, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}}); err != nil {
 		t.Fatalf("create after 429: %v", err)
 	}
 }
@@ -118,7 +118,7 @@ func waitRequests(t *testing.T, s *gitlabsim.Sim, n int) []gitlabsim.Entry {
 func TestInsufficientScopeIsRecognised(t *testing.T) {
 	s, c := setup(t)
 	s.AddPAT(gitlabsim.PAT{Name: "admin", Value: pat, Scopes: []string{"read_api"}, Admin: true})
-	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type"})
+	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
 	if !IsInsufficientScope(err) || !strings.Contains(err.Error(), "create_runner") {
 		t.Fatalf("got %v", err)
 	}
