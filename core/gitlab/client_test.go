@@ -79,14 +79,40 @@ func TestTimeoutIsBoundedAndErrorsHoldNoSecret(t *testing.T) {
 	s, c := setup(t)
 	s.InjectFault(gitlabsim.Fault{Type: gitlabsim.FaultTimeout, Delay: 2 * time.Second, Times: -1})
 	c.cfg.MaxAttempts = 2
-	start := time.Now()
 	_, err := c.Verify(context.Background(), "glrt-SECRETrunnerToken12345", "s_1")
-	if err == nil || time.Since(start) > 1500*time.Millisecond {
-		t.Fatalf("err %v after %s", err, time.Since(start))
+	if err == nil {
+		t.Fatal("no error although GitLab never answered")
 	}
 	if !strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "SECRET") {
 		t.Fatalf("error %q", err)
 	}
+	// The bound is read from the simulator's log, not the test's clock: two
+	// attempts (MaxAttempts), each given up by the client after its
+	// RequestTimeout (300 ms), long before GitLab's 2 s would have passed.
+	reqs := waitRequests(t, s, 2)
+	if len(reqs) != 2 {
+		t.Fatalf("%d attempts, want 2 (MaxAttempts)", len(reqs))
+	}
+	for _, r := range reqs {
+		if held := r.End.Sub(r.Start); held < 200*time.Millisecond || held >= time.Second {
+			t.Errorf("attempt %d held %s: want it cut by the 300 ms request timeout", r.Seq, held)
+		}
+	}
+	if total := reqs[1].End.Sub(reqs[0].Start); total >= 2*time.Second {
+		t.Errorf("the call took %s, longer than one unanswered request", total)
+	}
+}
+
+// waitRequests waits until the simulator has logged n requests (it logs a
+// request once it is done with it, which may be just after the client gave
+// up) and returns the log.
+func waitRequests(t *testing.T, s *gitlabsim.Sim, n int) []gitlabsim.Entry {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.Requests()) < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return s.Requests()
 }
 
 func TestInsufficientScopeIsRecognised(t *testing.T) {
