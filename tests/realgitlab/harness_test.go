@@ -37,7 +37,6 @@ type runOpt func(*core.Options)
 
 func withTimeout(d time.Duration) runOpt { return func(o *core.Options) { o.Timeout = d } }
 func unregister() runOpt                 { return func(o *core.Options) { o.Unregister = true } }
-func check() runOpt                      { return func(o *core.Options) { o.Check = true } }
 
 // run syncs the host in-process; everything it reports is recorded and
 // swept for secrets at the end of make test.
