@@ -138,7 +138,7 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 	}
 
 	// Check mode leaves no trace on the host, the cache included.
-	r, ts := runPlay("check run on a new host", "--check")
+	_, ts := runPlay("check run on a new host", "--check")
 	if _, bins := sum(ts); bins != 1 {
 		t.Errorf("check run on a new host sent %d binaries, want 1", bins)
 	}
@@ -146,7 +146,7 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 		t.Errorf("check mode created the cache folder %s", cache)
 	}
 
-	r, ts = runPlay("first run")
+	r, ts := runPlay("first run")
 	total, bins := sum(ts)
 	t.Logf("first run: %d bytes sent, %d binaries", total, bins)
 	if bins != 1 || total < 1<<20 || changed(r) != "1" {
