@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/core.Versi
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 TRANSCRIPTS := $(CURDIR)/build/transcripts
 
-.PHONY: all build demo test lint collection collection-tree sanity lint-ansible bench bench-fleet fuzz stress clean FORCE
+.PHONY: all build demo test lint e2e collection collection-tree sanity lint-ansible bench bench-fleet fuzz stress clean FORCE
 
 all: build
 
@@ -113,3 +113,10 @@ bench: build
 bench-fleet: build collection
 	mkdir -p bench
 	$(GO) run ./bench/fleet --hosts 50 --executors 4 --out bench/fleet.csv | tee bench/fleet.txt
+
+# End-to-end on a real systemd host (needs root): a Debian 12 container booted
+# with systemd-nspawn, the role and module applied over nsenter, the real
+# gitlab-runner. The root filesystem is cached in build/e2e.
+e2e: build collection
+	$(GO) build -o build/e2e-runner ./tests/e2e
+	./build/e2e-runner

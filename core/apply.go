@@ -187,6 +187,9 @@ func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *ClientConfig
 		// GitLab before 15.10 has no POST /user/runners (404): use the
 		// registration token there, as for a PAT without create_runner.
 		noEndpoint := gitlab.IsNotFound(err)
+		if gitlab.IsForbidden(err) && !gitlab.IsInsufficientScope(err) && e.RunnerType == "instance_type" {
+			return creds, fmt.Errorf("%w: instance runners can only be created with an administrator's token, and with Admin Mode on the token also needs the admin_mode scope (or use runner_type group_type/project_type)", err)
+		}
 		if !(gitlab.IsInsufficientScope(err) || noEndpoint) || cc.RegistrationToken == "" {
 			switch {
 			case gitlab.IsInsufficientScope(err):

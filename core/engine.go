@@ -19,10 +19,10 @@ type engine struct {
 	systemID string
 	// interrupted: the previous run did not finish (set while applying).
 	interrupted bool
-	sem      chan struct{}
-	mu       sync.Mutex
-	clients  map[string]*gitlab.Client
-	warnings []string
+	sem         chan struct{}
+	mu          sync.Mutex
+	clients     map[string]*gitlab.Client
+	warnings    []string
 }
 
 func (en *engine) warn(format string, args ...any) {

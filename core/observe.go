@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
@@ -25,7 +26,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State, interru
 	details := map[RunnerRef]bool{}
 	owners := map[RunnerRef]bool{}
 	needsAdoption := map[string]bool{} // executor names with no live token
-	kept := map[RunnerRef]bool{}        // runners whose token verified: ours by token
+	kept := map[RunnerRef]bool{}       // runners whose token verified: ours by token
 	for _, e := range d.Executors {
 		if e.Client.PAT == "" {
 			if en.o.Refresh {
@@ -283,6 +284,9 @@ func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (found map[s
 			denied[i] = listPermission(s.runnerType)
 		case gitlab.StatusOf(err) == 401:
 			denied[i] = "GitLab rejected the token (401): it is revoked or expired"
+		case gitlab.IsNotFound(err) && s.runnerType != "instance_type":
+			// GitLab answers 404 for a group or project the token cannot see.
+			denied[i] = fmt.Sprintf("GitLab says the %s does not exist or this token cannot see it", strings.TrimSuffix(s.runnerType, "_type"))
 		default:
 			return fmt.Errorf("looking for this host's runners: %w", err)
 		}

@@ -70,9 +70,9 @@ type Step struct {
 	// Fault, when set, fails this step without a request: the plan found
 	// something only the administrator can fix (an orphaned runner, a
 	// lookup the token may not make). Other steps still run.
-	Fault string
-	Settings   gitlab.Settings
-	Reason     string
+	Fault    string
+	Settings gitlab.Settings
+	Reason   string
 }
 
 // Plan is the list of steps a sync carries out.

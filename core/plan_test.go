@@ -2,6 +2,11 @@ package core
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
@@ -254,15 +259,61 @@ func TestRunnerIdsAreScopedByGitLab(t *testing.T) {
 	}
 }
 
-func TestCheckPlanIsAPureValue(t *testing.T) {
-	d := planFixture(true)
-	st := stateWith(d, map[string]int64{"a": 1, "b": 2})
-	prev := matchPrevious(d, live(lr("a", 1), lr("b", 2)), st)
-	obs := newObservation()
-	obs.Verified = map[string]VerifyOutcome{"a": {Alive: true}, "b": {Alive: true}}
+// TestBuildPlanIsAPureFunction: BuildPlan reads its inputs and nothing
+// else. It leaves every input as it found it (compared with a twin built
+// the same way), sends no request to the GitLab its clients name and writes
+// nothing under the prefix, and the same inputs give the same plan.
+func TestBuildPlanIsAPureFunction(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer srv.Close()
+	prefix := t.TempDir()
+	// Inputs that take every branch: keep, update (drift), adopt (dead
+	// token, runner found), delete (a leftover and a duplicate).
+	inputs := func() (*Desired, Previous, *State, Observation) {
+		d := planFixture(true)
+		d.Layout.Prefix = prefix
+		d.Clients[0].URL = srv.URL
+		d.Executors = append(d.Executors, &Executor{Name: "c", Client: d.Clients[0], Type: "shell",
+			Description: DefaultDescription("node1", "main", "c"), AccessLevel: "not_protected", RunnerType: "instance_type",
+			Tags: []string{"main", "node1"}})
+		st := stateWith(d, map[string]int64{"a": 1, "b": 2, "c": 3})
+		d.Executors[2].Paused = true
+		prev := matchPrevious(d, live(lr("a", 1), lr("b", 2), lr("c", 3), lr("old", 4)), st)
+		obs := newObservation()
+		obs.Verified = map[string]VerifyOutcome{"a": {Alive: true}, "b": {}, "c": {Alive: true}}
+		obs.Details[RunnerRef{"https://gl", 2}] = gitlab.Runner{ID: 2}
+		obs.Found["https://gl"] = []gitlab.Summary{summary("a", 1), summary("b", 2), summary("b", 6), summary("c", 3), summary("old", 4)}
+		return d, prev, st, owned(obs, OwnerThisHost, 2, 6)
+	}
+	d, prev, st, obs := inputs()
 	p1 := actions(BuildPlan(d, prev, st, obs))
-	p2 := actions(BuildPlan(d, prev, st, obs))
-	if p1 != p2 || BuildPlan(d, prev, st, obs).Changed() {
-		t.Fatalf("plans differ or report a change: %q %q", p1, p2)
+	if want := "keep:a:1 adopt:b:2 update:c:3 delete:b:6 delete:old:4 "; p1 != want {
+		t.Fatalf("plan %q, want %q", p1, want)
+	}
+	d2, prev2, st2, obs2 := inputs()
+	if !reflect.DeepEqual(d, d2) || !reflect.DeepEqual(prev, prev2) || !reflect.DeepEqual(st, st2) || !reflect.DeepEqual(obs, obs2) {
+		t.Fatal("BuildPlan changed its inputs")
+	}
+	if p2 := actions(BuildPlan(d, prev, st, obs)); p2 != p1 {
+		t.Fatalf("the same inputs gave another plan: %q, then %q", p1, p2)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("BuildPlan sent %d requests", n)
+	}
+	if es, err := os.ReadDir(prefix); err != nil || len(es) != 0 {
+		t.Fatalf("BuildPlan wrote under the prefix: %v %v", es, err)
+	}
+
+	// A steady state plans no change.
+	steady := planFixture(true)
+	sst := stateWith(steady, map[string]int64{"a": 1, "b": 2})
+	sobs := newObservation()
+	sobs.Verified = map[string]VerifyOutcome{"a": {Alive: true}, "b": {Alive: true}}
+	if p := BuildPlan(steady, matchPrevious(steady, live(lr("a", 1), lr("b", 2)), sst), sst, sobs); p.Changed() {
+		t.Fatalf("steady state plans a change: %q", actions(p))
 	}
 }

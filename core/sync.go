@@ -32,6 +32,8 @@ type Planned struct {
 	unregister bool
 	// interrupted: the previous run left its marker (see apply).
 	interrupted bool
+	// tokens: the personal access tokens' records for the state file.
+	tokens map[string]TokenRecord
 }
 
 // Sync runs the whole sync for one instance: plan, then preview (check
@@ -97,6 +99,7 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	// out requests that run sent, so this run settles their effects.
 	_, statErr := os.Stat(l.IncompletePath())
 	p.interrupted = statErr == nil
+	p.tokens = en.checkTokens(ctx, d, st)
 	obs, err := en.observe(ctx, prev, st, p.interrupted)
 	if err != nil {
 		if o.Strict || !gitlab.IsUnreachable(err) || !canStartDegraded(d, prev, obs) {
@@ -212,7 +215,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 		}
 		res.After = string(en.render(p, sections, true))
 		if werr == nil && !p.Degraded {
-			if _, err := WriteFileAtomic(l.StatePath(), newState(plan, outcomes, p.state).encode()); err != nil {
+			if _, err := WriteFileAtomic(l.StatePath(), newState(plan, outcomes, p.state, p.tokens).encode()); err != nil {
 				en.warn("writing state file %s: %v", l.StatePath(), err)
 			}
 		}
@@ -329,8 +332,8 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 	return append(sections, verbatim...)
 }
 
-func newState(plan Plan, outcomes []Outcome, old *State) *State {
-	st := &State{Version: 1, Runners: map[string]StateRunner{}}
+func newState(plan Plan, outcomes []Outcome, old *State, tokens map[string]TokenRecord) *State {
+	st := &State{Version: 1, Runners: map[string]StateRunner{}, Tokens: tokens}
 	for i, s := range plan.Steps {
 		if s.Action == Delete {
 			continue
@@ -339,6 +342,14 @@ func newState(plan Plan, outcomes []Outcome, old *State) *State {
 		id := oc.ID
 		if oc.Creds != nil && oc.Creds.ID != 0 {
 			id = oc.Creds.ID
+		}
+		if oc.Err != nil && oc.Creds == nil && s.Prev != nil {
+			// Failed without a new token: the old runner stays, and so
+			// does what is known of it.
+			if o, ok := old.Runners[s.Name]; ok {
+				st.Runners[s.Name] = o
+			}
+			continue
 		}
 		if id == 0 {
 			continue

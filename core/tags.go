@@ -53,6 +53,9 @@ var schedulers = []struct{ cmd, name string }{{"sbatch", "slurm"}, {"bsub", "lsf
 var builtinProps = map[string]bool{"hostname": true, "instance": true, "executor_type": true, "env": true,
 	"architecture": true, "scheduler": true}
 
+// maxTags is GitLab's limit on a runner's tags; more is a 400.
+const maxTags = 50
+
 // computeTags fills Executor.Tags for every executor: hostname, digit-less
 // hostname, instance, executor type, env_tags values, static tags, the
 // architecture, a batch scheduler for batch/custom executors, and the
@@ -168,6 +171,9 @@ func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 			}
 		}
 		e.Tags = dedupeSorted(tags)
+		if len(e.Tags) > maxTags {
+			return inputErr(e.File, "executor %s would get %d tags, more than GitLab's limit of %d (Ci::Runner TAG_LIST_MAX_LENGTH): %s; remove some tags, env_tags or capture properties", e.Name, len(e.Tags), maxTags, strings.Join(e.Tags, ", "))
+		}
 	}
 	return nil
 }
@@ -199,6 +205,11 @@ func loadSchema(path string) (*jsonschema.Resolved, error) {
 		return nil, err
 	}
 	var s jsonschema.Schema
+	if !json.Valid(data) {
+		var v any
+		err := json.Unmarshal(data, &v)
+		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: fmt.Sprintf("not valid JSON: %v", err)}
+	}
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: fmt.Sprintf("not a valid JSON Schema: %v", err)}
 	}
