@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/core.Versi
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 TRANSCRIPTS := $(CURDIR)/build/transcripts
 
-.PHONY: all build demo test lint e2e collection bench bench-fleet fuzz stress clean FORCE
+.PHONY: all build demo test lint e2e collection collection-tree sanity lint-ansible bench bench-fleet fuzz stress clean FORCE
 
 all: build
 
@@ -19,7 +19,7 @@ demo: build
 # Everything: Go tests (engine, CLI, simulator, reliability), the Ansible
 # collection and Molecule scenarios, then a sweep of every output the suite
 # produced for secrets.
-test: build lint
+test: build lint sanity
 	rm -rf $(TRANSCRIPTS) && mkdir -p $(TRANSCRIPTS)
 	GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 ./...
 	$(GO) run ./tests/sweep $(TRANSCRIPTS) 100
@@ -56,6 +56,37 @@ collection: $(COLLECTION_BINS)
 	@ls -l dist/gitlab_runner_auth-runner-*.tar.gz
 
 FORCE:
+
+# ansible-test and ansible-lint see the collection where Ansible looks for
+# it, ansible_collections/<namespace>/<name>/, as a copy of collection/
+# without the built binaries (not source, and 27 MB of them). ansible-test
+# lists files through git, so the copy is a repository of its own.
+COLLECTIONS_TREE := $(CURDIR)/build/collections
+COLLECTION_TREE  := $(COLLECTIONS_TREE)/ansible_collections/gitlab_runner_auth/runner
+
+collection-tree:
+	rm -rf $(COLLECTIONS_TREE) && mkdir -p $(COLLECTION_TREE)
+	tar -C collection --exclude=./bin --exclude=./tests/output -cf - . | tar -C $(COLLECTION_TREE) -xf -
+	cd $(COLLECTION_TREE) && git init -q .
+
+# Every sanity test that runs offline. Skipped: the tests that pip-install
+# their own pinned requirements into a virtualenv of their own (PyPI is not
+# reachable from CI): ansible-doc, changelog, import, pep8, pylint,
+# runtime-metadata, validate-modules, yamllint. What they check is covered
+# by tests/ansible (ansible-doc of every plugin) and by make lint (yamllint
+# through ansible-lint).
+SANITY_SKIP := ansible-doc changelog import pep8 pylint runtime-metadata validate-modules yamllint
+
+sanity: collection-tree
+	cd $(COLLECTION_TREE) && ansible-test sanity --python 3.11 $(foreach t,$(SANITY_SKIP),--skip-test $(t))
+
+# make lint also runs ansible-lint's production profile on the collection
+# and the Molecule scenarios, with the collection resolvable from the copy
+# above.
+lint: lint-ansible
+
+lint-ansible: collection-tree
+	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_TREE) ansible-lint --profile production collection molecule
 
 # Fuzz each target for FUZZTIME (seed corpora live in testdata/fuzz/).
 FUZZTIME ?= 30s

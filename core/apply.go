@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,6 +37,9 @@ func (en *engine) applySteps(ctx context.Context, plan Plan) []Outcome {
 }
 
 func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
+	if s.Fault != "" {
+		return Outcome{ID: s.ID, Err: errors.New(s.Fault)}
+	}
 	if s.Action == Keep {
 		return Outcome{ID: s.ID}
 	}
@@ -53,18 +57,14 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 		return Outcome{ID: s.ID, Applied: &applied}
 
 	case Create, Replace:
-		if s.DeleteOld && s.Prev != nil {
-			// Remove the old runner first: if the create then fails, nothing
-			// leaks and the next run simply creates.
-			if err := c.DeleteByToken(ctx, s.Prev.Token); err != nil && !gitlab.IsForbidden(err) {
-				return Outcome{ID: s.ID, Err: fmt.Errorf("removing the old runner: %w", err)}
-			}
-		}
+		// Make before break: a replaced runner (DeleteOld) is removed only
+		// once the new token is in the config (see deleteReplaced).
 		creds, err := en.create(ctx, c, cc, s)
 		if err != nil {
-			return Outcome{Err: err, Deleted: s.DeleteOld}
+			return Outcome{Err: err}
 		}
 		en.o.Secrets.Add(creds.Token)
+		en.markThisHost(ctx, c, s, creds)
 		applied := s.Settings
 		return Outcome{ID: creds.ID, Creds: &creds, Obtained: now, Applied: &applied}
 
@@ -77,6 +77,8 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 			return Outcome{ID: s.ID, Err: err}
 		}
 		en.o.Secrets.Add(creds.Token)
+		creds.ID = s.ID
+		en.markThisHost(ctx, c, s, creds)
 		o := Outcome{ID: s.ID, Creds: &creds, Obtained: now}
 		if s.UpdateAfterAdopt {
 			if _, err := c.UpdateRunner(ctx, s.ID, s.Settings); err != nil {
@@ -107,12 +109,69 @@ func (en *engine) applyStep(ctx context.Context, s Step) Outcome {
 		if !c.HasPAT() {
 			return Outcome{ID: s.ID, Err: fmt.Errorf("cannot delete runner %d without its token or a personal access token", s.ID)}
 		}
+		if !s.OwnershipProven {
+			ms, err := c.RunnerManagers(ctx, s.ID)
+			if gitlab.IsNotFound(err) {
+				return Outcome{ID: s.ID, Deleted: true}
+			}
+			if err != nil {
+				return Outcome{ID: s.ID, Err: fmt.Errorf("reading its runner managers to make sure it is this host's: %w", err)}
+			}
+			if own := en.ownership(ms); own == OwnerOtherHost || (own == OwnerNone && !en.interrupted) {
+				en.warn("%s", Observation{Owners: map[RunnerRef]Ownership{s.Ref(): own}}.notMineNote(s.Ref(), "executor "+s.Name))
+				return Outcome{ID: s.ID, Deleted: true} // not ours: forget it, never delete it
+			}
+		}
 		if err := c.DeleteByID(ctx, s.ID); err != nil && !gitlab.IsNotFound(err) {
 			return Outcome{ID: s.ID, Err: err}
 		}
 		return Outcome{ID: s.ID, Deleted: true}
 	}
 	return Outcome{ID: s.ID, Err: fmt.Errorf("unknown action %q", s.Action)}
+}
+
+// markThisHost verifies a token just obtained, sending this host's system
+// id: GitLab then records this host as the runner's manager, the mark that
+// proves later (after a lost config, say) that the runner is this host's.
+// A failure is not fatal: the next verify records it.
+func (en *engine) markThisHost(ctx context.Context, c *gitlab.Client, s Step, creds gitlab.Credentials) {
+	if _, err := c.Verify(ctx, creds.Token, en.systemID); err != nil {
+		en.warn("%s (id %d): could not record this host as its manager yet (%v); the next run does", s.Name, creds.ID, err)
+	}
+}
+
+// deleteReplaced removes the runners that replace steps superseded, now
+// that their successors' tokens are in the config. It returns the indexes
+// of the steps whose old runner is gone (deleted, or already dead).
+func (en *engine) deleteReplaced(ctx context.Context, plan Plan, outcomes []Outcome) map[int]bool {
+	var idx []int
+	for i, s := range plan.Steps {
+		if s.Action == Replace && s.DeleteOld && s.Prev != nil && outcomes[i].Creds != nil {
+			idx = append(idx, i)
+		}
+	}
+	gone := make([]bool, len(idx))
+	_ = en.parallel(len(idx), func(j int) error {
+		s := plan.Steps[idx[j]]
+		c, _, err := en.gitlabFor(s.ClientKey)
+		if err == nil {
+			err = c.DeleteByToken(ctx, s.Prev.Token)
+		}
+		switch {
+		case err == nil, gitlab.IsForbidden(err): // deleted, or its token is already dead
+			gone[j] = true
+		default:
+			en.warn("%s: the new runner (id %d) is in place, but removing the old one (id %d) failed (%v); it stays in the config and the next run removes it", s.Name, outcomes[idx[j]].Creds.ID, s.Prev.ID, err)
+		}
+		return nil
+	})
+	out := map[int]bool{}
+	for j, i := range idx {
+		if gone[j] {
+			out[i] = true
+		}
+	}
+	return out
 }
 
 // create uses the runner creation workflow when a PAT is given, and the
@@ -128,6 +187,9 @@ func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *ClientConfig
 		// GitLab before 15.10 has no POST /user/runners (404): use the
 		// registration token there, as for a PAT without create_runner.
 		noEndpoint := gitlab.IsNotFound(err)
+		if gitlab.IsForbidden(err) && !gitlab.IsInsufficientScope(err) && e.RunnerType == "instance_type" {
+			return creds, fmt.Errorf("%w: instance runners can only be created with an administrator's token, and with Admin Mode on the token also needs the admin_mode scope (or use runner_type group_type/project_type)", err)
+		}
 		if !(gitlab.IsInsufficientScope(err) || noEndpoint) || cc.RegistrationToken == "" {
 			switch {
 			case gitlab.IsInsufficientScope(err):

@@ -63,7 +63,7 @@ func BenchmarkRenderConfig(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				sections := composeSections(d, prev, plan, nil, live)
+				sections := composeSections(d, prev, plan, nil, live, nil)
 				_ = RenderConfig(d.Layout, d.Globals, sections, false)
 			}
 		})

@@ -17,10 +17,12 @@ type engine struct {
 	lock     *flock.Flock
 	d        *Desired
 	systemID string
-	sem      chan struct{}
-	mu       sync.Mutex
-	clients  map[string]*gitlab.Client
-	warnings []string
+	// interrupted: the previous run did not finish (set while applying).
+	interrupted bool
+	sem         chan struct{}
+	mu          sync.Mutex
+	clients     map[string]*gitlab.Client
+	warnings    []string
 }
 
 func (en *engine) warn(format string, args ...any) {

@@ -4,19 +4,101 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
 
 // observe makes the read-only requests the plan needs: one verify per
-// executor with a token; lookups and GETs only when something is missing,
-// rejected, or --refresh asks for it.
-func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observation, error) {
+// executor with a token; lookups, GETs and manager reads only when
+// something is missing, rejected, or refresh asks for it. In steady state
+// it makes exactly one request per executor and none with the PAT.
+func (en *engine) observe(ctx context.Context, prev Previous, st *State, interrupted bool) (Observation, error) {
 	obs := newObservation()
+	obs.Interrupted = interrupted
 	d := en.d
-	var toVerify []*Executor
+	if err := en.verifyAll(ctx, prev, &obs); err != nil {
+		return obs, err
+	}
+
+	// What needs a PAT: lookups per client, GETs per runner.
+	lookups := map[lookupScope]bool{}
+	details := map[RunnerRef]bool{}
+	owners := map[RunnerRef]bool{}
+	needsAdoption := map[string]bool{} // executor names with no live token
+	kept := map[RunnerRef]bool{}       // runners whose token verified: ours by token
 	for _, e := range d.Executors {
-		if p := prev.ByName[e.Name]; p != nil {
+		if e.Client.PAT == "" {
+			if en.o.Refresh {
+				en.warn("refreshing needs a personal_access_token for %s; %s was not read from GitLab", e.Client.URL, e.Name)
+			}
+			continue
+		}
+		p := prev.ByName[e.Name]
+		v, verified := obs.Verified[e.Name]
+		alive := p != nil && verified && v.Alive
+		if !alive || en.o.Refresh {
+			lookups[e.lookupScope()] = true
+		}
+		switch {
+		case p != nil && !alive && !v.Orphaned:
+			ref := RunnerRef{e.Client.Key, p.ID}
+			details[ref], owners[ref] = true, true
+			needsAdoption[e.Name] = true
+		case p == nil:
+			needsAdoption[e.Name] = true
+		case alive:
+			id := p.ID
+			if v.Creds.ID != 0 {
+				id = v.Creds.ID
+			}
+			kept[RunnerRef{e.Client.Key, id}] = true
+			sr, ok := st.Runners[e.Name]
+			if en.o.Refresh || !ok || sr.ID != id || sr.key() != e.Client.Key || sr.Applied == nil {
+				details[RunnerRef{e.Client.Key, id}] = true
+			}
+		}
+	}
+	scopes := make([]lookupScope, 0, len(lookups))
+	for s := range lookups {
+		scopes = append(scopes, s)
+	}
+	var err error
+	if obs.Found, obs.ListForbidden, err = en.lookup(ctx, scopes); err != nil {
+		return obs, err
+	}
+
+	// Runners found with this host's identity may be adopted or deleted by
+	// id: GitLab's managers must show they are this host's. Candidates of
+	// an executor to adopt are read too, so an adopt that changes nothing
+	// sends no PUT.
+	for key, list := range obs.Found {
+		for _, s := range list {
+			name, ok := en.identityOf(key, s.Description)
+			if !ok {
+				continue
+			}
+			ref := RunnerRef{key, s.ID}
+			if kept[ref] {
+				continue
+			}
+			owners[ref] = true
+			if needsAdoption[name] {
+				details[ref] = true
+			}
+		}
+	}
+	en.readRunners(ctx, details, owners, &obs)
+	return obs, nil
+}
+
+// verifyAll verifies every token on disk, in parallel. Even when one fails,
+// what was answered is kept: a degraded start must know whether any token
+// was seen rejected.
+func (en *engine) verifyAll(ctx context.Context, prev Previous, obs *Observation) error {
+	var toVerify []*Executor
+	for _, e := range en.d.Executors {
+		if prev.ByName[e.Name] != nil {
 			toVerify = append(toVerify, e)
 		}
 	}
@@ -33,108 +115,123 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State) (Observ
 		case err == nil:
 			results[i] = VerifyOutcome{Alive: true, Creds: creds}
 		case gitlab.IsForbidden(err):
-			results[i] = VerifyOutcome{Alive: false}
+			results[i] = VerifyOutcome{}
+		case gitlab.IsUnprocessable(err):
+			results[i] = VerifyOutcome{Orphaned: true}
 		default:
 			return fmt.Errorf("verifying %s: %w", e.Name, err)
 		}
 		answered[i] = true
 		return nil
 	})
-	// Even on failure, what was answered is returned: a degraded start
-	// must know whether any token was seen rejected.
 	for i, e := range toVerify {
 		if answered[i] {
 			obs.Verified[e.Name] = results[i]
 		}
 	}
-	if err != nil {
-		return obs, err
-	}
+	return err
+}
 
-	// What needs a PAT: lookups per client, GETs per runner id.
-	lookups := map[lookupScope]bool{}
-	var gets []int64
-	getSet := map[int64]bool{}
-	addGet := func(id int64) {
-		if id != 0 && !getSet[id] {
-			getSet[id] = true
-			gets = append(gets, id)
+// identityOf tells whether a runner description is this host's and
+// instance's: an executor's declared description on that GitLab, or the
+// default description of any executor name. It returns the executor name.
+func (en *engine) identityOf(key, description string) (string, bool) {
+	for _, e := range en.d.Executors {
+		if e.Client.Key == key && e.Description == description {
+			return e.Name, true
 		}
 	}
-	for _, e := range d.Executors {
-		if e.Client.PAT == "" {
-			if en.o.Refresh {
-				en.warn("refreshing needs a personal_access_token for %s; %s was not read from GitLab", e.Client.URL, e.Name)
-			}
-			continue
-		}
-		p := prev.ByName[e.Name]
-		v, verified := obs.Verified[e.Name]
-		alive := p != nil && verified && v.Alive
-		if !alive || en.o.Refresh {
-			lookups[e.lookupScope()] = true
-		}
-		switch {
-		case p != nil && !alive:
-			addGet(p.ID)
-		case alive:
-			id := p.ID
-			if v.Creds.ID != 0 {
-				id = v.Creds.ID
-			}
-			sr, ok := st.Runners[e.Name]
-			if en.o.Refresh || !ok || sr.ID != id || sr.Applied == nil {
-				addGet(id)
-			}
-		}
+	if m := identityPattern(en.d.Hostname, en.d.Layout.Instance).FindStringSubmatch(description); m != nil {
+		return m[1], true
 	}
-	scopes := make([]lookupScope, 0, len(lookups))
-	for s := range lookups {
-		scopes = append(scopes, s)
-	}
-	if obs.Found, err = en.lookup(ctx, scopes); err != nil {
-		return obs, err
-	}
+	return "", false
+}
 
-	// GET each runner whose state is needed, and each found candidate of an
-	// executor being adopted is read later by apply (PUT answers it).
-	details := make([]*gitlab.Runner, len(gets))
-	keyOf := map[int64]string{}
-	for _, e := range d.Executors {
-		if p := prev.ByName[e.Name]; p != nil {
-			keyOf[p.ID] = e.Client.Key
-			if v := obs.Verified[e.Name]; v.Creds.ID != 0 {
-				keyOf[v.Creds.ID] = e.Client.Key
-			}
-		}
+// readRunners reads runners (GET /runners/:id) and their managers
+// (GET /runners/:id/managers) in parallel. A 404 leaves no entry (gone);
+// a 403 marks the runner Forbidden — never gone.
+func (en *engine) readRunners(ctx context.Context, details, owners map[RunnerRef]bool, obs *Observation) {
+	type job struct {
+		ref      RunnerRef
+		managers bool
 	}
-	err = en.parallel(len(gets), func(i int) error {
-		c, _, err := en.gitlabFor(keyOf[gets[i]])
+	var jobs []job
+	for ref := range details {
+		jobs = append(jobs, job{ref, false})
+	}
+	for ref := range owners {
+		jobs = append(jobs, job{ref, true})
+	}
+	sort.Slice(jobs, func(i, j int) bool {
+		a, b := jobs[i], jobs[j]
+		if a.ref != b.ref {
+			return a.ref.ClientKey < b.ref.ClientKey || (a.ref.ClientKey == b.ref.ClientKey && a.ref.ID < b.ref.ID)
+		}
+		return !a.managers && b.managers
+	})
+	type answer struct {
+		runner    *gitlab.Runner
+		ownership Ownership
+		forbidden bool
+	}
+	answers := make([]answer, len(jobs))
+	// Reads that fail for other reasons leave the runner unknown: the plan
+	// then never resets or deletes it.
+	_ = en.parallel(len(jobs), func(i int) error {
+		j := jobs[i]
+		c, _, err := en.gitlabFor(j.ref.ClientKey)
 		if err != nil {
-			return err
+			return nil
 		}
-		r, err := c.GetRunner(ctx, gets[i])
+		if j.managers {
+			ms, err := c.RunnerManagers(ctx, j.ref.ID)
+			switch {
+			case err == nil:
+				answers[i].ownership = en.ownership(ms)
+			case gitlab.IsForbidden(err):
+				answers[i].forbidden = true
+			case !gitlab.IsNotFound(err):
+				en.warn("cannot read the runner managers of runner %d on %s (%v); not touching it", j.ref.ID, j.ref.ClientKey, err)
+			}
+			return nil
+		}
+		r, err := c.GetRunner(ctx, j.ref.ID)
 		switch {
 		case err == nil:
-			details[i] = &r
-		case gitlab.IsNotFound(err):
-			// Gone: the plan replaces it (no entry in Details).
+			answers[i].runner = &r
 		case gitlab.IsForbidden(err):
-			en.warn("cannot read runner %d on %s with this personal access token (%v); assuming its settings are as last applied", gets[i], keyOf[gets[i]], err)
-		default:
-			return fmt.Errorf("reading runner %d: %w", gets[i], err)
+			answers[i].forbidden = true
+			en.warn("cannot read runner %d on %s with this personal access token (%v)", j.ref.ID, j.ref.ClientKey, err)
+		case !gitlab.IsNotFound(err):
+			en.warn("cannot read runner %d on %s (%v)", j.ref.ID, j.ref.ClientKey, err)
 		}
 		return nil
 	})
-	if err != nil {
-		return obs, err
-	}
-	for i, id := range gets {
-		if details[i] != nil {
-			obs.Details[id] = *details[i]
+	for i, j := range jobs {
+		a := answers[i]
+		switch {
+		case a.forbidden:
+			obs.Forbidden[j.ref] = true
+		case a.runner != nil:
+			obs.Details[j.ref] = *a.runner
+		case a.ownership != 0:
+			obs.Owners[j.ref] = a.ownership
 		}
 	}
-	return obs, nil
+}
+
+// ownership reads GitLab's runner managers: the hosts that used the
+// runner's token, each with gitlab-runner's system id.
+func (en *engine) ownership(ms []gitlab.Manager) Ownership {
+	if len(ms) == 0 {
+		return OwnerNone
+	}
+	for _, m := range ms {
+		if m.SystemID == en.systemID {
+			return OwnerThisHost
+		}
+	}
+	return OwnerOtherHost
 }
 
 func dedupeSummaries(in []gitlab.Summary) []gitlab.Summary {
@@ -163,42 +260,64 @@ func (e *Executor) lookupScope() lookupScope {
 	return lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}
 }
 
-// lookup lists the runners tagged with this host and instance. A PAT that
-// may not list is a warning (nothing can be adopted), not a failure.
-func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (map[string][]gitlab.Summary, error) {
+// lookup lists the runners tagged with this host and instance. A list the
+// token may not make is reported per client (forbidden), with what the
+// token lacks: the plan decides what that blocks.
+func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (found map[string][]gitlab.Summary, forbidden map[string]string, err error) {
 	sort.Slice(scopes, func(i, j int) bool { return fmt.Sprint(scopes[i]) < fmt.Sprint(scopes[j]) })
-	found := make([][]gitlab.Summary, len(scopes))
-	listedOK := make([]bool, len(scopes))
+	lists := make([][]gitlab.Summary, len(scopes))
+	denied := make([]string, len(scopes))
 	tags := []string{en.d.Hostname, en.d.Layout.Instance}
-	err := en.parallel(len(scopes), func(i int) error {
+	err = en.parallel(len(scopes), func(i int) error {
 		s := scopes[i]
 		c, _, err := en.gitlabFor(s.clientKey)
 		if err != nil {
 			return err
 		}
 		list, err := c.ListRunners(ctx, gitlab.ListOptions{RunnerType: s.runnerType, GroupID: s.groupID, ProjectID: s.projectID, Tags: tags})
-		if err != nil {
-			if gitlab.IsForbidden(err) {
-				en.warn("cannot list runners on %s with this personal access token (%v); runners missing from the config cannot be adopted and leftovers cannot be cleaned up: give it read_api or manage_runner (and administrator rights for instance runners)", s.clientKey, err)
-				return nil
-			}
+		switch {
+		case err == nil:
+			lists[i] = list
+		case gitlab.IsInsufficientScope(err):
+			denied[i] = "listing runners needs the read_api or api scope; manage_runner is not enough"
+		case gitlab.IsForbidden(err):
+			denied[i] = listPermission(s.runnerType)
+		case gitlab.StatusOf(err) == 401:
+			denied[i] = "GitLab rejected the token (401): it is revoked or expired"
+		case gitlab.IsNotFound(err) && s.runnerType != "instance_type":
+			// GitLab answers 404 for a group or project the token cannot see.
+			denied[i] = fmt.Sprintf("GitLab says the %s does not exist or this token cannot see it", strings.TrimSuffix(s.runnerType, "_type"))
+		default:
 			return fmt.Errorf("looking for this host's runners: %w", err)
 		}
-		found[i] = list
-		listedOK[i] = true
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string][]gitlab.Summary{}
+	found, forbidden = map[string][]gitlab.Summary{}, map[string]string{}
 	for i, s := range scopes {
-		if listedOK[i] {
-			out[s.clientKey] = append(out[s.clientKey], found[i]...)
+		if denied[i] != "" {
+			forbidden[s.clientKey] = denied[i]
+			en.warn("cannot list runners on %s with this personal access token: %s; runners missing from the config cannot be adopted and leftovers cannot be cleaned up", s.clientKey, denied[i])
+			continue
 		}
+		found[s.clientKey] = append(found[s.clientKey], lists[i]...)
 	}
-	for k, list := range out {
-		out[k] = dedupeSummaries(list)
+	for k, list := range found {
+		found[k] = dedupeSummaries(list)
 	}
-	return out, nil
+	return found, forbidden, nil
+}
+
+// listPermission says who may list runners of a scope (403 without a
+// scope problem).
+func listPermission(runnerType string) string {
+	switch runnerType {
+	case "group_type":
+		return "listing a group's runners needs the Owner role in that group"
+	case "project_type":
+		return "listing a project's runners needs the Maintainer role in that project"
+	}
+	return "listing instance runners needs an administrator's token (with Admin Mode on, also the admin_mode scope)"
 }

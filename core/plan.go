@@ -55,6 +55,9 @@ type Step struct {
 	Prev *LiveRunner
 	// ByToken deletes with the runner's token; otherwise by id with the PAT.
 	ByToken bool
+	// OwnershipProven: GitLab's managers showed this runner is this host's
+	// when the plan was made. A delete by id without it checks first.
+	OwnershipProven bool
 	// DeleteOld makes a replace remove the old runner (by token) first.
 	DeleteOld bool
 	// UpdateAfterAdopt sends the desired settings after an adopt.
@@ -64,19 +67,40 @@ type Step struct {
 	Verified *gitlab.Credentials
 	// Unverified: a keep made without asking GitLab (degraded start).
 	Unverified bool
-	Settings   gitlab.Settings
-	Reason     string
+	// Fault, when set, fails this step without a request: the plan found
+	// something only the administrator can fix (an orphaned runner, a
+	// lookup the token may not make). Other steps still run.
+	Fault    string
+	Settings gitlab.Settings
+	Reason   string
 }
 
 // Plan is the list of steps a sync carries out.
 type Plan struct {
 	Steps []Step
+	// Notes are what the plan decided not to touch and why (runners that
+	// are not provably this host's); front ends show them as warnings.
+	Notes []string
 }
+
+// replacesOld reports whether a replace must remove the runner it
+// supersedes once the new one is in place.
+func (p Plan) replacesOld() bool {
+	for _, s := range p.Steps {
+		if s.Action == Replace && s.DeleteOld {
+			return true
+		}
+	}
+	return false
+}
+
+// Ref identifies the runner a step acts on.
+func (s Step) Ref() RunnerRef { return RunnerRef{s.ClientKey, s.ID} }
 
 // Changed reports whether the plan does anything to GitLab.
 func (p Plan) Changed() bool {
 	for _, s := range p.Steps {
-		if s.Action != Keep {
+		if s.Action != Keep && s.Fault == "" {
 			return true
 		}
 	}
@@ -101,6 +125,28 @@ type OwnedRunner struct {
 	Runner LiveRunner
 }
 
+// RunnerRef identifies a runner everywhere: ids are numbered per GitLab,
+// so the same id on two GitLabs is two runners.
+type RunnerRef struct {
+	ClientKey string // normalised GitLab URL
+	ID        int64
+}
+
+// Ownership is what GitLab's runner managers say about who uses a runner.
+type Ownership int
+
+// Ownership values.
+const (
+	// OwnerNone: no manager at all. Nothing has used the runner's token
+	// (or GitLab cleaned its managers up as stale), so it cannot be proven
+	// to be this host's.
+	OwnerNone Ownership = iota + 1
+	// OwnerThisHost: a manager carries this host's system id.
+	OwnerThisHost
+	// OwnerOtherHost: managers exist, none of them this host's.
+	OwnerOtherHost
+)
+
 // Observation is what read-only requests to GitLab found.
 type Observation struct {
 	// Verified holds POST /runners/verify results by executor name.
@@ -108,19 +154,53 @@ type Observation struct {
 	// Found holds the host/instance lookup per client key (only clients
 	// that were looked up have an entry).
 	Found map[string][]gitlab.Summary
+	// ListForbidden holds client keys whose lookup the token may not make;
+	// Why says what it lacks.
+	ListForbidden map[string]string
 	// Details holds GET /runners/:id results.
-	Details map[int64]gitlab.Runner
+	Details map[RunnerRef]gitlab.Runner
+	// Owners holds GET /runners/:id/managers results: every runner the
+	// plan may reset or delete by id is checked.
+	Owners map[RunnerRef]Ownership
+	// Forbidden: the token may not read these runners (403).
+	Forbidden map[RunnerRef]bool
+	// Interrupted: the previous run did not finish. A runner with this
+	// host's identity and no manager at all is then taken as that run's:
+	// it was killed between creating the runner and recording this host.
+	Interrupted bool
 }
 
-// VerifyOutcome is one verify answer: 200 (alive) or 403 (dead).
+// VerifyOutcome is one verify answer: 200 (alive), 403 (dead) or 422
+// (orphaned: its group or project is gone).
 type VerifyOutcome struct {
-	Alive bool
-	Creds gitlab.Credentials
+	Alive    bool
+	Orphaned bool
+	Creds    gitlab.Credentials
 }
 
 func newObservation() Observation {
 	return Observation{Verified: map[string]VerifyOutcome{}, Found: map[string][]gitlab.Summary{},
-		Details: map[int64]gitlab.Runner{}}
+		ListForbidden: map[string]string{}, Details: map[RunnerRef]gitlab.Runner{},
+		Owners: map[RunnerRef]Ownership{}, Forbidden: map[RunnerRef]bool{}}
+}
+
+// provablyMine reports whether GitLab's managers show the runner is this
+// host's (or, after an interrupted run, that no host ever used it).
+func (o Observation) provablyMine(ref RunnerRef) bool {
+	own, checked := o.Owners[ref]
+	return checked && (own == OwnerThisHost || (own == OwnerNone && o.Interrupted))
+}
+
+// notMineNote explains why a runner with this host's identity is left alone.
+func (o Observation) notMineNote(ref RunnerRef, what string) string {
+	why := "it has no runner manager, so nothing proves it is this host's"
+	switch o.Owners[ref] {
+	case OwnerOtherHost:
+		why = "its runner managers carry another host's system id (another host with the same name?)"
+	case 0:
+		why = "its runner managers could not be read"
+	}
+	return fmt.Sprintf("runner %d on %s has this host's identity (%s), but %s; leaving it alone", ref.ID, ref.ClientKey, what, why)
 }
 
 // matchPrevious attributes each live [[runners]] entry to a declared
@@ -176,7 +256,7 @@ func matchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
 // (--refresh acts earlier, by making observe read every runner).
 func BuildPlan(d *Desired, prev Previous, st *State, obs Observation) Plan {
 	var plan Plan
-	claimed := map[int64]bool{} // runner ids some declared executor keeps, adopts or replaces
+	claimed := map[RunnerRef]bool{} // runners some declared executor keeps, adopts or replaces
 	type extra struct {
 		e   *Executor
 		ids []int64
@@ -187,37 +267,44 @@ func BuildPlan(d *Desired, prev Previous, st *State, obs Observation) Plan {
 	found := indexFound(obs.Found)
 	for _, e := range d.Executors {
 		cands := candidates(e, d, found)
-		step := planExecutor(e, prev.ByName[e.Name], cands, st, obs)
+		step := planExecutor(e, prev.ByName[e.Name], cands, st, obs, &plan.Notes)
 		if step.ID != 0 {
-			claimed[step.ID] = true
+			claimed[step.Ref()] = true
 		}
 		plan.Steps = append(plan.Steps, step)
 		// Other runners found with this executor's identity are duplicates.
 		extras = append(extras, extra{e, otherIDs(cands, step.ID)})
 	}
 
-	deleted := map[int64]bool{}
+	deleted := map[RunnerRef]bool{}
 	var deletes []Step
 	for _, x := range extras {
 		for _, id := range x.ids {
-			if claimed[id] || deleted[id] {
+			ref := RunnerRef{x.e.Client.Key, id}
+			if claimed[ref] || deleted[ref] {
 				continue
 			}
-			deleted[id] = true
+			deleted[ref] = true
+			if !obs.provablyMine(ref) {
+				plan.Notes = append(plan.Notes, obs.notMineNote(ref, "a duplicate of executor "+x.e.Name))
+				continue
+			}
 			deletes = append(deletes, Step{Action: Delete, Name: x.e.Name, ClientKey: x.e.Client.Key, URL: x.e.Client.URL,
-				ID: id, Reason: "duplicate runner of this executor (left by an interrupted run)"})
+				ID: id, OwnershipProven: true, Reason: "duplicate runner of this executor (left by an interrupted run)"})
 		}
 	}
 	for i := range prev.Owned {
 		o := prev.Owned[i]
 		key, _ := NormalizeURL(o.Runner.URL)
-		if o.Runner.ID != 0 && (claimed[o.Runner.ID] || deleted[o.Runner.ID]) {
+		ref := RunnerRef{key, o.Runner.ID}
+		if o.Runner.ID != 0 && (claimed[ref] || deleted[ref]) {
 			continue
 		}
 		if o.Runner.ID != 0 {
-			deleted[o.Runner.ID] = true
+			deleted[ref] = true
 		}
 		r := o.Runner
+		// Its token, held in this host's config, is the proof it is ours.
 		deletes = append(deletes, Step{Action: Delete, Name: o.Name, ClientKey: key, URL: o.Runner.URL, ID: o.Runner.ID,
 			Prev: &r, ByToken: o.Runner.Token != "", Reason: "executor no longer declared"})
 	}
@@ -238,12 +325,17 @@ func BuildPlan(d *Desired, prev Previous, st *State, obs Observation) Plan {
 			}
 		}
 		for _, s := range obs.Found[key] {
+			ref := RunnerRef{key, s.ID}
 			m := pat.FindStringSubmatch(s.Description)
-			if m == nil || declared[m[1]] || claimed[s.ID] || deleted[s.ID] {
+			if m == nil || declared[m[1]] || claimed[ref] || deleted[ref] {
 				continue
 			}
-			deleted[s.ID] = true
-			deletes = append(deletes, Step{Action: Delete, Name: m[1], ClientKey: key, URL: url, ID: s.ID,
+			deleted[ref] = true
+			if !obs.provablyMine(ref) {
+				plan.Notes = append(plan.Notes, obs.notMineNote(ref, "executor "+m[1]+", not declared here"))
+				continue
+			}
+			deletes = append(deletes, Step{Action: Delete, Name: m[1], ClientKey: key, URL: url, ID: s.ID, OwnershipProven: true,
 				Reason: "runner of this host and instance whose executor is no longer declared"})
 		}
 	}
@@ -259,33 +351,57 @@ func BuildPlan(d *Desired, prev Previous, st *State, obs Observation) Plan {
 
 // planExecutor decides the step of one declared executor, given its live
 // config entry p (nil when it has none) and the runners the lookup found
-// with its identity (cands).
-func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Observation) Step {
+// with its identity (cands). What it leaves alone goes to notes.
+func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Observation, notes *[]string) Step {
 	want := e.Settings()
 	hasPAT := e.Client.PAT != ""
-	step := Step{Name: e.Name, Executor: e, ClientKey: e.Client.Key, URL: e.Client.URL, Prev: p, Settings: want}
-	adopt := func(id int64, update bool, reason string) Step {
+	key := e.Client.Key
+	step := Step{Name: e.Name, Executor: e, ClientKey: key, URL: e.Client.URL, Prev: p, Settings: want}
+	adopt := func(id int64, reason string) Step {
+		update := true
+		if det, ok := obs.Details[RunnerRef{key, id}]; ok {
+			update = !det.Settings().Equal(want) // nothing to PUT when GitLab already matches
+		}
 		step.Action, step.ID, step.UpdateAfterAdopt, step.Reason = Adopt, id, update, reason
 		return step
 	}
+	// mine keeps the candidates provably this host's; the others are noted.
+	mine := func(ids []int64) []int64 {
+		var out []int64
+		for _, id := range ids {
+			if obs.provablyMine(RunnerRef{key, id}) {
+				out = append(out, id)
+			} else {
+				*notes = append(*notes, obs.notMineNote(RunnerRef{key, id}, "executor "+e.Name))
+			}
+		}
+		return out
+	}
 
 	if p == nil {
-		if best := pickCandidate(cands, st, e.Name, 0); best != 0 {
-			update := true
-			if det, ok := obs.Details[best]; ok {
-				update = !det.Settings().Equal(want)
-			}
-			return adopt(best, update, "no token on disk; found this executor's runner in GitLab by host and instance")
+		if why, forbidden := obs.ListForbidden[key]; forbidden {
+			step.Action = Create
+			step.Fault = fmt.Sprintf("no token on disk, and the personal access token for %s may not look for an existing runner (%s); creating one could register a duplicate, so nothing was done: give the token the read_api scope", e.Client.URL, why)
+			return step
+		}
+		if best := pickCandidate(mine(cands), st, e.Name, key, 0); best != 0 {
+			return adopt(best, "no token on disk; found this executor's runner in GitLab by host and instance")
 		}
 		step.Action = Create
 		step.Reason = "new executor"
-		if _, looked := obs.Found[e.Client.Key]; looked {
+		if _, looked := obs.Found[key]; looked {
 			step.Reason = "new executor (no runner of this host and instance found for it in GitLab)"
 		}
 		return step
 	}
 
-	if v, verified := obs.Verified[e.Name]; verified && v.Alive {
+	v, verified := obs.Verified[e.Name]
+	if verified && v.Orphaned {
+		step.Action, step.ID = Keep, p.ID
+		step.Fault = fmt.Sprintf("GitLab says runner %d is orphaned (its group or project no longer exists); delete it in GitLab, fix the executor's runner_type/group_id/project_id, and run again", p.ID)
+		return step
+	}
+	if verified && v.Alive {
 		step.ID = p.ID
 		if v.Creds.ID != 0 {
 			step.ID = v.Creds.ID
@@ -306,7 +422,7 @@ func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Obse
 		case e.Client.RegistrationToken != "":
 			step.Action = Replace
 			step.DeleteOld = true
-			step.Reason = "server-side settings differ and there is no personal_access_token to update them in place; re-registering"
+			step.Reason = "server-side settings differ and there is no personal_access_token to update them in place; registering a new runner, then removing the old one"
 		default:
 			step.Action = Keep
 			step.Reason = "token verified"
@@ -315,12 +431,20 @@ func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Obse
 	}
 
 	// The token was rejected (revoked or expired).
-	if det, ok := obs.Details[p.ID]; ok && hasPAT && p.ID != 0 {
-		return adopt(p.ID, !det.Settings().Equal(want),
-			"token rejected by GitLab (revoked or expired); runner still exists, resetting its token")
+	ref := RunnerRef{key, p.ID}
+	if hasPAT && p.ID != 0 && obs.Forbidden[ref] {
+		step.Action, step.ID = Replace, p.ID
+		step.Fault = fmt.Sprintf("token of runner %d rejected by GitLab, and the personal access token for %s may not read that runner (403); a 403 does not mean it is gone, so no new runner was registered: give the token access to it (owner of its group, maintainer of its project, or an administrator)", p.ID, e.Client.URL)
+		return step
 	}
-	if best := pickCandidate(cands, st, e.Name, p.ID); best != 0 {
-		return adopt(best, true, "token rejected by GitLab; found this executor's runner by host and instance, resetting its token")
+	if _, exists := obs.Details[ref]; exists && hasPAT && p.ID != 0 {
+		if obs.provablyMine(ref) {
+			return adopt(p.ID, "token rejected by GitLab (revoked or expired); the runner still exists and is this host's, resetting its token")
+		}
+		*notes = append(*notes, obs.notMineNote(ref, "executor "+e.Name+" in this host's config"))
+	}
+	if best := pickCandidate(mine(otherIDs(cands, p.ID)), st, e.Name, key, p.ID); best != 0 {
+		return adopt(best, "token rejected by GitLab; found this executor's runner by host and instance, resetting its token")
 	}
 	step.Action = Replace
 	step.Reason = "token rejected by GitLab and the runner is gone; creating a new one"
@@ -366,8 +490,8 @@ func otherIDs(ids []int64, keep int64) []int64 {
 }
 
 // pickCandidate prefers the id the state file recorded, then the newest.
-func pickCandidate(ids []int64, st *State, name string, exclude int64) int64 {
-	if sr, ok := st.Runners[name]; ok {
+func pickCandidate(ids []int64, st *State, name, key string, exclude int64) int64 {
+	if sr, ok := st.Runners[name]; ok && sr.key() == key {
 		for _, id := range ids {
 			if id == sr.ID && id != exclude {
 				return id
@@ -386,10 +510,10 @@ func pickCandidate(ids []int64, st *State, name string, exclude int64) int64 {
 // or what was last applied (state file). known is false when neither is
 // available.
 func driftOf(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) (drift, known bool) {
-	if det, ok := obs.Details[id]; ok {
+	if det, ok := obs.Details[RunnerRef{e.Client.Key, id}]; ok {
 		return !det.Settings().Equal(want), true
 	}
-	if sr, ok := st.Runners[e.Name]; ok && sr.ID == id && sr.Applied != nil {
+	if sr, ok := st.Runners[e.Name]; ok && sr.ID == id && sr.key() == e.Client.Key && sr.Applied != nil {
 		return !sr.Applied.Equal(want), true
 	}
 	return false, false
@@ -397,7 +521,7 @@ func driftOf(e *Executor, id int64, st *State, obs Observation, want gitlab.Sett
 
 func driftReason(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) string {
 	var have gitlab.Settings
-	if det, ok := obs.Details[id]; ok {
+	if det, ok := obs.Details[RunnerRef{e.Client.Key, id}]; ok {
 		have = det.Settings()
 	} else if sr, ok := st.Runners[e.Name]; ok && sr.Applied != nil {
 		have = *sr.Applied

@@ -39,7 +39,10 @@ func (r *Redactor) Add(values ...string) {
 }
 
 // Token shapes GitLab hands out; redacted even when not registered.
-var tokenShapes = regexp.MustCompile(`\b(glrt-|glpat-|glrtr-|GR1348941|glptt-|gldt-)[A-Za-z0-9_\-\.]{6,}`)
+// No word boundary before the prefix: a token glued to other text
+// ("xglrt-...") is still a token. Routable tokens carry dots; legacy
+// registration gives runner tokens "t1_..." to "t3_..." (app/models/ci/runner.rb).
+var tokenShapes = regexp.MustCompile(`(glrt-|glpat-|glrtr-|GR1348941|glptt-|gldt-|glft-|glimt-|glcbt-|gloas-|glsoat-)[A-Za-z0-9_\-\.]{6,}|t[1-3]_[A-Za-z0-9_\-\.]{16,}`)
 
 // Redact replaces every known secret, and anything shaped like a GitLab
 // token, with <redacted>.

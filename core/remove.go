@@ -64,10 +64,23 @@ func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 			scopes = append(scopes, lookupScope{c.Key, c.RunnerType, c.GroupID, c.ProjectID})
 		}
 	}
-	if obs.Found, err = en.lookup(ctx, scopes); err != nil {
+	if obs.Found, obs.ListForbidden, err = en.lookup(ctx, scopes); err != nil {
 		return nil, err
 	}
+	// Runners found by id are deleted only when provably this host's.
+	owners := map[RunnerRef]bool{}
+	for key, list := range obs.Found {
+		for _, s := range list {
+			if _, ours := en.identityOf(key, s.Description); ours {
+				owners[RunnerRef{key, s.ID}] = true
+			}
+		}
+	}
+	en.readRunners(ctx, nil, owners, &obs)
 	plan := BuildPlan(d, prev, st, obs)
+	for _, n := range plan.Notes {
+		en.warn("%s", n)
+	}
 	for i := range plan.Steps {
 		plan.Steps[i].Reason = "unregistering instance " + l.Instance
 	}

@@ -4,8 +4,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -37,7 +41,7 @@ func mustTOML(t *testing.T, s string) *Table {
 }
 
 func TestRenderConfigGolden(t *testing.T) {
-	globals := mustTOML(t, `concurrent = 8
+	globalsTOML := `concurrent = 8
 check_interval = 3
 log_level = "info"
 shutdown_timeout = 30
@@ -46,8 +50,8 @@ listen_address = "127.0.0.1:9252"
 [session_server]
   listen_address = "[::]:8093"
   session_timeout = 1800
-`)
-	docker := mustTOML(t, `limit = 2
+`
+	dockerTOML := `limit = 2
 environment = ["A=1", "B=two words"]
 [docker]
   image = "alpine:3.20"
@@ -59,34 +63,83 @@ environment = ["A=1", "B=two words"]
   Type = "s3"
   [cache.s3]
     ServerAddress = "s3.example.com"
-`)
-	shell := mustTOML(t, `shell = "bash"
+`
+	shellTOML := `shell = "bash"
 builds_dir = "/scratch/builds"
 "odd key" = "x\ty\"z"
 pi = 3.25
-`)
+`
 	obtained := time.Date(2026, 5, 1, 12, 30, 45, 999, time.UTC)
 	expires := time.Date(2026, 8, 1, 0, 0, 0, 0, time.FixedZone("CEST", 2*3600))
 	sections := []Section{
 		{Name: "node12 main docker Runner", URL: "https://gitlab.example.com", ID: 41, Token: "TOKEN-A",
-			TokenObtained: obtained, TokenExpiresAt: expires, Executor: "docker", Keys: docker},
+			TokenObtained: obtained, TokenExpiresAt: expires, Executor: "docker", Keys: mustTOML(t, dockerTOML)},
 		{Name: "Shell on node12", URL: "https://gitlab.example.com", ID: 42, Token: "TOKEN-B",
-			TokenObtained: obtained, Executor: "shell", TLSCAFile: "/etc/ssl/gitlab-ca.pem", Keys: shell},
+			TokenObtained: obtained, Executor: "shell", TLSCAFile: "/etc/ssl/gitlab-ca.pem", Keys: mustTOML(t, shellTOML)},
 	}
 	l := Layout{Prefix: "/etc/gitlab-runner", Instance: "main"}
-	out := RenderConfig(l, globals, sections, false)
+	out := RenderConfig(l, mustTOML(t, globalsTOML), sections, false)
 	golden(t, "config.main.golden.toml", out)
 	// Redacted rendering differs only in the token values.
-	red := RenderConfig(l, globals, sections, true)
+	red := RenderConfig(l, mustTOML(t, globalsTOML), sections, true)
 	golden(t, "config.main.redacted.golden.toml", red)
-	// And the output parses back to the same document.
-	again, err := parseTOMLTable(out)
-	if err != nil {
-		t.Fatal(err)
+	back := strings.Replace(string(red), `token = "<redacted>"`, `token = "TOKEN-A"`, 1)
+	back = strings.Replace(back, `token = "<redacted>"`, `token = "TOKEN-B"`, 1)
+	if back != string(out) {
+		t.Fatalf("the redacted rendering differs in more than the tokens:\n%s", red)
 	}
-	if got := string(EncodeTOML(again)); got != string(EncodeTOML(mustTOML(t, string(out)))) {
-		t.Fatal("render is not stable")
+	// And the output, read by a TOML decoder of its own, is the document
+	// the inputs describe: the globals, then each runner's own keys with
+	// its executor keys under them (times in UTC, to the second).
+	runner := func(head map[string]any, keysTOML string) map[string]any {
+		m := decode(t, keysTOML)
+		for k, v := range head {
+			m[k] = v
+		}
+		return m
 	}
+	want := decode(t, globalsTOML)
+	want["runners"] = []map[string]any{
+		runner(map[string]any{"name": "node12 main docker Runner", "url": "https://gitlab.example.com", "id": int64(41),
+			"token": "TOKEN-A", "token_obtained_at": "2026-05-01T12:30:45Z", "token_expires_at": "2026-07-31T22:00:00Z",
+			"executor": "docker"}, dockerTOML),
+		runner(map[string]any{"name": "Shell on node12", "url": "https://gitlab.example.com", "id": int64(42),
+			"token": "TOKEN-B", "token_obtained_at": "2026-05-01T12:30:45Z", "token_expires_at": "0001-01-01T00:00:00Z",
+			"executor": "shell", "tls-ca-file": "/etc/ssl/gitlab-ca.pem"}, shellTOML),
+	}
+	if got := decode(t, string(out)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("rendered document:\n%#v\nwant:\n%#v", got, want)
+	}
+}
+
+// decode reads TOML with BurntSushi/toml, times as RFC 3339 strings in UTC.
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if _, err := toml.Decode(s, &m); err != nil {
+		t.Fatalf("%v\n%s", err, s)
+	}
+	return normTimes(m).(map[string]any)
+}
+
+func normTimes(v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normTimes(e)
+		}
+	case []map[string]any:
+		for i, e := range x {
+			x[i] = normTimes(e).(map[string]any)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normTimes(e)
+		}
+	}
+	return v
 }
 
 func TestRenderIsDeterministic(t *testing.T) {

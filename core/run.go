@@ -45,6 +45,9 @@ type Options struct {
 	// front ends default to DefaultConcurrency).
 	Concurrency int
 	Tags        TagOptions
+	// Timeout bounds the whole run (Run applies it; 0: no bound). Waits
+	// that GitLab asks for (Retry-After) are honoured within it.
+	Timeout time.Duration
 	// LockTimeout bounds the wait for another run on the same instance.
 	LockTimeout    time.Duration
 	RequestTimeout time.Duration
@@ -130,6 +133,11 @@ type Result struct {
 // Run is the one entry point of both front ends: Sync, or Remove when
 // o.Unregister is set.
 func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
 	if o.Unregister {
 		return Remove(ctx, o)
 	}

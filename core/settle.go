@@ -64,16 +64,16 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 	})
 
 	// Duplicates: only where a PAT can list.
-	kept := map[int64]bool{}
+	kept := map[RunnerRef]bool{}
 	for i, s := range plan.Steps {
 		if s.Executor == nil {
 			continue
 		}
 		if id := outcomes[i].ID; id != 0 {
-			kept[id] = true
+			kept[RunnerRef{s.ClientKey, id}] = true
 		}
 		if c := outcomes[i].Creds; c != nil && c.ID != 0 {
-			kept[c.ID] = true
+			kept[RunnerRef{s.ClientKey, c.ID}] = true
 		}
 	}
 	scopes := map[lookupScope]bool{}
@@ -90,7 +90,7 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 	for sc := range scopes {
 		list = append(list, sc)
 	}
-	found, err := en.lookup(ctx, list)
+	found, _, err := en.lookup(ctx, list)
 	if err != nil {
 		en.warn("could not check for duplicate runners after creating runners: %v", err)
 		return nil
@@ -100,8 +100,9 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 	for _, i := range idx {
 		e := plan.Steps[i].Executor
 		for _, id := range candidates(e, en.d, index) {
-			if !kept[id] {
-				kept[id] = true
+			if ref := (RunnerRef{e.Client.Key, id}); !kept[ref] {
+				kept[ref] = true
+				// Not proven yet: apply checks its managers before deleting.
 				dups = append(dups, Step{Action: Delete, Name: e.Name, ClientKey: e.Client.Key, URL: e.Client.URL, ID: id,
 					Reason: "duplicate runner of this executor, created by a request of an interrupted run that GitLab finished late"})
 			}

@@ -95,6 +95,19 @@ func readLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
 type State struct {
 	Version int                    `json:"version"`
 	Runners map[string]StateRunner `json:"runners"`
+	// Tokens records, per GitLab, the personal access token last checked
+	// (by fingerprint, never the token) and what GitLab said of it.
+	Tokens map[string]TokenRecord `json:"tokens,omitempty"`
+}
+
+// TokenRecord is what GitLab said of a personal access token when it was
+// first seen: checked again only when the token changes.
+type TokenRecord struct {
+	// Fingerprint is a SHA-256 digest of the token, not the token.
+	Fingerprint string   `json:"fingerprint"`
+	Scopes      []string `json:"scopes"`
+	// ExpiresAt is the day the token stops working (YYYY-MM-DD), if any.
+	ExpiresAt string `json:"expires_at,omitempty"`
 }
 
 // StateRunner records one executor's runner.
@@ -103,6 +116,12 @@ type StateRunner struct {
 	URL string `json:"url"`
 	// Applied are the server-side settings last sent to GitLab.
 	Applied *gitlab.Settings `json:"applied,omitempty"`
+}
+
+// key is the normalised URL of the runner's GitLab.
+func (r StateRunner) key() string {
+	k, _ := NormalizeURL(r.URL)
+	return k
 }
 
 // readState reads the state file; any problem means "unknown".

@@ -30,6 +30,10 @@ type Planned struct {
 	// unregister: removing the instance; with nothing left to keep, the
 	// config and state file are removed rather than written.
 	unregister bool
+	// interrupted: the previous run left its marker (see apply).
+	interrupted bool
+	// tokens: the personal access tokens' records for the state file.
+	tokens map[string]TokenRecord
 }
 
 // Sync runs the whole sync for one instance: plan, then preview (check
@@ -91,7 +95,12 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 		en.warn("config entry %q (id %d) does not carry this host's identity; keeping it as is", f.Name, f.ID)
 	}
 	p := &Planned{desired: d, prev: prev, state: st, live: live}
-	obs, err := en.observe(ctx, prev, st)
+	// A marker that outlives a killed or failed run: GitLab may still carry
+	// out requests that run sent, so this run settles their effects.
+	_, statErr := os.Stat(l.IncompletePath())
+	p.interrupted = statErr == nil
+	p.tokens = en.checkTokens(ctx, d, st)
+	obs, err := en.observe(ctx, prev, st, p.interrupted)
 	if err != nil {
 		if o.Strict || !gitlab.IsUnreachable(err) || !canStartDegraded(d, prev, obs) {
 			return nil, err
@@ -101,6 +110,9 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 		return p, nil
 	}
 	p.Plan = BuildPlan(d, prev, st, obs)
+	for _, n := range p.Plan.Notes {
+		en.warn("%s", n)
+	}
 	return p, nil
 }
 
@@ -134,7 +146,7 @@ func keepUnverified(d *Desired, prev Previous) Plan {
 
 // preview reports what apply would do, making no request and no write.
 func (en *engine) preview(p *Planned, res *Result) *Result {
-	sections := composeSections(p.desired, p.prev, p.Plan, nil, nil)
+	sections := composeSections(p.desired, p.prev, p.Plan, nil, nil, nil)
 	after := en.render(p, sections, false)
 	res.After = string(en.render(p, sections, true))
 	res.Before = string(redactConfig(p.live))
@@ -161,10 +173,8 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 	l, plan := en.l, p.Plan
 	res.Before = string(redactConfig(p.live))
 	res.Degraded = p.Degraded
-	// A marker that outlives a killed or failed run: GitLab may still carry
-	// out requests that run sent, so the next run settles their effects.
-	_, statErr := os.Stat(l.IncompletePath())
-	interrupted := statErr == nil && !p.Degraded
+	interrupted := p.interrupted && !p.Degraded
+	en.interrupted = interrupted
 	if interrupted {
 		en.warn("the previous run did not finish cleanly; checking for effects of its requests that GitLab finished late")
 	}
@@ -185,7 +195,8 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 	if ferr != nil {
 		fresh = p.live
 	}
-	sections := composeSections(p.desired, p.prev, plan, outcomes, fresh)
+	oldGone := map[int]bool{} // replaced runners removed after the config holds their successors
+	sections := composeSections(p.desired, p.prev, plan, outcomes, fresh, oldGone)
 	data := en.render(p, sections, false)
 	var errs []error
 	var werr error
@@ -193,9 +204,18 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 		res.ConfigRemoved, werr = removeFiles(l.ConfigPath(), l.StatePath())
 	} else {
 		res.ConfigChanged, werr = WriteFileAtomic(l.ConfigPath(), data)
+		if werr == nil && plan.replacesOld() {
+			// Make before break: the new tokens are on disk; only now
+			// remove the runners they replace, then write again without.
+			oldGone = en.deleteReplaced(ctx, plan, outcomes)
+			sections = composeSections(p.desired, p.prev, plan, outcomes, fresh, oldGone)
+			var again bool
+			again, werr = WriteFileAtomic(l.ConfigPath(), en.render(p, sections, false))
+			res.ConfigChanged = res.ConfigChanged || again
+		}
 		res.After = string(en.render(p, sections, true))
 		if werr == nil && !p.Degraded {
-			if _, err := WriteFileAtomic(l.StatePath(), newState(plan, outcomes, p.state).encode()); err != nil {
+			if _, err := WriteFileAtomic(l.StatePath(), newState(plan, outcomes, p.state, p.tokens).encode()); err != nil {
 				en.warn("writing state file %s: %v", l.StatePath(), err)
 			}
 		}
@@ -247,13 +267,16 @@ func removeFiles(config, state string) (removed bool, err error) {
 // composeSections builds the [[runners]] entries to write: declared
 // executors (sorted by name) with the credentials they hold after the run,
 // then entries kept verbatim (deletes that failed, foreign entries). With
-// nil outcomes it predicts the result of the plan (check mode).
-func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, fresh *LiveConfig) []Section {
-	freshByID := map[int64]LiveRunner{}
+// nil outcomes it predicts the result of the plan (check mode). The
+// runner a replace supersedes stays, verbatim, until oldGone says it was
+// removed (check mode predicts it removed).
+func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, fresh *LiveConfig, oldGone map[int]bool) []Section {
+	freshByRef := map[RunnerRef]LiveRunner{}
 	if fresh != nil {
 		for _, r := range fresh.Runners {
 			if r.ID != 0 {
-				freshByID[r.ID] = r
+				key, _ := NormalizeURL(r.URL)
+				freshByRef[RunnerRef{key, r.ID}] = r
 			}
 		}
 	}
@@ -278,11 +301,14 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 			if sec.ID == 0 {
 				sec.ID = s.ID
 			}
-		case s.Prev != nil && (s.Action == Keep || s.Action == Update || (oc != nil && oc.Err != nil && !oc.Deleted)):
+			if s.Action == Replace && s.DeleteOld && s.Prev != nil && !oldGone[i] {
+				verbatim = append(verbatim, Section{Name: s.Prev.Name, Verbatim: s.Prev.Table})
+			}
+		case s.Prev != nil && (s.Action == Keep || s.Action == Update || (oc != nil && oc.Err != nil)):
 			// Kept or updated, or an adopt/replace that failed: the entry on
 			// disk stays, so no token is ever dropped.
 			p := *s.Prev
-			if f, ok := freshByID[p.ID]; ok && f.Token != "" && f.Token != p.Token {
+			if f, ok := freshByRef[RunnerRef{s.ClientKey, p.ID}]; ok && f.Token != "" && f.Token != p.Token {
 				p = f // rotated by gitlab-runner during the run
 			} else if s.Verified != nil && s.Verified.Token == p.Token && !tomlTime(s.Verified.ExpiresAt).Equal(tomlTime(p.TokenExpiresAt)) {
 				p.TokenExpiresAt = s.Verified.ExpiresAt // gitlab-runner rotates by this date
@@ -306,8 +332,8 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 	return append(sections, verbatim...)
 }
 
-func newState(plan Plan, outcomes []Outcome, old *State) *State {
-	st := &State{Version: 1, Runners: map[string]StateRunner{}}
+func newState(plan Plan, outcomes []Outcome, old *State, tokens map[string]TokenRecord) *State {
+	st := &State{Version: 1, Runners: map[string]StateRunner{}, Tokens: tokens}
 	for i, s := range plan.Steps {
 		if s.Action == Delete {
 			continue
@@ -316,6 +342,14 @@ func newState(plan Plan, outcomes []Outcome, old *State) *State {
 		id := oc.ID
 		if oc.Creds != nil && oc.Creds.ID != 0 {
 			id = oc.Creds.ID
+		}
+		if oc.Err != nil && oc.Creds == nil && s.Prev != nil {
+			// Failed without a new token: the old runner stays, and so
+			// does what is known of it.
+			if o, ok := old.Runners[s.Name]; ok {
+				st.Runners[s.Name] = o
+			}
+			continue
 		}
 		if id == 0 {
 			continue

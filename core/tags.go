@@ -14,12 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
+	"github.com/google/jsonschema-go/jsonschema"
 )
-
-var englishPrinter = message.NewPrinter(language.English)
 
 // TagOptions control how tags are computed.
 type TagOptions struct {
@@ -57,6 +53,9 @@ var schedulers = []struct{ cmd, name string }{{"sbatch", "slurm"}, {"bsub", "lsf
 var builtinProps = map[string]bool{"hostname": true, "instance": true, "executor_type": true, "env": true,
 	"architecture": true, "scheduler": true}
 
+// maxTags is GitLab's limit on a runner's tags; more is a 400.
+const maxTags = 50
+
 // computeTags fills Executor.Tags for every executor: hostname, digit-less
 // hostname, instance, executor type, env_tags values, static tags, the
 // architecture, a batch scheduler for batch/custom executors, and the
@@ -77,7 +76,7 @@ func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
 	}
-	var schema *jsonschema.Schema
+	var schema *jsonschema.Resolved
 	if o.SchemaFile != "" {
 		var err error
 		if schema, err = loadSchema(o.SchemaFile); err != nil {
@@ -124,7 +123,9 @@ func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 			"executor_type": e.Type,
 			"architecture":  o.Arch,
 		}
-		env := map[string]any{}
+		// env lists the values of env_tags in declaration order, as the
+		// original tool's schemas expect ("env": {"type": "array"}).
+		env := []any{}
 		var tags []string
 		tags = append(tags, d.Hostname, digitlessHostname(d.Hostname), d.Layout.Instance, e.Type)
 		for _, name := range e.EnvTags {
@@ -133,7 +134,7 @@ func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 				if err := checkTag(v); err != nil {
 					return inputErr(e.File+": key env_tags", "environment variable %s: %v", name, err)
 				}
-				env[name] = v
+				env = append(env, v)
 				tags = append(tags, v)
 			}
 		}
@@ -165,11 +166,14 @@ func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 			}
 		}
 		if schema != nil {
-			if err := schema.Validate(props); err != nil {
+			if err := schema.Validate(jsonValue(props)); err != nil {
 				return inputErr(o.SchemaFile, "executor %s (%s): tag properties violate the schema: %s", e.Name, e.File, schemaMessage(err))
 			}
 		}
 		e.Tags = dedupeSorted(tags)
+		if len(e.Tags) > maxTags {
+			return inputErr(e.File, "executor %s would get %d tags, more than GitLab's limit of %d (Ci::Runner TAG_LIST_MAX_LENGTH): %s; remove some tags, env_tags or capture properties", e.Name, len(e.Tags), maxTags, strings.Join(e.Tags, ", "))
+		}
 	}
 	return nil
 }
@@ -189,51 +193,70 @@ func dedupeSorted(in []string) []string {
 	return out
 }
 
-func loadSchema(path string) (*jsonschema.Schema, error) {
+// Schema drafts the validator knows by their $schema URI.
+const (
+	draft07   = "http://json-schema.org/draft-07/schema#"
+	draft2020 = "https://json-schema.org/draft/2020-12/schema"
+)
+
+func loadSchema(path string) (*jsonschema.Resolved, error) {
 	data, err := readSmall(path, path)
 	if err != nil {
 		return nil, err
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
+	var s jsonschema.Schema
+	if !json.Valid(data) {
+		var v any
+		err := json.Unmarshal(data, &v)
 		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: fmt.Sprintf("not valid JSON: %v", err)}
 	}
-	c := jsonschema.NewCompiler()
-	url := "file:///tag-schema.json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: err.Error()}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: fmt.Sprintf("not a valid JSON Schema: %v", err)}
 	}
-	s, err := c.Compile(url)
+	// Tag schemas use the common core of every draft (type, enum,
+	// properties, required, pattern, ...). A draft-07 schema is read as
+	// draft-07; anything else — 2020-12, an older draft, or the generic
+	// "http://json-schema.org/schema" — as 2020-12.
+	switch strings.TrimSuffix(s.Schema, "#") {
+	case strings.TrimSuffix(draft07, "#"):
+		s.Schema = draft07
+	default:
+		s.Schema = draft2020
+	}
+	r, err := s.Resolve(nil)
 	if err != nil {
 		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: "not a valid JSON Schema: " + firstLine(err.Error())}
 	}
-	return s, nil
+	return r, nil
 }
 
-// schemaMessage names each failing property: "/architecture: value must be ...".
+// schemaMessage names the failing property. The validator reports the
+// first violation as "validating root: validating /properties/arch: enum:
+// ..."; the schema path names the property.
 func schemaMessage(err error) string {
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return err.Error()
-	}
-	var leaves []string
-	var walk func(v *jsonschema.ValidationError)
-	walk = func(v *jsonschema.ValidationError) {
-		if len(v.Causes) == 0 {
-			loc := "/" + strings.Join(v.InstanceLocation, "/")
-			if loc == "/" {
-				loc = "(root)"
+	msg := err.Error()
+	loc := ""
+	for _, part := range strings.Split(msg, ": ") {
+		if p, ok := strings.CutPrefix(part, "validating "); ok {
+			if p == "root" {
+				continue
 			}
-			leaves = append(leaves, fmt.Sprintf("property %s: %s", loc, v.ErrorKind.LocalizedString(englishPrinter)))
-			return
+			loc = p
+			continue
 		}
-		for _, c := range v.Causes {
-			walk(c)
+		break
+	}
+	detail := msg
+	if i := strings.LastIndex(msg, "validating "); i >= 0 {
+		if k := strings.Index(msg[i:], ": "); k >= 0 {
+			detail = msg[i+k+2:]
 		}
 	}
-	walk(ve)
-	sort.Strings(leaves)
-	return strings.Join(leaves, "; ")
+	prop := strings.ReplaceAll(loc, "/properties/", "/")
+	if prop == "" {
+		return "(root): " + detail
+	}
+	return "property " + prop + ": " + detail
 }
 
 func firstLine(s string) string {
@@ -323,4 +346,18 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return b.Buffer.Write(p)
+}
+
+// jsonValue turns the property object into what the validator expects:
+// plain JSON values ([]string becomes []any).
+func jsonValue(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out any
+	if json.Unmarshal(b, &out) != nil {
+		return v
+	}
+	return out
 }

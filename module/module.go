@@ -86,6 +86,7 @@ func run(ctx context.Context, a *Args, sec *core.Redactor) (map[string]any, erro
 		Tags: core.TagOptions{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema},
 		// A module run waits behind a systemd restart, but not forever.
 		LockTimeout: 120 * time.Second,
+		Timeout:     5 * time.Minute,
 	}
 
 	var files []*managed

@@ -1,8 +1,15 @@
 // Command fleet is `make bench-fleet`: one Ansible play over many inventory
-// hosts (local connection, each with its own prefix and host name) against
-// one simulator. It checks that a second run is ok on every host with
-// exactly one verify per executor and nothing else, then does it again
-// while the simulator rate-limits a share of requests.
+// hosts (each with its own prefix, host name and module cache) against one
+// simulator. It checks that a second run is ok on every host with exactly
+// one verify per executor and nothing else, then does it again while the
+// simulator rate-limits a share of requests.
+//
+// The hosts are reached through counting_local (tests/ansible/testdata/
+// connection_plugins): Ansible's local connection that records the size of
+// every file put on the host and every command sent to it, which is what an
+// ssh connection would carry. From it the bench reports the bytes sent per
+// host on the first run (the module binary goes to each host's cache) and on
+// the second (only arguments and commands).
 package main
 
 import (
@@ -33,6 +40,7 @@ type runner struct {
 
 var (
 	simBin, url, work, collections string
+	connectionPlugins              string
 	failures                       []string
 )
 
@@ -71,17 +79,50 @@ type playResult struct {
 	wall                    time.Duration
 	hosts, changed, failedN int
 	output                  string
+	sent                    map[string]int // bytes sent per host
+	binaries                int            // module binaries sent, all hosts
+}
+
+// perHost is the mean and the largest number of bytes sent to one host.
+func (r playResult) perHost() (mean, max int) {
+	total := 0
+	for _, n := range r.sent {
+		total += n
+		if n > max {
+			max = n
+		}
+	}
+	if len(r.sent) > 0 {
+		mean = total / len(r.sent)
+	}
+	return mean, max
 }
 
 func play(playbook, inventory string, forks int, extra ...string) playResult {
+	counts := filepath.Join(work, "sent.tsv")
+	_ = os.Remove(counts)
 	args := append([]string{"-i", inventory, "-f", strconv.Itoa(forks), playbook}, extra...)
 	cmd := exec.Command("ansible-playbook", args...)
 	cmd.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+collections, "ANSIBLE_NOCOLOR=1",
 		"ANSIBLE_PYTHON_INTERPRETER=auto_silent", "ANSIBLE_LOCAL_TEMP="+filepath.Join(work, "tmp-local"),
-		"ANSIBLE_REMOTE_TEMP="+filepath.Join(work, "tmp-remote"))
+		"ANSIBLE_REMOTE_TEMP="+filepath.Join(work, "tmp-remote"),
+		"ANSIBLE_CONNECTION_PLUGINS="+connectionPlugins, "GRA_COUNT_FILE="+counts)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	r := playResult{wall: time.Since(start), output: string(out)}
+	r := playResult{wall: time.Since(start), output: string(out), sent: map[string]int{}}
+	if b, err := os.ReadFile(counts); err == nil {
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.SplitN(line, "\t", 4)
+			if len(f) != 4 {
+				continue
+			}
+			n, _ := strconv.Atoi(f[2])
+			r.sent[f[0]] += n
+			if f[1] == "put" && strings.HasPrefix(filepath.Base(f[3]), "sync_linux_") {
+				r.binaries++
+			}
+		}
+	}
 	for _, m := range recap.FindAllStringSubmatch(r.output, -1) {
 		r.hosts++
 		if m[3] != "0" {
@@ -111,7 +152,11 @@ func main() {
 	forks := flag.Int("forks", 10, "ansible forks")
 	out := flag.String("out", "bench/fleet.csv", "CSV output")
 	flag.StringVar(&simBin, "sim", "build/gitlab-sim", "gitlab-sim binary")
+	flag.StringVar(&connectionPlugins, "connection-plugins", "tests/ansible/testdata/connection_plugins", "folder holding counting_local")
 	flag.Parse()
+	if abs, err := filepath.Abs(connectionPlugins); err == nil {
+		connectionPlugins = abs
+	}
 
 	var err error
 	work, err = os.MkdirTemp("", "gra-fleet-")
@@ -144,9 +189,12 @@ func main() {
 	}
 
 	var inv strings.Builder
-	inv.WriteString("all:\n  vars:\n    ansible_connection: local\n  hosts:\n")
+	inv.WriteString("all:\n  vars:\n    ansible_connection: counting_local\n  hosts:\n")
 	for h := 1; h <= *hosts; h++ {
-		fmt.Fprintf(&inv, "    host%02d:\n      gra_prefix: %s\n      gra_hostname: fleet%02d\n", h, filepath.Join(work, "hosts", fmt.Sprintf("host%02d", h), "etc-gitlab-runner"), h)
+		// Each host its own module cache, as if it were its own machine.
+		hostDir := filepath.Join(work, "hosts", fmt.Sprintf("host%02d", h))
+		fmt.Fprintf(&inv, "    host%02d:\n      gra_prefix: %s\n      gra_hostname: fleet%02d\n      gitlab_runner_auth_cache_dir: %s\n",
+			h, filepath.Join(hostDir, "etc-gitlab-runner"), h, filepath.Join(hostDir, "var-cache-gitlab-runner-auth"))
 	}
 	inventory := filepath.Join(work, "inventory.yml")
 	must(os.WriteFile(inventory, []byte(inv.String()), 0o600), "inventory")
@@ -188,6 +236,32 @@ func main() {
 		"second run: %d hosts, %d changed, %s", second.hosts, second.changed, second.wall.Round(time.Millisecond))
 	expect(c.Total == want && c.ByKind["verify"] == want && c.Mutating == 0,
 		"second run made %d requests (%d verifies, %d mutating), want exactly %d verifies", c.Total, c.ByKind["verify"], c.Mutating, want)
+
+	secondCounts := c
+
+	// The same second run without the cache, for comparison: a cache folder
+	// others may write to is refused, so every host is sent the binary and
+	// runs it from the task's temporary folder (Ansible's way for binary
+	// modules, and this collection's before the cache).
+	open := filepath.Join(work, "open-cache")
+	must(os.MkdirAll(open, 0o777), "open cache folder")
+	must(os.Chmod(open, 0o777), "open cache folder")
+	uncached := play(playbook, inventory, *forks, "-e", "gitlab_runner_auth_cache_dir="+filepath.Join(open, "c"))
+	expect(uncached.failedN == 0 && uncached.changed == 0 && uncached.binaries == *hosts,
+		"second run without the cache: %d changed, %d failed, %d binaries sent", uncached.changed, uncached.failedN, uncached.binaries)
+
+	// What the controller sent to the hosts, side by side.
+	firstMean, firstMax := first.perHost()
+	secondMean, secondMax := second.perHost()
+	uncachedMean, uncachedMax := uncached.perHost()
+	fmt.Printf("\n%-22s %10s %16s %16s %14s\n", "run", "wall", "bytes/host mean", "bytes/host max", "binaries sent")
+	fmt.Printf("%-22s %10s %16d %16d %14d\n", "first", first.wall.Round(time.Millisecond), firstMean, firstMax, first.binaries)
+	fmt.Printf("%-22s %10s %16d %16d %14d\n", "second", second.wall.Round(time.Millisecond), secondMean, secondMax, second.binaries)
+	fmt.Printf("%-22s %10s %16d %16d %14d\n\n", "second, without cache", uncached.wall.Round(time.Millisecond), uncachedMean, uncachedMax, uncached.binaries)
+	expect(len(first.sent) == *hosts && first.binaries == *hosts,
+		"first run sent the module binary once to each of %d hosts (%d binaries, %d bytes per host)", *hosts, first.binaries, firstMean)
+	expect(len(second.sent) == *hosts && second.binaries == 0 && secondMax <= 100<<10,
+		"second run sent no binary and at most 100 KB to any host (%d binaries, largest %d bytes)", second.binaries, secondMax)
 
 	// Rate limiting: every fourth request answers 429 with Retry-After: 1.
 	ctl("POST", "/-/sim/reset-log", "", nil)
@@ -232,12 +306,13 @@ func main() {
 	expect(again.failedN == 0 && again.changed == 0 && c.Mutating == 0, "after rate limiting: %d changed, %d mutating requests", again.changed, c.Mutating)
 
 	host, _ := os.Hostname()
-	csv := fmt.Sprintf("hosts,executors,runners,first_run_s,first_changed,second_run_s,second_changed,second_requests,second_verifies,ratelimited_run_s,requests_429,early_retries\n%d,%d,%d,%.1f,%d,%.1f,%d,%d,%d,%.1f,%d,%d\n# %s, %s\n",
-		*hosts, *executors, want, first.wall.Seconds(), first.changed, second.wall.Seconds(), second.changed, want, want,
+	csv := fmt.Sprintf("hosts,executors,runners,first_run_s,first_changed,first_bytes_per_host,second_run_s,second_changed,second_bytes_per_host,second_requests,second_verifies,uncached_second_run_s,uncached_bytes_per_host,ratelimited_run_s,requests_429,early_retries\n%d,%d,%d,%.1f,%d,%d,%.1f,%d,%d,%d,%d,%.1f,%d,%.1f,%d,%d\n# %s, %s\n",
+		*hosts, *executors, want, first.wall.Seconds(), first.changed, firstMean, second.wall.Seconds(), second.changed, secondMean, secondCounts.Total, secondCounts.ByKind["verify"],
+		uncached.wall.Seconds(), uncachedMean,
 		limited.wall.Seconds(), n429, early, host, time.Now().UTC().Format(time.RFC3339))
 	must(os.MkdirAll(filepath.Dir(*out), 0o755), "bench dir")
 	must(os.WriteFile(*out, []byte(csv), 0o644), "csv")
-	fmt.Printf("\nhosts %d, runners %d, second run: %d requests, %d changed; written to %s\n", *hosts, want, c.Total, second.changed, *out)
+	fmt.Printf("\nhosts %d, runners %d, second run: %d requests, %d changed, %d bytes sent per host; written to %s\n", *hosts, want, secondCounts.Total, second.changed, secondMean, *out)
 	if len(failures) > 0 {
 		os.Exit(1)
 	}

@@ -107,16 +107,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitInput
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
-	defer cancel()
 	// SIGTERM/SIGINT cancel requests in flight; the config is still written
 	// with every token obtained so far.
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
 	opts := core.Options{
 		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Check: o.check, Refresh: o.refresh,
-		Unregister: o.unregister, Strict: o.strict, Concurrency: o.concurrency, LockTimeout: o.lockTimeout, RequestTimeout: o.requestTimeout,
+		Unregister: o.unregister, Strict: o.strict, Concurrency: o.concurrency, Timeout: o.timeout, LockTimeout: o.lockTimeout, RequestTimeout: o.requestTimeout,
 		Tags:    core.TagOptions{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema},
 		Secrets: sec,
 		Log:     func(s string) { errw.print("register-runner: " + s + "\n") },

@@ -55,29 +55,39 @@ type Sim struct {
 	*gitlabsim.Sim
 	URL string
 	srv *httptest.Server
+	w   *watcher
 }
 
 // NewSim starts a simulator for the test.
 func NewSim(t testing.TB, opts gitlabsim.Options) *Sim {
 	t.Helper()
-	s := gitlabsim.New(opts)
-	srv := httptest.NewServer(s)
+	s, srv, w := serve(opts)
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return &Sim{Sim: s, URL: srv.URL, srv: srv}
+	return &Sim{Sim: s, URL: srv.URL, srv: srv, w: w}
+}
+
+// serve wraps the simulator so that Watch sees requests and connections.
+func serve(opts gitlabsim.Options) (*gitlabsim.Sim, *httptest.Server, *watcher) {
+	s := gitlabsim.New(opts)
+	w := &watcher{}
+	srv := httptest.NewUnstartedServer(w.wrap(s))
+	srv.Config.ConnState = w.connState
+	return s, srv, w
 }
 
 // NewTLSSim starts a simulator over HTTPS with its own CA and returns the
 // path of a PEM file with that CA.
 func NewTLSSim(t testing.TB, opts gitlabsim.Options) (*Sim, string) {
 	t.Helper()
-	s := gitlabsim.New(opts)
-	srv := httptest.NewTLSServer(s)
+	s, srv, w := serve(opts)
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, certPEM(srv), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &Sim{Sim: s, URL: srv.URL, srv: srv}, ca
+	return &Sim{Sim: s, URL: srv.URL, srv: srv, w: w}, ca
 }
 
 // Prefix is a host prefix laid out for one instance.

@@ -48,6 +48,7 @@ type Config struct {
 // Client talks to one GitLab instance.
 type Client struct {
 	base string
+	host string // for messages: which GitLab did not answer
 	pat  string
 	cfg  Config
 	hc   *resty.Client
@@ -103,7 +104,11 @@ func New(cfg Config) (*Client, error) {
 	// Redirects could carry PRIVATE-TOKEN to another host: never follow them.
 	hc.SetRedirectPolicy(resty.NoRedirectPolicy())
 	base := strings.TrimRight(cfg.URL, "/")
-	return &Client{base: base, pat: cfg.PAT, cfg: cfg, hc: hc}, nil
+	host := base
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	return &Client{base: base, host: host, pat: cfg.PAT, cfg: cfg, hc: hc}, nil
 }
 
 // HasPAT reports whether calls that need a personal access token can be made.
@@ -147,6 +152,7 @@ func (e *APIError) Error() string {
 
 // NetError is a call that got no answer from GitLab.
 type NetError struct {
+	Host     string
 	Method   string
 	Path     string
 	Attempts int
@@ -154,7 +160,7 @@ type NetError struct {
 }
 
 func (e *NetError) Error() string {
-	return fmt.Sprintf("GitLab %s %s: no answer after %d attempt(s): %s", e.Method, e.Path, e.Attempts, describeNetErr(e.Err))
+	return fmt.Sprintf("GitLab %s %s %s: no answer after %d attempt(s): %s", e.Host, e.Method, e.Path, e.Attempts, describeNetErr(e.Err))
 }
 
 func (e *NetError) Unwrap() error { return e.Err }
@@ -221,6 +227,10 @@ func IsUnreachable(err error) bool {
 	return st >= 500 || st == http.StatusTooManyRequests
 }
 
+// IsUnprocessable reports a 422 answer (verify: "Runner is orphaned", its
+// group or project is gone).
+func IsUnprocessable(err error) bool { return StatusOf(err) == http.StatusUnprocessableEntity }
+
 // IsGone reports a 410 answer: registration tokens are disabled.
 func IsGone(err error) bool { return StatusOf(err) == http.StatusGone }
 
@@ -268,6 +278,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		return &APIError{Method: cl.method, Path: cl.path, Status: 401, Message: "no personal access token configured"}
 	}
 	deadline := time.Now().Add(c.cfg.RetryBudget)
+	limit := deadline // 429s may wait up to the run's deadline instead
 	backoff := 200 * time.Millisecond
 	// One id for all attempts of a call: GitLab's logs (and the simulator's)
 	// can tell retries from new calls.
@@ -290,15 +301,15 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		var wait time.Duration
 		if err != nil {
 			if ctx.Err() != nil {
-				return &NetError{Method: cl.method, Path: cl.path, Attempts: attempt, Err: ctx.Err()}
+				return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempt, Err: ctx.Err()}
 			}
 			if !cl.idempotent && !neverSent(err) {
-				return &NetError{Method: cl.method, Path: cl.path, Attempts: attempt, Err: err}
+				return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempt, Err: err}
 			}
 			wait = jitter(backoff)
 			failures++
 			if failures >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
-				return &NetError{Method: cl.method, Path: cl.path, Attempts: attempt, Err: err}
+				return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempt, Err: err}
 			}
 		} else {
 			st := resp.StatusCode()
@@ -318,19 +329,31 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			retry := false
 			switch {
 			case st == 429:
-				// Never sooner than GitLab asked.
-				ra := retryAfter(resp.Header().Get("Retry-After"))
+				// Never sooner than GitLab asked, for as long as the run's
+				// own bound (the context's deadline) allows.
+				ra, ok := retryAfter(resp.Header().Get("Retry-After"))
+				if !ok {
+					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429), which asked to wait %q before retrying: longer than any run may take", truncateHeader(resp.Header().Get("Retry-After")))
+					return apiErr
+				}
 				apiErr.RetryAfter = ra
 				wait = max(ra, jitter(backoff))
 				retry = true
+				if dl, has := ctx.Deadline(); has {
+					limit = dl
+				}
 			case st >= 500 && cl.idempotent:
 				wait = jitter(backoff)
 				retry = true
 				failures++
 			}
-			if !retry || failures >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
+			bound := deadline
+			if st == 429 {
+				bound = limit
+			}
+			if !retry || failures >= c.cfg.MaxAttempts || time.Now().Add(wait).After(bound) {
 				if st == 429 {
-					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429) after %d attempt(s); it asked to wait %s", attempt, apiErr.RetryAfter)
+					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429) after %d attempt(s); it asked to wait %s, beyond what is left of this run's time bound (raise the run timeout)", attempt, apiErr.RetryAfter)
 				}
 				return apiErr
 			}
@@ -339,7 +362,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return &NetError{Method: cl.method, Path: cl.path, Attempts: attempt, Err: ctx.Err()}
+			return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempt, Err: ctx.Err()}
 		case <-t.C:
 		}
 		backoff = min(backoff*2, 5*time.Second)
@@ -350,21 +373,41 @@ func jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-func retryAfter(v string) time.Duration {
+// maxRetryAfter is the longest wait a Retry-After may ask for; longer (or
+// overflowing) values are refused, never turned into a negative wait.
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfter parses Retry-After (seconds or an HTTP date); ok is false
+// when GitLab asks for more than maxRetryAfter.
+func retryAfter(v string) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return time.Second
+		return time.Second, true
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || n > int64(maxRetryAfter/time.Second) {
+			return 0, false
+		}
+		return time.Duration(max(n, 0)) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d + time.Second // round up: HTTP dates have one-second resolution
+		d := time.Until(t)
+		if d > maxRetryAfter {
+			return 0, false
 		}
-		return 0
+		if d > 0 {
+			return d + time.Second, true // round up: HTTP dates have one-second resolution
+		}
+		return 0, true
 	}
-	return time.Second
+	return time.Second, true
+}
+
+func truncateHeader(v string) string {
+	if len(v) > 40 {
+		return v[:40] + "..."
+	}
+	return v
 }
 
 func parseError(method, path string, status int, body []byte) *APIError {

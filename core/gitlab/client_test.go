@@ -57,7 +57,7 @@ func TestIdempotentCallsRetry5xxAndDrops(t *testing.T) {
 func TestCreateIsNotRetriedAfterALostAnswer(t *testing.T) {
 	s, c := setup(t)
 	s.InjectFault(gitlabsim.Fault{Kind: "create", Type: gitlabsim.FaultDrop, After: true})
-	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type"})
+	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
 	var ne *NetError
 	if !errors.As(err, &ne) {
 		t.Fatalf("want a NetError, got %v", err)
@@ -70,7 +70,7 @@ func TestCreateIsNotRetriedAfterALostAnswer(t *testing.T) {
 	}
 	// 429 means GitLab did not act: retrying the create is safe.
 	s.InjectFault(gitlabsim.Fault{Kind: "create", Type: gitlabsim.FaultRateLimit, RetryAfter: 0})
-	if _, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type"}); err != nil {
+	if _, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}}); err != nil {
 		t.Fatalf("create after 429: %v", err)
 	}
 }
@@ -79,20 +79,46 @@ func TestTimeoutIsBoundedAndErrorsHoldNoSecret(t *testing.T) {
 	s, c := setup(t)
 	s.InjectFault(gitlabsim.Fault{Type: gitlabsim.FaultTimeout, Delay: 2 * time.Second, Times: -1})
 	c.cfg.MaxAttempts = 2
-	start := time.Now()
 	_, err := c.Verify(context.Background(), "glrt-SECRETrunnerToken12345", "s_1")
-	if err == nil || time.Since(start) > 1500*time.Millisecond {
-		t.Fatalf("err %v after %s", err, time.Since(start))
+	if err == nil {
+		t.Fatal("no error although GitLab never answered")
 	}
 	if !strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "SECRET") {
 		t.Fatalf("error %q", err)
 	}
+	// The bound is read from the simulator's log, not the test's clock: two
+	// attempts (MaxAttempts), each given up by the client after its
+	// RequestTimeout (300 ms), long before GitLab's 2 s would have passed.
+	reqs := waitRequests(t, s, 2)
+	if len(reqs) != 2 {
+		t.Fatalf("%d attempts, want 2 (MaxAttempts)", len(reqs))
+	}
+	for _, r := range reqs {
+		if held := r.End.Sub(r.Start); held < 200*time.Millisecond || held >= time.Second {
+			t.Errorf("attempt %d held %s: want it cut by the 300 ms request timeout", r.Seq, held)
+		}
+	}
+	if total := reqs[1].End.Sub(reqs[0].Start); total >= 2*time.Second {
+		t.Errorf("the call took %s, longer than one unanswered request", total)
+	}
+}
+
+// waitRequests waits until the simulator has logged n requests (it logs a
+// request once it is done with it, which may be just after the client gave
+// up) and returns the log.
+func waitRequests(t *testing.T, s *gitlabsim.Sim, n int) []gitlabsim.Entry {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.Requests()) < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return s.Requests()
 }
 
 func TestInsufficientScopeIsRecognised(t *testing.T) {
 	s, c := setup(t)
 	s.AddPAT(gitlabsim.PAT{Name: "admin", Value: pat, Scopes: []string{"read_api"}, Admin: true})
-	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type"})
+	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
 	if !IsInsufficientScope(err) || !strings.Contains(err.Error(), "create_runner") {
 		t.Fatalf("got %v", err)
 	}

@@ -282,3 +282,63 @@ func (c *Client) ListRunners(ctx context.Context, o ListOptions) ([]Summary, err
 	}
 	return all, nil
 }
+
+// Manager is one runner manager: a host that used the runner's token,
+// identified by gitlab-runner's system id (GET /runners/:id/managers).
+type Manager struct {
+	ID       int64  `json:"id"`
+	SystemID string `json:"system_id"`
+}
+
+// RunnerManagers lists the hosts GitLab has seen using a runner's token.
+// GitLab records one on every verify and job request that sends a
+// system_id (lib/api/ci/helpers/runner.rb, ensure_manager).
+func (c *Client) RunnerManagers(ctx context.Context, id int64) ([]Manager, error) {
+	var out []Manager
+	err := c.do(ctx, call{method: http.MethodGet, path: fmt.Sprintf("/api/v4/runners/%d/managers", id), auth: authPAT, idempotent: true, out: &out})
+	return out, err
+}
+
+// TokenInfo describes the personal access token itself
+// (GET /personal_access_tokens/self).
+type TokenInfo struct {
+	Name    string   `json:"name"`
+	Scopes  []string `json:"scopes"`
+	Active  bool     `json:"active"`
+	Revoked bool     `json:"revoked"`
+	// ExpiresAt is a date (YYYY-MM-DD); the token stops working that day.
+	ExpiresAt *string `json:"expires_at"`
+	UserID    int64   `json:"user_id"`
+}
+
+// Expiry returns the day the token stops working, or zero.
+func (t TokenInfo) Expiry() time.Time {
+	if t.ExpiresAt == nil {
+		return time.Time{}
+	}
+	d, err := time.Parse("2006-01-02", *t.ExpiresAt)
+	if err != nil {
+		return time.Time{}
+	}
+	return d
+}
+
+// HasScope reports whether the token has any of the scopes.
+func (t TokenInfo) HasScope(scopes ...string) bool {
+	for _, s := range t.Scopes {
+		for _, w := range scopes {
+			if s == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TokenSelf reads the personal access token's own record. A revoked or
+// expired token gets 401 here as everywhere.
+func (c *Client) TokenSelf(ctx context.Context) (TokenInfo, error) {
+	var out TokenInfo
+	err := c.do(ctx, call{method: http.MethodGet, path: "/api/v4/personal_access_tokens/self", auth: authPAT, idempotent: true, out: &out})
+	return out, err
+}

@@ -91,7 +91,10 @@ func (s *Sim) authenticate(w http.ResponseWriter, r *http.Request) (actor, bool)
 		return actor{}, false
 	}
 	admin := u.Admin && (!s.opts.AdminMode || slices.Contains(pat.Scopes, "admin_mode"))
-	return actor{user: u, pat: pat, admin: admin}, true
+	// Copies: the request goes on without the lock while tests may edit tokens.
+	uc, pc := *u, *pat
+	pc.Scopes = append([]string(nil), pat.Scopes...)
+	return actor{user: &uc, pat: &pc, admin: admin}, true
 }
 
 // invalidToken is Rack::OAuth2::Server::Resource::Bearer::Unauthorized.

@@ -66,11 +66,12 @@ func (s *Sim) patSelf(c *call) {
 	writeJSON(c.w, http.StatusOK, patEntity(*c.actor.pat, c.actor.user.ID, s.now()))
 }
 
-// currentUser is GET /user: is_admin only appears for a caller who can
-// administer right now (Entities::UserWithAdmin vs UserPublic), so an
-// administrator's token without admin_mode under Admin Mode sees none.
+// currentUser is GET /user: administrators get Entities::UserWithAdmin
+// (with is_admin), everyone else UserPublic (no is_admin). lib/api/users.rb
+// decides by `current_user.admin?`, the account flag, so under Admin Mode an
+// administrator's token without admin_mode still reads is_admin: true.
 func (s *Sim) currentUser(c *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	writeJSON(c.w, http.StatusOK, userEntity(c.actor.user, c.actor.admin))
+	writeJSON(c.w, http.StatusOK, userEntity(c.actor.user, c.actor.user.Admin))
 }

@@ -20,6 +20,7 @@
 //	runners_api.go  endpoints authenticated by a PAT (lib/api/ci/runners.rb, lib/api/user_runners.rb)
 //	directory_api.go users, tokens, groups and projects (lib/api/users.rb, groups.rb, projects.rb)
 //	validate.go     the runner attributes GitLab accepts and its model validations (app/models/ci/runner.rb)
+//	paginate.go     offset pagination and its headers (lib/gitlab/pagination/offset_pagination.rb)
 //	wire.go         entities and error bodies exactly as GitLab writes them (lib/api/entities)
 //	tokens.go       token shapes (glrt-t1_…, t1_…, routable tokens)
 //	sim.go, state.go the simulator's state and the Go API tests use to arrange it

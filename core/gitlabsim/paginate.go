@@ -9,9 +9,10 @@ import (
 // Offset pagination as lib/api/helpers/pagination.rb and
 // lib/gitlab/pagination/offset_pagination.rb do it: page defaults to 1,
 // per_page to 20 and at most 100 (Kaminari max_per_page); X-Next-Page and
-// X-Prev-Page are empty at the ends; above countLimit rows GitLab stops
-// counting and leaves out X-Total, X-Total-Pages and the "last" link
-// (doc/api/rest/index.md "Other pagination headers").
+// X-Prev-Page are empty at the ends; rows come in id order (add_default_order);
+// above countLimit rows (Kaminari MAX_COUNT_LIMIT) `paginate_with_limit_optimization`
+// switches to `without_count` and the header builder leaves out X-Total,
+// X-Total-Pages and the "last" link.
 
 const (
 	defaultPerPage = 20

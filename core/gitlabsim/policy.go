@@ -6,8 +6,9 @@ import "strings"
 
 // actor is the user behind a request's personal access token. admin is
 // true only when the user may act as an administrator on this request:
-// under Admin Mode that needs the admin_mode scope on the token
-// (lib/gitlab/auth/current_user_mode.rb; doc/administration/settings/sign_in_restrictions.md#admin-mode).
+// under Admin Mode an API request is admin only after
+// `CurrentUserMode.bypass_session!`, which lib/api/api_guard.rb does when
+// `bypass_session_for_admin_mode?` — the token has the admin_mode scope.
 type actor struct {
 	user  *User
 	pat   *PAT

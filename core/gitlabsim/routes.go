@@ -71,6 +71,7 @@ var routes = []route{
 	// Runner-token and registration-token endpoints (lib/api/ci/runner.rb).
 	{"POST", "/runners", "register", true, byRegistrationToken, scopeRule{}, (*Sim).register, "lib/api/ci/runner.rb POST /runners"},
 	{"DELETE", "/runners", "delete-token", true, byRunnerToken, scopeRule{}, (*Sim).deleteByToken, "lib/api/ci/runner.rb DELETE /runners"},
+	{"DELETE", "/runners/managers", "delete-manager", true, byRunnerToken, scopeRule{}, (*Sim).deleteManager, "lib/api/ci/runner.rb DELETE /runners/managers"},
 	{"POST", "/runners/verify", "verify", false, byRunnerToken, scopeRule{}, (*Sim).verify, "lib/api/ci/runner.rb POST /runners/verify"},
 	{"POST", "/runners/reset_authentication_token", "rotate", true, byRunnerToken, scopeRule{}, (*Sim).rotate, "lib/api/ci/runner.rb POST /runners/reset_authentication_token"},
 	{"POST", "/jobs/request", "jobs-request", false, byRunnerToken, scopeRule{}, (*Sim).requestJob, "lib/api/ci/runner.rb POST /jobs/request"},

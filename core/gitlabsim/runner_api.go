@@ -208,6 +208,34 @@ func (s *Sim) deleteByToken(c *call) {
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
+// deleteManager is DELETE /runners/managers: gitlab-runner's unregister of
+// one host (token + system_id) from a runner shared by several hosts. A
+// system id the runner has no manager for is `not_found!('Runner manager
+// not found')`, which GitLab words "404 Runner manager not found Not Found".
+func (s *Sim) deleteManager(c *call) {
+	if s.backoff(c) {
+		return
+	}
+	if _, ok := c.params["token"].(string); ok {
+		if _, ok := c.params["system_id"].(string); !ok {
+			paramError(c.w, "system_id is missing")
+			return
+		}
+	}
+	r, ok := s.runnerFromToken(c)
+	if !ok {
+		return
+	}
+	defer s.mu.Unlock()
+	sid := c.params["system_id"].(string)
+	if _, ok := r.Managers[sid]; !ok {
+		notFound(c.w, "Runner manager not found")
+		return
+	}
+	delete(r.Managers, sid)
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
 // requestJob is gitlab-runner's job poll (POST /jobs/request). The
 // simulator has no jobs: a valid runner always gets 204 and the
 // X-GitLab-Last-Update header gitlab-runner sends back as last_update

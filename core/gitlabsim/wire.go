@@ -285,7 +285,7 @@ func groupName(g *Group) string {
 func (s *Sim) webURL(p string) string { return "http://gitlab.example.com/" + p }
 
 // userEntity is Entities::UserPublic, or Entities::UserWithAdmin (adds
-// is_admin) when the caller can administer (lib/api/users.rb `get :user`).
+// is_admin) for administrators (lib/api/users.rb `get :user`).
 func userEntity(u *User, asAdmin bool) map[string]any {
 	name := u.Name
 	if name == "" {

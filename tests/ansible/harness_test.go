@@ -156,6 +156,45 @@ type moleculeConfig struct {
 	} `yaml:"driver"`
 }
 
+// moleculeBase is Molecule's base configuration, which it reads from the
+// repository root and merges every scenario's molecule.yml over.
+const moleculeBase = ".config/molecule/config.yml"
+
+// loadMoleculeConfig merges a scenario's molecule.yml over the base the way
+// Molecule does: mappings merge key by key, anything else is replaced.
+func loadMoleculeConfig(dir string) (moleculeConfig, error) {
+	var cfg moleculeConfig
+	merged := map[string]any{}
+	for _, f := range []string{filepath.Join(env.root, moleculeBase), filepath.Join(dir, "molecule.yml")} {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return cfg, err
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(raw, &m); err != nil {
+			return cfg, fmt.Errorf("%s: %v", f, err)
+		}
+		mergeMaps(merged, m)
+	}
+	raw, err := yaml.Marshal(merged)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, yaml.Unmarshal(raw, &cfg)
+}
+
+func mergeMaps(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				mergeMaps(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
 // Molecule's default test sequence.
 var defaultSequence = []string{"dependency", "cleanup", "destroy", "syntax", "create", "prepare", "converge",
 	"idempotence", "side_effect", "verify", "cleanup", "destroy"}
@@ -176,13 +215,9 @@ func TestMoleculeScenarios(t *testing.T) {
 }
 
 func runScenario(t *testing.T, dir string) {
-	raw, err := os.ReadFile(filepath.Join(dir, "molecule.yml"))
+	cfg, err := loadMoleculeConfig(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var cfg moleculeConfig
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		t.Fatalf("molecule.yml: %v", err)
 	}
 	if cfg.Driver.Name != "default" || cfg.Driver.Options.Managed {
 		t.Fatalf("scenario %s must use the default driver with managed: false", dir)
@@ -202,7 +237,9 @@ func runScenario(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	inventory := filepath.Join(eph, "inventory.yml")
-	inv := "all:\n  hosts:\n    instance:\n      ansible_connection: local\n"
+	// The module cache of the tests stays in the scenario's folder, not in
+	// /var/cache of the machine running them.
+	inv := "all:\n  hosts:\n    instance:\n      ansible_connection: local\n      gitlab_runner_auth_cache_dir: " + filepath.Join(eph, "module-cache") + "\n"
 	if err := os.WriteFile(inventory, []byte(inv), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -278,4 +315,40 @@ func tail(s string) string {
 		return "...\n" + s[len(s)-n:]
 	}
 	return s
+}
+
+// TestMoleculeScenariosShareOneBase: what every scenario has in common lives
+// in Molecule's base configuration; a scenario's molecule.yml names only its
+// own playbooks.
+func TestMoleculeScenariosShareOneBase(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	files, _ := filepath.Glob(filepath.Join(root, "molecule", "*", "molecule.yml"))
+	if len(files) == 0 {
+		t.Fatal("no scenarios")
+	}
+	if _, err := os.Stat(filepath.Join(root, moleculeBase)); err != nil {
+		t.Fatalf("base configuration: %v", err)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]map[string]any
+		if err := yaml.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for k, v := range m {
+			if k != "provisioner" {
+				t.Errorf("%s sets %s, which belongs in %s", f, k, moleculeBase)
+				continue
+			}
+			for pk := range v {
+				if pk != "playbooks" {
+					t.Errorf("%s sets provisioner.%s, which belongs in %s", f, pk, moleculeBase)
+				}
+			}
+		}
+	}
 }

@@ -40,7 +40,7 @@ func adhoc(t *testing.T, extraEnv []string, tasks ...string) []map[string]any {
 		t.Fatal(err)
 	}
 	inventory := filepath.Join(dir, "inventory.yml")
-	_ = os.WriteFile(inventory, []byte("all:\n  hosts:\n    instance:\n      ansible_connection: local\n"), 0o600)
+	_ = os.WriteFile(inventory, []byte("all:\n  hosts:\n    instance:\n      ansible_connection: local\n      gitlab_runner_auth_cache_dir: "+filepath.Join(dir, "module-cache")+"\n"), 0o600)
 	envv := append(playbookEnv(dir, dir, inventory), extraEnv...)
 	r := ansiblePlaybook(t, envv, dir, "adhoc", "-i", inventory, play)
 	if r.err != nil {
@@ -68,6 +68,10 @@ func indent(s, pre string) string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+// TestOptionErrorsNameTheOption: an option error reaches the user through
+// ansible-playbook as the task's message, and nothing is written. Parsing
+// itself is tested in module/module_test.go and writing nothing on bad
+// declarations in tests/reliability; the cases here are not repeated there.
 func TestOptionErrorsNameTheOption(t *testing.T) {
 	needSetup(t)
 	prefix := filepath.Join(t.TempDir(), "p")
@@ -76,14 +80,8 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 		task string
 		want []string
 	}{
-		{base + "    colour: blue\n", []string{"Unsupported parameters", "colour"}},
-		{base + "    concurrency: lots\n", []string{"concurrency", "must be an int"}},
-		{base + "    refresh: maybe\n", []string{"refresh", "must be a bool"}},
-		{base + "    state: gone\n", []string{"state", "present, absent"}},
 		{base + "    clients: {url: x}\n    executors: []\n", []string{"clients must be a list"}},
 		{base + "    clients: [{personal_access_token: x}]\n    executors: [{name: a, url: x}]\n", []string{"clients[0].url is required"}},
-		{base + "    clients: [{url: 'https://gl', pat: x}]\n    executors: [{name: a, url: x}]\n", []string{"clients[0]", "unsupported parameter pat"}},
-		{base + "    clients: [{url: 'https://gl'}]\n    executors: [{url: 'https://gl'}]\n", []string{"executors[0].name is required"}},
 		{base + "    clients: [{url: 'https://gl'}]\n    executors: [{name: a, url: 'https://gl', tags: gpu}]\n", []string{"executors[0].tags", "list"}},
 		{base + "    executors: [{name: a, url: 'https://gl'}]\n", []string{"clients and executors go together"}},
 	}
@@ -140,6 +138,7 @@ func TestCollectionPackageAndDocs(t *testing.T) {
 	}
 	tr := tar.NewReader(gz)
 	have := map[string]bool{}
+	var manifest []byte
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -149,13 +148,52 @@ func TestCollectionPackageAndDocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		have[h.Name] = true
+		if h.Name == "MANIFEST.json" {
+			manifest, _ = io.ReadAll(tr)
+		}
 	}
 	for _, want := range []string{"bin/sync_linux_amd64", "bin/sync_linux_arm64", "bin/sync_linux_ppc64le",
-		"plugins/modules/sync.yml", "plugins/action/sync.py", "meta/runtime.yml", "roles/service/tasks/main.yml",
-		"plugins/modules/sync_linux_amd64"} {
+		"plugins/modules/sync.py", "plugins/action/sync.py", "plugins/plugin_utils/hostplatform.py",
+		"plugins/filter/goarch.py", "meta/runtime.yml", "roles/service/tasks/main.yml",
+		"LICENSE", "CHANGELOG.md", "changelogs/changelog.yaml"} {
 		if !have[want] {
 			t.Errorf("tarball lacks %s", want)
 		}
+	}
+	for name := range have {
+		// The per-platform builds are run by the action plugin, never called
+		// as modules of their own.
+		if strings.HasPrefix(name, "plugins/modules/") && !strings.HasSuffix(name, "/") && name != "plugins/modules/sync.py" {
+			t.Errorf("tarball holds %s: plugins/modules/ must hold only the documented sync module", name)
+		}
+	}
+	var meta struct {
+		CollectionInfo struct {
+			Tags          []string `json:"tags"`
+			Documentation string   `json:"documentation"`
+			Homepage      string   `json:"homepage"`
+			License       []string `json:"license"`
+		} `json:"collection_info"`
+	}
+	if err := json.Unmarshal(manifest, &meta); err != nil {
+		t.Fatalf("MANIFEST.json: %v", err)
+	}
+	galaxyTags := map[string]bool{"application": true, "cloud": true, "database": true, "infrastructure": true,
+		"linux": true, "monitoring": true, "networking": true, "security": true, "storage": true, "tools": true, "windows": true}
+	ci := meta.CollectionInfo
+	for _, tag := range ci.Tags {
+		if !galaxyTags[tag] {
+			t.Errorf("galaxy.yml tag %q is not one of Galaxy's tags", tag)
+		}
+	}
+	if len(ci.Tags) == 0 || ci.Documentation == "" || ci.Homepage == "" || len(ci.License) == 0 {
+		t.Errorf("galaxy.yml lacks tags, documentation, homepage or license: %+v", ci)
+	}
+	if lic, _ := os.ReadFile(filepath.Join(env.root, "LICENSE")); string(lic) != string(mustRead(t, filepath.Join(env.root, "collection", "LICENSE"))) {
+		t.Error("collection/LICENSE differs from the repository's LICENSE")
+	}
+	if rt := string(mustRead(t, filepath.Join(env.root, "collection", "meta", "runtime.yml"))); !strings.Contains(rt, `requires_ansible: ">=2.14.0"`) {
+		t.Errorf("meta/runtime.yml does not require ansible-core 2.14.0 or later:\n%s", rt)
 	}
 	doc := exec.Command("ansible-doc", "gitlab_runner_auth.runner.sync")
 	doc.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+env.collections, "ANSIBLE_NOCOLOR=1")
@@ -173,12 +211,58 @@ func TestCollectionPackageAndDocs(t *testing.T) {
 	list := exec.Command("ansible-doc", "-l", "gitlab_runner_auth.runner")
 	list.Env = doc.Env
 	out, err = list.CombinedOutput()
-	if err != nil || strings.Contains(string(out), "WARNING") || !strings.Contains(string(out), "gitlab_runner_auth.runner.sync ") {
+	if err != nil || strings.Contains(string(out), "WARNING") || !strings.Contains(string(out), "gitlab_runner_auth.runner.sync ") ||
+		strings.Contains(string(out), "sync_linux") || strings.Contains(string(out), "undocumented") {
 		t.Fatalf("ansible-doc -l: %v\n%s", err, out)
+	}
+	filter := exec.Command("ansible-doc", "-t", "filter", "gitlab_runner_auth.runner.goarch")
+	filter.Env = doc.Env
+	if out, err := filter.CombinedOutput(); err != nil || !strings.Contains(string(out), "ppc64le") {
+		t.Fatalf("ansible-doc -t filter: %v\n%s", err, out)
 	}
 	role := exec.Command("ansible-doc", "-t", "role", "gitlab_runner_auth.runner.service")
 	role.Env = doc.Env
 	if out, err := role.CombinedOutput(); err != nil || !strings.Contains(string(out), "gitlab_runner_auth_prefix") {
 		t.Fatalf("ansible-doc -t role: %v\n%s", err, out)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestGoarchFilter: the collection's one platform table, as the role sees it.
+func TestGoarchFilter(t *testing.T) {
+	needSetup(t)
+	res := adhoc(t, nil,
+		"- name: machines\n  ansible.builtin.debug:\n    msg: \"{{ ['x86_64', 'AARCH64', 'arm64', 'ppc64le', 's390x', 'i686'] | map('gitlab_runner_auth.runner.goarch') | join(',') }}\"\n",
+		"- name: systems\n  ansible.builtin.debug:\n    msg: \"{{ 'x86_64' | gitlab_runner_auth.runner.goarch('Linux') }},{{ 'arm64' | gitlab_runner_auth.runner.goarch('Darwin') }}\"\n")
+	if got, _ := res[0]["msg"].(string); got != "amd64,arm64,arm64,ppc64le,," {
+		t.Errorf("machines: got %q", got)
+	}
+	if got, _ := res[1]["msg"].(string); got != "amd64," {
+		t.Errorf("systems: got %q", got)
+	}
+}
+
+// TestBuildsAreNotModules: the per-platform builds run only through the
+// action plugin; a play naming one as a module does not load.
+func TestBuildsAreNotModules(t *testing.T) {
+	needSetup(t)
+	dir := t.TempDir()
+	play := filepath.Join(dir, "play.yml")
+	if err := os.WriteFile(play, []byte("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: a build as a module\n      gitlab_runner_auth.runner.sync_linux_amd64:\n        prefix: /nonexistent\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ansible-playbook", "--syntax-check", play)
+	cmd.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+env.collections, "ANSIBLE_NOCOLOR=1", "ANSIBLE_LOCALHOST_WARNING=0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "couldn't resolve module/action 'gitlab_runner_auth.runner.sync_linux_amd64'") {
+		t.Fatalf("a play calling sync_linux_amd64 loaded: %v\n%s", err, out)
 	}
 }

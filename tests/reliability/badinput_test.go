@@ -3,8 +3,10 @@ package reliability
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -93,7 +95,7 @@ var badInputs = []badInput{
 	{"url matching no client", func(t *testing.T, w *world) []string {
 		w.p.Executor("x.toml", "url = \"https://gitlab.example.org\"\n")
 		return nil
-	}, []string{"main/x.toml", "key url", "matches no client_configs entry", "known:"}},
+	}, []string{"main/x.toml", "key url", "matches no client_configs entry", "known: http://127.0.0.1"}},
 	{"url that is not http", func(t *testing.T, w *world) []string {
 		w.p.Executor("x.toml", "url = \"gitlab.example.org\"\n")
 		return nil
@@ -170,6 +172,10 @@ var badInputs = []badInput{
 	}, []string{"config.template.main.toml", "client_configs[0].registration_token", "placeholder {registration_token}", "put the real token"}},
 	{"placeholder PAT", func(t *testing.T, w *world) []string {
 		w.p.Write("config.template.main.toml", template(w, "personal_access_token = \"{{ gitlab_pat }}\"\n"))
+		return nil
+	}, []string{"config.template.main.toml", "client_configs[0].personal_access_token", "placeholder", "put the real token"}},
+	{"placeholder PAT in angle brackets", func(t *testing.T, w *world) []string {
+		w.p.Write("config.template.main.toml", template(w, "personal_access_token = \"<your-token>\"\n"))
 		return nil
 	}, []string{"config.template.main.toml", "client_configs[0].personal_access_token", "placeholder", "put the real token"}},
 	{"placeholder in a token file", func(t *testing.T, w *world) []string {
@@ -312,54 +318,123 @@ func TestBadInputCatalogue(t *testing.T) {
 	reportf(t, "bad input catalogue: %d CLI cases + %d module cases, each exit 2 / failed with file, key and fix, config untouched", len(badInputs), len(moduleBadInputs))
 }
 
+// moduleBadInputs are declarations the module must refuse before it writes
+// any file or sends any request. Option parsing itself is tested in
+// module/module_test.go, and how messages reach the user in tests/ansible;
+// no case is repeated there.
 var moduleBadInputs = []struct {
-	args map[string]any
+	name string
+	args func(w *world) map[string]any
 	want []string
 }{
-	{map[string]any{"colour": "blue"}, []string{"Unsupported parameters", "colour", "Supported parameters include"}},
-	{map[string]any{"concurrency": "many"}, []string{"concurrency must be an int"}},
-	{map[string]any{"refresh": "perhaps"}, []string{"refresh must be true or false"}},
-	{map[string]any{"state": "latest"}, []string{"state must be one of: present, absent"}},
-	{map[string]any{"clients": []any{map[string]any{"url": "https://gl"}}, "executors": []any{map[string]any{"url": "https://gl"}}}, []string{"executors[0].name is required"}},
-	{map[string]any{"clients": []any{map[string]any{"url": "https://gl"}}, "executors": []any{map[string]any{"name": "a", "url": "https://gl", "executor": "shell", "builds_dir": nil}}}, []string{"builds_dir", "null values cannot be written"}},
+	{"executor without a name", func(w *world) map[string]any {
+		return declare(w, map[string]any{"url": w.sim.URL, "executor": "shell"})
+	}, []string{"executors[0].name is required"}},
+	{"executor without a url", func(w *world) map[string]any {
+		return declare(w, map[string]any{"name": "x", "executor": "shell"})
+	}, []string{"executors[0].url is required"}},
+	{"executor name leaving the folder", func(w *world) map[string]any {
+		return declare(w, map[string]any{"name": "../../evil", "url": w.sim.URL, "executor": "shell"})
+	}, []string{`name "../../evil" must be a plain file name`}},
+	{"null value in an executor", func(w *world) map[string]any {
+		return declare(w, map[string]any{"name": "a", "url": w.sim.URL, "executor": "shell", "builds_dir": nil})
+	}, []string{"builds_dir", "null values cannot be written"}},
 }
 
-// TestModuleBadInput runs the binary as Ansible does (one arguments file):
-// every bad option fails with a message naming it, and nothing is written.
-func TestModuleBadInput(t *testing.T) {
-	for i, tc := range moduleBadInputs {
-		w := baseline(t)
-		if code, _, stderr := runBinary(t, nil, w.cliArgs()...); code != 0 {
-			t.Fatalf("good run failed: %s", stderr)
+// declare gives the module one client (the simulator) and these executors.
+func declare(w *world, executors ...map[string]any) map[string]any {
+	var list []any
+	for _, e := range executors {
+		list = append(list, e)
+	}
+	return map[string]any{
+		"clients":   []any{map[string]any{"url": w.sim.URL, "personal_access_token": coretest.AdminPAT}},
+		"executors": list,
+	}
+}
+
+// tree records every file below dir (contents and modification times).
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
 		}
-		before, _ := os.ReadFile(w.p.ConfigPath())
-		args := map[string]any{"prefix": w.p.Dir, "instance": "main", "hostname": hostname, "_ansible_check_mode": false}
-		for k, v := range tc.args {
-			args[k] = v
+		fi, err := d.Info()
+		if err != nil {
+			return err
 		}
-		b, _ := json.Marshal(args)
-		path := filepath.Join(t.TempDir(), "args")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		w.sim.ResetLog()
-		code, stdout, _ := runBinary(t, nil, path)
-		var res map[string]any
-		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-			t.Fatalf("case %d: not one JSON object: %q", i, stdout)
-		}
-		msg, _ := res["msg"].(string)
-		if code == 0 || res["failed"] != true {
-			t.Errorf("case %d did not fail: %s", i, stdout)
-		}
-		for _, want := range tc.want {
-			if !strings.Contains(msg, want) {
-				t.Errorf("case %d: message %q lacks %q", i, msg, want)
+		data := ""
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
 			}
+			data = string(b)
 		}
-		after, _ := os.ReadFile(w.p.ConfigPath())
-		if !bytes.Equal(before, after) || len(w.sim.Requests()) != 0 {
-			t.Errorf("case %d changed something", i)
-		}
+		out[path] = fmt.Sprintf("%v %v %q", fi.Mode(), fi.ModTime().UnixNano(), data)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestModuleBadInput runs the binary as Ansible does (one arguments file)
+// on a host that synced fine: every bad declaration fails with a message
+// naming it, and no file anywhere around the prefix is written or removed,
+// and nothing is sent to GitLab.
+func TestModuleBadInput(t *testing.T) {
+	for _, tc := range moduleBadInputs {
+		t.Run(tc.name, func(t *testing.T) {
+			w := baseline(t)
+			if code, _, stderr := runBinary(t, nil, w.cliArgs()...); code != 0 {
+				t.Fatalf("good run failed: %s", stderr)
+			}
+			// The prefix's parent, so that a file written next to it counts.
+			around := filepath.Dir(w.p.Dir)
+			before := tree(t, around)
+			args := map[string]any{"prefix": w.p.Dir, "instance": "main", "hostname": hostname, "_ansible_check_mode": false}
+			for k, v := range tc.args(w) {
+				args[k] = v
+			}
+			b, _ := json.Marshal(args)
+			path := filepath.Join(t.TempDir(), "args")
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			w.sim.ResetLog()
+			code, stdout, _ := runBinary(t, nil, path)
+			var res map[string]any
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+				t.Fatalf("not one JSON object: %q", stdout)
+			}
+			msg, _ := res["msg"].(string)
+			if code == 0 || res["failed"] != true {
+				t.Errorf("did not fail: %s", stdout)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(msg, want) {
+					t.Errorf("message %q lacks %q", msg, want)
+				}
+			}
+			if n := len(w.sim.Requests()); n != 0 {
+				t.Errorf("bad input still sent %d requests to GitLab", n)
+			}
+			if after := tree(t, around); !reflect.DeepEqual(before, after) {
+				for p, v := range after {
+					if before[p] != v {
+						t.Errorf("written: %s", p)
+					}
+				}
+				for p := range before {
+					if _, ok := after[p]; !ok {
+						t.Errorf("removed: %s", p)
+					}
+				}
+			}
+		})
 	}
 }

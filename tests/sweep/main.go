@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 )
@@ -19,8 +20,11 @@ func main() {
 		os.Exit(2)
 	}
 	dir := os.Args[1]
-	var min int
-	fmt.Sscan(os.Args[2], &min)
+	min, err := strconv.Atoi(os.Args[2])
+	if err != nil || min < 1 {
+		fmt.Fprintf(os.Stderr, "sweep: MIN-FILES must be a positive number, not %q\n", os.Args[2])
+		os.Exit(2)
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "*"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sweep:", err)

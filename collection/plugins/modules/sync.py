@@ -1,0 +1,334 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 The gitlab-runner-auth authors
+# MIT License (see LICENSE)
+
+# The module is a Go program (bin/sync_linux_<goarch>) that the action plugin
+# plugins/action/sync.py runs on the host; this file carries its
+# documentation only.
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: sync
+short_description: Keep a gitlab-runner service instance registered with GitLab
+version_added: 1.0.0
+author:
+  - gitlab-runner-auth authors
+description:
+  - Registers exactly the executors declared for one gitlab-runner service instance, keeps the runner
+    tokens that still work, heals rejected tokens (adopting the existing runner, or replacing it when it
+    is gone), updates server-side settings that drifted, deletes runners of this host and instance that
+    are no longer declared, and writes C(config.<instance>.toml) for gitlab-runner.
+  - Runs the same engine as the C(register-runner) command that systemd runs before C(gitlab-runner)
+    starts, so a later C(systemctl restart) reproduces the same result without any GitLab change.
+  - When C(global), C(clients) and C(executors) are given, the module writes the template
+    C(config.template.<instance>.toml) and exactly those executor files (removing undeclared ones).
+    When they are omitted it syncs from the files already on the host.
+  - A steady-state run costs GitLab one request per executor (C(POST /runners/verify)) and nothing else.
+  - Secrets (personal access tokens, registration tokens, runner tokens) never appear in the result,
+    in diffs (shown as C(<redacted>)) or in error messages.
+  - The module is a Go program; an action plugin runs the binary built for the host's platform
+    (Linux on amd64, arm64 or ppc64le) from a cache on the host (see the notes).
+  - The host needs C(sh), C(uname), C(id), C(stat), C(sha256sum) and C(cp) (coreutils or busybox); no Python.
+options:
+  prefix:
+    description:
+      - Folder holding the template, the executor folders and the generated configs. Must be owner-only
+        (mode 0700); the module creates it with that mode when it writes files.
+    type: path
+    default: /etc/gitlab-runner
+  instance:
+    description:
+      - Service instance name (C(gitlab-runner@<instance>)). Selects C(config.template.<instance>.toml),
+        the executor folder C(<instance>/) and the output C(config.<instance>.toml).
+      - Must differ from the host name and from the host name without digits.
+    type: str
+    default: main
+  state:
+    description:
+      - C(present) registers and syncs the declared executors.
+      - C(absent) deletes this instance's runners in GitLab (those in its config and, with a personal
+        access token, those GitLab lists with this host's identity) and removes the generated config and
+        state file. Template and executor files are left in place.
+    type: str
+    choices: [present, absent]
+    default: present
+  global:
+    description:
+      - gitlab-runner global settings (C(concurrent), C(check_interval), C(log_level), C(session_server), ...),
+        written into the template and copied verbatim into the generated config.
+      - Must not contain C(runners) or C(client_configs).
+    type: dict
+  clients:
+    description:
+      - GitLab instances, written as C(client_configs) into the template. Executors select theirs by URL.
+      - Required together with C(executors).
+    type: list
+    elements: dict
+    suboptions:
+      url:
+        description: GitLab base URL, for example C(https://gitlab.example.com).
+        type: str
+        required: true
+      personal_access_token:
+        description:
+          - Personal access token sent as C(PRIVATE-TOKEN). Scope C(create_runner) (or C(api)) to create
+            runners with the runner creation workflow; C(manage_runner) or C(api) to reset, update and delete;
+            C(read_api) to list. Instance runners need an administrator's token.
+          - Never shown in results or diffs.
+        type: str
+      registration_token:
+        description:
+          - Legacy runner registration token, used when no personal access token is given or it lacks
+            C(create_runner). GitLab 17 and later disable registration tokens by default (HTTP 410).
+          - Never shown in results or diffs.
+        type: str
+      runner_type:
+        description: Scope of new runners.
+        type: str
+        choices: [instance_type, group_type, project_type]
+        default: instance_type
+      group_id:
+        description: Group of new runners; required with C(clients[].runner_type=group_type).
+        type: int
+      project_id:
+        description: Project of new runners; required with C(clients[].runner_type=project_type).
+        type: int
+      tls_ca_file:
+        description: PEM CA bundle trusted for this GitLab in addition to the system roots. TLS verification is never switched off.
+        type: path
+  executors:
+    description:
+      - Executors of this instance, one file C(<instance>/<name>.toml) each. Required together with C(clients).
+      - Besides the keys below, every key (C(shell), C(builds_dir), C(environment), C(docker), C(custom),
+        C(cache), ...) goes verbatim into the executor's C([[runners]]) section.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The executor's name and identity (the file name).
+        type: str
+        required: true
+      url:
+        description: GitLab URL selecting one of C(clients).
+        type: str
+        required: true
+      executor:
+        description: gitlab-runner executor type. Defaults to C(executors[].name) when that is an executor type.
+        type: str
+      tags:
+        description: Extra static tags. Every runner is also tagged with the host name, the host name without
+          digits, the instance, the executor type and the architecture.
+        type: list
+        elements: str
+      env_tags:
+        description: Names of environment variables (of the module's process) whose values become tags.
+        type: list
+        elements: str
+      description:
+        description: Runner description.
+        type: str
+        default: "<hostname> <instance> <name> Runner"
+      run_untagged:
+        description: Whether the runner picks up untagged jobs.
+        type: bool
+        default: false
+      locked:
+        description: Lock the runner to its current projects.
+        type: bool
+        default: false
+      paused:
+        description: Pause the runner.
+        type: bool
+        default: false
+      access_level:
+        description: C(not_protected) or C(ref_protected).
+        type: str
+        default: not_protected
+      maximum_timeout:
+        description: Maximum job timeout in seconds (at least 600).
+        type: int
+      maintenance_note:
+        description: Free-form maintenance note (at most 1024 characters).
+        type: str
+      runner_type:
+        description: Overrides the client's C(clients[].runner_type).
+        type: str
+      group_id:
+        description: Overrides the client's C(clients[].group_id).
+        type: int
+      project_id:
+        description: Overrides the client's C(clients[].project_id).
+        type: int
+  tag_schema:
+    description:
+      - JSON Schema file on the host. Each executor's tag properties (C(hostname), C(instance),
+        C(executor_type), C(env), C(architecture), C(scheduler) and the capture program's properties) must
+        satisfy it before anything is sent to GitLab.
+    type: path
+  capture_tags:
+    description:
+      - Program on the host run with the executor name and type; it prints a JSON object whose values
+        (strings or lists of strings) become tags.
+    type: path
+  refresh:
+    description: Read every runner from GitLab (C(GET /runners/:id)) to catch settings changed by hand in the UI. Needs a personal access token.
+    type: bool
+    default: false
+  hostname:
+    description: Host name used in tags and descriptions. Defaults to the host's name, short form.
+    type: str
+  concurrency:
+    description: GitLab requests in parallel.
+    type: int
+    default: 16
+attributes:
+  check_mode:
+    support: full
+    description: Builds the plan with read-only requests only; no mutating request to GitLab and no file is written. C(changed) is the plan's verdict.
+  diff_mode:
+    support: full
+    description: Before and after of C(config.<instance>.toml) and of the template and executor files it manages; tokens shown as C(<redacted>).
+  platform:
+    platforms: posix
+    support: full
+    description: Linux on amd64, arm64 and ppc64le.
+notes:
+  - The module is idempotent - a second run with the same options reports C(changed=false) and makes one
+    C(POST /runners/verify) request per executor.
+  - Runs are serialised per prefix and instance with an advisory lock shared with C(register-runner).
+  - The first run on a host sends the binary (8-9 MB) and keeps it in a cache on the host,
+    C(/var/cache/gitlab-runner-auth/sync-<sha256>) when the module runs as root, otherwise
+    C(~/.cache/gitlab-runner-auth/), or the folder in the variable C(gitlab_runner_auth_cache_dir).
+    Later runs send only the arguments (a few kilobytes). A cached binary is run only when the folder
+    and the file belong to the user the module runs as, are mode 0700, and the file's SHA-256 matches
+    the controller's build; otherwise it is sent again. Where no such cache can be kept, the binary is
+    sent for every run and the task warns. Check mode uses the cache but never writes to it.
+seealso:
+  - name: GitLab runners API
+    description: The endpoints the module uses.
+    link: https://docs.gitlab.com/api/runners/
+  - name: Runner creation workflow
+    description: Why a personal access token with C(create_runner) replaces registration tokens.
+    link: https://docs.gitlab.com/ci/runners/new_creation_workflow/
+'''
+
+EXAMPLES = r'''
+- name: Register this host's executors
+  gitlab_runner_auth.runner.sync:
+    instance: main
+    global:
+      concurrent: 4
+      check_interval: 0
+    clients:
+      - url: https://gitlab.example.com
+        personal_access_token: "{{ vault_gitlab_runner_pat }}"
+    executors:
+      - name: shell
+        url: https://gitlab.example.com
+        tags: [bash]
+        builds_dir: /var/lib/gitlab-runner/builds
+      - name: docker
+        url: https://gitlab.example.com
+        executor: docker
+        docker:
+          image: alpine:3.20
+          privileged: false
+  no_log: false  # the module never returns secrets
+
+- name: Sync from the files already on the host (what systemd does on restart)
+  gitlab_runner_auth.runner.sync:
+    instance: gpu
+
+- name: Group runners on an internal GitLab with its own CA
+  gitlab_runner_auth.runner.sync:
+    instance: batch
+    clients:
+      - url: https://gitlab.internal
+        personal_access_token: "{{ vault_group_owner_pat }}"
+        runner_type: group_type
+        group_id: 42
+        tls_ca_file: /etc/pki/tls/certs/internal-ca.pem
+    executors:
+      - name: slurm
+        url: https://gitlab.internal
+        executor: custom
+        custom:
+          run_exec: /opt/jacamar/bin/jacamar
+
+- name: Show what would change
+  gitlab_runner_auth.runner.sync:
+    instance: main
+  check_mode: true
+  diff: true
+
+- name: Remove this instance's runners from GitLab
+  gitlab_runner_auth.runner.sync:
+    instance: old
+    state: absent
+'''
+
+RETURN = r'''
+changed:
+  description: Whether GitLab or the host's files changed (check mode - would change).
+  returned: always
+  type: bool
+msg:
+  description: Summary of the run, for example C(2 created, 1 kept).
+  returned: always
+  type: str
+  sample: 1 created, 2 kept
+config_path:
+  description: Path of the generated gitlab-runner config.
+  returned: always
+  type: str
+  sample: /etc/gitlab-runner/config.main.toml
+runners:
+  description: One entry per runner the run dealt with.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Executor name.
+      type: str
+      sample: shell
+    id:
+      description: GitLab runner id (0 when not known yet, for example a create in check mode).
+      type: int
+      sample: 12
+    url:
+      description: GitLab URL.
+      type: str
+      sample: https://gitlab.example.com
+    executor:
+      description: Executor type (empty for deletes).
+      type: str
+      sample: shell
+    action:
+      description: What was (or in check mode would be) done.
+      type: str
+      choices: [keep, create, adopt, replace, update, delete]
+      sample: keep
+    reason:
+      description: Why.
+      type: str
+      returned: when the action is not keep
+    error:
+      description: The error, when this runner's action failed.
+      type: str
+      returned: on failure
+diff:
+  description: Before and after of the generated config and the managed files, tokens redacted.
+  returned: in diff mode
+  type: list
+  elements: dict
+warnings:
+  description: Problems that did not stop the run (for example a token that may not list runners).
+  returned: when there are any
+  type: list
+  elements: str
+'''

@@ -1,0 +1,108 @@
+package core
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+)
+
+// expiryWarning is how early a personal access token's expiry is announced.
+const expiryWarning = 30 * 24 * time.Hour
+
+// fingerprint identifies a token in the state file without holding it.
+func fingerprint(token string) string {
+	sum := sha256.Sum256([]byte("gitlab-runner-auth personal access token\x00" + token))
+	return hex.EncodeToString(sum[:16])
+}
+
+// checkTokens asks GitLab about each personal access token that is new or
+// changed since the last run (GET /personal_access_tokens/self: scopes,
+// expiry) and warns about what it cannot do. A token already checked costs
+// no request: its recorded expiry is compared with today's date locally,
+// so a steady-state restart still sends nothing with the PAT. It returns
+// the records to keep in the state file.
+func (en *engine) checkTokens(ctx context.Context, d *Desired, st *State) map[string]TokenRecord {
+	records := map[string]TokenRecord{}
+	var toCheck []*ClientConfig
+	for _, c := range d.Clients {
+		if c.PAT == "" {
+			continue
+		}
+		fp := fingerprint(c.PAT)
+		if rec, ok := st.Tokens[c.Key]; ok && rec.Fingerprint == fp {
+			records[c.Key] = rec
+			en.warnExpiry(c, rec.ExpiresAt)
+			continue
+		}
+		toCheck = append(toCheck, c)
+	}
+	infos := make([]*gitlab.TokenInfo, len(toCheck))
+	_ = en.parallel(len(toCheck), func(i int) error {
+		c := toCheck[i]
+		gl, _, err := en.gitlabFor(c.Key)
+		if err != nil {
+			return nil
+		}
+		info, err := gl.TokenSelf(ctx)
+		switch {
+		case err == nil:
+			infos[i] = &info
+		case gitlab.StatusOf(err) == 401:
+			en.warn("GitLab rejects the personal access token for %s (%v): it is revoked or expired; replace it, or creating, adopting and removing runners fails", c.URL, err)
+		case gitlab.IsNotFound(err):
+			// GitLab before 15.? has no such endpoint: nothing to learn.
+		default:
+			en.warn("could not check the personal access token for %s (%v); checking again next run", c.URL, err)
+		}
+		return nil
+	})
+	for i, c := range toCheck {
+		info := infos[i]
+		if info == nil {
+			continue
+		}
+		rec := TokenRecord{Fingerprint: fingerprint(c.PAT), Scopes: info.Scopes}
+		if info.ExpiresAt != nil {
+			rec.ExpiresAt = *info.ExpiresAt
+		}
+		if info.Revoked || !info.Active {
+			en.warn("the personal access token for %s is revoked or inactive; replace it", c.URL)
+		}
+		en.warnExpiry(c, rec.ExpiresAt)
+		var cannot []string
+		if !info.HasScope("api", "create_runner") && c.RegistrationToken == "" {
+			cannot = append(cannot, "create runners (needs create_runner or api)")
+		}
+		if !info.HasScope("api", "read_api") {
+			cannot = append(cannot, "list runners (needs read_api or api), so a lost config cannot be recovered")
+		}
+		if !info.HasScope("api", "manage_runner") {
+			cannot = append(cannot, "update, reset or delete runners by id (needs manage_runner or api)")
+		}
+		if len(cannot) > 0 {
+			en.warn("the personal access token for %s (scopes: %s) cannot %s", c.URL, strings.Join(info.Scopes, ", "), strings.Join(cannot, "; cannot "))
+		}
+		records[c.Key] = rec
+	}
+	return records
+}
+
+func (en *engine) warnExpiry(c *ClientConfig, expiresAt string) {
+	if expiresAt == "" {
+		return
+	}
+	day, err := time.Parse("2006-01-02", expiresAt)
+	if err != nil {
+		return
+	}
+	switch left := day.Sub(en.o.Now()); {
+	case left <= 0:
+		en.warn("the personal access token for %s expired on %s; replace it", c.URL, expiresAt)
+	case left < expiryWarning:
+		en.warn("the personal access token for %s expires on %s (in %d days); rotate it before then", c.URL, expiresAt, int(left.Hours()/24)+1)
+	}
+}

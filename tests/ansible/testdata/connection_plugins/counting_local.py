@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 The gitlab-runner-auth authors
+# MIT License (see LICENSE)
+"""The local connection, counting what a remote connection would send.
+
+For tests and `make bench-fleet` only: every file put on the host and every
+command (with its standard input) is what an ssh connection would carry to
+the host, so its size is appended, one line per transfer, to the file named
+by GRA_COUNT_FILE:
+
+    <host> <TAB> put|exec <TAB> <bytes> <TAB> <remote path or first word>
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = '''
+name: counting_local
+short_description: local connection that counts bytes sent to the host (tests only)
+description:
+  - Behaves as ansible.builtin.local and records the size of each put_file and exec_command.
+author: gitlab-runner-auth authors
+extends_documentation_fragment:
+  - connection_pipelining
+'''
+
+import os
+
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible.plugins.connection.local import Connection as LocalConnection
+
+
+class Connection(LocalConnection):
+
+    def _count(self, kind, size, detail):
+        path = os.environ.get('GRA_COUNT_FILE')
+        if not path:
+            return
+        line = '%s\t%s\t%d\t%s\n' % (self._play_context.remote_addr, kind, size, detail)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, to_bytes(line))
+        finally:
+            os.close(fd)
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        size = len(to_bytes(cmd)) + len(to_bytes(in_data or b''))
+        self._count('exec', size, (cmd.split() or [''])[0])
+        return super(Connection, self).exec_command(cmd, in_data=in_data, sudoable=sudoable)
+
+    def put_file(self, in_path, out_path):
+        self._count('put', os.path.getsize(in_path), out_path)
+        return super(Connection, self).put_file(in_path, out_path)

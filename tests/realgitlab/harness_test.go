@@ -1,0 +1,129 @@
+// Package realgitlab holds the behaviours that only hold on real GitLab:
+// ids per GitLab, ownership by runner manager, scopes and permissions as
+// GitLab enforces them, throttling, make-before-break. Each test drives the
+// engine over real HTTP against the simulator, which follows GitLab's source.
+package realgitlab
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+)
+
+// host is one runner host: a prefix, a host name and gitlab-runner's
+// system id.
+type host struct {
+	t    *testing.T
+	p    *coretest.Prefix
+	name string
+}
+
+func newHost(t *testing.T, name, systemID string) *host {
+	t.Helper()
+	p := coretest.NewPrefix(t, "main")
+	p.Write(".runner_system_id", systemID+"\n")
+	return &host{t: t, p: p, name: name}
+}
+
+type runOpt func(*core.Options)
+
+func withTimeout(d time.Duration) runOpt { return func(o *core.Options) { o.Timeout = d } }
+func unregister() runOpt                 { return func(o *core.Options) { o.Unregister = true } }
+
+// run syncs the host in-process; everything it reports is recorded and
+// swept for secrets at the end of make test.
+func (h *host) run(opts ...runOpt) (*core.Result, error) {
+	h.t.Helper()
+	sec := core.NewRedactor()
+	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Concurrency: core.DefaultConcurrency,
+		Secrets: sec, RequestTimeout: 2 * time.Second, RetryBudget: time.Second, MaxAttempts: 2,
+		LockTimeout: 5 * time.Second, Timeout: 30 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	res, err := core.Run(context.Background(), o)
+	var out strings.Builder
+	if res != nil {
+		for _, r := range res.Runners {
+			out.WriteString(string(r.Action) + " " + r.Name + " " + r.Reason + " " + r.Error + "\n")
+		}
+		for _, w := range res.Warnings {
+			out.WriteString("warning: " + w + "\n")
+		}
+	}
+	if err != nil {
+		out.WriteString("error: " + err.Error() + "\n")
+	}
+	coretest.Record(h.t, "result", []byte(sec.Redact(out.String())))
+	return res, err
+}
+
+func (h *host) mustRun(opts ...runOpt) *core.Result {
+	h.t.Helper()
+	res, err := h.run(opts...)
+	if err != nil {
+		h.t.Fatalf("%s: run failed: %v", h.name, err)
+	}
+	return res
+}
+
+// configRunner is a [[runners]] entry of the written config.
+type configRunner struct {
+	Name  string `toml:"name"`
+	URL   string `toml:"url"`
+	ID    int64  `toml:"id"`
+	Token string `toml:"token"`
+}
+
+func (h *host) config() []configRunner {
+	h.t.Helper()
+	var doc struct {
+		Runners []configRunner `toml:"runners"`
+	}
+	data, err := os.ReadFile(h.p.ConfigPath())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := toml.Decode(string(data), &doc); err != nil {
+		h.t.Fatal(err)
+	}
+	return doc.Runners
+}
+
+func (h *host) loseConfig() {
+	h.t.Helper()
+	for _, f := range []string{h.p.ConfigPath(), filepath.Join(h.p.Dir, ".gitlab-runner-auth.main.json")} {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+func actions(res *core.Result) map[string]core.Action {
+	m := map[string]core.Action{}
+	for _, r := range res.Runners {
+		m[r.Name] = r.Action
+	}
+	return m
+}
+
+func warned(res *core.Result, parts ...string) bool {
+	for _, w := range res.Warnings {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(w, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
