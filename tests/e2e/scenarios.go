@@ -482,8 +482,13 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		}
 		stockStart := regexp.MustCompile(`(?m)^ExecStart=.*$`).FindString(string(stock))
 		t0 := time.Now()
-		if _, err := e.ansible("plain.yml"); err != nil {
+		first, err := e.ansible("plain.yml")
+		if err != nil {
 			return err
+		}
+		// The role ran before the module: the start waited for the handler.
+		if !strings.Contains(first, "starts at the end of the play") {
+			return fmt.Errorf("the role did not defer the start to the end of the play:\n%s", tail(first, 12))
 		}
 		if s := e.unitActive("gitlab-runner.service"); s != "active" {
 			return fmt.Errorf("gitlab-runner.service is %s:\n%s", s, tail(e.journal("gitlab-runner.service", t0), 10))
@@ -515,7 +520,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if !regexp.MustCompile(`changed=0\s`).MatchString(out) {
 			return fmt.Errorf("second run of the play changed something:\n%s", tail(out, 4))
 		}
-		r.Detail = fmt.Sprintf("stock unit %q; with the drop-in it runs --config config.solo.toml (pid %d), runner %d polls; second play changed=0",
+		r.Detail = fmt.Sprintf("stock unit %q; role before module: started by the handler at the end of the play; with the drop-in it runs --config config.solo.toml (pid %d), runner %d polls; second play changed=0",
 			shorten(stockStart, 70), pid, solo.IDList()[0])
 		return nil
 	}))
