@@ -529,6 +529,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		cases := []struct{ name, want string }{
 			{"unit", "systemd has no unit gitlab-runner-absent.service"},
 			{"binary", "gitlab-runner is not installed at /opt/absent/gitlab-runner"},
+			{"user", "user absent-runner-user does not exist"},
 		}
 		for _, c := range cases {
 			out, err := e.ansible("refuse.yml", "-e", "gra_case="+c.name)
@@ -542,7 +543,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if _, err := os.Stat(e.ctr.Path("/usr/local/bin/register-runner-refused")); err == nil {
 			return fmt.Errorf("the refused play installed register-runner anyway")
 		}
-		r.Detail = "missing unit and missing gitlab-runner binary: the play fails before writing anything, naming the fix"
+		r.Detail = "missing unit, gitlab-runner binary or user: the play fails before writing anything, naming the fix"
 		return nil
 	}))
 
