@@ -73,7 +73,10 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, warn := readState(l)
+	st, warn, err := readState(l)
+	if err != nil {
+		return nil, err
+	}
 	en.d = d
 	if warn != "" {
 		en.warn("%s", warn)

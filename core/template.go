@@ -126,10 +126,7 @@ func (d *Desired) secretKey(t *Table, key string, where func(string) string) (st
 		if !filepath.IsAbs(file) {
 			file = filepath.Join(d.Layout.Prefix, file)
 		}
-		if err := CheckPrivate(file, key+"_file"); err != nil {
-			return "", err
-		}
-		data, err := readSmall(file, file)
+		data, err := readTrusted(file, file, key+"_file", true)
 		if err != nil {
 			return "", err
 		}
