@@ -23,6 +23,7 @@ type ClientConfig struct {
 	GroupID           int64
 	ProjectID         int64
 	TLSCAFile         string
+	TLSCA             []byte // the PEM read from TLSCAFile
 }
 
 // Executor is one executor file, resolved against its client.

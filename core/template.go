@@ -1,8 +1,8 @@
 package core
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -87,10 +87,17 @@ func (d *Desired) parseClient(file string, i int, t *Table, sec *Redactor) (*Cli
 		if !filepath.IsAbs(ca) {
 			ca = filepath.Join(d.Layout.Prefix, ca)
 		}
-		if _, err := os.Stat(ca); err != nil {
-			return nil, &InputError{Where: where("tls_ca_file"), Msg: fmt.Sprintf("%s cannot be read: %v", ca, unwrapPathErr(err))}
+		// Read here, through the capped reader: /dev/zero or a FIFO must not
+		// be read without end, and a CA someone else owns is not trusted.
+		pem, err := readTrusted(ca, ca, "tls_ca_file", false)
+		if err != nil {
+			var ie *InputError
+			if errors.As(err, &ie) {
+				ie.Where = where("tls_ca_file") + " " + ca
+			}
+			return nil, err
 		}
-		c.TLSCAFile = ca
+		c.TLSCAFile, c.TLSCA = ca, pem
 	}
 	return c, nil
 }

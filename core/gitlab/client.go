@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,8 +28,10 @@ type Config struct {
 	URL string
 	// PAT is the personal access token sent as PRIVATE-TOKEN (may be empty).
 	PAT string
-	// CAFile is an extra PEM bundle trusted for this GitLab.
+	// CAPEM is an extra PEM bundle trusted for this GitLab, read from
+	// CAFile (named in messages) by the caller.
 	CAFile string
+	CAPEM  []byte
 	// RequestTimeout bounds one attempt (default 20s).
 	RequestTimeout time.Duration
 	// RetryBudget bounds all attempts of one call, waits included (default 60s).
@@ -72,16 +73,12 @@ func New(cfg Config) (*Client, error) {
 		cfg.UserAgent = "gitlab-runner-auth"
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls_ca_file: %w", err)
-		}
+	if cfg.CAFile != "" || len(cfg.CAPEM) > 0 {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
-		if !pool.AppendCertsFromPEM(pem) {
+		if !pool.AppendCertsFromPEM(cfg.CAPEM) {
 			return nil, fmt.Errorf("tls_ca_file %s: no PEM certificate found; give a PEM CA bundle", cfg.CAFile)
 		}
 		tlsCfg.RootCAs = pool
@@ -99,6 +96,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := resty.NewWithClient(&http.Client{Transport: tr, Timeout: cfg.RequestTimeout})
 	hc.SetLogger(quietLogger{})
+	// Lists come in pages of 100 runners: no answer of GitLab's is near
+	// this, and a larger one must not be held in memory.
+	hc.SetResponseBodyLimit(MaxResponseBody)
 	hc.SetHeader("User-Agent", cfg.UserAgent)
 	hc.SetHeader("Accept", "application/json")
 	// Redirects could carry PRIVATE-TOKEN to another host: never follow them.
@@ -110,6 +110,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	return &Client{base: base, host: host, pat: cfg.PAT, cfg: cfg, hc: hc}, nil
 }
+
+// MaxResponseBody bounds every answer read from GitLab.
+const MaxResponseBody = 4 << 20
 
 // HasPAT reports whether calls that need a personal access token can be made.
 func (c *Client) HasPAT() bool { return c.pat != "" }
@@ -299,6 +302,10 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		}
 		resp, err := req.Execute(cl.method, u)
 		var wait time.Duration
+		if errors.Is(err, resty.ErrResponseBodyTooLarge) {
+			return &APIError{Method: cl.method, Path: cl.path, Message: fmt.Sprintf(
+				"the answer of GitLab %s is larger than %d MiB, which no answer of GitLab's API is; check that url names your GitLab", c.host, MaxResponseBody>>20)}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempt, Err: ctx.Err()}

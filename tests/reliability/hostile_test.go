@@ -3,6 +3,8 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +17,8 @@ import (
 )
 
 // Hostile input, as an attacker would try it against a root run: files
-// owned by someone else, links and FIFOs where regular files belong.
+// owned by someone else, links and FIFOs where regular files belong, and
+// inputs that cost memory or time out of all proportion.
 
 func requireRoot(t *testing.T) {
 	t.Helper()
@@ -153,4 +156,141 @@ func runBounded(t *testing.T, limit time.Duration, args ...string) (int, string)
 		t.Fatal(err)
 	}
 	return 0, out.String()
+}
+
+// measured is one run of the binary under a memory ceiling.
+type measured struct {
+	code    int
+	output  string
+	rssMB   float64
+	elapsed time.Duration
+}
+
+// runMeasured runs the binary with its address space capped at 2 GiB (a
+// runaway must not take the machine down with it) and reports its peak
+// resident memory and wall time.
+func runMeasured(t *testing.T, limit time.Duration, args ...string) measured {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	sh := `ulimit -v 2097152; exec "$0" "$@"`
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", sh, binary}, args...)...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	m := measured{output: out.String(), elapsed: time.Since(start)}
+	// Kilobytes on Linux. The child starts on this process's pages (Go
+	// starts children with vfork), so the figure is never below this
+	// process's own peak: an upper bound on the binary's.
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.rssMB = float64(ru.Maxrss) / 1024
+	}
+	coretest.Record(t, "output", []byte(m.output))
+	switch ee := err.(type) {
+	case nil:
+	case *exec.ExitError:
+		m.code = ee.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		m.code = -1
+	}
+	return m
+}
+
+// hugeBodyGitLab answers every request with 200 and an endless JSON body.
+func hugeBodyGitLab(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		chunk := []byte(strings.Repeat(`{"id":1,"description":"x"},`, 2400))
+		_, _ = w.Write([]byte("["))
+		for sent := 0; sent < 2<<30; sent += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		_, _ = w.Write([]byte("{}]"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestHostileInputIsBounded: each input ends within seconds with exit 1 or
+// 2 and a message naming the culprit, under 300 MB of memory.
+func TestHostileInputIsBounded(t *testing.T) {
+	laughs := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for i, prev := 'b', 'a'; i <= 'j'; i, prev = i+1, i {
+		laughs += fmt.Sprintf("%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", i, i, prev, prev, prev, prev, prev, prev, prev, prev, prev, prev)
+	}
+	deep := "x = " + strings.Repeat("{a = ", 16000) + "1" + strings.Repeat("}", 16000) + "\n"
+	deepArr := "x = " + strings.Repeat("[", 40000) + strings.Repeat("]", 40000) + "\n"
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, w *world) []string
+		want  []string
+	}{
+		{"GitLab answers with an endless body", func(t *testing.T, w *world) []string {
+			url := hugeBodyGitLab(t)
+			w.p.Template("", coretest.ClientConfig{URL: url, PAT: coretest.AdminPAT})
+			for _, n := range []string{"a", "b", "c", "d", "e"} {
+				w.p.Executor(n+".toml", executorFile(url, n, ""))
+			}
+			w.p.Remove("config.main.toml")
+			return nil
+		}, []string{"GitLab 127.0.0.1", "larger than 4 MiB"}},
+		{"YAML alias expansion (billion laughs)", func(t *testing.T, w *world) []string {
+			w.p.Executor("x.yaml", "url: "+w.sim.URL+"\nexecutor: shell\n"+laughs)
+			return nil
+		}, []string{"main/x.yaml", "aliases"}},
+		{"deeply nested TOML inline tables", func(t *testing.T, w *world) []string {
+			w.p.Executor("x.toml", exec1(w, deep))
+			return nil
+		}, []string{"main/x.toml", "nested more than 32 levels"}},
+		{"deeply dotted TOML key", func(t *testing.T, w *world) []string {
+			w.p.Executor("x.toml", exec1(w, strings.Repeat("a.", 30000)+"b = 1\n"))
+			return nil
+		}, []string{"main/x.toml", "nested more than 32 levels"}},
+		{"deeply nested TOML arrays in the template", func(t *testing.T, w *world) []string {
+			w.p.Write("config.template.main.toml", deepArr+template(w, "personal_access_token = \""+coretest.AdminPAT+"\"\n"))
+			return nil
+		}, []string{"config.template.main.toml", "nested more than 32 levels"}},
+		{"deeply nested live config", func(t *testing.T, w *world) []string {
+			w.p.Write("config.main.toml", deep)
+			return nil
+		}, []string{"config.main.toml", "nested more than 32 levels"}},
+		{"tls_ca_file is /dev/zero", func(t *testing.T, w *world) []string {
+			w.p.Write("config.template.main.toml", template(w, "personal_access_token = \""+coretest.AdminPAT+"\"\ntls_ca_file = \"/dev/zero\"\n"))
+			return nil
+		}, []string{"tls_ca_file", "/dev/zero", "not a regular file"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := baseline(t)
+			if code, _, stderr := runBinary(t, nil, w.cliArgs()...); code != 0 {
+				t.Fatalf("good run failed: %s", stderr)
+			}
+			extra := tc.setup(t, w)
+			m := runMeasured(t, 60*time.Second, w.cliArgs(append(extra, "--timeout", "30s")...)...)
+			reportf(t, "hostile input %q: exit %d in %.2fs, peak RSS %.1f MB", tc.name, m.code, m.elapsed.Seconds(), m.rssMB)
+			if m.code != 1 && m.code != 2 {
+				t.Errorf("exit %d, want 1 or 2:\n%.2000s", m.code, m.output)
+			}
+			if strings.Contains(m.output, "fatal error") || strings.Contains(m.output, "goroutine ") {
+				t.Errorf("the run crashed:\n%.2000s", m.output)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(m.output, want) {
+					t.Errorf("message lacks %q:\n%.2000s", want, m.output)
+				}
+			}
+			if m.rssMB > 300 {
+				t.Errorf("peak RSS %.0f MB, want under 300 MB", m.rssMB)
+			}
+			if m.elapsed > 10*time.Second {
+				t.Errorf("took %s, want a few seconds", m.elapsed)
+			}
+		})
+	}
 }
