@@ -17,8 +17,14 @@ func (d *Desired) parseTemplate(name string, data []byte, sec *Redactor) error {
 	if err != nil {
 		return inputErr(name, "%v", err)
 	}
-	if _, ok := t.Get("runners"); ok {
-		return inputErr(name, "key runners: the template must not contain [[runners]]; declare each executor as a file in %s/ instead", d.Layout.Instance)
+	for _, k := range t.Keys() {
+		// gitlab-runner reads keys regardless of case: [[Runners]] is [[runners]].
+		switch {
+		case strings.EqualFold(k, "runners"):
+			return inputErr(name, "key %s: the template must not contain [[runners]] (in any case); declare each executor as a file in %s/ instead", k, d.Layout.Instance)
+		case strings.EqualFold(k, "client_configs") && k != "client_configs":
+			return inputErr(name, "key %s: write it as client_configs; gitlab-runner reads keys regardless of case, and the tool reads only client_configs", k)
+		}
 	}
 	raw, ok := t.Get("client_configs")
 	if !ok {
@@ -48,6 +54,9 @@ func (d *Desired) parseTemplate(name string, data []byte, sec *Redactor) error {
 func (d *Desired) parseClient(file string, i int, t *Table, sec *Redactor) (*ClientConfig, error) {
 	where := func(key string) string { return fmt.Sprintf("%s: client_configs[%d].%s", file, i, key) }
 	for _, k := range t.Keys() {
+		if canon, ok := foldKey(k, ClientKeyKinds); ok && canon != k {
+			return nil, &InputError{Where: where(k), Msg: "write it as " + canon + "; the tool reads keys as written, in lower case"}
+		}
 		if _, known := ClientKeyKinds[k]; !known {
 			return nil, &InputError{Where: where(k), Msg: "unknown key; expected one of " + strings.Join(ClientKeys, ", ")}
 		}

@@ -262,6 +262,48 @@ var badInputs = []badInput{
 		w.p.Write("config.main.toml", "[[runners]\nname = \n")
 		return nil
 	}, []string{"config.main.toml", "line 2", "move it away to have every runner adopted again"}},
+	// gitlab-runner matches config.toml keys regardless of case: a key the
+	// tool writes, in any case, would stand next to the tool's own value.
+	{"Token in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "Token = \"glrt-abc\"\n"))
+		return nil
+	}, []string{"main/x.toml", "key Token", "must not be set", "regardless of case"}},
+	{"URL in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "URL = \"https://evil.example.org\"\n"))
+		return nil
+	}, []string{"main/x.toml", "key URL", "regardless of case", "url"}},
+	{"ID in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "ID = 7\n"))
+		return nil
+	}, []string{"main/x.toml", "key ID", "must not be set"}},
+	{"Name in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "Name = \"other\"\n"))
+		return nil
+	}, []string{"main/x.toml", "key Name", "must not be set"}},
+	{"Token_Expires_At in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.yaml", "url: "+w.sim.URL+"\nexecutor: shell\nToken_Expires_At: 2099-01-01T00:00:00Z\n")
+		return nil
+	}, []string{"main/x.yaml", "key Token_Expires_At", "must not be set"}},
+	{"token with a Kelvin sign", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "\"to\u212aen\" = \"glrt-abc\"\n"))
+		return nil
+	}, []string{"main/x.toml", "must not be set", "regardless of case"}},
+	{"Executor in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "Executor = \"docker\"\n"))
+		return nil
+	}, []string{"main/x.toml", "key Executor", "regardless of case", "executor"}},
+	{"GitLab-only key in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "Tags = [\"gpu\"]\n"))
+		return nil
+	}, []string{"main/x.toml", "key Tags", "regardless of case", "tags"}},
+	{"template with Runners", func(t *testing.T, w *world) []string {
+		w.p.Write("config.template.main.toml", template(w, "personal_access_token = \""+coretest.AdminPAT+"\"\n")+"\n[[Runners]]\nname = \"hand\"\n")
+		return nil
+	}, []string{"config.template.main.toml", "key Runners", "declare each executor as a file"}},
+	{"template with Client_Configs", func(t *testing.T, w *world) []string {
+		w.p.Write("config.template.main.toml", template(w, "personal_access_token = \""+coretest.AdminPAT+"\"\n")+"\n[[Client_Configs]]\nurl = \"https://evil.example.org\"\n")
+		return nil
+	}, []string{"config.template.main.toml", "key Client_Configs", "regardless of case", "client_configs"}},
 }
 
 // w0dir is matched against the prefix path, which every message names.
