@@ -54,7 +54,7 @@ func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
 	if c, ok := en.clients[key]; ok {
 		return c, cc, nil
 	}
-	c, err := gitlab.New(gitlab.Config{URL: cc.URL, PAT: cc.PAT, CAFile: cc.TLSCAFile, CAPEM: cc.TLSCA,
+	c, err := gitlab.New(gitlab.Config{URL: cc.URL, PAT: cc.PAT, CAFile: cc.TLSCAFile, CAPEM: cc.TLSCA, Scrub: en.o.Secrets.Redact,
 		RequestTimeout: en.o.RequestTimeout, RetryBudget: en.o.RetryBudget, MaxAttempts: en.o.MaxAttempts,
 		MaxConns: en.o.Concurrency, UserAgent: "gitlab-runner-auth/" + Version})
 	if err != nil {

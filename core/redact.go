@@ -44,8 +44,8 @@ func (r *Redactor) Add(values ...string) {
 // registration gives runner tokens "t1_..." to "t3_..." (app/models/ci/runner.rb).
 var tokenShapes = regexp.MustCompile(`(glrt-|glpat-|glrtr-|GR1348941|glptt-|gldt-|glft-|glimt-|glcbt-|gloas-|glsoat-)[A-Za-z0-9_\-\.]{6,}|t[1-3]_[A-Za-z0-9_\-\.]{16,}`)
 
-// Redact replaces every known secret, and anything shaped like a GitLab
-// token, with <redacted>.
+// Redact replaces every known secret, anything shaped like a GitLab
+// token, and the credentials and query of any URL, with <redacted>.
 func (r *Redactor) Redact(s string) string {
 	if r != nil {
 		r.mu.Lock()
@@ -67,8 +67,17 @@ func (r *Redactor) Redact(s string) string {
 		}
 		r.mu.Unlock()
 	}
+	s = urlUserinfo.ReplaceAllString(s, "${1}"+RedactedToken+"@")
+	s = urlQuery.ReplaceAllString(s, "${1}?"+RedactedToken)
 	return tokenShapes.ReplaceAllString(s, RedactedToken)
 }
+
+// A URL's user name and password, and its query and fragment
+// (private_token=...), never leave the process.
+var (
+	urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@"'<>]+@`)
+	urlQuery    = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^\s?#"'<>]*)[?#][^\s"'<>]*`)
+)
 
 // RedactedToken replaces every token in diffs and check-mode output.
 const RedactedToken = "<redacted>"

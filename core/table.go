@@ -2,8 +2,10 @@ package core
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -80,6 +82,9 @@ func cloneValue(v any) any {
 
 // parseTOMLTable decodes TOML into an ordered Table. The error carries the
 // line number when the parser gives one.
+//
+// Errors never quote the file: what the parser found may be a secret (an
+// unquoted token), so they give the line, column and key instead.
 func parseTOMLTable(data []byte) (*Table, error) {
 	if err := checkTOMLNesting(data); err != nil {
 		return nil, err
@@ -89,9 +94,9 @@ func parseTOMLTable(data []byte) (*Table, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if asParseError(err, &pe) {
-			return nil, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+			return nil, fmt.Errorf("line %d, column %d%s: %s", pe.Position.Line, pe.Position.Col, keyOfLine(data, pe.Position.Line), unquote(pe.Message))
 		}
-		return nil, err
+		return nil, fmt.Errorf("not valid TOML")
 	}
 	order := map[string][]string{}
 	seen := map[string]bool{}
@@ -203,6 +208,34 @@ func skipTOMLString(data []byte, i int, line *int) int {
 	return i
 }
 
+var (
+	reQuoted  = regexp.MustCompile("\"(?:[^\"\\\\]|\\\\.)*\"|'[^'\n]*'|`[^`]*`")
+	reLineKey = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*=`)
+)
+
+// unquote drops what a parser's message quotes from the file, but for
+// a character or two (a ',' or ']' expected), too short to be a secret.
+func unquote(msg string) string {
+	return reQuoted.ReplaceAllStringFunc(msg, func(q string) string {
+		if utf8.RuneCountInString(q) <= 4 {
+			return q
+		}
+		return "(text not shown)"
+	})
+}
+
+// keyOfLine names the key set on a line ("", when the line sets none).
+func keyOfLine(data []byte, line int) string {
+	lines := strings.SplitN(string(data), "\n", line+1)
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	if m := reLineKey.FindStringSubmatch(lines[line-1]); m != nil && len(m[1]) <= 64 {
+		return ", key " + strings.ReplaceAll(m[1], " ", "")
+	}
+	return ""
+}
+
 func asParseError(err error, pe *toml.ParseError) bool {
 	p, ok := err.(toml.ParseError)
 	if ok {
@@ -276,7 +309,7 @@ func valueFromTOML(v any, path []string, order map[string][]string) (any, error)
 func parseYAMLTable(data []byte) (*Table, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
+		return nil, errors.New(unquote(err.Error()))
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return NewTable(), nil
@@ -353,25 +386,25 @@ func valueFromYAML(n *yaml.Node, path []string, depth int, budget *int) (any, er
 		case "!!bool":
 			var b bool
 			if err := n.Decode(&b); err != nil {
-				return nil, fmt.Errorf("%s: %v", where(), err)
+				return nil, fmt.Errorf("%s: not a valid boolean", where())
 			}
 			return b, nil
 		case "!!int":
 			var i int64
 			if err := n.Decode(&i); err != nil {
-				return nil, fmt.Errorf("%s: %v", where(), err)
+				return nil, fmt.Errorf("%s: not an integer that fits in 64 bits; quote it if it is text", where())
 			}
 			return i, nil
 		case "!!float":
 			var f float64
 			if err := n.Decode(&f); err != nil {
-				return nil, fmt.Errorf("%s: %v", where(), err)
+				return nil, fmt.Errorf("%s: not a valid number; quote it if it is text", where())
 			}
 			return f, nil
 		case "!!timestamp":
 			var t time.Time
 			if err := n.Decode(&t); err != nil {
-				return nil, fmt.Errorf("%s: %v", where(), err)
+				return nil, fmt.Errorf("%s: not a valid date and time; quote it if it is text", where())
 			}
 			return t, nil
 		}

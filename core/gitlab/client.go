@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-resty/resty/v2"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	// CAFile (named in messages) by the caller.
 	CAFile string
 	CAPEM  []byte
+	// Scrub removes secrets from GitLab's messages before they are cut to
+	// length, so that no piece of a secret survives the cut.
+	Scrub func(string) string
 	// RequestTimeout bounds one attempt (default 20s).
 	RequestTimeout time.Duration
 	// RetryBudget bounds all attempts of one call, waits included (default 60s).
@@ -332,7 +336,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 				}
 				return nil
 			}
-			apiErr := parseError(cl.method, cl.path, st, resp.Body())
+			apiErr := parseError(cl.method, cl.path, st, resp.Body(), c.scrub)
 			retry := false
 			switch {
 			case st == 429:
@@ -340,7 +344,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 				// own bound (the context's deadline) allows.
 				ra, ok := retryAfter(resp.Header().Get("Retry-After"))
 				if !ok {
-					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429), which asked to wait %q before retrying: longer than any run may take", truncateHeader(resp.Header().Get("Retry-After")))
+					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429), which asked to wait %q before retrying: longer than any run may take", cut(c.scrub(resp.Header().Get("Retry-After")), 40))
 					return apiErr
 				}
 				apiErr.RetryAfter = ra
@@ -410,14 +414,28 @@ func retryAfter(v string) (time.Duration, bool) {
 	return time.Second, true
 }
 
-func truncateHeader(v string) string {
-	if len(v) > 40 {
-		return v[:40] + "..."
+// scrub removes secrets from text GitLab sent, before it is cut.
+func (c *Client) scrub(s string) string {
+	if c.cfg.Scrub == nil {
+		return s
 	}
-	return v
+	return c.cfg.Scrub(s)
 }
 
-func parseError(method, path string, status int, body []byte) *APIError {
+// cut shortens s to at most n bytes (whole runes) and marks the cut. Only
+// text already scrubbed may be cut: a secret cut in two is no longer
+// recognised.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+func parseError(method, path string, status int, body []byte, scrub func(string) string) *APIError {
 	e := &APIError{Method: method, Path: path, Status: status}
 	var m map[string]any
 	if json.Unmarshal(body, &m) == nil {
@@ -443,9 +461,7 @@ func parseError(method, path string, status int, body []byte) *APIError {
 	if e.Message == "" {
 		e.Message = fmt.Sprintf("%d %s", status, http.StatusText(status))
 	}
-	if len(e.Message) > 300 {
-		e.Message = e.Message[:300] + "..."
-	}
+	e.Message = cut(scrub(e.Message), 300)
 	return e
 }
 

@@ -304,6 +304,37 @@ var badInputs = []badInput{
 		w.p.Write("config.template.main.toml", template(w, "personal_access_token = \""+coretest.AdminPAT+"\"\n")+"\n[[Client_Configs]]\nurl = \"https://evil.example.org\"\n")
 		return nil
 	}, []string{"config.template.main.toml", "key Client_Configs", "regardless of case", "client_configs"}},
+	// Parse errors and rejected URLs never quote a secret (every case is
+	// also checked for "SECRET" in its output).
+	{"unquoted token in the template", func(t *testing.T, w *world) []string {
+		w.p.Write("config.template.main.toml", template(w, "personal_access_token = SECRETunquoted0123456789\n"))
+		return nil
+	}, []string{"config.template.main.toml", "line 5", "key personal_access_token"}},
+	{"unquoted token in the live config", func(t *testing.T, w *world) []string {
+		cfg := strings.Replace(w.p.Config(), "token = \"", "token = SECRETunquoted", 1)
+		w.p.Write("config.main.toml", cfg)
+		return nil
+	}, []string{"config.main.toml", "key token", "move it away"}},
+	{"YAML value that is not what its tag says", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.yaml", "url: "+w.sim.URL+"\nexecutor: shell\nsecret_number: !!int 12SECRETvalue34\n")
+		return nil
+	}, []string{"main/x.yaml", "line 3", "secret_number"}},
+	{"malformed url with a password and a query", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", "url = \"https://user:SECRETpassword1@gitlab example.org/?private_token=SECRETquery123\"\n")
+		return nil
+	}, []string{"main/x.toml", "key url", "not an http(s) URL"}},
+	{"url with a password", func(t *testing.T, w *world) []string {
+		w.p.Write("config.template.main.toml", strings.Replace(template(w, "personal_access_token = \""+coretest.AdminPAT+"\"\n"), "http://", "http://root:SECRETpassword1@", 1))
+		return nil
+	}, []string{"config.template.main.toml", "client_configs[0].url", "must not contain credentials"}},
+	{"url with a private_token query", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", "url = \"https://gitlab.example.org/?private_token=SECRETquery123\"\n")
+		return nil
+	}, []string{"main/x.toml", "key url", "query"}},
+	{"url matching no client, with a password", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", "url = \"https://u:SECRETpassword1@gitlab.example.org\"\n")
+		return nil
+	}, []string{"main/x.toml", "key url"}},
 }
 
 // w0dir is matched against the prefix path, which every message names.
@@ -333,7 +364,7 @@ func TestBadInputCatalogue(t *testing.T) {
 			before, _ := os.ReadFile(w.p.ConfigPath())
 			beforeInfo, _ := os.Stat(w.p.ConfigPath())
 			extra := tc.setup(t, w)
-			if tc.name == "corrupted live config" {
+			if strings.Contains(tc.name, "live config") {
 				before, _ = os.ReadFile(w.p.ConfigPath())
 				beforeInfo, _ = os.Stat(w.p.ConfigPath())
 			}
@@ -346,6 +377,9 @@ func TestBadInputCatalogue(t *testing.T) {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("message lacks %q:\n%s", want, stderr)
 				}
+			}
+			if strings.Contains(stdout+stderr, "SECRET") {
+				t.Errorf("the message quotes a secret from the input:\n%s", stderr)
 			}
 			if n := len(w.sim.Requests()); n != 0 {
 				t.Errorf("bad input still sent %d requests to GitLab", n)

@@ -2,7 +2,9 @@ package reliability
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,8 +19,26 @@ import (
 )
 
 // Hostile input, as an attacker would try it against a root run: files
-// owned by someone else, links and FIFOs where regular files belong, and
-// inputs that cost memory or time out of all proportion.
+// owned by someone else, links and FIFOs where regular files belong,
+// inputs that cost memory or time out of all proportion, and GitLab
+// answers built to leak a secret through a cut message.
+
+// A secret with no token shape: only the redactor's knowledge of it (and
+// never quoting it) keeps it out of output.
+const shapelessPAT = "zzSECRETshapelessPAT0123456789"
+
+// leaksPrefix reports the longest piece (6 characters or more) of secret
+// that out contains, or "".
+func leaksPrefix(out, secret string) string {
+	for n := len(secret); n >= 6; n-- {
+		for i := 0; i+n <= len(secret); i++ {
+			if strings.Contains(out, secret[i:i+n]) {
+				return secret[i : i+n]
+			}
+		}
+	}
+	return ""
+}
 
 func requireRoot(t *testing.T) {
 	t.Helper()
@@ -290,6 +310,53 @@ func TestHostileInputIsBounded(t *testing.T) {
 			}
 			if m.elapsed > 10*time.Second {
 				t.Errorf("took %s, want a few seconds", m.elapsed)
+			}
+		})
+	}
+}
+
+// echoGitLab answers every request with a 400 whose message quotes the
+// request's secret (PRIVATE-TOKEN, or the token in the body) right across
+// the point where long GitLab messages are cut, after pad characters.
+func echoGitLab(t *testing.T, pad int) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret := r.Header.Get("PRIVATE-TOKEN")
+		if secret == "" {
+			var body map[string]any
+			b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			_ = json.Unmarshal(b, &body)
+			secret, _ = body["token"].(string)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		msg := strings.Repeat("x", pad) + secret + " and a token glued to text: xglrt-unknownTOKENvalue42 end"
+		_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestGitLabErrorsAreRedactedBeforeTheyAreCut: GitLab's messages are cut
+// to a few hundred characters; a secret straddling the cut must not leave
+// a piece behind, and a token shape glued to other text is still redacted.
+func TestGitLabErrorsAreRedactedBeforeTheyAreCut(t *testing.T) {
+	for _, pad := range []int{250, 285, 290, 296} {
+		t.Run(fmt.Sprint(pad), func(t *testing.T) {
+			url := echoGitLab(t, pad)
+			p := coretest.NewPrefix(t, "main")
+			p.Template("", coretest.ClientConfig{URL: url, PAT: shapelessPAT})
+			p.Executor("a.toml", executorFile(url, "a", ""))
+			w := &world{p: p}
+			code, stdout, stderr := runBinary(t, nil, w.cliArgs("--output", "json")...)
+			all := stdout + stderr
+			if code != 1 || !strings.Contains(all, "xxxxxx") {
+				t.Fatalf("exit %d, want 1 with GitLab's message:\n%s", code, all)
+			}
+			if leak := leaksPrefix(all, shapelessPAT); leak != "" {
+				t.Fatalf("a piece of the PAT (%q) escaped redaction:\n%s", leak, all)
+			}
+			if pad == 250 && !strings.Contains(all, "x<redacted>") {
+				t.Errorf("the glued token shape was not redacted:\n%s", all)
 			}
 		})
 	}
