@@ -64,6 +64,18 @@ func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
 	return c, cc, nil
 }
 
+// warnPlainHTTP warns, once per run, of every GitLab reached over plain
+// http on another host: its PAT, registration token and runner tokens
+// cross the network unencrypted. It is a warning, not a refusal: a
+// private network may be trusted; README "Security notes" says so.
+func (en *engine) warnPlainHTTP(d *Desired) {
+	for _, c := range d.Clients {
+		if PlainHTTPRemote(c.Key) {
+			en.warn("GitLab %s is reached over plain http: the personal access token, registration token and runner tokens cross the network unencrypted; use https", c.URL)
+		}
+	}
+}
+
 // finish closes connections and releases the lock.
 func (en *engine) finish() {
 	for _, c := range en.clients {

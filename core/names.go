@@ -87,6 +87,21 @@ func SafeURL(raw string) string {
 	return scheme + rest
 }
 
+// PlainHTTPRemote reports a normalised GitLab URL that is plain http to
+// another host: tokens would cross the network in clear.
+func PlainHTTPRemote(key string) bool {
+	u, err := url.Parse(key)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return false
+	}
+	ip := net.ParseIP(h)
+	return ip == nil || !ip.IsLoopback()
+}
+
 // DefaultDescription is the description a runner gets unless its file sets one.
 func DefaultDescription(hostname, instance, name string) string {
 	return fmt.Sprintf("%s %s %s Runner", hostname, instance, name)

@@ -51,6 +51,7 @@ func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 		}
 	}
 	en.d = d
+	en.warnPlainHTTP(d)
 	live, err := readLiveConfig(l, o.Secrets)
 	if err != nil {
 		return nil, err

@@ -66,6 +66,7 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	if err := uniqueDescriptions(d); err != nil {
 		return nil, err
 	}
+	en.warnPlainHTTP(d)
 	if err := computeTags(ctx, d, o.Tags); err != nil {
 		return nil, err
 	}

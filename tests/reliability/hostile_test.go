@@ -361,3 +361,59 @@ func TestGitLabErrorsAreRedactedBeforeTheyAreCut(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryAfterOverflowEndsTheRunClearly: a Retry-After too large for
+// any duration (or overflowing) is refused at once, never waited for and
+// never turned into a negative wait that retries in a tight loop.
+func TestRetryAfterOverflowEndsTheRunClearly(t *testing.T) {
+	for _, ra := range []string{"99999999999999999999999", "9223372036854775807", "100000000"} {
+		t.Run(ra, func(t *testing.T) {
+			requests := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests++
+				w.Header().Set("Retry-After", ra)
+				w.WriteHeader(http.StatusTooManyRequests)
+			}))
+			defer srv.Close()
+			p := coretest.NewPrefix(t, "main")
+			p.Template("", coretest.ClientConfig{URL: srv.URL, PAT: coretest.AdminPAT})
+			p.Executor("a.toml", executorFile(srv.URL, "a", ""))
+			start := time.Now()
+			code, stderr := runBounded(t, 30*time.Second, (&world{p: p}).cliArgs("--timeout", "20s")...)
+			if code != 1 || !strings.Contains(stderr, "429") || !strings.Contains(stderr, "longer than any run may take") {
+				t.Fatalf("exit %d, want 1 naming the wait GitLab asked for:\n%s", code, stderr)
+			}
+			if el := time.Since(start); el > 5*time.Second {
+				t.Fatalf("took %s", el)
+			}
+			if requests > 10 {
+				t.Fatalf("%d requests: retried in a loop", requests)
+			}
+		})
+	}
+}
+
+// TestPlainHTTPGitLabIsWarnedAbout: a GitLab reached over http:// that is
+// not this host gets the PAT and every token in clear; the run says so.
+func TestPlainHTTPGitLabIsWarnedAbout(t *testing.T) {
+	p := coretest.NewPrefix(t, "main")
+	// TEST-NET-1: routable in form, never answers.
+	url := "http://192.0.2.1:8080"
+	p.Template("", coretest.ClientConfig{URL: url, PAT: coretest.AdminPAT})
+	p.Executor("a.toml", executorFile(url, "a", ""))
+	code, stderr := runBounded(t, 30*time.Second, (&world{p: p}).cliArgs("--timeout", "2s", "--request-timeout", "500ms")...)
+	if code != 1 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	for _, want := range []string{"warning", "http://192.0.2.1:8080", "unencrypted", "https"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("message lacks %q:\n%s", want, stderr)
+		}
+	}
+	// Loopback (the simulator in every other test) is not warned about.
+	w := baseline(t)
+	_, _, stderr = runBinary(t, nil, w.cliArgs()...)
+	if strings.Contains(stderr, "unencrypted") {
+		t.Errorf("a loopback GitLab was warned about:\n%s", stderr)
+	}
+}
