@@ -65,6 +65,7 @@ func (r *Redactor) Redact(s string) string {
 				s = strings.ReplaceAll(s, sec, RedactedToken)
 			}
 		}
+		s = r.redactCutSecrets(s)
 		r.mu.Unlock()
 	}
 	s = urlUserinfo.ReplaceAllString(s, "${1}"+RedactedToken+"@")
@@ -78,6 +79,33 @@ var (
 	urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@"'<>]+@`)
 	urlQuery    = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^\s?#"'<>]*)[?#][^\s"'<>]*`)
 )
+
+// redactCutSecrets removes the start of a known secret (6 characters or
+// more) that text cut to length leaves before its "...": whoever cut it
+// should have redacted first, and this is the line behind that rule.
+func (r *Redactor) redactCutSecrets(s string) string {
+	for from := 0; ; {
+		i := strings.Index(s[from:], "...")
+		if i < 0 {
+			return s
+		}
+		i += from
+		longest := 0
+		for _, sec := range r.sorted {
+			for k := min(len(sec)-1, i); k >= 6 && k > longest; k-- {
+				if s[i-k:i] == sec[:k] {
+					longest = k
+					break
+				}
+			}
+		}
+		if longest > 0 {
+			s = s[:i-longest] + RedactedToken + s[i:]
+			i += len(RedactedToken) - longest
+		}
+		from = i + 3
+	}
+}
 
 // RedactedToken replaces every token in diffs and check-mode output.
 const RedactedToken = "<redacted>"
