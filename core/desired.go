@@ -23,6 +23,7 @@ type ClientConfig struct {
 	GroupID           int64
 	ProjectID         int64
 	TLSCAFile         string
+	TLSCA             []byte // the PEM read from TLSCAFile
 }
 
 // Executor is one executor file, resolved against its client.
@@ -97,7 +98,7 @@ func loadDesired(l Layout, hostname string, ov *Overlay, sec *Redactor, prefixMi
 			return nil, err
 		}
 		var err error
-		if tplData, err = readSmall(l.TemplatePath(), tplName); err != nil {
+		if tplData, err = readTrusted(l.TemplatePath(), tplName, "template", true); err != nil {
 			return nil, err
 		}
 	}
@@ -202,7 +203,7 @@ func readExecutorFile(prefixReal, prefix string, f execFile) ([]byte, error) {
 		return f.data, nil
 	}
 	if f.plain {
-		return readSmall(f.path, f.rel)
+		return readTrusted(f.path, f.rel, "executor file", false)
 	}
 	real, err := filepath.EvalSymlinks(f.path)
 	if err != nil {
@@ -211,14 +212,7 @@ func readExecutorFile(prefixReal, prefix string, f execFile) ([]byte, error) {
 	if r, err := filepath.Rel(prefixReal, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
 		return nil, inputErr(f.rel, "is a symbolic link to %s, outside the prefix %s; copy the file into the prefix instead", real, prefix)
 	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return nil, inputErr(f.rel, "cannot be read: %v", unwrapPathErr(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, inputErr(f.rel, "is not a regular file")
-	}
-	return readSmall(f.path, f.rel)
+	return readTrusted(real, f.rel, "executor file", false)
 }
 
 // loadExecutors reads and parses the executor files on every core; the

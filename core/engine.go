@@ -54,7 +54,7 @@ func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
 	if c, ok := en.clients[key]; ok {
 		return c, cc, nil
 	}
-	c, err := gitlab.New(gitlab.Config{URL: cc.URL, PAT: cc.PAT, CAFile: cc.TLSCAFile,
+	c, err := gitlab.New(gitlab.Config{URL: cc.URL, PAT: cc.PAT, CAFile: cc.TLSCAFile, CAPEM: cc.TLSCA, Scrub: en.o.Secrets.Redact,
 		RequestTimeout: en.o.RequestTimeout, RetryBudget: en.o.RetryBudget, MaxAttempts: en.o.MaxAttempts,
 		MaxConns: en.o.Concurrency, UserAgent: "gitlab-runner-auth/" + Version})
 	if err != nil {
@@ -62,6 +62,18 @@ func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
 	}
 	en.clients[key] = c
 	return c, cc, nil
+}
+
+// warnPlainHTTP warns, once per run, of every GitLab reached over plain
+// http on another host: its PAT, registration token and runner tokens
+// cross the network unencrypted. It is a warning, not a refusal: a
+// private network may be trusted; README "Security notes" says so.
+func (en *engine) warnPlainHTTP(d *Desired) {
+	for _, c := range d.Clients {
+		if PlainHTTPRemote(c.Key) {
+			en.warn("GitLab %s is reached over plain http: the personal access token, registration token and runner tokens cross the network unencrypted; use https", c.URL)
+		}
+	}
 }
 
 // finish closes connections and releases the lock.

@@ -43,9 +43,17 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 	}
 	at := func(key string) string { return rel + ": key " + key }
 	e := &Executor{Name: stem, File: rel}
-	for k, why := range managedKeys {
-		if _, ok := t.Get(k); ok {
+	for _, k := range t.Keys() {
+		canon, ok := foldKey(k, managedKeys)
+		if ok {
+			why := managedKeys[canon]
+			if k != canon {
+				why += "; gitlab-runner reads keys regardless of case, so " + k + " would be read as " + canon
+			}
 			return nil, inputErr(at(k), "must not be set: %s; remove it", why)
+		}
+		if canon, ok := foldKey(k, ExecutorKeyKinds); ok && k != canon {
+			return nil, inputErr(at(k), "write it as %s: gitlab-runner reads keys regardless of case, and the tool reads only %s", canon, canon)
 		}
 	}
 	u, err := t.GetString("url")
@@ -146,6 +154,21 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 	}
 	e.Keys = keys
 	return e, nil
+}
+
+// foldKey finds the key of known that k equals regardless of case, as
+// gitlab-runner's TOML decoder compares keys (strings.EqualFold, so the
+// Kelvin sign matches k).
+func foldKey[V any](k string, known map[string]V) (string, bool) {
+	if _, ok := known[k]; ok {
+		return k, true
+	}
+	for kk := range known {
+		if strings.EqualFold(k, kk) {
+			return kk, true
+		}
+	}
+	return "", false
 }
 
 func checkTag(tag string) error {

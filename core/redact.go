@@ -44,8 +44,8 @@ func (r *Redactor) Add(values ...string) {
 // registration gives runner tokens "t1_..." to "t3_..." (app/models/ci/runner.rb).
 var tokenShapes = regexp.MustCompile(`(glrt-|glpat-|glrtr-|GR1348941|glptt-|gldt-|glft-|glimt-|glcbt-|gloas-|glsoat-)[A-Za-z0-9_\-\.]{6,}|t[1-3]_[A-Za-z0-9_\-\.]{16,}`)
 
-// Redact replaces every known secret, and anything shaped like a GitLab
-// token, with <redacted>.
+// Redact replaces every known secret, anything shaped like a GitLab
+// token, and the credentials and query of any URL, with <redacted>.
 func (r *Redactor) Redact(s string) string {
 	if r != nil {
 		r.mu.Lock()
@@ -65,9 +65,46 @@ func (r *Redactor) Redact(s string) string {
 				s = strings.ReplaceAll(s, sec, RedactedToken)
 			}
 		}
+		s = r.redactCutSecrets(s)
 		r.mu.Unlock()
 	}
+	s = urlUserinfo.ReplaceAllString(s, "${1}"+RedactedToken+"@")
+	s = urlQuery.ReplaceAllString(s, "${1}?"+RedactedToken)
 	return tokenShapes.ReplaceAllString(s, RedactedToken)
+}
+
+// A URL's user name and password, and its query and fragment
+// (private_token=...), never leave the process.
+var (
+	urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@"'<>]+@`)
+	urlQuery    = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^\s?#"'<>]*)[?#][^\s"'<>]*`)
+)
+
+// redactCutSecrets removes the start of a known secret (6 characters or
+// more) that text cut to length leaves before its "...": whoever cut it
+// should have redacted first, and this is the line behind that rule.
+func (r *Redactor) redactCutSecrets(s string) string {
+	for from := 0; ; {
+		i := strings.Index(s[from:], "...")
+		if i < 0 {
+			return s
+		}
+		i += from
+		longest := 0
+		for _, sec := range r.sorted {
+			for k := min(len(sec)-1, i); k >= 6 && k > longest; k-- {
+				if s[i-k:i] == sec[:k] {
+					longest = k
+					break
+				}
+			}
+		}
+		if longest > 0 {
+			s = s[:i-longest] + RedactedToken + s[i:]
+			i += len(RedactedToken) - longest
+		}
+		from = i + 3
+	}
 }
 
 // RedactedToken replaces every token in diffs and check-mode output.

@@ -27,3 +27,19 @@ func TestTokenShapesAreRedacted(t *testing.T) {
 		t.Errorf("ordinary words redacted: %q", got)
 	}
 }
+
+// A secret cut short by whoever shortened a message ("glpat-abc...")
+// loses what is left of it too; ordinary text before "..." stays.
+func TestCutSecretsAreRedacted(t *testing.T) {
+	r := NewRedactor()
+	r.Add("zzSECRETshapeless0123456789")
+	for _, text := range []string{"GitLab said: xxxzzSECRETsh...", "zzSECRETshapeless012... and more...", "a...zzSECRE..."} {
+		got := r.Redact(text)
+		if strings.Contains(got, "zzSECR") || !strings.Contains(got, "<redacted>") {
+			t.Errorf("%q redacted to %q", text, got)
+		}
+	}
+	if got := r.Redact("waiting... zzSEC... done"); got != "waiting... zzSEC... done" {
+		t.Errorf("text with no secret changed: %q", got)
+	}
+}

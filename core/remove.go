@@ -41,7 +41,7 @@ func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 		if err := CheckPrivate(l.TemplatePath(), "template"); err != nil {
 			return nil, err
 		}
-		if tpl, err = readSmall(l.TemplatePath(), l.rel(l.TemplatePath())); err != nil {
+		if tpl, err = readTrusted(l.TemplatePath(), l.rel(l.TemplatePath()), "template", true); err != nil {
 			return nil, err
 		}
 	}
@@ -51,11 +51,15 @@ func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 		}
 	}
 	en.d = d
+	en.warnPlainHTTP(d)
 	live, err := readLiveConfig(l, o.Secrets)
 	if err != nil {
 		return nil, err
 	}
-	st, _ := readState(l)
+	st, _, err := readState(l)
+	if err != nil {
+		return nil, err
+	}
 	prev := matchPrevious(d, live, st)
 	obs := newObservation()
 	var scopes []lookupScope

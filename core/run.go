@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -146,10 +147,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // lock takes the per-instance advisory lock, waiting at most LockTimeout.
 func lock(ctx context.Context, l Layout, timeout time.Duration) (*flock.Flock, error) {
-	fl := flock.New(l.LockPath(), flock.SetPermissions(0o600))
+	// O_NOFOLLOW: a link planted at the lock's path must not make a root
+	// run create or open the file it points to; O_NONBLOCK: a FIFO there
+	// must not hang the run.
+	fl := flock.New(l.LockPath(), flock.SetPermissions(0o600),
+		flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC))
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ok, err := fl.TryLockContext(lctx, 50*time.Millisecond)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, inputErr(l.LockPath(), "the lock file is a symbolic link; the tool creates it itself, so remove the link (rm %s)", l.LockPath())
+	}
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return nil, fmt.Errorf("lock %s: %w", l.LockPath(), err)
 	}

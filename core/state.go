@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -42,12 +41,12 @@ type LiveConfig struct {
 // not parse is an error: guessing would lose tokens.
 func readLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
 	path := l.ConfigPath()
-	data, err := os.ReadFile(path)
+	data, _, err := readCapped(path, path, MaxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &LiveConfig{}, nil
 	}
 	if err != nil {
-		return nil, inputErr(path, "cannot be read: %v", unwrapPathErr(err))
+		return nil, err
 	}
 	lc := &LiveConfig{Exists: true, Raw: data}
 	t, err := parseTOMLTable(data)
@@ -125,10 +124,14 @@ func (r StateRunner) key() string {
 }
 
 // readState reads the state file; any problem means "unknown".
-func readState(l Layout) (*State, string) {
-	data, err := os.ReadFile(l.StatePath())
+func readState(l Layout) (*State, string, error) {
+	data, _, err := readCapped(l.StatePath(), l.StatePath(), MaxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &State{Version: 1, Runners: map[string]StateRunner{}}, ""
+		return &State{Version: 1, Runners: map[string]StateRunner{}}, "", nil
+	}
+	if errors.Is(err, errNotRegular) {
+		// A FIFO or device is not "unreadable": someone put it there.
+		return nil, "", err
 	}
 	var st State
 	if err == nil {
@@ -136,12 +139,12 @@ func readState(l Layout) (*State, string) {
 	}
 	if err != nil || st.Version != 1 {
 		return &State{Version: 1, Runners: map[string]StateRunner{}},
-			fmt.Sprintf("state file %s is unreadable (%v); treating what was applied as unknown", l.StatePath(), err)
+			fmt.Sprintf("state file %s is unreadable (%v); treating what was applied as unknown", l.StatePath(), err), nil
 	}
 	if st.Runners == nil {
 		st.Runners = map[string]StateRunner{}
 	}
-	return &st, ""
+	return &st, "", nil
 }
 
 func (s *State) encode() []byte {
@@ -180,17 +183,17 @@ func randomSystemID() string {
 // SystemID reads .runner_system_id beside the config, or derives it as
 // gitlab-runner would. It reports whether the file must be (re)written.
 func SystemID(l Layout, machineIDPaths []string) (string, bool, error) {
-	data, err := os.ReadFile(l.SystemIDPath())
+	data, _, err := readCapped(l.SystemIDPath(), l.SystemIDPath(), 4096)
 	if err == nil {
 		id := strings.TrimSpace(string(data))
 		if reSystemID.MatchString(id) {
 			return id, false, nil
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", false, inputErr(l.SystemIDPath(), "cannot be read: %v", unwrapPathErr(err))
+		return "", false, err
 	}
 	for _, p := range machineIDPaths {
-		if b, err := os.ReadFile(p); err == nil {
+		if b, _, err := readCapped(p, p, 4096); err == nil {
 			if mid := strings.TrimSpace(string(b)); mid != "" {
 				return SystemIDFromMachineID(mid), true, nil
 			}

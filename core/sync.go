@@ -66,6 +66,7 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	if err := uniqueDescriptions(d); err != nil {
 		return nil, err
 	}
+	en.warnPlainHTTP(d)
 	if err := computeTags(ctx, d, o.Tags); err != nil {
 		return nil, err
 	}
@@ -73,7 +74,10 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, warn := readState(l)
+	st, warn, err := readState(l)
+	if err != nil {
+		return nil, err
+	}
 	en.d = d
 	if warn != "" {
 		en.warn("%s", warn)

@@ -2,8 +2,10 @@ package core
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -80,15 +82,21 @@ func cloneValue(v any) any {
 
 // parseTOMLTable decodes TOML into an ordered Table. The error carries the
 // line number when the parser gives one.
+//
+// Errors never quote the file: what the parser found may be a secret (an
+// unquoted token), so they give the line, column and key instead.
 func parseTOMLTable(data []byte) (*Table, error) {
+	if err := checkTOMLNesting(data); err != nil {
+		return nil, err
+	}
 	var m map[string]any
 	md, err := toml.Decode(string(data), &m)
 	if err != nil {
 		var pe toml.ParseError
 		if asParseError(err, &pe) {
-			return nil, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+			return nil, fmt.Errorf("line %d, column %d%s: %s", pe.Position.Line, pe.Position.Col, keyOfLine(data, pe.Position.Line), unquote(pe.Message))
 		}
-		return nil, err
+		return nil, fmt.Errorf("not valid TOML")
 	}
 	order := map[string][]string{}
 	seen := map[string]bool{}
@@ -104,6 +112,128 @@ func parseTOMLTable(data []byte) (*Table, error) {
 		}
 	}
 	return tableFromMap(m, nil, order)
+}
+
+// MaxNesting bounds how deep arrays and tables may nest in a file. The
+// TOML library spends memory quadratic in the depth of nested inline
+// tables (80 KB of them cost gigabytes); gitlab-runner's settings nest a
+// few levels.
+const MaxNesting = 32
+
+// checkTOMLNesting measures nesting on the bytes, before the TOML library
+// sees them: brackets and braces outside strings and comments, plus the
+// parts of a dotted key (a.b.c nests as deep as {b = {c = ...}}).
+func checkTOMLNesting(data []byte) error {
+	var stack []byte // '[' or '{', innermost last
+	line, dots, inKey := 1, 0, true
+	tooDeep := func() error {
+		return fmt.Errorf("line %d: keys, arrays and tables are nested more than %d levels deep; gitlab-runner's settings never are", line, MaxNesting)
+	}
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '\n':
+			line++
+			if len(stack) == 0 {
+				inKey, dots = true, 0
+			}
+		case '#':
+			for i+1 < len(data) && data[i+1] != '\n' {
+				i++
+			}
+		case '"', '\'':
+			i = skipTOMLString(data, i, &line)
+		case '=':
+			inKey, dots = false, 0
+		case '.':
+			if inKey {
+				dots++
+				if dots+len(stack) > MaxNesting {
+					return tooDeep()
+				}
+			}
+		case ',':
+			if len(stack) > 0 && stack[len(stack)-1] == '{' {
+				inKey, dots = true, 0
+			}
+		case '[', '{':
+			stack = append(stack, c)
+			if len(stack)+dots > MaxNesting {
+				return tooDeep()
+			}
+			if c == '{' {
+				inKey, dots = true, 0
+			}
+		case ']', '}':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			if c == '}' {
+				inKey = false
+			}
+		}
+	}
+	return nil
+}
+
+// skipTOMLString returns the index of the last byte of the string that
+// starts at data[i] (basic or literal, one line or multi-line).
+func skipTOMLString(data []byte, i int, line *int) int {
+	c := data[i]
+	multi := i+2 < len(data) && data[i+1] == c && data[i+2] == c
+	if multi {
+		i += 2
+	}
+	for i++; i < len(data); i++ {
+		switch {
+		case data[i] == '\\' && c == '"':
+			if i+1 < len(data) && data[i+1] == '\n' {
+				*line++
+			}
+			i++
+		case data[i] == '\n':
+			*line++
+			if !multi {
+				return i - 1 // unterminated: the parser says so
+			}
+		case data[i] == c && !multi:
+			return i
+		case data[i] == c && i+2 < len(data) && data[i+1] == c && data[i+2] == c:
+			i += 2
+			for i+1 < len(data) && data[i+1] == c { // up to two quotes end the content
+				i++
+			}
+			return i
+		}
+	}
+	return i
+}
+
+var (
+	reQuoted  = regexp.MustCompile("\"(?:[^\"\\\\]|\\\\.)*\"|'[^'\n]*'|`[^`]*`")
+	reLineKey = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*=`)
+)
+
+// unquote drops what a parser's message quotes from the file, but for
+// a character or two (a ',' or ']' expected), too short to be a secret.
+func unquote(msg string) string {
+	return reQuoted.ReplaceAllStringFunc(msg, func(q string) string {
+		if utf8.RuneCountInString(q) <= 4 {
+			return q
+		}
+		return "(text not shown)"
+	})
+}
+
+// keyOfLine names the key set on a line ("", when the line sets none).
+func keyOfLine(data []byte, line int) string {
+	lines := strings.SplitN(string(data), "\n", line+1)
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	if m := reLineKey.FindStringSubmatch(lines[line-1]); m != nil && len(m[1]) <= 64 {
+		return ", key " + strings.ReplaceAll(m[1], " ", "")
+	}
+	return ""
 }
 
 func asParseError(err error, pe *toml.ParseError) bool {
@@ -179,7 +309,7 @@ func valueFromTOML(v any, path []string, order map[string][]string) (any, error)
 func parseYAMLTable(data []byte) (*Table, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
+		return nil, errors.New(unquote(err.Error()))
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return NewTable(), nil
@@ -188,16 +318,25 @@ func parseYAMLTable(data []byte) (*Table, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("line %d: the document must be a mapping of keys to values", root.Line)
 	}
-	v, err := valueFromYAML(root, nil, 0)
+	budget := maxYAMLValues
+	v, err := valueFromYAML(root, nil, 0, &budget)
 	if err != nil {
 		return nil, err
 	}
 	return v.(*Table), nil
 }
 
-func valueFromYAML(n *yaml.Node, path []string, depth int) (any, error) {
+// maxYAMLValues bounds the values a YAML file may expand to. Aliases are
+// expanded while converting: ten lines of aliases of aliases ("billion
+// laughs") would otherwise expand to billions of values.
+const maxYAMLValues = 100_000
+
+func valueFromYAML(n *yaml.Node, path []string, depth int, budget *int) (any, error) {
 	if depth > 64 {
 		return nil, fmt.Errorf("line %d: nesting is too deep", n.Line)
+	}
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("line %d: the file expands to more than %d values (YAML aliases of aliases?); write the values out instead", n.Line, maxYAMLValues)
 	}
 	where := func() string {
 		if len(path) == 0 {
@@ -207,7 +346,7 @@ func valueFromYAML(n *yaml.Node, path []string, depth int) (any, error) {
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
-		return valueFromYAML(n.Alias, path, depth+1)
+		return valueFromYAML(n.Alias, path, depth+1, budget)
 	case yaml.MappingNode:
 		t := NewTable()
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -221,7 +360,7 @@ func valueFromYAML(n *yaml.Node, path []string, depth int) (any, error) {
 			if _, dup := t.Get(kn.Value); dup {
 				return nil, fmt.Errorf("line %d: key %q appears twice", kn.Line, kn.Value)
 			}
-			v, err := valueFromYAML(vn, append(append([]string(nil), path...), kn.Value), depth+1)
+			v, err := valueFromYAML(vn, append(append([]string(nil), path...), kn.Value), depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -231,7 +370,7 @@ func valueFromYAML(n *yaml.Node, path []string, depth int) (any, error) {
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := valueFromYAML(c, path, depth+1)
+			v, err := valueFromYAML(c, path, depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -247,25 +386,25 @@ func valueFromYAML(n *yaml.Node, path []string, depth int) (any, error) {
 		case "!!bool":
 			var b bool
 			if err := n.Decode(&b); err != nil {
-				return nil, fmt.Errorf("%s: %v", where(), err)
+				return nil, fmt.Errorf("%s: not a valid boolean", where())
 			}
 			return b, nil
 		case "!!int":
 			var i int64
 			if err := n.Decode(&i); err != nil {
-				return nil, fmt.Errorf("%s: %v", where(), err)
+				return nil, fmt.Errorf("%s: not an integer that fits in 64 bits; quote it if it is text", where())
 			}
 			return i, nil
 		case "!!float":
 			var f float64
 			if err := n.Decode(&f); err != nil {
-				return nil, fmt.Errorf("%s: %v", where(), err)
+				return nil, fmt.Errorf("%s: not a valid number; quote it if it is text", where())
 			}
 			return f, nil
 		case "!!timestamp":
 			var t time.Time
 			if err := n.Decode(&t); err != nil {
-				return nil, fmt.Errorf("%s: %v", where(), err)
+				return nil, fmt.Errorf("%s: not a valid date and time; quote it if it is text", where())
 			}
 			return t, nil
 		}

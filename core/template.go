@@ -1,8 +1,8 @@
 package core
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,8 +17,14 @@ func (d *Desired) parseTemplate(name string, data []byte, sec *Redactor) error {
 	if err != nil {
 		return inputErr(name, "%v", err)
 	}
-	if _, ok := t.Get("runners"); ok {
-		return inputErr(name, "key runners: the template must not contain [[runners]]; declare each executor as a file in %s/ instead", d.Layout.Instance)
+	for _, k := range t.Keys() {
+		// gitlab-runner reads keys regardless of case: [[Runners]] is [[runners]].
+		switch {
+		case strings.EqualFold(k, "runners"):
+			return inputErr(name, "key %s: the template must not contain [[runners]] (in any case); declare each executor as a file in %s/ instead", k, d.Layout.Instance)
+		case strings.EqualFold(k, "client_configs") && k != "client_configs":
+			return inputErr(name, "key %s: write it as client_configs; gitlab-runner reads keys regardless of case, and the tool reads only client_configs", k)
+		}
 	}
 	raw, ok := t.Get("client_configs")
 	if !ok {
@@ -48,6 +54,9 @@ func (d *Desired) parseTemplate(name string, data []byte, sec *Redactor) error {
 func (d *Desired) parseClient(file string, i int, t *Table, sec *Redactor) (*ClientConfig, error) {
 	where := func(key string) string { return fmt.Sprintf("%s: client_configs[%d].%s", file, i, key) }
 	for _, k := range t.Keys() {
+		if canon, ok := foldKey(k, ClientKeyKinds); ok && canon != k {
+			return nil, &InputError{Where: where(k), Msg: "write it as " + canon + "; the tool reads keys as written, in lower case"}
+		}
 		if _, known := ClientKeyKinds[k]; !known {
 			return nil, &InputError{Where: where(k), Msg: "unknown key; expected one of " + strings.Join(ClientKeys, ", ")}
 		}
@@ -87,10 +96,17 @@ func (d *Desired) parseClient(file string, i int, t *Table, sec *Redactor) (*Cli
 		if !filepath.IsAbs(ca) {
 			ca = filepath.Join(d.Layout.Prefix, ca)
 		}
-		if _, err := os.Stat(ca); err != nil {
-			return nil, &InputError{Where: where("tls_ca_file"), Msg: fmt.Sprintf("%s cannot be read: %v", ca, unwrapPathErr(err))}
+		// Read here, through the capped reader: /dev/zero or a FIFO must not
+		// be read without end, and a CA someone else owns is not trusted.
+		pem, err := readTrusted(ca, ca, "tls_ca_file", false)
+		if err != nil {
+			var ie *InputError
+			if errors.As(err, &ie) {
+				ie.Where = where("tls_ca_file") + " " + ca
+			}
+			return nil, err
 		}
-		c.TLSCAFile = ca
+		c.TLSCAFile, c.TLSCA = ca, pem
 	}
 	return c, nil
 }
@@ -126,10 +142,7 @@ func (d *Desired) secretKey(t *Table, key string, where func(string) string) (st
 		if !filepath.IsAbs(file) {
 			file = filepath.Join(d.Layout.Prefix, file)
 		}
-		if err := CheckPrivate(file, key+"_file"); err != nil {
-			return "", err
-		}
-		data, err := readSmall(file, file)
+		data, err := readTrusted(file, file, key+"_file", true)
 		if err != nil {
 			return "", err
 		}

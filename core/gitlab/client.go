@@ -14,11 +14,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-resty/resty/v2"
 )
@@ -29,8 +29,13 @@ type Config struct {
 	URL string
 	// PAT is the personal access token sent as PRIVATE-TOKEN (may be empty).
 	PAT string
-	// CAFile is an extra PEM bundle trusted for this GitLab.
+	// CAPEM is an extra PEM bundle trusted for this GitLab, read from
+	// CAFile (named in messages) by the caller.
 	CAFile string
+	CAPEM  []byte
+	// Scrub removes secrets from GitLab's messages before they are cut to
+	// length, so that no piece of a secret survives the cut.
+	Scrub func(string) string
 	// RequestTimeout bounds one attempt (default 20s).
 	RequestTimeout time.Duration
 	// RetryBudget bounds all attempts of one call, waits included (default 60s).
@@ -72,16 +77,12 @@ func New(cfg Config) (*Client, error) {
 		cfg.UserAgent = "gitlab-runner-auth"
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls_ca_file: %w", err)
-		}
+	if cfg.CAFile != "" || len(cfg.CAPEM) > 0 {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
-		if !pool.AppendCertsFromPEM(pem) {
+		if !pool.AppendCertsFromPEM(cfg.CAPEM) {
 			return nil, fmt.Errorf("tls_ca_file %s: no PEM certificate found; give a PEM CA bundle", cfg.CAFile)
 		}
 		tlsCfg.RootCAs = pool
@@ -99,6 +100,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := resty.NewWithClient(&http.Client{Transport: tr, Timeout: cfg.RequestTimeout})
 	hc.SetLogger(quietLogger{})
+	// Lists come in pages of 100 runners: no answer of GitLab's is near
+	// this, and a larger one must not be held in memory.
+	hc.SetResponseBodyLimit(MaxResponseBody)
 	hc.SetHeader("User-Agent", cfg.UserAgent)
 	hc.SetHeader("Accept", "application/json")
 	// Redirects could carry PRIVATE-TOKEN to another host: never follow them.
@@ -110,6 +114,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	return &Client{base: base, host: host, pat: cfg.PAT, cfg: cfg, hc: hc}, nil
 }
+
+// MaxResponseBody bounds every answer read from GitLab.
+const MaxResponseBody = 4 << 20
 
 // HasPAT reports whether calls that need a personal access token can be made.
 func (c *Client) HasPAT() bool { return c.pat != "" }
@@ -299,6 +306,10 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		}
 		resp, err := req.Execute(cl.method, u)
 		var wait time.Duration
+		if errors.Is(err, resty.ErrResponseBodyTooLarge) {
+			return &APIError{Method: cl.method, Path: cl.path, Message: fmt.Sprintf(
+				"the answer of GitLab %s is larger than %d MiB, which no answer of GitLab's API is; check that url names your GitLab", c.host, MaxResponseBody>>20)}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempt, Err: ctx.Err()}
@@ -325,7 +336,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 				}
 				return nil
 			}
-			apiErr := parseError(cl.method, cl.path, st, resp.Body())
+			apiErr := parseError(cl.method, cl.path, st, resp.Body(), c.scrub)
 			retry := false
 			switch {
 			case st == 429:
@@ -333,7 +344,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 				// own bound (the context's deadline) allows.
 				ra, ok := retryAfter(resp.Header().Get("Retry-After"))
 				if !ok {
-					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429), which asked to wait %q before retrying: longer than any run may take", truncateHeader(resp.Header().Get("Retry-After")))
+					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429), which asked to wait %q before retrying: longer than any run may take", cut(c.scrub(resp.Header().Get("Retry-After")), 40))
 					return apiErr
 				}
 				apiErr.RetryAfter = ra
@@ -403,14 +414,28 @@ func retryAfter(v string) (time.Duration, bool) {
 	return time.Second, true
 }
 
-func truncateHeader(v string) string {
-	if len(v) > 40 {
-		return v[:40] + "..."
+// scrub removes secrets from text GitLab sent, before it is cut.
+func (c *Client) scrub(s string) string {
+	if c.cfg.Scrub == nil {
+		return s
 	}
-	return v
+	return c.cfg.Scrub(s)
 }
 
-func parseError(method, path string, status int, body []byte) *APIError {
+// cut shortens s to at most n bytes (whole runes) and marks the cut. Only
+// text already scrubbed may be cut: a secret cut in two is no longer
+// recognised.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+func parseError(method, path string, status int, body []byte, scrub func(string) string) *APIError {
 	e := &APIError{Method: method, Path: path, Status: status}
 	var m map[string]any
 	if json.Unmarshal(body, &m) == nil {
@@ -436,9 +461,7 @@ func parseError(method, path string, status int, body []byte) *APIError {
 	if e.Message == "" {
 		e.Message = fmt.Sprintf("%d %s", status, http.StatusText(status))
 	}
-	if len(e.Message) > 300 {
-		e.Message = e.Message[:300] + "..."
-	}
+	e.Message = cut(scrub(e.Message), 300)
 	return e
 }
 

@@ -262,6 +262,79 @@ var badInputs = []badInput{
 		w.p.Write("config.main.toml", "[[runners]\nname = \n")
 		return nil
 	}, []string{"config.main.toml", "line 2", "move it away to have every runner adopted again"}},
+	// gitlab-runner matches config.toml keys regardless of case: a key the
+	// tool writes, in any case, would stand next to the tool's own value.
+	{"Token in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "Token = \"glrt-abc\"\n"))
+		return nil
+	}, []string{"main/x.toml", "key Token", "must not be set", "regardless of case"}},
+	{"URL in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "URL = \"https://evil.example.org\"\n"))
+		return nil
+	}, []string{"main/x.toml", "key URL", "regardless of case", "url"}},
+	{"ID in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "ID = 7\n"))
+		return nil
+	}, []string{"main/x.toml", "key ID", "must not be set"}},
+	{"Name in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "Name = \"other\"\n"))
+		return nil
+	}, []string{"main/x.toml", "key Name", "must not be set"}},
+	{"Token_Expires_At in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.yaml", "url: "+w.sim.URL+"\nexecutor: shell\nToken_Expires_At: 2099-01-01T00:00:00Z\n")
+		return nil
+	}, []string{"main/x.yaml", "key Token_Expires_At", "must not be set"}},
+	{"token with a Kelvin sign", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "\"to\u212aen\" = \"glrt-abc\"\n"))
+		return nil
+	}, []string{"main/x.toml", "must not be set", "regardless of case"}},
+	{"Executor in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "Executor = \"docker\"\n"))
+		return nil
+	}, []string{"main/x.toml", "key Executor", "regardless of case", "executor"}},
+	{"GitLab-only key in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "Tags = [\"gpu\"]\n"))
+		return nil
+	}, []string{"main/x.toml", "key Tags", "regardless of case", "tags"}},
+	{"template with Runners", func(t *testing.T, w *world) []string {
+		w.p.Write("config.template.main.toml", template(w, "personal_access_token = \""+coretest.AdminPAT+"\"\n")+"\n[[Runners]]\nname = \"hand\"\n")
+		return nil
+	}, []string{"config.template.main.toml", "key Runners", "declare each executor as a file"}},
+	{"template with Client_Configs", func(t *testing.T, w *world) []string {
+		w.p.Write("config.template.main.toml", template(w, "personal_access_token = \""+coretest.AdminPAT+"\"\n")+"\n[[Client_Configs]]\nurl = \"https://evil.example.org\"\n")
+		return nil
+	}, []string{"config.template.main.toml", "key Client_Configs", "regardless of case", "client_configs"}},
+	// Parse errors and rejected URLs never quote a secret (every case is
+	// also checked for "SECRET" in its output).
+	{"unquoted token in the template", func(t *testing.T, w *world) []string {
+		w.p.Write("config.template.main.toml", template(w, "personal_access_token = SECRETunquoted0123456789\n"))
+		return nil
+	}, []string{"config.template.main.toml", "line 5", "key personal_access_token"}},
+	{"unquoted token in the live config", func(t *testing.T, w *world) []string {
+		cfg := strings.Replace(w.p.Config(), "token = \"", "token = SECRETunquoted", 1)
+		w.p.Write("config.main.toml", cfg)
+		return nil
+	}, []string{"config.main.toml", "key token", "move it away"}},
+	{"YAML value that is not what its tag says", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.yaml", "url: "+w.sim.URL+"\nexecutor: shell\nsecret_number: !!int 12SECRETvalue34\n")
+		return nil
+	}, []string{"main/x.yaml", "line 3", "secret_number"}},
+	{"malformed url with a password and a query", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", "url = \"https://user:SECRETpassword1@gitlab example.org/?private_token=SECRETquery123\"\n")
+		return nil
+	}, []string{"main/x.toml", "key url", "not an http(s) URL"}},
+	{"url with a password", func(t *testing.T, w *world) []string {
+		w.p.Write("config.template.main.toml", strings.Replace(template(w, "personal_access_token = \""+coretest.AdminPAT+"\"\n"), "http://", "http://root:SECRETpassword1@", 1))
+		return nil
+	}, []string{"config.template.main.toml", "client_configs[0].url", "must not contain credentials"}},
+	{"url with a private_token query", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", "url = \"https://gitlab.example.org/?private_token=SECRETquery123\"\n")
+		return nil
+	}, []string{"main/x.toml", "key url", "query"}},
+	{"url matching no client, with a password", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", "url = \"https://u:SECRETpassword1@gitlab.example.org\"\n")
+		return nil
+	}, []string{"main/x.toml", "key url"}},
 }
 
 // w0dir is matched against the prefix path, which every message names.
@@ -291,7 +364,7 @@ func TestBadInputCatalogue(t *testing.T) {
 			before, _ := os.ReadFile(w.p.ConfigPath())
 			beforeInfo, _ := os.Stat(w.p.ConfigPath())
 			extra := tc.setup(t, w)
-			if tc.name == "corrupted live config" {
+			if strings.Contains(tc.name, "live config") {
 				before, _ = os.ReadFile(w.p.ConfigPath())
 				beforeInfo, _ = os.Stat(w.p.ConfigPath())
 			}
@@ -304,6 +377,9 @@ func TestBadInputCatalogue(t *testing.T) {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("message lacks %q:\n%s", want, stderr)
 				}
+			}
+			if strings.Contains(stdout+stderr, "SECRET") {
+				t.Errorf("the message quotes a secret from the input:\n%s", stderr)
 			}
 			if n := len(w.sim.Requests()); n != 0 {
 				t.Errorf("bad input still sent %d requests to GitLab", n)
