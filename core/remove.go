@@ -12,20 +12,7 @@ import (
 // write. Template and executor files are left alone; entries without this
 // host's identity are kept.
 func Remove(ctx context.Context, o Options) (*Result, error) {
-	en, res, err := start(ctx, &o)
-	defer en.finish()
-	if err != nil {
-		return res, err
-	}
-	p, err := en.planRemoval(ctx)
-	if err != nil {
-		res.Warnings = en.warnings
-		return res, err
-	}
-	if en.o.Check {
-		return en.preview(p, res), nil
-	}
-	return en.apply(ctx, p, res)
+	return runPlan(ctx, o, (*engine).planRemoval)
 }
 
 // planRemoval plans the deletion of every runner of this host and instance.

@@ -39,12 +39,18 @@ type Planned struct {
 // Sync runs the whole sync for one instance: plan, then preview (check
 // mode) or apply.
 func Sync(ctx context.Context, o Options) (*Result, error) {
+	return runPlan(ctx, o, (*engine).planSync)
+}
+
+// runPlan is every run's shape: start, plan, then preview or apply exactly
+// that plan.
+func runPlan(ctx context.Context, o Options, plan func(*engine, context.Context) (*Planned, error)) (*Result, error) {
 	en, res, err := start(ctx, &o)
 	defer en.finish()
 	if err != nil {
 		return res, err
 	}
-	p, err := en.planSync(ctx)
+	p, err := plan(en, ctx)
 	if err != nil {
 		res.Warnings = en.warnings
 		return res, err
