@@ -99,7 +99,7 @@ changed:
   returned: always
   type: bool
 msg:
-  description: What a sync would do, for example C(check mode: 2 to keep).
+  description: What a sync would do, for example C(check mode - 2 to keep).
   returned: always
   type: str
 would_change:
