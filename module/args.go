@@ -336,7 +336,7 @@ func checkExecutor(m map[string]any, i int) error {
 		return argErr("executors[%d].name must not be empty", i)
 	}
 	if err := core.ValidateExecutorName(name); err != nil {
-		return argErr("executors[%d].name: %v", i, err)
+		return argErr("executors[%d].name %q must be a plain file name: letters, digits, '.', '_', '+', '-', starting with a letter or digit", i, name)
 	}
 	if _, ok := m["url"]; !ok {
 		return argErr("executors[%d].url is required (the GitLab URL of one of the clients)", i)
