@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -97,16 +98,87 @@ func main() {
 	must(err)
 	defer os.RemoveAll(work)
 
+	helloBin, floorBin = buildBaseline("hello"), buildBaseline("floor")
+	base := measureStartup()
 	var rows []row
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(s)
 		must(err)
-		rows = append(rows, measure(n, 16)...)
+		if n == 100 {
+			rows = append(rows, measureWith(n, 16, &base)...)
+		} else {
+			rows = append(rows, measure(n, 16)...)
+		}
 		if n == 100 {
 			rows = append(rows, measure(n, 1)...)
 		}
 	}
-	report(rows, *out)
+	report(rows, base, *out)
+}
+
+var helloBin, floorBin string
+
+// buildBaseline builds bench/<name> the way make builds register-runner.
+func buildBaseline(name string) string {
+	out := filepath.Join(work, name)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./bench/"+name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Stderr = os.Stderr
+	must(cmd.Run())
+	return out
+}
+
+// baselines are the side-by-side measurements: start-up against a Go
+// hello world, steady state against a client that only sends the verifies.
+type baselines struct {
+	version, hello      time.Duration
+	steady100, floor100 time.Duration
+}
+
+func median(v []time.Duration) time.Duration {
+	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	return v[len(v)/2]
+}
+
+func timeRun(name string, args ...string) time.Duration {
+	cmd := exec.Command(name, args...)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		must(fmt.Errorf("%s: %v\n%s", name, err, out))
+	}
+	return time.Since(start)
+}
+
+// measureStartup runs `register-runner --version` and hello alternately,
+// so both see the same machine.
+func measureStartup() baselines {
+	var v, h []time.Duration
+	for i := 0; i < 51; i++ {
+		v = append(v, timeRun(bin, "--version"))
+		h = append(h, timeRun(helloBin))
+	}
+	return baselines{version: median(v), hello: median(h)}
+}
+
+var reToken = regexp.MustCompile(`(?m)^\s*token = "([^"]+)"`)
+
+// measureFloor alternates register-runner's steady state with the floor
+// client on the same registered prefix (100 executors).
+func measureFloor(url, prefix, host string, b *baselines) {
+	cfg, err := os.ReadFile(filepath.Join(prefix, "config.main.toml"))
+	must(err)
+	var toks []string
+	for _, m := range reToken.FindAllStringSubmatch(string(cfg), -1) {
+		toks = append(toks, m[1])
+	}
+	tokFile := filepath.Join(prefix, ".bench-tokens")
+	must(os.WriteFile(tokFile, []byte(strings.Join(toks, "\n")+"\n"), 0o600))
+	var steady, floor []time.Duration
+	for i := 0; i < runs; i++ {
+		steady = append(steady, runOnce(url, prefix, host, 16).wall)
+		floor = append(floor, timeRun(floorBin, "--url", url, "--tokens", tokFile, "--system-id", "s_0123456789ab", "--concurrency", "16"))
+	}
+	b.steady100, b.floor100 = median(steady), median(floor)
 }
 
 // sim starts a fresh standalone simulator and returns its URL, PAT file and stop function.
@@ -185,6 +257,10 @@ func runOnce(url, prefix, host string, concurrency int) sample {
 // measure registers n executors on fresh prefixes (first registration),
 // then runs again on each (steady state).
 func measure(n, concurrency int) []row {
+	return measureWith(n, concurrency, nil)
+}
+
+func measureWith(n, concurrency int, b *baselines) []row {
 	url, pat, stop := sim()
 	defer stop()
 	first := row{n: n, phase: "first registration", concurrency: concurrency}
@@ -195,6 +271,9 @@ func measure(n, concurrency int) []row {
 		first.samples = append(first.samples, runOnce(url, prefix, host, concurrency))
 		steady.samples = append(steady.samples, runOnce(url, prefix, host, concurrency))
 		fmt.Fprintf(os.Stderr, ".")
+		if b != nil && i == runs-1 {
+			measureFloor(url, prefix, host, b)
+		}
 	}
 	fmt.Fprintf(os.Stderr, " n=%d concurrency=%d\n", n, concurrency)
 	return []row{first, steady}
@@ -206,7 +285,7 @@ type check struct {
 	got  string
 }
 
-func report(rows []row, out string) {
+func report(rows []row, base baselines, out string) {
 	find := func(n int, phase string, c int) *row {
 		for i := range rows {
 			if rows[i].n == n && rows[i].phase == phase && rows[i].concurrency == c {
@@ -260,6 +339,14 @@ func report(rows []row, out string) {
 		}
 	}
 	checks = append(checks, check{"start-up to first request <= 10ms (up to 10 executors, median, worst row)", worstStart <= 10*time.Millisecond, dur(worstStart)})
+	// Side by side, measured alternately in this run.
+	checks = append(checks, check{"start-up: register-runner --version within 3ms of a Go hello world",
+		base.version-base.hello <= 3*time.Millisecond, fmt.Sprintf("%s vs %s (+%s)", dur(base.version), dur(base.hello), dur(base.version-base.hello))})
+	if base.floor100 > 0 {
+		ratio := float64(base.steady100) / float64(base.floor100)
+		checks = append(checks, check{"steady state of 100 executors within 15% of the floor (a client sending only the 100 verifies)",
+			ratio <= 1.15, fmt.Sprintf("%s vs %s (%.2fx)", dur(base.steady100), dur(base.floor100), ratio)})
+	}
 	var rss1000 int64
 	for _, r := range rows {
 		if r.n == 1000 {

@@ -137,6 +137,15 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 		return m[3]
 	}
 
+	// Check mode leaves no trace on the host, the cache included.
+	_, ts := runPlay("check run on a new host", "--check")
+	if _, bins := sum(ts); bins != 1 {
+		t.Errorf("check run on a new host sent %d binaries, want 1", bins)
+	}
+	if _, err := os.Stat(cache); !os.IsNotExist(err) {
+		t.Errorf("check mode created the cache folder %s", cache)
+	}
+
 	r, ts := runPlay("first run")
 	total, bins := sum(ts)
 	t.Logf("first run: %d bytes sent, %d binaries", total, bins)

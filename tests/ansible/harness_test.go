@@ -237,7 +237,9 @@ func runScenario(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	inventory := filepath.Join(eph, "inventory.yml")
-	inv := "all:\n  hosts:\n    instance:\n      ansible_connection: local\n"
+	// The module cache of the tests stays in the scenario's folder, not in
+	// /var/cache of the machine running them.
+	inv := "all:\n  hosts:\n    instance:\n      ansible_connection: local\n      gitlab_runner_auth_cache_dir: " + filepath.Join(eph, "module-cache") + "\n"
 	if err := os.WriteFile(inventory, []byte(inv), 0o600); err != nil {
 		t.Fatal(err)
 	}

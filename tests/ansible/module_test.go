@@ -40,7 +40,7 @@ func adhoc(t *testing.T, extraEnv []string, tasks ...string) []map[string]any {
 		t.Fatal(err)
 	}
 	inventory := filepath.Join(dir, "inventory.yml")
-	_ = os.WriteFile(inventory, []byte("all:\n  hosts:\n    instance:\n      ansible_connection: local\n"), 0o600)
+	_ = os.WriteFile(inventory, []byte("all:\n  hosts:\n    instance:\n      ansible_connection: local\n      gitlab_runner_auth_cache_dir: "+filepath.Join(dir, "module-cache")+"\n"), 0o600)
 	envv := append(playbookEnv(dir, dir, inventory), extraEnv...)
 	r := ansiblePlaybook(t, envv, dir, "adhoc", "-i", inventory, play)
 	if r.err != nil {

@@ -23,7 +23,8 @@ The cache (see the collection README, "Cost on a fleet"):
   arguments file (the binary's module mode: one positional argument, one
   JSON object printed); a miss costs a second command after the transfer;
 * when no cache can be kept, the build sent for the task is run from the
-  task's temporary folder, as Ansible runs binary modules, with a warning.
+  task's temporary folder, as Ansible runs binary modules, with a warning;
+* check mode uses a cached build but never writes one: it leaves no trace.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ MARKER = '__gitlab_runner_auth_sync__'
 
 # The script has no single quote, so that nested quoting (become) stays
 # short. Positional parameters: $1 cache folder ('' for the default), $2 arguments
-# file, $3 the build sent with this task ('' when none was sent). The
+# file, $3 the build sent with this task ('' when none was sent), $4 'keep'
+# to keep that build in the cache ('' in check mode, which leaves no trace). The
 # platform table is generated from hostplatform.GOARCH (see _script).
 SCRIPT = r'''set -u
 M=%(marker)s
@@ -87,6 +89,7 @@ trusted() {
 }
 if [ -n "$dir" ] && trusted; then exec "$bin" "$2"; fi
 [ -n "$3" ] || { echo "$M miss $arch"; exit 0; }
+[ "$4" = keep ] || exec "$3" "$2"
 if [ -n "$dir" ]; then
   (umask 077; mkdir -p -- "$dir") 2>/dev/null
   if mine "$dir" 700 && sealed "${dir%%/*}/"; then
@@ -225,8 +228,8 @@ class ActionModule(ActionBase):
                 builds[arch] = (path, _sha256(path))
         return builds
 
-    def _run_script(self, script, cache_dir, args_path, staged):
-        cmd = ' '.join(shlex.quote(x) for x in ['/bin/sh', '-c', script, 'sh', cache_dir, args_path, staged])
+    def _run_script(self, script, cache_dir, args_path, staged, keep=''):
+        cmd = ' '.join(shlex.quote(x) for x in ['/bin/sh', '-c', script, 'sh', cache_dir, args_path, staged, keep])
         env = self._compute_environment_string().strip()
         if env:
             cmd = env + ' ' + cmd
@@ -279,7 +282,8 @@ class ActionModule(ActionBase):
             staged = self._connection._shell.join_path(tmpdir, binary_name(marker[1]))
             self._transfer_file(builds[marker[1]][0], staged)
             self._fixup_perms2([tmpdir, staged])
-            res = self._run_script(script, cache_dir, args_path, staged)
+            # Check mode changes nothing on the host, the cache included.
+            res = self._run_script(script, cache_dir, args_path, staged, '' if self._task.check_mode else 'keep')
             marker = self._marker(res)
             for line in to_text(res.get('stderr', '')).splitlines():
                 words = line.split()

@@ -260,7 +260,7 @@ notes:
     Later runs send only the arguments (a few kilobytes). A cached binary is run only when the folder
     and the file belong to the user the module runs as, are mode 0700, and the file's SHA-256 matches
     the controller's build; otherwise it is sent again. Where no such cache can be kept, the binary is
-    sent for every run and the task warns.
+    sent for every run and the task warns. Check mode uses the cache but never writes to it.
 seealso:
   - name: GitLab runners API
     description: The endpoints the module uses.
