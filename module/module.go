@@ -314,6 +314,21 @@ func optionPath(where string, a *Args) string {
 		return where
 	}
 	file, rest, _ := strings.Cut(where, ": ")
+	// A token file named by the options: the option, then the path.
+	for i, c := range a.Clients {
+		for _, k := range []string{"personal_access_token_file", "registration_token_file", "tls_ca_file"} {
+			p, _ := c.Values[k].(string)
+			if p == "" {
+				continue
+			}
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(a.Prefix, p)
+			}
+			if filepath.Clean(p) == filepath.Clean(file) {
+				return fmt.Sprintf("clients[%d].%s (%s)", i, k, where)
+			}
+		}
+	}
 	key := strings.TrimPrefix(rest, "key ")
 	if file == "config.template."+a.Instance+".toml" {
 		switch {

@@ -263,3 +263,32 @@ func TestInfoIsReadOnly(t *testing.T) {
 		t.Error("info accepted state")
 	}
 }
+
+// TestTokenFilesOnTheHost: clients[].personal_access_token_file is passed
+// through to the template (the token stays in its file), and a bad one is
+// reported with the option's path.
+func TestTokenFilesOnTheHost(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	root := t.TempDir()
+	prefix := filepath.Join(root, "prefix")
+	patFile := filepath.Join(root, "pat")
+	if err := os.WriteFile(patFile, []byte(coretest.AdminPAT+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := declared(sim, prefix, "a")
+	in["clients"] = []any{map[string]any{"url": sim.URL, "personal_access_token_file": patFile}}
+	if res := runModule(t, in); res["failed"] == true || res["changed"] != true {
+		t.Fatalf("token file: %v", res)
+	}
+	tpl, _ := os.ReadFile(filepath.Join(prefix, "config.template.main.toml"))
+	if strings.Contains(string(tpl), coretest.AdminPAT) || !strings.Contains(string(tpl), patFile) {
+		t.Fatal("the template does not refer to the token file, or holds the token")
+	}
+	before := snapshot(t, root)
+	in["clients"] = []any{map[string]any{"url": sim.URL, "personal_access_token_file": filepath.Join(root, "missing")}}
+	res := runModule(t, in)
+	if msg, _ := res["msg"].(string); res["failed"] != true || !strings.Contains(msg, "clients[0].personal_access_token_file") {
+		t.Fatalf("missing token file: %v", res)
+	}
+	sameSnapshot(t, "after a missing token file", before, snapshot(t, root))
+}
