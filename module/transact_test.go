@@ -292,3 +292,26 @@ func TestTokenFilesOnTheHost(t *testing.T) {
 	}
 	sameSnapshot(t, "after a missing token file", before, snapshot(t, root))
 }
+
+// TestAbsentThatFailsKeepsTheTemplate: when GitLab refuses to delete a
+// runner, absent fails and keeps what is needed to run it again.
+func TestAbsentThatFailsKeepsTheTemplate(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	runModule(t, declared(sim, prefix, "a"))
+	sim.InjectFault(gitlabsim.Fault{Method: "DELETE", Type: gitlabsim.FaultStatus, Status: 500, Times: -1})
+	in := map[string]any{"prefix": prefix, "instance": "main", "hostname": "node5", "state": "absent", "timeout": "10s"}
+	res := runModule(t, in)
+	if res["failed"] != true {
+		t.Fatalf("absent with GitLab failing: %v", res)
+	}
+	for _, f := range []string{"config.template.main.toml", "main/a.toml"} {
+		if _, err := os.Stat(filepath.Join(prefix, f)); err != nil {
+			t.Errorf("%s was removed although the runner could not be deleted", f)
+		}
+	}
+	sim.ClearFaults()
+	if res := runModule(t, in); res["failed"] == true || len(sim.Runners()) != 0 {
+		t.Fatalf("absent again: %v", res)
+	}
+}
