@@ -155,6 +155,11 @@ func run(ctx context.Context, a *Args, sec *core.Redactor) (map[string]any, erro
 			err = fmt.Errorf("%w; restoring the files this task wrote also failed: %v", err, rerr)
 		}
 		filesChanged = false
+		if len(j.dirs) > 0 && (res == nil || !res.Changed) {
+			// The task created the prefix and GitLab was not changed: what
+			// the engine left in it (lock, host id) goes too.
+			_ = os.RemoveAll(j.dirs[0])
+		}
 	}
 	if res != nil {
 		report(out, res, a)

@@ -315,3 +315,21 @@ func TestAbsentThatFailsKeepsTheTemplate(t *testing.T) {
 		t.Fatalf("absent again: %v", res)
 	}
 }
+
+// TestFailureOnAFreshHostLeavesNoPrefix: GitLab unreachable on a new host:
+// the task fails and the prefix it created is gone again.
+func TestFailureOnAFreshHostLeavesNoPrefix(t *testing.T) {
+	root := t.TempDir()
+	prefix := filepath.Join(root, "etc", "gitlab-runner")
+	url := "http://127.0.0.1:1"
+	in := map[string]any{"prefix": prefix, "hostname": "node5", "timeout": "5s", "request_timeout": "1s",
+		"clients":   []any{map[string]any{"url": url, "personal_access_token": coretest.AdminPAT}},
+		"executors": []any{map[string]any{"name": "a", "url": url}}}
+	res := runModule(t, in)
+	if res["failed"] != true || res["changed"] != false {
+		t.Fatalf("unreachable GitLab: %v", res)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "etc")); !os.IsNotExist(err) {
+		t.Fatalf("the failed task left %v", snapshot(t, root))
+	}
+}
