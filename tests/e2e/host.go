@@ -105,12 +105,20 @@ func newMachine(rootfs, dir, gitlabRunner string) error {
 	if err := os.WriteFile(filepath.Join(dir, "etc", "machine-id"), []byte(hex.EncodeToString(id)+"\n"), 0o444); err != nil {
 		return err
 	}
-	// The operator's gitlab-runner, as a package would install it.
+	// The operator's gitlab-runner and its user, as GitLab's package
+	// installs them.
 	data, err := os.ReadFile(gitlabRunner)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "usr", "bin", "gitlab-runner"), data, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "usr", "bin", "gitlab-runner"), data, 0o755); err != nil {
+		return err
+	}
+	if out, err := exec.Command("useradd", "--root", dir, "--create-home", "--home-dir", "/home/gitlab-runner",
+		"--shell", "/bin/bash", "gitlab-runner").CombinedOutput(); err != nil {
+		return fmt.Errorf("useradd gitlab-runner in the container: %v: %s", err, out)
+	}
+	return nil
 }
 
 // Container is one boot of the machine folder with systemd-nspawn.

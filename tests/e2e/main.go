@@ -315,7 +315,7 @@ func (e *Env) ansible(play string, extra ...string) (string, error) {
 	if err := os.WriteFile(inv, []byte(content), 0o600); err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
 	defer cancel()
 	args := append([]string{"-i", inv, "-e", "@" + e.extraVars}, extra...)
 	args = append(args, filepath.Join(e.root, "tests", "e2e", "playbooks", play))

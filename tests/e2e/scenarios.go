@@ -51,8 +51,34 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 	var rows []Row
 	var cfg Config // the templated instance's config as the last scenario left it
 
+	rows = append(rows, step(ctx, "check mode", func(r *Row) error {
+		out, err := e.ansible("site.yml", "--check")
+		if err != nil {
+			return err
+		}
+		c, _ := e.gl.Counts()
+		if c.Mutating != 0 {
+			return fmt.Errorf("ansible-playbook --check: GitLab saw %s (%d mutating)", c, c.Mutating)
+		}
+		for _, p := range []string{"/etc/systemd/system/gitlab-runner@.service", "/etc/systemd/system/gitlab-runner@main.service.d",
+			"/usr/local/bin/register-runner", "/etc/gitlab-runner"} {
+			if _, err := os.Stat(e.ctr.Path(p)); err == nil {
+				return fmt.Errorf("ansible-playbook --check wrote %s", p)
+			}
+		}
+		m := regexp.MustCompile(`changed=(\d+)`).FindStringSubmatch(out)
+		if m == nil || m[1] == "0" {
+			return fmt.Errorf("ansible-playbook --check on a fresh host reports no change:\n%s", tail(out, 4))
+		}
+		r.Detail = fmt.Sprintf("fresh host: changed=%s reported, nothing written, GitLab saw %s, 0 mutating", m[1], c)
+		return nil
+	}))
+
 	first := step(ctx, "first start", func(r *Row) error {
 		t0 := time.Now()
+		if err := e.gl.ResetLog(); err != nil {
+			return err
+		}
 		if _, err := e.ansible("site.yml"); err != nil {
 			return err
 		}
@@ -97,6 +123,43 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 	if !first.OK {
 		return append(rows, Row{Name: "remaining scenarios", Detail: "not run: the first start failed"})
 	}
+
+	rows = append(rows, step(ctx, "role re-run", func(r *Row) error {
+		// Unchanged: nothing changes, gitlab-runner keeps running, GitLab
+		// sees the steady state (one verify per executor from the module).
+		pid := e.unitPID(unit)
+		if err := e.gl.ResetLog(); err != nil {
+			return err
+		}
+		out, err := e.ansible("site.yml")
+		if err != nil {
+			return err
+		}
+		if !regexp.MustCompile(`changed=0\s`).MatchString(out) {
+			return fmt.Errorf("second run of the unchanged play changed something:\n%s", tail(out, 4))
+		}
+		c, _ := e.gl.Counts()
+		if p := e.unitPID(unit); p != pid || c.Mutating != 0 || c.Total != 3 {
+			return fmt.Errorf("unchanged play: pid %d -> %d, GitLab saw %s", pid, p, c)
+		}
+		// A changed command line (an extra register-runner option): the
+		// handlers reload systemd and restart the unit with it.
+		out, err = e.ansible("site.yml", "-e", `{"gra_extra_args": ["--concurrency", "4"]}`)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "RUNNING HANDLER [gitlab_runner_auth.runner.service : Restart gitlab-runner]") {
+			return fmt.Errorf("changing the drop-in's command did not run the restart handler:\n%s", tail(out, 12))
+		}
+		pre, _ := e.ctr.Exec("systemctl", "show", "--property=ExecStartPre", unit)
+		newPID := e.unitPID(unit)
+		if newPID == pid || newPID == 0 || !strings.Contains(pre, "--concurrency 4") {
+			return fmt.Errorf("after the command change: pid %d -> %d, ExecStartPre %s", pid, newPID, strings.TrimSpace(pre))
+		}
+		r.Detail = fmt.Sprintf("unchanged play: changed=0, %s, pid %d kept; new register-runner option: daemon-reload and restart handlers ran, pid %d -> %d, ExecStartPre has it",
+			c, pid, pid, newPID)
+		return nil
+	}))
 
 	rows = append(rows, step(ctx, "three restarts", func(r *Row) error {
 		var times []string
@@ -255,6 +318,21 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if !strings.Contains(strictErr.Error(), "exit status 1") {
 			return fmt.Errorf("register-runner --strict with GitLab down: %v, want exit status 1", strictErr)
 		}
+		// Something that needs GitLab (a new executor) cannot be done: the
+		// reload fails and gitlab-runner keeps running on the config it has.
+		pending := e.ctr.Path("/etc/gitlab-runner/main/pending.toml")
+		if err := os.WriteFile(pending, []byte(fmt.Sprintf("url = %q\nexecutor = \"shell\"\n", e.gl.URL)), 0o600); err != nil {
+			return err
+		}
+		before, _ := e.config("main")
+		pidDown := e.unitPID(unit)
+		_, reloadErr := e.ctr.Exec("systemctl", "reload", unit)
+		_ = os.Remove(pending)
+		after, _ := e.config("main")
+		if reloadErr == nil || e.unitActive(unit) != "active" || e.unitPID(unit) != pidDown || after.Sum != before.Sum {
+			return fmt.Errorf("reload with a new executor while GitLab is down: error %v, unit %s, pid %d -> %d, config changed %v",
+				reloadErr, e.unitActive(unit), pidDown, e.unitPID(unit), after.Sum != before.Sum)
+		}
 		// GitLab comes back.
 		if err := e.gl.Up(); err != nil {
 			return err
@@ -279,7 +357,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if _, err := e.gl.WaitPolls(tReload, cfg.IDList(), 30*time.Second); err != nil {
 			return err
 		}
-		r.Detail = fmt.Sprintf("restart with connection refused: pre-start exit 0, unit active in %.1fs, journal %q; --strict exits 1; GitLab back: polls resumed by themselves %s; reload: %s, same pid, all poll",
+		r.Detail = fmt.Sprintf("restart with connection refused: pre-start exit 0, unit active in %.1fs, journal %q; --strict exits 1; reload with a new executor fails, same pid, config kept; GitLab back: polls resumed by themselves %s; reload: %s, same pid, all poll",
 			took.Seconds(), shorten(warning, 90), own, c)
 		return nil
 	}))
@@ -318,6 +396,9 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		}
 		firstPoll := time.Since(t0)
 		reloaded := strings.Count(e.journal(unit, t0), "Configuration loaded")
+		if reloaded == 0 {
+			return fmt.Errorf("gitlab-runner logged no \"Configuration loaded\" after the reload")
+		}
 		if _, err := e.gl.WaitPolls(t0, after.IDList(), 30*time.Second); err != nil {
 			return err
 		}
@@ -401,8 +482,13 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		}
 		stockStart := regexp.MustCompile(`(?m)^ExecStart=.*$`).FindString(string(stock))
 		t0 := time.Now()
-		if _, err := e.ansible("plain.yml"); err != nil {
+		first, err := e.ansible("plain.yml")
+		if err != nil {
 			return err
+		}
+		// The role ran before the module: the start waited for the handler.
+		if !strings.Contains(first, "starts at the end of the play") {
+			return fmt.Errorf("the role did not defer the start to the end of the play:\n%s", tail(first, 12))
 		}
 		if s := e.unitActive("gitlab-runner.service"); s != "active" {
 			return fmt.Errorf("gitlab-runner.service is %s:\n%s", s, tail(e.journal("gitlab-runner.service", t0), 10))
@@ -434,7 +520,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if !regexp.MustCompile(`changed=0\s`).MatchString(out) {
 			return fmt.Errorf("second run of the play changed something:\n%s", tail(out, 4))
 		}
-		r.Detail = fmt.Sprintf("stock unit %q; with the drop-in it runs --config config.solo.toml (pid %d), runner %d polls; second play changed=0",
+		r.Detail = fmt.Sprintf("stock unit %q; role before module: started by the handler at the end of the play; with the drop-in it runs --config config.solo.toml (pid %d), runner %d polls; second play changed=0",
 			shorten(stockStart, 70), pid, solo.IDList()[0])
 		return nil
 	}))
@@ -443,6 +529,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		cases := []struct{ name, want string }{
 			{"unit", "systemd has no unit gitlab-runner-absent.service"},
 			{"binary", "gitlab-runner is not installed at /opt/absent/gitlab-runner"},
+			{"user", "user absent-runner-user does not exist"},
 		}
 		for _, c := range cases {
 			out, err := e.ansible("refuse.yml", "-e", "gra_case="+c.name)
@@ -456,7 +543,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if _, err := os.Stat(e.ctr.Path("/usr/local/bin/register-runner-refused")); err == nil {
 			return fmt.Errorf("the refused play installed register-runner anyway")
 		}
-		r.Detail = "missing unit and missing gitlab-runner binary: the play fails before writing anything, naming the fix"
+		r.Detail = "missing unit, gitlab-runner binary or user: the play fails before writing anything, naming the fix"
 		return nil
 	}))
 
