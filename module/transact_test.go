@@ -222,7 +222,7 @@ func TestGroupByFullPath(t *testing.T) {
 	}
 	tpl, _ := os.ReadFile(filepath.Join(prefix, "config.template.main.toml"))
 	if !strings.Contains(string(tpl), "group_id = 77") {
-		t.Fatalf("template lacks the resolved group_id:\n%s", coretest.FindSecret(string(tpl)))
+		t.Fatalf("template lacks the resolved group_id:\n%s", core.RedactKeys(string(tpl)))
 	}
 	in["clients"].([]any)[0].(map[string]any)["group"] = "ops/nope"
 	res = runModule(t, in)
