@@ -12,6 +12,7 @@ var (
 	reInstance     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 	reExecutorName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$`)
 	reDigits       = regexp.MustCompile(`[0-9]+`)
+	reSeparators   = regexp.MustCompile(`[-_.]{2,}`)
 )
 
 // ShortHostname drops the domain: node12.cluster.example.org -> node12.
@@ -22,8 +23,14 @@ func ShortHostname(h string) string {
 	return h
 }
 
-// digitlessHostname is the hostname with digits removed (node12 -> node).
-func digitlessHostname(h string) string { return reDigits.ReplaceAllString(h, "") }
+// digitlessHostname is the hostname with digits removed and the separators
+// left behind collapsed and trimmed (node12 -> node, ip-10-0-0-12 -> ip,
+// rack-04-node-12 -> rack-node); "" when nothing remains (12-34).
+func digitlessHostname(h string) string {
+	s := reDigits.ReplaceAllString(h, "")
+	s = reSeparators.ReplaceAllStringFunc(s, func(run string) string { return run[:1] })
+	return strings.Trim(s, "-_.")
+}
 
 // validateNames checks the instance and host names.
 func validateNames(hostname, instance string) error {
@@ -36,7 +43,7 @@ func validateNames(hostname, instance string) error {
 	if !reInstance.MatchString(instance) {
 		return optionErr(OptInstance, "%q is not a valid instance name (letters, digits, '.', '_', '-'; e.g. main)", instance)
 	}
-	if instance == hostname || instance == digitlessHostname(hostname) {
+	if instance == hostname || (digitlessHostname(hostname) != "" && instance == digitlessHostname(hostname)) {
 		return optionErr(OptInstance, "instance name %q equals the host name (%s); its tag would be meaningless, choose another instance name", instance, hostname)
 	}
 	return nil

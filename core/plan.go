@@ -72,7 +72,10 @@ type Step struct {
 	// lookup the token may not make). Other steps still run.
 	Fault    string
 	Settings gitlab.Settings
-	Reason   string
+	// Have is what GitLab holds (read from GitLab, or last applied per the
+	// state file) when the plan updates the settings: the diff's "before".
+	Have   *gitlab.Settings
+	Reason string
 }
 
 // Plan is the list of steps a sync carries out.
@@ -419,6 +422,7 @@ func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Obse
 		case hasPAT:
 			step.Action = Update
 			step.Reason = "server-side settings differ: " + driftReason(e, step.ID, st, obs, want)
+			step.Have = knownSettings(e, step.ID, st, obs)
 		case e.Client.RegistrationToken != "":
 			step.Action = Replace
 			step.DeleteOld = true
@@ -517,6 +521,19 @@ func driftOf(e *Executor, id int64, st *State, obs Observation, want gitlab.Sett
 		return !sr.Applied.Equal(want), true
 	}
 	return false, false
+}
+
+// knownSettings is what GitLab holds for the runner, as far as known.
+func knownSettings(e *Executor, id int64, st *State, obs Observation) *gitlab.Settings {
+	if det, ok := obs.Details[RunnerRef{e.Client.Key, id}]; ok {
+		h := det.Settings().Normalized()
+		return &h
+	}
+	if sr, ok := st.Runners[e.Name]; ok && sr.Applied != nil {
+		h := sr.Applied.Normalized()
+		return &h
+	}
+	return nil
 }
 
 func driftReason(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) string {

@@ -110,6 +110,14 @@ type RunnerResult struct {
 	Action   Action `json:"action"`
 	Reason   string `json:"reason,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// Description and Tags are what the runner carries in GitLab once the
+	// run is done (computed from the declaration; empty for deletes).
+	Description string   `json:"description,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	// SettingsBefore and SettingsAfter are the GitLab-side settings an
+	// update changes: what GitLab held (when known) and what it gets.
+	SettingsBefore *gitlab.Settings `json:"settings_before,omitempty"`
+	SettingsAfter  *gitlab.Settings `json:"settings_after,omitempty"`
 }
 
 // Result is the outcome of a run, as both front ends report it.

@@ -396,6 +396,11 @@ func runnerResults(plan Plan, outcomes []Outcome) []RunnerResult {
 		switch {
 		case s.Executor != nil:
 			r.Executor = s.Executor.Type
+			r.Description, r.Tags = s.Executor.Description, append([]string{}, s.Executor.Tags...)
+			if s.Action == Update {
+				want := s.Settings
+				r.SettingsBefore, r.SettingsAfter = s.Have, &want
+			}
 		case s.Prev != nil:
 			r.Executor = s.Prev.Executor
 		}

@@ -127,7 +127,11 @@ func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 		// original tool's schemas expect ("env": {"type": "array"}).
 		env := []any{}
 		var tags []string
-		tags = append(tags, d.Hostname, digitlessHostname(d.Hostname), d.Layout.Instance, e.Type)
+		tags = append(tags, d.Hostname)
+		if dl := digitlessHostname(d.Hostname); dl != "" {
+			tags = append(tags, dl)
+		}
+		tags = append(tags, d.Layout.Instance, e.Type)
 		for _, name := range e.EnvTags {
 			if v, ok := o.Getenv(name); ok && strings.TrimSpace(v) != "" {
 				v = strings.TrimSpace(v)

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 )
@@ -26,6 +29,14 @@ type Args struct {
 	Hostname    string
 	Concurrency int
 
+	// Timeout bounds the whole run, LockTimeout the wait for another run,
+	// RequestTimeout one HTTP request, CaptureTimeout capture_tags.
+	Timeout, LockTimeout, RequestTimeout, CaptureTimeout time.Duration
+
+	// Module is the module the arguments are for: "sync", or "info" (the
+	// read-only companion; its action plugin adds _gra_module: info).
+	Module string
+
 	HasGlobal, HasClients, HasExecutors bool
 
 	CheckMode bool
@@ -37,6 +48,9 @@ type Args struct {
 type ClientArg struct {
 	URL    string
 	Values map[string]any
+	// Group and Project are full paths ("ops/ci") resolved to group_id /
+	// project_id through GitLab's API before anything is written.
+	Group, Project string
 }
 
 // Secrets are the inline tokens of the entry.
@@ -58,7 +72,14 @@ func (e *ArgError) Error() string { return e.Msg }
 func argErr(format string, args ...any) error { return &ArgError{Msg: fmt.Sprintf(format, args...)} }
 
 var topLevel = []string{"prefix", "instance", "state", "global", "clients", "executors", "tag_schema",
-	"capture_tags", "refresh", "hostname", "concurrency"}
+	"capture_tags", "refresh", "hostname", "concurrency", "timeout", "lock_timeout", "request_timeout", "capture_timeout"}
+
+// infoOptions are the options of the info module (a subset of sync's).
+var infoOptions = []string{"prefix", "instance", "hostname", "tag_schema", "capture_tags", "concurrency",
+	"timeout", "lock_timeout", "request_timeout", "capture_timeout"}
+
+// moduleArg is the hidden option the info action plugin adds.
+const moduleArg = "_gra_module"
 
 // ParseArgs reads Ansible's arguments (JSON) and validates every option.
 func ParseArgs(data []byte) (*Args, error) {
@@ -71,9 +92,21 @@ func ParseArgs(data []byte) (*Args, error) {
 	if raw == nil {
 		raw = map[string]any{}
 	}
-	a := &Args{Prefix: "/etc/gitlab-runner", Instance: "main", State: "present", Concurrency: core.DefaultConcurrency}
-	known := map[string]bool{}
-	for _, k := range topLevel {
+	a := &Args{Prefix: "/etc/gitlab-runner", Instance: "main", State: "present", Concurrency: core.DefaultConcurrency,
+		Timeout: 5 * time.Minute, LockTimeout: 120 * time.Second, RequestTimeout: 20 * time.Second,
+		CaptureTimeout: 10 * time.Second, Module: "sync"}
+	if v, ok := raw[moduleArg]; ok {
+		if v != "info" && v != "sync" {
+			return nil, argErr("%s must be sync or info", moduleArg)
+		}
+		a.Module = v.(string)
+	}
+	options := topLevel
+	if a.Module == "info" {
+		options = infoOptions
+	}
+	known := map[string]bool{moduleArg: true}
+	for _, k := range options {
 		known[k] = true
 	}
 	var unknown []string
@@ -84,10 +117,20 @@ func ParseArgs(data []byte) (*Args, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, argErr("Unsupported parameters for (gitlab_runner_auth.runner.sync) module: %s. Supported parameters include: %s.",
-			strings.Join(unknown, ", "), strings.Join(sortedCopy(topLevel), ", "))
+		return nil, argErr("Unsupported parameters for (gitlab_runner_auth.runner.%s) module: %s. Supported parameters include: %s.",
+			a.Module, strings.Join(unknown, ", "), strings.Join(sortedCopy(options), ", "))
 	}
 	var err error
+	for _, d := range []struct {
+		key string
+		dst *time.Duration
+	}{{"timeout", &a.Timeout}, {"lock_timeout", &a.LockTimeout}, {"request_timeout", &a.RequestTimeout}, {"capture_timeout", &a.CaptureTimeout}} {
+		if v, ok := raw[d.key]; ok && v != nil {
+			if *d.dst, err = toDuration(v, d.key); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if a.CheckMode, err = optBool(raw, "_ansible_check_mode", false); err != nil {
 		return nil, err
 	}
@@ -110,8 +153,11 @@ func ParseArgs(data []byte) (*Args, error) {
 	if a.State != "present" && a.State != "absent" {
 		return nil, argErr("value of state must be one of: present, absent, got: %s", a.State)
 	}
-	if a.Prefix == "" {
-		return nil, argErr("prefix must not be empty")
+	if a.Prefix, err = expandPrefix(a.Prefix); err != nil {
+		return nil, err
+	}
+	if err := core.ValidateInstanceName(a.Instance); err != nil {
+		return nil, argErr("instance: %q is not a valid instance name (letters, digits, '.', '_', '-'; it names files in the prefix, e.g. main)", a.Instance)
 	}
 	if a.Refresh, err = optBool(raw, "refresh", false); err != nil {
 		return nil, err
@@ -191,9 +237,28 @@ func parseClient(el any, i int) (ClientArg, error) {
 	}
 	c := ClientArg{Values: map[string]any{}}
 	for k, v := range m {
+		if k == "group" || k == "project" {
+			if v == nil {
+				continue
+			}
+			p, err := toStr(v, fmt.Sprintf("clients[%d].%s", i, k))
+			if err != nil {
+				return c, err
+			}
+			p = strings.Trim(strings.TrimSpace(p), "/")
+			if p == "" {
+				return c, argErr("clients[%d].%s must be a full path such as ops/ci", i, k)
+			}
+			if k == "group" {
+				c.Group = p
+			} else {
+				c.Project = p
+			}
+			continue
+		}
 		kind, known := core.ClientKeyKinds[k]
 		if !known {
-			return c, argErr("clients[%d]: unsupported parameter %s; supported: %s", i, k, strings.Join(core.ClientKeys, ", "))
+			return c, argErr("clients[%d]: unsupported parameter %s; supported: %s, group, project", i, k, strings.Join(core.ClientKeys, ", "))
 		}
 		if v == nil {
 			continue
@@ -207,6 +272,12 @@ func parseClient(el any, i int) (ClientArg, error) {
 	c.URL, _ = c.Values["url"].(string)
 	if c.URL == "" {
 		return c, argErr("clients[%d].url is required", i)
+	}
+	if _, ok := c.Values["group_id"]; ok && c.Group != "" {
+		return c, argErr("clients[%d]: give group or group_id, not both", i)
+	}
+	if _, ok := c.Values["project_id"]; ok && c.Project != "" {
+		return c, argErr("clients[%d]: give project or project_id, not both", i)
 	}
 	if rt, ok := c.Values["runner_type"].(string); ok && !slices.Contains(core.RunnerTypes, rt) {
 		return c, argErr("clients[%d].runner_type must be one of: %s, got: %s", i, strings.Join(core.RunnerTypes, ", "), rt)
@@ -263,6 +334,9 @@ func checkExecutor(m map[string]any, i int) error {
 	}
 	if name == "" {
 		return argErr("executors[%d].name must not be empty", i)
+	}
+	if err := core.ValidateExecutorName(name); err != nil {
+		return argErr("executors[%d].name %q must be a plain file name: letters, digits, '.', '_', '+', '-', starting with a letter or digit", i, name)
 	}
 	if _, ok := m["url"]; !ok {
 		return argErr("executors[%d].url is required (the GitLab URL of one of the clients)", i)
@@ -346,6 +420,54 @@ func optBool(raw map[string]any, key string, def bool) (bool, error) {
 		return def, nil
 	}
 	return toBool(v, key)
+}
+
+// toDuration accepts Go durations ("90s", "5m") or a number of seconds.
+func toDuration(v any, name string) (time.Duration, error) {
+	var d time.Duration
+	switch x := v.(type) {
+	case json.Number:
+		n, err := x.Float64()
+		if err != nil {
+			return 0, argErr("%s must be a duration such as 90s or 5m, or seconds", name)
+		}
+		d = time.Duration(n * float64(time.Second))
+	case string:
+		s := strings.TrimSpace(x)
+		if n, err := strconv.ParseFloat(s, 64); err == nil {
+			d = time.Duration(n * float64(time.Second))
+		} else if d, err = time.ParseDuration(s); err != nil {
+			return 0, argErr("%s must be a duration such as 90s or 5m, or seconds, got %q", name, x)
+		}
+	default:
+		return 0, argErr("%s must be a duration such as 90s or 5m, or seconds, got %s", name, jsonType(v))
+	}
+	if d <= 0 {
+		return 0, argErr("%s must be positive", name)
+	}
+	return d, nil
+}
+
+// expandPrefix expands "~" and "~/..." to the home folder of the user the
+// module runs as and refuses anything that is not then an absolute path
+// ("~other/" included): a prefix is never created relative to wherever
+// the module happens to run.
+func expandPrefix(p string) (string, error) {
+	p = strings.TrimSpace(p)
+	if p == "" {
+		return "", argErr("prefix must not be empty")
+	}
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil || !filepath.IsAbs(home) {
+			return "", argErr("prefix %q: cannot expand ~ (no home folder for this user); give an absolute path", p)
+		}
+		p = filepath.Join(home, strings.TrimPrefix(p, "~"))
+	}
+	if !filepath.IsAbs(p) {
+		return "", argErr("prefix must be an absolute path (or start with ~/), got %q", p)
+	}
+	return filepath.Clean(p), nil
 }
 
 func sortedCopy(s []string) []string {

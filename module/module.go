@@ -15,9 +15,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
 
 const managedHeader = "# Managed by Ansible (gitlab_runner_auth.runner.sync): edits here are replaced on the next run.\n"
@@ -57,10 +57,13 @@ func Run(ctx context.Context, raw []byte, sec *core.Redactor) map[string]any {
 	for _, c := range a.Clients {
 		sec.Add(c.Secrets()...)
 	}
+	if a.Module == "info" {
+		return runInfo(ctx, a, sec)
+	}
 	res, err := run(ctx, a, sec)
 	if err != nil {
 		res["failed"] = true
-		res["msg"] = err.Error()
+		res["msg"] = describeErr(err, a)
 	}
 	return res
 }
@@ -77,25 +80,37 @@ type managed struct {
 	executor string // file name within the executor folder
 }
 
+func (a *Args) options(sec *core.Redactor) core.Options {
+	return core.Options{
+		Prefix: a.Prefix, Instance: a.Instance, Hostname: a.Hostname, Check: a.CheckMode, Refresh: a.Refresh,
+		Unregister: a.State == "absent", Concurrency: a.Concurrency, Secrets: sec,
+		Tags: core.TagOptions{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema, CaptureTimeout: a.CaptureTimeout},
+		// A module run waits behind a systemd restart, but not forever.
+		LockTimeout: a.LockTimeout, Timeout: a.Timeout, RequestTimeout: a.RequestTimeout,
+	}
+}
+
 func run(ctx context.Context, a *Args, sec *core.Redactor) (map[string]any, error) {
 	l := core.Layout{Prefix: a.Prefix, Instance: a.Instance}
 	out := map[string]any{"changed": false, "config_path": l.ConfigPath(), "runners": []map[string]any{}}
-	opts := core.Options{
-		Prefix: a.Prefix, Instance: a.Instance, Hostname: a.Hostname, Check: a.CheckMode, Refresh: a.Refresh,
-		Unregister: a.State == "absent", Concurrency: a.Concurrency, Secrets: sec,
-		Tags: core.TagOptions{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema},
-		// A module run waits behind a systemd restart, but not forever.
-		LockTimeout: 120 * time.Second,
-		Timeout:     5 * time.Minute,
+	opts := a.options(sec)
+	if a.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.Timeout)
+		defer cancel()
+	}
+	if err := resolveNamespaces(ctx, a, sec); err != nil {
+		return out, err
 	}
 
 	var files []*managed
+	var ov *core.Overlay
 	if a.HasClients || a.HasExecutors || a.HasGlobal {
 		var err error
 		if files, err = plannedFiles(l, a, sec); err != nil {
 			return out, err
 		}
-		ov := &core.Overlay{Executors: map[string][]byte{}}
+		ov = &core.Overlay{Executors: map[string][]byte{}}
 		for _, f := range files {
 			switch {
 			case f.executor == "":
@@ -104,36 +119,265 @@ func run(ctx context.Context, a *Args, sec *core.Redactor) (map[string]any, erro
 				ov.Executors[f.executor] = f.data
 			}
 		}
+	}
+	if a.State == "absent" {
+		return runAbsent(ctx, a, l, opts, ov, out, sec)
+	}
+	if ov != nil {
+		// Everything core would refuse is refused now, before any write.
+		vo := opts
+		vo.Overlay = ov
+		if err := core.Validate(ctx, vo); err != nil {
+			return out, err
+		}
+	}
+	var j *journal
+	if ov != nil {
 		if a.CheckMode {
 			opts.Overlay = ov
 			opts.PrefixMayBeMissing = true
-		} else if a.State == "present" {
-			if err := writeFiles(l, files); err != nil {
+		} else {
+			var err error
+			if j, err = writeFiles(l, files); err != nil {
 				return out, err
 			}
-		} else {
-			opts.Overlay = &core.Overlay{Template: ov.Template}
 		}
 	}
 	filesChanged := false
 	for _, f := range files {
 		filesChanged = filesChanged || f.changed
 	}
-	if a.State == "absent" {
-		filesChanged = false // absent leaves the declared files alone
-	}
 
 	res, err := core.Run(ctx, opts)
+	if err != nil && j != nil {
+		// All or nothing: the files this task wrote go back as they were.
+		if rerr := j.restore(); rerr != nil {
+			err = fmt.Errorf("%w; restoring the files this task wrote also failed: %v", err, rerr)
+		}
+		filesChanged = false
+		if len(j.dirs) > 0 && (res == nil || !res.Changed) {
+			// The task created the prefix and GitLab was not changed: what
+			// the engine left in it (lock, host id) goes too.
+			_ = os.RemoveAll(j.dirs[0])
+		}
+	}
 	if res != nil {
-		b, _ := json.Marshal(res)
-		_ = json.Unmarshal(b, &out)
+		report(out, res, a)
 		out["changed"] = res.Changed || filesChanged
-		out["msg"] = summary(res, a.CheckMode)
+		if err != nil && (a.CheckMode || !res.Changed) {
+			out["changed"] = filesChanged
+		}
 		if a.Diff {
 			out["diff"] = diffs(l, files, res, a.State)
 		}
 	}
 	return out, err
+}
+
+// report copies the engine's result into the module's.
+func report(out map[string]any, res *core.Result, a *Args) {
+	b, _ := json.Marshal(res)
+	_ = json.Unmarshal(b, &out)
+	out["msg"] = summary(res, a.CheckMode)
+}
+
+// runAbsent unregisters the instance's runners, then removes everything
+// the instance has under the prefix: template (it holds the PAT),
+// executor files and folder, config, state file and marker. When GitLab
+// refuses, the template stays so that the task can be run again.
+func runAbsent(ctx context.Context, a *Args, l core.Layout, opts core.Options, ov *core.Overlay, out map[string]any, sec *core.Redactor) (map[string]any, error) {
+	if ov != nil {
+		opts.Overlay = &core.Overlay{Template: ov.Template}
+		vo := opts
+		if err := core.Validate(ctx, vo); err != nil {
+			return out, err
+		}
+	}
+	if _, err := os.Lstat(a.Prefix); errors.Is(err, os.ErrNotExist) {
+		out["msg"] = "no runners: the prefix does not exist"
+		if a.Diff {
+			out["diff"] = []map[string]any{}
+		}
+		return out, nil
+	}
+	leftovers := instanceFiles(l, sec)
+	res, err := core.Run(ctx, opts)
+	if res == nil {
+		return out, err
+	}
+	report(out, res, a)
+	out["changed"] = res.Changed || len(leftovers) > 0
+	if err != nil {
+		out["changed"] = !a.CheckMode && res.Changed
+		return out, err
+	}
+	if a.Diff {
+		d := diffs(l, nil, res, a.State)
+		for _, f := range leftovers {
+			d = append(d, map[string]any{"before_header": f.path, "after_header": f.path + " (removed)",
+				"before": string(f.before), "after": ""})
+		}
+		out["diff"] = d
+	}
+	if a.CheckMode {
+		return out, nil
+	}
+	var errs []error
+	for _, f := range leftovers {
+		if err := os.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("removing %s: %w", f.path, err))
+		}
+	}
+	if fi, err := os.Lstat(l.ExecutorDir()); err == nil && fi.IsDir() {
+		if err := os.Remove(l.ExecutorDir()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("removing the executor folder %s (files not written by this module remain in it?): %w", l.ExecutorDir(), err))
+		} else {
+			out["changed"] = true
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// instanceFiles are the files of the instance that absent removes besides
+// what core removes: template, executor files (any name, links included:
+// only the link goes), marker; with their redacted contents for the diff.
+func instanceFiles(l core.Layout, sec *core.Redactor) []*managed {
+	var out []*managed
+	add := func(path, rel string) {
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return
+		}
+		f := &managed{path: path, rel: rel, exists: true, changed: true}
+		if fi.Mode().IsRegular() {
+			if b, err := os.ReadFile(path); err == nil {
+				f.before = []byte(core.RedactKeys(sec.Redact(string(b))))
+			}
+		}
+		out = append(out, f)
+	}
+	add(l.TemplatePath(), "config.template."+l.Instance+".toml")
+	if fi, err := os.Lstat(l.ExecutorDir()); err == nil && fi.IsDir() {
+		entries, _ := os.ReadDir(l.ExecutorDir())
+		for _, e := range entries {
+			if !e.IsDir() {
+				add(filepath.Join(l.ExecutorDir(), e.Name()), filepath.Join(l.Instance, e.Name()))
+			}
+		}
+	}
+	add(l.IncompletePath(), filepath.Base(l.IncompletePath()))
+	return out
+}
+
+// resolveNamespaces turns clients' group/project paths into the numeric
+// ids the template takes, with one read-only request each.
+func resolveNamespaces(ctx context.Context, a *Args, sec *core.Redactor) error {
+	for i := range a.Clients {
+		c := &a.Clients[i]
+		for _, ns := range []struct{ kind, path string }{{"group", c.Group}, {"project", c.Project}} {
+			if ns.path == "" {
+				continue
+			}
+			str := func(k string) string { s, _ := c.Values[k].(string); return s }
+			id, err := core.ResolveNamespace(ctx, core.NamespaceRequest{URL: c.URL, PAT: str("personal_access_token"),
+				PATFile: str("personal_access_token_file"), Prefix: a.Prefix, CAFile: str("tls_ca_file"),
+				Kind: ns.kind, Path: ns.path, RequestTimeout: a.RequestTimeout, Secrets: sec})
+			if err != nil {
+				return argErr("clients[%d].%s: %v", i, ns.kind, err)
+			}
+			c.Values[ns.kind+"_id"] = id
+		}
+	}
+	return nil
+}
+
+// describeErr renders an error with the module's option paths: a file the
+// module wrote from options is named by the option it came from.
+func describeErr(err error, a *Args) string {
+	var ie *core.InputError
+	if !errors.As(err, &ie) {
+		return err.Error()
+	}
+	c := *ie
+	c.Where = optionPath(ie.Where, a)
+	if a.HasClients {
+		c.Msg = strings.ReplaceAll(c.Msg, "client_configs entry in config.template."+a.Instance+".toml", "entry of clients")
+	}
+	msg := c.Describe(func(o core.Option) string { return string(o) })
+	if ie.Error() != err.Error() {
+		// Joined or wrapped: keep the other parts.
+		msg = strings.Replace(err.Error(), ie.Error(), msg, 1)
+	}
+	return msg
+}
+
+// optionPath maps "config.template.main.toml: client_configs[0].url" to
+// "clients[0].url" and "main/shell.toml: key url" to "executors[2].url"
+// when the module wrote those files from its options.
+func optionPath(where string, a *Args) string {
+	if !a.HasClients && !a.HasExecutors {
+		return where
+	}
+	file, rest, _ := strings.Cut(where, ": ")
+	// A token file named by the options: the option, then the path.
+	for i, c := range a.Clients {
+		for _, k := range []string{"personal_access_token_file", "registration_token_file", "tls_ca_file"} {
+			p, _ := c.Values[k].(string)
+			if p == "" {
+				continue
+			}
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(a.Prefix, p)
+			}
+			if filepath.Clean(p) == filepath.Clean(file) {
+				return fmt.Sprintf("clients[%d].%s (%s)", i, k, where)
+			}
+		}
+	}
+	key := strings.TrimPrefix(rest, "key ")
+	if file == "config.template."+a.Instance+".toml" {
+		switch {
+		case strings.HasPrefix(key, "client_configs"):
+			return "clients" + strings.TrimPrefix(key, "client_configs")
+		case key != "":
+			return "global." + key
+		}
+		return "clients"
+	}
+	if dir, fn := filepath.Split(file); filepath.Clean(dir) == a.Instance {
+		stem := strings.TrimSuffix(fn, core.ExecutorFileExt(fn))
+		for i, m := range a.Executors {
+			if m["name"] == stem {
+				if key != "" {
+					return fmt.Sprintf("executors[%d].%s", i, key)
+				}
+				return fmt.Sprintf("executors[%d]", i)
+			}
+		}
+	}
+	return where
+}
+
+// runInfo is the info module: a read-only report, never a change.
+func runInfo(ctx context.Context, a *Args, sec *core.Redactor) map[string]any {
+	opts := a.options(sec)
+	opts.Check, opts.Unregister = true, false
+	out := map[string]any{"changed": false, "runners": []any{}}
+	info, err := core.Inspect(ctx, opts)
+	if info != nil {
+		b, _ := json.Marshal(info)
+		_ = json.Unmarshal(b, &out)
+		if info.Plan != nil {
+			out["msg"] = summary(info.Plan, true)
+			out["would_change"] = info.Plan.Changed
+		}
+	}
+	out["changed"] = false
+	if err != nil {
+		out["failed"] = true
+		out["msg"] = describeErr(err, a)
+	}
+	return out
 }
 
 func summary(res *core.Result, check bool) string {
@@ -173,8 +417,8 @@ func plannedFiles(l core.Layout, a *Args, sec *core.Redactor) ([]*managed, error
 	declared := map[string]bool{}
 	for _, m := range a.Executors {
 		name := m["name"].(string)
-		if strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, ".") {
-			return nil, argErr("executors: name %q must be a plain file name (no '/' and no leading '.')", name)
+		if err := core.ValidateExecutorName(name); err != nil {
+			return nil, argErr("executors: %v", err)
 		}
 		fn := name + ".toml"
 		declared[fn] = true
@@ -191,7 +435,11 @@ func plannedFiles(l core.Layout, a *Args, sec *core.Redactor) ([]*managed, error
 		data := append([]byte(managedHeader), core.EncodeTOML(t)...)
 		files = append(files, compare(filepath.Join(l.ExecutorDir(), fn), filepath.Join(l.Instance, fn), fn, data, data, sec))
 	}
-	// Declared files only: anything else in the executor folder goes.
+	// Declared files only: anything else in the executor folder goes. A
+	// folder that is a link is not listed: nothing outside the prefix is read.
+	if fi, err := os.Lstat(l.ExecutorDir()); err != nil || !fi.IsDir() {
+		return files, nil
+	}
 	if entries, err := os.ReadDir(l.ExecutorDir()); err == nil {
 		for _, e := range entries {
 			n := e.Name()
@@ -206,11 +454,18 @@ func plannedFiles(l core.Layout, a *Args, sec *core.Redactor) ([]*managed, error
 }
 
 func compare(path, rel, executor string, data, redacted []byte, sec *core.Redactor) *managed {
-	f := &managed{path: path, rel: rel, executor: executor, data: data, after: redacted}
+	f := &managed{path: path, rel: rel, executor: executor, data: data, after: []byte(core.RedactKeys(string(redacted)))}
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		// A link or anything else is replaced, never followed: its target
+		// may be outside the prefix.
+		f.exists, f.changed = true, true
+		f.before = []byte("(" + fi.Mode().Type().String() + ", not read)\n")
+		return f
+	}
 	old, err := os.ReadFile(path)
 	if err == nil {
 		f.exists = true
-		f.before = []byte(sec.Redact(string(old)))
+		f.before = []byte(core.RedactKeys(sec.Redact(string(old))))
 		f.changed = data == nil || !bytes.Equal(old, data)
 		if fi, err := os.Stat(path); err == nil && data != nil && fi.Mode().Perm() != 0o600 {
 			f.changed = true
@@ -259,40 +514,106 @@ func renderTemplate(a *Args) ([]byte, []byte, error) {
 	return data, red, nil
 }
 
+// journal records what writeFiles changed, so a failed task can put every
+// file back as it was, byte for byte.
+type journal struct {
+	dirs  []string // created, removed again on restore (if empty)
+	files []saved
+}
+
+type saved struct {
+	path    string
+	existed bool
+	data    []byte
+	mode    os.FileMode
+}
+
+// restore puts back the previous bytes and modes of every file written,
+// in reverse order, and removes the folders the task created.
+func (j *journal) restore() error {
+	var errs []error
+	for i := len(j.files) - 1; i >= 0; i-- {
+		s := j.files[i]
+		if !s.existed {
+			if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if _, err := core.WriteFileAtomic(s.path, s.data); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.Chmod(s.path, s.mode); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i := len(j.dirs) - 1; i >= 0; i-- {
+		_ = os.Remove(j.dirs[i])
+	}
+	return errors.Join(errs...)
+}
+
 // writeFiles lays out the prefix (0700 folders, 0600 files), writing only
-// what changed and removing undeclared executor files.
-func writeFiles(l core.Layout, files []*managed) error {
-	for _, dir := range []string{l.Prefix, l.ExecutorDir()} {
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return fmt.Errorf("creating %s: %w", dir, err)
+// what changed and removing undeclared executor files. It records what it
+// does; on a failure it undoes it before returning.
+func writeFiles(l core.Layout, files []*managed) (j *journal, err error) {
+	j = &journal{}
+	defer func() {
+		if err != nil {
+			if rerr := j.restore(); rerr != nil {
+				err = fmt.Errorf("%w; restoring the files this task wrote also failed: %v", err, rerr)
 			}
-			if err := os.Chmod(dir, 0o700); err != nil {
-				return err
-			}
+		}
+	}()
+	var missing []string
+	for dir := l.ExecutorDir(); ; dir = filepath.Dir(dir) {
+		if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) || dir == filepath.Dir(dir) {
+			break
+		}
+		missing = append(missing, dir)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o700); err != nil {
+			return j, fmt.Errorf("creating %s: %w", missing[i], err)
+		}
+		j.dirs = append(j.dirs, missing[i])
+		if err := os.Chmod(missing[i], 0o700); err != nil {
+			return j, err
 		}
 	}
 	if err := core.CheckPrivate(l.Prefix, "prefix directory"); err != nil {
-		return err
+		return j, err
 	}
 	if err := core.CheckPrivate(l.ExecutorDir(), "executor folder"); err != nil {
-		return err
+		return j, err
 	}
 	for _, f := range files {
 		if !f.changed {
 			continue
 		}
+		sv := saved{path: f.path}
+		if fi, err := os.Lstat(f.path); err == nil {
+			if !fi.Mode().IsRegular() {
+				return j, fmt.Errorf("%s is not a regular file (a link?); remove it by hand", f.path)
+			}
+			if sv.data, err = os.ReadFile(f.path); err != nil {
+				return j, fmt.Errorf("reading %s: %w", f.path, err)
+			}
+			sv.existed, sv.mode = true, fi.Mode().Perm()
+		}
+		j.files = append(j.files, sv)
 		if f.data == nil {
 			if err := os.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("removing %s: %w", f.path, err)
+				return j, fmt.Errorf("removing %s: %w", f.path, err)
 			}
 			continue
 		}
 		if _, err := core.WriteFileAtomic(f.path, f.data); err != nil {
-			return fmt.Errorf("writing %s: %w", f.path, err)
+			return j, fmt.Errorf("writing %s: %w", f.path, err)
 		}
 	}
-	return nil
+	return j, nil
 }
 
 // diffs returns Ansible's list of before/after pairs: the managed files
@@ -314,8 +635,40 @@ func diffs(l core.Layout, files []*managed, res *core.Result, state string) []ma
 	if res.Before != res.After {
 		out = append(out, map[string]any{
 			"before_header": l.ConfigPath(), "after_header": l.ConfigPath(),
-			"before": res.Before, "after": res.After,
+			"before": core.RedactKeys(res.Before), "after": core.RedactKeys(res.After),
 		})
 	}
+	// GitLab-side changes, with their values.
+	for _, r := range res.Runners {
+		if r.SettingsAfter == nil {
+			continue
+		}
+		before := "(unknown: not read from GitLab)\n"
+		if r.SettingsBefore != nil {
+			before = settingsText(*r.SettingsBefore)
+		}
+		h := fmt.Sprintf("GitLab runner %s (id %d)", r.Name, r.ID)
+		out = append(out, map[string]any{"before_header": h, "after_header": h,
+			"before": before, "after": settingsText(*r.SettingsAfter)})
+	}
 	return out
+}
+
+// settingsText renders GitLab-side settings as YAML-like lines.
+func settingsText(s gitlab.Settings) string {
+	var b strings.Builder
+	q := func(v string) string { b, _ := json.Marshal(v); return string(b) }
+	tags := make([]string, len(s.TagList))
+	for i, t := range s.TagList {
+		tags[i] = q(t)
+	}
+	fmt.Fprintf(&b, "description: %s\n", q(s.Description))
+	fmt.Fprintf(&b, "tag_list: [%s]\n", strings.Join(tags, ", "))
+	fmt.Fprintf(&b, "run_untagged: %t\nlocked: %t\npaused: %t\n", s.RunUntagged, s.Locked, s.Paused)
+	fmt.Fprintf(&b, "access_level: %s\n", q(s.AccessLevel))
+	if s.MaximumTimeout != 0 {
+		fmt.Fprintf(&b, "maximum_timeout: %d\n", s.MaximumTimeout)
+	}
+	fmt.Fprintf(&b, "maintenance_note: %s\n", q(s.MaintenanceNote))
+	return b.String()
 }

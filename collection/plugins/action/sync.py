@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 
 from ansible import constants as C
@@ -105,6 +106,33 @@ exec "$3" "$2"
 '''
 
 
+# The value of every key that holds a token (token, personal_access_token,
+# registration_token, ...; not *_file or *_at), in TOML or YAML text.
+_SECRET_KEY = re.compile(
+    r"""(?m)(["']?)([A-Za-z0-9_.-]*token[A-Za-z0-9_.-]*)(["']?\s*[=:]\s*)"""
+    r"""("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,}#\n][^,}\n]*)""", re.IGNORECASE)
+
+
+def _redact_keys(text):
+    def repl(m):
+        key = m.group(2).lower()
+        if key.endswith('_file') or key.endswith('_at') or m.group(4).strip() == '"%s"' % REDACTED:
+            return m.group(0)
+        return '%s%s%s"%s"' % (m.group(1), m.group(2), m.group(3), REDACTED)
+    return _SECRET_KEY.sub(repl, text)
+
+
+def _scrub_diff(diff):
+    """Redact by key in the before/after texts of a diff, whatever the
+    token's value or shape (second line of defence: the module does too)."""
+    if isinstance(diff, dict):
+        return dict((k, _redact_keys(v) if k in ('before', 'after') and isinstance(v, str) else v)
+                    for k, v in diff.items())
+    if isinstance(diff, list):
+        return [_scrub_diff(d) for d in diff]
+    return diff
+
+
 def _scrub(value, secrets):
     if isinstance(value, str):
         for secret in secrets:
@@ -172,6 +200,11 @@ def _script(sums):
 
 class ActionModule(ActionBase):
 
+    # The module this plugin runs; the info plugin subclasses this one.
+    MODULE = MODULE
+    # Extra arguments for the binary (the info plugin names its mode).
+    EXTRA_ARGS = {}
+
     _supports_check_mode = True
     _supports_async = False
 
@@ -222,6 +255,8 @@ class ActionModule(ActionBase):
             self._remove_tmp_path(self._connection._shell.tmpdir)
         # The module never returns a secret; this is the second line of defence.
         # As with any module's result, nothing in it is ever templated.
+        if 'diff' in module_result:
+            module_result['diff'] = _scrub_diff(module_result['diff'])
         result.update(wrap_var(_scrub(module_result, secrets)))
         return result
 
@@ -233,7 +268,8 @@ class ActionModule(ActionBase):
             cache_dir = to_text(self._templar.template(cache_dir))
 
         module_args = dict(self._task.args)
-        self._update_module_args(MODULE, module_args, task_vars)
+        module_args.update(self.EXTRA_ARGS)
+        self._update_module_args(self.MODULE, module_args, task_vars)
         tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
         args_path = self._connection._shell.join_path(tmpdir, 'args')
         self._transfer_data(args_path, json.dumps(module_args))

@@ -33,11 +33,17 @@ description:
   - The module is a Go program; an action plugin runs the binary built for the host's platform
     (Linux on amd64, arm64 or ppc64le) from a cache on the host (see the notes).
   - The host needs C(sh), C(uname), C(id), C(stat), C(sha256sum) and C(cp) (coreutils or busybox); no Python.
+  - A task is all or nothing on the host. Every option and the content of every file it would write are
+    validated by the engine before the disk is touched; when the run fails afterwards the template and
+    executor files it wrote are put back byte for byte, so the next C(register-runner) (systemd's
+    C(ExecStartPre)) still sees what worked before.
 options:
   prefix:
     description:
       - Folder holding the template, the executor folders and the generated configs. Must be owner-only
         (mode 0700); the module creates it with that mode when it writes files.
+      - An absolute path on the host; C(~) or C(~/...) is expanded to the home folder of the user the
+        module runs as (the become user, if any). Anything else (a relative path, C(~user/)) is refused.
     type: path
     default: /etc/gitlab-runner
   instance:
@@ -45,14 +51,21 @@ options:
       - Service instance name (C(gitlab-runner@<instance>)). Selects C(config.template.<instance>.toml),
         the executor folder C(<instance>/) and the output C(config.<instance>.toml).
       - Must differ from the host name and from the host name without digits.
+      - Letters, digits, C(.), C(_) and C(-) only; a name that could leave the prefix (C(x/../y)) is refused
+        before anything is read or written.
     type: str
     default: main
   state:
     description:
       - C(present) registers and syncs the declared executors.
       - C(absent) deletes this instance's runners in GitLab (those in its config and, with a personal
-        access token, those GitLab lists with this host's identity) and removes the generated config and
-        state file. Template and executor files are left in place.
+        access token, those GitLab lists with this host's identity), then removes everything the instance
+        has under the prefix - template (it holds the personal access token), executor files and folder,
+        generated config, state file and marker - so no secret remains and nothing is registered again.
+        A later C(register-runner) for this instance (a restart of C(gitlab-runner@<instance>)) fails with
+        exit code 2, "template does not exist", and registers nothing; disable the service too.
+      - When a runner cannot be deleted the task fails and the template stays, so that it can be run again.
+      - Give C(clients) with C(absent) when the template is already gone but runners remain in GitLab.
     type: str
     choices: [present, absent]
     default: present
@@ -78,25 +91,46 @@ options:
           - Personal access token sent as C(PRIVATE-TOKEN). Scope C(create_runner) (or C(api)) to create
             runners with the runner creation workflow; C(manage_runner) or C(api) to reset, update and delete;
             C(read_api) to list. Instance runners need an administrator's token.
-          - Never shown in results or diffs.
+          - Never shown in results or diffs. Use Ansible Vault, and C(no_log) on tasks that template it.
         type: str
+      personal_access_token_file:
+        description:
+          - Path on the managed host of a file holding the personal access token (owner-only, mode 0600 or
+            stricter; relative paths are relative to C(prefix)). The token then never leaves the host and
+            never passes through Ansible. Instead of C(clients[].personal_access_token).
+        type: path
       registration_token:
         description:
           - Legacy runner registration token, used when no personal access token is given or it lacks
             C(create_runner). GitLab 17 and later disable registration tokens by default (HTTP 410).
           - Never shown in results or diffs.
         type: str
+      registration_token_file:
+        description:
+          - Path on the managed host of a file holding the registration token (owner-only). Instead of
+            C(clients[].registration_token).
+        type: path
       runner_type:
         description: Scope of new runners.
         type: str
         choices: [instance_type, group_type, project_type]
         default: instance_type
       group_id:
-        description: Group of new runners; required with C(clients[].runner_type=group_type).
+        description: Group of new runners; required with C(clients[].runner_type=group_type) unless C(clients[].group) is given.
         type: int
+      group:
+        description:
+          - Full path of the group of new runners (for example C(ops/ci)), looked up with the personal access
+            token (C(GET /groups/:id)) and written as C(group_id). Mutually exclusive with C(clients[].group_id).
+        type: str
       project_id:
-        description: Project of new runners; required with C(clients[].runner_type=project_type).
+        description: Project of new runners; required with C(clients[].runner_type=project_type) unless C(clients[].project) is given.
         type: int
+      project:
+        description:
+          - Full path of the project of new runners (for example C(ops/ci/app)), looked up with the personal
+            access token (C(GET /projects/:id)) and written as C(project_id). Mutually exclusive with C(clients[].project_id).
+        type: str
       tls_ca_file:
         description: PEM CA bundle trusted for this GitLab in addition to the system roots. TLS verification is never switched off.
         type: path
@@ -109,7 +143,7 @@ options:
     elements: dict
     suboptions:
       name:
-        description: The executor's name and identity (the file name).
+        description: The executor's name and identity (the file name); letters, digits, C(.), C(_), C(+), C(-), no C(/).
         type: str
         required: true
       url:
@@ -185,13 +219,33 @@ options:
     description: GitLab requests in parallel.
     type: int
     default: 16
+  timeout:
+    description: Bound on the whole run, as a duration (C(90s), C(5m)) or a number of seconds.
+    type: str
+    default: 5m
+  lock_timeout:
+    description: How long to wait for another run on the same instance (a C(register-runner) started by systemd).
+    type: str
+    default: 120s
+  request_timeout:
+    description: Timeout of one HTTP request to GitLab (retries are bounded by C(timeout)).
+    type: str
+    default: 20s
+  capture_timeout:
+    description: How long C(capture_tags) may run per executor.
+    type: str
+    default: 10s
 attributes:
   check_mode:
     support: full
     description: Builds the plan with read-only requests only; no mutating request to GitLab and no file is written. C(changed) is the plan's verdict.
   diff_mode:
     support: full
-    description: Before and after of C(config.<instance>.toml) and of the template and executor files it manages; tokens shown as C(<redacted>).
+    description:
+      - Before and after of C(config.<instance>.toml) and of the template and executor files it manages.
+        The value of every key holding a token is shown as C(<redacted>), whatever its value - a token
+        rotated out and no longer in the task's options included.
+      - GitLab-side settings an update changes, as their own entry (C(GitLab runner <name> (id <id>))).
   platform:
     platforms: posix
     support: full
@@ -259,13 +313,36 @@ EXAMPLES = r'''
         custom:
           run_exec: /opt/jacamar/bin/jacamar
 
+- name: Tokens kept in files on the host, group given by its path
+  gitlab_runner_auth.runner.sync:
+    instance: ci
+    timeout: 10m
+    clients:
+      - url: https://gitlab.example.com
+        personal_access_token_file: /etc/gitlab-runner/secrets/pat
+        runner_type: group_type
+        group: ops/ci
+    executors:
+      - name: shell
+        url: https://gitlab.example.com
+
+- name: Token from Ansible Vault, task output hidden from logs
+  gitlab_runner_auth.runner.sync:
+    clients:
+      - url: https://gitlab.example.com
+        personal_access_token: "{{ vault_gitlab_runner_pat }}"
+    executors:
+      - name: shell
+        url: https://gitlab.example.com
+  no_log: true
+
 - name: Show what would change
   gitlab_runner_auth.runner.sync:
     instance: main
   check_mode: true
   diff: true
 
-- name: Remove this instance's runners from GitLab
+- name: Remove this instance - its runners in GitLab and its files on the host
   gitlab_runner_auth.runner.sync:
     instance: old
     state: absent
@@ -321,6 +398,25 @@ runners:
       description: The error, when this runner's action failed.
       type: str
       returned: on failure
+    description:
+      description: The runner's description in GitLab (computed from the declaration).
+      type: str
+      returned: except for deletes
+      sample: node12 main shell Runner
+    tags:
+      description: The runner's tags in GitLab, computed (static, host, instance, executor, environment, capture).
+      type: list
+      elements: str
+      returned: except for deletes
+      sample: [bash, linux, main, node, node12, shell, x86_64]
+    settings_before:
+      description: GitLab-side settings before an update, when known.
+      type: dict
+      returned: for updates
+    settings_after:
+      description: GitLab-side settings an update sets.
+      type: dict
+      returned: for updates
 diff:
   description: Before and after of the generated config and the managed files, tokens redacted.
   returned: in diff mode

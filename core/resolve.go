@@ -1,0 +1,79 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+)
+
+// NamespaceRequest names a group or project by full path, to be turned
+// into the numeric id the template and GitLab's runner API take.
+type NamespaceRequest struct {
+	URL string
+	// PAT or PATFile (owner-only, relative to Prefix unless absolute)
+	// authenticate the lookup.
+	PAT, PATFile, Prefix string
+	CAFile               string
+	// Kind is "group" or "project"; Path is its full path ("ops/ci").
+	Kind, Path     string
+	RequestTimeout time.Duration
+	Secrets        *Redactor
+}
+
+// ResolveNamespace reads the group or project from GitLab (one GET, no
+// change) and returns its id.
+func ResolveNamespace(ctx context.Context, r NamespaceRequest) (int64, error) {
+	pat := r.PAT
+	if pat == "" && r.PATFile != "" {
+		path := r.PATFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(r.Prefix, path)
+		}
+		if err := CheckPrivate(path, "personal access token file"); err != nil {
+			return 0, err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return 0, err
+		}
+		pat = strings.TrimSpace(string(b))
+		r.Secrets.Add(pat)
+	}
+	if pat == "" {
+		return 0, fmt.Errorf("a personal access token is needed to look up %s %q; give personal_access_token or its file, or the numeric %s_id", r.Kind, r.Path, r.Kind)
+	}
+	ca := r.CAFile
+	if ca != "" && !filepath.IsAbs(ca) {
+		ca = filepath.Join(r.Prefix, ca)
+	}
+	c, err := gitlab.New(gitlab.Config{URL: r.URL, PAT: pat, CAFile: ca, RequestTimeout: r.RequestTimeout, MaxConns: 1,
+		UserAgent: "gitlab-runner-auth/" + Version})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	var ns gitlab.Namespace
+	switch r.Kind {
+	case "group":
+		ns, err = c.GetGroup(ctx, r.Path)
+	case "project":
+		ns, err = c.GetProject(ctx, r.Path)
+	default:
+		return 0, fmt.Errorf("unknown namespace kind %q", r.Kind)
+	}
+	if err != nil {
+		if gitlab.IsNotFound(err) {
+			return 0, fmt.Errorf("%s %q does not exist on %s, or the personal access token may not see it", r.Kind, r.Path, r.URL)
+		}
+		return 0, fmt.Errorf("looking up %s %q on %s: %w", r.Kind, r.Path, r.URL, err)
+	}
+	if ns.ID == 0 {
+		return 0, fmt.Errorf("%s %q on %s: GitLab returned no id", r.Kind, r.Path, r.URL)
+	}
+	return ns.ID, nil
+}

@@ -1,0 +1,335 @@
+package module
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+)
+
+// snapshot is every entry under dir with its mode and bytes.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		fi, _ := os.Lstat(p)
+		v := fi.Mode().String()
+		if fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			v += "\x00" + string(b)
+		}
+		out[p] = v
+		return nil
+	})
+	return out
+}
+
+func sameSnapshot(t *testing.T, what string, a, b map[string]string) {
+	t.Helper()
+	for k, v := range a {
+		if b[k] != v {
+			t.Errorf("%s: %s changed or vanished", what, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			t.Errorf("%s: %s appeared", what, k)
+		}
+	}
+}
+
+// TestFailedTaskLeavesTheHostByteIdentical: content core refuses never
+// reaches the disk, and names cannot leave the prefix.
+func TestFailedTaskLeavesTheHostByteIdentical(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	root := t.TempDir()
+	prefix := filepath.Join(root, "prefix")
+	if r := runModule(t, declared(sim, prefix, "a", "b")); r["failed"] == true {
+		t.Fatalf("converge: %v", r)
+	}
+	before := snapshot(t, root)
+	bad := []func(m map[string]any) string{
+		func(m map[string]any) string { // url of no client
+			m["executors"] = append(m["executors"].([]any), map[string]any{"name": "c", "url": "https://elsewhere.example"})
+			return "executors[2].url"
+		},
+		func(m map[string]any) string {
+			m["executors"].([]any)[1].(map[string]any)["maximum_timeout"] = 60
+			return "executors[1].maximum_timeout"
+		},
+		func(m map[string]any) string { m["instance"] = "x/../../victim"; return "instance" },
+		func(m map[string]any) string {
+			m["executors"].([]any)[0].(map[string]any)["name"] = "../../victim"
+			return "executors[0].name"
+		},
+	}
+	for i, f := range bad {
+		for _, check := range []bool{false, true} {
+			in := declared(sim, prefix, "a", "b")
+			in["_ansible_check_mode"] = check
+			want := f(in)
+			res := runModule(t, in)
+			msg, _ := res["msg"].(string)
+			if res["failed"] != true || res["changed"] != false || !strings.Contains(msg, want) {
+				t.Errorf("case %d (check %v): want a failure naming %s, unchanged; got %v", i, check, want, res)
+			}
+			if strings.Contains(msg, "main/") || strings.Contains(msg, ".toml") {
+				t.Errorf("case %d: message names a file the module writes instead of the option: %s", i, msg)
+			}
+			sameSnapshot(t, "after a failed task", before, snapshot(t, root))
+		}
+	}
+}
+
+// TestAbsentLeavesNoSecretAndNothingToRegister: after state: absent the
+// prefix holds no template, executor file or config, so no secret, and a
+// later register-runner (same engine) fails with "template does not exist"
+// and registers nothing.
+func TestAbsentLeavesNoSecretAndNothingToRegister(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	runModule(t, declared(sim, prefix, "a", "b"))
+	in := map[string]any{"prefix": prefix, "instance": "main", "hostname": "node5", "state": "absent",
+		"_ansible_check_mode": true, "_ansible_diff": true}
+	check := runModule(t, in)
+	d, _ := json.Marshal(check["diff"])
+	if check["changed"] != true || !strings.Contains(string(d), "config.template.main.toml") || !strings.Contains(string(d), "a.toml") {
+		t.Fatalf("absent in check mode does not predict removing the files: %v", check)
+	}
+	in["_ansible_check_mode"] = false
+	if res := runModule(t, in); res["failed"] == true || len(sim.Runners()) != 0 {
+		t.Fatalf("absent: %v", res)
+	}
+	for _, f := range []string{"config.template.main.toml", "main", "config.main.toml", ".gitlab-runner-auth.main.json", ".gitlab-runner-auth.main.incomplete"} {
+		if _, err := os.Lstat(filepath.Join(prefix, f)); !os.IsNotExist(err) {
+			t.Errorf("%s remains after absent", f)
+		}
+	}
+	_ = filepath.WalkDir(prefix, func(p string, de fs.DirEntry, err error) error {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), coretest.AdminPAT) {
+			t.Errorf("%s holds the personal access token after absent", p)
+		}
+		return nil
+	})
+	sim.ResetLog()
+	_, err := core.Run(context.Background(), core.Options{Prefix: prefix, Instance: "main", Hostname: "node5", Concurrency: 4})
+	if err == nil || !core.IsInputError(err) || !strings.Contains(err.Error(), "template does not exist") {
+		t.Fatalf("register-runner after absent: %v", err)
+	}
+	if len(sim.Requests()) != 0 || len(sim.Runners()) != 0 {
+		t.Fatalf("register-runner after absent talked to GitLab: %v", sim.Counts())
+	}
+	if again := runModule(t, in); again["changed"] != false || again["failed"] == true {
+		t.Fatalf("absent twice: %v", again)
+	}
+}
+
+// TestOldSecretsNeverInDiffs: a token on disk is redacted by its key, not
+// by knowing its value or shape.
+func TestOldSecretsNeverInDiffs(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	runModule(t, declared(sim, prefix, "a"))
+	tplPath := filepath.Join(prefix, "config.template.main.toml")
+	tpl, _ := os.ReadFile(tplPath)
+	old := "rotated-out-secret-of-any-shape"
+	edited := strings.Replace(string(tpl), "personal_access_token =", "registration_token = \""+old+"\"\n  personal_access_token =", 1)
+	if err := os.WriteFile(tplPath, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := declared(sim, prefix, "a")
+	in["_ansible_check_mode"] = true
+	res := runModule(t, in)
+	d, _ := json.Marshal(res["diff"])
+	if strings.Contains(string(d), old) || !strings.Contains(string(d), "registration_token") {
+		t.Fatalf("the old token shows in the diff, or the diff lacks the change: %s", d)
+	}
+}
+
+// TestResultsShowTagsAndGitLabSideChanges: each runner reports its tags
+// and description; a settings update is its own diff entry with values.
+func TestResultsShowTagsAndGitLabSideChanges(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	runModule(t, declared(sim, prefix, "a"))
+	in := declared(sim, prefix, "a")
+	in["executors"].([]any)[0].(map[string]any)["tags"] = []any{"t-a", "gpu"}
+	in["executors"].([]any)[0].(map[string]any)["paused"] = true
+	for _, check := range []bool{true, false} {
+		in["_ansible_check_mode"] = check
+		res := runModule(t, in)
+		runners, _ := res["runners"].([]any)
+		if len(runners) != 1 {
+			t.Fatalf("runners: %v", res)
+		}
+		r := runners[0].(map[string]any)
+		tags, _ := json.Marshal(r["tags"])
+		if r["description"] != "node5 main a Runner" || !strings.Contains(string(tags), `"gpu"`) || r["action"] != "update" {
+			t.Errorf("runner result lacks computed tags/description: %v", r)
+		}
+		d, _ := json.Marshal(res["diff"])
+		if !strings.Contains(string(d), "GitLab runner a (id ") || !strings.Contains(string(d), `paused: false`) ||
+			!strings.Contains(string(d), `paused: true`) || !strings.Contains(string(d), `\"gpu\"`) {
+			t.Errorf("check %v: no GitLab-side diff entry with values: %s", check, d)
+		}
+	}
+}
+
+func TestPrefixMustBeAbsolute(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	a, err := ParseArgs([]byte(`{"prefix": "~/gr"}`))
+	if err != nil || a.Prefix != filepath.Join(home, "gr") {
+		t.Fatalf("~/gr: %+v %v", a, err)
+	}
+	for _, p := range []string{"gr", "./gr", "~other/gr", "~gr"} {
+		if _, err := ParseArgs([]byte(`{"prefix": "` + p + `"}`)); err == nil || !strings.Contains(err.Error(), "absolute") {
+			t.Errorf("prefix %q: %v", p, err)
+		}
+	}
+	if a, err := ParseArgs([]byte(`{"timeout": "90s", "lock_timeout": 5, "request_timeout": "2m", "capture_timeout": "3s"}`)); err != nil ||
+		a.Timeout.Seconds() != 90 || a.LockTimeout.Seconds() != 5 || a.RequestTimeout.Minutes() != 2 || a.CaptureTimeout.Seconds() != 3 {
+		t.Fatalf("timeouts: %+v %v", a, err)
+	}
+	if _, err := ParseArgs([]byte(`{"timeout": "soon"}`)); err == nil || !strings.Contains(err.Error(), "timeout must be a duration") {
+		t.Fatalf("bad timeout: %v", err)
+	}
+}
+
+// TestGroupByFullPath: clients[].group is resolved to group_id through the
+// API before the template is written.
+func TestGroupByFullPath(t *testing.T) {
+	opts := coretest.SimOptions()
+	opts.Groups = []gitlabsim.Group{{ID: 77, FullPath: "ops/ci"}, {ID: 76, FullPath: "ops"}}
+	sim := coretest.NewSim(t, opts)
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	in := declared(sim, prefix, "a")
+	in["clients"].([]any)[0].(map[string]any)["group"] = "ops/ci"
+	in["clients"].([]any)[0].(map[string]any)["runner_type"] = "group_type"
+	res := runModule(t, in)
+	if res["failed"] == true {
+		t.Fatalf("group by path: %v", res)
+	}
+	tpl, _ := os.ReadFile(filepath.Join(prefix, "config.template.main.toml"))
+	if !strings.Contains(string(tpl), "group_id = 77") {
+		t.Fatalf("template lacks the resolved group_id:\n%s", core.RedactKeys(string(tpl)))
+	}
+	in["clients"].([]any)[0].(map[string]any)["group"] = "ops/nope"
+	res = runModule(t, in)
+	if msg, _ := res["msg"].(string); res["failed"] != true || !strings.Contains(msg, "clients[0].group") {
+		t.Fatalf("unknown group: %v", res)
+	}
+}
+
+// TestInfoIsReadOnly: the info module reports GitLab's view and changes
+// nothing, in GitLab or on disk.
+func TestInfoIsReadOnly(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	root := t.TempDir()
+	prefix := filepath.Join(root, "prefix")
+	runModule(t, declared(sim, prefix, "a", "b"))
+	before := snapshot(t, root)
+	sim.ResetLog()
+	res := runModule(t, map[string]any{"prefix": prefix, "hostname": "node5", "_gra_module": "info"})
+	if res["failed"] == true || res["changed"] != false {
+		t.Fatalf("info: %v", res)
+	}
+	runners, _ := res["runners"].([]any)
+	if len(runners) != 2 {
+		t.Fatalf("info runners: %v", res)
+	}
+	r := runners[0].(map[string]any)
+	if r["id"] == float64(0) || r["description"] != "node5 main a Runner" || r["planned_action"] != "keep" {
+		t.Errorf("info runner: %v", r)
+	}
+	if m, _ := r["managers"].([]any); len(m) == 0 {
+		t.Errorf("info runner lacks managers: %v", r)
+	}
+	if sim.MutatingRequests() != 0 {
+		t.Errorf("info made mutating requests: %v", sim.Counts())
+	}
+	sameSnapshot(t, "after info", before, snapshot(t, root))
+	if _, err := ParseArgs([]byte(`{"_gra_module": "info", "state": "absent"}`)); err == nil {
+		t.Error("info accepted state")
+	}
+}
+
+// TestTokenFilesOnTheHost: clients[].personal_access_token_file is passed
+// through to the template (the token stays in its file), and a bad one is
+// reported with the option's path.
+func TestTokenFilesOnTheHost(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	root := t.TempDir()
+	prefix := filepath.Join(root, "prefix")
+	patFile := filepath.Join(root, "pat")
+	if err := os.WriteFile(patFile, []byte(coretest.AdminPAT+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := declared(sim, prefix, "a")
+	in["clients"] = []any{map[string]any{"url": sim.URL, "personal_access_token_file": patFile}}
+	if res := runModule(t, in); res["failed"] == true || res["changed"] != true {
+		t.Fatalf("token file: %v", res)
+	}
+	tpl, _ := os.ReadFile(filepath.Join(prefix, "config.template.main.toml"))
+	if strings.Contains(string(tpl), coretest.AdminPAT) || !strings.Contains(string(tpl), patFile) {
+		t.Fatal("the template does not refer to the token file, or holds the token")
+	}
+	before := snapshot(t, root)
+	in["clients"] = []any{map[string]any{"url": sim.URL, "personal_access_token_file": filepath.Join(root, "missing")}}
+	res := runModule(t, in)
+	if msg, _ := res["msg"].(string); res["failed"] != true || !strings.Contains(msg, "clients[0].personal_access_token_file") {
+		t.Fatalf("missing token file: %v", res)
+	}
+	sameSnapshot(t, "after a missing token file", before, snapshot(t, root))
+}
+
+// TestAbsentThatFailsKeepsTheTemplate: when GitLab refuses to delete a
+// runner, absent fails and keeps what is needed to run it again.
+func TestAbsentThatFailsKeepsTheTemplate(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	runModule(t, declared(sim, prefix, "a"))
+	sim.InjectFault(gitlabsim.Fault{Method: "DELETE", Type: gitlabsim.FaultStatus, Status: 500, Times: -1})
+	in := map[string]any{"prefix": prefix, "instance": "main", "hostname": "node5", "state": "absent", "timeout": "10s"}
+	res := runModule(t, in)
+	if res["failed"] != true {
+		t.Fatalf("absent with GitLab failing: %v", res)
+	}
+	for _, f := range []string{"config.template.main.toml", "main/a.toml"} {
+		if _, err := os.Stat(filepath.Join(prefix, f)); err != nil {
+			t.Errorf("%s was removed although the runner could not be deleted", f)
+		}
+	}
+	sim.ClearFaults()
+	if res := runModule(t, in); res["failed"] == true || len(sim.Runners()) != 0 {
+		t.Fatalf("absent again: %v", res)
+	}
+}
+
+// TestFailureOnAFreshHostLeavesNoPrefix: GitLab unreachable on a new host:
+// the task fails and the prefix it created is gone again.
+func TestFailureOnAFreshHostLeavesNoPrefix(t *testing.T) {
+	root := t.TempDir()
+	prefix := filepath.Join(root, "etc", "gitlab-runner")
+	url := "http://127.0.0.1:1"
+	in := map[string]any{"prefix": prefix, "hostname": "node5", "timeout": "5s", "request_timeout": "1s",
+		"clients":   []any{map[string]any{"url": url, "personal_access_token": coretest.AdminPAT}},
+		"executors": []any{map[string]any{"name": "a", "url": url}}}
+	res := runModule(t, in)
+	if res["failed"] != true || res["changed"] != false {
+		t.Fatalf("unreachable GitLab: %v", res)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "etc")); !os.IsNotExist(err) {
+		t.Fatalf("the failed task left %v", snapshot(t, root))
+	}
+}
