@@ -39,36 +39,6 @@ func runCLI(t *testing.T, p *coretest.Prefix, extra ...string) result {
 	return result{code, out.String(), errb.String()}
 }
 
-// shellHost lays out one shell executor against a fresh simulator, with
-// the given personal access and registration tokens ("" for none).
-func shellHost(t *testing.T, pat, registration string) (*coretest.Sim, *coretest.Prefix) {
-	t.Helper()
-	sim := coretest.NewSim(t, coretest.SimOptions())
-	p := coretest.NewPrefix(t, "main")
-	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: pat, RegistrationToken: registration})
-	p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
-	return sim, p
-}
-
-type fileState struct {
-	data  []byte
-	mtime time.Time
-	exist bool
-}
-
-func snapshot(t *testing.T, path string) fileState {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileState{}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fileState{data: b, mtime: fi.ModTime(), exist: true}
-}
-
 func mustExit(t *testing.T, r result, code int) {
 	t.Helper()
 	if r.code != code {
@@ -110,7 +80,7 @@ func idOf(t *testing.T, sim *coretest.Sim, name string) int64 {
 // the runner id when there is one; the reason of every change on stderr,
 // and which file was written.
 func TestTextReportNamesEveryActionInBothTenses(t *testing.T) {
-	sim, p := shellHost(t, coretest.AdminPAT, "")
+	sim, p := coretest.ShellHost(t, coretest.AdminPAT, "")
 	p.Executor("b.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\n")
 	wrote := "register-runner: wrote " + p.ConfigPath()
 
@@ -173,7 +143,7 @@ func TestTextReportNamesEveryActionInBothTenses(t *testing.T) {
 // TestWarningsGoToStderr: warnings are prefixed and never mixed into the
 // report on stdout.
 func TestWarningsGoToStderr(t *testing.T) {
-	_, p := shellHost(t, coretest.ReadOnlyPAT, coretest.RegistrationTok)
+	_, p := coretest.ShellHost(t, coretest.ReadOnlyPAT, coretest.RegistrationTok)
 	r := runCLI(t, p)
 	mustExit(t, r, 0)
 	if !strings.Contains(r.stderr, "register-runner: warning: the personal access token for ") ||
@@ -189,7 +159,7 @@ func TestWarningsGoToStderr(t *testing.T) {
 // for invalid input; the error is on stderr, or in the JSON report.
 func TestExitCodes(t *testing.T) {
 	t.Run("GitLab refuses: 1", func(t *testing.T) {
-		sim, p := shellHost(t, "", coretest.RegistrationTok)
+		sim, p := coretest.ShellHost(t, "", coretest.RegistrationTok)
 		sim.SetRegistrationDisabled(true)
 		r := runCLI(t, p)
 		mustExit(t, r, 1)
@@ -205,7 +175,7 @@ func TestExitCodes(t *testing.T) {
 		}
 	})
 	t.Run("invalid input: 2", func(t *testing.T) {
-		sim, p := shellHost(t, coretest.AdminPAT, "")
+		sim, p := coretest.ShellHost(t, coretest.AdminPAT, "")
 		p.Remove("config.template.main.toml")
 		r := runCLI(t, p)
 		mustExit(t, r, 2)
@@ -223,7 +193,7 @@ func TestExitCodes(t *testing.T) {
 		}
 	})
 	t.Run("success: 0", func(t *testing.T) {
-		_, p := shellHost(t, coretest.AdminPAT, "")
+		_, p := coretest.ShellHost(t, coretest.AdminPAT, "")
 		j := runCLI(t, p, "--output", "json")
 		mustExit(t, j, 0)
 		doc := decode(t, j.stdout)
@@ -324,7 +294,7 @@ func contains(list []string, s string) bool {
 }
 
 func TestDiffAndJSONOutputRedactTokens(t *testing.T) {
-	sim, p := shellHost(t, coretest.AdminPAT, "")
+	sim, p := coretest.ShellHost(t, coretest.AdminPAT, "")
 	p.Executor("shell.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\nbuilds_dir = \"/scratch/builds\"\n")
 	p.Executor("docker.toml", "url = \""+sim.URL+"\"\nexecutor = \"docker\"\n")
 	mustExit(t, runCLI(t, p), 0)

@@ -28,7 +28,7 @@ func downHost(t *testing.T) (*gitlabsim.Sim, *httptest.Server, *coretest.Prefix)
 
 func TestGitLabDownWithEveryTokenOnDiskStartsDegraded(t *testing.T) {
 	_, srv, p := downHost(t)
-	before := snapshot(t, p.ConfigPath())
+	before := coretest.Snapshot(t, p.ConfigPath())
 	srv.Close()
 
 	r := runCLI(t, p, "--timeout", "10s")
@@ -39,8 +39,8 @@ func TestGitLabDownWithEveryTokenOnDiskStartsDegraded(t *testing.T) {
 	if got := lines(r.stdout); len(got) != 2 || !strings.HasPrefix(got[0], "kept docker") || !strings.HasPrefix(got[1], "kept shell") {
 		t.Fatalf("stdout %q", r.stdout)
 	}
-	after := snapshot(t, p.ConfigPath())
-	if !bytes.Equal(before.data, after.data) || !before.mtime.Equal(after.mtime) {
+	after := coretest.Snapshot(t, p.ConfigPath())
+	if !bytes.Equal(before.Data, after.Data) || !before.MTime.Equal(after.MTime) {
 		t.Fatal("a degraded start rewrote the config")
 	}
 

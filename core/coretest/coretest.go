@@ -5,6 +5,7 @@
 package coretest
 
 import (
+	"bytes"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 )
@@ -222,4 +224,41 @@ func FindSecret(s string) string {
 		return "token " + m[:8] + "..."
 	}
 	return ""
+}
+
+// ShellHost lays out one shell executor against a fresh simulator, with
+// the given personal access and registration tokens ("" for none).
+func ShellHost(t testing.TB, pat, registration string) (*Sim, *Prefix) {
+	t.Helper()
+	sim := NewSim(t, SimOptions())
+	p := NewPrefix(t, "main")
+	p.Template("", ClientConfig{URL: sim.URL, PAT: pat, RegistrationToken: registration})
+	p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
+	return sim, p
+}
+
+// FileState is a file's bytes and mtime, to prove a run left it alone.
+type FileState struct {
+	Data  []byte
+	MTime time.Time
+	Exist bool
+}
+
+// Snapshot reads a file's state (Exist false when it is absent).
+func Snapshot(t testing.TB, path string) FileState {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return FileState{}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return FileState{Data: b, MTime: fi.ModTime(), Exist: true}
+}
+
+// Same reports whether two states are the same bytes and mtime.
+func (a FileState) Same(b FileState) bool {
+	return a.Exist == b.Exist && bytes.Equal(a.Data, b.Data) && a.MTime.Equal(b.MTime)
 }

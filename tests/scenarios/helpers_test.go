@@ -109,52 +109,18 @@ func standard(t *testing.T) (*coretest.Sim, *coretest.Prefix) {
 	return sim, p
 }
 
-// shellHost lays out one shell executor against a fresh simulator, with
-// the given personal access and registration tokens ("" for none).
-func shellHost(t *testing.T, pat, registration string) (*coretest.Sim, *coretest.Prefix) {
-	t.Helper()
-	sim := coretest.NewSim(t, coretest.SimOptions())
-	p := coretest.NewPrefix(t, "main")
-	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: pat, RegistrationToken: registration})
-	p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
-	return sim, p
-}
-
-type fileState struct {
-	data  []byte
-	mtime time.Time
-	exist bool
-}
-
-func snapshot(t *testing.T, path string) fileState {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileState{}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fileState{data: b, mtime: fi.ModTime(), exist: true}
-}
-
-func (a fileState) same(b fileState) bool {
-	return a.exist == b.exist && bytes.Equal(a.data, b.data) && a.mtime.Equal(b.mtime)
-}
-
 // checkRun runs in check mode and proves it changed nothing: no mutating
 // request, no file written or created.
 func checkRun(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*core.Options)) outcome {
 	t.Helper()
-	before := snapshot(t, p.ConfigPath())
+	before := coretest.Snapshot(t, p.ConfigPath())
 	entries := names(t, p.Dir)
 	sim.ResetLog()
 	oc := run(t, p, both(mod, check))
 	if n := sim.MutatingRequests(); n != 0 {
 		t.Fatalf("check mode made %d mutating requests: %+v", n, sim.Requests())
 	}
-	if !before.same(snapshot(t, p.ConfigPath())) {
+	if !before.Same(coretest.Snapshot(t, p.ConfigPath())) {
 		t.Fatalf("check mode touched %s", p.ConfigPath())
 	}
 	if after := names(t, p.Dir); !reflect.DeepEqual(entries, after) {

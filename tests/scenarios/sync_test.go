@@ -102,7 +102,7 @@ func TestFirstRunCreatesEveryExecutor(t *testing.T) {
 func TestSecondRunKeepsWithOneVerifyPerExecutor(t *testing.T) {
 	sim, p := standard(t)
 	mustRun(t, p, nil)
-	before := snapshot(t, p.ConfigPath())
+	before := coretest.Snapshot(t, p.ConfigPath())
 	// A rewrite now would show in the modification time.
 	time.Sleep(20 * time.Millisecond)
 
@@ -124,7 +124,7 @@ func TestSecondRunKeepsWithOneVerifyPerExecutor(t *testing.T) {
 			t.Errorf("verify sent system_id %q, want the host's s_0123456789ab", e.SystemID)
 		}
 	}
-	if !before.same(snapshot(t, p.ConfigPath())) {
+	if !before.Same(coretest.Snapshot(t, p.ConfigPath())) {
 		t.Fatal("the config was rewritten although nothing changed")
 	}
 	for _, rr := range sim.Runners() {
@@ -135,7 +135,7 @@ func TestSecondRunKeepsWithOneVerifyPerExecutor(t *testing.T) {
 }
 
 func TestSameExecutorTypeGetsDistinctRunners(t *testing.T) {
-	sim, p := shellHost(t, coretest.AdminPAT, "")
+	sim, p := coretest.ShellHost(t, coretest.AdminPAT, "")
 	p.Executor("shell-big.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\nlimit = 4\n")
 	wantSteps(t, mustCheck(t, sim, p, nil), []string{"create shell", "create shell-big"})
 	mustRun(t, p, nil)
@@ -350,11 +350,11 @@ func TestTwoGitLabsEachGetTheirExecutors(t *testing.T) {
 	// Both GitLabs number their runners from 1: the same id on each is
 	// two runners. The next run keeps all three, each with its own token,
 	// and the differently spelt URLs still name one GitLab.
-	before := snapshot(t, p.ConfigPath())
+	before := coretest.Snapshot(t, p.ConfigPath())
 	a.ResetLog()
 	b.ResetLog()
 	again := mustRun(t, p, nil)
-	if again.Changed || again.ConfigChanged || !before.same(snapshot(t, p.ConfigPath())) {
+	if again.Changed || again.ConfigChanged || !before.Same(coretest.Snapshot(t, p.ConfigPath())) {
 		t.Fatalf("second run changed something: %q\n%s", steps(again), p.Config())
 	}
 	onlyVerifies(t, a, 1)
@@ -362,7 +362,7 @@ func TestTwoGitLabsEachGetTheirExecutors(t *testing.T) {
 }
 
 func TestLegacyRegistrationToken(t *testing.T) {
-	sim, p := shellHost(t, "", coretest.RegistrationTok)
+	sim, p := coretest.ShellHost(t, "", coretest.RegistrationTok)
 	wantSteps(t, mustCheck(t, sim, p, nil), []string{"create shell"})
 	mustRun(t, p, nil)
 	rs := sim.Runners()
@@ -377,7 +377,7 @@ func TestLegacyRegistrationToken(t *testing.T) {
 	}
 
 	t.Run("fallback when the PAT lacks create_runner", func(t *testing.T) {
-		sim, p := shellHost(t, coretest.ReadOnlyPAT, coretest.RegistrationTok)
+		sim, p := coretest.ShellHost(t, coretest.ReadOnlyPAT, coretest.RegistrationTok)
 		wantSteps(t, mustCheck(t, sim, p, nil), []string{"create shell"})
 		r := mustRun(t, p, nil)
 		if rs := sim.Runners(); len(rs) != 1 || !rs[0].Legacy {
@@ -389,7 +389,7 @@ func TestLegacyRegistrationToken(t *testing.T) {
 	})
 
 	t.Run("410 Gone asks for a PAT", func(t *testing.T) {
-		sim, p := shellHost(t, "", coretest.RegistrationTok)
+		sim, p := coretest.ShellHost(t, "", coretest.RegistrationTok)
 		sim.SetRegistrationDisabled(true)
 		wantSteps(t, mustCheck(t, sim, p, nil), []string{"create shell"})
 		oc := run(t, p, nil)
@@ -524,7 +524,7 @@ func TestChangedSettingsAreUpdatedInPlace(t *testing.T) {
 	id := ids(sim)
 	p.Executor("shell.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\ntags = [\"fast\", \"big\"]\npaused = true\nmaintenance_note = \"disk swap\"\nbuilds_dir = \"/scratch/builds\"\n[cache]\n  Type = \"s3\"\n")
 	wantSteps(t, mustCheck(t, sim, p, nil), expect(id, "keep", "docker", "keep", "gpu", "update", "shell"))
-	before := snapshot(t, p.ConfigPath())
+	before := coretest.Snapshot(t, p.ConfigPath())
 	sim.ResetLog()
 	r := mustRun(t, p, nil)
 	wantSteps(t, r, expect(id, "keep", "docker", "keep", "gpu", "update", "shell"))
@@ -538,7 +538,7 @@ func TestChangedSettingsAreUpdatedInPlace(t *testing.T) {
 	if c := sim.Counts(); c["update"] != 1 || sim.MutatingRequests() != 1 {
 		t.Fatalf("requests %v, want one PUT", c)
 	}
-	if after := snapshot(t, p.ConfigPath()); !before.same(after) {
+	if after := coretest.Snapshot(t, p.ConfigPath()); !before.Same(after) {
 		t.Fatal("a server-side change rewrote config.toml")
 	}
 	// Next run: the state file knows what was applied; steady state again.
@@ -572,7 +572,7 @@ func TestRefreshCatchesChangesMadeInTheUI(t *testing.T) {
 }
 
 func TestSettingsDriftWithoutPATReRegisters(t *testing.T) {
-	sim, p := shellHost(t, "", coretest.RegistrationTok)
+	sim, p := coretest.ShellHost(t, "", coretest.RegistrationTok)
 	mustRun(t, p, nil)
 	old := sim.Runners()[0].ID
 	p.Executor("shell.toml", "url = \""+sim.URL+"\"\ntags = [\"new\"]\n")
@@ -652,7 +652,7 @@ func TestCaptureProgramSchedulerAndSchema(t *testing.T) {
 	}
 
 	bad := p.Write("bad.json", `{"type":"object","properties":{"site":{"enum":["ornl"]}}}`)
-	before := snapshot(t, p.ConfigPath())
+	before := coretest.Snapshot(t, p.ConfigPath())
 	sim.ResetLog()
 	oc := run(t, p, tags(bad))
 	if oc.err == nil || !core.IsInputError(oc.err) {
@@ -664,7 +664,7 @@ func TestCaptureProgramSchedulerAndSchema(t *testing.T) {
 	if len(sim.Requests()) != 0 {
 		t.Fatal("requests were sent although the tags are invalid")
 	}
-	if !before.same(snapshot(t, p.ConfigPath())) {
+	if !before.Same(coretest.Snapshot(t, p.ConfigPath())) {
 		t.Fatal("the config changed although the tags are invalid")
 	}
 }
