@@ -143,7 +143,7 @@ func (en *engine) markThisHost(ctx context.Context, c *gitlab.Client, s Step, cr
 // deleteReplaced removes the runners that replace steps superseded, now
 // that their successors' tokens are in the config. It returns the indexes
 // of the steps whose old runner is gone (deleted, or already dead).
-func (en *engine) deleteReplaced(ctx context.Context, plan Plan, outcomes []Outcome) map[int]bool {
+func (en *engine) deleteReplaced(ctx context.Context, plan Plan, outcomes []Outcome, fresh map[RunnerRef]LiveRunner) map[int]bool {
 	var idx []int
 	for i, s := range plan.Steps {
 		if s.Action == Replace && s.DeleteOld && s.Prev != nil && outcomes[i].Creds != nil {
@@ -153,9 +153,13 @@ func (en *engine) deleteReplaced(ctx context.Context, plan Plan, outcomes []Outc
 	gone := make([]bool, len(idx))
 	_ = en.parallel(len(idx), func(j int) error {
 		s := plan.Steps[idx[j]]
+		token := s.Prev.Token
+		if f, ok := fresh[RunnerRef{s.ClientKey, s.Prev.ID}]; ok && f.Token != "" {
+			token = f.Token // rotated by gitlab-runner during the run
+		}
 		c, _, err := en.gitlabFor(s.ClientKey)
 		if err == nil {
-			err = c.DeleteByToken(ctx, s.Prev.Token)
+			err = c.DeleteByToken(ctx, token)
 		}
 		switch {
 		case err == nil, gitlab.IsForbidden(err): // deleted, or its token is already dead

@@ -170,9 +170,10 @@ func (en *engine) readRunners(ctx context.Context, details, owners map[RunnerRef
 		return !a.managers && b.managers
 	})
 	type answer struct {
-		runner    *gitlab.Runner
-		ownership Ownership
-		forbidden bool
+		runner     *gitlab.Runner
+		ownership  Ownership
+		forbidden  bool
+		unreadable string
 	}
 	answers := make([]answer, len(jobs))
 	// Reads that fail for other reasons leave the runner unknown: the plan
@@ -191,7 +192,7 @@ func (en *engine) readRunners(ctx context.Context, details, owners map[RunnerRef
 			case gitlab.IsForbidden(err):
 				answers[i].forbidden = true
 			case !gitlab.IsNotFound(err):
-				en.warn("cannot read the runner managers of runner %d on %s (%v); not touching it", j.ref.ID, j.ref.ClientKey, err)
+				answers[i].unreadable = err.Error()
 			}
 			return nil
 		}
@@ -203,13 +204,16 @@ func (en *engine) readRunners(ctx context.Context, details, owners map[RunnerRef
 			answers[i].forbidden = true
 			en.warn("cannot read runner %d on %s with this personal access token (%v)", j.ref.ID, j.ref.ClientKey, err)
 		case !gitlab.IsNotFound(err):
-			en.warn("cannot read runner %d on %s (%v)", j.ref.ID, j.ref.ClientKey, err)
+			answers[i].unreadable = err.Error()
 		}
 		return nil
 	})
 	for i, j := range jobs {
 		a := answers[i]
 		switch {
+		case a.unreadable != "":
+			obs.Unreadable[j.ref] = a.unreadable
+			en.warn("cannot read runner %d on %s (%s); not touching it", j.ref.ID, j.ref.ClientKey, a.unreadable)
 		case a.forbidden:
 			obs.Forbidden[j.ref] = true
 		case a.runner != nil:

@@ -58,7 +58,8 @@ type Step struct {
 	// OwnershipProven: GitLab's managers showed this runner is this host's
 	// when the plan was made. A delete by id without it checks first.
 	OwnershipProven bool
-	// DeleteOld makes a replace remove the old runner (by token) first.
+	// DeleteOld makes a replace remove the runner it supersedes (by
+	// token) — last, once the new token is in the config (make before break).
 	DeleteOld bool
 	// UpdateAfterAdopt sends the desired settings after an adopt.
 	UpdateAfterAdopt bool
@@ -167,6 +168,9 @@ type Observation struct {
 	Owners map[RunnerRef]Ownership
 	// Forbidden: the token may not read these runners (403).
 	Forbidden map[RunnerRef]bool
+	// Unreadable: reading these runners (or their managers) failed for
+	// another reason (5xx, no answer): nothing may be decided about them.
+	Unreadable map[RunnerRef]string
 	// Interrupted: the previous run did not finish. A runner with this
 	// host's identity and no manager at all is then taken as that run's:
 	// it was killed between creating the runner and recording this host.
@@ -184,7 +188,7 @@ type VerifyOutcome struct {
 func newObservation() Observation {
 	return Observation{Verified: map[string]VerifyOutcome{}, Found: map[string][]gitlab.Summary{},
 		ListForbidden: map[string]string{}, Details: map[RunnerRef]gitlab.Runner{},
-		Owners: map[RunnerRef]Ownership{}, Forbidden: map[RunnerRef]bool{}}
+		Owners: map[RunnerRef]Ownership{}, Forbidden: map[RunnerRef]bool{}, Unreadable: map[RunnerRef]string{}}
 }
 
 // provablyMine reports whether GitLab's managers show the runner is this
@@ -381,7 +385,24 @@ func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Obse
 		return out
 	}
 
+	// A runner GitLab could not tell about (5xx, no answer): deciding
+	// without it could register a duplicate.
+	unreadable := func(ids ...int64) (Step, bool) {
+		for _, id := range ids {
+			if why, bad := obs.Unreadable[RunnerRef{key, id}]; bad {
+				step.ID = id
+				step.Fault = fmt.Sprintf("runner %d on %s could not be read (%s); nothing was done for %s, so no duplicate is registered: run again once GitLab answers", id, e.Client.URL, why, e.Name)
+				return step, true
+			}
+		}
+		return step, false
+	}
+
 	if p == nil {
+		if s, bad := unreadable(cands...); bad {
+			s.Action = Adopt
+			return s
+		}
 		if why, forbidden := obs.ListForbidden[key]; forbidden {
 			step.Action = Create
 			step.Fault = fmt.Sprintf("no token on disk, and the personal access token for %s may not look for an existing runner (%s); creating one could register a duplicate, so nothing was done: give the token the read_api scope", e.Client.URL, why)
@@ -436,6 +457,10 @@ func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Obse
 
 	// The token was rejected (revoked or expired).
 	ref := RunnerRef{key, p.ID}
+	if s, bad := unreadable(append([]int64{p.ID}, cands...)...); bad {
+		s.Action = Adopt
+		return s
+	}
 	if hasPAT && p.ID != 0 && obs.Forbidden[ref] {
 		step.Action, step.ID = Replace, p.ID
 		step.Fault = fmt.Sprintf("token of runner %d rejected by GitLab, and the personal access token for %s may not read that runner (403); a 403 does not mean it is gone, so no new runner was registered: give the token access to it (owner of its group, maintainer of its project, or an administrator)", p.ID, e.Client.URL)

@@ -217,7 +217,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 		if werr == nil && plan.replacesOld() {
 			// Make before break: the new tokens are on disk; only now
 			// remove the runners they replace, then write again without.
-			oldGone = en.deleteReplaced(ctx, plan, outcomes)
+			oldGone = en.deleteReplaced(ctx, plan, outcomes, freshIndex(fresh))
 			sections = composeSections(p.desired, p.prev, plan, outcomes, fresh, oldGone)
 			var again bool
 			again, werr = WriteFileAtomic(l.ConfigPath(), en.render(p, sections, false))
@@ -242,17 +242,34 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 	}
 	res.Warnings = en.warnings
 
-	for _, oc := range outcomes {
-		if oc.Err != nil {
-			errs = append(errs, oc.Err)
+	inDoubt := false // a create or token reset GitLab may have carried out unseen
+	for i, oc := range outcomes {
+		if oc.Err == nil {
+			continue
 		}
+		s := plan.Steps[i]
+		if s.Action == Delete && gitlab.IsUnreachable(oc.Err) && !en.o.Strict && !p.unregister {
+			// A runner no longer declared, on a GitLab that does not
+			// answer (decommissioned, say): its entry stays and the next
+			// run tries again; the host still starts.
+			en.warn("%v; its entry stays in the config until that GitLab answers ({strict} fails instead)", oc.Err)
+			continue
+		}
+		if (s.Action == Create || s.Action == Replace || s.Action == Adopt) && oc.Creds == nil && gitlab.IsUnreachable(oc.Err) {
+			inDoubt = true
+		}
+		errs = append(errs, oc.Err)
 	}
+	res.Warnings = en.warnings
 	for _, r := range extra {
 		if r.Error != "" {
 			errs = append(errs, errors.New(r.Error))
 		}
 	}
-	if len(errs) == 0 && (plan.Changed() || interrupted) {
+	// The marker widens what counts as this host's (see Observation.
+	// Interrupted): it stays only while a create or reset may have been
+	// carried out without this run seeing the answer.
+	if !inDoubt && (plan.Changed() || interrupted) {
 		if err := os.Remove(l.IncompletePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			en.warn("removing %s: %v", l.IncompletePath(), err)
 		}
@@ -274,6 +291,20 @@ func removeFiles(config, state string) (removed bool, err error) {
 	return removed, err
 }
 
+// freshIndex maps the entries of the live config as re-read after apply.
+func freshIndex(fresh *LiveConfig) map[RunnerRef]LiveRunner {
+	out := map[RunnerRef]LiveRunner{}
+	if fresh != nil {
+		for _, r := range fresh.Runners {
+			if r.ID != 0 {
+				key, _ := NormalizeURL(r.URL)
+				out[RunnerRef{key, r.ID}] = r
+			}
+		}
+	}
+	return out
+}
+
 // composeSections builds the [[runners]] entries to write: declared
 // executors (sorted by name) with the credentials they hold after the run,
 // then entries kept verbatim (deletes that failed, foreign entries). With
@@ -281,14 +312,15 @@ func removeFiles(config, state string) (removed bool, err error) {
 // runner a replace supersedes stays, verbatim, until oldGone says it was
 // removed (check mode predicts it removed).
 func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, fresh *LiveConfig, oldGone map[int]bool) []Section {
-	freshByRef := map[RunnerRef]LiveRunner{}
-	if fresh != nil {
-		for _, r := range fresh.Runners {
-			if r.ID != 0 {
-				key, _ := NormalizeURL(r.URL)
-				freshByRef[RunnerRef{key, r.ID}] = r
-			}
+	freshByRef := freshIndex(fresh)
+	// An entry kept verbatim is taken as the file holds it now:
+	// gitlab-runner may have rotated its token during the run.
+	latest := func(lr LiveRunner) *Table {
+		key, _ := NormalizeURL(lr.URL)
+		if f, ok := freshByRef[RunnerRef{key, lr.ID}]; ok && lr.ID != 0 {
+			return f.Table
 		}
+		return lr.Table
 	}
 	var sections []Section
 	var verbatim []Section
@@ -299,7 +331,7 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 		}
 		if s.Action == Delete {
 			if oc != nil && !oc.Deleted && s.Prev != nil {
-				verbatim = append(verbatim, Section{Name: s.Prev.Name, Verbatim: s.Prev.Table})
+				verbatim = append(verbatim, Section{Name: s.Prev.Name, Verbatim: latest(*s.Prev)})
 			}
 			continue
 		}
@@ -312,7 +344,7 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 				sec.ID = s.ID
 			}
 			if s.Action == Replace && s.DeleteOld && s.Prev != nil && !oldGone[i] {
-				verbatim = append(verbatim, Section{Name: s.Prev.Name, Verbatim: s.Prev.Table})
+				verbatim = append(verbatim, Section{Name: s.Prev.Name, Verbatim: latest(*s.Prev)})
 			}
 		case s.Prev != nil && (s.Action == Keep || s.Action == Update || (oc != nil && oc.Err != nil)):
 			// Kept or updated, or an adopt/replace that failed: the entry on
@@ -336,7 +368,7 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 		sections = append(sections, sec)
 	}
 	for _, f := range prev.Foreign {
-		verbatim = append(verbatim, Section{Name: f.Name, Verbatim: f.Table})
+		verbatim = append(verbatim, Section{Name: f.Name, Verbatim: latest(f)})
 	}
 	sort.SliceStable(verbatim, func(i, j int) bool { return verbatim[i].Name < verbatim[j].Name })
 	return append(sections, verbatim...)
