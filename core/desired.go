@@ -192,7 +192,7 @@ func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 		out = append(out, f)
 	}
 	if len(out) == 0 {
-		return nil, inputErr(dir, "no executor files (*.toml, *.yaml, *.yml) in the executor folder; add one per executor, or unregister the instance (register-runner --unregister, or state: absent in Ansible)")
+		return nil, inputErr(dir, "no executor files (*.toml, *.yaml, *.yml) in the executor folder; add one per executor, or unregister the instance ({unregister})")
 	}
 	return out, nil
 }

@@ -22,6 +22,7 @@ const (
 	OptCaptureTimeout Option = "capture_timeout"
 	OptLockTimeout    Option = "lock_timeout"
 	OptStrict         Option = "strict"
+	OptUnregister     Option = "unregister"
 )
 
 // InputError is bad input on the host: a file, key or option that must be
@@ -49,7 +50,7 @@ func NameOptions(msg string, optionName func(Option) string) string {
 		return msg
 	}
 	for _, o := range []Option{OptHostname, OptInstance, OptPrefix, OptTagSchema, OptCaptureTags, OptConcurrency,
-		OptCaptureTimeout, OptLockTimeout, OptStrict} {
+		OptCaptureTimeout, OptLockTimeout, OptStrict, OptUnregister} {
 		msg = strings.ReplaceAll(msg, "{"+string(o)+"}", optionName(o))
 	}
 	return msg

@@ -41,7 +41,7 @@ func emit(w io.Writer, result map[string]any, sec *core.Redactor) int {
 	if err != nil {
 		b = []byte(`{"failed": true, "msg": "cannot encode the result"}`)
 	}
-	_, _ = io.WriteString(w, core.NameOptions(sec.Redact(string(b)), func(o core.Option) string { return string(o) })+"\n")
+	_, _ = io.WriteString(w, core.NameOptions(sec.Redact(string(b)), optionName)+"\n")
 	if f, _ := result["failed"].(bool); f {
 		return 1
 	}
@@ -303,7 +303,7 @@ func describeErr(err error, a *Args) string {
 	if a.HasClients {
 		c.Msg = strings.ReplaceAll(c.Msg, "client_configs entry in config.template."+a.Instance+".toml", "entry of clients")
 	}
-	msg := c.Describe(func(o core.Option) string { return string(o) })
+	msg := c.Describe(optionName)
 	if ie.Error() != err.Error() {
 		// Joined or wrapped: keep the other parts.
 		msg = strings.Replace(err.Error(), ie.Error(), msg, 1)
@@ -671,4 +671,12 @@ func settingsText(s gitlab.Settings) string {
 	}
 	fmt.Fprintf(&b, "maintenance_note: %s\n", q(s.MaintenanceNote))
 	return b.String()
+}
+
+// optionName names a core option as this module's option.
+func optionName(o core.Option) string {
+	if o == core.OptUnregister {
+		return "state: absent"
+	}
+	return string(o)
 }
