@@ -88,9 +88,11 @@ options:
         required: true
       personal_access_token:
         description:
-          - Personal access token sent as C(PRIVATE-TOKEN). Scope C(create_runner) (or C(api)) to create
-            runners with the runner creation workflow; C(manage_runner) or C(api) to reset, update and delete;
-            C(read_api) to list. Instance runners need an administrator's token.
+          - Personal access token sent as C(PRIVATE-TOKEN). Give it the scopes C(create_runner), C(manage_runner)
+            and C(read_api), or just C(api). C(create_runner) creates runners; C(manage_runner) updates, resets
+            and deletes them by id; C(read_api) lists them (C(manage_runner) alone cannot list, and without
+            listing a lost config is not recovered). Instance runners need an administrator's token (with Admin
+            Mode on, also the C(admin_mode) scope).
           - Never shown in results or diffs. Use Ansible Vault, and C(no_log) on tasks that template it.
         type: str
       personal_access_token_file:
