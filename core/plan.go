@@ -405,7 +405,7 @@ func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Obse
 		}
 		if why, forbidden := obs.ListForbidden[key]; forbidden {
 			step.Action = Create
-			step.Fault = fmt.Sprintf("no token on disk, and the personal access token for %s may not look for an existing runner (%s); creating one could register a duplicate, so nothing was done: give the token the read_api scope", e.Client.URL, why)
+			step.Fault = fmt.Sprintf("no token on disk, and the personal access token for %s may not look for an existing runner (%s); creating one could register a duplicate, so nothing was done: the token needs read_api (or api) and the role named", e.Client.URL, why)
 			return step
 		}
 		if best := pickCandidate(mine(cands), st, e.Name, key, 0); best != 0 {

@@ -240,7 +240,6 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 			res.Changed = true
 		}
 	}
-	res.Warnings = en.warnings
 
 	inDoubt := false // a create or token reset GitLab may have carried out unseen
 	for i, oc := range outcomes {
