@@ -14,40 +14,6 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 )
 
-// snapshot is every entry under dir with its mode and bytes.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		fi, _ := os.Lstat(p)
-		v := fi.Mode().String()
-		if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			v += "\x00" + string(b)
-		}
-		out[p] = v
-		return nil
-	})
-	return out
-}
-
-func sameSnapshot(t *testing.T, what string, a, b map[string]string) {
-	t.Helper()
-	for k, v := range a {
-		if b[k] != v {
-			t.Errorf("%s: %s changed or vanished", what, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			t.Errorf("%s: %s appeared", what, k)
-		}
-	}
-}
-
 // TestFailedTaskLeavesTheHostByteIdentical: content core refuses never
 // reaches the disk, and names cannot leave the prefix.
 func TestFailedTaskLeavesTheHostByteIdentical(t *testing.T) {
@@ -57,7 +23,7 @@ func TestFailedTaskLeavesTheHostByteIdentical(t *testing.T) {
 	if r := runModule(t, declared(sim, prefix, "a", "b")); r["failed"] == true {
 		t.Fatalf("converge: %v", r)
 	}
-	before := snapshot(t, root)
+	before := coretest.Tree(t, root)
 	bad := []func(m map[string]any) string{
 		func(m map[string]any) string { // url of no client
 			m["executors"] = append(m["executors"].([]any), map[string]any{"name": "c", "url": "https://elsewhere.example"})
@@ -86,7 +52,7 @@ func TestFailedTaskLeavesTheHostByteIdentical(t *testing.T) {
 			if strings.Contains(msg, "main/") || strings.Contains(msg, ".toml") {
 				t.Errorf("case %d: message names a file the module writes instead of the option: %s", i, msg)
 			}
-			sameSnapshot(t, "after a failed task", before, snapshot(t, root))
+			coretest.SameTree(t, "after a failed task", before, coretest.Tree(t, root), false)
 		}
 	}
 }
@@ -238,7 +204,7 @@ func TestInfoIsReadOnly(t *testing.T) {
 	root := t.TempDir()
 	prefix := filepath.Join(root, "prefix")
 	runModule(t, declared(sim, prefix, "a", "b"))
-	before := snapshot(t, root)
+	before := coretest.Tree(t, root)
 	sim.ResetLog()
 	res := runModule(t, map[string]any{"prefix": prefix, "hostname": "node5", "_gra_module": "info"})
 	if res["failed"] == true || res["changed"] != false {
@@ -258,7 +224,7 @@ func TestInfoIsReadOnly(t *testing.T) {
 	if sim.MutatingRequests() != 0 {
 		t.Errorf("info made mutating requests: %v", sim.Counts())
 	}
-	sameSnapshot(t, "after info", before, snapshot(t, root))
+	coretest.SameTree(t, "after info", before, coretest.Tree(t, root), false)
 	if _, err := ParseArgs([]byte(`{"_gra_module": "info", "state": "absent"}`)); err == nil {
 		t.Error("info accepted state")
 	}
@@ -284,13 +250,13 @@ func TestTokenFilesOnTheHost(t *testing.T) {
 	if strings.Contains(string(tpl), coretest.AdminPAT) || !strings.Contains(string(tpl), patFile) {
 		t.Fatal("the template does not refer to the token file, or holds the token")
 	}
-	before := snapshot(t, root)
+	before := coretest.Tree(t, root)
 	in["clients"] = []any{map[string]any{"url": sim.URL, "personal_access_token_file": filepath.Join(root, "missing")}}
 	res := runModule(t, in)
 	if msg, _ := res["msg"].(string); res["failed"] != true || !strings.Contains(msg, "clients[0].personal_access_token_file") {
 		t.Fatalf("missing token file: %v", res)
 	}
-	sameSnapshot(t, "after a missing token file", before, snapshot(t, root))
+	coretest.SameTree(t, "after a missing token file", before, coretest.Tree(t, root), false)
 }
 
 // TestAbsentThatFailsKeepsTheTemplate: when GitLab refuses to delete a
@@ -330,6 +296,6 @@ func TestFailureOnAFreshHostLeavesNoPrefix(t *testing.T) {
 		t.Fatalf("unreachable GitLab: %v", res)
 	}
 	if _, err := os.Lstat(filepath.Join(root, "etc")); !os.IsNotExist(err) {
-		t.Fatalf("the failed task left %v", snapshot(t, root))
+		t.Fatalf("the failed task left %v", coretest.Tree(t, root))
 	}
 }

@@ -16,11 +16,23 @@ import (
 )
 
 // adhoc writes a one-play playbook running tasks on localhost and returns
-// the JSON results of the tasks registered as r0, r1, ... (printed by a
-// final debug task).
+// the JSON results of the tasks registered as r0, r1, ...
 func adhoc(t *testing.T, extraEnv []string, tasks ...string) []map[string]any {
 	t.Helper()
+	return runPlay(t, "", extraEnv, nil, tasks...)
+}
+
+// runPlay runs tasks on localhost, registered as r0, r1, ... and written
+// to a results file by a last task that runs even in check mode. eph is the
+// scenario's ephemeral folder, whose secrets every output is checked for
+// ("" for a folder of its own); extraArgs go to ansible-playbook (--check,
+// --diff).
+func runPlay(t *testing.T, eph string, extraEnv, extraArgs []string, tasks ...string) []map[string]any {
+	t.Helper()
 	dir := t.TempDir()
+	if eph == "" {
+		eph = dir
+	}
 	var b strings.Builder
 	b.WriteString("- hosts: instance\n  gather_facts: false\n  tasks:\n")
 	for i, task := range tasks {
@@ -34,15 +46,17 @@ func adhoc(t *testing.T, extraEnv []string, tasks ...string) []map[string]any {
 		}
 		b.WriteString("r" + itoa(i))
 	}
-	b.WriteString("] | to_json }}\"\n")
+	b.WriteString("] | to_json }}\"\n      check_mode: false\n      diff: false\n")
 	play := filepath.Join(dir, "play.yml")
+	inventory := filepath.Join(dir, "inventory.yml")
 	if err := os.WriteFile(play, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	inventory := filepath.Join(dir, "inventory.yml")
-	_ = os.WriteFile(inventory, []byte("all:\n  hosts:\n    instance:\n      ansible_connection: local\n      gitlab_runner_auth_cache_dir: "+filepath.Join(dir, "module-cache")+"\n"), 0o600)
-	envv := append(playbookEnv(dir, dir, inventory), extraEnv...)
-	r := ansiblePlaybook(t, envv, dir, "adhoc", "-i", inventory, play)
+	if err := os.WriteFile(inventory, []byte("all:\n  hosts:\n    instance:\n      ansible_connection: local\n      gitlab_runner_auth_cache_dir: "+filepath.Join(dir, "module-cache")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	envv := append(playbookEnv(dir, eph, inventory), extraEnv...)
+	r := ansiblePlaybook(t, envv, eph, "play", append([]string{"-i", inventory, play}, extraArgs...)...)
 	if r.err != nil {
 		t.Fatalf("ansible-playbook: %v\n%s", r.err, tail(r.out))
 	}

@@ -15,46 +15,6 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 )
 
-// playIn runs tasks on localhost like adhoc, with eph as the scenario's
-// ephemeral folder (so every output is checked for the secrets under
-// eph/secrets) and extra ansible-playbook arguments (--check, --diff).
-func playIn(t *testing.T, eph string, extra []string, tasks ...string) []map[string]any {
-	t.Helper()
-	dir := t.TempDir()
-	var b strings.Builder
-	b.WriteString("- hosts: instance\n  gather_facts: false\n  tasks:\n")
-	for i, task := range tasks {
-		b.WriteString(indent(task, "    "))
-		b.WriteString("      register: r" + itoa(i) + "\n      ignore_errors: true\n")
-	}
-	b.WriteString("    - name: results\n      ansible.builtin.copy:\n        dest: " + dir + "/results.json\n        mode: '0600'\n        content: \"{{ [")
-	for i := range tasks {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("r" + itoa(i))
-	}
-	b.WriteString("] | to_json }}\"\n      check_mode: false\n      diff: false\n")
-	play := filepath.Join(dir, "play.yml")
-	inventory := filepath.Join(dir, "inventory.yml")
-	_ = os.WriteFile(play, []byte(b.String()), 0o600)
-	_ = os.WriteFile(inventory, []byte("all:\n  hosts:\n    instance:\n      ansible_connection: local\n      gitlab_runner_auth_cache_dir: "+filepath.Join(dir, "cache")+"\n"), 0o600)
-	r := ansiblePlaybook(t, playbookEnv(dir, eph, inventory), eph, "play", append([]string{"-i", inventory, play}, extra...)...)
-	if r.err != nil {
-		t.Fatalf("ansible-playbook: %v\n%s", r.err, tail(r.out))
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	coretest.Record(t, "results", data)
-	var res []map[string]any
-	if err := json.Unmarshal(data, &res); err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
-
 // syncTask declares shell (and more executors as raw YAML flow mappings).
 func syncTask(prefix, url, patFile string, instance string, extraExecutors ...string) string {
 	execs := "{name: shell, url: " + url + "}"
@@ -71,43 +31,6 @@ func syncTask(prefix, url, patFile string, instance string, extraExecutors ...st
         personal_access_token: "{{ lookup('file', '%s') }}"
     executors: [%s]
 `, prefix, instance, url, patFile, execs)
-}
-
-// tree is every entry under dir with its mode and bytes.
-func tree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return nil
-		}
-		v := fi.Mode().String()
-		if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			v += "\x00" + string(b)
-		}
-		out[p] = v
-		return nil
-	})
-	return out
-}
-
-func sameTree(t *testing.T, what string, a, b map[string]string) {
-	t.Helper()
-	for k, v := range a {
-		if b[k] != v {
-			t.Errorf("%s: %s changed or vanished", what, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			t.Errorf("%s: %s appeared", what, k)
-		}
-	}
 }
 
 func simRunners(t *testing.T, url string) []map[string]any {
@@ -166,10 +89,10 @@ func TestFailedTaskLeavesTheHostByteIdentical(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(victim, "config.template.x.toml"), []byte("root-only = \"do-not-read-me\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if res := playIn(t, eph, nil, syncTask(prefix, url, patFile, "main")); res[0]["failed"] == true {
+	if res := runPlay(t, eph, nil, nil, syncTask(prefix, url, patFile, "main")); res[0]["failed"] == true {
 		t.Fatalf("converge: %v", res[0])
 	}
-	before := tree(t, host)
+	before := coretest.Tree(t, host)
 	bad := []struct{ task, want string }{
 		{syncTask(prefix, url, patFile, "main", "{name: docker, url: 'https://elsewhere.example'}"), "executors[1].url"},
 		{syncTask(prefix, url, patFile, "main", "{name: docker, url: "+url+", maximum_timeout: 60}"), "executors[1].maximum_timeout"},
@@ -180,7 +103,7 @@ func TestFailedTaskLeavesTheHostByteIdentical(t *testing.T) {
 		tasks = append(tasks, b.task)
 	}
 	for _, mode := range [][]string{nil, {"--check", "--diff"}} {
-		res := playIn(t, eph, mode, tasks...)
+		res := runPlay(t, eph, nil, mode, tasks...)
 		for i, b := range bad {
 			msg, _ := res[i]["msg"].(string)
 			if res[i]["failed"] != true || res[i]["changed"] != false || !strings.Contains(msg, b.want) {
@@ -190,7 +113,7 @@ func TestFailedTaskLeavesTheHostByteIdentical(t *testing.T) {
 				t.Errorf("%v case %d: the diff shows a file outside the prefix", mode, i)
 			}
 		}
-		sameTree(t, fmt.Sprintf("after failed tasks %v", mode), before, tree(t, host))
+		coretest.SameTree(t, fmt.Sprintf("after failed tasks %v", mode), before, coretest.Tree(t, host), false)
 	}
 }
 
@@ -203,17 +126,17 @@ func TestAbsentLasts(t *testing.T) {
 	eph := filepath.Join(root, "eph")
 	url, patFile := startSim(t, eph)
 	prefix := filepath.Join(root, "prefix")
-	playIn(t, eph, nil, syncTask(prefix, url, patFile, "main", "{name: docker, url: "+url+"}"))
+	runPlay(t, eph, nil, nil, syncTask(prefix, url, patFile, "main", "{name: docker, url: "+url+"}"))
 	if n := len(simRunners(t, url)); n != 2 {
 		t.Fatalf("converge: %d runners", n)
 	}
 	absent := fmt.Sprintf("- name: absent\n  gitlab_runner_auth.runner.sync:\n    prefix: %s\n    hostname: node1\n    state: absent\n", prefix)
-	check := playIn(t, eph, []string{"--check", "--diff"}, absent)[0]
+	check := runPlay(t, eph, nil, []string{"--check", "--diff"}, absent)[0]
 	d, _ := json.Marshal(check["diff"])
 	if check["changed"] != true || !strings.Contains(string(d), "config.template.main.toml") || len(simRunners(t, url)) != 2 {
 		t.Fatalf("absent in check mode: %v", check)
 	}
-	res := playIn(t, eph, nil, absent, absent)
+	res := runPlay(t, eph, nil, nil, absent, absent)
 	if res[0]["changed"] != true || res[0]["failed"] == true || res[1]["changed"] != false {
 		t.Fatalf("absent, twice: %v", res)
 	}
@@ -258,10 +181,10 @@ func TestRotatedSecretNotInDiff(t *testing.T) {
 		return strings.Replace(syncTask(prefix, url, patFile, "main"), "    executors:",
 			"        registration_token: \"{{ lookup('file', '"+tokFile+"') }}\"\n    executors:", 1)
 	}
-	if r := playIn(t, eph, nil, task(oldTok))[0]; r["failed"] == true {
+	if r := runPlay(t, eph, nil, nil, task(oldTok))[0]; r["failed"] == true {
 		t.Fatalf("converge: %v", r)
 	}
-	r := playIn(t, eph, []string{"--check", "--diff"}, task(newTok))[0]
+	r := runPlay(t, eph, nil, []string{"--check", "--diff"}, task(newTok))[0]
 	d, _ := json.Marshal(r["diff"])
 	if r["changed"] != true || !strings.Contains(string(d), "registration_token") {
 		t.Fatalf("the rotation does not show in the diff: %v", r)
@@ -277,12 +200,12 @@ func TestInfoModuleIsReadOnly(t *testing.T) {
 	eph := filepath.Join(root, "eph")
 	url, patFile := startSim(t, eph)
 	prefix := filepath.Join(root, "prefix")
-	playIn(t, eph, nil, syncTask(prefix, url, patFile, "main", "{name: docker, url: "+url+", paused: true}"))
-	before := tree(t, prefix)
+	runPlay(t, eph, nil, nil, syncTask(prefix, url, patFile, "main", "{name: docker, url: "+url+", paused: true}"))
+	before := coretest.Tree(t, prefix)
 	simResetLog(t, url)
 	info := fmt.Sprintf("- name: info\n  gitlab_runner_auth.runner.info:\n    prefix: %s\n    hostname: node1\n", prefix)
 	for _, mode := range [][]string{nil, {"--check"}} {
-		r := playIn(t, eph, mode, info)[0]
+		r := runPlay(t, eph, nil, mode, info)[0]
 		runners, _ := r["runners"].([]any)
 		if r["changed"] != false || r["failed"] == true || len(runners) != 2 || r["would_change"] != false {
 			t.Fatalf("info %v: %v", mode, r)
@@ -299,5 +222,5 @@ func TestInfoModuleIsReadOnly(t *testing.T) {
 	if n := simMutating(t, url); n != 0 {
 		t.Errorf("info made %d mutating requests", n)
 	}
-	sameTree(t, "after info", before, tree(t, prefix))
+	coretest.SameTree(t, "after info", before, coretest.Tree(t, prefix), false)
 }

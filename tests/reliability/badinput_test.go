@@ -3,10 +3,8 @@ package reliability
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -429,35 +427,6 @@ func declare(w *world, executors ...map[string]any) map[string]any {
 	}
 }
 
-// tree records every file below dir (contents and modification times).
-func tree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		data := ""
-		if d.Type().IsRegular() {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			data = string(b)
-		}
-		out[path] = fmt.Sprintf("%v %v %q", fi.Mode(), fi.ModTime().UnixNano(), data)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestModuleBadInput runs the binary as Ansible does (one arguments file)
 // on a host that synced fine: every bad declaration fails with a message
 // naming it, and no file anywhere around the prefix is written or removed,
@@ -471,7 +440,7 @@ func TestModuleBadInput(t *testing.T) {
 			}
 			// The prefix's parent, so that a file written next to it counts.
 			around := filepath.Dir(w.p.Dir)
-			before := tree(t, around)
+			before := coretest.Tree(t, around)
 			args := map[string]any{"prefix": w.p.Dir, "instance": "main", "hostname": hostname, "_ansible_check_mode": false}
 			for k, v := range tc.args(w) {
 				args[k] = v
@@ -499,18 +468,7 @@ func TestModuleBadInput(t *testing.T) {
 			if n := len(w.sim.Requests()); n != 0 {
 				t.Errorf("bad input still sent %d requests to GitLab", n)
 			}
-			if after := tree(t, around); !reflect.DeepEqual(before, after) {
-				for p, v := range after {
-					if before[p] != v {
-						t.Errorf("written: %s", p)
-					}
-				}
-				for p := range before {
-					if _, ok := after[p]; !ok {
-						t.Errorf("removed: %s", p)
-					}
-				}
-			}
+			coretest.SameTree(t, "bad input", before, coretest.Tree(t, around), true)
 		})
 	}
 }
