@@ -144,11 +144,15 @@ func kindOf(method, path string) string {
 // returns what the log records as the request's credentials.
 func (s *Sim) dispatch(rt *route, c *call) string {
 	switch rt.auth {
-	case byRunnerToken:
-		rt.handle(s, c)
-		return "runner-token"
-	case byRegistrationToken:
-		rt.handle(s, c)
+	case byRunnerToken, byRegistrationToken:
+		// Every lib/api/ci/runner.rb endpoint first passes
+		// `before { check_if_backoff_required! }`.
+		if !s.backoff(c) {
+			rt.handle(s, c)
+		}
+		if rt.auth == byRunnerToken {
+			return "runner-token"
+		}
 		return "registration-token"
 	}
 	s.mu.Lock()

@@ -9,7 +9,8 @@ import (
 
 // Endpoints authenticated by a runner's own token or a registration token
 // (lib/api/ci/runner.rb with the helpers of lib/api/ci/helpers/runner.rb).
-// Every one of them first passes `before { check_if_backoff_required! }`.
+// Every one of them first passes `before { check_if_backoff_required! }`,
+// which dispatch applies.
 
 // migrationBackoffMessage is check_if_backoff_required!'s 429 message
 // (too_many_requests! with retry_after: 1.minute).
@@ -87,9 +88,6 @@ func (s *Sim) heartbeat(c *call, r *Runner, ensureManager, contacted bool) {
 // tokens switched off any token gets 410 "410 Gone - runner registration
 // disallowed"; an unknown token 403 "403 Forbidden - invalid token supplied".
 func (s *Sim) register(c *call) {
-	if s.backoff(c) {
-		return
-	}
 	token, ok := c.params["token"].(string)
 	if !ok {
 		paramError(c.w, "token is missing")
@@ -156,9 +154,6 @@ func (s *Sim) projectByToken(token string) *Project {
 // runner gets 422 "Runner is orphaned" (UnknownRunnerOwnerError, with the
 // reject_orphaned_runners flag at its default, off).
 func (s *Sim) verify(c *call) {
-	if s.backoff(c) {
-		return
-	}
 	r, ok := s.runnerFromToken(c)
 	if !ok {
 		return
@@ -175,9 +170,6 @@ func (s *Sim) verify(c *call) {
 // rotate is gitlab-runner's own token rotation
 // (POST /runners/reset_authentication_token).
 func (s *Sim) rotate(c *call) {
-	if s.backoff(c) {
-		return
-	}
 	r, ok := s.runnerFromToken(c)
 	if !ok {
 		return
@@ -196,9 +188,6 @@ func (s *Sim) rotate(c *call) {
 // deleteByToken unregisters a runner with its own token (DELETE /runners):
 // no manager is recorded (ensure_runner_manager: false).
 func (s *Sim) deleteByToken(c *call) {
-	if s.backoff(c) {
-		return
-	}
 	r, ok := s.runnerFromToken(c)
 	if !ok {
 		return
@@ -213,9 +202,6 @@ func (s *Sim) deleteByToken(c *call) {
 // system id the runner has no manager for is `not_found!('Runner manager
 // not found')`, which GitLab words "404 Runner manager not found Not Found".
 func (s *Sim) deleteManager(c *call) {
-	if s.backoff(c) {
-		return
-	}
 	if _, ok := c.params["token"].(string); ok {
 		if _, ok := c.params["system_id"].(string); !ok {
 			paramError(c.w, "system_id is missing")
@@ -241,9 +227,6 @@ func (s *Sim) deleteManager(c *call) {
 // X-GitLab-Last-Update header gitlab-runner sends back as last_update
 // (network/gitlab.go RequestJob treats 204 as "nothing to do").
 func (s *Sim) requestJob(c *call) {
-	if s.backoff(c) {
-		return
-	}
 	r, ok := s.runnerFromToken(c)
 	if !ok {
 		return
