@@ -114,24 +114,7 @@ func redactConfig(live *LiveConfig) []byte {
 	if !live.Exists {
 		return nil
 	}
-	// Re-render only the token values; keep the file otherwise as it is.
-	var out []string
-	for _, line := range strings.SplitAfter(string(live.Raw), "\n") {
-		trim := strings.TrimSpace(line)
-		if strings.HasPrefix(trim, "token") && strings.Contains(trim, "=") {
-			key := strings.TrimSpace(trim[:strings.Index(trim, "=")])
-			if key == "token" || key == `"token"` {
-				indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
-				nl := ""
-				if strings.HasSuffix(line, "\n") {
-					nl = "\n"
-				}
-				line = indent + `token = "` + RedactedToken + `"` + nl
-			}
-		}
-		out = append(out, line)
-	}
-	return []byte(strings.Join(out, ""))
+	return []byte(RedactKeys(string(live.Raw)))
 }
 
 // IsSecretKey reports a key whose value is a secret, whatever its shape:
