@@ -110,6 +110,7 @@ func (r *Redactor) redactCutSecrets(s string) string {
 // RedactedToken replaces every token in diffs and check-mode output.
 const RedactedToken = "<redacted>"
 
+// redactConfig is the live config as a diff shows it: every secret key redacted.
 func redactConfig(live *LiveConfig) []byte {
 	if !live.Exists {
 		return nil
