@@ -180,8 +180,8 @@ func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 			return nil, inputErr(rel, "executor %q is also defined by %s; keep one of the two files", stem, filepath.Join(relDir, other))
 		}
 		byStem[stem] = fn
-		if !reExecutorName.MatchString(stem) {
-			return nil, inputErr(rel, "file name %q is not a valid executor name (letters, digits, '.', '_', '+', '-'); rename the file", stem)
+		if err := ValidateExecutorName(stem); err != nil {
+			return nil, inputErr(rel, "file name %v; rename the file", err)
 		}
 		f := execFile{name: stem, rel: rel, plain: plain[fn]}
 		if data, ok := contents[fn]; ok {

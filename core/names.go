@@ -40,8 +40,8 @@ func validateNames(hostname, instance string) error {
 	if strings.ContainsAny(hostname, " ,\t\n") {
 		return optionErr(OptHostname, "%q contains spaces or commas; give the short host name", hostname)
 	}
-	if !reInstance.MatchString(instance) {
-		return optionErr(OptInstance, "%q is not a valid instance name (letters, digits, '.', '_', '-'; e.g. main)", instance)
+	if err := ValidateInstanceName(instance); err != nil {
+		return err
 	}
 	if instance == hostname || (digitlessHostname(hostname) != "" && instance == digitlessHostname(hostname)) {
 		return optionErr(OptInstance, "instance name %q equals the host name (%s); its tag would be meaningless, choose another instance name", instance, hostname)

@@ -126,6 +126,23 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	return p, nil
 }
 
+// loadDeclared loads and checks everything declared for the instance: the
+// template, every executor file (or the Overlay's content), descriptions
+// and tags. It makes no request and no write.
+func loadDeclared(ctx context.Context, o Options, prefixMissing bool) (*Desired, error) {
+	d, err := loadDesired(Layout{Prefix: o.Prefix, Instance: o.Instance}, o.Hostname, o.Overlay, o.Secrets, prefixMissing)
+	if err != nil {
+		return nil, err
+	}
+	if err := uniqueDescriptions(d); err != nil {
+		return nil, err
+	}
+	if err := computeTags(ctx, d, o.Tags); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
 // canStartDegraded: every declared executor has a token on disk, none was
 // seen rejected, and no runner waits to be deleted.
 func canStartDegraded(d *Desired, prev Previous, obs Observation) bool {

@@ -46,12 +46,6 @@ func Validate(ctx context.Context, o Options) error {
 		d := &Desired{Layout: l, Hostname: o.Hostname}
 		return d.parseTemplate(l.rel(l.TemplatePath()), o.Overlay.Template, o.Secrets)
 	}
-	d, err := loadDesired(l, o.Hostname, o.Overlay, o.Secrets, missing)
-	if err != nil {
-		return err
-	}
-	if err := uniqueDescriptions(d); err != nil {
-		return err
-	}
-	return computeTags(ctx, d, o.Tags)
+	_, err := loadDeclared(ctx, o, missing)
+	return err
 }
