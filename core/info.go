@@ -44,11 +44,8 @@ type Info struct {
 func Inspect(ctx context.Context, o Options) (*Info, error) {
 	o.Check = true
 	o.Unregister = false
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := o.bounded(ctx)
+	defer cancel()
 	en, res, err := start(ctx, &o)
 	defer en.finish()
 	info := &Info{Runners: []InfoRunner{}, Plan: res}

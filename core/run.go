@@ -142,15 +142,20 @@ type Result struct {
 // Run is the one entry point of both front ends: Sync, or Remove when
 // o.Unregister is set.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := o.bounded(ctx)
+	defer cancel()
 	if o.Unregister {
 		return Remove(ctx, o)
 	}
 	return Sync(ctx, o)
+}
+
+// bounded applies the run's time bound (Options.Timeout) to ctx.
+func (o Options) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if o.Timeout > 0 {
+		return context.WithTimeout(ctx, o.Timeout)
+	}
+	return ctx, func() {}
 }
 
 // lock takes the per-instance advisory lock, waiting at most LockTimeout.
