@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sync"
 
 	"github.com/gofrs/flock"
@@ -19,10 +20,13 @@ type engine struct {
 	systemID string
 	// interrupted: the previous run did not finish (set while applying).
 	interrupted bool
-	sem         chan struct{}
-	mu          sync.Mutex
-	clients     map[string]*gitlab.Client
-	warnings    []string
+	// identity matches this host's and instance's default descriptions
+	// (compiled once, on first use).
+	identity *regexp.Regexp
+	sem      chan struct{}
+	mu       sync.Mutex
+	clients  map[string]*gitlab.Client
+	warnings []string
 }
 
 func (en *engine) warn(format string, args ...any) {

@@ -141,7 +141,10 @@ func (en *engine) identityOf(key, description string) (string, bool) {
 			return e.Name, true
 		}
 	}
-	if m := identityPattern(en.d.Hostname, en.d.Layout.Instance).FindStringSubmatch(description); m != nil {
+	if en.identity == nil {
+		en.identity = identityPattern(en.d.Hostname, en.d.Layout.Instance)
+	}
+	if m := en.identity.FindStringSubmatch(description); m != nil {
 		return m[1], true
 	}
 	return "", false
