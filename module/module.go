@@ -188,8 +188,7 @@ func report(out map[string]any, res *core.Result, a *Args) {
 func runAbsent(ctx context.Context, a *Args, l core.Layout, opts core.Options, ov *core.Overlay, out map[string]any, sec *core.Redactor) (map[string]any, error) {
 	if ov != nil {
 		opts.Overlay = &core.Overlay{Template: ov.Template}
-		vo := opts
-		if err := core.Validate(ctx, vo); err != nil {
+		if err := core.Validate(ctx, opts); err != nil {
 			return out, err
 		}
 	}
