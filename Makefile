@@ -91,9 +91,9 @@ lint-ansible: collection-tree
 # Fuzz each target for FUZZTIME (seed corpora live in testdata/fuzz/).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzParseExecutor$$' -fuzztime=$(FUZZTIME) ./core/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseTemplate$$' -fuzztime=$(FUZZTIME) ./core/
-	$(GO) test -run='^$$' -fuzz='^FuzzRenderRoundTrip$$' -fuzztime=$(FUZZTIME) ./core/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseExecutor$$' -fuzztime=$(FUZZTIME) ./core/config/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTemplate$$' -fuzztime=$(FUZZTIME) ./core/config/
+	$(GO) test -run='^$$' -fuzz='^FuzzRenderRoundTrip$$' -fuzztime=$(FUZZTIME) ./core/hostfs/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseArgs$$' -fuzztime=$(FUZZTIME) ./module/
 
 # Long variants of the reliability sweeps (crash sweep x200, 40 concurrency rounds).

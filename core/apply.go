@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 )
 
 // Outcome is what carrying out one step achieved. A step can half succeed
@@ -143,7 +145,7 @@ func (en *engine) markThisHost(ctx context.Context, c *gitlab.Client, s Step, cr
 // deleteReplaced removes the runners that replace steps superseded, now
 // that their successors' tokens are in the config. It returns the indexes
 // of the steps whose old runner is gone (deleted, or already dead).
-func (en *engine) deleteReplaced(ctx context.Context, plan Plan, outcomes []Outcome, fresh map[RunnerRef]LiveRunner) map[int]bool {
+func (en *engine) deleteReplaced(ctx context.Context, plan Plan, outcomes []Outcome, fresh map[RunnerRef]hostfs.LiveRunner) map[int]bool {
 	var idx []int
 	for i, s := range plan.Steps {
 		if s.Action == Replace && s.DeleteOld && s.Prev != nil && outcomes[i].Creds != nil {
@@ -180,7 +182,7 @@ func (en *engine) deleteReplaced(ctx context.Context, plan Plan, outcomes []Outc
 
 // create uses the runner creation workflow when a PAT is given, and the
 // legacy registration token otherwise (or when the PAT lacks the scope).
-func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *ClientConfig, s Step) (gitlab.Credentials, error) {
+func (en *engine) create(ctx context.Context, c *gitlab.Client, cc *config.ClientConfig, s Step) (gitlab.Credentials, error) {
 	e := s.Executor
 	if cc.PAT != "" {
 		creds, err := c.CreateRunner(ctx, gitlab.CreateOptions{RunnerType: e.RunnerType, GroupID: e.GroupID,

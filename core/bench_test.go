@@ -6,33 +6,37 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 )
 
 var benchSizes = []int{10, 100, 1000}
 
-func benchDesired(n int) (*Desired, *LiveConfig, *State, Observation) {
-	c := &ClientConfig{URL: "https://gitlab.example.com", Key: "https://gitlab.example.com", PAT: "p"}
-	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*ClientConfig{c}, Globals: NewTable()}
+func benchDesired(n int) (*config.Desired, *hostfs.LiveConfig, *hostfs.State, Observation) {
+	c := &config.ClientConfig{URL: "https://gitlab.example.com", Key: "https://gitlab.example.com", PAT: "p"}
+	d := &config.Desired{Layout: hostfs.Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*config.ClientConfig{c}, Globals: table.New()}
 	d.Globals.Set("concurrent", int64(8))
-	live := &LiveConfig{Exists: true}
-	st := &State{Version: 1, Runners: map[string]StateRunner{}}
+	live := &hostfs.LiveConfig{Exists: true}
+	st := &hostfs.State{Version: 1, Runners: map[string]hostfs.StateRunner{}}
 	obs := newObservation()
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("exec%04d", i)
-		keys := NewTable()
+		keys := table.New()
 		keys.Set("builds_dir", "/scratch/"+name)
-		dk := NewTable()
+		dk := table.New()
 		dk.Set("image", "alpine:3.20")
 		dk.Set("volumes", []any{"/cache"})
 		keys.Set("docker", dk)
-		e := &Executor{Name: name, Client: c, Type: "docker", Description: DefaultDescription("node1", "main", name),
+		e := &config.Executor{Name: name, Client: c, Type: "docker", Description: config.DefaultDescription("node1", "main", name),
 			AccessLevel: "not_protected", RunnerType: "instance_type", Tags: []string{"docker", "main", "node", "node1", "x86_64"}, Keys: keys}
 		d.Executors = append(d.Executors, e)
 		id := int64(i + 1)
-		live.Runners = append(live.Runners, LiveRunner{Name: e.Description, URL: c.URL, ID: id, Token: fmt.Sprintf("tok-%d", id)})
+		live.Runners = append(live.Runners, hostfs.LiveRunner{Name: e.Description, URL: c.URL, ID: id, Token: fmt.Sprintf("tok-%d", id)})
 		s := e.Settings()
-		st.Runners[name] = StateRunner{ID: id, URL: c.URL, Applied: &s}
+		st.Runners[name] = hostfs.StateRunner{ID: id, URL: c.URL, Applied: &s}
 		obs.Verified[name] = VerifyOutcome{Alive: true, Creds: gitlab.Credentials{ID: id}}
 	}
 	return d, live, st, obs
@@ -64,7 +68,7 @@ func BenchmarkRenderConfig(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				sections := composeSections(d, prev, plan, nil, live, nil)
-				_ = RenderConfig(d.Layout, d.Globals, sections, false)
+				_ = hostfs.RenderConfig(d.Layout, d.Globals, sections, false)
 			}
 		})
 	}
@@ -74,7 +78,7 @@ func BenchmarkLoadDesired(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("executors=%d", n), func(b *testing.B) {
 			dir := b.TempDir()
-			l := Layout{Prefix: dir, Instance: "main"}
+			l := hostfs.Layout{Prefix: dir, Instance: "main"}
 			must := func(err error) {
 				if err != nil {
 					b.Fatal(err)
@@ -95,7 +99,7 @@ func BenchmarkLoadDesired(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				d, err := loadDesired(l, "node1", nil, NewRedactor(), false)
+				d, err := config.Load(l, "node1", nil, redact.New(), false)
 				if err != nil || len(d.Executors) != n {
 					b.Fatal(err)
 				}

@@ -5,18 +5,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
-func liveFrom(t *testing.T, toml string) *LiveConfig {
+func liveFrom(t *testing.T, toml string) *hostfs.LiveConfig {
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	l := Layout{Prefix: dir, Instance: "main"}
+	l := hostfs.Layout{Prefix: dir, Instance: "main"}
 	if err := os.WriteFile(filepath.Join(dir, "config.main.toml"), []byte(toml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lc, err := readLiveConfig(l, NewRedactor())
+	lc, err := hostfs.ReadLiveConfig(l, redact.New())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,13 +39,13 @@ func TestVerbatimEntriesTakeTokensFromTheLiveFile(t *testing.T) {
 `
 	old := liveFrom(t, cfg)
 	fresh := liveFrom(t, strings.Replace(cfg, "glrt-OLDTOKEN", "glrt-ROTATED", 1))
-	prev := matchPrevious(d, old, &State{Runners: map[string]StateRunner{}})
+	prev := matchPrevious(d, old, &hostfs.State{Runners: map[string]hostfs.StateRunner{}})
 	if len(prev.Foreign) != 1 {
 		t.Fatalf("foreign: %+v", prev)
 	}
 	plan := Plan{}
 	secs := composeSections(d, prev, plan, []Outcome{}, fresh, map[int]bool{})
-	out := string(RenderConfig(d.Layout, nil, secs, false))
+	out := string(hostfs.RenderConfig(d.Layout, nil, secs, false))
 	if !strings.Contains(out, "glrt-ROTATED") {
 		t.Errorf("rotated token of foreign runner lost: config would be written with the old token")
 	}

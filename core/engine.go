@@ -8,15 +8,18 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
 // engine holds what one run shares: clients, the request semaphore, output.
 type engine struct {
 	o        Options
-	l        Layout
+	l        hostfs.Layout
 	lock     *flock.Flock
-	d        *Desired
+	d        *config.Desired
 	systemID string
 	// interrupted: the previous run did not finish (set while applying).
 	interrupted bool
@@ -41,10 +44,10 @@ func (en *engine) warn(format string, args ...any) {
 
 // client returns the GitLab client for a normalised URL. A URL no client
 // entry declares any more (a runner left behind) gets a client without PAT.
-func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
+func (en *engine) gitlabFor(key string) (*gitlab.Client, *config.ClientConfig, error) {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	var cc *ClientConfig
+	var cc *config.ClientConfig
 	if en.d != nil {
 		for _, c := range en.d.Clients {
 			if c.Key == key {
@@ -53,7 +56,7 @@ func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
 		}
 	}
 	if cc == nil {
-		cc = &ClientConfig{URL: key, Key: key}
+		cc = &config.ClientConfig{URL: key, Key: key}
 	}
 	if c, ok := en.clients[key]; ok {
 		return c, cc, nil
@@ -62,7 +65,7 @@ func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
 		RequestTimeout: en.o.RequestTimeout, RetryBudget: en.o.RetryBudget, MaxAttempts: en.o.MaxAttempts,
 		MaxConns: en.o.Concurrency, UserAgent: "gitlab-runner-auth/" + Version})
 	if err != nil {
-		return nil, nil, inputErr("client_configs "+cc.URL, "%v", err)
+		return nil, nil, input.Errorf(en.l.Rel(en.l.TemplatePath()), fmt.Sprintf("client_configs[%d].tls_ca_file", cc.Index), "%v", err)
 	}
 	en.clients[key] = c
 	return c, cc, nil
@@ -72,9 +75,9 @@ func (en *engine) gitlabFor(key string) (*gitlab.Client, *ClientConfig, error) {
 // http on another host: its PAT, registration token and runner tokens
 // cross the network unencrypted. It is a warning, not a refusal: a
 // private network may be trusted; README "Security notes" says so.
-func (en *engine) warnPlainHTTP(d *Desired) {
+func (en *engine) warnPlainHTTP(d *config.Desired) {
 	for _, c := range d.Clients {
-		if PlainHTTPRemote(c.Key) {
+		if gitlab.PlainHTTPRemote(c.Key) {
 			en.warn("GitLab %s is reached over plain http: the personal access token, registration token and runner tokens cross the network unencrypted; use https", c.URL)
 		}
 	}

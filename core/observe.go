@@ -6,14 +6,16 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 )
 
 // observe makes the read-only requests the plan needs: one verify per
 // executor with a token; lookups, GETs and manager reads only when
 // something is missing, rejected, or refresh asks for it. In steady state
 // it makes exactly one request per executor and none with the PAT.
-func (en *engine) observe(ctx context.Context, prev Previous, st *State, interrupted bool) (Observation, error) {
+func (en *engine) observe(ctx context.Context, prev Previous, st *hostfs.State, interrupted bool) (Observation, error) {
 	obs := newObservation()
 	obs.Interrupted = interrupted
 	d := en.d
@@ -38,7 +40,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State, interru
 		v, verified := obs.Verified[e.Name]
 		alive := p != nil && verified && v.Alive
 		if !alive || en.o.Refresh {
-			lookups[e.lookupScope()] = true
+			lookups[scopeOf(e)] = true
 		}
 		switch {
 		case p != nil && !alive && !v.Orphaned:
@@ -54,7 +56,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State, interru
 			}
 			kept[RunnerRef{e.Client.Key, id}] = true
 			sr, ok := st.Runners[e.Name]
-			if en.o.Refresh || !ok || sr.ID != id || sr.key() != e.Client.Key || sr.Applied == nil {
+			if en.o.Refresh || !ok || sr.ID != id || sr.Key() != e.Client.Key || sr.Applied == nil {
 				details[RunnerRef{e.Client.Key, id}] = true
 			}
 		}
@@ -96,7 +98,7 @@ func (en *engine) observe(ctx context.Context, prev Previous, st *State, interru
 // what was answered is kept: a degraded start must know whether any token
 // was seen rejected.
 func (en *engine) verifyAll(ctx context.Context, prev Previous, obs *Observation) error {
-	var toVerify []*Executor
+	var toVerify []*config.Executor
 	for _, e := range en.d.Executors {
 		if prev.ByName[e.Name] != nil {
 			toVerify = append(toVerify, e)
@@ -142,7 +144,7 @@ func (en *engine) identityOf(key, description string) (string, bool) {
 		}
 	}
 	if en.identity == nil {
-		en.identity = identityPattern(en.d.Hostname, en.d.Layout.Instance)
+		en.identity = config.IdentityPattern(en.d.Hostname, en.d.Layout.Instance)
 	}
 	if m := en.identity.FindStringSubmatch(description); m != nil {
 		return m[1], true
@@ -263,7 +265,7 @@ type lookupScope struct {
 }
 
 // lookupScope is the list request that finds e's runner.
-func (e *Executor) lookupScope() lookupScope {
+func scopeOf(e *config.Executor) lookupScope {
 	return lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}
 }
 

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 )
 
 // Action is what the plan does for one runner.
@@ -45,14 +47,14 @@ type Step struct {
 	// Name is the executor name (for deletes: the name the runner carried).
 	Name string
 	// Executor is the declared executor (nil for deletes).
-	Executor *Executor
+	Executor *config.Executor
 	// ClientKey is the normalised GitLab URL the step talks to.
 	ClientKey string
 	URL       string
 	// ID is the runner this step acts on (0 for create).
 	ID int64
 	// Prev is the runner's entry in the live config, if any.
-	Prev *LiveRunner
+	Prev *hostfs.LiveRunner
 	// ByToken deletes with the runner's token; otherwise by id with the PAT.
 	ByToken bool
 	// OwnershipProven: GitLab's managers showed this runner is this host's
@@ -114,19 +116,19 @@ func (p Plan) Changed() bool {
 // Previous is the live config matched against the declared executors.
 type Previous struct {
 	// ByName holds the live entry of each declared executor.
-	ByName map[string]*LiveRunner
+	ByName map[string]*hostfs.LiveRunner
 	// Owned are entries of this host and instance that are no longer
 	// declared (or moved to another GitLab, or duplicates): delete them.
 	Owned []OwnedRunner
 	// Foreign are entries that do not carry this host's identity: kept
 	// verbatim, never touched.
-	Foreign []LiveRunner
+	Foreign []hostfs.LiveRunner
 }
 
 // OwnedRunner is a live entry to delete.
 type OwnedRunner struct {
 	Name   string
-	Runner LiveRunner
+	Runner hostfs.LiveRunner
 }
 
 // RunnerRef identifies a runner everywhere: ids are numbered per GitLab,
@@ -212,9 +214,9 @@ func (o Observation) notMineNote(ref RunnerRef, what string) string {
 
 // matchPrevious attributes each live [[runners]] entry to a declared
 // executor, to this host and instance (to be deleted), or to nobody.
-func matchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
-	prev := Previous{ByName: map[string]*LiveRunner{}}
-	byName := map[string]*Executor{}
+func matchPrevious(d *config.Desired, live *hostfs.LiveConfig, st *hostfs.State) Previous {
+	prev := Previous{ByName: map[string]*hostfs.LiveRunner{}}
+	byName := map[string]*config.Executor{}
 	byDesc := map[string]string{} // client key + description -> executor name
 	for _, e := range d.Executors {
 		byName[e.Name] = e
@@ -226,13 +228,13 @@ func matchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
 	}
 	byState := map[idKey]string{}
 	for sname, sr := range st.Runners {
-		sk, _ := NormalizeURL(sr.URL)
+		sk, _ := gitlab.NormalizeURL(sr.URL)
 		byState[idKey{sr.ID, sk}] = sname
 	}
-	pat := identityPattern(d.Hostname, d.Layout.Instance)
+	pat := config.IdentityPattern(d.Hostname, d.Layout.Instance)
 	for i := range live.Runners {
 		lr := live.Runners[i]
-		key, _ := NormalizeURL(lr.URL)
+		key, _ := gitlab.NormalizeURL(lr.URL)
 		name := ""
 		if lr.ID != 0 {
 			name = byState[idKey{lr.ID, key}]
@@ -261,15 +263,15 @@ func matchPrevious(d *Desired, live *LiveConfig, st *State) Previous {
 // BuildPlan turns what is declared, what the disk holds and what GitLab
 // answered into a plan. It makes no request: every input is a value
 // (--refresh acts earlier, by making observe read every runner).
-func BuildPlan(d *Desired, prev Previous, st *State, obs Observation) Plan {
+func BuildPlan(d *config.Desired, prev Previous, st *hostfs.State, obs Observation) Plan {
 	var plan Plan
 	claimed := map[RunnerRef]bool{} // runners some declared executor keeps, adopts or replaces
 	type extra struct {
-		e   *Executor
+		e   *config.Executor
 		ids []int64
 	}
 	var extras []extra
-	pat := identityPattern(d.Hostname, d.Layout.Instance)
+	pat := config.IdentityPattern(d.Hostname, d.Layout.Instance)
 
 	found := indexFound(obs.Found)
 	for _, e := range d.Executors {
@@ -302,7 +304,7 @@ func BuildPlan(d *Desired, prev Previous, st *State, obs Observation) Plan {
 	}
 	for i := range prev.Owned {
 		o := prev.Owned[i]
-		key, _ := NormalizeURL(o.Runner.URL)
+		key, _ := gitlab.NormalizeURL(o.Runner.URL)
 		ref := RunnerRef{key, o.Runner.ID}
 		if o.Runner.ID != 0 && (claimed[ref] || deleted[ref]) {
 			continue
@@ -359,7 +361,7 @@ func BuildPlan(d *Desired, prev Previous, st *State, obs Observation) Plan {
 // planExecutor decides the step of one declared executor, given its live
 // config entry p (nil when it has none) and the runners the lookup found
 // with its identity (cands). What it leaves alone goes to notes.
-func planExecutor(e *Executor, p *LiveRunner, cands []int64, st *State, obs Observation, notes *[]string) Step {
+func planExecutor(e *config.Executor, p *hostfs.LiveRunner, cands []int64, st *hostfs.State, obs Observation, notes *[]string) Step {
 	want := e.Settings()
 	hasPAT := e.Client.PAT != ""
 	key := e.Client.Key
@@ -499,9 +501,9 @@ func indexFound(found map[string][]gitlab.Summary) foundIndex {
 
 // candidates are runners found by the lookup that belong to executor e:
 // its description, or the default description of its name.
-func candidates(e *Executor, d *Desired, found foundIndex) []int64 {
+func candidates(e *config.Executor, d *config.Desired, found foundIndex) []int64 {
 	ids := append([]int64(nil), found[e.Client.Key+"\x00"+e.Description]...)
-	if def := DefaultDescription(d.Hostname, d.Layout.Instance, e.Name); def != e.Description {
+	if def := config.DefaultDescription(d.Hostname, d.Layout.Instance, e.Name); def != e.Description {
 		ids = append(ids, found[e.Client.Key+"\x00"+def]...)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
@@ -519,8 +521,8 @@ func otherIDs(ids []int64, keep int64) []int64 {
 }
 
 // pickCandidate prefers the id the state file recorded, then the newest.
-func pickCandidate(ids []int64, st *State, name, key string, exclude int64) int64 {
-	if sr, ok := st.Runners[name]; ok && sr.key() == key {
+func pickCandidate(ids []int64, st *hostfs.State, name, key string, exclude int64) int64 {
+	if sr, ok := st.Runners[name]; ok && sr.Key() == key {
 		for _, id := range ids {
 			if id == sr.ID && id != exclude {
 				return id
@@ -538,18 +540,18 @@ func pickCandidate(ids []int64, st *State, name, key string, exclude int64) int6
 // driftOf compares the desired settings with what GitLab has (when read)
 // or what was last applied (state file). known is false when neither is
 // available.
-func driftOf(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) (drift, known bool) {
+func driftOf(e *config.Executor, id int64, st *hostfs.State, obs Observation, want gitlab.Settings) (drift, known bool) {
 	if det, ok := obs.Details[RunnerRef{e.Client.Key, id}]; ok {
 		return !det.Settings().Equal(want), true
 	}
-	if sr, ok := st.Runners[e.Name]; ok && sr.ID == id && sr.key() == e.Client.Key && sr.Applied != nil {
+	if sr, ok := st.Runners[e.Name]; ok && sr.ID == id && sr.Key() == e.Client.Key && sr.Applied != nil {
 		return !sr.Applied.Equal(want), true
 	}
 	return false, false
 }
 
 // knownSettings is what GitLab holds for the runner, as far as known.
-func knownSettings(e *Executor, id int64, st *State, obs Observation) *gitlab.Settings {
+func knownSettings(e *config.Executor, id int64, st *hostfs.State, obs Observation) *gitlab.Settings {
 	if det, ok := obs.Details[RunnerRef{e.Client.Key, id}]; ok {
 		h := det.Settings().Normalized()
 		return &h
@@ -561,7 +563,7 @@ func knownSettings(e *Executor, id int64, st *State, obs Observation) *gitlab.Se
 	return nil
 }
 
-func driftReason(e *Executor, id int64, st *State, obs Observation, want gitlab.Settings) string {
+func driftReason(e *config.Executor, id int64, st *hostfs.State, obs Observation, want gitlab.Settings) string {
 	var have gitlab.Settings
 	if det, ok := obs.Details[RunnerRef{e.Client.Key, id}]; ok {
 		have = det.Settings()

@@ -9,40 +9,44 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 )
 
 // planFixture: host node1, instance main, executors a and b on one GitLab.
-func planFixture(pat bool) *Desired {
-	c := &ClientConfig{URL: "https://gl", Key: "https://gl", RegistrationToken: "reg"}
+func planFixture(pat bool) *config.Desired {
+	c := &config.ClientConfig{URL: "https://gl", Key: "https://gl", RegistrationToken: "reg"}
 	if pat {
 		c.PAT = "pat"
 	}
-	d := &Desired{Layout: Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*ClientConfig{c}}
+	d := &config.Desired{Layout: hostfs.Layout{Prefix: "/p", Instance: "main"}, Hostname: "node1", Clients: []*config.ClientConfig{c}}
 	for _, n := range []string{"a", "b"} {
-		e := &Executor{Name: n, Client: c, Type: "shell", Description: DefaultDescription("node1", "main", n),
+		e := &config.Executor{Name: n, Client: c, Type: "shell", Description: config.DefaultDescription("node1", "main", n),
 			AccessLevel: "not_protected", RunnerType: "instance_type", Tags: []string{"main", "node1"}}
 		d.Executors = append(d.Executors, e)
 	}
 	return d
 }
 
-func live(entries ...LiveRunner) *LiveConfig { return &LiveConfig{Exists: true, Runners: entries} }
+func live(entries ...hostfs.LiveRunner) *hostfs.LiveConfig {
+	return &hostfs.LiveConfig{Exists: true, Runners: entries}
+}
 
-func lr(name string, id int64) LiveRunner {
-	return LiveRunner{Name: DefaultDescription("node1", "main", name), URL: "https://gl", ID: id, Token: fmt.Sprintf("tok-%d", id)}
+func lr(name string, id int64) hostfs.LiveRunner {
+	return hostfs.LiveRunner{Name: config.DefaultDescription("node1", "main", name), URL: "https://gl", ID: id, Token: fmt.Sprintf("tok-%d", id)}
 }
 
 func summary(name string, id int64) gitlab.Summary {
-	return gitlab.Summary{ID: id, Description: DefaultDescription("node1", "main", name)}
+	return gitlab.Summary{ID: id, Description: config.DefaultDescription("node1", "main", name)}
 }
 
-func stateWith(d *Desired, ids map[string]int64) *State {
-	st := &State{Version: 1, Runners: map[string]StateRunner{}}
+func stateWith(d *config.Desired, ids map[string]int64) *hostfs.State {
+	st := &hostfs.State{Version: 1, Runners: map[string]hostfs.StateRunner{}}
 	for _, e := range d.Executors {
 		if id, ok := ids[e.Name]; ok {
 			s := e.Settings()
-			st.Runners[e.Name] = StateRunner{ID: id, URL: "https://gl", Applied: &s}
+			st.Runners[e.Name] = hostfs.StateRunner{ID: id, URL: "https://gl", Applied: &s}
 		}
 	}
 	return st
@@ -78,26 +82,26 @@ func TestBuildPlan(t *testing.T) {
 	cases := []struct {
 		name  string
 		pat   bool
-		live  *LiveConfig
+		live  *hostfs.LiveConfig
 		state map[string]int64
-		obs   func(d *Desired) Observation
+		obs   func(d *config.Desired) Observation
 		drift bool
 		want  string
 	}{
 		{name: "first run without PAT creates", live: live(), want: "create:a:0 create:b:0 "},
 		{name: "first run with PAT and empty lookup creates", pat: true, live: live(),
-			obs:  func(*Desired) Observation { o := newObservation(); o.Found["https://gl"] = nil; return o },
+			obs:  func(*config.Desired) Observation { o := newObservation(); o.Found["https://gl"] = nil; return o },
 			want: "create:a:0 create:b:0 "},
 		{name: "steady state keeps", live: live(lr("a", 1), lr("b", 2)), state: map[string]int64{"a": 1, "b": 2},
-			obs:  func(*Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
+			obs:  func(*config.Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
 			want: "keep:a:1 keep:b:2 "},
 		{name: "undeclared entry is deleted by token", live: live(lr("a", 1), lr("b", 2), lr("old", 3)),
 			state: map[string]int64{"a": 1, "b": 2},
-			obs:   func(*Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
+			obs:   func(*config.Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
 			want:  "keep:a:1 keep:b:2 delete:old:3 "},
 		{name: "dead token with runner present is adopted", pat: true, live: live(lr("a", 1), lr("b", 2)),
 			state: map[string]int64{"a": 1, "b": 2},
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Verified = alive("a")
 				o.Verified["b"] = VerifyOutcome{}
@@ -108,7 +112,7 @@ func TestBuildPlan(t *testing.T) {
 			want: "keep:a:1 adopt:b:2 "},
 		{name: "dead token of a runner another host uses is not reset: a new one is made", pat: true, live: live(lr("a", 1), lr("b", 2)),
 			state: map[string]int64{"a": 1, "b": 2},
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Verified = alive("a")
 				o.Verified["b"] = VerifyOutcome{}
@@ -119,7 +123,7 @@ func TestBuildPlan(t *testing.T) {
 			want: "keep:a:1 replace:b:0 "},
 		{name: "dead token and a runner the token may not read: no duplicate", pat: true, live: live(lr("a", 1), lr("b", 2)),
 			state: map[string]int64{"a": 1, "b": 2},
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Verified = alive("a")
 				o.Verified["b"] = VerifyOutcome{}
@@ -128,7 +132,7 @@ func TestBuildPlan(t *testing.T) {
 			},
 			want: "keep:a:1 fault:replace:b:2 "},
 		{name: "orphaned runner fails alone", live: live(lr("a", 1), lr("b", 2)), state: map[string]int64{"a": 1, "b": 2},
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Verified = alive("a")
 				o.Verified["b"] = VerifyOutcome{Orphaned: true}
@@ -136,7 +140,7 @@ func TestBuildPlan(t *testing.T) {
 			},
 			want: "keep:a:1 fault:keep:b:2 "},
 		{name: "no token and a token that may not list: no duplicate", pat: true, live: live(),
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.ListForbidden["https://gl"] = "needs read_api"
 				return o
@@ -144,7 +148,7 @@ func TestBuildPlan(t *testing.T) {
 			want: "fault:create:a:0 fault:create:b:0 "},
 		{name: "dead token with runner gone is replaced", pat: true, live: live(lr("a", 1), lr("b", 2)),
 			state: map[string]int64{"a": 1, "b": 2},
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Verified = alive("a")
 				o.Verified["b"] = VerifyOutcome{}
@@ -153,7 +157,7 @@ func TestBuildPlan(t *testing.T) {
 			},
 			want: "keep:a:1 replace:b:0 "},
 		{name: "dead token without PAT is replaced", live: live(lr("a", 1), lr("b", 2)), state: map[string]int64{"a": 1, "b": 2},
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Verified = alive("a")
 				o.Verified["b"] = VerifyOutcome{}
@@ -161,7 +165,7 @@ func TestBuildPlan(t *testing.T) {
 			},
 			want: "keep:a:1 replace:b:0 "},
 		{name: "lost config adopts and removes duplicates and leftovers", pat: true, live: live(),
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Found["https://gl"] = []gitlab.Summary{summary("a", 1), summary("b", 2), summary("b", 5), summary("gone", 7),
 					{ID: 9, Description: "somebody else"}}
@@ -169,21 +173,21 @@ func TestBuildPlan(t *testing.T) {
 			},
 			want: "adopt:a:1 adopt:b:5 delete:b:2 delete:gone:7 "},
 		{name: "lost config: runners with this identity but another host's managers are left alone", pat: true, live: live(),
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Found["https://gl"] = []gitlab.Summary{summary("a", 1), summary("b", 2), summary("gone", 7)}
 				return owned(o, OwnerOtherHost, 1, 2, 7)
 			},
 			want: "create:a:0 create:b:0 "},
 		{name: "runners no host ever used are left alone", pat: true, live: live(),
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Found["https://gl"] = []gitlab.Summary{summary("a", 1), summary("gone", 7)}
 				return owned(o, OwnerNone, 1, 7)
 			},
 			want: "create:a:0 create:b:0 "},
 		{name: "after an interrupted run, runners no host used yet are its own", pat: true, live: live(),
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Interrupted = true
 				o.Found["https://gl"] = []gitlab.Summary{summary("a", 1), summary("gone", 7)}
@@ -191,25 +195,25 @@ func TestBuildPlan(t *testing.T) {
 			},
 			want: "adopt:a:1 create:b:0 delete:gone:7 "},
 		{name: "state file picks the candidate to adopt", pat: true, live: live(), state: map[string]int64{"b": 2},
-			obs: func(*Desired) Observation {
+			obs: func(*config.Desired) Observation {
 				o := newObservation()
 				o.Found["https://gl"] = []gitlab.Summary{summary("a", 1), summary("b", 2), summary("b", 5)}
 				return owned(o, OwnerThisHost, 1, 2, 5)
 			},
 			want: "adopt:a:1 adopt:b:2 delete:b:5 "},
 		{name: "drift with PAT updates", pat: true, live: live(lr("a", 1), lr("b", 2)), state: map[string]int64{"a": 1, "b": 2}, drift: true,
-			obs:  func(*Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
+			obs:  func(*config.Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
 			want: "update:a:1 keep:b:2 "},
 		{name: "drift without PAT re-registers", live: live(lr("a", 1), lr("b", 2)), state: map[string]int64{"a": 1, "b": 2}, drift: true,
-			obs:  func(*Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
+			obs:  func(*config.Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
 			want: "replace:a:1 keep:b:2 "},
 		{name: "unknown state without PAT keeps", live: live(lr("a", 1), lr("b", 2)),
-			obs:  func(*Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
+			obs:  func(*config.Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
 			want: "keep:a:1 keep:b:2 "},
 		{name: "foreign config entries are left alone",
-			live:  live(lr("a", 1), lr("b", 2), LiveRunner{Name: "hand made", URL: "https://gl", ID: 8, Token: "t8"}),
+			live:  live(lr("a", 1), lr("b", 2), hostfs.LiveRunner{Name: "hand made", URL: "https://gl", ID: 8, Token: "t8"}),
 			state: map[string]int64{"a": 1, "b": 2},
-			obs:   func(*Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
+			obs:   func(*config.Desired) Observation { o := newObservation(); o.Verified = alive("a", "b"); return o },
 			want:  "keep:a:1 keep:b:2 "},
 	}
 	for _, tc := range cases {
@@ -236,10 +240,10 @@ func TestBuildPlan(t *testing.T) {
 // runners, and deleting one never skips the other.
 func TestRunnerIdsAreScopedByGitLab(t *testing.T) {
 	d := planFixture(true)
-	other := &ClientConfig{URL: "https://gl2", Key: "https://gl2", PAT: "pat2"}
+	other := &config.ClientConfig{URL: "https://gl2", Key: "https://gl2", PAT: "pat2"}
 	d.Clients = append(d.Clients, other)
 	d.Executors[1].Client = other
-	st := &State{Version: 1, Runners: map[string]StateRunner{}}
+	st := &hostfs.State{Version: 1, Runners: map[string]hostfs.StateRunner{}}
 	lb := lr("b", 1)
 	lb.URL = "https://gl2"
 	prev := matchPrevious(d, live(lr("a", 1), lb), st)
@@ -273,12 +277,12 @@ func TestBuildPlanIsAPureFunction(t *testing.T) {
 	prefix := t.TempDir()
 	// Inputs that take every branch: keep, update (drift), adopt (dead
 	// token, runner found), delete (a leftover and a duplicate).
-	inputs := func() (*Desired, Previous, *State, Observation) {
+	inputs := func() (*config.Desired, Previous, *hostfs.State, Observation) {
 		d := planFixture(true)
 		d.Layout.Prefix = prefix
 		d.Clients[0].URL = srv.URL
-		d.Executors = append(d.Executors, &Executor{Name: "c", Client: d.Clients[0], Type: "shell",
-			Description: DefaultDescription("node1", "main", "c"), AccessLevel: "not_protected", RunnerType: "instance_type",
+		d.Executors = append(d.Executors, &config.Executor{Name: "c", Client: d.Clients[0], Type: "shell",
+			Description: config.DefaultDescription("node1", "main", "c"), AccessLevel: "not_protected", RunnerType: "instance_type",
 			Tags: []string{"main", "node1"}})
 		st := stateWith(d, map[string]int64{"a": 1, "b": 2, "c": 3})
 		d.Executors[2].Paused = true

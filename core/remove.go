@@ -3,6 +3,9 @@ package core
 import (
 	"context"
 	"os"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 )
 
 // Remove unregisters every runner of this host and instance — those in the
@@ -20,30 +23,30 @@ func Remove(ctx context.Context, o Options) (*Result, error) {
 // live config can be deleted.
 func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 	o, l := en.o, en.l
-	d := &Desired{Layout: l, Hostname: o.Hostname}
+	d := &config.Desired{Layout: l, Hostname: o.Hostname}
 	var tpl []byte
 	if o.Overlay != nil && o.Overlay.Template != nil {
 		tpl = o.Overlay.Template
 	} else if _, err := os.Stat(l.TemplatePath()); err == nil {
-		if err := CheckPrivate(l.TemplatePath(), "template"); err != nil {
+		if err := hostfs.CheckPrivate(l.TemplatePath(), "template"); err != nil {
 			return nil, err
 		}
-		if tpl, err = readTrusted(l.TemplatePath(), l.rel(l.TemplatePath()), "template", true); err != nil {
+		if tpl, err = hostfs.ReadTrusted(l.TemplatePath(), l.Rel(l.TemplatePath()), "template", true); err != nil {
 			return nil, err
 		}
 	}
 	if tpl != nil {
-		if err := d.parseTemplate(l.rel(l.TemplatePath()), tpl, o.Secrets); err != nil {
+		if err := d.ParseTemplate(l.Rel(l.TemplatePath()), tpl, o.Secrets); err != nil {
 			return nil, err
 		}
 	}
 	en.d = d
 	en.warnPlainHTTP(d)
-	live, err := readLiveConfig(l, o.Secrets)
+	live, err := hostfs.ReadLiveConfig(l, o.Secrets)
 	if err != nil {
 		return nil, err
 	}
-	st, _, err := readState(l)
+	st, _, err := hostfs.ReadState(l)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 // NamespaceRequest names a group or project by full path, to be turned
@@ -22,7 +24,7 @@ type NamespaceRequest struct {
 	// Kind is "group" or "project"; Path is its full path ("ops/ci").
 	Kind, Path     string
 	RequestTimeout time.Duration
-	Secrets        *Redactor
+	Secrets        *redact.Redactor
 }
 
 // ResolveNamespace reads the group or project from GitLab (one GET, no
@@ -34,7 +36,7 @@ func ResolveNamespace(ctx context.Context, r NamespaceRequest) (int64, error) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(r.Prefix, path)
 		}
-		if err := CheckPrivate(path, "personal access token file"); err != nil {
+		if err := hostfs.CheckPrivate(path, "personal access token file"); err != nil {
 			return 0, err
 		}
 		b, err := os.ReadFile(path)

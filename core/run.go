@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
-	"github.com/gofrs/flock"
-
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
 // Version is set at build time.
@@ -45,7 +47,7 @@ type Options struct {
 	// Concurrency bounds parallel GitLab requests (1..MaxConcurrency; the
 	// front ends default to DefaultConcurrency).
 	Concurrency int
-	Tags        TagOptions
+	Tags        tags.Options
 	// Timeout bounds the whole run (Run applies it; 0: no bound). Waits
 	// that GitLab asks for (Retry-After) are honoured within it.
 	Timeout time.Duration
@@ -55,14 +57,17 @@ type Options struct {
 	RetryBudget    time.Duration
 	MaxAttempts    int
 	// Overlay replaces the template and executor files read from disk.
-	Overlay *Overlay
+	Overlay *config.Overlay
 	// Secrets collects every secret seen so output can be scrubbed.
-	Secrets *Redactor
+	Secrets *redact.Redactor
 	// Log receives progress and warnings (already redacted).
 	Log func(string)
 	Now func() time.Time
 	// MachineIDPaths override where the machine id is read (tests).
 	MachineIDPaths []string
+	// Names renders run options as the front end calls them, in warnings
+	// and errors (default: input.Neutral).
+	Names input.Names
 	// PrefixMayBeMissing lets a check-mode run with an Overlay plan for a
 	// host whose prefix does not exist yet (Ansible check mode on a new host).
 	PrefixMayBeMissing bool
@@ -76,24 +81,27 @@ func (o *Options) setDefaults() error {
 	if o.Hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return optionErr(OptHostname, "cannot read the host name (%v); give it explicitly", err)
+			return input.OptionErrorf(input.Hostname, "cannot read the host name (%v); give it explicitly", err)
 		}
-		o.Hostname = ShortHostname(h)
+		o.Hostname = config.ShortHostname(h)
 	}
 	if o.Concurrency < 1 || o.Concurrency > MaxConcurrency {
-		return optionErr(OptConcurrency, "must be between 1 and %d, not %d", MaxConcurrency, o.Concurrency)
+		return input.OptionErrorf(input.Concurrency, "must be between 1 and %d, not %d", MaxConcurrency, o.Concurrency)
 	}
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = 60 * time.Second
 	}
+	if o.Names == nil {
+		o.Names = input.Neutral
+	}
 	if o.Secrets == nil {
-		o.Secrets = NewRedactor()
+		o.Secrets = redact.New()
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.MachineIDPaths == nil {
-		o.MachineIDPaths = MachineIDPaths
+		o.MachineIDPaths = hostfs.MachineIDPaths()
 	}
 	if o.Tags.Concurrency <= 0 {
 		o.Tags.Concurrency = o.Concurrency
@@ -158,28 +166,6 @@ func (o Options) bounded(ctx context.Context) (context.Context, context.CancelFu
 	return ctx, func() {}
 }
 
-// lock takes the per-instance advisory lock, waiting at most LockTimeout.
-func lock(ctx context.Context, l Layout, timeout time.Duration) (*flock.Flock, error) {
-	// O_NOFOLLOW: a link planted at the lock's path must not make a root
-	// run create or open the file it points to; O_NONBLOCK: a FIFO there
-	// must not hang the run.
-	fl := flock.New(l.LockPath(), flock.SetPermissions(0o600),
-		flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC))
-	lctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	ok, err := fl.TryLockContext(lctx, 50*time.Millisecond)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, inputErr(l.LockPath(), "the lock file is a symbolic link; the tool creates it itself, so remove the link (rm %s)", l.LockPath())
-	}
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return nil, fmt.Errorf("lock %s: %w", l.LockPath(), err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("another run for instance %q holds the lock %s; gave up after %s (raise {lock_timeout}, or check for a stuck register-runner process)", l.Instance, l.LockPath(), timeout)
-	}
-	return fl, nil
-}
-
 // start checks the options, the names and the prefix and, unless in check
 // mode, takes the instance's lock. The caller runs en.finish when done,
 // whatever the error.
@@ -187,20 +173,24 @@ func start(ctx context.Context, o *Options) (*engine, *Result, error) {
 	en := &engine{clients: map[string]*gitlab.Client{}}
 	err := o.setDefaults()
 	en.o = *o
-	en.l = Layout{Prefix: o.Prefix, Instance: o.Instance}
+	en.l = hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}
 	en.sem = make(chan struct{}, max(o.Concurrency, 1))
 	res := &Result{ConfigPath: en.l.ConfigPath(), Check: o.Check, Runners: []RunnerResult{}}
 	if err != nil {
 		return en, res, err
 	}
-	if err := validateNames(o.Hostname, o.Instance); err != nil {
+	if err := config.ValidateNames(o.Hostname, o.Instance); err != nil {
 		return en, res, err
 	}
 	if err := o.checkPrefix(); err != nil {
 		return en, res, err
 	}
 	if !o.Check {
-		fl, err := lock(ctx, en.l, o.LockTimeout)
+		fl, err := hostfs.Lock(ctx, en.l, o.LockTimeout)
+		var busy *hostfs.BusyError
+		if errors.As(err, &busy) {
+			err = fmt.Errorf("%w (raise %s, or check for a stuck register-runner process)", err, o.Names(input.LockTimeout))
+		}
 		if err != nil {
 			return en, res, err
 		}
@@ -221,5 +211,5 @@ func (o *Options) checkPrefix() error {
 	if o.prefixMissing() {
 		return nil
 	}
-	return CheckPrivate(o.Prefix, "prefix directory")
+	return hostfs.CheckPrivate(o.Prefix, "prefix directory")
 }

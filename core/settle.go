@@ -80,7 +80,7 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 	for _, i := range idx {
 		e := plan.Steps[i].Executor
 		if e.Client.PAT != "" && (plan.Steps[i].Action == Create || plan.Steps[i].Action == Replace) {
-			scopes[e.lookupScope()] = true
+			scopes[scopeOf(e)] = true
 		}
 	}
 	if len(scopes) == 0 {

@@ -9,7 +9,12 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
 // Planned is a plan together with what the disk held when it was made.
@@ -23,17 +28,17 @@ type Planned struct {
 	// start with what it has and retry GitLab by itself.
 	Degraded bool
 
-	desired *Desired
+	desired *config.Desired
 	prev    Previous
-	state   *State
-	live    *LiveConfig
+	state   *hostfs.State
+	live    *hostfs.LiveConfig
 	// unregister: removing the instance; with nothing left to keep, the
 	// config and state file are removed rather than written.
 	unregister bool
 	// interrupted: the previous run left its marker (see apply).
 	interrupted bool
 	// tokens: the personal access tokens' records for the state file.
-	tokens map[string]TokenRecord
+	tokens map[string]hostfs.TokenRecord
 }
 
 // Sync runs the whole sync for one instance: plan, then preview (check
@@ -65,22 +70,22 @@ func runPlan(ctx context.Context, o Options, plan func(*engine, context.Context)
 // GitLab with read-only requests and builds the plan.
 func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	o, l := en.o, en.l
-	d, err := loadDesired(l, o.Hostname, o.Overlay, o.Secrets, o.prefixMissing())
+	d, err := config.Load(l, o.Hostname, o.Overlay, o.Secrets, o.prefixMissing())
 	if err != nil {
 		return nil, err
 	}
-	if err := uniqueDescriptions(d); err != nil {
+	if err := config.UniqueDescriptions(d); err != nil {
 		return nil, err
 	}
 	en.warnPlainHTTP(d)
-	if err := computeTags(ctx, d, o.Tags); err != nil {
+	if err := tags.Compute(ctx, d, o.Tags); err != nil {
 		return nil, err
 	}
-	live, err := readLiveConfig(l, o.Secrets)
+	live, err := hostfs.ReadLiveConfig(l, o.Secrets)
 	if err != nil {
 		return nil, err
 	}
-	st, warn, err := readState(l)
+	st, warn, err := hostfs.ReadState(l)
 	if err != nil {
 		return nil, err
 	}
@@ -88,13 +93,13 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	if warn != "" {
 		en.warn("%s", warn)
 	}
-	sysID, writeID, err := SystemID(l, o.MachineIDPaths)
+	sysID, writeID, err := hostfs.SystemID(l, o.MachineIDPaths)
 	if err != nil {
 		return nil, err
 	}
 	if writeID && !o.Check {
 		// Persist before any request, so GitLab only ever sees this id.
-		if _, err := WriteFileAtomic(l.SystemIDPath(), []byte(sysID+"\n")); err != nil {
+		if _, err := hostfs.WriteAtomic(l.SystemIDPath(), []byte(sysID+"\n")); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", l.SystemIDPath(), err)
 		}
 	}
@@ -115,7 +120,7 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 		if o.Strict || !gitlab.IsUnreachable(err) || !canStartDegraded(d, prev, obs) {
 			return nil, err
 		}
-		en.warn("GitLab could not be reached (%v); every executor has a token on disk and nothing needs GitLab, so gitlab-runner starts with the tokens it has and retries GitLab by itself ({strict} fails instead)", err)
+		en.warn("GitLab could not be reached (%v); every executor has a token on disk and nothing needs GitLab, so gitlab-runner starts with the tokens it has and retries GitLab by itself (%s fails instead)", err, o.Names(input.Strict))
 		p.Plan, p.Degraded = keepUnverified(d, prev), true
 		return p, nil
 	}
@@ -129,15 +134,15 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 // loadDeclared loads and checks everything declared for the instance: the
 // template, every executor file (or the Overlay's content), descriptions
 // and tags. It makes no request and no write.
-func loadDeclared(ctx context.Context, o Options, prefixMissing bool) (*Desired, error) {
-	d, err := loadDesired(Layout{Prefix: o.Prefix, Instance: o.Instance}, o.Hostname, o.Overlay, o.Secrets, prefixMissing)
+func loadDeclared(ctx context.Context, o Options, prefixMissing bool) (*config.Desired, error) {
+	d, err := config.Load(hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}, o.Hostname, o.Overlay, o.Secrets, prefixMissing)
 	if err != nil {
 		return nil, err
 	}
-	if err := uniqueDescriptions(d); err != nil {
+	if err := config.UniqueDescriptions(d); err != nil {
 		return nil, err
 	}
-	if err := computeTags(ctx, d, o.Tags); err != nil {
+	if err := tags.Compute(ctx, d, o.Tags); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -145,7 +150,7 @@ func loadDeclared(ctx context.Context, o Options, prefixMissing bool) (*Desired,
 
 // canStartDegraded: every declared executor has a token on disk, none was
 // seen rejected, and no runner waits to be deleted.
-func canStartDegraded(d *Desired, prev Previous, obs Observation) bool {
+func canStartDegraded(d *config.Desired, prev Previous, obs Observation) bool {
 	if len(prev.Owned) > 0 {
 		return false
 	}
@@ -160,7 +165,7 @@ func canStartDegraded(d *Desired, prev Previous, obs Observation) bool {
 	return true
 }
 
-func keepUnverified(d *Desired, prev Previous) Plan {
+func keepUnverified(d *config.Desired, prev Previous) Plan {
 	var plan Plan
 	for _, e := range d.Executors {
 		p := prev.ByName[e.Name]
@@ -176,7 +181,7 @@ func (en *engine) preview(p *Planned, res *Result) *Result {
 	sections := composeSections(p.desired, p.prev, p.Plan, nil, nil, nil)
 	after := en.render(p, sections, false)
 	res.After = string(en.render(p, sections, true))
-	res.Before = string(redactConfig(p.live))
+	res.Before = string(p.live.Redacted())
 	res.ConfigChanged = !bytes.Equal(after, p.live.Raw)
 	res.ConfigRemoved = after == nil && p.live.Exists
 	res.Changed = p.Plan.Changed() || res.ConfigChanged
@@ -187,18 +192,18 @@ func (en *engine) preview(p *Planned, res *Result) *Result {
 }
 
 // render gives the config to write; nil when an unregister leaves nothing.
-func (en *engine) render(p *Planned, sections []Section, redact bool) []byte {
+func (en *engine) render(p *Planned, sections []hostfs.Section, redact bool) []byte {
 	if p.unregister && len(sections) == 0 {
 		return nil
 	}
-	return RenderConfig(en.l, p.desired.Globals, sections, redact)
+	return hostfs.RenderConfig(en.l, p.desired.Globals, sections, redact)
 }
 
 // apply carries out the plan, then writes the config with every token
 // obtained, whatever failed.
 func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, error) {
 	l, plan := en.l, p.Plan
-	res.Before = string(redactConfig(p.live))
+	res.Before = string(p.live.Redacted())
 	res.Degraded = p.Degraded
 	interrupted := p.interrupted && !p.Degraded
 	en.interrupted = interrupted
@@ -206,7 +211,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 		en.warn("the previous run did not finish cleanly; checking for effects of its requests that GitLab finished late")
 	}
 	if plan.Changed() {
-		if _, err := WriteFileAtomic(l.IncompletePath(), fmt.Appendf(nil, "pid %d started %s\n", os.Getpid(), en.o.Now().UTC().Format(time.RFC3339))); err != nil {
+		if _, err := hostfs.WriteAtomic(l.IncompletePath(), fmt.Appendf(nil, "pid %d started %s\n", os.Getpid(), en.o.Now().UTC().Format(time.RFC3339))); err != nil {
 			return res, fmt.Errorf("writing %s: %w", l.IncompletePath(), err)
 		}
 	}
@@ -218,7 +223,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 
 	// gitlab-runner may have rotated a token while we worked: take token
 	// fields from the file as it is now, never from the copy read earlier.
-	fresh, ferr := readLiveConfig(l, en.o.Secrets)
+	fresh, ferr := hostfs.ReadLiveConfig(l, en.o.Secrets)
 	if ferr != nil {
 		fresh = p.live
 	}
@@ -230,19 +235,19 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 	if data == nil {
 		res.ConfigRemoved, werr = removeFiles(l.ConfigPath(), l.StatePath())
 	} else {
-		res.ConfigChanged, werr = WriteFileAtomic(l.ConfigPath(), data)
+		res.ConfigChanged, werr = hostfs.WriteAtomic(l.ConfigPath(), data)
 		if werr == nil && plan.replacesOld() {
 			// Make before break: the new tokens are on disk; only now
 			// remove the runners they replace, then write again without.
 			oldGone = en.deleteReplaced(ctx, plan, outcomes, freshIndex(fresh))
 			sections = composeSections(p.desired, p.prev, plan, outcomes, fresh, oldGone)
 			var again bool
-			again, werr = WriteFileAtomic(l.ConfigPath(), en.render(p, sections, false))
+			again, werr = hostfs.WriteAtomic(l.ConfigPath(), en.render(p, sections, false))
 			res.ConfigChanged = res.ConfigChanged || again
 		}
 		res.After = string(en.render(p, sections, true))
 		if werr == nil && !p.Degraded {
-			if _, err := WriteFileAtomic(l.StatePath(), newState(plan, outcomes, p.state, p.tokens).encode()); err != nil {
+			if _, err := hostfs.WriteAtomic(l.StatePath(), newState(plan, outcomes, p.state, p.tokens).Encode()); err != nil {
 				en.warn("writing state file %s: %v", l.StatePath(), err)
 			}
 		}
@@ -268,7 +273,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 			// A runner no longer declared, on a GitLab that does not
 			// answer (decommissioned, say): its entry stays and the next
 			// run tries again; the host still starts.
-			en.warn("%v; its entry stays in the config until that GitLab answers ({strict} fails instead)", oc.Err)
+			en.warn("%v; its entry stays in the config until that GitLab answers (%s fails instead)", oc.Err, en.o.Names(input.Strict))
 			continue
 		}
 		if (s.Action == Create || s.Action == Replace || s.Action == Adopt) && oc.Creds == nil && gitlab.IsUnreachable(oc.Err) {
@@ -308,12 +313,12 @@ func removeFiles(config, state string) (removed bool, err error) {
 }
 
 // freshIndex maps the entries of the live config as re-read after apply.
-func freshIndex(fresh *LiveConfig) map[RunnerRef]LiveRunner {
-	out := map[RunnerRef]LiveRunner{}
+func freshIndex(fresh *hostfs.LiveConfig) map[RunnerRef]hostfs.LiveRunner {
+	out := map[RunnerRef]hostfs.LiveRunner{}
 	if fresh != nil {
 		for _, r := range fresh.Runners {
 			if r.ID != 0 {
-				key, _ := NormalizeURL(r.URL)
+				key, _ := gitlab.NormalizeURL(r.URL)
 				out[RunnerRef{key, r.ID}] = r
 			}
 		}
@@ -327,19 +332,19 @@ func freshIndex(fresh *LiveConfig) map[RunnerRef]LiveRunner {
 // nil outcomes it predicts the result of the plan (check mode). The
 // runner a replace supersedes stays, verbatim, until oldGone says it was
 // removed (check mode predicts it removed).
-func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, fresh *LiveConfig, oldGone map[int]bool) []Section {
+func composeSections(d *config.Desired, prev Previous, plan Plan, outcomes []Outcome, fresh *hostfs.LiveConfig, oldGone map[int]bool) []hostfs.Section {
 	freshByRef := freshIndex(fresh)
 	// An entry kept verbatim is taken as the file holds it now:
 	// gitlab-runner may have rotated its token during the run.
-	latest := func(lr LiveRunner) *Table {
-		key, _ := NormalizeURL(lr.URL)
+	latest := func(lr hostfs.LiveRunner) *table.Table {
+		key, _ := gitlab.NormalizeURL(lr.URL)
 		if f, ok := freshByRef[RunnerRef{key, lr.ID}]; ok && lr.ID != 0 {
 			return f.Table
 		}
 		return lr.Table
 	}
-	var sections []Section
-	var verbatim []Section
+	var sections []hostfs.Section
+	var verbatim []hostfs.Section
 	for i, s := range plan.Steps {
 		var oc *Outcome
 		if outcomes != nil {
@@ -347,12 +352,12 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 		}
 		if s.Action == Delete {
 			if oc != nil && !oc.Deleted && s.Prev != nil {
-				verbatim = append(verbatim, Section{Name: s.Prev.Name, Verbatim: latest(*s.Prev)})
+				verbatim = append(verbatim, hostfs.Section{Name: s.Prev.Name, Verbatim: latest(*s.Prev)})
 			}
 			continue
 		}
 		e := s.Executor
-		sec := Section{Name: e.Description, URL: e.Client.URL, Executor: e.Type, TLSCAFile: e.Client.TLSCAFile, Keys: e.Keys}
+		sec := hostfs.Section{Name: e.Description, URL: e.Client.URL, Executor: e.Type, TLSCAFile: e.Client.TLSCAFile, Keys: e.Keys}
 		switch {
 		case oc != nil && oc.Creds != nil:
 			sec.ID, sec.Token, sec.TokenObtained, sec.TokenExpiresAt = oc.Creds.ID, oc.Creds.Token, oc.Obtained, oc.Creds.ExpiresAt
@@ -360,7 +365,7 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 				sec.ID = s.ID
 			}
 			if s.Action == Replace && s.DeleteOld && s.Prev != nil && !oldGone[i] {
-				verbatim = append(verbatim, Section{Name: s.Prev.Name, Verbatim: latest(*s.Prev)})
+				verbatim = append(verbatim, hostfs.Section{Name: s.Prev.Name, Verbatim: latest(*s.Prev)})
 			}
 		case s.Prev != nil && (s.Action == Keep || s.Action == Update || (oc != nil && oc.Err != nil)):
 			// Kept or updated, or an adopt/replace that failed: the entry on
@@ -368,7 +373,7 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 			p := *s.Prev
 			if f, ok := freshByRef[RunnerRef{s.ClientKey, p.ID}]; ok && f.Token != "" && f.Token != p.Token {
 				p = f // rotated by gitlab-runner during the run
-			} else if s.Verified != nil && s.Verified.Token == p.Token && !tomlTime(s.Verified.ExpiresAt).Equal(tomlTime(p.TokenExpiresAt)) {
+			} else if s.Verified != nil && s.Verified.Token == p.Token && !hostfs.TOMLTime(s.Verified.ExpiresAt).Equal(hostfs.TOMLTime(p.TokenExpiresAt)) {
 				p.TokenExpiresAt = s.Verified.ExpiresAt // gitlab-runner rotates by this date
 			}
 			sec.ID, sec.Token, sec.TokenObtained, sec.TokenExpiresAt = p.ID, p.Token, p.TokenObtained, p.TokenExpiresAt
@@ -384,14 +389,14 @@ func composeSections(d *Desired, prev Previous, plan Plan, outcomes []Outcome, f
 		sections = append(sections, sec)
 	}
 	for _, f := range prev.Foreign {
-		verbatim = append(verbatim, Section{Name: f.Name, Verbatim: latest(f)})
+		verbatim = append(verbatim, hostfs.Section{Name: f.Name, Verbatim: latest(f)})
 	}
 	sort.SliceStable(verbatim, func(i, j int) bool { return verbatim[i].Name < verbatim[j].Name })
 	return append(sections, verbatim...)
 }
 
-func newState(plan Plan, outcomes []Outcome, old *State, tokens map[string]TokenRecord) *State {
-	st := &State{Version: 1, Runners: map[string]StateRunner{}, Tokens: tokens}
+func newState(plan Plan, outcomes []Outcome, old *hostfs.State, tokens map[string]hostfs.TokenRecord) *hostfs.State {
+	st := &hostfs.State{Version: 1, Runners: map[string]hostfs.StateRunner{}, Tokens: tokens}
 	for i, s := range plan.Steps {
 		if s.Action == Delete {
 			continue
@@ -412,7 +417,7 @@ func newState(plan Plan, outcomes []Outcome, old *State, tokens map[string]Token
 		if id == 0 {
 			continue
 		}
-		sr := StateRunner{ID: id, URL: s.Executor.Client.URL}
+		sr := hostfs.StateRunner{ID: id, URL: s.Executor.Client.URL}
 		switch {
 		case s.Unverified:
 			// GitLab was not asked: what was last applied is still all we know.

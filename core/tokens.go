@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 )
 
 // expiryWarning is how early a personal access token's expiry is announced.
@@ -25,9 +27,9 @@ func fingerprint(token string) string {
 // no request: its recorded expiry is compared with today's date locally,
 // so a steady-state restart still sends nothing with the PAT. It returns
 // the records to keep in the state file.
-func (en *engine) checkTokens(ctx context.Context, d *Desired, st *State) map[string]TokenRecord {
-	records := map[string]TokenRecord{}
-	var toCheck []*ClientConfig
+func (en *engine) checkTokens(ctx context.Context, d *config.Desired, st *hostfs.State) map[string]hostfs.TokenRecord {
+	records := map[string]hostfs.TokenRecord{}
+	var toCheck []*config.ClientConfig
 	for _, c := range d.Clients {
 		if c.PAT == "" {
 			continue
@@ -65,7 +67,7 @@ func (en *engine) checkTokens(ctx context.Context, d *Desired, st *State) map[st
 		if info == nil {
 			continue
 		}
-		rec := TokenRecord{Fingerprint: fingerprint(c.PAT), Scopes: info.Scopes}
+		rec := hostfs.TokenRecord{Fingerprint: fingerprint(c.PAT), Scopes: info.Scopes}
 		if info.ExpiresAt != nil {
 			rec.ExpiresAt = *info.ExpiresAt
 		}
@@ -91,7 +93,7 @@ func (en *engine) checkTokens(ctx context.Context, d *Desired, st *State) map[st
 	return records
 }
 
-func (en *engine) warnExpiry(c *ClientConfig, expiresAt string) {
+func (en *engine) warnExpiry(c *config.ClientConfig, expiresAt string) {
 	if expiresAt == "" {
 		return
 	}

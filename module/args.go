@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 )
 
 // Args are the module's options after validation.
@@ -44,7 +46,7 @@ type Args struct {
 }
 
 // ClientArg is one entry of the clients option: the keys of a
-// client_configs entry (core.ClientKeys) that the task sets.
+// client_configs entry (config.ClientKeys) that the task sets.
 type ClientArg struct {
 	URL    string
 	Values map[string]any
@@ -156,7 +158,7 @@ func ParseArgs(data []byte) (*Args, error) {
 	if a.Prefix, err = expandPrefix(a.Prefix); err != nil {
 		return nil, err
 	}
-	if err := core.ValidateInstanceName(a.Instance); err != nil {
+	if err := config.ValidateInstanceName(a.Instance); err != nil {
 		return nil, argErr("instance: %q is not a valid instance name (letters, digits, '.', '_', '-'; it names files in the prefix, e.g. main)", a.Instance)
 	}
 	if a.Refresh, err = optBool(raw, "refresh", false); err != nil {
@@ -256,9 +258,9 @@ func parseClient(el any, i int) (ClientArg, error) {
 			}
 			continue
 		}
-		kind, known := core.ClientKeyKinds[k]
+		kind, known := config.ClientKeyKinds[k]
 		if !known {
-			return c, argErr("clients[%d]: unsupported parameter %s; supported: %s, group, project", i, k, strings.Join(core.ClientKeys, ", "))
+			return c, argErr("clients[%d]: unsupported parameter %s; supported: %s, group, project", i, k, strings.Join(config.ClientKeys, ", "))
 		}
 		if v == nil {
 			continue
@@ -279,21 +281,21 @@ func parseClient(el any, i int) (ClientArg, error) {
 	if _, ok := c.Values["project_id"]; ok && c.Project != "" {
 		return c, argErr("clients[%d]: give project or project_id, not both", i)
 	}
-	if rt, ok := c.Values["runner_type"].(string); ok && !slices.Contains(core.RunnerTypes, rt) {
-		return c, argErr("clients[%d].runner_type must be one of: %s, got: %s", i, strings.Join(core.RunnerTypes, ", "), rt)
+	if rt, ok := c.Values["runner_type"].(string); ok && !slices.Contains(config.RunnerTypes, rt) {
+		return c, argErr("clients[%d].runner_type must be one of: %s, got: %s", i, strings.Join(config.RunnerTypes, ", "), rt)
 	}
 	return c, nil
 }
 
 // convert turns an Ansible value into the kind core expects, accepting
 // what Ansible's own types accept ("yes" for a bool, "12" for an int).
-func convert(v any, kind core.KeyKind, where string) (any, error) {
+func convert(v any, kind table.Kind, where string) (any, error) {
 	switch kind {
-	case core.KindBool:
+	case table.KindBool:
 		return toBool(v, where)
-	case core.KindInt:
+	case table.KindInt:
 		return toInt(v, where)
-	case core.KindStringList:
+	case table.KindStringList:
 		list, ok := v.([]any)
 		if !ok {
 			return nil, argErr("%s must be %s, got %s", where, kind, jsonType(v))
@@ -321,7 +323,7 @@ func checkExecutor(m map[string]any, i int) error {
 		return err
 	}
 	m["name"] = name
-	for k, kind := range core.ExecutorKeyKinds {
+	for k, kind := range config.ExecutorKeyKinds {
 		v, ok := m[k]
 		if !ok {
 			continue
@@ -335,7 +337,7 @@ func checkExecutor(m map[string]any, i int) error {
 	if name == "" {
 		return argErr("executors[%d].name must not be empty", i)
 	}
-	if err := core.ValidateExecutorName(name); err != nil {
+	if err := config.ValidateExecutorName(name); err != nil {
 		return argErr("executors[%d].name %q must be a plain file name: letters, digits, '.', '_', '+', '-', starting with a letter or digit", i, name)
 	}
 	if _, ok := m["url"]; !ok {
@@ -371,7 +373,7 @@ func toStr(v any, name string) (string, error) {
 	case bool:
 		return strconv.FormatBool(x), nil
 	}
-	return "", argErr("%s must be %s, got %s", name, core.KindString, jsonType(v))
+	return "", argErr("%s must be %s, got %s", name, table.KindString, jsonType(v))
 }
 
 func toInt(v any, name string) (int64, error) {
@@ -388,7 +390,7 @@ func toInt(v any, name string) (int64, error) {
 			return n, nil
 		}
 	}
-	return 0, argErr("%s must be %s, got %s %q", name, core.KindInt, jsonType(v), fmt.Sprint(v))
+	return 0, argErr("%s must be %s, got %s %q", name, table.KindInt, jsonType(v), fmt.Sprint(v))
 }
 
 // toBool accepts what Ansible's boolean type accepts.
@@ -411,7 +413,7 @@ func toBool(v any, name string) (bool, error) {
 			return false, nil
 		}
 	}
-	return false, argErr("%s must be %s, got %s %q", name, core.KindBool, jsonType(v), fmt.Sprint(v))
+	return false, argErr("%s must be %s, got %s %q", name, table.KindBool, jsonType(v), fmt.Sprint(v))
 }
 
 func optBool(raw map[string]any, key string, def bool) (bool, error) {

@@ -17,7 +17,13 @@ import (
 	"strings"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
 const managedHeader = "# Managed by Ansible (gitlab_runner_auth.runner.sync): edits here are replaced on the next run.\n"
@@ -25,7 +31,7 @@ const managedHeader = "# Managed by Ansible (gitlab_runner_auth.runner.sync): ed
 // Main runs the module with the arguments file at path and prints the
 // result as JSON. It returns the process exit code.
 func Main(path string, stdout io.Writer) int {
-	sec := core.NewRedactor()
+	sec := redact.New()
 	var result map[string]any
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -36,12 +42,12 @@ func Main(path string, stdout io.Writer) int {
 	return emit(stdout, result, sec)
 }
 
-func emit(w io.Writer, result map[string]any, sec *core.Redactor) int {
+func emit(w io.Writer, result map[string]any, sec *redact.Redactor) int {
 	b, err := json.Marshal(result)
 	if err != nil {
 		b = []byte(`{"failed": true, "msg": "cannot encode the result"}`)
 	}
-	_, _ = io.WriteString(w, core.NameOptions(sec.Redact(string(b)), optionName)+"\n")
+	_, _ = io.WriteString(w, sec.Redact(string(b))+"\n")
 	if f, _ := result["failed"].(bool); f {
 		return 1
 	}
@@ -49,7 +55,7 @@ func emit(w io.Writer, result map[string]any, sec *core.Redactor) int {
 }
 
 // Run executes the module on raw arguments and returns its result.
-func Run(ctx context.Context, raw []byte, sec *core.Redactor) map[string]any {
+func Run(ctx context.Context, raw []byte, sec *redact.Redactor) map[string]any {
 	a, err := ParseArgs(raw)
 	if err != nil {
 		return map[string]any{"failed": true, "changed": false, "msg": err.Error()}
@@ -80,18 +86,18 @@ type managed struct {
 	executor string // file name within the executor folder
 }
 
-func (a *Args) options(sec *core.Redactor) core.Options {
+func (a *Args) options(sec *redact.Redactor) core.Options {
 	return core.Options{
 		Prefix: a.Prefix, Instance: a.Instance, Hostname: a.Hostname, Check: a.CheckMode, Refresh: a.Refresh,
-		Unregister: a.State == "absent", Concurrency: a.Concurrency, Secrets: sec,
-		Tags: core.TagOptions{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema, CaptureTimeout: a.CaptureTimeout},
+		Unregister: a.State == "absent", Concurrency: a.Concurrency, Secrets: sec, Names: optionName,
+		Tags: tags.Options{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema, CaptureTimeout: a.CaptureTimeout},
 		// A module run waits behind a systemd restart, but not forever.
 		LockTimeout: a.LockTimeout, Timeout: a.Timeout, RequestTimeout: a.RequestTimeout,
 	}
 }
 
-func run(ctx context.Context, a *Args, sec *core.Redactor) (map[string]any, error) {
-	l := core.Layout{Prefix: a.Prefix, Instance: a.Instance}
+func run(ctx context.Context, a *Args, sec *redact.Redactor) (map[string]any, error) {
+	l := hostfs.Layout{Prefix: a.Prefix, Instance: a.Instance}
 	out := map[string]any{"changed": false, "config_path": l.ConfigPath(), "runners": []map[string]any{}}
 	opts := a.options(sec)
 	if a.Timeout > 0 {
@@ -104,13 +110,13 @@ func run(ctx context.Context, a *Args, sec *core.Redactor) (map[string]any, erro
 	}
 
 	var files []*managed
-	var ov *core.Overlay
+	var ov *config.Overlay
 	if a.HasClients || a.HasExecutors || a.HasGlobal {
 		var err error
 		if files, err = plannedFiles(l, a, sec); err != nil {
 			return out, err
 		}
-		ov = &core.Overlay{Executors: map[string][]byte{}}
+		ov = &config.Overlay{Executors: map[string][]byte{}}
 		for _, f := range files {
 			switch {
 			case f.executor == "":
@@ -185,9 +191,9 @@ func report(out map[string]any, res *core.Result, a *Args) {
 // the instance has under the prefix: template (it holds the PAT),
 // executor files and folder, config, state file and marker. When GitLab
 // refuses, the template stays so that the task can be run again.
-func runAbsent(ctx context.Context, a *Args, l core.Layout, opts core.Options, ov *core.Overlay, out map[string]any, sec *core.Redactor) (map[string]any, error) {
+func runAbsent(ctx context.Context, a *Args, l hostfs.Layout, opts core.Options, ov *config.Overlay, out map[string]any, sec *redact.Redactor) (map[string]any, error) {
 	if ov != nil {
-		opts.Overlay = &core.Overlay{Template: ov.Template}
+		opts.Overlay = &config.Overlay{Template: ov.Template}
 		if err := core.Validate(ctx, opts); err != nil {
 			return out, err
 		}
@@ -240,7 +246,7 @@ func runAbsent(ctx context.Context, a *Args, l core.Layout, opts core.Options, o
 // instanceFiles are the files of the instance that absent removes besides
 // what core removes: template, executor files (any name, links included:
 // only the link goes), marker; with their redacted contents for the diff.
-func instanceFiles(l core.Layout, sec *core.Redactor) []*managed {
+func instanceFiles(l hostfs.Layout, sec *redact.Redactor) []*managed {
 	var out []*managed
 	add := func(path, rel string) {
 		fi, err := os.Lstat(path)
@@ -250,7 +256,7 @@ func instanceFiles(l core.Layout, sec *core.Redactor) []*managed {
 		f := &managed{path: path, rel: rel, exists: true, changed: true}
 		if fi.Mode().IsRegular() {
 			if b, err := os.ReadFile(path); err == nil {
-				f.before = []byte(core.RedactKeys(sec.Redact(string(b))))
+				f.before = []byte(redact.Keys(sec.Redact(string(b))))
 			}
 		}
 		out = append(out, f)
@@ -270,7 +276,7 @@ func instanceFiles(l core.Layout, sec *core.Redactor) []*managed {
 
 // resolveNamespaces turns clients' group/project paths into the numeric
 // ids the template takes, with one read-only request each.
-func resolveNamespaces(ctx context.Context, a *Args, sec *core.Redactor) error {
+func resolveNamespaces(ctx context.Context, a *Args, sec *redact.Redactor) error {
 	for i := range a.Clients {
 		c := &a.Clients[i]
 		for _, ns := range []struct{ kind, path string }{{"group", c.Group}, {"project", c.Project}} {
@@ -293,16 +299,18 @@ func resolveNamespaces(ctx context.Context, a *Args, sec *core.Redactor) error {
 // describeErr renders an error with the module's option paths: a file the
 // module wrote from options is named by the option it came from.
 func describeErr(err error, a *Args) string {
-	var ie *core.InputError
-	if !errors.As(err, &ie) {
+	ie := input.As(err)
+	if ie == nil {
 		return err.Error()
 	}
 	c := *ie
-	c.Where = optionPath(ie.Where, a)
+	if opt, ok := optionPath(ie, a); ok {
+		c.Option, c.File, c.Key = opt, "", ""
+	}
 	if a.HasClients {
 		c.Msg = strings.ReplaceAll(c.Msg, "client_configs entry in config.template."+a.Instance+".toml", "entry of clients")
 	}
-	msg := c.Describe(optionName)
+	msg := c.Render(optionName)
 	if ie.Error() != err.Error() {
 		// Joined or wrapped: keep the other parts.
 		msg = strings.Replace(err.Error(), ie.Error(), msg, 1)
@@ -310,15 +318,15 @@ func describeErr(err error, a *Args) string {
 	return msg
 }
 
-// optionPath maps "config.template.main.toml: client_configs[0].url" to
-// "clients[0].url" and "main/shell.toml: key url" to "executors[2].url"
-// when the module wrote those files from its options.
-func optionPath(where string, a *Args) string {
+// optionPath names the option a file and key came from, when the module
+// wrote that file from its options: "clients[0].url" for the template's
+// client_configs[0].url, "executors[2].url" for main/shell.toml's url, and
+// a token file by the option that named it.
+func optionPath(ie *input.Error, a *Args) (input.Option, bool) {
 	if !a.HasClients && !a.HasExecutors {
-		return where
+		return "", false
 	}
-	file, rest, _ := strings.Cut(where, ": ")
-	// A token file named by the options: the option, then the path.
+	file, key := ie.File, ie.Key
 	for i, c := range a.Clients {
 		for _, k := range []string{"personal_access_token_file", "registration_token_file", "tls_ca_file"} {
 			p, _ := c.Values[k].(string)
@@ -328,37 +336,36 @@ func optionPath(where string, a *Args) string {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(a.Prefix, p)
 			}
-			if filepath.Clean(p) == filepath.Clean(file) {
-				return fmt.Sprintf("clients[%d].%s (%s)", i, k, where)
+			if filepath.Clean(p) == filepath.Clean(file) || strings.HasSuffix(key, "."+k+" ("+p+")") {
+				return input.Option(fmt.Sprintf("clients[%d].%s (%s)", i, k, p)), true
 			}
 		}
 	}
-	key := strings.TrimPrefix(rest, "key ")
 	if file == "config.template."+a.Instance+".toml" {
 		switch {
 		case strings.HasPrefix(key, "client_configs"):
-			return "clients" + strings.TrimPrefix(key, "client_configs")
+			return input.Option("clients" + strings.TrimPrefix(key, "client_configs")), true
 		case key != "":
-			return "global." + key
+			return input.Option("global." + key), true
 		}
-		return "clients"
+		return "clients", true
 	}
 	if dir, fn := filepath.Split(file); filepath.Clean(dir) == a.Instance {
-		stem := strings.TrimSuffix(fn, core.ExecutorFileExt(fn))
+		stem := strings.TrimSuffix(fn, config.ExecutorFileExt(fn))
 		for i, m := range a.Executors {
 			if m["name"] == stem {
 				if key != "" {
-					return fmt.Sprintf("executors[%d].%s", i, key)
+					return input.Option(fmt.Sprintf("executors[%d].%s", i, key)), true
 				}
-				return fmt.Sprintf("executors[%d]", i)
+				return input.Option(fmt.Sprintf("executors[%d]", i)), true
 			}
 		}
 	}
-	return where
+	return "", false
 }
 
 // runInfo is the info module: a read-only report, never a change.
-func runInfo(ctx context.Context, a *Args, sec *core.Redactor) map[string]any {
+func runInfo(ctx context.Context, a *Args, sec *redact.Redactor) map[string]any {
 	opts := a.options(sec)
 	opts.Check, opts.Unregister = true, false
 	out := map[string]any{"changed": false, "runners": []any{}}
@@ -406,7 +413,7 @@ func summary(res *core.Result, check bool) string {
 
 // plannedFiles renders the template and executor files from the options
 // and compares them with what is on disk.
-func plannedFiles(l core.Layout, a *Args, sec *core.Redactor) ([]*managed, error) {
+func plannedFiles(l hostfs.Layout, a *Args, sec *redact.Redactor) ([]*managed, error) {
 	var files []*managed
 	tpl, tplRedacted, err := renderTemplate(a)
 	if err != nil {
@@ -416,7 +423,7 @@ func plannedFiles(l core.Layout, a *Args, sec *core.Redactor) ([]*managed, error
 	declared := map[string]bool{}
 	for _, m := range a.Executors {
 		name := m["name"].(string)
-		if err := core.ValidateExecutorName(name); err != nil {
+		if err := config.ValidateExecutorName(name); err != nil {
 			return nil, argErr("executors: %v", err)
 		}
 		fn := name + ".toml"
@@ -427,11 +434,11 @@ func plannedFiles(l core.Layout, a *Args, sec *core.Redactor) ([]*managed, error
 				body[k] = v
 			}
 		}
-		t, err := core.TableFromPlain(body, "executors["+name+"]")
+		t, err := table.FromPlain(body, "executors["+name+"]")
 		if err != nil {
 			return nil, argErr("%v", err)
 		}
-		data := append([]byte(managedHeader), core.EncodeTOML(t)...)
+		data := append([]byte(managedHeader), table.EncodeTOML(t)...)
 		files = append(files, compare(filepath.Join(l.ExecutorDir(), fn), filepath.Join(l.Instance, fn), fn, data, data, sec))
 	}
 	// Declared files only: anything else in the executor folder goes. A
@@ -442,7 +449,7 @@ func plannedFiles(l core.Layout, a *Args, sec *core.Redactor) ([]*managed, error
 	if entries, err := os.ReadDir(l.ExecutorDir()); err == nil {
 		for _, e := range entries {
 			n := e.Name()
-			if e.IsDir() || strings.HasPrefix(n, ".") || declared[n] || core.ExecutorFileExt(n) == "" {
+			if e.IsDir() || strings.HasPrefix(n, ".") || declared[n] || config.ExecutorFileExt(n) == "" {
 				continue
 			}
 			f := compare(filepath.Join(l.ExecutorDir(), n), filepath.Join(l.Instance, n), n, nil, nil, sec)
@@ -452,8 +459,8 @@ func plannedFiles(l core.Layout, a *Args, sec *core.Redactor) ([]*managed, error
 	return files, nil
 }
 
-func compare(path, rel, executor string, data, redacted []byte, sec *core.Redactor) *managed {
-	f := &managed{path: path, rel: rel, executor: executor, data: data, after: []byte(core.RedactKeys(string(redacted)))}
+func compare(path, rel, executor string, data, redacted []byte, sec *redact.Redactor) *managed {
+	f := &managed{path: path, rel: rel, executor: executor, data: data, after: []byte(redact.Keys(string(redacted)))}
 	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
 		// A link or anything else is replaced, never followed: its target
 		// may be outside the prefix.
@@ -464,7 +471,7 @@ func compare(path, rel, executor string, data, redacted []byte, sec *core.Redact
 	old, err := os.ReadFile(path)
 	if err == nil {
 		f.exists = true
-		f.before = []byte(core.RedactKeys(sec.Redact(string(old))))
+		f.before = []byte(redact.Keys(sec.Redact(string(old))))
 		f.changed = data == nil || !bytes.Equal(old, data)
 		if fi, err := os.Stat(path); err == nil && data != nil && fi.Mode().Perm() != 0o600 {
 			f.changed = true
@@ -480,21 +487,21 @@ func renderTemplate(a *Args) ([]byte, []byte, error) {
 	if g == nil {
 		g = map[string]any{}
 	}
-	build := func(redact bool) ([]byte, error) {
-		t, err := core.TableFromPlain(g, "global")
+	build := func(masked bool) ([]byte, error) {
+		t, err := table.FromPlain(g, "global")
 		if err != nil {
 			return nil, argErr("%v", err)
 		}
 		var list []any
 		for _, c := range a.Clients {
-			ct := core.NewTable()
-			for _, k := range core.ClientKeys {
+			ct := table.New()
+			for _, k := range config.ClientKeys {
 				v, ok := c.Values[k]
 				if !ok {
 					continue
 				}
-				if redact && core.IsSecretKey(k) {
-					v = core.RedactedToken
+				if masked && redact.IsSecretKey(k) {
+					v = redact.Placeholder
 				}
 				ct.Set(k, v)
 			}
@@ -503,7 +510,7 @@ func renderTemplate(a *Args) ([]byte, []byte, error) {
 		if len(list) > 0 {
 			t.Set("client_configs", list)
 		}
-		return append([]byte(managedHeader), core.EncodeTOML(t)...), nil
+		return append([]byte(managedHeader), table.EncodeTOML(t)...), nil
 	}
 	data, err := build(false)
 	if err != nil {
@@ -539,7 +546,7 @@ func (j *journal) restore() error {
 			}
 			continue
 		}
-		if _, err := core.WriteFileAtomic(s.path, s.data); err != nil {
+		if _, err := hostfs.WriteAtomic(s.path, s.data); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -556,7 +563,7 @@ func (j *journal) restore() error {
 // writeFiles lays out the prefix (0700 folders, 0600 files), writing only
 // what changed and removing undeclared executor files. It records what it
 // does; on a failure it undoes it before returning.
-func writeFiles(l core.Layout, files []*managed) (j *journal, err error) {
+func writeFiles(l hostfs.Layout, files []*managed) (j *journal, err error) {
 	j = &journal{}
 	defer func() {
 		if err != nil {
@@ -581,10 +588,10 @@ func writeFiles(l core.Layout, files []*managed) (j *journal, err error) {
 			return j, err
 		}
 	}
-	if err := core.CheckPrivate(l.Prefix, "prefix directory"); err != nil {
+	if err := hostfs.CheckPrivate(l.Prefix, "prefix directory"); err != nil {
 		return j, err
 	}
-	if err := core.CheckPrivate(l.ExecutorDir(), "executor folder"); err != nil {
+	if err := hostfs.CheckPrivate(l.ExecutorDir(), "executor folder"); err != nil {
 		return j, err
 	}
 	for _, f := range files {
@@ -608,7 +615,7 @@ func writeFiles(l core.Layout, files []*managed) (j *journal, err error) {
 			}
 			continue
 		}
-		if _, err := core.WriteFileAtomic(f.path, f.data); err != nil {
+		if _, err := hostfs.WriteAtomic(f.path, f.data); err != nil {
 			return j, fmt.Errorf("writing %s: %w", f.path, err)
 		}
 	}
@@ -617,7 +624,7 @@ func writeFiles(l core.Layout, files []*managed) (j *journal, err error) {
 
 // diffs returns Ansible's list of before/after pairs: the managed files
 // that change and the generated config, all with secrets redacted.
-func diffs(l core.Layout, files []*managed, res *core.Result, state string) []map[string]any {
+func diffs(l hostfs.Layout, files []*managed, res *core.Result, state string) []map[string]any {
 	out := []map[string]any{}
 	sort.SliceStable(files, func(i, j int) bool { return files[i].rel < files[j].rel })
 	if state == "present" {
@@ -634,7 +641,7 @@ func diffs(l core.Layout, files []*managed, res *core.Result, state string) []ma
 	if res.Before != res.After {
 		out = append(out, map[string]any{
 			"before_header": l.ConfigPath(), "after_header": l.ConfigPath(),
-			"before": core.RedactKeys(res.Before), "after": core.RedactKeys(res.After),
+			"before": redact.Keys(res.Before), "after": redact.Keys(res.After),
 		})
 	}
 	// GitLab-side changes, with their values.
@@ -673,8 +680,8 @@ func settingsText(s gitlab.Settings) string {
 }
 
 // optionName names a core option as this module's option.
-func optionName(o core.Option) string {
-	if o == core.OptUnregister {
+func optionName(o input.Option) string {
+	if o == input.Unregister {
 		return "state: absent"
 	}
 	return string(o)

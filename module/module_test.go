@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 func args(t *testing.T, m map[string]any) []byte {
@@ -24,9 +24,9 @@ func args(t *testing.T, m map[string]any) []byte {
 
 func runModule(t *testing.T, m map[string]any) map[string]any {
 	t.Helper()
-	res := Run(context.Background(), args(t, m), core.NewRedactor())
+	res := Run(context.Background(), args(t, m), redact.New())
 	var buf bytes.Buffer
-	emit(&buf, res, core.NewRedactor())
+	emit(&buf, res, redact.New())
 	coretest.Record(t, "module-result", buf.Bytes())
 	var out map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &out); err != nil {

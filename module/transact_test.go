@@ -12,6 +12,8 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 // TestFailedTaskLeavesTheHostByteIdentical: content core refuses never
@@ -89,7 +91,7 @@ func TestAbsentLeavesNoSecretAndNothingToRegister(t *testing.T) {
 	})
 	sim.ResetLog()
 	_, err := core.Run(context.Background(), core.Options{Prefix: prefix, Instance: "main", Hostname: "node5", Concurrency: 4})
-	if err == nil || !core.IsInputError(err) || !strings.Contains(err.Error(), "template does not exist") {
+	if err == nil || !input.Is(err) || !strings.Contains(err.Error(), "template does not exist") {
 		t.Fatalf("register-runner after absent: %v", err)
 	}
 	if len(sim.Requests()) != 0 || len(sim.Runners()) != 0 {
@@ -188,7 +190,7 @@ func TestGroupByFullPath(t *testing.T) {
 	}
 	tpl, _ := os.ReadFile(filepath.Join(prefix, "config.template.main.toml"))
 	if !strings.Contains(string(tpl), "group_id = 77") {
-		t.Fatalf("template lacks the resolved group_id:\n%s", core.RedactKeys(string(tpl)))
+		t.Fatalf("template lacks the resolved group_id:\n%s", redact.Keys(string(tpl)))
 	}
 	in["clients"].([]any)[0].(map[string]any)["group"] = "ops/nope"
 	res = runModule(t, in)

@@ -14,6 +14,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
 const usageHead = `Usage: register-runner [options]
@@ -41,11 +44,11 @@ const (
 // the process.
 type redactingWriter struct {
 	w   io.Writer
-	sec *core.Redactor
+	sec *redact.Redactor
 }
 
 func (r redactingWriter) print(s string) {
-	_, _ = io.WriteString(r.w, core.NameOptions(r.sec.Redact(s), flagOf))
+	_, _ = io.WriteString(r.w, r.sec.Redact(s))
 }
 
 type cliOptions struct {
@@ -57,7 +60,7 @@ type cliOptions struct {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	sec := core.NewRedactor()
+	sec := redact.New()
 	out := redactingWriter{stdout, sec}
 	errw := redactingWriter{stderr, sec}
 
@@ -115,15 +118,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	opts := core.Options{
 		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Check: o.check, Refresh: o.refresh,
 		Unregister: o.unregister, Strict: o.strict, Concurrency: o.concurrency, Timeout: o.timeout, LockTimeout: o.lockTimeout, RequestTimeout: o.requestTimeout,
-		Tags:    core.TagOptions{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema},
+		Tags:    tags.Options{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema},
 		Secrets: sec,
+		Names:   flagOf,
 		Log:     func(s string) { errw.print("register-runner: " + s + "\n") },
 	}
 	res, err := core.Run(ctx, opts)
 	code := exitOK
 	if err != nil {
 		code = exitFail
-		if core.IsInputError(err) {
+		if input.Is(err) {
 			code = exitInput
 		}
 	}
@@ -189,8 +193,8 @@ func unifiedDiff(res *core.Result) string {
 }
 
 // flagOf names a core option as this command's flag.
-func flagOf(o core.Option) string {
-	if o == core.OptInstance {
+func flagOf(o input.Option) string {
+	if o == input.Instance {
 		return "--service-instance"
 	}
 	return "--" + strings.ReplaceAll(string(o), "_", "-")
@@ -206,8 +210,8 @@ func describe(err error) string {
 		}
 		return strings.Join(lines, "\n")
 	}
-	if ie, ok := err.(*core.InputError); ok {
-		return ie.Describe(flagOf)
+	if ie, ok := err.(*input.Error); ok {
+		return ie.Render(flagOf)
 	}
 	return err.Error()
 }
@@ -225,7 +229,7 @@ func jsonReport(res *core.Result, err error, diff bool) string {
 	if err != nil {
 		doc["failed"] = true
 		doc["msg"] = describe(err)
-		doc["input_error"] = core.IsInputError(err)
+		doc["input_error"] = input.Is(err)
 	}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	return string(b)

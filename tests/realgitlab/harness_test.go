@@ -16,6 +16,7 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 // host is one runner host: a prefix, a host name and gitlab-runner's
@@ -42,7 +43,7 @@ func unregister() runOpt                 { return func(o *core.Options) { o.Unre
 // swept for secrets at the end of make test.
 func (h *host) run(opts ...runOpt) (*core.Result, error) {
 	h.t.Helper()
-	sec := core.NewRedactor()
+	sec := redact.New()
 	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Concurrency: core.DefaultConcurrency,
 		Secrets: sec, RequestTimeout: 2 * time.Second, RetryBudget: time.Second, MaxAttempts: 2,
 		LockTimeout: 5 * time.Second, Timeout: 30 * time.Second}

@@ -8,6 +8,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
 const (
@@ -321,7 +322,7 @@ func TestMoreThanFiftyTagsIsRefusedBeforeSending(t *testing.T) {
 	}
 	h.p.Executor("shell.toml", "url = \""+sim.URL+"\"\ntags = ["+strings.Join(tags, ", ")+"]\n")
 	_, err := h.run()
-	if err == nil || !core.IsInputError(err) || !strings.Contains(err.Error(), "limit of 50") {
+	if err == nil || !input.Is(err) || !strings.Contains(err.Error(), "limit of 50") {
 		t.Fatalf("got %v", err)
 	}
 	if n := len(sim.Requests()); n != 0 {

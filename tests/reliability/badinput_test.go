@@ -142,7 +142,7 @@ var badInputs = []badInput{
 	{"template without client_configs", func(t *testing.T, w *world) []string {
 		w.p.Write("config.template.main.toml", "concurrent = 2\n")
 		return nil
-	}, []string{"config.template.main.toml", "client_configs is missing", "add a [[client_configs]]"}},
+	}, []string{"config.template.main.toml", "key client_configs: is missing", "add a [[client_configs]]"}},
 	{"template with runners", func(t *testing.T, w *world) []string {
 		w.p.Write("config.template.main.toml", template(w, "personal_access_token = \""+coretest.AdminPAT+"\"\n")+"\n[[runners]]\nname = \"hand\"\n")
 		return nil

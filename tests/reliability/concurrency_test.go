@@ -12,8 +12,8 @@ import (
 
 	"github.com/gofrs/flock"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 )
 
 // TestConcurrentRunsSerialise starts two register-runner runs and a module
@@ -80,7 +80,7 @@ func TestConcurrentRunsSerialise(t *testing.T) {
 
 func TestLockTimeoutIsBoundedAndClear(t *testing.T) {
 	w := baseline(t)
-	l := core.Layout{Prefix: w.p.Dir, Instance: "main"}
+	l := hostfs.Layout{Prefix: w.p.Dir, Instance: "main"}
 	fl := flock.New(l.LockPath())
 	if err := fl.Lock(); err != nil {
 		t.Fatal(err)

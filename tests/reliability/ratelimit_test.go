@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 // TestRateLimitedFleet: ten hosts register at once while GitLab answers
@@ -35,7 +37,7 @@ func TestRateLimitedFleet(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, errs[h] = core.Sync(context.Background(), core.Options{Prefix: prefixes[h].Dir, Instance: "main",
-				Hostname: fmt.Sprintf("host%02d", h), Concurrency: core.DefaultConcurrency, RetryBudget: 30 * time.Second, Secrets: core.NewRedactor()})
+				Hostname: fmt.Sprintf("host%02d", h), Concurrency: core.DefaultConcurrency, RetryBudget: 30 * time.Second, Secrets: redact.New()})
 		}()
 	}
 	wg.Wait()
@@ -69,7 +71,7 @@ func TestRateLimitedFleet(t *testing.T) {
 	}
 	for h := 0; h < hosts; h++ {
 		for _, n := range []string{"a", "b", "c", "d"} {
-			if c := count[core.DefaultDescription(fmt.Sprintf("host%02d", h), "main", n)]; c != 1 {
+			if c := count[config.DefaultDescription(fmt.Sprintf("host%02d", h), "main", n)]; c != 1 {
 				t.Errorf("host %d executor %s has %d runners", h, n, c)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 )
 
@@ -23,7 +24,7 @@ func TestLateRequestsOfAKilledRunAreSettled(t *testing.T) {
 	bID := w.id(t, "b")
 	w.sim.OnRequest("create", false, func(gitlabsim.Entry) {
 		once1.Do(func() {
-			w.sim.AddRunner(gitlabsim.Runner{Description: core.DefaultDescription(hostname, "main", "e"),
+			w.sim.AddRunner(gitlabsim.Runner{Description: config.DefaultDescription(hostname, "main", "e"),
 				TagList: []string{hostname, "main", "shell"}})
 		})
 	})

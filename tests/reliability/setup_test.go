@@ -20,7 +20,9 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 const hostname = "node12"
@@ -109,7 +111,7 @@ var declared = []string{"a", "b", "c", "d", "e"}
 func (w *world) id(t *testing.T, name string) int64 {
 	t.Helper()
 	for _, r := range w.sim.Runners() {
-		if r.Description == core.DefaultDescription(hostname, "main", name) {
+		if r.Description == config.DefaultDescription(hostname, "main", name) {
 			return r.ID
 		}
 	}
@@ -121,7 +123,7 @@ func (w *world) id(t *testing.T, name string) int64 {
 // reports is recorded and checked for secrets.
 func (w *world) sync(t *testing.T, ctx context.Context) (*core.Result, error) {
 	t.Helper()
-	sec := core.NewRedactor()
+	sec := redact.New()
 	var logs []string
 	var mu sync.Mutex
 	res, err := core.Sync(ctx, core.Options{

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 const host = "node12"
@@ -34,7 +35,7 @@ func run(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) outcome {
 	t.Helper()
 	var mu sync.Mutex
 	var logs []string
-	sec := core.NewRedactor()
+	sec := redact.New()
 	o := core.Options{
 		Prefix: p.Dir, Instance: p.Instance, Hostname: host, Concurrency: core.DefaultConcurrency,
 		RequestTimeout: 5 * time.Second, LockTimeout: 5 * time.Second, Secrets: sec,
@@ -98,6 +99,14 @@ func both(mods ...func(*core.Options)) func(*core.Options) {
 // standard lays out three executors (TOML and YAML) against one simulator.
 func standard(t *testing.T) (*coretest.Sim, *coretest.Prefix) {
 	t.Helper()
+	t.Setenv("GRA_TEST_PARTITION", "pbatch")
+	return standardLayout(t)
+}
+
+// standardLayout is standard for tests that set GRA_TEST_PARTITION
+// themselves (parallel subtests may not).
+func standardLayout(t *testing.T) (*coretest.Sim, *coretest.Prefix) {
+	t.Helper()
 	sim := coretest.NewSim(t, coretest.SimOptions())
 	p := coretest.NewPrefix(t, "main")
 	p.Template("concurrent = 4\ncheck_interval = 0\n\n[session_server]\n  session_timeout = 1800\n",
@@ -105,7 +114,6 @@ func standard(t *testing.T) (*coretest.Sim, *coretest.Prefix) {
 	p.Executor("shell.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\ntags = [\"fast\"]\nbuilds_dir = \"/scratch/builds\"\n[cache]\n  Type = \"s3\"\n")
 	p.Executor("docker.yaml", "url: "+sim.URL+"\nexecutor: docker\nrun_untagged: false\ndocker:\n  image: alpine:3\n  privileged: false\n")
 	p.Executor("gpu.yml", "url: "+sim.URL+"/\nexecutor: custom\ndescription: GPU nodes\nenv_tags: [GRA_TEST_PARTITION, GRA_TEST_UNSET]\ncustom:\n  run_exec: /opt/run.sh\n")
-	t.Setenv("GRA_TEST_PARTITION", "pbatch")
 	return sim, p
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
 func TestFirstRunCreatesEveryExecutor(t *testing.T) {
@@ -393,7 +395,7 @@ func TestLegacyRegistrationToken(t *testing.T) {
 		sim.SetRegistrationDisabled(true)
 		wantSteps(t, mustCheck(t, sim, p, nil), []string{"create shell"})
 		oc := run(t, p, nil)
-		if oc.err == nil || core.IsInputError(oc.err) {
+		if oc.err == nil || input.Is(oc.err) {
 			t.Fatalf("error %v: want a GitLab failure, not an input error", oc.err)
 		}
 		if msg := oc.err.Error(); !strings.Contains(msg, "410") || !strings.Contains(msg, "personal_access_token with the create_runner scope") {
@@ -635,7 +637,7 @@ func TestCaptureProgramSchedulerAndSchema(t *testing.T) {
 	schema := p.Write("schema.json", `{"type":"object","required":["site"],"properties":{"architecture":{"enum":["x86_64","aarch64","ppc64le"]},"site":{"type":"string"}}}`)
 	tags := func(schema string) func(*core.Options) {
 		return func(o *core.Options) {
-			o.Tags = core.TagOptions{CaptureProgram: capture, CaptureTimeout: 10 * time.Second, SchemaFile: schema}
+			o.Tags = tags.Options{CaptureProgram: capture, CaptureTimeout: 10 * time.Second, SchemaFile: schema}
 		}
 	}
 	mustCheck(t, sim, p, tags(schema))
@@ -655,7 +657,7 @@ func TestCaptureProgramSchedulerAndSchema(t *testing.T) {
 	before := coretest.Snapshot(t, p.ConfigPath())
 	sim.ResetLog()
 	oc := run(t, p, tags(bad))
-	if oc.err == nil || !core.IsInputError(oc.err) {
+	if oc.err == nil || !input.Is(oc.err) {
 		t.Fatalf("error %v: want an input error", oc.err)
 	}
 	if msg := oc.err.Error(); !strings.Contains(msg, "property /site") || !strings.Contains(msg, "bad.json") {

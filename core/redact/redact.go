@@ -1,4 +1,8 @@
-package core
+// Package redact keeps secrets out of every text the tool prints: a
+// Redactor knows each secret the run read or received, and recognises
+// anything shaped like a GitLab token; Keys blanks the values of secret
+// keys in TOML and YAML text.
+package redact
 
 import (
 	"regexp"
@@ -17,8 +21,8 @@ type Redactor struct {
 	dirty   bool
 }
 
-// NewRedactor returns an empty redactor.
-func NewRedactor() *Redactor { return &Redactor{secrets: map[string]bool{}} }
+// New returns an empty redactor.
+func New() *Redactor { return &Redactor{secrets: map[string]bool{}} }
 
 // Add registers secret values (values shorter than 6 characters are
 // ignored: they would redact ordinary words).
@@ -62,15 +66,15 @@ func (r *Redactor) Redact(s string) string {
 		}
 		for _, sec := range r.sorted {
 			if strings.Contains(s, sec) {
-				s = strings.ReplaceAll(s, sec, RedactedToken)
+				s = strings.ReplaceAll(s, sec, Placeholder)
 			}
 		}
 		s = r.redactCutSecrets(s)
 		r.mu.Unlock()
 	}
-	s = urlUserinfo.ReplaceAllString(s, "${1}"+RedactedToken+"@")
-	s = urlQuery.ReplaceAllString(s, "${1}?"+RedactedToken)
-	return tokenShapes.ReplaceAllString(s, RedactedToken)
+	s = urlUserinfo.ReplaceAllString(s, "${1}"+Placeholder+"@")
+	s = urlQuery.ReplaceAllString(s, "${1}?"+Placeholder)
+	return tokenShapes.ReplaceAllString(s, Placeholder)
 }
 
 // A URL's user name and password, and its query and fragment
@@ -100,23 +104,15 @@ func (r *Redactor) redactCutSecrets(s string) string {
 			}
 		}
 		if longest > 0 {
-			s = s[:i-longest] + RedactedToken + s[i:]
-			i += len(RedactedToken) - longest
+			s = s[:i-longest] + Placeholder + s[i:]
+			i += len(Placeholder) - longest
 		}
 		from = i + 3
 	}
 }
 
-// RedactedToken replaces every token in diffs and check-mode output.
-const RedactedToken = "<redacted>"
-
-// redactConfig is the live config as a diff shows it: every secret key redacted.
-func redactConfig(live *LiveConfig) []byte {
-	if !live.Exists {
-		return nil
-	}
-	return []byte(RedactKeys(string(live.Raw)))
-}
+// Placeholder replaces every token in diffs and check-mode output.
+const Placeholder = "<redacted>"
 
 // IsSecretKey reports a key whose value is a secret, whatever its shape:
 // token, personal_access_token, registration_token, ... (not *_file keys,

@@ -1,4 +1,8 @@
-package core
+// Package hostfs owns the files of an instance on the host: where they
+// are (Layout), which may be trusted (owner and mode checks, capped reads
+// that never block), how they are replaced (atomically), the live config
+// and the state file, the rendered config, the system id and the lock.
+package hostfs
 
 import (
 	"bytes"
@@ -13,6 +17,7 @@ import (
 	"syscall"
 	"unicode/utf8"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 	"github.com/google/renameio/v2"
 )
 
@@ -32,9 +37,9 @@ func CheckPrivate(path, what string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return &InputError{Where: path, Msg: what + " does not exist", Err: fs.ErrNotExist}
+			return &input.Error{File: path, Msg: what + " does not exist", Err: fs.ErrNotExist}
 		}
-		return inputErr(path, "%s cannot be read: %v", what, unwrapPathErr(err))
+		return input.Errorf(path, "", "%s cannot be read: %v", what, UnwrapPathErr(err))
 	}
 	return checkPrivateInfo(fi, path, path, what)
 }
@@ -49,8 +54,8 @@ func checkPrivateInfo(fi fs.FileInfo, path, name, what string) error {
 		if fi.IsDir() {
 			mode = "700"
 		}
-		return inputErr(name, "%s is accessible by group or other (mode %04o); secrets live here, so fix it with: chmod %s %s",
-			what, fi.Mode().Perm(), mode, path)
+		return input.Errorf(name, "", "%s is accessible by group or other (mode %04o); secrets live here", what, fi.Mode().Perm()).
+			WithFix("fix it with: chmod %s %s", mode, path)
 	}
 	return nil
 }
@@ -77,11 +82,12 @@ func checkOwner(fi fs.FileInfo, path, name, what string) error {
 			fix = "chown " + u.Username + " " + path
 		}
 	}
-	return inputErr(name, "%s is owned by %s, not by root or the user running this tool; whoever owns it could change what this run trusts, so fix it with: %s",
-		what, owner, fix)
+	return input.Errorf(name, "", "%s is owned by %s, not by root or the user running this tool; whoever owns it could change what this run trusts", what, owner).
+		WithFix("fix it with: %s", fix)
 }
 
-func unwrapPathErr(err error) error {
+// UnwrapPathErr drops the path from an *fs.PathError (messages name the file themselves).
+func UnwrapPathErr(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
@@ -89,20 +95,20 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// readSmall reads a file of at most MaxFileSize bytes (see readCapped).
-func readSmall(path, name string) ([]byte, error) {
-	data, _, err := readCapped(path, name, MaxFileSize)
+// ReadSmall reads a file of at most MaxFileSize bytes (see ReadCapped).
+func ReadSmall(path, name string) ([]byte, error) {
+	data, _, err := ReadCapped(path, name, MaxFileSize)
 	return data, err
 }
 
-// readTrusted reads a file the run trusts (template, executor file, token
+// ReadTrusted reads a file the run trusts (template, executor file, token
 // file): a regular file owned by root or the user running the tool and,
 // when private is set, accessible by its owner only. The checks are made
 // on the file opened, so a file swapped after them is not read.
-func readTrusted(path, name, what string, private bool) ([]byte, error) {
+func ReadTrusted(path, name, what string, private bool) ([]byte, error) {
 	f, fi, err := openRegular(path, name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &InputError{Where: name, Msg: what + " does not exist", Err: fs.ErrNotExist}
+		return nil, &input.Error{File: name, Msg: what + " does not exist", Err: fs.ErrNotExist}
 	}
 	if err != nil {
 		return nil, err
@@ -118,10 +124,10 @@ func readTrusted(path, name, what string, private bool) ([]byte, error) {
 	return readAllCapped(f, name, MaxFileSize)
 }
 
-// readCapped reads a regular file of at most limit bytes. It never blocks
+// ReadCapped reads a regular file of at most limit bytes. It never blocks
 // on a FIFO or device: the file is opened without waiting and refused
 // unless it is a regular file, so no read outlasts the run's bound.
-func readCapped(path, name string, limit int64) ([]byte, fs.FileInfo, error) {
+func ReadCapped(path, name string, limit int64) ([]byte, fs.FileInfo, error) {
 	f, fi, err := openRegular(path, name)
 	if err != nil {
 		return nil, nil, err
@@ -137,25 +143,25 @@ func openRegular(path, name string) (*os.File, fs.FileInfo, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, &InputError{Where: name, Msg: "file does not exist", Err: fs.ErrNotExist}
+			return nil, nil, &input.Error{File: name, Msg: "file does not exist", Err: fs.ErrNotExist}
 		}
-		return nil, nil, inputErr(name, "cannot be read: %v", unwrapPathErr(err))
+		return nil, nil, input.Errorf(name, "", "cannot be read: %v", UnwrapPathErr(err))
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, nil, inputErr(name, "cannot be read: %v", unwrapPathErr(err))
+		return nil, nil, input.Errorf(name, "", "cannot be read: %v", UnwrapPathErr(err))
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, &InputError{Where: name, Err: errNotRegular,
+		return nil, nil, &input.Error{File: name, Err: ErrNotRegular,
 			Msg: fmt.Sprintf("is not a regular file (%s); replace it with a regular file", kindOf(fi.Mode()))}
 	}
 	return f, fi, nil
 }
 
-// errNotRegular: a FIFO, device, socket or folder where a file belongs.
-var errNotRegular = errors.New("not a regular file")
+// ErrNotRegular: a FIFO, device, socket or folder where a file belongs.
+var ErrNotRegular = errors.New("not a regular file")
 
 func kindOf(m fs.FileMode) string {
 	switch {
@@ -176,21 +182,22 @@ func kindOf(m fs.FileMode) string {
 func readAllCapped(f *os.File, name string, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, inputErr(name, "cannot be read: %v", unwrapPathErr(err))
+		return nil, input.Errorf(name, "", "cannot be read: %v", UnwrapPathErr(err))
 	}
 	if int64(len(data)) > limit {
-		return nil, inputErr(name, "file is larger than %d bytes; this is not a gitlab-runner settings file", limit)
+		return nil, input.Errorf(name, "", "file is larger than %d bytes; this is not a gitlab-runner settings file", limit)
 	}
 	return data, nil
 }
 
-func checkText(name string, data []byte) error {
+// CheckText refuses data that is not UTF-8 text.
+func CheckText(name string, data []byte) error {
 	if !utf8.Valid(data) {
 		line := 1 + bytes.Count(data[:firstInvalid(data)], []byte("\n"))
-		return inputErr(name, "line %d: not valid UTF-8; save the file as UTF-8", line)
+		return input.Errorf(name, "", "line %d: not valid UTF-8; save the file as UTF-8", line)
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
-		return inputErr(name, "contains NUL bytes; this is not a text file")
+		return input.Errorf(name, "", "contains NUL bytes; this is not a text file")
 	}
 	return nil
 }
@@ -206,11 +213,11 @@ func firstInvalid(b []byte) int {
 	return len(b)
 }
 
-// WriteFileAtomic replaces path with data (temp file in the same folder,
+// WriteAtomic replaces path with data (temp file in the same folder,
 // fsync, rename, fsync of the folder), mode 0600, unless it already holds
 // exactly data. It reports whether it wrote.
-func WriteFileAtomic(path string, data []byte) (bool, error) {
-	if old, fi, err := readCapped(path, path, int64(len(data))); err == nil && bytes.Equal(old, data) && fi.Mode().Perm() == 0o600 {
+func WriteAtomic(path string, data []byte) (bool, error) {
+	if old, fi, err := ReadCapped(path, path, int64(len(data))); err == nil && bytes.Equal(old, data) && fi.Mode().Perm() == 0o600 {
 		return false, nil
 	}
 	pf, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(0o600))

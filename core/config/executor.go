@@ -1,8 +1,13 @@
-package core
+package config
 
 import (
 	"fmt"
 	"strings"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 )
 
 // gitlabOnly keys are sent to GitLab and never written into config.toml.
@@ -28,20 +33,20 @@ var knownExecutorTypes = map[string]bool{
 }
 
 func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error) {
-	if err := checkText(rel, data); err != nil {
+	if err := hostfs.CheckText(rel, data); err != nil {
 		return nil, err
 	}
-	var t *Table
+	var t *table.Table
 	var err error
 	if strings.HasSuffix(rel, ".toml") {
-		t, err = parseTOMLTable(data)
+		t, err = table.ParseTOML(data)
 	} else {
-		t, err = parseYAMLTable(data)
+		t, err = table.ParseYAML(data)
 	}
 	if err != nil {
-		return nil, inputErr(rel, "%v", err)
+		return nil, input.Errorf(rel, "", "%v", err)
 	}
-	at := func(key string) string { return rel + ": key " + key }
+	at := func(key, msg string) *input.Error { return &input.Error{File: rel, Key: key, Msg: msg} }
 	e := &Executor{Name: stem, File: rel}
 	for _, k := range t.Keys() {
 		canon, ok := foldKey(k, managedKeys)
@@ -50,22 +55,22 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 			if k != canon {
 				why += "; gitlab-runner reads keys regardless of case, so " + k + " would be read as " + canon
 			}
-			return nil, inputErr(at(k), "must not be set: %s; remove it", why)
+			return nil, input.Errorf(rel, k, "must not be set: %s", why).WithFix("remove it")
 		}
 		if canon, ok := foldKey(k, ExecutorKeyKinds); ok && k != canon {
-			return nil, inputErr(at(k), "write it as %s: gitlab-runner reads keys regardless of case, and the tool reads only %s", canon, canon)
+			return nil, input.Errorf(rel, k, "write it as %s: gitlab-runner reads keys regardless of case, and the tool reads only %s", canon, canon)
 		}
 	}
 	u, err := t.GetString("url")
 	if err != nil {
-		return nil, inputErr(at("url"), "%v", err)
+		return nil, input.Errorf(rel, "url", "%v", err)
 	}
 	if u == "" {
-		return nil, inputErr(at("url"), "missing; add url = \"<GitLab URL from client_configs>\" to select the GitLab this executor registers with")
+		return nil, input.Errorf(rel, "url", "missing; add url = \"<GitLab URL from client_configs>\" to select the GitLab this executor registers with")
 	}
-	key, err := NormalizeURL(u)
+	key, err := gitlab.NormalizeURL(u)
 	if err != nil {
-		return nil, inputErr(at("url"), "%v", err)
+		return nil, input.Errorf(rel, "url", "%v", err)
 	}
 	var known []string
 	for _, c := range d.Clients {
@@ -75,36 +80,36 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 		}
 	}
 	if e.Client == nil {
-		return nil, inputErr(at("url"), "%q matches no client_configs entry in config.template.%s.toml (known: %s); fix the url or add a client", u, d.Layout.Instance, strings.Join(known, ", "))
+		return nil, input.Errorf(rel, "url", "%q matches no client_configs entry in config.template.%s.toml (known: %s); fix the url or add a client", u, d.Layout.Instance, strings.Join(known, ", "))
 	}
 	if v, ok := t.Get("executor"); ok {
 		s, isStr := v.(string)
 		if !isStr || strings.TrimSpace(s) == "" {
-			return nil, inputErr(at("executor"), "must be a non-empty string, e.g. executor = \"shell\"")
+			return nil, input.Errorf(rel, "executor", "must be a non-empty string, e.g. executor = \"shell\"")
 		}
 		e.Type = s
 	} else if knownExecutorTypes[stem] {
 		e.Type = stem
 	} else {
-		return nil, inputErr(at("executor"), "missing; add executor = \"shell\" (or docker, custom, kubernetes, ...)")
+		return nil, input.Errorf(rel, "executor", "missing; add executor = \"shell\" (or docker, custom, kubernetes, ...)")
 	}
 	if e.StaticTags, err = t.GetStringList("tags"); err != nil {
-		return nil, inputErr(at("tags"), "%v", err)
+		return nil, input.Errorf(rel, "tags", "%v", err)
 	}
 	if e.EnvTags, err = t.GetStringList("env_tags"); err != nil {
-		return nil, inputErr(at("env_tags"), "%v", err)
+		return nil, input.Errorf(rel, "env_tags", "%v", err)
 	}
 	for _, tg := range e.StaticTags {
-		if err := checkTag(tg); err != nil {
-			return nil, inputErr(at("tags"), "%v", err)
+		if err := CheckTag(tg); err != nil {
+			return nil, input.Errorf(rel, "tags", "%v", err)
 		}
 	}
 	desc, err := t.GetString("description")
 	if err != nil {
-		return nil, inputErr(at("description"), "%v", err)
+		return nil, input.Errorf(rel, "description", "%v", err)
 	}
 	if _, ok := t.Get("description"); ok && strings.TrimSpace(desc) == "" {
-		return nil, inputErr(at("description"), "is empty; remove it to use the default %q", DefaultDescription(d.Hostname, d.Layout.Instance, stem))
+		return nil, input.Errorf(rel, "description", "is empty; remove it to use the default %q", DefaultDescription(d.Hostname, d.Layout.Instance, stem))
 	}
 	if desc == "" {
 		desc = DefaultDescription(d.Hostname, d.Layout.Instance, stem)
@@ -115,36 +120,36 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 		dst *bool
 	}{{"run_untagged", &e.RunUntagged}, {"locked", &e.Locked}, {"paused", &e.Paused}} {
 		if *b.dst, err = t.GetBool(b.key, false); err != nil {
-			return nil, inputErr(at(b.key), "%v", err)
+			return nil, input.Errorf(rel, b.key, "%v", err)
 		}
 	}
 	if e.AccessLevel, err = t.GetString("access_level"); err != nil {
-		return nil, inputErr(at("access_level"), "%v", err)
+		return nil, input.Errorf(rel, "access_level", "%v", err)
 	}
 	if e.AccessLevel == "" {
 		e.AccessLevel = "not_protected"
 	}
 	if e.AccessLevel != "not_protected" && e.AccessLevel != "ref_protected" {
-		return nil, inputErr(at("access_level"), "%q is not one of not_protected, ref_protected", e.AccessLevel)
+		return nil, input.Errorf(rel, "access_level", "%q is not one of not_protected, ref_protected", e.AccessLevel)
 	}
 	mt, hasMT, err := t.GetInt("maximum_timeout")
 	if err != nil {
-		return nil, inputErr(at("maximum_timeout"), "%v", err)
+		return nil, input.Errorf(rel, "maximum_timeout", "%v", err)
 	}
 	if hasMT && mt < 600 {
-		return nil, inputErr(at("maximum_timeout"), "%d is below GitLab's minimum of 600 seconds", mt)
+		return nil, input.Errorf(rel, "maximum_timeout", "%d is below GitLab's minimum of 600 seconds", mt)
 	}
 	e.MaximumTimeout = mt
 	if e.MaintenanceNote, err = t.GetString("maintenance_note"); err != nil {
-		return nil, inputErr(at("maintenance_note"), "%v", err)
+		return nil, input.Errorf(rel, "maintenance_note", "%v", err)
 	}
 	if len(e.MaintenanceNote) > 1024 {
-		return nil, inputErr(at("maintenance_note"), "is longer than GitLab's limit of 1024 characters")
+		return nil, input.Errorf(rel, "maintenance_note", "is longer than GitLab's limit of 1024 characters")
 	}
 	if e.RunnerType, e.GroupID, e.ProjectID, err = runnerScope(t, at, e.Client.RunnerType, e.Client.GroupID, e.Client.ProjectID); err != nil {
 		return nil, err
 	}
-	keys := NewTable()
+	keys := table.New()
 	for _, k := range t.Keys() {
 		if gitlabOnly[k] || k == "executor" {
 			continue
@@ -171,7 +176,8 @@ func foldKey[V any](k string, known map[string]V) (string, bool) {
 	return "", false
 }
 
-func checkTag(tag string) error {
+// CheckTag refuses a tag GitLab would not store as given.
+func CheckTag(tag string) error {
 	if strings.TrimSpace(tag) == "" {
 		return fmt.Errorf("tags must not be empty")
 	}

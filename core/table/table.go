@@ -1,4 +1,8 @@
-package core
+// Package table holds settings files as ordered tables: TOML and YAML
+// parsed with bounds on size and nesting, typed readers, and a TOML encoder
+// that writes keys in the order they were given, indented as gitlab-runner
+// writes its own config.
+package table
 
 import (
 	"encoding/json"
@@ -23,8 +27,8 @@ type Table struct {
 	vals map[string]any
 }
 
-// NewTable returns an empty table.
-func NewTable() *Table { return &Table{vals: map[string]any{}} }
+// New returns an empty table.
+func New() *Table { return &Table{vals: map[string]any{}} }
 
 // Set adds or replaces a key; a new key goes last.
 func (t *Table) Set(k string, v any) {
@@ -59,33 +63,33 @@ func (t *Table) Keys() []string { return append([]string(nil), t.keys...) }
 
 // Clone deep-copies the table.
 func (t *Table) Clone() *Table {
-	c := NewTable()
+	c := New()
 	for _, k := range t.keys {
-		c.Set(k, cloneValue(t.vals[k]))
+		c.Set(k, CloneValue(t.vals[k]))
 	}
 	return c
 }
 
-func cloneValue(v any) any {
+func CloneValue(v any) any {
 	switch x := v.(type) {
 	case *Table:
 		return x.Clone()
 	case []any:
 		out := make([]any, len(x))
 		for i := range x {
-			out[i] = cloneValue(x[i])
+			out[i] = CloneValue(x[i])
 		}
 		return out
 	}
 	return v
 }
 
-// parseTOMLTable decodes TOML into an ordered Table. The error carries the
+// ParseTOML decodes TOML into an ordered Table. The error carries the
 // line number when the parser gives one.
 //
 // Errors never quote the file: what the parser found may be a secret (an
 // unquoted token), so they give the line, column and key instead.
-func parseTOMLTable(data []byte) (*Table, error) {
+func ParseTOML(data []byte) (*Table, error) {
 	if err := checkTOMLNesting(data); err != nil {
 		return nil, err
 	}
@@ -245,7 +249,7 @@ func asParseError(err error, pe *toml.ParseError) bool {
 }
 
 func tableFromMap(m map[string]any, path []string, order map[string][]string) (*Table, error) {
-	t := NewTable()
+	t := New()
 	keys := make([]string, 0, len(m))
 	pos := map[string]int{}
 	for i, k := range order[strings.Join(path, "\x00")] {
@@ -305,14 +309,14 @@ func valueFromTOML(v any, path []string, order map[string][]string) (any, error)
 	return nil, fmt.Errorf("key %s: unsupported value of type %T", strings.Join(path, "."), v)
 }
 
-// parseYAMLTable decodes a YAML mapping into an ordered Table.
-func parseYAMLTable(data []byte) (*Table, error) {
+// ParseYAML decodes a YAML mapping into an ordered Table.
+func ParseYAML(data []byte) (*Table, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, errors.New(unquote(err.Error()))
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return NewTable(), nil
+		return New(), nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
@@ -348,7 +352,7 @@ func valueFromYAML(n *yaml.Node, path []string, depth int, budget *int) (any, er
 	case yaml.AliasNode:
 		return valueFromYAML(n.Alias, path, depth+1, budget)
 	case yaml.MappingNode:
-		t := NewTable()
+		t := New()
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			kn, vn := n.Content[i], n.Content[i+1]
 			if kn.Kind != yaml.ScalarNode || (kn.Tag != "!!str" && kn.Tag != "!!int" && kn.Tag != "!!bool") {
@@ -413,15 +417,15 @@ func valueFromYAML(n *yaml.Node, path []string, depth int, budget *int) (any, er
 	return nil, fmt.Errorf("%s: unsupported YAML node", where())
 }
 
-// TableFromPlain converts JSON-like values (Ansible module arguments) into a
+// FromPlain converts JSON-like values (Ansible module arguments) into a
 // Table, checking that every value can be written as TOML.
-func TableFromPlain(m map[string]any, path string) (*Table, error) {
+func FromPlain(m map[string]any, path string) (*Table, error) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	t := NewTable()
+	t := New()
 	for _, k := range keys {
 		p := k
 		if path != "" {
@@ -441,7 +445,7 @@ func valueFromPlain(v any, path string) (any, error) {
 	case nil:
 		return nil, fmt.Errorf("%s: null values cannot be written to config.toml; give a value or leave the key out", path)
 	case map[string]any:
-		return TableFromPlain(x, path)
+		return FromPlain(x, path)
 	case []any:
 		out := make([]any, len(x))
 		for i := range x {
@@ -555,4 +559,28 @@ func (t *Table) GetStringList(key string) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// Kind is the type a key read by name must have.
+type Kind int
+
+// The kinds of keys.
+const (
+	KindString Kind = iota + 1
+	KindBool
+	KindInt
+	KindStringList
+)
+
+// String is what a value of this kind must be, for messages: "must be %s".
+func (k Kind) String() string {
+	switch k {
+	case KindBool:
+		return "true or false"
+	case KindInt:
+		return "an integer"
+	case KindStringList:
+		return "a list of strings"
+	}
+	return "a string"
 }

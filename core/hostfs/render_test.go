@@ -1,4 +1,4 @@
-package core
+package hostfs
 
 import (
 	"flag"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -31,9 +32,9 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func mustTOML(t *testing.T, s string) *Table {
+func mustTOML(t *testing.T, s string) *table.Table {
 	t.Helper()
-	tb, err := parseTOMLTable([]byte(s))
+	tb, err := table.ParseTOML([]byte(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,9 +145,9 @@ func normTimes(v any) any {
 
 func TestRenderIsDeterministic(t *testing.T) {
 	tb := mustTOML(t, "b = 1\na = 2\n[z]\ny = 1\nx = 2\n[[arr]]\nq = 1\n[[arr]]\nq = 2\n")
-	first := EncodeTOML(tb)
+	first := table.EncodeTOML(tb)
 	for i := 0; i < 50; i++ {
-		if string(EncodeTOML(mustTOML(t, string(first)))) != string(first) {
+		if string(table.EncodeTOML(mustTOML(t, string(first)))) != string(first) {
 			t.Fatal("render -> parse -> render changed the bytes")
 		}
 	}

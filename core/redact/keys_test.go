@@ -1,4 +1,4 @@
-package core
+package redact
 
 import (
 	"strings"
@@ -18,7 +18,7 @@ func TestRedactKeysWhateverTheShape(t *testing.T) {
   inline = { token = "inline-secret" }
 registration_token: yaml-secret-value
 `
-	out := RedactKeys(in)
+	out := Keys(in)
 	for _, s := range []string{"old-secret-of-no-known-shape", "another-old-one", "abcdefghij", "inline-secret", "yaml-secret-value"} {
 		if strings.Contains(out, s) {
 			t.Errorf("secret %q left in:\n%s", s, out)

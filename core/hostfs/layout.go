@@ -1,4 +1,4 @@
-package core
+package hostfs
 
 import (
 	"path/filepath"
@@ -41,8 +41,8 @@ func (l Layout) IncompletePath() string {
 // SystemIDPath is gitlab-runner's host identity file.
 func (l Layout) SystemIDPath() string { return filepath.Join(l.Prefix, ".runner_system_id") }
 
-// rel names a path relative to the prefix in messages.
-func (l Layout) rel(p string) string {
+// Rel names a path relative to the prefix in messages.
+func (l Layout) Rel(p string) string {
 	if r, err := filepath.Rel(l.Prefix, p); err == nil && !strings.HasPrefix(r, "..") {
 		return r
 	}

@@ -1,4 +1,7 @@
-package core
+// Package tags computes each executor's tags: host and instance names,
+// executor type, env_tags, static tags, architecture, batch scheduler and
+// the capture program's properties, checked against the tag schema.
+package tags
 
 import (
 	"bytes"
@@ -14,11 +17,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 	"github.com/google/jsonschema-go/jsonschema"
 )
 
-// TagOptions control how tags are computed.
-type TagOptions struct {
+// Options control how tags are computed.
+type Options struct {
 	// CaptureProgram is run once per executor with its name and type; it
 	// prints a JSON object whose values become tags.
 	CaptureProgram string
@@ -56,11 +62,11 @@ var builtinProps = map[string]bool{"hostname": true, "instance": true, "executor
 // maxTags is GitLab's limit on a runner's tags; more is a 400.
 const maxTags = 50
 
-// computeTags fills Executor.Tags for every executor: hostname, digit-less
+// Compute fills Executor.Tags for every executor: hostname, digit-less
 // hostname, instance, executor type, env_tags values, static tags, the
 // architecture, a batch scheduler for batch/custom executors, and the
 // capture program's properties; validated against the schema if given.
-func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
+func Compute(ctx context.Context, d *config.Desired, o Options) error {
 	if o.LookPath == nil {
 		o.LookPath = exec.LookPath
 	}
@@ -128,15 +134,15 @@ func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 		env := []any{}
 		var tags []string
 		tags = append(tags, d.Hostname)
-		if dl := digitlessHostname(d.Hostname); dl != "" {
+		if dl := config.DigitlessHostname(d.Hostname); dl != "" {
 			tags = append(tags, dl)
 		}
 		tags = append(tags, d.Layout.Instance, e.Type)
 		for _, name := range e.EnvTags {
 			if v, ok := o.Getenv(name); ok && strings.TrimSpace(v) != "" {
 				v = strings.TrimSpace(v)
-				if err := checkTag(v); err != nil {
-					return inputErr(e.File+": key env_tags", "environment variable %s: %v", name, err)
+				if err := config.CheckTag(v); err != nil {
+					return input.Errorf(e.File, "env_tags", "environment variable %s: %v", name, err)
 				}
 				env = append(env, v)
 				tags = append(tags, v)
@@ -171,12 +177,13 @@ func computeTags(ctx context.Context, d *Desired, o TagOptions) error {
 		}
 		if schema != nil {
 			if err := schema.Validate(jsonValue(props)); err != nil {
-				return inputErr(o.SchemaFile, "executor %s (%s): tag properties violate the schema: %s", e.Name, e.File, schemaMessage(err))
+				return &input.Error{Option: input.TagSchema, File: o.SchemaFile, Msg: fmt.Sprintf("executor %s (%s): tag properties violate the schema: %s", e.Name, e.File, schemaMessage(err))}
 			}
 		}
 		e.Tags = dedupeSorted(tags)
 		if len(e.Tags) > maxTags {
-			return inputErr(e.File, "executor %s would get %d tags, more than GitLab's limit of %d (Ci::Runner TAG_LIST_MAX_LENGTH): %s; remove some tags, env_tags or capture properties", e.Name, len(e.Tags), maxTags, strings.Join(e.Tags, ", "))
+			return input.Errorf(e.File, "", "executor %s would get %d tags, more than GitLab's limit of %d (Ci::Runner TAG_LIST_MAX_LENGTH): %s", e.Name, len(e.Tags), maxTags, strings.Join(e.Tags, ", ")).
+				WithFix("remove some tags, env_tags or capture properties")
 		}
 	}
 	return nil
@@ -204,7 +211,7 @@ const (
 )
 
 func loadSchema(path string) (*jsonschema.Resolved, error) {
-	data, err := readSmall(path, path)
+	data, err := hostfs.ReadSmall(path, path)
 	if err != nil {
 		return nil, err
 	}
@@ -212,10 +219,10 @@ func loadSchema(path string) (*jsonschema.Resolved, error) {
 	if !json.Valid(data) {
 		var v any
 		err := json.Unmarshal(data, &v)
-		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: fmt.Sprintf("not valid JSON: %v", err)}
+		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: fmt.Sprintf("not valid JSON: %v", err)}
 	}
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: fmt.Sprintf("not a valid JSON Schema: %v", err)}
+		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: fmt.Sprintf("not a valid JSON Schema: %v", err)}
 	}
 	// Tag schemas use the common core of every draft (type, enum,
 	// properties, required, pattern, ...). A draft-07 schema is read as
@@ -229,7 +236,7 @@ func loadSchema(path string) (*jsonschema.Resolved, error) {
 	}
 	r, err := s.Resolve(nil)
 	if err != nil {
-		return nil, &InputError{Option: OptTagSchema, Where: path, Msg: "not a valid JSON Schema: " + firstLine(err.Error())}
+		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: "not a valid JSON Schema: " + firstLine(err.Error())}
 	}
 	return r, nil
 }
@@ -270,17 +277,19 @@ func firstLine(s string) string {
 	return s
 }
 
-func capture(ctx context.Context, prog string, timeout time.Duration, e *Executor) (map[string]any, error) {
+func capture(ctx context.Context, prog string, timeout time.Duration, e *config.Executor) (map[string]any, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prog, e.Name, e.Type)
 	cmd.WaitDelay = time.Second
 	var stdout, stderr limitedBuffer
-	stdout.limit, stderr.limit = MaxFileSize, 4096
+	stdout.limit, stderr.limit = hostfs.MaxFileSize, 4096
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
-		return nil, captureErr(prog, "did not finish within %s for executor %s; make it faster or raise {capture_timeout}", timeout, e.Name)
+		ie := captureErr(prog, "did not finish within %s for executor %s", timeout, e.Name)
+		ie.Fix, ie.FixOption = "make it faster or raise", input.CaptureTimeout
+		return nil, ie
 	}
 	if err != nil {
 		msg := strings.TrimSpace(firstLine(stderr.String()))
@@ -290,7 +299,7 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *Executo
 		return nil, captureErr(prog, "failed for executor %s (%v)%s", e.Name, err, msg)
 	}
 	if stdout.over {
-		return nil, captureErr(prog, "printed more than %d bytes for executor %s", MaxFileSize, e.Name)
+		return nil, captureErr(prog, "printed more than %d bytes for executor %s", hostfs.MaxFileSize, e.Name)
 	}
 	var obj map[string]any
 	dec := json.NewDecoder(bytes.NewReader(stdout.Bytes()))
@@ -303,7 +312,7 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *Executo
 		}
 		switch x := v.(type) {
 		case string:
-			if err := checkTag(x); err != nil {
+			if err := config.CheckTag(x); err != nil {
 				return nil, captureErr(prog, "property %q for executor %s: %v", k, e.Name, err)
 			}
 		case []any:
@@ -312,7 +321,7 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *Executo
 				if !ok {
 					return nil, captureErr(prog, "property %q for executor %s: list items must be strings", k, e.Name)
 				}
-				if err := checkTag(str); err != nil {
+				if err := config.CheckTag(str); err != nil {
 					return nil, captureErr(prog, "property %q for executor %s: %v", k, e.Name, err)
 				}
 			}
@@ -323,8 +332,8 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *Executo
 	return obj, nil
 }
 
-func captureErr(prog, format string, args ...any) *InputError {
-	return &InputError{Option: OptCaptureTags, Where: prog, Msg: fmt.Sprintf(format, args...)}
+func captureErr(prog, format string, args ...any) *input.Error {
+	return &input.Error{Option: input.CaptureTags, File: prog, Msg: fmt.Sprintf(format, args...)}
 }
 
 func truncate(s string, n int) string {

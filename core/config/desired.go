@@ -1,4 +1,7 @@
-package core
+// Package config is what an instance declares: the template (global
+// settings and client_configs) and the executor files, parsed and checked
+// into a Desired, with the rules for names, keys and descriptions.
+package config
 
 import (
 	"errors"
@@ -11,6 +14,10 @@ import (
 	"sync"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 )
 
 // ClientConfig is one entry of client_configs: a GitLab and its credentials.
@@ -24,6 +31,8 @@ type ClientConfig struct {
 	ProjectID         int64
 	TLSCAFile         string
 	TLSCA             []byte // the PEM read from TLSCAFile
+	// Index is the entry's place in client_configs, for messages.
+	Index int
 }
 
 // Executor is one executor file, resolved against its client.
@@ -46,7 +55,7 @@ type Executor struct {
 	GroupID         int64
 	ProjectID       int64
 	// Keys are copied verbatim into the executor's [[runners]] section.
-	Keys *Table
+	Keys *table.Table
 	// Tags are computed by computeTags.
 	Tags []string
 }
@@ -62,9 +71,9 @@ func (e *Executor) Settings() gitlab.Settings {
 
 // Desired is everything declared on disk for one instance.
 type Desired struct {
-	Layout    Layout
+	Layout    hostfs.Layout
 	Hostname  string
-	Globals   *Table
+	Globals   *table.Table
 	Clients   []*ClientConfig
 	Executors []*Executor // sorted by name
 }
@@ -76,34 +85,35 @@ type Overlay struct {
 	Executors map[string][]byte // file name ("shell.toml") -> content
 }
 
-// loadDesired reads and validates the template and executor files.
-func loadDesired(l Layout, hostname string, ov *Overlay, sec *Redactor, prefixMissing bool) (*Desired, error) {
-	if err := validateNames(hostname, l.Instance); err != nil {
+// Load reads and validates the template and executor files.
+func Load(l hostfs.Layout, hostname string, ov *Overlay, sec *redact.Redactor, prefixMissing bool) (*Desired, error) {
+	if err := ValidateNames(hostname, l.Instance); err != nil {
 		return nil, err
 	}
 	if !prefixMissing {
-		if err := CheckPrivate(l.Prefix, "prefix directory"); err != nil {
+		if err := hostfs.CheckPrivate(l.Prefix, "prefix directory"); err != nil {
 			return nil, err
 		}
 	}
-	tplName := l.rel(l.TemplatePath())
+	tplName := l.Rel(l.TemplatePath())
 	var tplData []byte
 	if ov != nil && ov.Template != nil {
 		tplData = ov.Template
 	} else {
-		if err := CheckPrivate(l.TemplatePath(), "template"); err != nil {
+		if err := hostfs.CheckPrivate(l.TemplatePath(), "template"); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, inputErr(l.TemplatePath(), "template does not exist; create it with the global settings and a [[client_configs]] entry (see README, \"Files\")")
+				return nil, &input.Error{File: l.TemplatePath(), Msg: "template does not exist", Err: fs.ErrNotExist,
+					Fix: "create it with the global settings and a [[client_configs]] entry (see README, \"Files\")"}
 			}
 			return nil, err
 		}
 		var err error
-		if tplData, err = readTrusted(l.TemplatePath(), tplName, "template", true); err != nil {
+		if tplData, err = hostfs.ReadTrusted(l.TemplatePath(), tplName, "template", true); err != nil {
 			return nil, err
 		}
 	}
 	d := &Desired{Layout: l, Hostname: hostname}
-	if err := d.parseTemplate(tplName, tplData, sec); err != nil {
+	if err := d.ParseTemplate(tplName, tplData, sec); err != nil {
 		return nil, err
 	}
 	files, err := executorFiles(l, ov)
@@ -129,9 +139,9 @@ type execFile struct {
 
 // executorFiles lists the executor files and checks their names; the
 // contents are read later, in parallel.
-func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
+func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
 	dir := l.ExecutorDir()
-	relDir := l.rel(dir)
+	relDir := l.Rel(dir)
 	var names []string
 	contents := map[string][]byte{}
 	plain := map[string]bool{}
@@ -141,15 +151,15 @@ func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 			contents[fn] = data
 		}
 	} else {
-		if err := CheckPrivate(dir, "executor folder"); err != nil {
+		if err := hostfs.CheckPrivate(dir, "executor folder"); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, inputErr(dir, "executor folder does not exist; create it (mkdir -m 700 %s) and add one file per executor, e.g. shell.toml", dir)
+				return nil, input.Errorf(dir, "", "executor folder does not exist").WithFix("create it (mkdir -m 700 %s) and add one file per executor, e.g. shell.toml", dir)
 			}
 			return nil, err
 		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, inputErr(dir, "cannot list executor folder: %v", unwrapPathErr(err))
+			return nil, input.Errorf(dir, "", "cannot list executor folder: %v", hostfs.UnwrapPathErr(err))
 		}
 		dirInside := false
 		if fi, err := os.Lstat(dir); err == nil && fi.Mode().IsDir() {
@@ -173,15 +183,15 @@ func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 		ext := ExecutorFileExt(fn)
 		rel := filepath.Join(relDir, fn)
 		if ext == "" {
-			return nil, inputErr(rel, "executor files must end in .toml, .yaml or .yml")
+			return nil, input.Errorf(rel, "", "executor files must end in .toml, .yaml or .yml")
 		}
 		stem := strings.TrimSuffix(fn, ext)
 		if other, dup := byStem[stem]; dup {
-			return nil, inputErr(rel, "executor %q is also defined by %s; keep one of the two files", stem, filepath.Join(relDir, other))
+			return nil, input.Errorf(rel, "", "executor %q is also defined by %s; keep one of the two files", stem, filepath.Join(relDir, other))
 		}
 		byStem[stem] = fn
 		if err := ValidateExecutorName(stem); err != nil {
-			return nil, inputErr(rel, "file name %v; rename the file", err)
+			return nil, input.Errorf(rel, "", "file name %v; rename the file", err)
 		}
 		f := execFile{name: stem, rel: rel, plain: plain[fn]}
 		if data, ok := contents[fn]; ok {
@@ -192,7 +202,8 @@ func executorFiles(l Layout, ov *Overlay) ([]execFile, error) {
 		out = append(out, f)
 	}
 	if len(out) == 0 {
-		return nil, inputErr(dir, "no executor files (*.toml, *.yaml, *.yml) in the executor folder; add one per executor, or unregister the instance ({unregister})")
+		return nil, &input.Error{File: dir, Msg: "no executor files (*.toml, *.yaml, *.yml) in the executor folder",
+			Fix: "add one per executor, or unregister the instance:", FixOption: input.Unregister}
 	}
 	return out, nil
 }
@@ -203,16 +214,16 @@ func readExecutorFile(prefixReal, prefix string, f execFile) ([]byte, error) {
 		return f.data, nil
 	}
 	if f.plain {
-		return readTrusted(f.path, f.rel, "executor file", false)
+		return hostfs.ReadTrusted(f.path, f.rel, "executor file", false)
 	}
 	real, err := filepath.EvalSymlinks(f.path)
 	if err != nil {
-		return nil, inputErr(f.rel, "cannot be read: %v", unwrapPathErr(err))
+		return nil, input.Errorf(f.rel, "", "cannot be read: %v", hostfs.UnwrapPathErr(err))
 	}
 	if r, err := filepath.Rel(prefixReal, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
-		return nil, inputErr(f.rel, "is a symbolic link to %s, outside the prefix %s; copy the file into the prefix instead", real, prefix)
+		return nil, input.Errorf(f.rel, "", "is a symbolic link to %s, outside the prefix %s; copy the file into the prefix instead", real, prefix)
 	}
-	return readTrusted(real, f.rel, "executor file", false)
+	return hostfs.ReadTrusted(real, f.rel, "executor file", false)
 }
 
 // loadExecutors reads and parses the executor files on every core; the
@@ -255,12 +266,13 @@ func (d *Desired) loadExecutors(files []execFile) error {
 	return nil
 }
 
-func uniqueDescriptions(d *Desired) error {
+// UniqueDescriptions refuses two executors with one description on one GitLab.
+func UniqueDescriptions(d *Desired) error {
 	seen := map[string]string{}
 	for _, e := range d.Executors {
 		k := e.Client.Key + "\x00" + e.Description
 		if other, ok := seen[k]; ok {
-			return inputErr(e.File+": key description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners, make them unique", e.Description, other)
+			return input.Errorf(e.File, "description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners, make them unique", e.Description, other)
 		}
 		seen[k] = e.Name
 	}

@@ -1,4 +1,4 @@
-package core
+package table
 
 import (
 	"bytes"
@@ -11,103 +11,6 @@ import (
 	"unicode/utf8"
 )
 
-// configHeader opens every generated config.{instance}.toml.
-const configHeader = "# Written by register-runner (gitlab-runner-auth) from %s and %s/.\n" +
-	"# Edit those files instead: changes made here are replaced on the next run.\n"
-
-// Section is one [[runners]] entry of the generated config.
-type Section struct {
-	Name           string // gitlab-runner's "name": the runner's description
-	URL            string
-	ID             int64
-	Token          string
-	TokenObtained  time.Time
-	TokenExpiresAt time.Time // zero: never expires
-	Executor       string
-	TLSCAFile      string
-	// Keys are the executor's own settings, copied verbatim.
-	Keys *Table
-	// Verbatim, when set, is written as-is (an entry this run must keep
-	// but does not manage, for example one whose deletion failed).
-	Verbatim *Table
-}
-
-func (s Section) table(redact bool) *Table {
-	if s.Verbatim != nil {
-		t := s.Verbatim.Clone()
-		if redact {
-			if _, ok := t.Get("token"); ok {
-				t.Set("token", RedactedToken)
-			}
-		}
-		return t
-	}
-	t := NewTable()
-	t.Set("name", s.Name)
-	t.Set("url", s.URL)
-	t.Set("id", s.ID)
-	tok := s.Token
-	if redact {
-		tok = RedactedToken
-	}
-	t.Set("token", tok)
-	t.Set("token_obtained_at", tomlTime(s.TokenObtained))
-	t.Set("token_expires_at", tomlTime(s.TokenExpiresAt))
-	t.Set("executor", s.Executor)
-	keys := s.Keys
-	if keys == nil {
-		keys = NewTable()
-	}
-	if s.TLSCAFile != "" {
-		if _, ok := keys.Get("tls-ca-file"); !ok {
-			t.Set("tls-ca-file", s.TLSCAFile)
-		}
-	}
-	for _, k := range keys.Keys() {
-		v, _ := keys.Get(k)
-		t.Set(k, cloneValue(v))
-	}
-	return t
-}
-
-// tomlTime is how gitlab-runner writes token times: UTC, whole seconds,
-// 0001-01-01T00:00:00Z for "never".
-func tomlTime(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}.UTC()
-	}
-	return t.UTC().Truncate(time.Second)
-}
-
-// RenderConfig produces config.{instance}.toml: the template's global keys,
-// then one [[runners]] per section, in the order given. Same input, same
-// bytes.
-func RenderConfig(l Layout, globals *Table, sections []Section, redact bool) []byte {
-	doc := NewTable()
-	if globals != nil {
-		for _, k := range globals.Keys() {
-			v, _ := globals.Get(k)
-			doc.Set(k, v)
-		}
-	}
-	if len(sections) > 0 {
-		rs := make([]any, len(sections))
-		for i, s := range sections {
-			rs[i] = s.table(redact)
-		}
-		doc.Set("runners", rs)
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, configHeader, "config.template."+l.Instance+".toml", l.Instance)
-	b.WriteString("\n")
-	writeTable(&b, doc, nil)
-	out := b.Bytes()
-	for bytes.Contains(out, []byte("\n\n\n")) {
-		out = bytes.ReplaceAll(out, []byte("\n\n\n"), []byte("\n\n"))
-	}
-	return out
-}
-
 // EncodeTOML renders a table as a TOML document (no header).
 func EncodeTOML(t *Table) []byte {
 	var b bytes.Buffer
@@ -115,7 +18,8 @@ func EncodeTOML(t *Table) []byte {
 	return b.Bytes()
 }
 
-func isTableArray(v any) ([]any, bool) {
+// TableArray returns v as an array of tables ([[x]]), if it is one.
+func TableArray(v any) ([]any, bool) {
 	arr, ok := v.([]any)
 	if !ok || len(arr) == 0 {
 		return nil, false
@@ -137,7 +41,7 @@ func writeTable(b *bytes.Buffer, t *Table, path []string) {
 		if _, ok := v.(*Table); ok {
 			continue
 		}
-		if _, ok := isTableArray(v); ok {
+		if _, ok := TableArray(v); ok {
 			continue
 		}
 		b.WriteString(indent)
@@ -158,7 +62,7 @@ func writeTable(b *bytes.Buffer, t *Table, path []string) {
 			writeTable(b, st, sub)
 			continue
 		}
-		if arr, ok := isTableArray(v); ok {
+		if arr, ok := TableArray(v); ok {
 			for _, e := range arr {
 				if len(path) == 0 {
 					b.WriteString("\n")

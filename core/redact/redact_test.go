@@ -1,4 +1,4 @@
-package core
+package redact
 
 import (
 	"strings"
@@ -9,7 +9,7 @@ import (
 // them: legacy t1_ tokens, routable tokens with dots, a prefix glued to
 // other text.
 func TestTokenShapesAreRedacted(t *testing.T) {
-	r := NewRedactor()
+	r := New()
 	for _, tok := range []string{
 		"glrt-t1_AbCdEfGhIjKlMnOpQrStUv",
 		"glrt-t2_AbCdEfGhIjKlMnOpQrSt.01a2b3c4d",
@@ -31,7 +31,7 @@ func TestTokenShapesAreRedacted(t *testing.T) {
 // A secret cut short by whoever shortened a message ("glpat-abc...")
 // loses what is left of it too; ordinary text before "..." stays.
 func TestCutSecretsAreRedacted(t *testing.T) {
-	r := NewRedactor()
+	r := New()
 	r.Add("zzSECRETshapeless0123456789")
 	for _, text := range []string{"GitLab said: xxxzzSECRETsh...", "zzSECRETshapeless012... and more...", "a...zzSECRE..."} {
 		got := r.Redact(text)

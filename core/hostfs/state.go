@@ -1,20 +1,16 @@
-package core
+package hostfs
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 )
 
 // LiveRunner is one [[runners]] entry of the live config.{instance}.toml.
@@ -27,7 +23,7 @@ type LiveRunner struct {
 	TokenExpiresAt time.Time
 	Executor       string
 	// Table is the whole entry, for keeping it verbatim.
-	Table *Table
+	Table *table.Table
 }
 
 // LiveConfig is the config.{instance}.toml as found on disk.
@@ -37,11 +33,11 @@ type LiveConfig struct {
 	Runners []LiveRunner
 }
 
-// readLiveConfig reads the config gitlab-runner uses now. A file that does
+// ReadLiveConfig reads the config gitlab-runner uses now. A file that does
 // not parse is an error: guessing would lose tokens.
-func readLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
+func ReadLiveConfig(l Layout, sec *redact.Redactor) (*LiveConfig, error) {
 	path := l.ConfigPath()
-	data, _, err := readCapped(path, path, MaxConfigSize)
+	data, _, err := ReadCapped(path, path, MaxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &LiveConfig{}, nil
 	}
@@ -49,23 +45,23 @@ func readLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
 		return nil, err
 	}
 	lc := &LiveConfig{Exists: true, Raw: data}
-	t, err := parseTOMLTable(data)
+	t, err := table.ParseTOML(data)
 	if err != nil {
-		return nil, inputErr(path, "%v; fix the file, or move it away to have every runner adopted again", err)
+		return nil, input.Errorf(path, "", "%v", err).WithFix("fix the file, or move it away to have every runner adopted again")
 	}
 	raw, ok := t.Get("runners")
 	if !ok {
 		return lc, nil
 	}
-	arr, ok := isTableArray(raw)
+	arr, ok := table.TableArray(raw)
 	if !ok {
 		if a, isArr := raw.([]any); isArr && len(a) == 0 {
 			return lc, nil
 		}
-		return nil, inputErr(path, "key runners must be an array of tables ([[runners]]); fix the file, or move it away to have every runner adopted again")
+		return nil, input.Errorf(path, "runners", "must be an array of tables ([[runners]])").WithFix("fix the file, or move it away to have every runner adopted again")
 	}
 	for i, el := range arr {
-		rt := el.(*Table)
+		rt := el.(*table.Table)
 		lr := LiveRunner{Table: rt}
 		lr.Name, _ = rt.GetString("name")
 		lr.URL, _ = rt.GetString("url")
@@ -74,7 +70,7 @@ func readLiveConfig(l Layout, sec *Redactor) (*LiveConfig, error) {
 		if v, ok := rt.Get("id"); ok {
 			id, isInt := v.(int64)
 			if !isInt {
-				return nil, inputErr(path, "runners[%d].id must be an integer", i)
+				return nil, input.Errorf(path, fmt.Sprintf("runners[%d].id", i), "must be an integer")
 			}
 			lr.ID = id
 		}
@@ -117,19 +113,19 @@ type StateRunner struct {
 	Applied *gitlab.Settings `json:"applied,omitempty"`
 }
 
-// key is the normalised URL of the runner's GitLab.
-func (r StateRunner) key() string {
-	k, _ := NormalizeURL(r.URL)
+// Key is the normalised URL of the runner's GitLab.
+func (r StateRunner) Key() string {
+	k, _ := gitlab.NormalizeURL(r.URL)
 	return k
 }
 
-// readState reads the state file; any problem means "unknown".
-func readState(l Layout) (*State, string, error) {
-	data, _, err := readCapped(l.StatePath(), l.StatePath(), MaxConfigSize)
+// ReadState reads the state file; any problem means "unknown".
+func ReadState(l Layout) (*State, string, error) {
+	data, _, err := ReadCapped(l.StatePath(), l.StatePath(), MaxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &State{Version: 1, Runners: map[string]StateRunner{}}, "", nil
 	}
-	if errors.Is(err, errNotRegular) {
+	if errors.Is(err, ErrNotRegular) {
 		// A FIFO or device is not "unreadable": someone put it there.
 		return nil, "", err
 	}
@@ -147,57 +143,16 @@ func readState(l Layout) (*State, string, error) {
 	return &st, "", nil
 }
 
-func (s *State) encode() []byte {
+// Encode is the state file's content.
+func (s *State) Encode() []byte {
 	b, _ := json.MarshalIndent(s, "", "  ")
 	return append(b, '\n')
 }
 
-var reSystemID = regexp.MustCompile(`^[sr]_[0-9a-zA-Z]{12}$`)
-
-// MachineIDPaths are read, in order, to derive the system id the way
-// gitlab-runner does.
-var MachineIDPaths = []string{"/etc/machine-id", "/var/lib/dbus/machine-id"}
-
-// SystemIDFromMachineID is gitlab-runner's derivation: "s_" + the first 12
-// hex characters of HMAC-SHA256(key = machine id, message = "gitlab-runner").
-func SystemIDFromMachineID(machineID string) string {
-	mac := hmac.New(sha256.New, []byte(machineID))
-	mac.Write([]byte("gitlab-runner"))
-	return "s_" + hex.EncodeToString(mac.Sum(nil))[:12]
-}
-
-func randomSystemID() string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	var b strings.Builder
-	b.WriteString("r_")
-	for i := 0; i < 12; i++ {
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-		if err != nil {
-			panic(err)
-		}
-		b.WriteByte(alphabet[n.Int64()])
+// Redacted is the live config as a diff shows it: every secret key redacted.
+func (live *LiveConfig) Redacted() []byte {
+	if !live.Exists {
+		return nil
 	}
-	return b.String()
-}
-
-// SystemID reads .runner_system_id beside the config, or derives it as
-// gitlab-runner would. It reports whether the file must be (re)written.
-func SystemID(l Layout, machineIDPaths []string) (string, bool, error) {
-	data, _, err := readCapped(l.SystemIDPath(), l.SystemIDPath(), 4096)
-	if err == nil {
-		id := strings.TrimSpace(string(data))
-		if reSystemID.MatchString(id) {
-			return id, false, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", false, err
-	}
-	for _, p := range machineIDPaths {
-		if b, _, err := readCapped(p, p, 4096); err == nil {
-			if mid := strings.TrimSpace(string(b)); mid != "" {
-				return SystemIDFromMachineID(mid), true, nil
-			}
-		}
-	}
-	return randomSystemID(), true, nil
+	return []byte(redact.Keys(string(live.Raw)))
 }

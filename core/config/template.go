@@ -1,0 +1,209 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
+)
+
+// ParseTemplate reads the template: global settings and client_configs.
+func (d *Desired) ParseTemplate(name string, data []byte, sec *redact.Redactor) error {
+	if err := hostfs.CheckText(name, data); err != nil {
+		return err
+	}
+	t, err := table.ParseTOML(data)
+	if err != nil {
+		return input.Errorf(name, "", "%v", err)
+	}
+	for _, k := range t.Keys() {
+		// gitlab-runner reads keys regardless of case: [[Runners]] is [[runners]].
+		switch {
+		case strings.EqualFold(k, "runners"):
+			return input.Errorf(name, k, "the template must not contain [[runners]] (in any case)").WithFix("declare each executor as a file in %s/ instead", d.Layout.Instance)
+		case strings.EqualFold(k, "client_configs") && k != "client_configs":
+			return input.Errorf(name, k, "write it as client_configs; gitlab-runner reads keys regardless of case, and the tool reads only client_configs")
+		}
+	}
+	raw, ok := t.Get("client_configs")
+	if !ok {
+		return input.Errorf(name, "client_configs", "is missing").WithFix("add a [[client_configs]] table with url and personal_access_token or registration_token")
+	}
+	arr, isArr := table.TableArray(raw)
+	if !isArr {
+		return input.Errorf(name, "client_configs", "must be an array of tables ([[client_configs]])")
+	}
+	t.Delete("client_configs")
+	d.Globals = t
+	seen := map[string]int{}
+	for i, el := range arr {
+		c, err := d.parseClient(name, i, el.(*table.Table), sec)
+		if err != nil {
+			return err
+		}
+		if j, dup := seen[c.Key]; dup {
+			return input.Errorf(name, fmt.Sprintf("client_configs[%d].url", i), "%q is the same GitLab as client_configs[%d]; merge the two entries", c.URL, j)
+		}
+		seen[c.Key] = i
+		d.Clients = append(d.Clients, c)
+	}
+	return nil
+}
+
+func (d *Desired) parseClient(file string, i int, t *table.Table, sec *redact.Redactor) (*ClientConfig, error) {
+	where := func(key, msg string) *input.Error {
+		return &input.Error{File: file, Key: fmt.Sprintf("client_configs[%d].%s", i, key), Msg: msg}
+	}
+	for _, k := range t.Keys() {
+		if canon, ok := foldKey(k, ClientKeyKinds); ok && canon != k {
+			return nil, where(k, "write it as "+canon+"; the tool reads keys as written, in lower case")
+		}
+		if _, known := ClientKeyKinds[k]; !known {
+			return nil, where(k, "unknown key; expected one of "+strings.Join(ClientKeys, ", "))
+		}
+	}
+	c := &ClientConfig{Index: i}
+	u, err := t.GetString("url")
+	if err != nil {
+		return nil, where("url", err.Error())
+	}
+	if u == "" {
+		return nil, where("url", "missing; give GitLab's base URL, e.g. url = \"https://gitlab.example.com\"")
+	}
+	if c.Key, err = gitlab.NormalizeURL(u); err != nil {
+		return nil, where("url", err.Error())
+	}
+	c.URL = u
+	for _, tk := range []struct {
+		key string
+		dst *string
+	}{{"personal_access_token", &c.PAT}, {"registration_token", &c.RegistrationToken}} {
+		v, err := d.secretKey(t, tk.key, where)
+		if err != nil {
+			return nil, err
+		}
+		*tk.dst = v
+		sec.Add(v)
+	}
+	if c.PAT == "" && c.RegistrationToken == "" {
+		return nil, where("url", fmt.Sprintf("client %s has neither personal_access_token nor registration_token; add a personal_access_token (scope create_runner, plus manage_runner/read_api to heal and clean up)", u))
+	}
+	if c.RunnerType, c.GroupID, c.ProjectID, err = runnerScope(t, where, "instance_type", 0, 0); err != nil {
+		return nil, err
+	}
+	if ca, err := t.GetString("tls_ca_file"); err != nil {
+		return nil, where("tls_ca_file", err.Error())
+	} else if ca != "" {
+		if !filepath.IsAbs(ca) {
+			ca = filepath.Join(d.Layout.Prefix, ca)
+		}
+		// Read here, through the capped reader: /dev/zero or a FIFO must not
+		// be read without end, and a CA someone else owns is not trusted.
+		pem, err := hostfs.ReadTrusted(ca, ca, "tls_ca_file", false)
+		if err != nil {
+			if ie := input.As(err); ie != nil {
+				ie.File, ie.Key = file, fmt.Sprintf("client_configs[%d].tls_ca_file (%s)", i, ca)
+			}
+			return nil, err
+		}
+		c.TLSCAFile, c.TLSCA = ca, pem
+	}
+	return c, nil
+}
+
+var rePlaceholder = regexp.MustCompile(`^(\{\{?.*\}?\}|<[^<>]*>|\$\{[^}]*\}|%\(.*\)s)$`)
+
+func isPlaceholder(v string) bool { return rePlaceholder.MatchString(strings.TrimSpace(v)) }
+
+// secretKey reads key or key_file (owner-only file, relative to the prefix).
+func (d *Desired) secretKey(t *table.Table, key string, where func(key, msg string) *input.Error) (string, error) {
+	inline, err := t.GetString(key)
+	if err != nil {
+		return "", where(key, err.Error())
+	}
+	file, err := t.GetString(key + "_file")
+	if err != nil {
+		return "", where(key+"_file", err.Error())
+	}
+	_, hasInline := t.Get(key)
+	_, hasFile := t.Get(key + "_file")
+	switch {
+	case hasInline && hasFile:
+		return "", where(key, fmt.Sprintf("give either %s or %s_file, not both", key, key))
+	case hasInline:
+		if strings.TrimSpace(inline) == "" {
+			return "", where(key, "is empty; set the token or remove the key")
+		}
+		if isPlaceholder(inline) {
+			return "", where(key, fmt.Sprintf("holds the placeholder %s, not a token; put the real token here (or in %s_file)", strings.TrimSpace(inline), key))
+		}
+		return strings.TrimSpace(inline), nil
+	case hasFile:
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(d.Layout.Prefix, file)
+		}
+		data, err := hostfs.ReadTrusted(file, file, key+"_file", true)
+		if err != nil {
+			return "", err
+		}
+		v := strings.TrimSpace(string(data))
+		if v == "" {
+			return "", input.Errorf(file, "", "%s_file is empty; write the token into it", key)
+		}
+		if strings.ContainsAny(v, "\n\r") || !utf8.ValidString(v) {
+			return "", input.Errorf(file, "", "%s_file must hold the token alone on one line", key)
+		}
+		if isPlaceholder(v) {
+			return "", input.Errorf(file, "", "holds a placeholder, not a token; write the real token into it")
+		}
+		return v, nil
+	}
+	return "", nil
+}
+
+// runnerScope reads runner_type/group_id/project_id with defaults.
+func runnerScope(t *table.Table, where func(key, msg string) *input.Error, defType string, defGroup, defProject int64) (string, int64, int64, error) {
+	rt, err := t.GetString("runner_type")
+	if err != nil {
+		return "", 0, 0, where("runner_type", err.Error())
+	}
+	_, hasType := t.Get("runner_type")
+	g, gok, err := t.GetInt("group_id")
+	if err != nil {
+		return "", 0, 0, where("group_id", err.Error())
+	}
+	p, pok, err := t.GetInt("project_id")
+	if err != nil {
+		return "", 0, 0, where("project_id", err.Error())
+	}
+	if !hasType {
+		rt = defType
+	}
+	if !gok {
+		g = defGroup
+	}
+	if !pok {
+		p = defProject
+	}
+	switch rt {
+	case "instance_type":
+	case "group_type":
+		if g <= 0 {
+			return "", 0, 0, where("group_id", "runner_type group_type needs group_id = <numeric id of the group>")
+		}
+	case "project_type":
+		if p <= 0 {
+			return "", 0, 0, where("project_id", "runner_type project_type needs project_id = <numeric id of the project>")
+		}
+	default:
+		return "", 0, 0, where("runner_type", fmt.Sprintf("%q is not one of %s", rt, strings.Join(RunnerTypes, ", ")))
+	}
+	return rt, g, p, nil
+}

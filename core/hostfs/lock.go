@@ -1,0 +1,50 @@
+package hostfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+)
+
+// BusyError says another run held the instance's lock for longer than
+// the run would wait.
+type BusyError struct {
+	Instance string
+	Path     string
+	Waited   time.Duration
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("another run for instance %q holds the lock %s; gave up after %s", e.Instance, e.Path, e.Waited)
+}
+
+// Lock takes the instance's advisory lock, waiting at most timeout; the
+// caller unlocks it.
+func Lock(ctx context.Context, l Layout, timeout time.Duration) (*flock.Flock, error) {
+	// O_NOFOLLOW: a link planted at the lock's path must not make a root
+	// run create or open the file it points to; O_NONBLOCK: a FIFO there
+	// must not hang the run.
+	fl := flock.New(l.LockPath(), flock.SetPermissions(0o600),
+		flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC))
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ok, err := fl.TryLockContext(lctx, 50*time.Millisecond)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, input.Errorf(l.LockPath(), "", "the lock file is a symbolic link").
+			WithFix("the tool creates it itself, so remove the link (rm %s)", l.LockPath())
+	}
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("lock %s: %w", l.LockPath(), err)
+	}
+	if !ok {
+		return nil, &BusyError{Instance: l.Instance, Path: l.LockPath(), Waited: timeout}
+	}
+	return fl, nil
+}

@@ -1,0 +1,129 @@
+// Package input is the one error type for bad input on a host: a file, a
+// key or a run option the administrator must fix. Front ends render it in
+// their own terms (the CLI names --service-instance, the Ansible module
+// instance or executors[2].url); the CLI exits 2 for it and nothing is
+// written.
+package input
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Option names a run option in neutral terms (a front end renders it its
+// own way), or, for the Ansible module's declared files, the option path
+// a value came from ("clients[0].url").
+type Option string
+
+// The run options an Error can name.
+const (
+	Hostname       Option = "hostname"
+	Instance       Option = "instance"
+	Prefix         Option = "prefix"
+	TagSchema      Option = "tag_schema"
+	CaptureTags    Option = "capture_tags"
+	Concurrency    Option = "concurrency"
+	CaptureTimeout Option = "capture_timeout"
+	LockTimeout    Option = "lock_timeout"
+	Strict         Option = "strict"
+	Unregister     Option = "unregister"
+)
+
+// Names renders an Option as a front end calls it.
+type Names func(Option) string
+
+// Neutral names options as they are.
+func Neutral(o Option) string { return string(o) }
+
+// Error is bad input. Every field but Msg is optional.
+type Error struct {
+	// Option is the run option at fault.
+	Option Option
+	// File is the file at fault, relative to the prefix when inside it.
+	File string
+	// Key is the key within File ("url", "client_configs[0].url").
+	Key string
+	// Msg says what is wrong.
+	Msg string
+	// Fix says what to do; FixOption, when set, is the option the fix
+	// asks for, named by the front end after Fix ("… or raise" --lock-timeout).
+	Fix       string
+	FixOption Option
+	// Err is a cause callers may test with errors.Is (fs.ErrNotExist).
+	Err error
+}
+
+// Errorf builds an Error for a file and key (either may be empty).
+func Errorf(file, key, format string, args ...any) *Error {
+	return &Error{File: file, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// OptionErrorf builds an Error for a run option.
+func OptionErrorf(opt Option, format string, args ...any) *Error {
+	return &Error{Option: opt, Msg: fmt.Sprintf(format, args...)}
+}
+
+// WithFix sets the fix and returns e.
+func (e *Error) WithFix(format string, args ...any) *Error {
+	e.Fix = fmt.Sprintf(format, args...)
+	return e
+}
+
+// Where is the place the error names: option, file and key.
+func (e *Error) Where(name Names) string {
+	var parts []string
+	if e.Option != "" {
+		parts = append(parts, name(e.Option))
+	}
+	if e.File != "" {
+		parts = append(parts, e.File)
+	}
+	s := strings.Join(parts, " ")
+	if e.Key != "" {
+		if s != "" {
+			s += ": "
+		}
+		s += "key " + e.Key
+	}
+	return s
+}
+
+// Render is the message with options named by the front end.
+func (e *Error) Render(name Names) string {
+	msg := e.Msg
+	if fix := e.FixText(name); fix != "" {
+		msg += "; " + fix
+	}
+	if w := e.Where(name); w != "" {
+		return w + ": " + msg
+	}
+	return msg
+}
+
+// FixText is the fix with its option named by the front end.
+func (e *Error) FixText(name Names) string {
+	fix := e.Fix
+	if e.FixOption != "" {
+		if n := name(e.FixOption); n != "" {
+			fix = strings.TrimSpace(fix + " " + n)
+		}
+	}
+	return fix
+}
+
+func (e *Error) Error() string { return e.Render(Neutral) }
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// As returns the Error in err's chain, or nil.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+// Is reports whether err (or one it wraps) is an Error.
+func Is(err error) bool { return As(err) != nil }

@@ -1,0 +1,95 @@
+package tags
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+)
+
+// llnlSchema is the tag schema a large HPC centre used with the original
+// tool (shared/examples beside the repository).
+func llnlSchema(t *testing.T) string {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "examples", "llnl-tag-schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("%v: the example schemas live in shared/examples beside the repository", err)
+	}
+	return path
+}
+
+func tagHost(t *testing.T, execType string) *config.Desired {
+	c := &config.ClientConfig{URL: "https://gl", Key: "https://gl"}
+	return &config.Desired{Layout: hostfs.Layout{Prefix: t.TempDir(), Instance: "main"}, Hostname: "quartz12",
+		Executors: []*config.Executor{{Name: "e", File: "main/e.toml", Client: c, Type: execType, EnvTags: []string{"CLUSTER"}}}}
+}
+
+func tagOptions(schema string) Options {
+	return Options{SchemaFile: schema, Arch: "x86_64", Concurrency: 1,
+		LookPath: func(string) (string, error) { return "", os.ErrNotExist },
+		Getenv:   func(n string) (string, bool) { return map[string]string{"CLUSTER": "quartz"}[n], n == "CLUSTER" }}
+}
+
+func TestRealWorldSchemaAcceptsAHost(t *testing.T) {
+	d := tagHost(t, "shell")
+	if err := Compute(context.Background(), d, tagOptions(llnlSchema(t))); err != nil {
+		t.Fatalf("the LLNL schema rejects an ordinary host: %v", err)
+	}
+	if got := strings.Join(d.Executors[0].Tags, ","); got != "main,quartz,quartz12,shell,x86_64" {
+		t.Fatalf("tags %s", got)
+	}
+}
+
+func TestRealWorldSchemaNamesTheViolatingProperty(t *testing.T) {
+	d := tagHost(t, "kubernetes") // not in the schema's executor_type enum
+	err := Compute(context.Background(), d, tagOptions(llnlSchema(t)))
+	if err == nil || !input.Is(err) || !strings.Contains(err.Error(), "property /executor_type") ||
+		!strings.Contains(err.Error(), "kubernetes") {
+		t.Fatalf("got %v, want an input error naming /executor_type", err)
+	}
+}
+
+func TestSchemaThatIsNotJSONSchema(t *testing.T) {
+	dir := t.TempDir()
+	for body, want := range map[string]string{
+		`{not json`:    "not valid JSON",
+		`{"type": 12}`: "not a valid JSON Schema",
+	} {
+		path := filepath.Join(dir, "s.json")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := Compute(context.Background(), tagHost(t, "shell"), tagOptions(path))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", body, err, want)
+		}
+	}
+}
+
+func TestDigitOnlyHostGetsNoEmptyTag(t *testing.T) {
+	d := tagHost(t, "shell")
+	d.Hostname = "10-0-0-12"
+	o := tagOptions("")
+	if err := Compute(t.Context(), d, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range d.Executors[0].Tags {
+		if tag == "" || tag == "---" {
+			t.Fatalf("tags %q hold an empty digit-less host name", d.Executors[0].Tags)
+		}
+	}
+	if err := config.ValidateNames("10-0-0-12", "main"); err != nil {
+		t.Fatal(err)
+	}
+	if err := config.ValidateNames("ip-10-0-0-12", "ip"); err == nil {
+		t.Fatal("instance ip equals the digit-less host name of ip-10-0-0-12 but was accepted")
+	}
+}
