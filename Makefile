@@ -105,7 +105,7 @@ stress: build
 # bench/; a missed target fails the run.
 bench: build
 	mkdir -p bench
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./core/ | tee bench/engine.txt
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./core/config/ ./core/plan/ | tee bench/engine.txt
 	$(GO) run ./bench/e2e --runs 7 --latency 20ms --out bench/e2e.csv | tee bench/e2e.txt
 
 # Fleet: an Ansible play over 50 local inventory hosts, 4 executors each,

@@ -1,7 +1,7 @@
 package core
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"regexp"
 	"sync"
@@ -9,24 +9,23 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fanout"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
-// engine holds what one run shares: clients, the request semaphore, output.
+// engine holds what one run shares: clients, the bound on parallel
+// requests, warnings.
 type engine struct {
 	o        Options
 	l        hostfs.Layout
 	lock     *flock.Flock
 	d        *config.Desired
 	systemID string
-	// interrupted: the previous run did not finish (set while applying).
-	interrupted bool
 	// identity matches this host's and instance's default descriptions
 	// (compiled once, on first use).
 	identity *regexp.Regexp
-	sem      chan struct{}
 	mu       sync.Mutex
 	clients  map[string]*gitlab.Client
 	warnings []string
@@ -42,33 +41,36 @@ func (en *engine) warn(format string, args ...any) {
 	}
 }
 
-// client returns the GitLab client for a normalised URL. A URL no client
-// entry declares any more (a runner left behind) gets a client without PAT.
-func (en *engine) gitlabFor(key string) (*gitlab.Client, *config.ClientConfig, error) {
+// gitlabFor returns the GitLab client for a normalised URL. A URL no
+// client entry declares any more (a runner left behind) gets a client
+// without PAT.
+func (en *engine) gitlabFor(key string) (*gitlab.Client, error) {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	var cc *config.ClientConfig
-	if en.d != nil {
-		for _, c := range en.d.Clients {
-			if c.Key == key {
-				cc = c
-			}
-		}
-	}
-	if cc == nil {
-		cc = &config.ClientConfig{URL: key, Key: key}
-	}
 	if c, ok := en.clients[key]; ok {
-		return c, cc, nil
+		return c, nil
 	}
+	cc := en.clientConfig(key)
 	c, err := gitlab.New(gitlab.Config{URL: cc.URL, PAT: cc.PAT, CAFile: cc.TLSCAFile, CAPEM: cc.TLSCA, Scrub: en.o.Secrets.Redact,
 		RequestTimeout: en.o.RequestTimeout, RetryBudget: en.o.RetryBudget, MaxAttempts: en.o.MaxAttempts,
 		MaxConns: en.o.Concurrency, UserAgent: "gitlab-runner-auth/" + Version})
 	if err != nil {
-		return nil, nil, input.Errorf(en.l.Rel(en.l.TemplatePath()), fmt.Sprintf("client_configs[%d].tls_ca_file", cc.Index), "%v", err)
+		return nil, input.Errorf(en.l.Rel(en.l.TemplatePath()), fmt.Sprintf("client_configs[%d].tls_ca_file", cc.Index), "%v", err)
 	}
 	en.clients[key] = c
-	return c, cc, nil
+	return c, nil
+}
+
+// clientConfig is the declared client of a GitLab, or a bare one.
+func (en *engine) clientConfig(key string) *config.ClientConfig {
+	if en.d != nil {
+		for _, c := range en.d.Clients {
+			if c.Key == key {
+				return c
+			}
+		}
+	}
+	return &config.ClientConfig{URL: key, Key: key}
 }
 
 // warnPlainHTTP warns, once per run, of every GitLab reached over plain
@@ -93,20 +95,8 @@ func (en *engine) finish() {
 	}
 }
 
-// parallel runs fn for 0..n-1 with at most Concurrency at once and joins
-// the errors in index order.
-func (en *engine) parallel(n int, fn func(i int) error) error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			en.sem <- struct{}{}
-			defer func() { <-en.sem }()
-			errs[i] = fn(i)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+// each runs fn for 0..n-1, at most Concurrency at once (the run's bound
+// on parallel GitLab requests), and joins the errors in index order.
+func (en *engine) each(ctx context.Context, n int, fn func(i int) error) error {
+	return fanout.Each(ctx, n, en.o.Concurrency, fn)
 }

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 // InfoRunner is one runner of this host and instance as GitLab sees it.
@@ -25,8 +25,8 @@ type InfoRunner struct {
 	// Managers are the system ids GitLab has seen use the runner's token.
 	Managers []string `json:"managers"`
 	// Planned is what a sync would do to this runner, and why.
-	Planned Action `json:"planned_action"`
-	Reason  string `json:"reason,omitempty"`
+	Planned plan.Action `json:"planned_action"`
+	Reason  string      `json:"reason,omitempty"`
 	// Error says why GitLab's view could not be read (no PAT, 403, ...).
 	Error string `json:"error,omitempty"`
 }
@@ -57,9 +57,9 @@ func Inspect(ctx context.Context, o Options) (*Info, error) {
 		res.Warnings = en.warnings
 		return info, err
 	}
-	info.Plan = en.preview(p, res)
+	info.Plan, _ = en.preview(p, res)
 	info.Runners = make([]InfoRunner, len(p.Plan.Steps))
-	_ = en.parallel(len(p.Plan.Steps), func(i int) error {
+	_ = en.each(ctx, len(p.Plan.Steps), func(i int) error {
 		info.Runners[i] = en.inspectStep(ctx, p.Plan.Steps[i])
 		return nil
 	})
@@ -67,7 +67,7 @@ func Inspect(ctx context.Context, o Options) (*Info, error) {
 	return info, nil
 }
 
-func (en *engine) inspectStep(ctx context.Context, s Step) InfoRunner {
+func (en *engine) inspectStep(ctx context.Context, s plan.Step) InfoRunner {
 	r := InfoRunner{Name: s.Name, ID: s.ID, URL: s.URL, Planned: s.Action, Reason: s.Reason, Tags: []string{}, Managers: []string{}}
 	if s.Fault != "" {
 		r.Reason = s.Fault
@@ -91,7 +91,7 @@ func (en *engine) inspectStep(ctx context.Context, s Step) InfoRunner {
 		r.Error = "not registered"
 		return r
 	}
-	c, _, err := en.gitlabFor(s.ClientKey)
+	c, err := en.gitlabFor(s.ClientKey)
 	if err != nil {
 		r.Error = en.o.Secrets.Redact(err.Error())
 		return r
@@ -110,8 +110,8 @@ func (en *engine) inspectStep(ctx context.Context, s Step) InfoRunner {
 		r.Tags = append([]string{}, st.TagList...)
 		sort.Strings(r.Tags)
 	}
-	ms, err := c.RunnerManagers(ctx, s.ID)
-	if err != nil && !gitlab.IsNotFound(err) {
+	ms, _, err := c.ReadManagers(ctx, s.ID)
+	if err != nil {
 		r.Error = en.o.Secrets.Redact(err.Error())
 		return r
 	}

@@ -6,14 +6,15 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 // Remove unregisters every runner of this host and instance — those in the
 // live config and, with a PAT, those GitLab lists under this host's identity
 // — and removes the generated config and state file. It is a sync with
-// zero executors: the same plan, preview and apply, then nothing left to
-// write. Template and executor files are left alone; entries without this
-// host's identity are kept.
+// zero executors: the same evidence, plan, preview and apply, then nothing
+// left to write. Template and executor files are left alone; entries
+// without this host's identity are kept.
 func Remove(ctx context.Context, o Options) (*Result, error) {
 	return runPlan(ctx, o, (*engine).planRemoval)
 }
@@ -42,41 +43,40 @@ func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 	}
 	en.d = d
 	en.warnPlainHTTP(d)
-	live, err := hostfs.ReadLiveConfig(l, o.Secrets)
+	p, err := en.evidence(d)
 	if err != nil {
 		return nil, err
 	}
-	st, _, err := hostfs.ReadState(l)
-	if err != nil {
-		return nil, err
-	}
-	prev := matchPrevious(d, live, st)
-	obs := newObservation()
+	p.unregister = true
 	var scopes []lookupScope
 	for _, c := range d.Clients {
 		if c.PAT != "" {
 			scopes = append(scopes, lookupScope{c.Key, c.RunnerType, c.GroupID, c.ProjectID})
 		}
 	}
-	if obs.Found, obs.ListForbidden, err = en.lookup(ctx, scopes); err != nil {
+	if err := en.verifyAll(ctx, &p.ev); err != nil {
 		return nil, err
 	}
-	// Runners found by id are deleted only when provably this host's.
-	owners := map[RunnerRef]bool{}
-	for key, list := range obs.Found {
+	if p.ev.Found, p.ev.ListDenied, err = en.lookup(ctx, scopes); err != nil {
+		return nil, err
+	}
+	// Runners found by id are deleted only when provably this host's, and
+	// so are entries whose token GitLab rejects.
+	w := en.wants(&p.ev)
+	for key, list := range p.ev.Found {
 		for _, s := range list {
 			if _, ours := en.identityOf(key, s.Description); ours {
-				owners[RunnerRef{key, s.ID}] = true
+				w.managers[plan.Ref{ClientKey: key, ID: s.ID}] = true
 			}
 		}
 	}
-	en.readRunners(ctx, nil, owners, &obs)
-	plan := BuildPlan(d, prev, st, obs)
-	for _, n := range plan.Notes {
+	en.readRunners(ctx, nil, w.managers, &p.ev)
+	p.Plan = plan.Build(p.ev)
+	for _, n := range p.Plan.Notes {
 		en.warn("%s", n)
 	}
-	for i := range plan.Steps {
-		plan.Steps[i].Reason = "unregistering instance " + l.Instance
+	for i := range p.Plan.Steps {
+		p.Plan.Steps[i].Reason = "unregistering instance " + l.Instance
 	}
-	return &Planned{Plan: plan, desired: d, prev: prev, state: st, live: live, unregister: true}, nil
+	return p, nil
 }

@@ -59,20 +59,12 @@ func ResolveNamespace(ctx context.Context, r NamespaceRequest) (int64, error) {
 		return 0, err
 	}
 	defer c.Close()
-	var ns gitlab.Namespace
-	switch r.Kind {
-	case "group":
-		ns, err = c.GetGroup(ctx, r.Path)
-	case "project":
-		ns, err = c.GetProject(ctx, r.Path)
-	default:
-		return 0, fmt.Errorf("unknown namespace kind %q", r.Kind)
-	}
-	if err != nil {
-		if gitlab.IsNotFound(err) {
-			return 0, fmt.Errorf("%s %q does not exist on %s, or the personal access token may not see it", r.Kind, r.Path, r.URL)
-		}
+	ns, found, err := c.FindNamespace(ctx, r.Kind, r.Path)
+	switch {
+	case err != nil:
 		return 0, fmt.Errorf("looking up %s %q on %s: %w", r.Kind, r.Path, r.URL, err)
+	case found != gitlab.Found:
+		return 0, fmt.Errorf("%s %q does not exist on %s, or the personal access token may not see it", r.Kind, r.Path, r.URL)
 	}
 	if ns.ID == 0 {
 		return 0, fmt.Errorf("%s %q on %s: GitLab returned no id", r.Kind, r.Path, r.URL)

@@ -15,6 +15,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
@@ -111,13 +112,13 @@ func (o *Options) setDefaults() error {
 
 // RunnerResult reports one runner of the run.
 type RunnerResult struct {
-	Name     string `json:"name"`
-	ID       int64  `json:"id"`
-	URL      string `json:"url"`
-	Executor string `json:"executor"`
-	Action   Action `json:"action"`
-	Reason   string `json:"reason,omitempty"`
-	Error    string `json:"error,omitempty"`
+	Name     string      `json:"name"`
+	ID       int64       `json:"id"`
+	URL      string      `json:"url"`
+	Executor string      `json:"executor"`
+	Action   plan.Action `json:"action"`
+	Reason   string      `json:"reason,omitempty"`
+	Error    string      `json:"error,omitempty"`
 	// Description and Tags are what the runner carries in GitLab once the
 	// run is done (computed from the declaration; empty for deletes).
 	Description string   `json:"description,omitempty"`
@@ -174,7 +175,6 @@ func start(ctx context.Context, o *Options) (*engine, *Result, error) {
 	err := o.setDefaults()
 	en.o = *o
 	en.l = hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}
-	en.sem = make(chan struct{}, max(o.Concurrency, 1))
 	res := &Result{ConfigPath: en.l.ConfigPath(), Check: o.Check, Runners: []RunnerResult{}}
 	if err != nil {
 		return en, res, err

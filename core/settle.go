@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 // settle re-checks the work of a run that follows an interrupted one (the
@@ -16,43 +17,111 @@ import (
 //     again; one that a late reset made invalid is reset once more, so the
 //     config never holds a dead token (new runners cannot be reset by a
 //     request older than they are);
-//   - with a PAT, this host's runners are listed again and any runner that
-//     carries an executor's identity but is not the one kept is deleted, so
-//     a late create never leaves a duplicate.
+//   - with a PAT, this host's runners are listed again, their managers
+//     read, and plan.LateDuplicates decides which runners carrying an
+//     executor's identity but not kept are a late create's: those are
+//     deleted, so a late create never leaves a duplicate.
 //
 // It costs nothing in steady state: it runs only after an interrupted run,
 // and only when tokens were obtained.
-func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []RunnerResult {
-	var idx []int
-	for i, s := range plan.Steps {
+func (en *engine) settle(ctx context.Context, p plan.Plan, outcomes []plan.Outcome, base plan.Evidence) []RunnerResult {
+	var obtained []int
+	for i, s := range p.Steps {
 		if s.Executor != nil && outcomes[i].Creds != nil {
-			idx = append(idx, i)
+			obtained = append(obtained, i)
 		}
 	}
-	if len(idx) == 0 {
+	if len(obtained) == 0 {
 		return nil
 	}
+	en.reverify(ctx, p, outcomes, obtained)
+
+	// Duplicates: only where a PAT can list.
+	kept := map[plan.Ref]bool{}
+	for i, s := range p.Steps {
+		if s.Executor == nil {
+			continue
+		}
+		if id := outcomes[i].ID; id != 0 {
+			kept[plan.Ref{ClientKey: s.ClientKey, ID: id}] = true
+		}
+		if c := outcomes[i].Creds; c != nil && c.ID != 0 {
+			kept[plan.Ref{ClientKey: s.ClientKey, ID: c.ID}] = true
+		}
+	}
+	scopes := map[lookupScope]bool{}
+	for _, i := range obtained {
+		e := p.Steps[i].Executor
+		if e.Client.PAT != "" && (p.Steps[i].Action == plan.Create || p.Steps[i].Action == plan.Replace) {
+			scopes[scopeOf(e)] = true
+		}
+	}
+	if len(scopes) == 0 {
+		return nil
+	}
+	ev := plan.NewEvidence()
+	ev.Desired, ev.SystemID, ev.Interrupted = base.Desired, base.SystemID, true
+	list := make([]lookupScope, 0, len(scopes))
+	for sc := range scopes {
+		list = append(list, sc)
+	}
+	var err error
+	if ev.Found, _, err = en.lookup(ctx, list); err != nil {
+		en.warn("could not check for duplicate runners after creating runners: %v", err)
+		return nil
+	}
+	managers := map[plan.Ref]bool{}
+	for key, found := range ev.Found {
+		for _, s := range found {
+			if ref := (plan.Ref{ClientKey: key, ID: s.ID}); !kept[ref] {
+				managers[ref] = true
+			}
+		}
+	}
+	en.readRunners(ctx, nil, managers, &ev)
+	dups, notes := plan.LateDuplicates(ev, kept)
+	for _, n := range notes {
+		en.warn("%s", n)
+	}
+	res := make([]RunnerResult, len(dups))
+	_ = en.each(ctx, len(dups), func(j int) error {
+		oc := en.applyStep(ctx, dups[j])
+		res[j] = RunnerResult{Name: dups[j].Name, ID: dups[j].ID, URL: dups[j].URL, Action: plan.Delete, Reason: dups[j].Reason}
+		if oc.Err != nil {
+			res[j].Error = fmt.Sprintf("delete %s: %v", dups[j].Name, oc.Err)
+		}
+		return nil
+	})
+	return res
+}
+
+// reverify checks the tokens adopted by resetting once more, and resets
+// again one that a late reset of the interrupted run invalidated.
+func (en *engine) reverify(ctx context.Context, p plan.Plan, outcomes []plan.Outcome, obtained []int) {
 	var adopted []int
-	for _, i := range idx {
-		if plan.Steps[i].Action == Adopt {
+	for _, i := range obtained {
+		if p.Steps[i].Action == plan.Adopt {
 			adopted = append(adopted, i)
 		}
 	}
-	_ = en.parallel(len(adopted), func(j int) error {
+	_ = en.each(ctx, len(adopted), func(j int) error {
 		i := adopted[j]
-		s, oc := plan.Steps[i], &outcomes[i]
-		c, _, err := en.gitlabFor(s.ClientKey)
-		if err != nil {
+		s, oc := p.Steps[i], &outcomes[i]
+		c, err := en.gitlabFor(s.ClientKey)
+		if err != nil || !c.HasPAT() {
 			return nil
 		}
-		if _, err := c.Verify(ctx, oc.Creds.Token, en.systemID); !gitlab.IsForbidden(err) || !c.HasPAT() {
+		if v, err := c.Check(ctx, oc.Creds.Token, en.systemID); err != nil || v.State != gitlab.TokenRejected {
 			return nil
 		}
 		id := oc.Creds.ID
 		if id == 0 {
 			id = s.ID
 		}
-		creds, err := c.ResetToken(ctx, id)
+		creds, found, err := c.Reset(ctx, id)
+		if err == nil && found != gitlab.Found {
+			err = fmt.Errorf("GitLab answered that runner %d is %s", id, map[gitlab.Presence]string{gitlab.Gone: "gone", gitlab.Forbidden: "not the token's to reset"}[found])
+		}
 		if err != nil {
 			en.warn("the token of %s (id %d) was reset by another request during this run and resetting it again failed: %v; the next run heals it", s.Name, id, err)
 			return nil
@@ -62,63 +131,4 @@ func (en *engine) settle(ctx context.Context, plan Plan, outcomes []Outcome) []R
 		oc.Creds = &creds
 		return nil
 	})
-
-	// Duplicates: only where a PAT can list.
-	kept := map[RunnerRef]bool{}
-	for i, s := range plan.Steps {
-		if s.Executor == nil {
-			continue
-		}
-		if id := outcomes[i].ID; id != 0 {
-			kept[RunnerRef{s.ClientKey, id}] = true
-		}
-		if c := outcomes[i].Creds; c != nil && c.ID != 0 {
-			kept[RunnerRef{s.ClientKey, c.ID}] = true
-		}
-	}
-	scopes := map[lookupScope]bool{}
-	for _, i := range idx {
-		e := plan.Steps[i].Executor
-		if e.Client.PAT != "" && (plan.Steps[i].Action == Create || plan.Steps[i].Action == Replace) {
-			scopes[scopeOf(e)] = true
-		}
-	}
-	if len(scopes) == 0 {
-		return nil
-	}
-	list := make([]lookupScope, 0, len(scopes))
-	for sc := range scopes {
-		list = append(list, sc)
-	}
-	found, _, err := en.lookup(ctx, list)
-	if err != nil {
-		en.warn("could not check for duplicate runners after creating runners: %v", err)
-		return nil
-	}
-	index := indexFound(found)
-	var dups []Step
-	for _, i := range idx {
-		e := plan.Steps[i].Executor
-		for _, id := range candidates(e, en.d, index) {
-			if ref := (RunnerRef{e.Client.Key, id}); !kept[ref] {
-				kept[ref] = true
-				// Not proven yet: apply checks its managers before deleting.
-				dups = append(dups, Step{Action: Delete, Name: e.Name, ClientKey: e.Client.Key, URL: e.Client.URL, ID: id,
-					Reason: "duplicate runner of this executor, created by a request of an interrupted run that GitLab finished late"})
-			}
-		}
-	}
-	if len(dups) == 0 {
-		return nil
-	}
-	res := make([]RunnerResult, len(dups))
-	_ = en.parallel(len(dups), func(j int) error {
-		oc := en.applyStep(ctx, dups[j])
-		res[j] = RunnerResult{Name: dups[j].Name, ID: dups[j].ID, URL: dups[j].URL, Action: Delete, Reason: dups[j].Reason}
-		if oc.Err != nil {
-			res[j].Error = fmt.Sprintf("delete %s: %v", dups[j].Name, oc.Err)
-		}
-		return nil
-	})
-	return res
 }

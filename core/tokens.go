@@ -10,6 +10,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 // expiryWarning is how early a personal access token's expiry is announced.
@@ -27,7 +28,8 @@ func fingerprint(token string) string {
 // no request: its recorded expiry is compared with today's date locally,
 // so a steady-state restart still sends nothing with the PAT. It returns
 // the records to keep in the state file.
-func (en *engine) checkTokens(ctx context.Context, d *config.Desired, st *hostfs.State) map[string]hostfs.TokenRecord {
+// What GitLab said of each token (its scopes) goes into caps, for the plan.
+func (en *engine) checkTokens(ctx context.Context, d *config.Desired, st *hostfs.State, caps map[string]plan.Capabilities) map[string]hostfs.TokenRecord {
 	records := map[string]hostfs.TokenRecord{}
 	var toCheck []*config.ClientConfig
 	for _, c := range d.Clients {
@@ -37,29 +39,29 @@ func (en *engine) checkTokens(ctx context.Context, d *config.Desired, st *hostfs
 		fp := fingerprint(c.PAT)
 		if rec, ok := st.Tokens[c.Key]; ok && rec.Fingerprint == fp {
 			records[c.Key] = rec
+			caps[c.Key] = plan.Capabilities{Known: true, Scopes: rec.Scopes}
 			en.warnExpiry(c, rec.ExpiresAt)
 			continue
 		}
 		toCheck = append(toCheck, c)
 	}
 	infos := make([]*gitlab.TokenInfo, len(toCheck))
-	_ = en.parallel(len(toCheck), func(i int) error {
+	_ = en.each(ctx, len(toCheck), func(i int) error {
 		c := toCheck[i]
-		gl, _, err := en.gitlabFor(c.Key)
+		gl, err := en.gitlabFor(c.Key)
 		if err != nil {
 			return nil
 		}
-		info, err := gl.TokenSelf(ctx)
+		info, answer, err := gl.DescribeToken(ctx)
 		switch {
-		case err == nil:
-			infos[i] = &info
-		case gitlab.StatusOf(err) == 401:
-			en.warn("GitLab rejects the personal access token for %s (%v): it is revoked or expired; replace it, or creating, adopting and removing runners fails", c.URL, err)
-		case gitlab.IsNotFound(err):
-			// GitLab before 15.? has no such endpoint: nothing to learn.
-		default:
+		case err != nil:
 			en.warn("could not check the personal access token for %s (%v); checking again next run", c.URL, err)
+		case answer == gitlab.TokenKnown:
+			infos[i] = &info
+		case answer == gitlab.TokenRevoked:
+			en.warn("GitLab rejects the personal access token for %s: it is revoked or expired; replace it, or creating, adopting and removing runners fails", c.URL)
 		}
+		// NoTokenSelf: this GitLab cannot describe tokens; nothing to learn.
 		return nil
 	})
 	for i, c := range toCheck {
@@ -89,6 +91,7 @@ func (en *engine) checkTokens(ctx context.Context, d *config.Desired, st *hostfs
 			en.warn("the personal access token for %s (scopes: %s) cannot %s", c.URL, strings.Join(info.Scopes, ", "), strings.Join(cannot, "; cannot "))
 		}
 		records[c.Key] = rec
+		caps[c.Key] = plan.Capabilities{Known: true, Scopes: rec.Scopes}
 	}
 	return records
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
@@ -387,12 +388,12 @@ func runInfo(ctx context.Context, a *Args, sec *redact.Redactor) map[string]any 
 }
 
 func summary(res *core.Result, check bool) string {
-	counts := map[core.Action]int{}
+	counts := map[plan.Action]int{}
 	for _, r := range res.Runners {
 		counts[r.Action]++
 	}
 	var parts []string
-	for _, act := range []core.Action{core.Create, core.Adopt, core.Replace, core.Update, core.Delete, core.Keep} {
+	for _, act := range []plan.Action{plan.Create, plan.Adopt, plan.Replace, plan.Update, plan.Delete, plan.Keep} {
 		if n := counts[act]; n > 0 {
 			verb := act.Past()
 			if check {

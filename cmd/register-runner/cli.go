@@ -15,6 +15,7 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
@@ -161,7 +162,7 @@ func textReport(out, errw redactingWriter, res *core.Result, diff bool) {
 		default:
 			out.print(fmt.Sprintf("%s %s%s\n", r.Action.Past(), r.Name, id))
 		}
-		if r.Action != core.Keep && r.Reason != "" {
+		if r.Action != plan.Keep && r.Reason != "" {
 			errw.print(fmt.Sprintf("register-runner: %s %s: %s\n", r.Action, r.Name, r.Reason))
 		}
 	}

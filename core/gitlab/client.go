@@ -234,10 +234,6 @@ func IsUnreachable(err error) bool {
 	return st >= 500 || st == http.StatusTooManyRequests
 }
 
-// IsUnprocessable reports a 422 answer (verify: "Runner is orphaned", its
-// group or project is gone).
-func IsUnprocessable(err error) bool { return StatusOf(err) == http.StatusUnprocessableEntity }
-
 // IsGone reports a 410 answer: registration tokens are disabled.
 func IsGone(err error) bool { return StatusOf(err) == http.StatusGone }
 

@@ -6,69 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// Settings are the runner attributes GitLab stores server-side.
-type Settings struct {
-	Description     string   `json:"description"`
-	TagList         []string `json:"tag_list"`
-	RunUntagged     bool     `json:"run_untagged"`
-	Locked          bool     `json:"locked"`
-	Paused          bool     `json:"paused"`
-	AccessLevel     string   `json:"access_level"`
-	MaximumTimeout  int64    `json:"maximum_timeout,omitempty"`
-	MaintenanceNote string   `json:"maintenance_note"`
-}
-
-// Normalized returns the settings with sorted tags and GitLab's defaults
-// filled in, so two values compare equal when GitLab would store the same.
-func (s Settings) Normalized() Settings {
-	n := s
-	n.TagList = append([]string{}, s.TagList...)
-	sort.Strings(n.TagList)
-	if n.AccessLevel == "" {
-		n.AccessLevel = "not_protected"
-	}
-	return n
-}
-
-// Equal compares normalised settings.
-func (s Settings) Equal(o Settings) bool {
-	a, b := s.Normalized(), o.Normalized()
-	if a.Description != b.Description || a.RunUntagged != b.RunUntagged || a.Locked != b.Locked ||
-		a.Paused != b.Paused || a.AccessLevel != b.AccessLevel || a.MaximumTimeout != b.MaximumTimeout ||
-		a.MaintenanceNote != b.MaintenanceNote || len(a.TagList) != len(b.TagList) {
-		return false
-	}
-	for i := range a.TagList {
-		if a.TagList[i] != b.TagList[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func (s Settings) params() map[string]any {
-	m := map[string]any{
-		"description":  s.Description,
-		"tag_list":     append([]string{}, s.TagList...),
-		"run_untagged": s.RunUntagged,
-		"locked":       s.Locked,
-		"paused":       s.Paused,
-		"access_level": s.Normalized().AccessLevel,
-	}
-	if s.MaximumTimeout > 0 {
-		m["maximum_timeout"] = s.MaximumTimeout
-	}
-	if s.MaintenanceNote != "" {
-		m["maintenance_note"] = s.MaintenanceNote
-	}
-	return m
-}
 
 // Credentials are what GitLab returns when it hands out a runner token.
 type Credentials struct {

@@ -119,11 +119,14 @@ func (r StateRunner) Key() string {
 	return k
 }
 
+// NewState is an empty state: nothing known.
+func NewState() *State { return &State{Version: 1, Runners: map[string]StateRunner{}} }
+
 // ReadState reads the state file; any problem means "unknown".
 func ReadState(l Layout) (*State, string, error) {
 	data, _, err := ReadCapped(l.StatePath(), l.StatePath(), MaxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &State{Version: 1, Runners: map[string]StateRunner{}}, "", nil
+		return NewState(), "", nil
 	}
 	if errors.Is(err, ErrNotRegular) {
 		// A FIFO or device is not "unreadable": someone put it there.
@@ -134,7 +137,7 @@ func ReadState(l Layout) (*State, string, error) {
 		err = json.Unmarshal(data, &st)
 	}
 	if err != nil || st.Version != 1 {
-		return &State{Version: 1, Runners: map[string]StateRunner{}},
+		return NewState(),
 			fmt.Sprintf("state file %s is unreadable (%v); treating what was applied as unknown", l.StatePath(), err), nil
 	}
 	if st.Runners == nil {

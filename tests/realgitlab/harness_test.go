@@ -16,6 +16,7 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
@@ -108,8 +109,8 @@ func (h *host) loseConfig() {
 	}
 }
 
-func actions(res *core.Result) map[string]core.Action {
-	m := map[string]core.Action{}
+func actions(res *core.Result) map[string]plan.Action {
+	m := map[string]plan.Action{}
 	for _, r := range res.Runners {
 		m[r.Name] = r.Action
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 const (
@@ -74,7 +75,7 @@ func TestHostsWithTheSameNameNeverTakeEachOthersRunners(t *testing.T) {
 	b.p.Executor("shell.toml", "url = \""+sim.URL+"\"\n")
 	for i := 0; i < 2; i++ {
 		res := b.mustRun()
-		if i == 0 && actions(res)["shell"] != core.Create {
+		if i == 0 && actions(res)["shell"] != plan.Create {
 			t.Fatalf("B adopted A's runner: %+v", res.Runners)
 		}
 		if i == 0 && !warned(res, "another host's system id") {
@@ -82,7 +83,7 @@ func TestHostsWithTheSameNameNeverTakeEachOthersRunners(t *testing.T) {
 		}
 		resA := a.mustRun()
 		for _, r := range resA.Runners {
-			if r.Action != core.Keep {
+			if r.Action != plan.Keep {
 				t.Fatalf("round %d: A had to %s %s: B touched its runners", i, r.Action, r.Name)
 			}
 		}
@@ -94,10 +95,10 @@ func TestHostsWithTheSameNameNeverTakeEachOthersRunners(t *testing.T) {
 	// B loses its config: it adopts its own runner, never A's.
 	b.loseConfig()
 	res := b.mustRun()
-	if actions(res)["shell"] != core.Adopt {
+	if actions(res)["shell"] != plan.Adopt {
 		t.Fatalf("B did not adopt its own runner: %+v", res.Runners)
 	}
-	if res := a.mustRun(); actions(res)["shell"] != core.Keep {
+	if res := a.mustRun(); actions(res)["shell"] != plan.Keep {
 		t.Fatalf("A's shell runner was reset by B: %+v", res.Runners)
 	}
 }
@@ -270,7 +271,7 @@ func TestReRegistrationMakesBeforeItBreaks(t *testing.T) {
 
 	sim.SetRegistrationDisabled(false)
 	res := h.mustRun()
-	if actions(res)["shell"] != core.Replace {
+	if actions(res)["shell"] != plan.Replace {
 		t.Fatalf("want a replace, got %+v", res.Runners)
 	}
 	rs := sim.Runners()
@@ -303,7 +304,7 @@ func TestOrphanedRunnerFailsAlone(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "orphaned") {
 		t.Fatalf("got %v, want the orphaned runner reported", err)
 	}
-	if a := actions(res); a["docker"] != core.Keep {
+	if a := actions(res); a["docker"] != plan.Keep {
 		t.Fatalf("docker not kept: %+v", res.Runners)
 	}
 	if n := sim.MutatingRequests(); n != 0 || len(sim.Runners()) != 2 {
@@ -343,7 +344,7 @@ func TestLostConfigRecoverySendsNoNeedlessUpdate(t *testing.T) {
 	h.loseConfig()
 	sim.ResetLog()
 	res := h.mustRun()
-	if a := actions(res); a["shell"] != core.Adopt || a["docker"] != core.Adopt {
+	if a := actions(res); a["shell"] != plan.Adopt || a["docker"] != plan.Adopt {
 		t.Fatalf("%+v", res.Runners)
 	}
 	if n := sim.Counts()["update"]; n != 0 {

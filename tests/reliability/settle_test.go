@@ -7,9 +7,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 // TestLateRequestsOfAKilledRunAreSettled makes GitLab finish, during the
@@ -38,7 +38,7 @@ func TestLateRequestsOfAKilledRunAreSettled(t *testing.T) {
 	w.converged(t, declared)
 	deleted := false
 	for _, r := range res.Runners {
-		if r.Action == core.Delete && r.Name == "e" {
+		if r.Action == plan.Delete && r.Name == "e" {
 			deleted = true
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
@@ -401,7 +402,7 @@ func TestLegacyRegistrationToken(t *testing.T) {
 		if msg := oc.err.Error(); !strings.Contains(msg, "410") || !strings.Contains(msg, "personal_access_token with the create_runner scope") {
 			t.Fatalf("error does not say to use a PAT with create_runner:\n%s", msg)
 		}
-		if len(oc.res.Runners) != 1 || oc.res.Runners[0].Action != core.Create || oc.res.Runners[0].Error == "" {
+		if len(oc.res.Runners) != 1 || oc.res.Runners[0].Action != plan.Create || oc.res.Runners[0].Error == "" {
 			t.Fatalf("runner results %+v: want the failed create", oc.res.Runners)
 		}
 		if len(sim.Runners()) != 0 {

@@ -1,4 +1,4 @@
-package core
+package plan
 
 import (
 	"os"
@@ -28,7 +28,7 @@ func liveFrom(t *testing.T, toml string) *hostfs.LiveConfig {
 
 // A foreign entry whose token gitlab-runner rotated during the run.
 func TestVerbatimEntriesTakeTokensFromTheLiveFile(t *testing.T) {
-	d := planFixture(true)
+	d := fixture(true)
 	const cfg = `concurrent = 1
 [[runners]]
   name = "someone else"
@@ -39,12 +39,11 @@ func TestVerbatimEntriesTakeTokensFromTheLiveFile(t *testing.T) {
 `
 	old := liveFrom(t, cfg)
 	fresh := liveFrom(t, strings.Replace(cfg, "glrt-OLDTOKEN", "glrt-ROTATED", 1))
-	prev := matchPrevious(d, old, &hostfs.State{Runners: map[string]hostfs.StateRunner{}})
+	prev := MatchPrevious(d, old, hostfs.NewState())
 	if len(prev.Foreign) != 1 {
 		t.Fatalf("foreign: %+v", prev)
 	}
-	plan := Plan{}
-	secs := composeSections(d, prev, plan, []Outcome{}, fresh, map[int]bool{})
+	secs := Sections(prev, Plan{}, []Outcome{}, fresh, map[int]bool{})
 	out := string(hostfs.RenderConfig(d.Layout, nil, secs, false))
 	if !strings.Contains(out, "glrt-ROTATED") {
 		t.Errorf("rotated token of foreign runner lost: config would be written with the old token")

@@ -1,0 +1,137 @@
+package plan
+
+import (
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+)
+
+// Evidence is everything a run knows when it decides: what is declared,
+// what the disk holds, and what GitLab answered. The engine gathers it
+// with read-only requests; Build turns it into a Plan.
+type Evidence struct {
+	Desired *config.Desired
+	// Prev is the live config matched against the declaration.
+	Prev  Previous
+	State *hostfs.State
+	// SystemID is this host's gitlab-runner system id.
+	SystemID string
+	// Interrupted: the previous run did not finish (its marker is on
+	// disk). A runner with this host's identity and no manager at all is
+	// then taken as that run's: it was killed between creating the runner
+	// and recording this host.
+	Interrupted bool
+	// Verified holds the verify answer of each executor's token on disk,
+	// by executor name; Undeclared that of entries no longer declared, by
+	// runner. A token GitLab did not answer for is absent.
+	Verified   map[string]gitlab.Verification
+	Undeclared map[Ref]gitlab.Verification
+	// Found lists, per GitLab, the runners tagged with this host and
+	// instance; a GitLab absent from Found and from ListDenied was not
+	// asked. ListDenied says what the token lacks to list.
+	Found      map[string][]gitlab.Summary
+	ListDenied map[string]string
+	// Runners are the runners read by id (details, managers).
+	Runners map[Ref]*RunnerFacts
+	// Tokens says, per GitLab, what its personal access token may do, as
+	// far as GitLab told (GET /personal_access_tokens/self).
+	Tokens map[string]Capabilities
+}
+
+// NewEvidence returns evidence with every map ready.
+func NewEvidence() Evidence {
+	return Evidence{Verified: map[string]gitlab.Verification{}, Undeclared: map[Ref]gitlab.Verification{},
+		Found: map[string][]gitlab.Summary{}, ListDenied: map[string]string{}, Runners: map[Ref]*RunnerFacts{},
+		Tokens: map[string]Capabilities{}, State: hostfs.NewState()}
+}
+
+// Facts returns the facts of a runner, creating them when absent.
+func (ev *Evidence) Facts(ref Ref) *RunnerFacts {
+	f := ev.Runners[ref]
+	if f == nil {
+		f = &RunnerFacts{}
+		ev.Runners[ref] = f
+	}
+	return f
+}
+
+// RunnerFacts is what GitLab said of one runner read by id.
+type RunnerFacts struct {
+	// Details is GET /runners/:id's answer (nil: not read, or not found).
+	Details *gitlab.Runner
+	// Gone: GitLab answered 404 for the runner (or its managers).
+	Gone bool
+	// Forbidden: the token may not read it (403). Never "gone".
+	Forbidden bool
+	// Unreadable says why reading it failed otherwise (5xx, no answer):
+	// nothing may be decided about it.
+	Unreadable string
+	// Managers are the hosts that used its token; ManagersRead tells
+	// whether they were read.
+	Managers     []gitlab.Manager
+	ManagersRead bool
+}
+
+// Ownership is what GitLab's runner managers say of a runner.
+type Ownership int
+
+// The answers managers can give.
+const (
+	OwnerUnknown   Ownership = iota // managers not read
+	OwnerNone                       // no manager: no host ever used its token
+	OwnerThisHost                   // a manager carries this host's system id
+	OwnerOtherHost                  // managers exist, none of them this host
+)
+
+// ownership reads GitLab's runner managers.
+func (ev Evidence) ownership(ref Ref) Ownership {
+	f := ev.Runners[ref]
+	if f == nil || !f.ManagersRead {
+		return OwnerUnknown
+	}
+	if len(f.Managers) == 0 {
+		return OwnerNone
+	}
+	for _, m := range f.Managers {
+		if m.SystemID == ev.SystemID {
+			return OwnerThisHost
+		}
+	}
+	return OwnerOtherHost
+}
+
+// mine reports whether GitLab's managers show the runner is this host's
+// (or, after an interrupted run, that no host ever used it).
+func (ev Evidence) mine(ref Ref) bool {
+	own := ev.ownership(ref)
+	return own == OwnerThisHost || (own == OwnerNone && ev.Interrupted)
+}
+
+// Capabilities is what a personal access token may do, from its scopes.
+type Capabilities struct {
+	// Known: GitLab told the token's scopes.
+	Known  bool
+	Scopes []string
+}
+
+// May reports whether the token has one of the scopes; an unknown token
+// is assumed to (GitLab will say otherwise when asked).
+func (c Capabilities) May(scopes ...string) bool {
+	if !c.Known {
+		return true
+	}
+	for _, s := range c.Scopes {
+		for _, w := range scopes {
+			if s == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// What each kind of request needs (lib/api/ci/runners.rb, lib/api/user_runners.rb).
+var (
+	scopesCreate = []string{"api", "create_runner"}
+	scopesManage = []string{"api", "manage_runner"}
+)

@@ -1,0 +1,186 @@
+// Package plan decides, from what a run knows, what it does to each
+// runner. It is pure: Evidence in, Plan out, no request and no file. The
+// rules that decide live here once, as a table (rules.go) that the README
+// shows; the engine gathers the evidence and carries the plan out.
+package plan
+
+import (
+	"time"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+)
+
+// Action is what the plan does for one runner.
+type Action string
+
+// The actions of a plan.
+const (
+	Keep    Action = "keep"
+	Create  Action = "create"
+	Adopt   Action = "adopt"   // runner exists in GitLab; a new token is obtained by reset
+	Replace Action = "replace" // the old runner is unusable; a new one is created
+	Update  Action = "update"  // server-side settings drifted
+	Delete  Action = "delete"
+)
+
+// Past tense for output lines.
+func (a Action) Past() string {
+	switch a {
+	case Keep:
+		return "kept"
+	case Create:
+		return "created"
+	case Adopt:
+		return "adopted"
+	case Replace:
+		return "replaced"
+	case Update:
+		return "updated"
+	case Delete:
+		return "deleted"
+	}
+	return string(a)
+}
+
+// Ref identifies a runner everywhere: ids are numbered per GitLab, so the
+// same id on two GitLabs is two runners.
+type Ref struct {
+	ClientKey string // normalised GitLab URL
+	ID        int64
+}
+
+// Via says how a delete reaches GitLab.
+type Via int
+
+// The ways to delete.
+const (
+	// ByToken: DELETE /runners with the runner's own token (from this
+	// host's config: the token is the proof the runner is this host's).
+	ByToken Via = iota + 1
+	// ByID: DELETE /runners/:id with the PAT (managers proved it is this
+	// host's).
+	ByID
+	// Forget: nothing to send (its token is dead and it is gone, or not
+	// this host's to delete): the entry only leaves the config.
+	Forget
+)
+
+// Step is one entry of a plan.
+type Step struct {
+	Action Action
+	// Rule names the row of the decision table that chose this step.
+	Rule string
+	// Name is the executor name (for deletes: the name the runner carried).
+	Name string
+	// Executor is the declared executor (nil for deletes).
+	Executor *config.Executor
+	// ClientKey is the normalised GitLab URL the step talks to.
+	ClientKey string
+	URL       string
+	// ID is the runner this step acts on (0 for create).
+	ID int64
+	// Prev is the runner's entry in the live config, if any.
+	Prev *hostfs.LiveRunner
+	// Via is how a delete reaches GitLab.
+	Via Via
+	// DeleteOld makes a replace remove the runner it supersedes (by
+	// token) — last, once the new token is in the config (make before break).
+	DeleteOld bool
+	// UpdateAfterAdopt sends the desired settings after an adopt.
+	UpdateAfterAdopt bool
+	// Verified is GitLab's answer to verify (keep/update): its token expiry
+	// is the one gitlab-runner needs to rotate in time.
+	Verified *gitlab.Credentials
+	// Unverified: a keep made without asking GitLab (degraded start).
+	Unverified bool
+	// Fault, when set, fails this step without a request: the plan found
+	// something only the administrator can fix (an orphaned runner, a
+	// lookup the token may not make, a scope it lacks). Other steps run.
+	Fault    string
+	Settings gitlab.Settings
+	// Have is what GitLab holds (read from GitLab, or last applied per the
+	// state file) when the plan updates the settings: the diff's "before".
+	Have   *gitlab.Settings
+	Reason string
+}
+
+// Ref identifies the runner a step acts on.
+func (s Step) Ref() Ref { return Ref{s.ClientKey, s.ID} }
+
+// Plan is the list of steps a sync carries out.
+type Plan struct {
+	Steps []Step
+	// Notes are what the plan decided not to touch and why (runners that
+	// are not provably this host's); front ends show them as warnings.
+	Notes []string
+}
+
+// Changed reports whether the plan does anything to GitLab.
+func (p Plan) Changed() bool {
+	for _, s := range p.Steps {
+		if s.Action != Keep && s.Fault == "" && s.Via != Forget {
+			return true
+		}
+	}
+	return false
+}
+
+// ReplacesOld reports whether a replace must remove the runner it
+// supersedes once the new one is in place.
+func (p Plan) ReplacesOld() bool {
+	for _, s := range p.Steps {
+		if s.Action == Replace && s.DeleteOld && s.Fault == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Outcome is what carrying out one step achieved. A step can half succeed
+// (an adopt that got its token but failed to update settings): Creds is
+// kept whenever GitLab handed out a token, whatever Err says.
+type Outcome struct {
+	ID       int64
+	Creds    *gitlab.Credentials
+	Obtained time.Time
+	// Applied is what GitLab now stores, when this step sent it.
+	Applied *gitlab.Settings
+	Deleted bool
+	Err     error
+	// Predicted: not carried out, foretold from the plan (check mode).
+	Predicted bool
+}
+
+// Predict is what carrying out the plan does when GitLab does what it is
+// asked: the outcomes check mode reports, so that check mode and a real
+// run are told by the same code. A step with a fault fails; a create or
+// replace gets a runner whose id and token are not known yet.
+func (p Plan) Predict() []Outcome {
+	out := make([]Outcome, len(p.Steps))
+	for i, s := range p.Steps {
+		o := Outcome{ID: s.ID, Predicted: true}
+		switch {
+		case s.Fault != "":
+			o.Err = faultError(s.Fault)
+		case s.Action == Create || s.Action == Replace || s.Action == Adopt:
+			o.Creds = &gitlab.Credentials{ID: s.ID}
+		case s.Action == Delete:
+			o.Deleted = true
+		}
+		if s.Fault == "" && s.Action != Keep && s.Action != Delete {
+			a := s.Settings
+			o.Applied = &a
+		}
+		out[i] = o
+	}
+	return out
+}
+
+// Fault is the error of a step the plan knew would fail.
+type Fault string
+
+func (f Fault) Error() string { return string(f) }
+
+func faultError(s string) error { return Fault(s) }

@@ -1,0 +1,59 @@
+package plan
+
+import "github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+
+// CanStartDegraded says whether a run whose GitLab did not answer may
+// still let gitlab-runner start: every declared executor has a token on
+// disk, none was seen rejected, and no runner waits to be deleted.
+func CanStartDegraded(ev Evidence) bool {
+	if len(ev.Prev.Owned) > 0 {
+		return false
+	}
+	for _, e := range ev.Desired.Executors {
+		if ev.Prev.ByName[e.Name] == nil {
+			return false
+		}
+		if v, ok := ev.Verified[e.Name]; ok && v.State != gitlab.TokenAlive {
+			return false
+		}
+	}
+	return true
+}
+
+// KeepUnverified is the plan of a degraded start: every executor keeps
+// the token on disk, unverified.
+func KeepUnverified(ev Evidence) Plan {
+	var p Plan
+	for _, e := range ev.Desired.Executors {
+		prev := ev.Prev.ByName[e.Name]
+		p.Steps = append(p.Steps, Step{Action: Keep, Rule: "degraded", Name: e.Name, Executor: e, ClientKey: e.Client.Key, URL: e.Client.URL,
+			ID: prev.ID, Prev: prev, Settings: e.Settings(), Unverified: true,
+			Reason: "GitLab unreachable; keeping the token on disk, not verified"})
+	}
+	return p
+}
+
+// LateDuplicates decides, after a run that followed an interrupted one,
+// the runners listed again with a declared executor's identity that the
+// run does not keep: a create of the interrupted run that GitLab finished
+// late. Each is deleted when provably this host's, and named otherwise.
+func LateDuplicates(ev Evidence, kept map[Ref]bool) (steps []Step, notes []string) {
+	found := indexFound(ev.Found)
+	seen := map[Ref]bool{}
+	for _, e := range ev.Desired.Executors {
+		for _, id := range candidates(e, ev.Desired, found) {
+			ref := Ref{e.Client.Key, id}
+			if kept[ref] || seen[ref] {
+				continue
+			}
+			seen[ref] = true
+			if !ev.mine(ref) {
+				notes = append(notes, ev.notMine(ref, "a duplicate of executor "+e.Name))
+				continue
+			}
+			steps = append(steps, Step{Action: Delete, Rule: RowDuplicate.Name, Via: ByID, Name: e.Name, ClientKey: e.Client.Key, URL: e.Client.URL, ID: id,
+				Reason: "duplicate runner of this executor, created by a request of an interrupted run that GitLab finished late"})
+		}
+	}
+	return steps, notes
+}
