@@ -107,6 +107,10 @@ func New(cfg Config) (*Client, error) {
 	hc.SetHeader("Accept", "application/json")
 	// Redirects could carry PRIVATE-TOKEN to another host: never follow them.
 	hc.SetRedirectPolicy(resty.NoRedirectPolicy())
+	// Each call's retry condition decides (see attempt): resty counts no
+	// attempts of its own, and waits exactly what the condition chose.
+	hc.SetRetryCount(1 << 16).SetRetryWaitTime(time.Nanosecond).SetRetryMaxWaitTime(maxRetryAfter + time.Minute).
+		SetRetryAfter(waitHook)
 	base := strings.TrimRight(cfg.URL, "/")
 	host := base
 	if u, err := url.Parse(base); err == nil && u.Host != "" {
@@ -276,104 +280,147 @@ func neverSent(err error) bool {
 	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
+// do makes one call. resty carries the attempts: its retry condition
+// (attempt.retry) decides whether to try again and how long to wait, its
+// RetryAfter hook hands that wait over, SetResult and SetError decode the
+// answers. One id (X-Request-Id) for all attempts of a call: GitLab's logs
+// (and the simulator's) can tell retries from new calls.
 func (c *Client) do(ctx context.Context, cl call) error {
 	if cl.auth == authPAT && c.pat == "" {
 		return &APIError{Method: cl.method, Path: cl.path, Status: 401, Message: "no personal access token configured"}
 	}
-	deadline := time.Now().Add(c.cfg.RetryBudget)
-	limit := deadline // 429s may wait up to the run's deadline instead
-	backoff := 200 * time.Millisecond
-	// One id for all attempts of a call: GitLab's logs (and the simulator's)
-	// can tell retries from new calls.
-	reqID := fmt.Sprintf("gra-%016x", rand.Uint64())
-	failures := 0 // attempts that failed other than by 429
-	for attempt := 1; ; attempt++ {
-		req := c.hc.R().SetContext(ctx).SetHeader("X-Request-Id", reqID)
-		if cl.auth == authPAT {
-			req.SetHeader("PRIVATE-TOKEN", c.pat)
-		}
-		if cl.body != nil {
-			req.SetHeader("Content-Type", "application/json")
-			req.SetBody(cl.body)
-		}
-		u := c.base + cl.path
-		if len(cl.query) > 0 {
-			u += "?" + cl.query.Encode()
-		}
-		resp, err := req.Execute(cl.method, u)
-		var wait time.Duration
-		if errors.Is(err, resty.ErrResponseBodyTooLarge) {
-			return &APIError{Method: cl.method, Path: cl.path, Message: fmt.Sprintf(
-				"the answer of GitLab %s is larger than %d MiB, which no answer of GitLab's API is; check that url names your GitLab", c.host, MaxResponseBody>>20)}
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempt, Err: ctx.Err()}
-			}
-			if !cl.idempotent && !neverSent(err) {
-				return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempt, Err: err}
-			}
-			wait = jitter(backoff)
-			failures++
-			if failures >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
-				return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempt, Err: err}
-			}
-		} else {
-			st := resp.StatusCode()
-			if st < 400 {
-				if cl.out != nil && len(resp.Body()) > 0 {
-					if err := json.Unmarshal(resp.Body(), cl.out); err != nil {
-						return &APIError{Method: cl.method, Path: cl.path, Status: st,
-							Message: "answer is not the JSON GitLab sends: " + err.Error()}
-					}
-				}
-				if h, ok := cl.out.(interface{ setHeaders(http.Header) }); ok {
-					h.setHeaders(resp.Header())
-				}
-				return nil
-			}
-			apiErr := parseError(cl.method, cl.path, st, resp.Body(), c.scrub)
-			retry := false
-			switch {
-			case st == 429:
-				// Never sooner than GitLab asked, for as long as the run's
-				// own bound (the context's deadline) allows.
-				ra, ok := retryAfter(resp.Header().Get("Retry-After"))
-				if !ok {
-					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429), which asked to wait %q before retrying: longer than any run may take", cut(c.scrub(resp.Header().Get("Retry-After")), 40))
-					return apiErr
-				}
-				apiErr.RetryAfter = ra
-				wait = max(ra, jitter(backoff))
-				retry = true
-				if dl, has := ctx.Deadline(); has {
-					limit = dl
-				}
-			case st >= 500 && cl.idempotent:
-				wait = jitter(backoff)
-				retry = true
-				failures++
-			}
-			bound := deadline
-			if st == 429 {
-				bound = limit
-			}
-			if !retry || failures >= c.cfg.MaxAttempts || time.Now().Add(wait).After(bound) {
-				if st == 429 {
-					apiErr.Message = fmt.Sprintf("rate limited by GitLab (429) after %d attempt(s); it asked to wait %s, beyond what is left of this run's time bound (raise the run timeout)", attempt, apiErr.RetryAfter)
-				}
-				return apiErr
-			}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempt, Err: ctx.Err()}
-		case <-t.C:
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	st := &attempt{call: cl, budget: time.Now().Add(c.cfg.RetryBudget), maxFailures: c.cfg.MaxAttempts, backoff: 200 * time.Millisecond}
+	req := c.hc.R().SetContext(context.WithValue(ctx, attemptKey{}, st)).
+		SetHeader("X-Request-Id", fmt.Sprintf("gra-%016x", rand.Uint64())).
+		ForceContentType("application/json").
+		SetError(&map[string]any{}).
+		AddRetryCondition(st.retry)
+	if cl.auth == authPAT {
+		req.SetHeader("PRIVATE-TOKEN", c.pat)
 	}
+	if cl.body != nil {
+		req.SetHeader("Content-Type", "application/json").SetBody(cl.body)
+	}
+	if cl.out != nil {
+		req.SetResult(cl.out)
+	}
+	u := c.base + cl.path
+	if len(cl.query) > 0 {
+		u += "?" + cl.query.Encode()
+	}
+	resp, err := req.Execute(cl.method, u)
+	return c.outcome(ctx, cl, st, resp, err)
+}
+
+// outcome turns the last attempt into the call's answer.
+func (c *Client) outcome(ctx context.Context, cl call, st *attempt, resp *resty.Response, err error) error {
+	attempts := 1
+	if resp != nil && resp.Request != nil {
+		attempts = max(resp.Request.Attempt, 1)
+	}
+	answered := resp != nil && resp.RawResponse != nil
+	switch {
+	case errors.Is(err, resty.ErrResponseBodyTooLarge):
+		return &APIError{Method: cl.method, Path: cl.path, Message: fmt.Sprintf(
+			"the answer of GitLab %s is larger than %d MiB, which no answer of GitLab's API is; check that url names your GitLab", c.host, MaxResponseBody>>20)}
+	case err != nil && ctx.Err() != nil:
+		return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempts, Err: ctx.Err()}
+	case err != nil && answered && resp.StatusCode() < 400 && len(resp.Body()) > 0:
+		return &APIError{Method: cl.method, Path: cl.path, Status: resp.StatusCode(), Message: "answer is not the JSON GitLab sends: " + err.Error()}
+	case err != nil && !answered:
+		return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempts, Err: err}
+	}
+	status := resp.StatusCode()
+	if status < 400 {
+		if h, ok := cl.out.(interface{ setHeaders(http.Header) }); ok {
+			h.setHeaders(resp.Header())
+		}
+		return nil
+	}
+	body, _ := resp.Error().(*map[string]any)
+	apiErr := parseError(cl.method, cl.path, status, body, c.scrub)
+	if status == http.StatusTooManyRequests {
+		apiErr.RetryAfter = st.retryAfter
+		if st.absurd != "" {
+			apiErr.Message = fmt.Sprintf("rate limited by GitLab (429), which asked to wait %q before retrying: longer than any run may take", cut(c.scrub(st.absurd), 40))
+		} else {
+			apiErr.Message = fmt.Sprintf("rate limited by GitLab (429) after %d attempt(s); it asked to wait %s, beyond what is left of this run's time bound (raise the run timeout)", attempts, st.retryAfter)
+		}
+	}
+	return apiErr
+}
+
+// attemptKey finds a call's attempt state in its request's context.
+type attemptKey struct{}
+
+// attempt is one call's retry state.
+type attempt struct {
+	call call
+	// budget bounds the retries of failures (RetryBudget); 429s may wait
+	// up to the run's own deadline instead.
+	budget      time.Time
+	failures    int
+	maxFailures int
+	backoff     time.Duration
+	// wait is the pause before the next attempt, as retry decided it.
+	wait time.Duration
+	// retryAfter is what GitLab last asked for; absurd a Retry-After
+	// refused (more than a day, or overflowing).
+	retryAfter time.Duration
+	absurd     string
+}
+
+// retry is resty's retry condition: whether to try again, and after
+// which wait (handed to resty by waitHook).
+func (a *attempt) retry(resp *resty.Response, err error) bool {
+	if resp == nil || resp.Request.Context().Err() != nil {
+		return false
+	}
+	defer func() { a.backoff = min(a.backoff*2, 5*time.Second) }()
+	if err != nil {
+		// No answer: idempotent calls retry; the others only when GitLab
+		// cannot have seen them (a refused dial). A create retried after
+		// a lost answer would create a second runner.
+		if resp.RawResponse != nil || errors.Is(err, resty.ErrResponseBodyTooLarge) || (!a.call.idempotent && !neverSent(err)) {
+			return false
+		}
+		return a.failed()
+	}
+	switch status := resp.StatusCode(); {
+	case status == http.StatusTooManyRequests:
+		// Never sooner than GitLab asked, for as long as the run's own
+		// bound (the context's deadline) allows; a 429 does not count as
+		// a failed attempt.
+		ra, ok := retryAfter(resp.Header().Get("Retry-After"))
+		if !ok {
+			a.absurd = resp.Header().Get("Retry-After")
+			return false
+		}
+		a.retryAfter, a.wait = ra, max(ra, jitter(a.backoff))
+		bound := a.budget
+		if dl, has := resp.Request.Context().Deadline(); has {
+			bound = dl
+		}
+		return !time.Now().Add(a.wait).After(bound)
+	case status >= 500 && a.call.idempotent:
+		return a.failed()
+	}
+	return false
+}
+
+// failed counts a failed attempt and says whether another one fits.
+func (a *attempt) failed() bool {
+	a.failures++
+	a.wait = jitter(a.backoff)
+	return a.failures < a.maxFailures && !time.Now().Add(a.wait).After(a.budget)
+}
+
+// waitHook hands resty the wait the retry condition chose.
+func waitHook(_ *resty.Client, resp *resty.Response) (time.Duration, error) {
+	if a, ok := resp.Request.Context().Value(attemptKey{}).(*attempt); ok && a.wait > 0 {
+		return a.wait, nil
+	}
+	return 0, nil
 }
 
 func jitter(d time.Duration) time.Duration {
@@ -431,10 +478,12 @@ func cut(s string, n int) string {
 	return s[:n] + "..."
 }
 
-func parseError(method, path string, status int, body []byte, scrub func(string) string) *APIError {
+// parseError reads GitLab's error answer (decoded by resty; nil when it
+// was not JSON): message, OAuth-style error code and scopes.
+func parseError(method, path string, status int, body *map[string]any, scrub func(string) string) *APIError {
 	e := &APIError{Method: method, Path: path, Status: status}
-	var m map[string]any
-	if json.Unmarshal(body, &m) == nil {
+	if body != nil {
+		m := *body
 		var parts []string
 		if v, ok := m["message"]; ok {
 			parts = append(parts, flatten(v))
