@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -31,15 +30,15 @@ type NamespaceRequest struct {
 // change) and returns its id.
 func ResolveNamespace(ctx context.Context, r NamespaceRequest) (int64, error) {
 	pat := r.PAT
+	abs := func(p string) string {
+		if p != "" && !filepath.IsAbs(p) {
+			return filepath.Join(r.Prefix, p)
+		}
+		return p
+	}
 	if pat == "" && r.PATFile != "" {
-		path := r.PATFile
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(r.Prefix, path)
-		}
-		if err := hostfs.CheckPrivate(path, "personal access token file"); err != nil {
-			return 0, err
-		}
-		b, err := os.ReadFile(path)
+		// The same checked, capped, non-blocking read as every token file.
+		b, err := hostfs.ReadTrusted(abs(r.PATFile), abs(r.PATFile), "personal_access_token_file", true)
 		if err != nil {
 			return 0, err
 		}
@@ -49,12 +48,15 @@ func ResolveNamespace(ctx context.Context, r NamespaceRequest) (int64, error) {
 	if pat == "" {
 		return 0, fmt.Errorf("a personal access token is needed to look up %s %q; give personal_access_token or its file, or the numeric %s_id", r.Kind, r.Path, r.Kind)
 	}
-	ca := r.CAFile
-	if ca != "" && !filepath.IsAbs(ca) {
-		ca = filepath.Join(r.Prefix, ca)
+	var ca []byte
+	if r.CAFile != "" {
+		var err error
+		if ca, err = hostfs.ReadTrusted(abs(r.CAFile), abs(r.CAFile), "tls_ca_file", false); err != nil {
+			return 0, err
+		}
 	}
-	c, err := gitlab.New(gitlab.Config{URL: r.URL, PAT: pat, CAFile: ca, RequestTimeout: r.RequestTimeout, MaxConns: 1,
-		UserAgent: "gitlab-runner-auth/" + Version})
+	c, err := gitlab.New(gitlab.Config{URL: r.URL, PAT: pat, CAFile: abs(r.CAFile), CAPEM: ca, Scrub: r.Secrets.Redact,
+		RequestTimeout: r.RequestTimeout, MaxConns: 1, UserAgent: "gitlab-runner-auth/" + Version})
 	if err != nil {
 		return 0, err
 	}

@@ -69,6 +69,19 @@ type Options struct {
 	// Names renders run options as the front end calls them, in warnings
 	// and errors (default: input.Neutral).
 	Names input.Names
+	// Declare, when set, is the instance as values (the Ansible module's
+	// global, clients and executors): core renders the template and the
+	// executor files from it, writes exactly those files (removing
+	// undeclared executor files), syncs, and puts every file back as it
+	// was if the run fails. Check mode plans against them unwritten.
+	Declare *config.Declaration
+	// Purge removes the instance for good: its runners (as Unregister),
+	// then the template, executor files and folder, config, state file
+	// and marker, so no later restart registers anything.
+	Purge bool
+	// namespaces are group and project ids resolved for Declare, to keep
+	// in the state file.
+	namespaces map[string]int64
 	// PrefixMayBeMissing lets a check-mode run with an Overlay plan for a
 	// host whose prefix does not exist yet (Ansible check mode on a new host).
 	PrefixMayBeMissing bool
@@ -146,6 +159,9 @@ type Result struct {
 	// Before and After are the config with tokens redacted (for diffs).
 	Before string `json:"-"`
 	After  string `json:"-"`
+	// Files are the instance files a declared run (Options.Declare,
+	// Options.Purge) wrote or removed.
+	Files []FileChange `json:"-"`
 }
 
 // Run is the one entry point of both front ends: Sync, or Remove when
@@ -153,6 +169,9 @@ type Result struct {
 func Run(ctx context.Context, o Options) (*Result, error) {
 	ctx, cancel := o.bounded(ctx)
 	defer cancel()
+	if o.Declare != nil || o.Purge {
+		return runDeclared(ctx, o)
+	}
 	if o.Unregister {
 		return Remove(ctx, o)
 	}
@@ -197,6 +216,15 @@ func start(ctx context.Context, o *Options) (*engine, *Result, error) {
 		en.lock = fl
 	}
 	return en, res, nil
+}
+
+// fails is " (<option> fails instead)" in the front end's terms, or ""
+// where the front end has no such option.
+func (o Options) fails(opt input.Option) string {
+	if n := o.Names(opt); n != "" {
+		return " (" + n + " fails instead)"
+	}
+	return ""
 }
 
 func (o *Options) prefixMissing() bool {

@@ -76,11 +76,17 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 		return nil, err
 	}
 	p.tokens = en.checkTokens(ctx, d, p.ev.State, p.ev.Tokens)
+	for k, id := range o.namespaces {
+		if p.ev.State.Namespaces == nil {
+			p.ev.State.Namespaces = map[string]int64{}
+		}
+		p.ev.State.Namespaces[k] = id
+	}
 	if err := en.observe(ctx, &p.ev); err != nil {
 		if o.Strict || !gitlab.IsUnreachable(err) || !plan.CanStartDegraded(p.ev) {
 			return nil, err
 		}
-		en.warn("GitLab could not be reached (%v); every executor has a token on disk and nothing needs GitLab, so gitlab-runner starts with the tokens it has and retries GitLab by itself (%s fails instead)", err, o.Names(input.Strict))
+		en.warn("GitLab could not be reached (%v); every executor has a token on disk and nothing needs GitLab, so gitlab-runner starts with the tokens it has and retries GitLab by itself%s", err, o.fails(input.Strict))
 		p.Plan, p.Degraded = plan.KeepUnverified(p.ev), true
 		return p, nil
 	}
@@ -134,7 +140,7 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 // template, every executor file (or the Overlay's content), descriptions
 // and tags. It makes no request and no write.
 func loadDeclared(ctx context.Context, o Options, prefixMissing bool) (*config.Desired, error) {
-	d, err := config.Load(hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}, o.Hostname, o.Overlay, o.Secrets, prefixMissing)
+	d, err := config.Load(ctx, hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}, o.Hostname, o.Overlay, o.Secrets, prefixMissing)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +266,7 @@ func (en *engine) conclude(p *Planned, res *Result, outcomes []plan.Outcome, ext
 			// A runner no longer declared, on a GitLab that does not
 			// answer (decommissioned, say): its entry stays and the next
 			// run tries again; the host still starts.
-			en.warn("%v; its entry stays in the config until that GitLab answers (%s fails instead)", err, en.o.Names(input.Strict))
+			en.warn("%v; its entry stays in the config until that GitLab answers%s", err, en.o.fails(input.Strict))
 			continue
 		}
 		errs = append(errs, err)

@@ -19,12 +19,12 @@ import (
 
 // Args are the module's options after validation.
 type Args struct {
-	Prefix      string
-	Instance    string
-	State       string
-	Global      map[string]any
-	Clients     []ClientArg
-	Executors   []map[string]any
+	Prefix   string
+	Instance string
+	State    string
+	// Declare is global, clients and executors, when given: the instance
+	// as values, for core to render into its files.
+	Declare     *config.Declaration
 	TagSchema   string
 	CaptureTags string
 	Refresh     bool
@@ -39,31 +39,8 @@ type Args struct {
 	// read-only companion; its action plugin adds _gra_module: info).
 	Module string
 
-	HasGlobal, HasClients, HasExecutors bool
-
 	CheckMode bool
 	Diff      bool
-}
-
-// ClientArg is one entry of the clients option: the keys of a
-// client_configs entry (config.ClientKeys) that the task sets.
-type ClientArg struct {
-	URL    string
-	Values map[string]any
-	// Group and Project are full paths ("ops/ci") resolved to group_id /
-	// project_id through GitLab's API before anything is written.
-	Group, Project string
-}
-
-// Secrets are the inline tokens of the entry.
-func (c ClientArg) Secrets() []string {
-	var out []string
-	for _, k := range []string{"personal_access_token", "registration_token"} {
-		if s, ok := c.Values[k].(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // ArgError is a bad option; its message names the option.
@@ -174,6 +151,8 @@ func ParseArgs(data []byte) (*Args, error) {
 		}
 		a.Concurrency = int(n)
 	}
+	var hasGlobal, hasClients, hasExecutors bool
+	d := &config.Declaration{}
 	if v, ok := raw["global"]; ok && v != nil {
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -184,20 +163,20 @@ func ParseArgs(data []byte) (*Args, error) {
 				return nil, argErr("global.%s is not allowed: give clients and executors instead", k)
 			}
 		}
-		a.Global, a.HasGlobal = m, true
+		d.Global, hasGlobal = m, true
 	}
 	if v, ok := raw["clients"]; ok && v != nil {
 		list, ok := v.([]any)
 		if !ok {
 			return nil, argErr("clients must be a list of dicts, got %s", jsonType(v))
 		}
-		a.HasClients = true
+		hasClients = true
 		for i, el := range list {
 			c, err := parseClient(el, i)
 			if err != nil {
 				return nil, err
 			}
-			a.Clients = append(a.Clients, c)
+			d.Clients = append(d.Clients, c)
 		}
 	}
 	if v, ok := raw["executors"]; ok && v != nil {
@@ -205,7 +184,7 @@ func ParseArgs(data []byte) (*Args, error) {
 		if !ok {
 			return nil, argErr("executors must be a list of dicts, got %s", jsonType(v))
 		}
-		a.HasExecutors = true
+		hasExecutors = true
 		seen := map[string]bool{}
 		for i, el := range list {
 			m, ok := el.(map[string]any)
@@ -220,24 +199,27 @@ func ParseArgs(data []byte) (*Args, error) {
 				return nil, argErr("executors[%d].name %q is declared twice", i, name)
 			}
 			seen[name] = true
-			a.Executors = append(a.Executors, m)
+			d.Executors = append(d.Executors, m)
 		}
 	}
-	if a.State == "present" && (a.HasGlobal || a.HasClients || a.HasExecutors) && !(a.HasClients && a.HasExecutors) {
+	if a.State == "present" && (hasGlobal || hasClients || hasExecutors) && !(hasClients && hasExecutors) {
 		return nil, argErr("clients and executors go together: give both to manage the files, or neither to sync the files already on the host")
 	}
-	if a.State == "present" && a.HasExecutors && len(a.Executors) == 0 {
+	if a.State == "present" && hasExecutors && len(d.Executors) == 0 {
 		return nil, argErr("executors is empty: declare at least one executor, or use state: absent to remove this instance's runners")
+	}
+	if hasGlobal || hasClients || hasExecutors {
+		a.Declare = d
 	}
 	return a, nil
 }
 
-func parseClient(el any, i int) (ClientArg, error) {
+func parseClient(el any, i int) (config.DeclaredClient, error) {
 	m, ok := el.(map[string]any)
 	if !ok {
-		return ClientArg{}, argErr("clients[%d] must be a dict, got %s", i, jsonType(el))
+		return config.DeclaredClient{}, argErr("clients[%d] must be a dict, got %s", i, jsonType(el))
 	}
-	c := ClientArg{Values: map[string]any{}}
+	c := config.DeclaredClient{Values: map[string]any{}}
 	for k, v := range m {
 		if k == "group" || k == "project" {
 			if v == nil {
@@ -258,21 +240,24 @@ func parseClient(el any, i int) (ClientArg, error) {
 			}
 			continue
 		}
-		kind, known := config.ClientKeyKinds[k]
+		key, known := config.ClientKey(k)
 		if !known {
-			return c, argErr("clients[%d]: unsupported parameter %s; supported: %s, group, project", i, k, strings.Join(config.ClientKeys, ", "))
+			var names []string
+			for _, k := range config.ClientKeys() {
+				names = append(names, k.Name)
+			}
+			return c, argErr("clients[%d]: unsupported parameter %s; supported: %s, group, project", i, k, strings.Join(names, ", "))
 		}
 		if v == nil {
 			continue
 		}
-		cv, err := convert(v, kind, fmt.Sprintf("clients[%d].%s", i, k))
+		cv, err := convert(v, key.Kind, fmt.Sprintf("clients[%d].%s", i, k))
 		if err != nil {
 			return c, err
 		}
 		c.Values[k] = cv
 	}
-	c.URL, _ = c.Values["url"].(string)
-	if c.URL == "" {
+	if url, _ := c.Values["url"].(string); url == "" {
 		return c, argErr("clients[%d].url is required", i)
 	}
 	if _, ok := c.Values["group_id"]; ok && c.Group != "" {
@@ -281,8 +266,8 @@ func parseClient(el any, i int) (ClientArg, error) {
 	if _, ok := c.Values["project_id"]; ok && c.Project != "" {
 		return c, argErr("clients[%d]: give project or project_id, not both", i)
 	}
-	if rt, ok := c.Values["runner_type"].(string); ok && !slices.Contains(config.RunnerTypes, rt) {
-		return c, argErr("clients[%d].runner_type must be one of: %s, got: %s", i, strings.Join(config.RunnerTypes, ", "), rt)
+	if rt, ok := c.Values["runner_type"].(string); ok && !slices.Contains(config.RunnerTypes(), rt) {
+		return c, argErr("clients[%d].runner_type must be one of: %s, got: %s", i, strings.Join(config.RunnerTypes(), ", "), rt)
 	}
 	return c, nil
 }
@@ -323,16 +308,16 @@ func checkExecutor(m map[string]any, i int) error {
 		return err
 	}
 	m["name"] = name
-	for k, kind := range config.ExecutorKeyKinds {
-		v, ok := m[k]
+	for _, k := range config.ExecutorKeys() {
+		v, ok := m[k.Name]
 		if !ok {
 			continue
 		}
-		cv, err := convert(v, kind, fmt.Sprintf("executors[%d].%s", i, k))
+		cv, err := convert(v, k.Kind, fmt.Sprintf("executors[%d].%s", i, k.Name))
 		if err != nil {
 			return err
 		}
-		m[k] = cv
+		m[k.Name] = cv
 	}
 	if name == "" {
 		return argErr("executors[%d].name must not be empty", i)

@@ -23,7 +23,10 @@ func FuzzParseArgs(f *testing.F) {
 		if a.Concurrency < 1 || a.Concurrency > 256 || (a.State != "present" && a.State != "absent") {
 			t.Fatalf("accepted out-of-range arguments: %+v", a)
 		}
-		for _, e := range a.Executors {
+		if a.Declare == nil {
+			return
+		}
+		for _, e := range a.Declare.Executors {
 			if _, ok := e["name"].(string); !ok {
 				t.Fatalf("accepted an executor without a string name: %v", e)
 			}

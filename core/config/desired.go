@@ -4,6 +4,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -11,8 +12,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fanout"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
@@ -86,7 +87,7 @@ type Overlay struct {
 }
 
 // Load reads and validates the template and executor files.
-func Load(l hostfs.Layout, hostname string, ov *Overlay, sec *redact.Redactor, prefixMissing bool) (*Desired, error) {
+func Load(ctx context.Context, l hostfs.Layout, hostname string, ov *Overlay, sec *redact.Redactor, prefixMissing bool) (*Desired, error) {
 	if err := ValidateNames(hostname, l.Instance); err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func Load(l hostfs.Layout, hostname string, ov *Overlay, sec *redact.Redactor, p
 	if err != nil {
 		return nil, err
 	}
-	if err := d.loadExecutors(files); err != nil {
+	if err := d.loadExecutors(ctx, files); err != nil {
 		return nil, err
 	}
 	sort.Slice(d.Executors, func(i, j int) bool { return d.Executors[i].Name < d.Executors[j].Name })
@@ -229,34 +230,24 @@ func readExecutorFile(prefixReal, prefix string, f execFile) ([]byte, error) {
 // loadExecutors reads and parses the executor files on every core; the
 // error reported is the first in file-name order, so it does not depend on
 // scheduling.
-func (d *Desired) loadExecutors(files []execFile) error {
+func (d *Desired) loadExecutors(ctx context.Context, files []execFile) error {
 	prefixReal, err := filepath.EvalSymlinks(d.Layout.Prefix)
 	if err != nil {
 		prefixReal = d.Layout.Prefix
 	}
 	execs := make([]*Executor, len(files))
 	errs := make([]error, len(files))
-	workers := min(runtime.GOMAXPROCS(0), len(files))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				data, err := readExecutorFile(prefixReal, d.Layout.Prefix, files[i])
-				if err == nil {
-					execs[i], err = d.parseExecutor(files[i].name, files[i].rel, data)
-				}
-				errs[i] = err
-			}
-		}()
+	_ = fanout.Each(ctx, len(files), runtime.GOMAXPROCS(0), func(i int) error {
+		data, err := readExecutorFile(prefixReal, d.Layout.Prefix, files[i])
+		if err == nil {
+			execs[i], err = d.parseExecutor(files[i].name, files[i].rel, data)
+		}
+		errs[i] = err
+		return nil
+	})
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	for i := range files {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
 			return err

@@ -62,11 +62,11 @@ func (d *Desired) parseClient(file string, i int, t *table.Table, sec *redact.Re
 		return &input.Error{File: file, Key: fmt.Sprintf("client_configs[%d].%s", i, key), Msg: msg}
 	}
 	for _, k := range t.Keys() {
-		if canon, ok := foldKey(k, ClientKeyKinds); ok && canon != k {
-			return nil, where(k, "write it as "+canon+"; the tool reads keys as written, in lower case")
+		if key, ok := lookupKey(clientKeys, k, true); ok && key.Name != k {
+			return nil, where(k, "write it as "+key.Name+"; the tool reads keys as written, in lower case")
 		}
-		if _, known := ClientKeyKinds[k]; !known {
-			return nil, where(k, "unknown key; expected one of "+strings.Join(ClientKeys, ", "))
+		if _, known := ClientKey(k); !known {
+			return nil, where(k, "unknown key; expected one of "+clientKeyNames())
 		}
 	}
 	c := &ClientConfig{Index: i}
@@ -108,10 +108,7 @@ func (d *Desired) parseClient(file string, i int, t *table.Table, sec *redact.Re
 		// be read without end, and a CA someone else owns is not trusted.
 		pem, err := hostfs.ReadTrusted(ca, ca, "tls_ca_file", false)
 		if err != nil {
-			if ie := input.As(err); ie != nil {
-				ie.File, ie.Key = file, fmt.Sprintf("client_configs[%d].tls_ca_file (%s)", i, ca)
-			}
-			return nil, err
+			return nil, fileErr(err, where("tls_ca_file", ""), ca)
 		}
 		c.TLSCAFile, c.TLSCA = ca, pem
 	}
@@ -149,19 +146,20 @@ func (d *Desired) secretKey(t *table.Table, key string, where func(key, msg stri
 		if !filepath.IsAbs(file) {
 			file = filepath.Join(d.Layout.Prefix, file)
 		}
+		at := where(key+"_file", "")
 		data, err := hostfs.ReadTrusted(file, file, key+"_file", true)
 		if err != nil {
-			return "", err
+			return "", fileErr(err, at, file)
 		}
 		v := strings.TrimSpace(string(data))
-		if v == "" {
-			return "", input.Errorf(file, "", "%s_file is empty; write the token into it", key)
-		}
-		if strings.ContainsAny(v, "\n\r") || !utf8.ValidString(v) {
-			return "", input.Errorf(file, "", "%s_file must hold the token alone on one line", key)
-		}
-		if isPlaceholder(v) {
-			return "", input.Errorf(file, "", "holds a placeholder, not a token; write the real token into it")
+		bad := func(msg string) error { at.Msg = file + ": " + msg; return at }
+		switch {
+		case v == "":
+			return "", bad("the file is empty; write the token into it")
+		case strings.ContainsAny(v, "\n\r") || !utf8.ValidString(v):
+			return "", bad("the file must hold the token alone on one line")
+		case isPlaceholder(v):
+			return "", bad("the file holds a placeholder, not a token; write the real token into it")
 		}
 		return v, nil
 	}
@@ -203,7 +201,19 @@ func runnerScope(t *table.Table, where func(key, msg string) *input.Error, defTy
 			return "", 0, 0, where("project_id", "runner_type project_type needs project_id = <numeric id of the project>")
 		}
 	default:
-		return "", 0, 0, where("runner_type", fmt.Sprintf("%q is not one of %s", rt, strings.Join(RunnerTypes, ", ")))
+		return "", 0, 0, where("runner_type", fmt.Sprintf("%q is not one of %s", rt, strings.Join(RunnerTypes(), ", ")))
 	}
 	return rt, g, p, nil
+}
+
+// fileErr names a file a key points to as that key: the error of reading
+// path is reported at the key (at), the path in its message.
+func fileErr(err error, at *input.Error, path string) error {
+	ie := input.As(err)
+	if ie == nil {
+		return err
+	}
+	out := *at
+	out.Msg, out.Fix, out.FixOption, out.Err = path+": "+ie.Msg, ie.Fix, ie.FixOption, ie.Err
+	return &out
 }

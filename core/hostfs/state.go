@@ -93,6 +93,18 @@ type State struct {
 	// Tokens records, per GitLab, the personal access token last checked
 	// (by fingerprint, never the token) and what GitLab said of it.
 	Tokens map[string]TokenRecord `json:"tokens,omitempty"`
+	// Namespaces are group and project ids resolved from their full paths
+	// (NamespaceKey), so each path is looked up once.
+	Namespaces map[string]int64 `json:"namespaces,omitempty"`
+}
+
+// NamespaceKey is the key of a group's or project's id in State.Namespaces.
+func NamespaceKey(url, kind, path string) string {
+	key, err := gitlab.NormalizeURL(url)
+	if err != nil {
+		key = url
+	}
+	return kind + " " + key + " " + path
 }
 
 // TokenRecord is what GitLab said of a personal access token when it was

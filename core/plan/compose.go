@@ -88,7 +88,7 @@ func Sections(prev Previous, plan Plan, outcomes []Outcome, fresh *hostfs.LiveCo
 // NewState is the state file after the run: each executor's runner and
 // the settings GitLab now holds, as far as known.
 func NewState(plan Plan, outcomes []Outcome, old *hostfs.State, tokens map[string]hostfs.TokenRecord) *hostfs.State {
-	st := &hostfs.State{Version: 1, Runners: map[string]hostfs.StateRunner{}, Tokens: tokens}
+	st := &hostfs.State{Version: 1, Runners: map[string]hostfs.StateRunner{}, Tokens: tokens, Namespaces: old.Namespaces}
 	for i, s := range plan.Steps {
 		if s.Action == Delete {
 			continue

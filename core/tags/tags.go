@@ -7,17 +7,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fanout"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 	"github.com/google/jsonschema-go/jsonschema"
@@ -104,87 +103,82 @@ func Compute(ctx context.Context, d *config.Desired, o Options) error {
 
 	captured := make([]map[string]any, len(d.Executors))
 	if o.CaptureProgram != "" {
-		errs := make([]error, len(d.Executors))
-		sem := make(chan struct{}, o.Concurrency)
-		var wg sync.WaitGroup
-		for i, e := range d.Executors {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				captured[i], errs[i] = capture(ctx, o.CaptureProgram, o.CaptureTimeout, e)
-			}()
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		err := fanout.Each(ctx, len(d.Executors), o.Concurrency, func(i int) error {
+			var err error
+			captured[i], err = capture(ctx, o.CaptureProgram, o.CaptureTimeout, d.Executors[i])
+			return err
+		})
+		if err != nil {
 			return err
 		}
 	}
-
 	for i, e := range d.Executors {
-		props := map[string]any{
-			"hostname":      d.Hostname,
-			"instance":      d.Layout.Instance,
-			"executor_type": e.Type,
-			"architecture":  o.Arch,
+		if err := o.tag(d, e, scheds, captured[i], schema); err != nil {
+			return err
 		}
-		// env lists the values of env_tags in declaration order, as the
-		// original tool's schemas expect ("env": {"type": "array"}).
-		env := []any{}
-		var tags []string
-		tags = append(tags, d.Hostname)
-		if dl := config.DigitlessHostname(d.Hostname); dl != "" {
-			tags = append(tags, dl)
+	}
+	return nil
+}
+
+// tag computes one executor's tags and checks its properties against the
+// schema.
+func (o Options) tag(d *config.Desired, e *config.Executor, scheds []string, captured map[string]any, schema *jsonschema.Resolved) error {
+	props := map[string]any{
+		"hostname":      d.Hostname,
+		"instance":      d.Layout.Instance,
+		"executor_type": e.Type,
+		"architecture":  o.Arch,
+	}
+	tags := []string{d.Hostname}
+	if dl := config.DigitlessHostname(d.Hostname); dl != "" {
+		tags = append(tags, dl)
+	}
+	tags = append(tags, d.Layout.Instance, e.Type)
+	// env lists the values of env_tags in declaration order, as the
+	// original tool's schemas expect ("env": {"type": "array"}).
+	env := []any{}
+	for _, name := range e.EnvTags {
+		if v, ok := o.Getenv(name); ok && strings.TrimSpace(v) != "" {
+			v = strings.TrimSpace(v)
+			if err := config.CheckTag(v); err != nil {
+				return input.Errorf(e.File, "env_tags", "environment variable %s: %v", name, err)
+			}
+			env = append(env, v)
+			tags = append(tags, v)
 		}
-		tags = append(tags, d.Layout.Instance, e.Type)
-		for _, name := range e.EnvTags {
-			if v, ok := o.Getenv(name); ok && strings.TrimSpace(v) != "" {
-				v = strings.TrimSpace(v)
-				if err := config.CheckTag(v); err != nil {
-					return input.Errorf(e.File, "env_tags", "environment variable %s: %v", name, err)
-				}
-				env = append(env, v)
-				tags = append(tags, v)
+	}
+	props["env"] = env
+	tags = append(tags, e.StaticTags...)
+	tags = append(tags, o.Arch)
+	if (e.Type == "batch" || e.Type == "custom") && len(scheds) > 0 {
+		props["scheduler"] = scheds[0]
+		tags = append(tags, scheds...)
+	}
+	keys := make([]string, 0, len(captured))
+	for k := range captured {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		props[k] = captured[k]
+		switch v := captured[k].(type) {
+		case string:
+			tags = append(tags, v)
+		case []any:
+			for _, s := range v {
+				tags = append(tags, s.(string))
 			}
 		}
-		props["env"] = env
-		tags = append(tags, e.StaticTags...)
-		tags = append(tags, o.Arch)
-		if e.Type == "batch" || e.Type == "custom" {
-			if len(scheds) > 0 {
-				props["scheduler"] = scheds[0]
-				tags = append(tags, scheds...)
-			}
+	}
+	if schema != nil {
+		if err := schema.Validate(jsonValue(props)); err != nil {
+			return &input.Error{Option: input.TagSchema, File: o.SchemaFile, Msg: fmt.Sprintf("executor %s (%s): tag properties violate the schema: %s", e.Name, e.File, schemaMessage(err))}
 		}
-		if c := captured[i]; c != nil {
-			keys := make([]string, 0, len(c))
-			for k := range c {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				props[k] = c[k]
-				switch v := c[k].(type) {
-				case string:
-					tags = append(tags, v)
-				case []any:
-					for _, s := range v {
-						tags = append(tags, s.(string))
-					}
-				}
-			}
-		}
-		if schema != nil {
-			if err := schema.Validate(jsonValue(props)); err != nil {
-				return &input.Error{Option: input.TagSchema, File: o.SchemaFile, Msg: fmt.Sprintf("executor %s (%s): tag properties violate the schema: %s", e.Name, e.File, schemaMessage(err))}
-			}
-		}
-		e.Tags = dedupeSorted(tags)
-		if len(e.Tags) > maxTags {
-			return input.Errorf(e.File, "", "executor %s would get %d tags, more than GitLab's limit of %d (Ci::Runner TAG_LIST_MAX_LENGTH): %s", e.Name, len(e.Tags), maxTags, strings.Join(e.Tags, ", ")).
-				WithFix("remove some tags, env_tags or capture properties")
-		}
+	}
+	e.Tags = dedupeSorted(tags)
+	if len(e.Tags) > maxTags {
+		return input.Errorf(e.File, "", "executor %s would get %d tags, more than GitLab's limit of %d (Ci::Runner TAG_LIST_MAX_LENGTH): %s", e.Name, len(e.Tags), maxTags, strings.Join(e.Tags, ", ")).
+			WithFix("remove some tags, env_tags or capture properties")
 	}
 	return nil
 }

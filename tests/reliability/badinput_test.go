@@ -93,7 +93,7 @@ var badInputs = []badInput{
 	{"url matching no client", func(t *testing.T, w *world) []string {
 		w.p.Executor("x.toml", "url = \"https://gitlab.example.org\"\n")
 		return nil
-	}, []string{"main/x.toml", "key url", "matches no client_configs entry", "known: http://127.0.0.1"}},
+	}, []string{"main/x.toml", "key url", "is the url of no client", "known: http://127.0.0.1"}},
 	{"url that is not http", func(t *testing.T, w *world) []string {
 		w.p.Executor("x.toml", "url = \"gitlab.example.org\"\n")
 		return nil
@@ -185,7 +185,7 @@ var badInputs = []badInput{
 		w.p.Write("pat", "\n")
 		w.p.Write("config.template.main.toml", template(w, "personal_access_token_file = \"pat\"\n"))
 		return nil
-	}, []string{"/pat", "personal_access_token_file is empty", "write the token"}},
+	}, []string{"/pat", "key client_configs[0].personal_access_token_file", "file is empty", "write the token"}},
 	{"token file readable by group", func(t *testing.T, w *world) []string {
 		f := w.p.Write("pat", coretest.AdminPAT+"\n")
 		chmod(t, f, 0o640)
