@@ -98,6 +98,7 @@ func conformanceRows() []conformanceRow {
 			"error_description": "The request requires higher privileges than provided by the access token."}
 	}
 	msg := func(m string) map[string]any { return map[string]any{"message": m} }
+	timeout3600 := func(s *Sim) { s.UpdateRunner(1, func(r *Runner) { r.MaximumTimeout = 3600 }) }
 	errBody := func(m string) map[string]any { return map[string]any{"error": m} }
 	const (
 		runnersRB = "lib/api/ci/runners.rb"
@@ -162,6 +163,9 @@ func conformanceRows() []conformanceRow {
 
 		// PUT /runners/:id parameters and validations.
 		{name: "maximum_timeout below 600", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"maximum_timeout": 300}, status: 400, want: map[string]any{"message": map[string]any{"maximum_timeout": []any{"needs to be at least 10 minutes"}}}, items: -1, source: modelRB},
+		{name: "maximum_timeout 0 is a value", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"maximum_timeout": 0}, status: 400, want: map[string]any{"message": map[string]any{"maximum_timeout": []any{"needs to be at least 10 minutes"}}}, items: -1, source: modelRB + " validates :maximum_timeout, allow_nil: true"},
+		{name: "maximum_timeout omitted stays", setup: timeout3600, method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"description": "x"}, status: 200, want: map[string]any{"maximum_timeout": 3600.0}, items: -1, source: runnersRB + " declared_params(include_missing: false)"},
+		{name: "maximum_timeout null clears it", setup: timeout3600, method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"maximum_timeout": nil}, status: 200, want: map[string]any{"maximum_timeout": nil}, items: -1, source: runnersRB + " optional :maximum_timeout, type: Integer (nil allowed) + " + modelRB},
 		{name: "51 tags on update", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"tag_list": tags51}, status: 400, want: map[string]any{"message": map[string]any{"tags_list": []any{"Too many tags specified. Please limit the number of tags to 50"}}}, items: -1, source: modelRB + " TAG_LIST_MAX_LENGTH"},
 		{name: "active and paused together", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{"active": true, "paused": false}, status: 400, want: errBody("active, paused are mutually exclusive"), items: -1, source: runnersRB + " mutually_exclusive"},
 		{name: "nothing to update", method: "PUT", path: "/runners/1", pat: "root-api", body: map[string]any{}, status: 400, want: errBody("description, active, paused, tag_list, run_untagged, locked, access_level, maximum_timeout, maintenance_note are missing, at least one parameter must be provided"), items: -1, source: runnersRB + " at_least_one_of"},
@@ -176,7 +180,8 @@ func conformanceRows() []conformanceRow {
 		{name: "type filter", method: "GET", path: "/runners/all?type=group_type", pat: "root-read", status: 200, items: 3, source: runnersRB + " filter_params"},
 		{name: "bad type filter", method: "GET", path: "/runners/all?type=shared", pat: "root-api", status: 400, want: errBody("type does not have a valid value"), items: -1, source: runnersRB + " values: AVAILABLE_TYPES"},
 		{name: "group runners include ancestors and instance", method: "GET", path: "/groups/ops%2Fsub/runners", pat: "eve-api", status: 200, items: 3, source: "app/models/ci/runner.rb group_or_instance_wide"},
-		{name: "group runners need an owner", method: "GET", path: "/groups/ops/runners", pat: "bob-api", status: 403, want: msg("403 Forbidden"), items: -1, source: "app/policies/group_policy.rb read_group_runners"},
+		{name: "group maintainer lists group runners", method: "GET", path: "/groups/ops/runners", pat: "bob-api", status: 200, items: 3, source: "app/policies/group_policy.rb `rule { maintainer }` read_group_runners (16.4, MR 128607, MR 130500)"},
+		{name: "group runners need a group maintainer", method: "GET", path: "/groups/ops/runners", pat: "carol-api", status: 403, want: msg("403 Forbidden"), items: -1, source: "lib/api/ci/runners.rb authorize! :read_group_runners"},
 		{name: "unknown group", method: "GET", path: "/groups/nope/runners", pat: "alice-api", status: 404, want: msg("404 Group Not Found"), items: -1, source: "lib/api/helpers.rb find_group!"},
 		{name: "invisible group is 404", method: "GET", path: "/groups/102/runners", pat: "alice-api", status: 404, want: msg("404 Group Not Found"), items: -1, source: "lib/api/helpers.rb find_group!"},
 		{name: "project runners", method: "GET", path: "/projects/ops%2Fapp/runners", pat: "carol-api", status: 200, items: 4, source: "app/models/ci/runner.rb owned_or_instance_wide"},

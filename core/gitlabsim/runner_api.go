@@ -197,10 +197,12 @@ func (s *Sim) deleteByToken(c *call) {
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
-// deleteManager is DELETE /runners/managers: gitlab-runner's unregister of
-// one host (token + system_id) from a runner shared by several hosts. A
-// system id the runner has no manager for is `not_found!('Runner manager
-// not found')`, which GitLab words "404 Runner manager not found Not Found".
+// deleteManager is DELETE /runners/managers (MR 118212, 16.0): gitlab-runner's
+// unregister of one host (token + system_id) from a runner shared by
+// several hosts. `authenticate_runner!(ensure_runner_manager: false)`
+// contacts the runner, not a manager. A system id the runner has no
+// manager for is `not_found!('Runner manager not found')`, which GitLab
+// words "404 Runner manager not found Not Found".
 func (s *Sim) deleteManager(c *call) {
 	if _, ok := c.params["token"].(string); ok {
 		if _, ok := c.params["system_id"].(string); !ok {
@@ -213,6 +215,7 @@ func (s *Sim) deleteManager(c *call) {
 		return
 	}
 	defer s.mu.Unlock()
+	s.heartbeat(c, r, false, true)
 	sid := c.params["system_id"].(string)
 	if _, ok := r.Managers[sid]; !ok {
 		notFound(c.w, "Runner manager not found")

@@ -233,7 +233,9 @@ func (s *Sim) listAll(c *call) {
 // listGroupRunners is GET /groups/:id/runners: Ci::Runner.group_or_instance_wide,
 // the group runners of the group and its ancestors plus instance runners.
 // The group must be visible (else 404 "404 Group Not Found") and the user
-// allowed :read_group_runners, which group_policy.rb gives owners (403).
+// allowed :read_group_runners (else 403 "403 Forbidden"), which
+// group_policy.rb gives maintainers and owners since 16.4 (MR 128607,
+// flag removed by MR 130500).
 func (s *Sim) listGroupRunners(c *call) {
 	s.mu.Lock()
 	g := s.findGroup(c.actor, c.seg)
@@ -242,7 +244,7 @@ func (s *Sim) listGroupRunners(c *call) {
 		notFound(c.w, "Group")
 		return
 	}
-	if !c.actor.admin && s.groupAccess(c.actor.user, g) < Owner {
+	if !c.actor.admin && s.groupAccess(c.actor.user, g) < Maintainer {
 		s.mu.Unlock()
 		forbidden(c.w, "")
 		return
