@@ -74,8 +74,9 @@ type Profile struct {
 type OrphanAnswer string
 
 const (
-	// OrphanServed: the runner works as any other (16.11 to 17.8: nothing
-	// checks the owner on the runner API).
+	// OrphanServed: the runner works as any other (16.11 and 17.0: nothing
+	// checks the owner on the runner API; the releases from 17.5, when
+	// runners got a sharding key, to 17.8 are not modelled).
 	OrphanServed OrphanAnswer = "served"
 	// OrphanUnprocessable: POST /runners/verify and /jobs/request answer
 	// 422 "Runner is orphaned" (UnknownRunnerOwnerError raised by
