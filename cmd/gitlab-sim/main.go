@@ -1,12 +1,14 @@
 // Command gitlab-sim serves the GitLab simulator (core/gitlabsim) on a
 // loopback port, for the demo, the Molecule scenarios, the benchmarks and a
 // real gitlab-runner to poll. It adds a control API under /-/sim/ (state,
-// users, groups, tokens, request log, fault injection).
+// users, groups, tokens, request log, fault injection, the clock and the
+// GitLab release it imitates).
 package main
 
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,11 +39,38 @@ func main() {
 	}
 }
 
+const ctlUsage = `usage: gitlab-sim ctl URL METHOD /-/sim/PATH [JSON-BODY]
+       gitlab-sim ctl URL advance DURATION      move the clock (240h), running GitLab's hourly jobs
+       gitlab-sim ctl URL set-time RFC3339      set the clock
+       gitlab-sim ctl URL version VERSION       imitate another GitLab release (%s)`
+
 // ctl talks to a running simulator's control API, so scripts need no
-// HTTP client: gitlab-sim ctl URL METHOD PATH [JSON-BODY].
+// HTTP client: gitlab-sim ctl URL METHOD PATH [JSON-BODY], or one of the
+// shorthands for the clock and the release.
 func ctl(args []string) error {
+	if len(args) == 3 {
+		var body []byte
+		var err error
+		switch args[1] {
+		case "advance":
+			body, err = json.Marshal(gitlabsim.ClockChange{Advance: args[2]})
+			args = []string{args[0], "POST", "/-/sim/clock", string(body)}
+		case "set-time":
+			var t time.Time
+			if t, err = time.Parse(time.RFC3339, args[2]); err == nil {
+				body, err = json.Marshal(gitlabsim.ClockChange{Set: t})
+			}
+			args = []string{args[0], "POST", "/-/sim/clock", string(body)}
+		case "version":
+			body, err = json.Marshal(map[string]string{"version": args[2]})
+			args = []string{args[0], "PUT", "/-/sim/profile", string(body)}
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if len(args) < 3 || len(args) > 4 {
-		return fmt.Errorf("usage: gitlab-sim ctl URL METHOD /-/sim/PATH [JSON-BODY]")
+		return fmt.Errorf(ctlUsage, strings.Join(gitlabsim.ProfileVersions(), ", "))
 	}
 	var body io.Reader
 	if len(args) == 4 {
@@ -84,8 +113,11 @@ func run(args []string) error {
 	addrFile := fs.String("addr-file", "", "write the base URL here once listening")
 	var pats []string
 	fs.StringArrayVar(&pats, "pat", nil, "personal access token NAME:SCOPE+SCOPE:admin|user:FILE (value read from FILE; repeatable)")
-	regFile := fs.String("registration-token-file", "", "enable the legacy registration token read from FILE")
-	regDisabled := fs.Bool("registration-disabled", false, "answer 410 Gone to legacy registration, as GitLab 17+ does")
+	regFile := fs.String("registration-token-file", "", "enable the legacy registration token read from FILE (and allow registration tokens, as an administrator must since GitLab 17.0)")
+	regDisabled := fs.Bool("registration-disabled", false, "answer 410 Gone to legacy registration (allow_runner_registration_token off)")
+	version := fs.String("version-profile", gitlabsim.NewestProfile().Version, "GitLab release to imitate: "+strings.Join(gitlabsim.ProfileVersions(), ", "))
+	start := fs.String("start-time", "", "start the simulator's clock at this RFC 3339 time (default: now); it runs on from there")
+	seed := fs.Uint64("seed", 0, "seed of the random delays with which GitLab writes runner contacts")
 	latency := fs.Duration("latency", 0, "latency added to every API request")
 	lifetime := fs.Duration("token-lifetime", 0, "runner tokens expire after this long (0: never)")
 	adminMode := fs.Bool("admin-mode", false, "turn on GitLab's Admin Mode: administrator tokens need the admin_mode scope")
@@ -96,8 +128,11 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if _, ok := gitlabsim.LookupProfile(*version); !ok {
+		return fmt.Errorf("--version-profile %q: have %s", *version, strings.Join(gitlabsim.ProfileVersions(), ", "))
+	}
 	opts := gitlabsim.Options{Latency: *latency, TokenLifetime: *lifetime, RegistrationDisabled: *regDisabled,
-		AdminMode: *adminMode, RoutableTokens: *routable}
+		AdminMode: *adminMode, RoutableTokens: *routable, Version: *version, Seed: *seed}
 	if *logRequests {
 		opts.RequestLog = os.Stderr
 	}
@@ -118,8 +153,16 @@ func run(args []string) error {
 			return fmt.Errorf("--registration-token-file: %w", err)
 		}
 		opts.RegistrationToken = v
+		opts.RegistrationTokensAllowed = true
 	}
 	sim := gitlabsim.New(opts)
+	if *start != "" {
+		t, err := time.Parse(time.RFC3339, *start)
+		if err != nil {
+			return fmt.Errorf("--start-time: %w", err)
+		}
+		sim.SetNow(t)
+	}
 	sim.EnableControl()
 
 	ln, err := net.Listen("tcp", *listen)

@@ -29,6 +29,24 @@ type scopeRule struct {
 	applies    []string
 }
 
+// forProfile drops the scopes the release does not have: manage_runner
+// before 17.1 (Profile.ManageRunnerScope).
+func (sr scopeRule) forProfile(p Profile) scopeRule {
+	if p.ManageRunnerScope {
+		return sr
+	}
+	drop := func(in []string) []string {
+		var out []string
+		for _, v := range in {
+			if v != "manage_runner" {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	return scopeRule{registered: drop(sr.registered), applies: drop(sr.applies)}
+}
+
 // allowed lists the scopes that open the route.
 func (sr scopeRule) allowed(method string) []string {
 	out := append([]string(nil), sr.applies...)

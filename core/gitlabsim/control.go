@@ -2,6 +2,7 @@ package gitlabsim
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"regexp"
 	"sort"
@@ -27,6 +28,12 @@ import (
 //	POST   /-/sim/reset-log
 //	POST   /-/sim/faults, DELETE /-/sim/faults
 //	PUT    /-/sim/settings                 ControlSettings
+//	GET    /-/sim/clock                    ClockView: now, the profile's version, the next housekeeping run
+//	POST   /-/sim/clock                    ClockChange {"advance": "240h"} and/or {"set": RFC 3339} -> ClockView
+//	GET    /-/sim/housekeeping             the runs of GitLab's scheduled jobs that deleted something
+//	GET    /-/sim/profile                  the Profile in use
+//	PUT    /-/sim/profile                  {"version": "16.11"} selects a named profile (an upgrade
+//	                                       mid-life); other Profile fields given change those switches
 //	POST   /-/sim/users                    add or replace a User
 //	POST   /-/sim/groups, /-/sim/projects  add or replace a Group / Project -> {"id": n}
 //	POST   /-/sim/members                  {"path": "a/b", "username": "u", "access_level": 50}
@@ -61,6 +68,17 @@ type RunnerView struct {
 	Legacy          bool     `json:"legacy"`
 	Orphaned        bool     `json:"orphaned,omitempty"`
 	SystemIDs       []string `json:"system_ids"`
+	// ContactedAt and Managers are read-only: as the API shows them.
+	ContactedAt time.Time     `json:"contacted_at,omitzero"`
+	Managers    []ManagerView `json:"managers,omitempty"`
+}
+
+// ManagerView is a runner manager as the control API shows it.
+type ManagerView struct {
+	ID          int64     `json:"id"`
+	SystemID    string    `json:"system_id"`
+	CreatedAt   time.Time `json:"created_at"`
+	ContactedAt time.Time `json:"contacted_at,omitzero"`
 }
 
 // View returns the control API's view of a runner.
@@ -68,12 +86,28 @@ func (r Runner) View() RunnerView {
 	v := RunnerView{ID: r.ID, Description: r.Description, RunnerType: r.RunnerType, GroupID: r.GroupID,
 		ProjectID: r.ProjectID, TagList: append([]string{}, r.TagList...), RunUntagged: r.RunUntagged,
 		Locked: r.Locked, Paused: r.Paused, AccessLevel: r.AccessLevel, MaximumTimeout: r.MaximumTimeout,
-		MaintenanceNote: r.MaintenanceNote, Legacy: r.Legacy, Orphaned: r.Orphaned, SystemIDs: []string{}}
-	for sid := range r.Managers {
+		MaintenanceNote: r.MaintenanceNote, Legacy: r.Legacy, Orphaned: r.Orphaned, SystemIDs: []string{},
+		ContactedAt: r.ContactedAt}
+	for sid, m := range r.Managers {
 		v.SystemIDs = append(v.SystemIDs, sid)
+		v.Managers = append(v.Managers, ManagerView{ID: m.ID, SystemID: sid, CreatedAt: m.CreatedAt, ContactedAt: m.ContactedAt})
 	}
 	sort.Strings(v.SystemIDs)
+	sort.Slice(v.Managers, func(i, j int) bool { return v.Managers[i].ID < v.Managers[j].ID })
 	return v
+}
+
+// ClockChange is the body of POST /-/sim/clock: set the clock (optional),
+// then advance it (optional, a Go duration: "240h", "90m").
+type ClockChange struct {
+	Set     time.Time `json:"set,omitzero"`
+	Advance string    `json:"advance,omitempty"`
+}
+
+// ClockView is the answer of GET and POST /-/sim/clock.
+type ClockView struct {
+	Now     time.Time `json:"now"`
+	Version string    `json:"version"`
 }
 
 // ControlSettings are the simulator-wide knobs PUT /-/sim/settings changes;
@@ -81,8 +115,10 @@ func (r Runner) View() RunnerView {
 type ControlSettings struct {
 	LatencyMS            *int  `json:"latency_ms,omitempty"`
 	RegistrationDisabled *bool `json:"registration_disabled,omitempty"`
-	AdminMode            *bool `json:"admin_mode,omitempty"`
-	MigrationBackoff     *bool `json:"migration_backoff,omitempty"`
+	// RegistrationTokensAllowed is allow_runner_registration_token.
+	RegistrationTokensAllowed *bool `json:"registration_tokens_allowed,omitempty"`
+	AdminMode                 *bool `json:"admin_mode,omitempty"`
+	MigrationBackoff          *bool `json:"migration_backoff,omitempty"`
 }
 
 // PATSpec is a personal access token as POST /-/sim/pats takes it.
@@ -198,6 +234,9 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 		if st.RegistrationDisabled != nil {
 			s.SetRegistrationDisabled(*st.RegistrationDisabled)
 		}
+		if st.RegistrationTokensAllowed != nil {
+			s.SetRegistrationTokensAllowed(*st.RegistrationTokensAllowed)
+		}
 		if st.AdminMode != nil {
 			s.SetAdminMode(*st.AdminMode)
 		}
@@ -205,6 +244,58 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 			s.SetMigrationBackoff(*st.MigrationBackoff)
 		}
 		w.WriteHeader(http.StatusNoContent)
+	case p == "/-/sim/clock" && m == http.MethodGet:
+		writeJSON(w, http.StatusOK, ClockView{Now: s.Now(), Version: s.Profile().Version})
+	case p == "/-/sim/clock" && m == http.MethodPost:
+		var ch ClockChange
+		if !decode(w, r, &ch) {
+			return
+		}
+		var d time.Duration
+		if ch.Advance != "" {
+			var err error
+			if d, err = time.ParseDuration(ch.Advance); err != nil || d < 0 {
+				apiError(w, http.StatusBadRequest, "advance: want a positive Go duration such as 240h")
+				return
+			}
+		}
+		if !ch.Set.IsZero() {
+			s.SetNow(ch.Set)
+		}
+		s.Advance(d)
+		writeJSON(w, http.StatusOK, ClockView{Now: s.Now(), Version: s.Profile().Version})
+	case p == "/-/sim/housekeeping" && m == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Housekeeping())
+	case p == "/-/sim/profile" && m == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Profile())
+	case p == "/-/sim/profile" && (m == http.MethodPut || m == http.MethodPost):
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		var sel struct {
+			Version string `json:"version"`
+		}
+		if err := json.Unmarshal(body, &sel); err != nil {
+			apiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		prof := s.Profile()
+		if sel.Version != "" {
+			named, ok := LookupProfile(sel.Version)
+			if !ok {
+				apiError(w, http.StatusBadRequest, "no profile for GitLab "+sel.Version+" (have "+strings.Join(ProfileVersions(), ", ")+")")
+				return
+			}
+			prof = named
+		}
+		if err := json.Unmarshal(body, &prof); err != nil {
+			apiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		s.SetProfile(prof)
+		writeJSON(w, http.StatusOK, prof)
 	case p == "/-/sim/users" && m == http.MethodPost:
 		var u User
 		if decode(w, r, &u) {

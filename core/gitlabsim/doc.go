@@ -7,8 +7,10 @@
 //
 // It is an http.Handler, used like net/http/httptest:
 //
-//	sim := gitlabsim.New(gitlabsim.Options{...})
+//	sim := gitlabsim.New(gitlabsim.Options{Version: "17.9", ...})
 //	srv := httptest.NewServer(sim)
+//	sim.Advance(10 * 24 * time.Hour) // GitLab's hourly jobs run meanwhile
+//	sim.SetVersion("18.5")           // an upgrade under running hosts
 //
 // Where the files live:
 //
@@ -23,6 +25,8 @@
 //	paginate.go     offset pagination and its headers (lib/gitlab/pagination/offset_pagination.rb)
 //	wire.go         entities and error bodies exactly as GitLab writes them (lib/api/entities)
 //	tokens.go       token shapes (glrt-t1_…, t1_…, routable tokens)
+//	profile.go      the GitLab releases imitated: one Profile of switches each, with citations
+//	clock.go        the simulator's clock, GitLab's hourly clean-ups, how contacts are recorded
 //	sim.go, state.go the simulator's state and the Go API tests use to arrange it
 //	control.go      the /-/sim/ control API for tests in other processes
 //	faults.go       fault injection

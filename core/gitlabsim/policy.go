@@ -148,18 +148,32 @@ func (s *Sim) ownedRunner(a actor, r *Runner) bool {
 
 // canCreateRunner is the runner creation strategies' `authorized_user?`
 // (app/services/ci/runners/runner_creation_strategies/*.rb): instance
-// runners need an administrator, group runners `create_runners` on the
-// group (owners), project runners on the project (maintainers).
+// runners need an administrator, group runners `create_runner` on the
+// group (owners, unless the group or an ancestor turned runner
+// registration off: group_policy.rb `rule { ~admin &
+// ~group_runner_registration_allowed }`), project runners on the project
+// (maintainers).
 func (s *Sim) canCreateRunner(a actor, rt string, g *Group, p *Project) bool {
 	switch {
 	case a.admin:
 		return true
 	case rt == "group_type":
-		return s.groupAccess(a.user, g) >= Owner
+		return s.groupAccess(a.user, g) >= Owner && s.groupRegistrationEnabled(g)
 	case rt == "project_type":
 		return s.projectAccess(a.user, p) >= Maintainer
 	}
 	return false
+}
+
+// groupRegistrationEnabled is NamespaceSetting#runner_registration_enabled?:
+// the group's setting and every ancestor's.
+func (s *Sim) groupRegistrationEnabled(g *Group) bool {
+	for ; g != nil; g = s.groupByPath(g.parentPath()) {
+		if g.RunnerRegistrationDisabled {
+			return false
+		}
+	}
+	return true
 }
 
 // groupAndAncestors lists the ids of a group and of every group above it.

@@ -43,12 +43,16 @@ type route struct {
 	handle   func(*Sim, *call)
 	// source is where GitLab implements the endpoint.
 	source string
+	// present tells whether the release has the route (nil: every
+	// supported release); without it the path is an unknown route.
+	present func(Profile) bool
 }
 
 // Scopes registered by the endpoint classes (allow_access_with_scope).
 var (
 	// lib/api/ci/runners.rb: manage_runner, `if: request.params.key?(:id) &&
-	// request.path.match?(%r{\A/api/v[34]/runners/})` — /runners/:id routes only.
+	// request.path.match?(%r{\A/api/v[34]/runners/})` — /runners/:id routes
+	// only; the scope exists since 17.1 (Profile.ManageRunnerScope).
 	runnersByID  = scopeRule{registered: []string{"manage_runner"}, applies: []string{"manage_runner"}}
 	runnersLists = scopeRule{registered: []string{"manage_runner"}}
 	// lib/api/user_runners.rb: create_runner, `if: request.post?`.
@@ -66,31 +70,32 @@ var allScopes = []string{"api", "read_api", "read_user", "create_runner", "manag
 	"read_repository", "write_repository", "read_registry", "write_registry", "sudo", "admin_mode", "ai_features", "self_rotate"}
 
 // routes is the simulator's API. Order matters only where two patterns
-// could match: literal segments before ":id".
+// could match: literal segments before ":id". A route a release lacks
+// (present) answers as an unknown route but keeps its kind in the log.
 var routes = []route{
 	// Runner-token and registration-token endpoints (lib/api/ci/runner.rb).
-	{"POST", "/runners", "register", true, byRegistrationToken, scopeRule{}, (*Sim).register, "lib/api/ci/runner.rb POST /runners"},
-	{"DELETE", "/runners", "delete-token", true, byRunnerToken, scopeRule{}, (*Sim).deleteByToken, "lib/api/ci/runner.rb DELETE /runners"},
-	{"DELETE", "/runners/managers", "delete-manager", true, byRunnerToken, scopeRule{}, (*Sim).deleteManager, "lib/api/ci/runner.rb DELETE /runners/managers"},
-	{"POST", "/runners/verify", "verify", false, byRunnerToken, scopeRule{}, (*Sim).verify, "lib/api/ci/runner.rb POST /runners/verify"},
-	{"POST", "/runners/reset_authentication_token", "rotate", true, byRunnerToken, scopeRule{}, (*Sim).rotate, "lib/api/ci/runner.rb POST /runners/reset_authentication_token"},
-	{"POST", "/jobs/request", "jobs-request", false, byRunnerToken, scopeRule{}, (*Sim).requestJob, "lib/api/ci/runner.rb POST /jobs/request"},
+	{"POST", "/runners", "register", true, byRegistrationToken, scopeRule{}, (*Sim).register, "lib/api/ci/runner.rb POST /runners", nil},
+	{"DELETE", "/runners", "delete-token", true, byRunnerToken, scopeRule{}, (*Sim).deleteByToken, "lib/api/ci/runner.rb DELETE /runners", nil},
+	{"DELETE", "/runners/managers", "delete-manager", true, byRunnerToken, scopeRule{}, (*Sim).deleteManager, "lib/api/ci/runner.rb DELETE /runners/managers (16.0, MR 118212)", nil},
+	{"POST", "/runners/verify", "verify", false, byRunnerToken, scopeRule{}, (*Sim).verify, "lib/api/ci/runner.rb POST /runners/verify", nil},
+	{"POST", "/runners/reset_authentication_token", "rotate", true, byRunnerToken, scopeRule{}, (*Sim).rotate, "lib/api/ci/runner.rb POST /runners/reset_authentication_token", nil},
+	{"POST", "/jobs/request", "jobs-request", false, byRunnerToken, scopeRule{}, (*Sim).requestJob, "lib/api/ci/runner.rb POST /jobs/request", nil},
 
 	// Personal-access-token endpoints.
-	{"POST", "/user/runners", "create", true, byPAT, userRunners, (*Sim).createUserRunner, "lib/api/user_runners.rb POST /user/runners"},
-	{"GET", "/runners", "list", false, byPAT, runnersLists, (*Sim).listOwned, "lib/api/ci/runners.rb GET /runners"},
-	{"GET", "/runners/all", "list", false, byPAT, runnersLists, (*Sim).listAll, "lib/api/ci/runners.rb GET /runners/all"},
-	{"GET", "/runners/:id", "get", false, byPAT, runnersByID, (*Sim).getRunner, "lib/api/ci/runners.rb GET /runners/:id"},
-	{"PUT", "/runners/:id", "update", true, byPAT, runnersByID, (*Sim).updateRunner, "lib/api/ci/runners.rb PUT /runners/:id"},
-	{"DELETE", "/runners/:id", "delete-id", true, byPAT, runnersByID, (*Sim).deleteByID, "lib/api/ci/runners.rb DELETE /runners/:id"},
-	{"POST", "/runners/:id/reset_authentication_token", "reset", true, byPAT, runnersByID, (*Sim).resetByID, "lib/api/ci/runners.rb POST /runners/:id/reset_authentication_token"},
-	{"GET", "/runners/:id/managers", "managers", false, byPAT, runnersByID, (*Sim).listManagers, "lib/api/ci/runners.rb GET /runners/:id/managers"},
-	{"GET", "/groups/:id/runners", "list", false, byPAT, runnersLists, (*Sim).listGroupRunners, "lib/api/ci/runners.rb GET /groups/:id/runners"},
-	{"GET", "/projects/:id/runners", "list", false, byPAT, runnersLists, (*Sim).listProjectRunners, "lib/api/ci/runners.rb GET /projects/:id/runners"},
-	{"GET", "/groups/:id", "group", false, byPAT, plainAPI, (*Sim).getGroup, "lib/api/groups.rb GET /groups/:id"},
-	{"GET", "/projects/:id", "project", false, byPAT, plainAPI, (*Sim).getProject, "lib/api/projects.rb GET /projects/:id"},
-	{"GET", "/personal_access_tokens/self", "pat-self", false, byPAT, anyScope, (*Sim).patSelf, "lib/api/personal_access_tokens/self_information.rb"},
-	{"GET", "/user", "user", false, byPAT, usersAPI, (*Sim).currentUser, "lib/api/users.rb GET /user"},
+	{"POST", "/user/runners", "create", true, byPAT, userRunners, (*Sim).createUserRunner, "lib/api/user_runners.rb POST /user/runners (create_runner scope: 16.2, MR 124074)", nil},
+	{"GET", "/runners", "list", false, byPAT, runnersLists, (*Sim).listOwned, "lib/api/ci/runners.rb GET /runners", nil},
+	{"GET", "/runners/all", "list", false, byPAT, runnersLists, (*Sim).listAll, "lib/api/ci/runners.rb GET /runners/all", nil},
+	{"GET", "/runners/:id", "get", false, byPAT, runnersByID, (*Sim).getRunner, "lib/api/ci/runners.rb GET /runners/:id", nil},
+	{"PUT", "/runners/:id", "update", true, byPAT, runnersByID, (*Sim).updateRunner, "lib/api/ci/runners.rb PUT /runners/:id", nil},
+	{"DELETE", "/runners/:id", "delete-id", true, byPAT, runnersByID, (*Sim).deleteByID, "lib/api/ci/runners.rb DELETE /runners/:id", nil},
+	{"POST", "/runners/:id/reset_authentication_token", "reset", true, byPAT, runnersByID, (*Sim).resetByID, "lib/api/ci/runners.rb POST /runners/:id/reset_authentication_token", nil},
+	{"GET", "/runners/:id/managers", "managers", false, byPAT, runnersByID, (*Sim).listManagers, "lib/api/ci/runners.rb GET /runners/:id/managers (17.1, MR 153715)", func(p Profile) bool { return p.ManagersRoute }},
+	{"GET", "/groups/:id/runners", "list", false, byPAT, runnersLists, (*Sim).listGroupRunners, "lib/api/ci/runners.rb GET /groups/:id/runners", nil},
+	{"GET", "/projects/:id/runners", "list", false, byPAT, runnersLists, (*Sim).listProjectRunners, "lib/api/ci/runners.rb GET /projects/:id/runners", nil},
+	{"GET", "/groups/:id", "group", false, byPAT, plainAPI, (*Sim).getGroup, "lib/api/groups.rb GET /groups/:id", nil},
+	{"GET", "/projects/:id", "project", false, byPAT, plainAPI, (*Sim).getProject, "lib/api/projects.rb GET /projects/:id", nil},
+	{"GET", "/personal_access_tokens/self", "pat-self", false, byPAT, anyScope, (*Sim).patSelf, "lib/api/personal_access_tokens/self_information.rb", func(p Profile) bool { return p.PATSelf }},
+	{"GET", "/user", "user", false, byPAT, usersAPI, (*Sim).currentUser, "lib/api/users.rb GET /user", nil},
 }
 
 const apiPrefix = "/api/v4"
@@ -161,7 +166,10 @@ func (s *Sim) dispatch(rt *route, c *call) string {
 	if !ok {
 		return "pat:?"
 	}
-	if checkScope(c.w, c.r.Method, rt.scopes, a) {
+	s.mu.Lock()
+	sr := rt.scopes.forProfile(s.profile)
+	s.mu.Unlock()
+	if checkScope(c.w, c.r.Method, sr, a) {
 		c.actor = a
 		rt.handle(s, c)
 	}

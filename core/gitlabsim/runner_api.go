@@ -47,23 +47,23 @@ func (s *Sim) runnerFromToken(c *call) (*Runner, bool) {
 	return r, true
 }
 
-// heartbeat records a runner's contact. ensureManager is Ci::Runner#ensure_manager
-// for the request's system_id ("<legacy>" without one), filled with the
-// runner's info (version, revision, platform, architecture) and address.
-// Callers hold s.mu.
-func (s *Sim) heartbeat(c *call, r *Runner, ensureManager, contacted bool) {
+// heartbeat is what authenticate_runner! records (lib/api/ci/helpers/runner.rb):
+// the runner's contact (Ci::Runner#heartbeat) when contacted, and, with
+// withManager, the manager of the request's system_id ("<legacy>" without
+// one; Ci::Runner#ensure_manager) filled with the runner's info (version,
+// revision, platform, architecture) and address, and contacted when
+// contacted (Ci::RunnerManager#heartbeat). Contacts go through touch
+// (clock.go). Callers hold s.mu.
+func (s *Sim) heartbeat(c *call, r *Runner, withManager, contacted bool) {
 	now := s.now()
 	if contacted {
-		r.ContactedAt = now
+		s.touch(&r.ContactedAt, &r.contactedDB, now)
 	}
-	if !ensureManager {
+	if !withManager {
 		return
 	}
 	sid, _ := c.params["system_id"].(string)
-	s.ensureManager(r, sid)
-	if sid == "" {
-		sid = legacySystemID
-	}
+	sid = s.ensureManager(r, sid)
 	m := r.Managers[sid]
 	if info, ok := c.params["info"].(map[string]any); ok {
 		for key, dst := range map[string]*string{"version": &m.Version, "revision": &m.Revision, "platform": &m.Platform, "architecture": &m.Architecture} {
@@ -76,17 +76,45 @@ func (s *Sim) heartbeat(c *call, r *Runner, ensureManager, contacted bool) {
 		m.IPAddress = host
 	}
 	if contacted {
-		m.ContactedAt = now
+		s.touch(&m.ContactedAt, &m.contactedDB, now)
 	}
 	r.Managers[sid] = m
+}
+
+// orphanedMessage is the reason GitLab gives for a runner without an owner.
+const orphanedMessage = "Runner is orphaned"
+
+// refuseOrphan answers for a group or project runner that lost its owner,
+// at the start of every runner-token endpoint, when the release checks
+// there (Profile.OrphanedRunner OrphanForbidden: authenticate_runner!'s
+// forbidden!('Runner is orphaned')). Callers hold s.mu.
+func (s *Sim) refuseOrphan(c *call, r *Runner) bool {
+	if orphaned(r) && s.profile.OrphanedRunner == OrphanForbidden {
+		forbidden(c.w, orphanedMessage)
+		return true
+	}
+	return false
+}
+
+func orphaned(r *Runner) bool { return r.Orphaned && r.RunnerType != "instance_type" }
+
+// unknownOwner tells whether current_runner_manager raises
+// UnknownRunnerOwnerError for the runner (Profile.OrphanedRunner
+// OrphanUnprocessable).
+func (s *Sim) unknownOwner(r *Runner) bool {
+	return orphaned(r) && s.profile.OrphanedRunner == OrphanUnprocessable
 }
 
 // register is the legacy registration (POST /runners). The registration
 // token decides the runner type (app/services/ci/runners/register_runner_service.rb
 // `attrs_from_token`): the instance token makes an instance runner, a
-// project's a project runner, a group's a group runner. With registration
-// tokens switched off any token gets 410 "410 Gone - runner registration
-// disallowed"; an unknown token 403 "403 Forbidden - invalid token supplied".
+// project's a project runner, a group's a group runner. Each needs
+// registration tokens allowed (`registration_token_allowed?`): by the
+// instance setting allow_runner_registration_token, and for group and
+// project tokens by their top-level group's too. Not allowed: 410 "410 Gone
+// - runner registration disallowed", also for any unknown non-empty token
+// while the instance setting is off; an unknown token otherwise is 403
+// "403 Forbidden - invalid token supplied".
 func (s *Sim) register(c *call) {
 	token, ok := c.params["token"].(string)
 	if !ok {
@@ -100,21 +128,25 @@ func (s *Sim) register(c *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := &Runner{AccessLevel: "not_protected", Legacy: true, RunUntagged: true}
+	allowed := s.regTokens
 	switch {
 	case token != "" && token == s.opts.RegistrationToken:
 		r.RunnerType = "instance_type"
 	case token != "" && s.projectByToken(token) != nil:
-		r.RunnerType, r.ProjectID = "project_type", s.projectByToken(token).ID
+		p := s.projectByToken(token)
+		r.RunnerType, r.ProjectID = "project_type", p.ID
+		allowed = allowed && s.rootAllowsRegistrationTokens(s.groupByPath(p.parentPath()))
 	case token != "" && s.groupByToken(token) != nil:
-		r.RunnerType, r.GroupID = "group_type", s.groupByToken(token).ID
-	case token != "" && s.opts.RegistrationDisabled:
-		apiError(c.w, http.StatusGone, "410 Gone - runner registration disallowed")
-		return
+		g := s.groupByToken(token)
+		r.RunnerType, r.GroupID = "group_type", g.ID
+		allowed = allowed && s.rootAllowsRegistrationTokens(g)
+	case token != "" && !s.regTokens:
+		allowed = false
 	default:
 		forbidden(c.w, "invalid token supplied")
 		return
 	}
-	if s.opts.RegistrationDisabled {
+	if !allowed {
 		apiError(c.w, http.StatusGone, "410 Gone - runner registration disallowed")
 		return
 	}
@@ -127,6 +159,19 @@ func (s *Sim) register(c *call) {
 	}
 	s.insert(r)
 	writeJSON(c.w, http.StatusCreated, registrationDetails(r))
+}
+
+// rootAllowsRegistrationTokens is the top-level group's
+// allow_runner_registration_token (NamespaceSetting#allow_runner_registration_token?).
+func (s *Sim) rootAllowsRegistrationTokens(g *Group) bool {
+	for g != nil {
+		if parent := s.groupByPath(g.parentPath()); parent != nil {
+			g = parent
+			continue
+		}
+		return !g.RegistrationTokensDisallowed
+	}
+	return true
 }
 
 func (s *Sim) groupByToken(token string) *Group {
@@ -150,20 +195,27 @@ func (s *Sim) projectByToken(token string) *Project {
 // verify checks a runner token (POST /runners/verify) and answers
 // RunnerRegistrationDetails. It records a runner manager for the system_id
 // (authenticate_runner! ensures one), but a runner created in the UI
-// (glrt- token) is not "contacted" until it polls for jobs. An orphaned
-// runner gets 422 "Runner is orphaned" (UnknownRunnerOwnerError, with the
-// reject_orphaned_runners flag at its default, off).
+// (glrt- token) is contacted neither as runner (MR 113753) nor as manager
+// (MR 133858) until it polls for jobs: `authenticate_runner!(update_contacted_at:
+// !registering_created_runner)`. An orphaned runner gets
+// Profile.OrphanedRunner's answer.
 func (s *Sim) verify(c *call) {
 	r, ok := s.runnerFromToken(c)
 	if !ok {
 		return
 	}
 	defer s.mu.Unlock()
-	if r.Orphaned && r.RunnerType != "instance_type" {
-		apiError(c.w, http.StatusUnprocessableEntity, "Runner is orphaned")
+	if s.refuseOrphan(c, r) {
 		return
 	}
-	s.heartbeat(c, r, true, !createdRunnerToken(r.Token))
+	contacted := !createdRunnerToken(r.Token)
+	if s.unknownOwner(r) {
+		// current_runner.heartbeat runs before current_runner_manager raises.
+		s.heartbeat(c, r, false, contacted)
+		apiError(c.w, http.StatusUnprocessableEntity, orphanedMessage)
+		return
+	}
+	s.heartbeat(c, r, true, contacted)
 	writeJSON(c.w, http.StatusOK, registrationDetails(r))
 }
 
@@ -175,7 +227,10 @@ func (s *Sim) rotate(c *call) {
 		return
 	}
 	defer s.mu.Unlock()
-	if r.Orphaned && r.RunnerType != "instance_type" {
+	if s.refuseOrphan(c, r) {
+		return
+	}
+	if s.unknownOwner(r) {
 		// Only verify and jobs/request rescue UnknownRunnerOwnerError.
 		apiError(c.w, http.StatusInternalServerError, "500 Internal Server Error")
 		return
@@ -186,21 +241,27 @@ func (s *Sim) rotate(c *call) {
 }
 
 // deleteByToken unregisters a runner with its own token (DELETE /runners):
-// no manager is recorded (ensure_runner_manager: false).
+// no manager is recorded and nothing contacted
+// (`authenticate_runner!(ensure_runner_manager: false, update_contacted_at: false)`).
 func (s *Sim) deleteByToken(c *call) {
 	r, ok := s.runnerFromToken(c)
 	if !ok {
 		return
 	}
 	defer s.mu.Unlock()
+	if s.refuseOrphan(c, r) {
+		return
+	}
 	delete(s.runners, r.ID)
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
-// deleteManager is DELETE /runners/managers: gitlab-runner's unregister of
-// one host (token + system_id) from a runner shared by several hosts. A
-// system id the runner has no manager for is `not_found!('Runner manager
-// not found')`, which GitLab words "404 Runner manager not found Not Found".
+// deleteManager is DELETE /runners/managers (MR 118212, 16.0): gitlab-runner's
+// unregister of one host (token + system_id) from a runner shared by
+// several hosts. `authenticate_runner!(ensure_runner_manager: false)`
+// contacts the runner, not a manager. A system id the runner has no
+// manager for is `not_found!('Runner manager not found')`, which GitLab
+// words "404 Runner manager not found Not Found".
 func (s *Sim) deleteManager(c *call) {
 	if _, ok := c.params["token"].(string); ok {
 		if _, ok := c.params["system_id"].(string); !ok {
@@ -213,6 +274,10 @@ func (s *Sim) deleteManager(c *call) {
 		return
 	}
 	defer s.mu.Unlock()
+	if s.refuseOrphan(c, r) {
+		return
+	}
+	s.heartbeat(c, r, false, true)
 	sid := c.params["system_id"].(string)
 	if _, ok := r.Managers[sid]; !ok {
 		notFound(c.w, "Runner manager not found")
@@ -222,18 +287,23 @@ func (s *Sim) deleteManager(c *call) {
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
-// requestJob is gitlab-runner's job poll (POST /jobs/request). The
-// simulator has no jobs: a valid runner always gets 204 and the
-// X-GitLab-Last-Update header gitlab-runner sends back as last_update
-// (network/gitlab.go RequestJob treats 204 as "nothing to do").
+// requestJob is gitlab-runner's job poll (POST /jobs/request): a contact of
+// the runner and of its manager. The simulator has no jobs: a valid runner
+// always gets 204 and the X-GitLab-Last-Update header gitlab-runner sends
+// back as last_update (network/gitlab.go RequestJob treats 204 as "nothing
+// to do").
 func (s *Sim) requestJob(c *call) {
 	r, ok := s.runnerFromToken(c)
 	if !ok {
 		return
 	}
 	defer s.mu.Unlock()
-	if r.Orphaned && r.RunnerType != "instance_type" {
-		apiError(c.w, http.StatusUnprocessableEntity, "Runner is orphaned")
+	if s.refuseOrphan(c, r) {
+		return
+	}
+	if s.unknownOwner(r) {
+		s.heartbeat(c, r, false, true)
+		apiError(c.w, http.StatusUnprocessableEntity, orphanedMessage)
 		return
 	}
 	s.heartbeat(c, r, true, true)

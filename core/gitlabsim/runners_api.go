@@ -26,8 +26,8 @@ func runnerID(c *call) (int64, bool) {
 }
 
 // findRunner is get_runner: Ci::Runner.find, whose RecordNotFound becomes
-// {"message":"404 Not found"} (lib/api/api.rb), not not_found!('Runner').
-// It returns with s.mu held when it found the runner.
+// {"message":"404 Not found"} (lib/api/api.rb), not not_found!('Runner')
+// (Profile.RunnerNotFound). It returns with s.mu held when it found the runner.
 func (s *Sim) findRunner(c *call) (*Runner, bool) {
 	id, ok := runnerID(c)
 	if !ok {
@@ -36,8 +36,9 @@ func (s *Sim) findRunner(c *call) (*Runner, bool) {
 	s.mu.Lock()
 	r, ok := s.runners[id]
 	if !ok {
+		msg := s.profile.RunnerNotFound
 		s.mu.Unlock()
-		recordNotFound(c.w)
+		apiError(c.w, http.StatusNotFound, msg)
 		return nil, false
 	}
 	return r, true
@@ -120,8 +121,9 @@ func (s *Sim) getRunner(c *call) {
 	writeJSON(c.w, http.StatusOK, s.runnerDetailsEntity(r, c.actor, s.now()))
 }
 
-// listManagers is GET /runners/:id/managers: the runner managers GitLab
-// recorded, one per system_id that verified or polled with the token. Same
+// listManagers is GET /runners/:id/managers (17.1, MR 153715): the runner
+// managers GitLab recorded, one per system_id that verified or polled with
+// the token, as Entities::Ci::RunnerManager (not paginated). Same
 // permission as GET /runners/:id; read_api or manage_runner suffice.
 func (s *Sim) listManagers(c *call) {
 	r, ok := s.findRunner(c)
@@ -233,7 +235,9 @@ func (s *Sim) listAll(c *call) {
 // listGroupRunners is GET /groups/:id/runners: Ci::Runner.group_or_instance_wide,
 // the group runners of the group and its ancestors plus instance runners.
 // The group must be visible (else 404 "404 Group Not Found") and the user
-// allowed :read_group_runners, which group_policy.rb gives owners (403).
+// allowed :read_group_runners (else 403 "403 Forbidden"), which
+// group_policy.rb gives maintainers and owners since 16.4 (MR 128607,
+// flag removed by MR 130500): every supported release.
 func (s *Sim) listGroupRunners(c *call) {
 	s.mu.Lock()
 	g := s.findGroup(c.actor, c.seg)
@@ -242,7 +246,7 @@ func (s *Sim) listGroupRunners(c *call) {
 		notFound(c.w, "Group")
 		return
 	}
-	if !c.actor.admin && s.groupAccess(c.actor.user, g) < Owner {
+	if !c.actor.admin && s.groupAccess(c.actor.user, g) < Maintainer {
 		s.mu.Unlock()
 		forbidden(c.w, "")
 		return
@@ -327,7 +331,7 @@ func (s *Sim) list(c *call, visible func(*Runner) bool) {
 	for _, r := range s.runners {
 		switch {
 		case !visible(r), typ != "" && r.RunnerType != typ, paused != nil && r.Paused != *paused,
-			status != "" && !hasStatus(r, status, now), !hasAllTags(r.TagList, tags):
+			status != "" && !s.hasStatus(r, status, now), !hasAllTags(r.TagList, tags):
 			continue
 		}
 		matched = append(matched, r)
@@ -336,7 +340,7 @@ func (s *Sim) list(c *call, visible func(*Runner) bool) {
 	from, to := pg.window(len(matched))
 	items := make([]map[string]any, 0, to-from)
 	for _, r := range matched[from:to] {
-		items = append(items, runnerEntity(r, now))
+		items = append(items, s.runnerEntity(r, now))
 	}
 	s.mu.Unlock()
 
@@ -352,21 +356,26 @@ func anySlice(v []string) []any {
 	return out
 }
 
-func hasStatus(r *Runner, status string, now time.Time) bool {
+// hasStatus is the status filter: SQL scopes on the contacted_at column
+// (Ci::HasRunnerStatus online/offline/never_contacted, Ci::Runner.stale),
+// not the cached value the entity shows.
+func (s *Sim) hasStatus(r *Runner, status string, now time.Time) bool {
 	switch status {
 	case "active":
 		return !r.Paused
 	case "paused":
 		return r.Paused
+	case "never_contacted":
+		return r.contactedDB.IsZero()
+	case "online":
+		return online(r.contactedDB, now)
+	case "offline":
+		return !r.contactedDB.IsZero() && !online(r.contactedDB, now)
+	case "stale":
+		deadline := s.profile.RunnerStaleAfter.Before(now)
+		return !r.CreatedAt.After(deadline) && !r.contactedDB.After(deadline)
 	}
-	st := restStatus(r, now)
-	if st == "paused" { // the status filter looks at contact, not at paused
-		st = "offline"
-		if online(r.ContactedAt, now) {
-			st = "online"
-		}
-	}
-	return st == status
+	return false
 }
 
 // hasAllTags is Ci::Runner.tagged_with: every requested tag, compared as

@@ -20,11 +20,13 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.housekeep()
 	s.seq++
 	seq := s.seq
 	s.inflight++
 	s.maxIn = max(s.maxIn, s.inflight)
 	latency := s.opts.Latency
+	profile := s.profile
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -61,7 +63,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f != nil && !f.After {
 		entry.Fault = f.describe()
 		entry.Mutating = false // the request never reached GitLab's logic
-		entry.Status = f.inject(w, r, s.now())
+		entry.Status = f.inject(w, r, s.Now())
 		s.record(entry)
 		return
 	}
@@ -71,16 +73,18 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case perr != nil:
 		badRequest(rec, perr.Error())
-	case rt == nil:
-		// lib/api/api.rb: `route :any, '*path' do error!('404 Not Found', 404)`.
-		writeJSON(rec, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
+	case rt == nil || (rt.present != nil && !rt.present(profile)):
+		// lib/api/api.rb: `route :any, '*path' do error!('404 Not Found', 404)`,
+		// also for a route this release does not have yet.
+		entry.Mutating = false
+		unknownRoute(rec)
 	default:
 		entry.Auth = s.dispatch(rt, &call{w: rec, r: r, params: params, seg: seg})
 	}
 	s.runHooks(entry, true)
 	if f != nil {
 		entry.Fault = f.describe()
-		entry.Status = f.inject(w, r, s.now())
+		entry.Status = f.inject(w, r, s.Now())
 		s.record(entry)
 		return
 	}

@@ -3,6 +3,7 @@ package gitlabsim
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -15,11 +16,23 @@ type Options struct {
 	Groups   []Group
 	Projects []Project
 	PATs     []PAT
+	// Version selects the GitLab release the simulator imitates (a named
+	// profile: "16.11", "17.0", "17.9", "18.5"); empty: the newest. New
+	// panics on a version it has no profile for (LookupProfile).
+	Version string
+	// Profile, when its Version is set, is used instead: a named profile
+	// with switches changed (a release in between, a feature flag).
+	Profile Profile
 	// RegistrationToken is the instance-wide legacy registration token
 	// (POST /api/v4/runners registers an instance runner with it).
 	RegistrationToken string
-	// RegistrationDisabled makes legacy registration answer 410 Gone, as
-	// GitLab 17+ does when registration tokens are switched off.
+	// RegistrationTokensAllowed turns on the instance setting
+	// allow_runner_registration_token ("Allow members of projects and groups
+	// to create runners with runner registration tokens"), which is off by
+	// default since 17.0 (Profile.RegistrationTokensByDefault).
+	RegistrationTokensAllowed bool
+	// RegistrationDisabled turns that setting off whatever the profile's
+	// default: legacy registration answers 410 Gone.
 	RegistrationDisabled bool
 	// AdminMode is GitLab's "Admin Mode" setting: an administrator's token
 	// then needs the admin_mode scope to act as an administrator.
@@ -33,9 +46,16 @@ type Options struct {
 	// Latency is added to every API request.
 	Latency time.Duration
 	// TokenLifetime gives new runner tokens an expiry; zero means no expiry.
+	// It is the instance setting runner_token_expiration_interval
+	// (Ci::Runner#compute_token_expiration).
 	TokenLifetime time.Duration
-	// Now overrides the clock (tests).
+	// Now is the clock the simulator's own time is an offset from (default
+	// time.Now); Advance and SetNow move the simulator's time (clock.go).
 	Now func() time.Time
+	// Seed seeds the random 40–55 minute interval after which GitLab writes
+	// a contact to the database (clock.go); the same seed and the same
+	// requests give the same times.
+	Seed uint64
 	// RequestLog, when set, gets one line per API request, built from the
 	// log Entry and so free of secrets.
 	RequestLog io.Writer
@@ -79,23 +99,32 @@ type RequestCounts struct {
 
 // Sim is the simulator. All methods are safe for concurrent use.
 type Sim struct {
-	mu       sync.Mutex
-	opts     Options
-	users    map[string]*User
-	groups   map[int64]*Group
-	projects map[int64]*Project
-	pats     []*PAT
-	runners  map[int64]*Runner
-	nextID   int64
-	nextMgr  int64
-	nextUser int64
-	log      []Entry
-	seq      int
-	faults   []*Fault
-	inflight int
-	maxIn    int
-	control  bool
-	hooks    []hook
+	mu      sync.Mutex
+	opts    Options
+	profile Profile
+	// regTokens is the instance setting allow_runner_registration_token.
+	regTokens bool
+	offset    time.Duration
+	started   time.Time
+	rng       *rand.Rand
+	cronLast  map[string]time.Time
+	cronNext  time.Time
+	cronRuns  []HousekeepingRun
+	users     map[string]*User
+	groups    map[int64]*Group
+	projects  map[int64]*Project
+	pats      []*PAT
+	runners   map[int64]*Runner
+	nextID    int64
+	nextMgr   int64
+	nextUser  int64
+	log       []Entry
+	seq       int
+	faults    []*Fault
+	inflight  int
+	maxIn     int
+	control   bool
+	hooks     []hook
 }
 
 type hook struct {
@@ -109,11 +138,26 @@ func New(opts Options) *Sim {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	profile := NewestProfile()
+	switch {
+	case opts.Profile.Version != "":
+		profile = opts.Profile
+	case opts.Version != "":
+		p, ok := LookupProfile(opts.Version)
+		if !ok {
+			panic(fmt.Sprintf("gitlabsim: no profile for GitLab %q (have %s)", opts.Version, strings.Join(ProfileVersions(), ", ")))
+		}
+		profile = p
+	}
 	s := &Sim{runners: map[int64]*Runner{}, nextID: 1, users: map[string]*User{},
-		groups: map[int64]*Group{}, projects: map[int64]*Project{}}
+		groups: map[int64]*Group{}, projects: map[int64]*Project{}, profile: profile,
+		regTokens: (profile.RegistrationTokensByDefault || opts.RegistrationTokensAllowed) && !opts.RegistrationDisabled,
+		rng:       rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))}
 	users, groups, projects, pats := opts.Users, opts.Groups, opts.Projects, opts.PATs
 	opts.Users, opts.Groups, opts.Projects, opts.PATs = nil, nil, nil, nil
 	s.opts = opts
+	s.started = s.now()
+	s.housekeep()
 	for _, u := range users {
 		s.AddUser(u)
 	}
@@ -128,8 +172,6 @@ func New(opts Options) *Sim {
 	}
 	return s
 }
-
-func (s *Sim) now() time.Time { return s.opts.Now().UTC() }
 
 // OnRequest runs fn for every API request of the given kind (Entry.Kind),
 // before GitLab handles it or, with after, once it has. Tests use it to make
@@ -162,11 +204,48 @@ func (s *Sim) SetLatency(d time.Duration) {
 	s.mu.Unlock()
 }
 
-// SetRegistrationDisabled switches the legacy registration endpoint to 410.
-func (s *Sim) SetRegistrationDisabled(v bool) {
+// SetRegistrationDisabled switches the legacy registration endpoint to 410
+// (true) or allows registration tokens (false): the instance setting
+// allow_runner_registration_token, inverted.
+func (s *Sim) SetRegistrationDisabled(v bool) { s.SetRegistrationTokensAllowed(!v) }
+
+// SetRegistrationTokensAllowed sets the instance setting
+// allow_runner_registration_token.
+func (s *Sim) SetRegistrationTokensAllowed(v bool) {
 	s.mu.Lock()
-	s.opts.RegistrationDisabled = v
+	s.regTokens = v
 	s.mu.Unlock()
+}
+
+// Profile returns the profile the simulator imitates.
+func (s *Sim) Profile() Profile {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.profile
+}
+
+// SetProfile makes the simulator imitate another release from now on, as
+// an upgrade (or a feature flag) would: routes appear or go, new tokens
+// take the new shape, state stays. Upgrading across 17.0 turns registration
+// tokens off, as that release's migration does on every instance (MR 150648).
+func (s *Sim) SetProfile(p Profile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.housekeep()
+	if s.profile.RegistrationTokensByDefault && !p.RegistrationTokensByDefault {
+		s.regTokens = false
+	}
+	s.profile = p
+}
+
+// SetVersion is SetProfile with a named profile.
+func (s *Sim) SetVersion(version string) error {
+	p, ok := LookupProfile(version)
+	if !ok {
+		return fmt.Errorf("no profile for GitLab %q (have %s)", version, strings.Join(ProfileVersions(), ", "))
+	}
+	s.SetProfile(p)
+	return nil
 }
 
 // SetAdminMode switches GitLab's Admin Mode setting.
@@ -220,6 +299,20 @@ func (s *Sim) AddGroup(g Group) int64 {
 	g.Members = copyMembers(g.Members)
 	s.groups[g.ID] = &g
 	return g.ID
+}
+
+// UpdateGroup edits a group (found by full path), for example its settings.
+func (s *Sim) UpdateGroup(fullPath string, edit func(g *Group)) bool {
+	s.lockState()
+	defer s.mu.Unlock()
+	g := s.groupByPath(strings.Trim(fullPath, "/"))
+	if g == nil {
+		return false
+	}
+	id, path := g.ID, g.FullPath
+	edit(g)
+	g.ID, g.FullPath = id, path
+	return true
 }
 
 // AddProject adds (or replaces, by full path) a project and returns its id.
@@ -324,34 +417,44 @@ func (s *Sim) editPAT(name string, edit func(*PAT)) bool {
 	return false
 }
 
-// Runners returns a copy of every runner, sorted by id.
-func (s *Sim) Runners() []Runner {
+// lockState takes the lock for a read or change of GitLab's state, after
+// running the scheduled jobs due by now, and returns now.
+func (s *Sim) lockState() time.Time {
 	s.mu.Lock()
+	s.housekeep()
+	return s.now()
+}
+
+// Runners returns a copy of every runner, sorted by id, contact times as
+// the API shows them now.
+func (s *Sim) Runners() []Runner {
+	now := s.lockState()
 	defer s.mu.Unlock()
 	out := make([]Runner, 0, len(s.runners))
 	for _, r := range s.runners {
-		out = append(out, r.clone())
+		out = append(out, r.view(now))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
-// Runner returns a copy of one runner.
+// Runner returns a copy of one runner, as Runners does.
 func (s *Sim) Runner(id int64) (Runner, bool) {
-	s.mu.Lock()
+	now := s.lockState()
 	defer s.mu.Unlock()
 	r, ok := s.runners[id]
 	if !ok {
 		return Runner{}, false
 	}
-	return r.clone(), true
+	return r.view(now), true
 }
 
 // AddRunner inserts a runner (for example one that belongs to another host)
 // and returns its id. A token of the runner's shape is generated when
-// r.Token is empty; r.Managers, when given, are kept.
+// r.Token is empty; r.Managers, when given, are kept. Contact times given
+// count as written to GitLab's database; a zero CreatedAt is now.
 func (s *Sim) AddRunner(r Runner) int64 {
-	s.mu.Lock()
+	now := s.lockState()
 	defer s.mu.Unlock()
 	if r.RunnerType == "" {
 		r.RunnerType = "instance_type"
@@ -360,21 +463,23 @@ func (s *Sim) AddRunner(r Runner) int64 {
 		r.AccessLevel = "not_protected"
 	}
 	if r.CreatedAt.IsZero() {
-		r.CreatedAt = s.now()
+		r.CreatedAt = now
 	}
 	managers := r.Managers
 	r.Managers = map[string]Manager{}
 	r.ID = s.nextID
 	s.nextID++
 	if r.Token == "" {
-		r.Token = runnerToken(r.RunnerType, r.Legacy, s.opts.RoutableTokens)
+		r.Token = s.newToken(&r)
 	}
+	r.contactedDB = r.ContactedAt
 	for sid, m := range managers {
 		s.nextMgr++
 		m.ID, m.SystemID = s.nextMgr, sid
 		if m.CreatedAt.IsZero() {
-			m.CreatedAt = s.now()
+			m.CreatedAt = now
 		}
+		m.contactedDB = m.ContactedAt
 		r.Managers[sid] = m
 	}
 	s.runners[r.ID] = &r
@@ -383,7 +488,7 @@ func (s *Sim) AddRunner(r Runner) int64 {
 
 // DeleteRunner removes a runner as an administrator would in the UI.
 func (s *Sim) DeleteRunner(id int64) bool {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	_, ok := s.runners[id]
 	delete(s.runners, id)
@@ -393,7 +498,7 @@ func (s *Sim) DeleteRunner(id int64) bool {
 // RevokeToken replaces a runner's token with one nobody knows, as a reset
 // done elsewhere would.
 func (s *Sim) RevokeToken(id int64) bool {
-	return s.UpdateRunner(id, func(r *Runner) { r.Token = runnerToken(r.RunnerType, r.Legacy, s.opts.RoutableTokens) })
+	return s.UpdateRunner(id, func(r *Runner) { r.Token = s.newToken(r) })
 }
 
 // ExpireToken makes a runner's token expired.
@@ -402,13 +507,14 @@ func (s *Sim) ExpireToken(id int64) bool {
 }
 
 // OrphanRunner makes a group or project runner lose its owner, as when its
-// group or project is deleted: verify then answers 422 "Runner is orphaned".
+// group or project is deleted; how the runner API then answers its token
+// is Profile.OrphanedRunner.
 func (s *Sim) OrphanRunner(id int64) bool {
 	return s.UpdateRunner(id, func(r *Runner) { r.Orphaned = true })
 }
 
 // AddManager records a runner manager for system id, as a verify from
-// another host with the same token would.
+// another host with the same token would (created now, never contacted).
 func (s *Sim) AddManager(id int64, systemID string) bool {
 	return s.UpdateRunner(id, func(r *Runner) { s.ensureManager(r, systemID) })
 }
@@ -416,7 +522,7 @@ func (s *Sim) AddManager(id int64, systemID string) bool {
 // RotateToken does what gitlab-runner does when a token nears expiry
 // (POST /runners/reset_authentication_token) and returns the new token.
 func (s *Sim) RotateToken(id int64) (string, time.Time, bool) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	r, ok := s.runners[id]
 	if !ok {
@@ -426,20 +532,47 @@ func (s *Sim) RotateToken(id int64) (string, time.Time, bool) {
 	return r.Token, r.TokenExpiresAt, true
 }
 
-// UpdateRunner edits a runner as a human would in the UI.
+// UpdateRunner edits a runner as a human would in the UI. The runner edit
+// gets holds the last contact times (not the API's view); contact times
+// it changes, and managers it adds, count as written to GitLab's database.
 func (s *Sim) UpdateRunner(id int64, edit func(r *Runner)) bool {
-	s.mu.Lock()
+	now := s.lockState()
 	defer s.mu.Unlock()
 	r, ok := s.runners[id]
-	if ok {
-		edit(r)
+	if !ok {
+		return false
 	}
-	return ok
+	before := r.clone()
+	edit(r)
+	if !r.ContactedAt.Equal(before.ContactedAt) {
+		r.contactedDB = r.ContactedAt
+	}
+	if r.Managers == nil {
+		r.Managers = map[string]Manager{}
+	}
+	for sid, m := range r.Managers {
+		old, had := before.Managers[sid]
+		switch {
+		case !had || m.ID == 0:
+			if m.ID == 0 {
+				s.nextMgr++
+				m.ID = s.nextMgr
+			}
+			if m.CreatedAt.IsZero() {
+				m.CreatedAt = now
+			}
+			m.SystemID, m.contactedDB = sid, m.ContactedAt
+		case !m.ContactedAt.Equal(old.ContactedAt):
+			m.contactedDB = m.ContactedAt
+		}
+		r.Managers[sid] = m
+	}
+	return true
 }
 
 // VerifyToken reports whether a runner token is currently valid.
 func (s *Sim) VerifyToken(token string) (int64, bool) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	r := s.byToken(token)
 	if r == nil {
@@ -507,8 +640,13 @@ func (s *Sim) byToken(token string) *Runner {
 	return nil
 }
 
+// newToken is a token of the shape this release gives the runner.
+func (s *Sim) newToken(r *Runner) string {
+	return runnerToken(r.RunnerType, r.Legacy, s.profile.PartitionTokenPrefix, s.opts.RoutableTokens)
+}
+
 func (s *Sim) resetToken(r *Runner) {
-	r.Token = runnerToken(r.RunnerType, r.Legacy, s.opts.RoutableTokens)
+	r.Token = s.newToken(r)
 	r.TokenExpiresAt = time.Time{}
 	if s.opts.TokenLifetime > 0 {
 		r.TokenExpiresAt = s.now().Add(s.opts.TokenLifetime)
@@ -525,8 +663,8 @@ func (s *Sim) insert(r *Runner) {
 }
 
 // ensureManager is Ci::Runner#ensure_manager: find or create the manager of
-// this system id ("<legacy>" when the runner sent none).
-func (s *Sim) ensureManager(r *Runner, systemID string) {
+// this system id ("<legacy>" when the runner sent none), and return its key.
+func (s *Sim) ensureManager(r *Runner, systemID string) string {
 	if systemID == "" {
 		systemID = legacySystemID
 	}
@@ -534,6 +672,7 @@ func (s *Sim) ensureManager(r *Runner, systemID string) {
 		s.nextMgr++
 		r.Managers[systemID] = Manager{ID: s.nextMgr, SystemID: systemID, CreatedAt: s.now()}
 	}
+	return systemID
 }
 
 // legacySystemID is API::Ci::Helpers::Runner::LEGACY_SYSTEM_XID.

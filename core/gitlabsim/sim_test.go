@@ -259,6 +259,13 @@ func TestControlAPI(t *testing.T) {
 		{"PUT", "/-/sim/settings", `{"admin_mode":true,"migration_backoff":false,"latency_ms":0}`, 204},
 		{"POST", "/-/sim/pats/a/expire", ``, 204},
 		{"POST", "/-/sim/runners/9/orphan", ``, 404},
+		{"PUT", "/-/sim/settings", `{"registration_tokens_allowed":true}`, 204},
+		{"POST", "/-/sim/clock", `{"advance":"240h"}`, 200},
+		{"POST", "/-/sim/clock", `{"advance":"soon"}`, 400},
+		{"GET", "/-/sim/housekeeping", ``, 200},
+		{"PUT", "/-/sim/profile", `{"version":"16.11"}`, 200},
+		{"PUT", "/-/sim/profile", `{"managers_route":true}`, 200},
+		{"PUT", "/-/sim/profile", `{"version":"9.9"}`, 400},
 	}
 	for _, st := range steps {
 		if got, body := ctl(st.method, st.path, st.body); got != st.status {
@@ -266,8 +273,19 @@ func TestControlAPI(t *testing.T) {
 		}
 	}
 	r, _ := s.Runner(1)
-	if !r.Orphaned || len(r.Managers) != 2 {
+	if !r.Orphaned {
 		t.Fatalf("runner after control calls: %+v", r)
+	}
+	// Both managers were never contacted: 240 hours later GitLab's hourly
+	// clean-up has deleted them.
+	if len(r.Managers) != 0 {
+		t.Fatalf("stale managers survived the clock: %+v", r.Managers)
+	}
+	if p := s.Profile(); p.Version != "16.11" || !p.ManagersRoute || p.ManageRunnerScope {
+		t.Fatalf("profile after control calls: %+v", p)
+	}
+	if _, body := ctl("GET", "/-/sim/clock", ""); !strings.Contains(body, `"version":"16.11"`) {
+		t.Fatalf("clock view: %s", body)
 	}
 	if st, body := ctl("GET", "/-/sim/runners", ""); st != 200 || strings.Contains(body, r.Token) {
 		t.Fatalf("runners view: %d (must never show a token)", st)

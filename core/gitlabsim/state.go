@@ -40,6 +40,24 @@ type Group struct {
 	// RegistrationToken registers group runners through the legacy
 	// POST /api/v4/runners (empty: none).
 	RegistrationToken string `json:"registration_token,omitempty"`
+	// RunnerRegistrationDisabled is the group setting "New group runners can
+	// be registered" turned off (namespace_settings.runner_registration_enabled
+	// = false; it holds for subgroups too, NamespaceSetting#runner_registration_enabled?).
+	// Only administrators may then create runners for the group: group_policy.rb
+	// `rule { ~admin & ~group_runner_registration_allowed }` prevents
+	// :create_runner, so POST /user/runners answers an Owner 403
+	// "Insufficient permissions".
+	RunnerRegistrationDisabled bool `json:"runner_registration_disabled,omitempty"`
+	// RegistrationTokensDisallowed is the top-level group's setting
+	// allow_runner_registration_token turned off: its group and project
+	// registration tokens answer 410 even where the instance allows them
+	// (NamespaceSetting#allow_runner_registration_token? reads the root
+	// ancestor's).
+	RegistrationTokensDisallowed bool `json:"registration_tokens_disallowed,omitempty"`
+	// StaleRunnerPruning is the group setting "Enable stale runner cleanup"
+	// (namespace_ci_cd_settings.allow_stale_runner_pruning, Ultimate): an
+	// hourly job deletes this group's own stale runners (clock.go).
+	StaleRunnerPruning bool `json:"stale_runner_pruning,omitempty"`
 }
 
 // Project is a project inside a group (FullPath "group/sub/project").
@@ -101,6 +119,9 @@ type Runner struct {
 	TokenExpiresAt  time.Time // zero: never
 	CreatedAt       time.Time
 	// ContactedAt is the runner's last heartbeat (zero: never contacted).
+	// The copies Runner and Runners return hold it as GitLab's API shows
+	// it at that moment: the last heartbeat for 24 hours, then the value
+	// GitLab had written to its database, up to 55 minutes older (clock.go).
 	ContactedAt time.Time
 	// CreatorID is the user who created the runner (runner creation workflow).
 	CreatorID int64
@@ -113,7 +134,8 @@ type Runner struct {
 	// every host that verifies or polls with the runner's token.
 	Managers map[string]Manager
 
-	queueValue string
+	queueValue  string
+	contactedDB time.Time
 }
 
 // Manager is a runner manager (ci_runner_machines): one per system id that
@@ -127,7 +149,11 @@ type Manager struct {
 	Architecture string
 	IPAddress    string
 	CreatedAt    time.Time
-	ContactedAt  time.Time // zero: never
+	// ContactedAt is as on Runner: the last contact, shown by copies as the
+	// API shows it (zero: never).
+	ContactedAt time.Time
+
+	contactedDB time.Time
 }
 
 func (r *Runner) clone() Runner {
@@ -136,6 +162,17 @@ func (r *Runner) clone() Runner {
 	c.Managers = make(map[string]Manager, len(r.Managers))
 	for k, v := range r.Managers {
 		c.Managers[k] = v
+	}
+	return c
+}
+
+// view is the copy tests get: contact times as the API shows them at now.
+func (r *Runner) view(now time.Time) Runner {
+	c := r.clone()
+	c.ContactedAt = seen(r.ContactedAt, r.contactedDB, now)
+	for k, m := range c.Managers {
+		m.ContactedAt = seen(m.ContactedAt, m.contactedDB, now)
+		c.Managers[k] = m
 	}
 	return c
 }

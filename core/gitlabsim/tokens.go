@@ -10,7 +10,9 @@ import (
 	"strings"
 )
 
-const tokenAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+// tokenAlphabet is Devise.friendly_token's: URL-safe base64 with l, I, O
+// and 0 replaced (by s, x, y, z), so those four never appear.
+const tokenAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ123456789_-"
 
 // runnerTypeNumber is the enum value GitLab stores (app/models/ci/runner.rb
 // `enum runner_type: { instance_type: 1, group_type: 2, project_type: 3 }`).
@@ -25,14 +27,19 @@ func runnerTypeNumber(rt string) int {
 }
 
 // runnerToken returns a token in the shape GitLab gives this runner.
-// app/models/ci/runner.rb `prefix_for_new_and_legacy_runner`: runners that
-// came through a registration token get "t<type>_", runners created by a
-// user get "glrt-t<type>_" (the partition prefix keeps tokens unique across
-// the partitioned ci_runners table). With routable set, the rest follows
-// Authn::TokenField::Generator::RoutableToken: base64url(routing payload +
-// random bytes) "." two base-36 length digits and a 7-digit base-36 CRC32.
-func runnerToken(rt string, legacy, routable bool) string {
-	prefix := fmt.Sprintf("t%d_", runnerTypeNumber(rt))
+// app/models/ci/runner.rb `prefix_for_new_and_legacy_runner`: runners
+// created by a user get "glrt-" (MR 110275); with the partition prefix
+// (Profile.PartitionTokenPrefix, MR 168017) runners that came through a
+// registration token get "t<type>_" and created ones "glrt-t<type>_" (it
+// keeps tokens unique across the partitioned ci_runners table). With
+// routable set, the rest follows Authn::TokenField::Generator::RoutableToken:
+// base64url(routing payload + random bytes) "." two base-36 length digits
+// and a 7-digit base-36 CRC32.
+func runnerToken(rt string, legacy, partition, routable bool) string {
+	prefix := ""
+	if partition {
+		prefix = fmt.Sprintf("t%d_", runnerTypeNumber(rt))
+	}
 	if !legacy {
 		prefix = "glrt-" + prefix
 	}

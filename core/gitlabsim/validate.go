@@ -78,7 +78,8 @@ func atLeastOne(p map[string]any, keys ...string) string {
 }
 
 // coerceSettings applies the parameters to r the way Grape coerces them.
-func coerceSettings(r *Runner, p map[string]any) (changedTags bool, err paramErr) {
+// timeoutTooShort is set for a maximum_timeout below 600 (0 included).
+func coerceSettings(r *Runner, p map[string]any, timeoutTooShort *bool) (changedTags bool, err paramErr) {
 	if v, ok := p["description"]; ok {
 		s, _ := v.(string)
 		r.Description = s
@@ -113,12 +114,24 @@ func coerceSettings(r *Runner, p map[string]any) (changedTags bool, err paramErr
 		}
 		r.AccessLevel = s
 	}
-	if _, ok := p["maximum_timeout"]; ok {
-		n, ok := intParam(p, "maximum_timeout")
-		if !ok {
-			return false, "maximum_timeout is invalid"
+	if v, ok := p["maximum_timeout"]; ok {
+		// Grape lets an optional Integer be null, and coerces a form's empty
+		// string to nil: the runner's maximum_timeout is then cleared
+		// (`validates :maximum_timeout, allow_nil: true`). Omitted, it stays.
+		if str, isStr := v.(string); v == nil || (isStr && str == "") {
+			r.MaximumTimeout = 0
+		} else {
+			n, ok := intParam(p, "maximum_timeout")
+			if !ok {
+				return false, "maximum_timeout is invalid"
+			}
+			if n < 600 {
+				// 0 here is a value, not "none": it fails the validation
+				// below, which reads MaximumTimeout 0 as nil.
+				*timeoutTooShort = true
+			}
+			r.MaximumTimeout = n
 		}
-		r.MaximumTimeout = n
 	}
 	if v, ok := p["maintenance_note"]; ok {
 		s, _ := v.(string)
@@ -160,7 +173,8 @@ func coerceTags(v any) ([]string, bool) {
 }
 
 // validateRunner is Ci::Runner's validations that a client can trip.
-func validateRunner(r *Runner, tagsChanged bool) fieldErrors {
+// MaximumTimeout 0 is nil (no limit), which the validation allows.
+func validateRunner(r *Runner, tagsChanged, timeoutTooShort bool) fieldErrors {
 	errs := fieldErrors{}
 	// tag_constraints
 	if len(r.TagList) == 0 && !r.RunUntagged {
@@ -172,7 +186,7 @@ func validateRunner(r *Runner, tagsChanged bool) fieldErrors {
 	if len(r.Description) > 1024 {
 		errs.add("description", "is too long (maximum is 1024 characters)")
 	}
-	if r.MaximumTimeout != 0 && r.MaximumTimeout < 600 || r.MaximumTimeout < 0 {
+	if timeoutTooShort || r.MaximumTimeout != 0 && r.MaximumTimeout < 600 {
 		errs.add("maximum_timeout", "needs to be at least 10 minutes")
 	}
 	if len(r.MaintenanceNote) > 1024 {
@@ -183,11 +197,12 @@ func validateRunner(r *Runner, tagsChanged bool) fieldErrors {
 
 // applySettings coerces and validates: a Grape error, or the model's.
 func applySettings(r *Runner, p map[string]any, isNew bool) (paramErr, fieldErrors) {
-	changed, perr := coerceSettings(r, p)
+	var tooShort bool
+	changed, perr := coerceSettings(r, p, &tooShort)
 	if perr != "" {
 		return perr, nil
 	}
-	if errs := validateRunner(r, changed || isNew); len(errs) > 0 {
+	if errs := validateRunner(r, changed || isNew, tooShort); len(errs) > 0 {
 		return "", errs
 	}
 	return "", nil

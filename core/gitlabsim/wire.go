@@ -48,12 +48,17 @@ func withReason(msg, reason string) string {
 
 // notFound is not_found!(resource): "404 Group Not Found". Runners are the
 // exception: get_runner uses Ci::Runner.find, whose RecordNotFound is
-// rescued in lib/api/api.rb as "404 Not found" (lower-case f).
+// rescued in lib/api/api.rb as "404 Not found" (lower-case f; see
+// Profile.RunnerNotFound).
 func notFound(w http.ResponseWriter, resource string) {
 	apiError(w, http.StatusNotFound, "404 "+resource+" Not Found")
 }
 
-func recordNotFound(w http.ResponseWriter) { apiError(w, http.StatusNotFound, "404 Not found") }
+// unknownRoute is API::API's catch-all route: Grape's error!('404 Not Found', 404)
+// with the default JSON error formatter.
+func unknownRoute(w http.ResponseWriter) {
+	writeJSON(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
+}
 
 // paramError is a Grape validation failure: {"error": "<param> is missing"}.
 func paramError(w http.ResponseWriter, msg string) {
@@ -105,22 +110,23 @@ func tokenResult(r *Runner) map[string]any {
 	return map[string]any{"token": r.Token, "token_expires_at": timeJSON(r.TokenExpiresAt)}
 }
 
-// Thresholds of app/models/ci/runner.rb: ONLINE_CONTACT_TIMEOUT and STALE_TIMEOUT.
-const (
-	onlineContactTimeout = 2 * time.Hour
-	staleTimeout         = 7 * 24 * time.Hour
-)
+// onlineContactTimeout is Ci::Runner::ONLINE_CONTACT_TIMEOUT, which
+// Ci::RunnerManager shares (online_contact_time_deadline).
+const onlineContactTimeout = 2 * time.Hour
 
-// restStatus is Ci::Runner#deprecated_rest_status, what the REST `status` field holds.
-func restStatus(r *Runner, now time.Time) string {
+// restStatus is Ci::Runner#deprecated_rest_status, what the REST `status`
+// field holds: stale when both created_at and contacted_at (as the API
+// reads it) are at least Profile.RunnerStaleAfter old (stale?).
+func (s *Sim) restStatus(r *Runner, now time.Time) string {
+	contacted := seen(r.ContactedAt, r.contactedDB, now)
 	switch {
-	case now.Sub(r.CreatedAt) > staleTimeout && (r.ContactedAt.IsZero() || now.Sub(r.ContactedAt) > staleTimeout):
+	case !later(r.CreatedAt, contacted).After(s.profile.RunnerStaleAfter.Before(now)):
 		return "stale"
-	case r.ContactedAt.IsZero():
+	case contacted.IsZero():
 		return "never_contacted"
 	case r.Paused:
 		return "paused"
-	case now.Sub(r.ContactedAt) < onlineContactTimeout:
+	case online(contacted, now):
 		return "online"
 	}
 	return "offline"
@@ -129,8 +135,9 @@ func restStatus(r *Runner, now time.Time) string {
 func online(t, now time.Time) bool { return !t.IsZero() && now.Sub(t) < onlineContactTimeout }
 
 // runnerEntity is Entities::Ci::Runner, the list entity: no tag_list, no
-// settings, ip_address always null.
-func runnerEntity(r *Runner, now time.Time) map[string]any {
+// settings, no contacted_at (only RunnerDetails has it), ip_address always
+// null.
+func (s *Sim) runnerEntity(r *Runner, now time.Time) map[string]any {
 	return map[string]any{
 		"id":                   r.ID,
 		"description":          r.Description,
@@ -140,9 +147,9 @@ func runnerEntity(r *Runner, now time.Time) map[string]any {
 		"is_shared":            r.RunnerType == "instance_type",
 		"runner_type":          r.RunnerType,
 		"name":                 nil,
-		"online":               online(r.ContactedAt, now),
+		"online":               online(seen(r.ContactedAt, r.contactedDB, now), now),
 		"created_at":           timeJSON(r.CreatedAt),
-		"status":               restStatus(r, now),
+		"status":               s.restStatus(r, now),
 		"job_execution_status": "idle",
 	}
 }
@@ -152,7 +159,7 @@ func runnerEntity(r *Runner, now time.Time) map[string]any {
 // group as BasicGroupDetails; version & co come from the most recently
 // contacted manager.
 func (s *Sim) runnerDetailsEntity(r *Runner, a actor, now time.Time) map[string]any {
-	m := runnerEntity(r, now)
+	m := s.runnerEntity(r, now)
 	m["tag_list"] = append([]string{}, r.TagList...)
 	m["run_untagged"] = r.RunUntagged
 	m["locked"] = r.Locked
@@ -165,9 +172,11 @@ func (s *Sim) runnerDetailsEntity(r *Runner, a actor, now time.Time) map[string]
 	if s.canUpdateRunner(a, r) && r.MaintenanceNote != "" {
 		m["maintenance_note"] = r.MaintenanceNote
 	}
+	// latest_runner_manager: order_contacted_at_desc (NULLs last) on the column.
 	var latest *Manager
 	for _, mg := range r.Managers {
-		if latest == nil || mg.ContactedAt.After(latest.ContactedAt) {
+		if latest == nil || mg.contactedDB.After(latest.contactedDB) ||
+			(mg.contactedDB.Equal(latest.contactedDB) && mg.ID > latest.ID) {
 			mg := mg
 			latest = &mg
 		}
@@ -178,7 +187,7 @@ func (s *Sim) runnerDetailsEntity(r *Runner, a actor, now time.Time) map[string]
 	if latest != nil {
 		m["version"], m["revision"], m["platform"], m["architecture"] = nullable(latest.Version), nullable(latest.Revision), nullable(latest.Platform), nullable(latest.Architecture)
 	}
-	m["contacted_at"] = timeJSON(r.ContactedAt)
+	m["contacted_at"] = timeJSON(seen(r.ContactedAt, r.contactedDB, now))
 	groups := []any{}
 	if g := s.groupByID(r.GroupID); g != nil && (a.admin || s.groupAccess(a.user, g) > 0) {
 		groups = append(groups, map[string]any{"id": g.ID, "web_url": s.webURL(g.FullPath), "name": groupName(g)})
@@ -194,18 +203,20 @@ func nullable(s string) any {
 	return s
 }
 
-// managerEntity is Entities::Ci::RunnerManager.
+// managerEntity is Entities::Ci::RunnerManager; status is
+// Ci::HasRunnerStatus#status: stale when created_at and contacted_at are
+// both at least Ci::RunnerManager::STALE_TIMEOUT (7 days) old, else
+// never_contacted, online (contact within 2 hours) or offline.
 func managerEntity(m Manager, now time.Time) map[string]any {
-	status := "never_contacted"
+	contacted := seen(m.ContactedAt, m.contactedDB, now)
+	status := "offline"
 	switch {
-	case !m.ContactedAt.IsZero() && now.Sub(m.ContactedAt) < onlineContactTimeout:
+	case !later(m.CreatedAt, contacted).After(now.Add(-managerStaleAfter)):
+		status = "stale"
+	case contacted.IsZero():
+		status = "never_contacted"
+	case online(contacted, now):
 		status = "online"
-	case !m.ContactedAt.IsZero() && now.Sub(m.ContactedAt) > staleTimeout:
-		status = "stale"
-	case !m.ContactedAt.IsZero():
-		status = "offline"
-	case now.Sub(m.CreatedAt) > staleTimeout:
-		status = "stale"
 	}
 	return map[string]any{
 		"id":                   m.ID,
@@ -215,7 +226,7 @@ func managerEntity(m Manager, now time.Time) map[string]any {
 		"platform":             nullable(m.Platform),
 		"architecture":         nullable(m.Architecture),
 		"created_at":           timeJSON(m.CreatedAt),
-		"contacted_at":         timeJSON(m.ContactedAt),
+		"contacted_at":         timeJSON(contacted),
 		"ip_address":           nullable(m.IPAddress),
 		"status":               status,
 		"job_execution_status": "idle",
