@@ -51,18 +51,7 @@ func SimOptions() gitlabsim.Options {
 		RegistrationToken: RegistrationTok,
 		// An administrator allowed registration tokens (off by default since GitLab 17.0).
 		RegistrationTokensAllowed: true,
-		Profile:                   engineProfile(),
 	}
-}
-
-// engineProfile is the newest GitLab, except that an orphaned runner's
-// verify answers 422 as the engine expects today; GitLab 17.9 and later
-// answer 403 "Runner is orphaned" (issue 16, item 4). Drop this once the
-// engine tells that 403 from a dead token.
-func engineProfile() gitlabsim.Profile {
-	p := gitlabsim.NewestProfile()
-	p.OrphanedRunner = gitlabsim.OrphanUnprocessable
-	return p
 }
 
 // Sim is a simulator served on 127.0.0.1.
