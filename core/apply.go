@@ -25,8 +25,8 @@ func (en *engine) applyStep(ctx context.Context, s plan.Step) plan.Outcome {
 	if s.Fault != "" {
 		return plan.Outcome{ID: s.ID, Err: plan.Fault(s.Fault)}
 	}
-	if s.Action == plan.Keep || (s.Action == plan.Delete && s.Via == plan.Forget) {
-		return plan.Outcome{ID: s.ID, Deleted: s.Action == plan.Delete}
+	if s.Action == plan.Keep || s.Action == plan.Forget {
+		return plan.Outcome{ID: s.ID, Deleted: s.Action == plan.Forget}
 	}
 	c, err := en.gitlabFor(s.ClientKey)
 	if err != nil {
@@ -45,6 +45,13 @@ func (en *engine) applyStep(ctx context.Context, s plan.Step) plan.Outcome {
 		return en.adopt(ctx, c, s)
 	case plan.Delete:
 		return en.remove(ctx, c, s)
+	case plan.Detach:
+		// Another host uses the runner: only this host's manager goes, as
+		// gitlab-runner's own unregister does (commands/unregister.go).
+		if err := c.UnregisterManager(ctx, s.Prev.Token, en.systemID); err != nil && !gitlab.IsNotFound(err) {
+			return plan.Outcome{ID: s.ID, Err: err}
+		}
+		return plan.Outcome{ID: s.ID, Deleted: true}
 	}
 	return plan.Outcome{ID: s.ID, Err: fmt.Errorf("unknown action %q", s.Action)}
 }
@@ -112,8 +119,9 @@ func (en *engine) remove(ctx context.Context, c *gitlab.Client, s plan.Step) pla
 	if state == gitlab.TokenRejected {
 		// Its token stopped working between observing and now (GitLab
 		// came back, or the token was reset elsewhere): nothing proves
-		// the runner is still this host's to delete.
-		en.warn("runner %s (id %d) on %s: its token is no longer valid, so it is considered gone", s.Name, s.ID, s.URL)
+		// the runner is still this host's to delete, nor that it is gone.
+		en.warn("runner %s (id %d) on %s: its token is no longer valid; its entry leaves the config, and the runner, if it still exists, is left alone", s.Name, s.ID, s.URL)
+		return plan.Outcome{ID: s.ID, Deleted: true, Forgot: true}
 	}
 	return plan.Outcome{ID: s.ID, Deleted: true}
 }

@@ -29,6 +29,7 @@ type engine struct {
 	mu       sync.Mutex
 	clients  map[string]*gitlab.Client
 	warnings []string
+	left     []LeftRunner
 }
 
 func (en *engine) warn(format string, args ...any) {

@@ -28,21 +28,34 @@ func (en *engine) observe(ctx context.Context, ev *plan.Evidence) error {
 	// id: their managers tell whether they are this host's. Candidates of
 	// an executor to adopt are read too, so an adopt that changes nothing
 	// sends no PUT.
+	// Their details tell when they were last contacted: a runner nobody
+	// used for longer than GitLab's stale window may be taken back.
 	for key, list := range ev.Found {
 		for _, s := range list {
-			name, ok := en.identityOf(key, s.Description)
 			ref := plan.Ref{ClientKey: key, ID: s.ID}
-			if !ok || w.kept[ref] {
+			if _, ok := en.identityOf(key, s.Description); !ok || w.kept[ref] {
 				continue
 			}
-			w.managers[ref] = true
-			if w.adopting[name] {
-				w.details[ref] = true
-			}
+			w.managers[ref], w.details[ref] = true, true
 		}
 	}
 	en.readRunners(ctx, w.details, w.managers, ev)
+	en.readWhereNoManagers(ctx, ev)
 	return nil
+}
+
+// readWhereNoManagers reads the runners whose GitLab has no managers
+// route (before 17.1): their details are then all there is to know.
+func (en *engine) readWhereNoManagers(ctx context.Context, ev *plan.Evidence) {
+	details := map[plan.Ref]bool{}
+	for ref, f := range ev.Runners {
+		if f.NoManagers && f.Details == nil && !f.Gone && !f.Forbidden && f.Unreadable == "" {
+			details[ref] = true
+		}
+	}
+	if len(details) > 0 {
+		en.readRunners(ctx, details, nil, ev)
+	}
 }
 
 // wanted is what observe reads beyond the verifies.
@@ -50,7 +63,6 @@ type wanted struct {
 	scopes   map[lookupScope]bool
 	details  map[plan.Ref]bool
 	managers map[plan.Ref]bool
-	adopting map[string]bool   // executor names with no live token
 	kept     map[plan.Ref]bool // runners whose token verified: this host's by token
 }
 
@@ -65,7 +77,7 @@ func (w wanted) lookups() []lookupScope {
 // wants decides which reads with the PAT the evidence still lacks.
 func (en *engine) wants(ev *plan.Evidence) wanted {
 	w := wanted{scopes: map[lookupScope]bool{}, details: map[plan.Ref]bool{}, managers: map[plan.Ref]bool{},
-		adopting: map[string]bool{}, kept: map[plan.Ref]bool{}}
+		kept: map[plan.Ref]bool{}}
 	for _, e := range en.d.Executors {
 		if e.Client.PAT == "" {
 			if en.o.Refresh {
@@ -83,9 +95,13 @@ func (en *engine) wants(ev *plan.Evidence) wanted {
 		case p != nil && !alive && v.State != gitlab.TokenOrphaned:
 			ref := plan.Ref{ClientKey: e.Client.Key, ID: p.ID}
 			w.details[ref], w.managers[ref] = true, true
-			w.adopting[e.Name] = true
 		case p == nil:
-			w.adopting[e.Name] = true
+			// The runner the state file names for it is healed by id when
+			// it exists and no other host uses it.
+			if sr, ok := ev.State.Runners[e.Name]; ok && sr.Key() == e.Client.Key && sr.ID != 0 {
+				ref := plan.Ref{ClientKey: e.Client.Key, ID: sr.ID}
+				w.details[ref], w.managers[ref] = true, true
+			}
 		case alive:
 			id := p.ID
 			if v.Creds.ID != 0 {
@@ -99,13 +115,11 @@ func (en *engine) wants(ev *plan.Evidence) wanted {
 			}
 		}
 	}
-	// An undeclared entry whose token GitLab rejects is deleted by id only
-	// when its managers show this host.
+	// An entry no longer declared: its managers tell whether another host
+	// uses the runner (then only this host's manager goes) and, when its
+	// token is dead, whether it still exists.
 	for _, o := range ev.Prev.Owned {
-		ref := o.Ref()
-		if v, ok := ev.Undeclared[ref]; ok && v.State != gitlab.TokenAlive && ref.ID != 0 && en.hasPAT(ref.ClientKey) {
-			w.managers[ref] = true
-		} else if o.Runner.Token == "" && ref.ID != 0 && en.hasPAT(ref.ClientKey) {
+		if ref := o.Ref(); ref.ID != 0 && en.hasPAT(ref.ClientKey) {
 			w.managers[ref] = true
 		}
 	}
@@ -244,6 +258,8 @@ func (en *engine) readRunners(ctx context.Context, details, managers map[plan.Re
 			if !j.managers {
 				en.warn("cannot read runner %d on %s with this personal access token (403)", j.ref.ID, j.ref.ClientKey)
 			}
+		case a.found == gitlab.Unsupported:
+			f.NoManagers = true
 		case a.found == gitlab.Gone:
 			f.Gone = true
 		case j.managers:

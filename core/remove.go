@@ -72,9 +72,7 @@ func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 	}
 	en.readRunners(ctx, nil, w.managers, &p.ev)
 	p.Plan = plan.Build(p.ev)
-	for _, n := range p.Plan.Notes {
-		en.warn("%s", n)
-	}
+	en.leftBehind(p.Plan.Left)
 	for i := range p.Plan.Steps {
 		p.Plan.Steps[i].Reason = "unregistering instance " + l.Instance
 	}

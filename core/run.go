@@ -64,8 +64,9 @@ type Options struct {
 	// Log receives progress and warnings (already redacted).
 	Log func(string)
 	Now func() time.Time
-	// MachineIDPaths override where the machine id is read (tests).
-	MachineIDPaths []string
+	// Machine overrides this machine's identity (tests, simulations); nil
+	// reads it (hostfs.ReadMachine).
+	Machine *hostfs.Machine
 	// Names renders run options as the front end calls them, in warnings
 	// and errors (default: input.Neutral).
 	Names input.Names
@@ -114,9 +115,6 @@ func (o *Options) setDefaults() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.MachineIDPaths == nil {
-		o.MachineIDPaths = hostfs.MachineIDPaths()
-	}
 	if o.Tags.Concurrency <= 0 {
 		o.Tags.Concurrency = o.Concurrency
 	}
@@ -142,6 +140,16 @@ type RunnerResult struct {
 	SettingsAfter  *gitlab.Settings `json:"settings_after,omitempty"`
 }
 
+// LeftRunner is a runner a run left alone, and why.
+type LeftRunner struct {
+	ID          int64  `json:"id"`
+	URL         string `json:"url"`
+	Description string `json:"description,omitempty"`
+	// LastContact is its last contact with GitLab (RFC 3339), when known.
+	LastContact string `json:"last_contact,omitempty"`
+	Why         string `json:"why"`
+}
+
 // Result is the outcome of a run, as both front ends report it.
 type Result struct {
 	ConfigPath string `json:"config_path"`
@@ -156,6 +164,11 @@ type Result struct {
 	Degraded bool           `json:"degraded,omitempty"`
 	Runners  []RunnerResult `json:"runners"`
 	Warnings []string       `json:"warnings,omitempty"`
+	// LeftBehind are runners with this host's identity (or in its files)
+	// that the run left alone: nothing proves they are this host's, or
+	// another host uses them. An administrator, or the fleet clean-up
+	// (prune), can remove them.
+	LeftBehind []LeftRunner `json:"left_behind,omitempty"`
 	// Before and After are the config with tokens redacted (for diffs).
 	Before string `json:"-"`
 	After  string `json:"-"`

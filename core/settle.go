@@ -79,10 +79,8 @@ func (en *engine) settle(ctx context.Context, p plan.Plan, outcomes []plan.Outco
 		}
 	}
 	en.readRunners(ctx, nil, managers, &ev)
-	dups, notes := plan.LateDuplicates(ev, kept)
-	for _, n := range notes {
-		en.warn("%s", n)
-	}
+	dups, left := plan.LateDuplicates(ev, kept)
+	en.leftBehind(left)
 	res := make([]RunnerResult, len(dups))
 	_ = en.each(ctx, len(dups), func(j int) error {
 		oc := en.applyStep(ctx, dups[j])

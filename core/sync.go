@@ -34,6 +34,8 @@ type Planned struct {
 	unregister bool
 	// tokens: the personal access tokens' records for the state file.
 	tokens map[string]hostfs.TokenRecord
+	// host is the host the state file is written for.
+	host hostfs.HostRecord
 }
 
 // Sync runs the whole sync for one instance: plan, then preview (check
@@ -91,14 +93,13 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 		return p, nil
 	}
 	p.Plan = plan.Build(p.ev)
-	for _, n := range p.Plan.Notes {
-		en.warn("%s", n)
-	}
+	en.leftBehind(p.Plan.Left)
 	return p, nil
 }
 
 // evidence reads what the disk holds — live config, state file, system
-// id, the marker — and matches the live config to what is declared.
+// id, the marker — and matches the live config to what is declared. A
+// prefix copied from another machine starts a fresh identity here.
 func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 	o, l := en.o, en.l
 	live, err := hostfs.ReadLiveConfig(l, o.Secrets)
@@ -112,9 +113,32 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 	if warn != "" {
 		en.warn("%s", warn)
 	}
-	sysID, writeID, err := hostfs.SystemID(l, o.MachineIDPaths)
+	m := hostfs.ReadMachine()
+	if o.Machine != nil {
+		m = *o.Machine
+	}
+	sysID, writeID, err := hostfs.SystemID(l, m)
 	if err != nil {
 		return nil, err
+	}
+	ev := plan.NewEvidence()
+	host := hostfs.RecordOf(o.Hostname, m, sysID)
+	switch row := plan.Lineage(st.Host, host); row.Then {
+	case plan.Cloned:
+		// Not this machine's files: a fresh system id (gitlab-runner's
+		// format), none of the other machine's runners touched or kept.
+		fresh := hostfs.NewSystemID(m)
+		if fresh == sysID || (st.Host != nil && fresh == st.Host.SystemID) {
+			fresh = hostfs.RandomSystemID()
+		}
+		en.warn("this prefix's files were generated on another machine (%s: %s); starting a fresh identity for this host (system id %s) and leaving that machine's runners alone", row.Name, row.When, fresh)
+		sysID, writeID = fresh, true
+		host.SystemID = fresh
+		ev.Inherited = live.Runners
+		st = &hostfs.State{Version: 1, Runners: map[string]hostfs.StateRunner{}, Tokens: st.Tokens, Namespaces: st.Namespaces}
+		live = &hostfs.LiveConfig{Exists: live.Exists, Raw: live.Raw}
+	case plan.Renamed:
+		en.warn("this host was renamed from %s to %s; it keeps its runners, whose descriptions and tags follow the new name", st.Host.Hostname, o.Hostname)
 	}
 	if writeID && !o.Check {
 		// Persist before any request, so GitLab only ever sees this id.
@@ -123,8 +147,7 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 		}
 	}
 	en.systemID = sysID
-	ev := plan.NewEvidence()
-	ev.Desired, ev.State, ev.SystemID = d, st, sysID
+	ev.Desired, ev.State, ev.SystemID, ev.Now = d, st, sysID, o.Now()
 	ev.Prev = plan.MatchPrevious(d, live, st)
 	for _, f := range ev.Prev.Foreign {
 		en.warn("config entry %q (id %d) does not carry this host's identity; keeping it as is", f.Name, f.ID)
@@ -133,7 +156,7 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 	// out requests that run sent, so this run settles their effects.
 	_, statErr := os.Stat(l.IncompletePath())
 	ev.Interrupted = statErr == nil
-	return &Planned{ev: ev, live: live}, nil
+	return &Planned{ev: ev, live: live, host: host}, nil
 }
 
 // loadDeclared loads and checks everything declared for the instance: the
@@ -224,7 +247,9 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 		}
 		res.After = string(en.render(p, sections, true))
 		if werr == nil && !p.Degraded {
-			if _, err := hostfs.WriteAtomic(l.StatePath(), plan.NewState(pl, outcomes, p.ev.State, p.tokens).Encode()); err != nil {
+			next := plan.NewState(pl, outcomes, p.ev.State, p.tokens)
+			next.Host = &p.host
+			if _, err := hostfs.WriteAtomic(l.StatePath(), next.Encode()); err != nil {
 				en.warn("writing state file %s: %v", l.StatePath(), err)
 			}
 		}
@@ -255,7 +280,7 @@ func (en *engine) conclude(p *Planned, res *Result, outcomes []plan.Outcome, ext
 	}
 	for i, s := range p.Plan.Steps {
 		oc := outcomes[i]
-		if s.Action != plan.Keep && s.Via != plan.Forget && (oc.Err == nil || oc.Creds != nil || oc.Deleted) {
+		if s.Action != plan.Keep && s.Action != plan.Forget && !oc.Forgot && (oc.Err == nil || oc.Creds != nil || oc.Deleted) {
 			res.Changed = true
 		}
 		if oc.Err == nil {
@@ -277,7 +302,24 @@ func (en *engine) conclude(p *Planned, res *Result, outcomes []plan.Outcome, ext
 		}
 	}
 	res.Warnings = en.warnings
+	res.LeftBehind = en.left
 	return res, errors.Join(errs...)
+}
+
+// leftBehind names the runners the plan leaves alone, in the result and
+// in a warning each.
+func (en *engine) leftBehind(left []plan.Left) {
+	for _, l := range left {
+		r := LeftRunner{ID: l.ID, URL: l.URL, Description: l.Description, Why: l.Why}
+		if r.URL == "" {
+			r.URL = l.ClientKey
+		}
+		if !l.LastContact.IsZero() {
+			r.LastContact = l.LastContact.UTC().Format(time.RFC3339)
+		}
+		en.left = append(en.left, r)
+		en.warn("%s", l.Note())
+	}
 }
 
 // inDoubt: a create or token reset got no answer, so GitLab may have
@@ -325,6 +367,9 @@ func runnerResults(p plan.Plan, outcomes []plan.Outcome) []RunnerResult {
 		oc := outcomes[i]
 		if oc.Creds != nil && oc.Creds.ID != 0 {
 			r.ID = oc.Creds.ID
+		}
+		if oc.Forgot {
+			r.Action = plan.Forget
 		}
 		if oc.Err != nil {
 			r.Error = oc.Err.Error()

@@ -39,13 +39,14 @@ func (en *engine) checkTokens(ctx context.Context, d *config.Desired, st *hostfs
 		fp := fingerprint(c.PAT)
 		if rec, ok := st.Tokens[c.Key]; ok && rec.Fingerprint == fp {
 			records[c.Key] = rec
-			caps[c.Key] = plan.Capabilities{Known: true, Scopes: rec.Scopes}
+			caps[c.Key] = plan.Capabilities{Known: !rec.Undescribed, Scopes: rec.Scopes}
 			en.warnExpiry(c, rec.ExpiresAt)
 			continue
 		}
 		toCheck = append(toCheck, c)
 	}
 	infos := make([]*gitlab.TokenInfo, len(toCheck))
+	undescribed := make([]bool, len(toCheck))
 	_ = en.each(ctx, len(toCheck), func(i int) error {
 		c := toCheck[i]
 		gl, err := en.gitlabFor(c.Key)
@@ -60,12 +61,19 @@ func (en *engine) checkTokens(ctx context.Context, d *config.Desired, st *hostfs
 			infos[i] = &info
 		case answer == gitlab.TokenRevoked:
 			en.warn("GitLab rejects the personal access token for %s: it is revoked or expired; replace it, or creating, adopting and removing runners fails", c.URL)
+		case answer == gitlab.NoTokenSelf:
+			// This GitLab cannot describe tokens: remembered, so the token
+			// is not asked about again on every restart.
+			undescribed[i] = true
 		}
-		// NoTokenSelf: this GitLab cannot describe tokens; nothing to learn.
 		return nil
 	})
 	for i, c := range toCheck {
 		info := infos[i]
+		if undescribed[i] {
+			records[c.Key] = hostfs.TokenRecord{Fingerprint: fingerprint(c.PAT), Undescribed: true}
+			continue
+		}
 		if info == nil {
 			continue
 		}

@@ -105,8 +105,9 @@ func New(cfg Config) (*Client, error) {
 	hc.SetResponseBodyLimit(MaxResponseBody)
 	hc.SetHeader("User-Agent", cfg.UserAgent)
 	hc.SetHeader("Accept", "application/json")
-	// Redirects could carry PRIVATE-TOKEN to another host: never follow them.
-	hc.SetRedirectPolicy(resty.NoRedirectPolicy())
+	// Redirects could carry PRIVATE-TOKEN to another host: never follow
+	// them; the answer is the redirect itself, named to the administrator.
+	hc.SetRedirectPolicy(resty.RedirectPolicyFunc(func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }))
 	// Each call's retry condition decides (see attempt): resty counts no
 	// attempts of its own, and waits exactly what the condition chose.
 	hc.SetRetryCount(1 << 16).SetRetryWaitTime(time.Nanosecond).SetRetryMaxWaitTime(maxRetryAfter + time.Minute).
@@ -145,7 +146,9 @@ type APIError struct {
 	// for example "insufficient_scope".
 	Code string
 	// Scope lists the scopes GitLab wanted (insufficient_scope only).
-	Scope      string
+	Scope string
+	// Location is where a redirect (3xx) points, without credentials or query.
+	Location   string
 	RetryAfter time.Duration
 }
 
@@ -331,6 +334,13 @@ func (c *Client) outcome(ctx context.Context, cl call, st *attempt, resp *resty.
 		return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: attempts, Err: err}
 	}
 	status := resp.StatusCode()
+	if status >= 300 && status < 400 {
+		// An http:// URL for an https GitLab, or a moved GitLab: GitLab
+		// answered, and said where it is; retrying would not change that.
+		return &APIError{Method: cl.method, Path: cl.path, Status: status, Location: SafeURL(resp.Header().Get("Location")),
+			Message: fmt.Sprintf("GitLab answered %d %s and points to %s; set url to the address GitLab is served at (the tool never follows redirects: they could carry the token elsewhere)",
+				status, http.StatusText(status), SafeURL(resp.Header().Get("Location")))}
+	}
 	if status < 400 {
 		if h, ok := cl.out.(interface{ setHeaders(http.Header) }); ok {
 			h.setHeaders(resp.Header())

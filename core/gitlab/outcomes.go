@@ -83,18 +83,33 @@ const (
 	Gone
 	// Forbidden: 403, the token may not see it. Never "gone".
 	Forbidden
+	// Unsupported: this GitLab has no such route (404 from the catch-all
+	// route, {"error":"404 Not Found"}, lib/api/api.rb): GET
+	// /runners/:id/managers before GitLab 17.1 (MR 153715). It says
+	// nothing of the runner.
+	Unsupported
 )
 
 func presenceOf(err error) (Presence, error) {
 	switch {
 	case err == nil:
 		return Found, nil
+	case isUnknownRoute(err):
+		return Unsupported, nil
 	case IsNotFound(err):
 		return Gone, nil
 	case IsForbidden(err):
 		return Forbidden, nil
 	}
 	return 0, err
+}
+
+// isUnknownRoute tells GitLab's answer for a route it does not have (the
+// catch-all's {"error":"404 Not Found"}) from a record it does not have
+// ({"message":"404 Not found"}, or "404 Runner Not Found").
+func isUnknownRoute(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == "404 Not Found"
 }
 
 // ReadRunner reads one runner (GET /runners/:id).
@@ -215,8 +230,18 @@ func (c *Client) Create(ctx context.Context, r CreateRequest) (Created, error) {
 		// registration token there, as for a PAT without create_runner.
 		noRoute := IsNotFound(err)
 		scope := IsInsufficientScope(err)
-		if IsForbidden(err) && !scope && r.RunnerType == "instance_type" {
-			return Created{}, fmt.Errorf("%w: instance runners can only be created with an administrator's token, and with Admin Mode on the token also needs the admin_mode scope (or use runner_type group_type/project_type)", err)
+		if IsForbidden(err) && !scope {
+			switch r.RunnerType {
+			case "instance_type":
+				return Created{}, fmt.Errorf("%w: instance runners can only be created with an administrator's token, and with Admin Mode on the token also needs the admin_mode scope (or use runner_type group_type/project_type)", err)
+			case "group_type":
+				// app/policies/group_policy.rb: create_runner needs the Owner
+				// role, and is refused even to Owners when the group turned
+				// runner registration off (namespace setting).
+				return Created{}, fmt.Errorf("%w: creating runners in group %d needs the Owner role in it, and the group must allow runner registration (Settings > CI/CD > Runners; the namespace setting runner_registration_enabled)", err, r.GroupID)
+			case "project_type":
+				return Created{}, fmt.Errorf("%w: creating runners in project %d needs the Maintainer role in it, and runner registration must be allowed for the project and its group", err, r.ProjectID)
+			}
 		}
 		if !(scope || noRoute) || r.RegistrationToken == "" {
 			switch {

@@ -128,6 +128,21 @@ type Runner struct {
 	AccessLevel     string   `json:"access_level"`
 	MaximumTimeout  *int64   `json:"maximum_timeout"`
 	MaintenanceNote *string  `json:"maintenance_note"`
+	// ContactedAt is the runner's last contact with GitLab (nil: never).
+	ContactedAt *time.Time `json:"contacted_at"`
+	CreatedAt   *time.Time `json:"created_at"`
+}
+
+// LastSeen is the runner's last contact, or its creation when it never
+// made one (zero when GitLab said neither).
+func (r Runner) LastSeen() time.Time {
+	switch {
+	case r.ContactedAt != nil:
+		return *r.ContactedAt
+	case r.CreatedAt != nil:
+		return *r.CreatedAt
+	}
+	return time.Time{}
 }
 
 // Settings returns the server-side settings of a runner.
@@ -153,7 +168,14 @@ func (c *Client) GetRunner(ctx context.Context, id int64) (Runner, error) {
 // UpdateRunner changes a runner's settings (PUT /runners/:id).
 func (c *Client) UpdateRunner(ctx context.Context, id int64, s Settings) (Runner, error) {
 	body := s.params()
-	body["maintenance_note"] = s.MaintenanceNote // explicit, so a removed note is cleared
+	// Explicit, so a removed value is cleared: GitLab keeps what a PUT
+	// omits, and null clears maximum_timeout (lib/api/ci/runners.rb
+	// `optional :maximum_timeout`; app/models/ci/runner.rb validates it
+	// with allow_nil).
+	body["maintenance_note"] = s.MaintenanceNote
+	if s.MaximumTimeout == 0 {
+		body["maximum_timeout"] = nil
+	}
 	var out Runner
 	err := c.do(ctx, call{method: http.MethodPut, path: fmt.Sprintf("/api/v4/runners/%d", id), body: body, auth: authPAT, idempotent: true, out: &out})
 	return out, err
@@ -229,6 +251,31 @@ func (c *Client) ListRunners(ctx context.Context, o ListOptions) ([]Summary, err
 type Manager struct {
 	ID       int64  `json:"id"`
 	SystemID string `json:"system_id"`
+	// ContactedAt is when GitLab last recorded a contact through it (nil:
+	// never). GitLab deletes managers not contacted for 7 days
+	// (Ci::RunnerManager::STALE_TIMEOUT, StaleManagersCleanupService).
+	ContactedAt *time.Time `json:"contacted_at"`
+	CreatedAt   *time.Time `json:"created_at"`
+}
+
+// LastSeen is the manager's last contact, or its creation when it never
+// made one.
+func (m Manager) LastSeen() time.Time {
+	switch {
+	case m.ContactedAt != nil:
+		return *m.ContactedAt
+	case m.CreatedAt != nil:
+		return *m.CreatedAt
+	}
+	return time.Time{}
+}
+
+// UnregisterManager removes this host's manager from a runner others may
+// still use (DELETE /runners/managers with the runner's token and the
+// system id), as gitlab-runner's unregister does for created runners
+// (commands/unregister.go); the runner stays.
+func (c *Client) UnregisterManager(ctx context.Context, token, systemID string) error {
+	return c.do(ctx, call{method: http.MethodDelete, path: "/api/v4/runners/managers", body: map[string]any{"token": token, "system_id": systemID}, idempotent: true})
 }
 
 // RunnerManagers lists the hosts GitLab has seen using a runner's token.

@@ -93,9 +93,26 @@ type State struct {
 	// Tokens records, per GitLab, the personal access token last checked
 	// (by fingerprint, never the token) and what GitLab said of it.
 	Tokens map[string]TokenRecord `json:"tokens,omitempty"`
+	// Host is what the prefix's files were generated for: a prefix found on
+	// another machine (a copied image) starts a fresh identity.
+	Host *HostRecord `json:"host,omitempty"`
 	// Namespaces are group and project ids resolved from their full paths
 	// (NamespaceKey), so each path is looked up once.
 	Namespaces map[string]int64 `json:"namespaces,omitempty"`
+}
+
+// HostRecord names the host a prefix's files were generated for, by
+// fingerprints (Fingerprint) of its identities, never the identities.
+type HostRecord struct {
+	Hostname string `json:"hostname"`
+	Machine  string `json:"machine,omitempty"`
+	Hardware string `json:"hardware,omitempty"`
+	SystemID string `json:"system_id"`
+}
+
+// RecordOf is the record of a host running with a system id.
+func RecordOf(hostname string, m Machine, systemID string) HostRecord {
+	return HostRecord{Hostname: hostname, Machine: Fingerprint("machine-id", m.ID), Hardware: Fingerprint("hardware", m.Hardware), SystemID: systemID}
 }
 
 // NamespaceKey is the key of a group's or project's id in State.Namespaces.
@@ -115,6 +132,9 @@ type TokenRecord struct {
 	Scopes      []string `json:"scopes"`
 	// ExpiresAt is the day the token stops working (YYYY-MM-DD), if any.
 	ExpiresAt string `json:"expires_at,omitempty"`
+	// Undescribed: the GitLab could not describe the token (no
+	// GET /personal_access_tokens/self); its scopes are unknown.
+	Undescribed bool `json:"undescribed,omitempty"`
 }
 
 // StateRunner records one executor's runner.

@@ -10,16 +10,15 @@ import (
 )
 
 // Build turns the evidence into a plan: one step per declared executor
-// (sorted by name), then the deletes, sorted by name and id. It makes no
-// request and reads nothing but ev.
+// (sorted by name), then the deletes, detaches and forgotten entries,
+// sorted by name and id. It makes no request and reads nothing but ev.
 func Build(ev Evidence) Plan {
+	b := &builder{ev: &ev, found: indexFound(ev.Found), left: map[Ref]int{}}
 	var p Plan
-	notes := &noteBook{seen: map[Ref]bool{}}
 	claimed := map[Ref]bool{} // runners some declared executor keeps, adopts or replaces
-	found := indexFound(ev.Found)
 	var dups []Step
 	for _, e := range ev.Desired.Executors {
-		c := newExecutorCase(&ev, e, found, notes)
+		c := b.executor(e)
 		step := c.decide()
 		if step.ID != 0 {
 			claimed[step.Ref()] = true
@@ -38,12 +37,13 @@ func Build(ev Evidence) Plan {
 			continue
 		}
 		deleted[ref] = true
-		if !ev.mine(ref) {
-			notes.add(ref, ev.notMine(ref, "a duplicate of executor "+d.Name))
+		if row, why := ev.claim(ref, false, true); row.Claim != Mine && row.Claim != Reclaimable {
+			b.leave(ref, d.URL, "", why)
 			continue
 		}
 		d.Action, d.Rule, d.Via = Delete, RowDuplicate.Name, ByID
-		d.Reason = "duplicate runner of this executor (left by an interrupted run)"
+		d.Reason = "duplicate runner of this executor (left by an interrupted run, or by an earlier life of this host)"
+		d.Fault = ev.mayNotDelete(ref)
 		deletes = append(deletes, d)
 	}
 	for _, o := range ev.Prev.Owned {
@@ -54,9 +54,16 @@ func Build(ev Evidence) Plan {
 		if o.Runner.ID != 0 {
 			deleted[ref] = true
 		}
-		deletes = append(deletes, ev.undeclared(o, notes))
+		deletes = append(deletes, b.undeclared(o))
 	}
-	deletes = append(deletes, ev.leftovers(claimed, deleted, notes)...)
+	deletes = append(deletes, b.leftovers(claimed, deleted)...)
+	for _, r := range ev.Inherited {
+		key, _ := gitlab.NormalizeURL(r.URL)
+		lr := r
+		deletes = append(deletes, Step{Action: Forget, Rule: RowInherited.Name, Via: Nothing, Name: r.Name, ClientKey: key, URL: r.URL, ID: r.ID, Prev: &lr,
+			Reason: "this entry came with a prefix copied from another machine; it is that machine's"})
+		b.leave(Ref{key, r.ID}, r.URL, r.Name, "it is in a config this prefix brought from another machine, whose runner it is")
+	}
 	sort.SliceStable(deletes, func(i, j int) bool {
 		if deletes[i].Name != deletes[j].Name {
 			return deletes[i].Name < deletes[j].Name
@@ -64,44 +71,76 @@ func Build(ev Evidence) Plan {
 		return deletes[i].ID < deletes[j].ID
 	})
 	p.Steps = append(p.Steps, deletes...)
-	p.Notes = notes.list
+	p.Left = b.list
 	return p
 }
 
-// noteBook keeps one note per runner left alone.
-type noteBook struct {
-	seen map[Ref]bool
-	list []string
+// builder is one Build: the evidence and the runners named as left alone.
+type builder struct {
+	ev    *Evidence
+	found foundIndex
+	left  map[Ref]int // index in list
+	list  []Left
 }
 
-func (n *noteBook) add(ref Ref, text string) {
-	if !n.seen[ref] {
-		n.seen[ref] = true
-		n.list = append(n.list, text)
+// leave names a runner the plan leaves alone (once per runner).
+func (b *builder) leave(ref Ref, url, description, why string) {
+	if _, ok := b.left[ref]; ok || ref.ID == 0 {
+		return
 	}
+	l := Left{Ref: ref, URL: url, Description: description, Why: why}
+	if f := b.ev.Runners[ref]; f != nil {
+		if f.Details != nil {
+			if l.Description == "" {
+				l.Description = f.Details.Description
+			}
+			l.LastContact = f.Details.LastSeen()
+		}
+		for _, m := range f.Managers {
+			if t := m.LastSeen(); t.After(l.LastContact) {
+				l.LastContact = t
+			}
+		}
+	}
+	if l.Description == "" {
+		for _, s := range b.ev.Found[ref.ClientKey] {
+			if s.ID == ref.ID {
+				l.Description = s.Description
+			}
+		}
+	}
+	b.left[ref] = len(b.list)
+	b.list = append(b.list, l)
 }
 
 // executorCase is what is known of one declared executor.
 type executorCase struct {
-	ev    *Evidence
-	e     *config.Executor
-	prev  *hostfs.LiveRunner
-	v     gitlab.Verification
-	want  gitlab.Settings
-	cands []int64 // runners found with its identity, sorted
+	*builder
+	e    *config.Executor
+	prev *hostfs.LiveRunner
+	v    gitlab.Verification
+	want gitlab.Settings
+	// cands are runners found with its identity, sorted; named is the
+	// runner the state file records for it (0: none).
+	cands []int64
+	named int64
 	caps  Capabilities
-	notes *noteBook
 	step  Step
 }
 
-func newExecutorCase(ev *Evidence, e *config.Executor, found foundIndex, notes *noteBook) *executorCase {
-	c := &executorCase{ev: ev, e: e, prev: ev.Prev.ByName[e.Name], v: ev.Verified[e.Name], want: e.Settings(),
-		cands: candidates(e, ev.Desired, found), caps: ev.Tokens[e.Client.Key], notes: notes}
+func (b *builder) executor(e *config.Executor) *executorCase {
+	c := &executorCase{builder: b, e: e, prev: b.ev.Prev.ByName[e.Name], v: b.ev.Verified[e.Name], want: e.Settings(),
+		cands: candidates(e, b.ev.Desired, b.found), caps: b.ev.Tokens[e.Client.Key]}
+	if sr, ok := b.ev.State.Runners[e.Name]; ok && sr.Key() == e.Client.Key {
+		c.named = sr.ID
+	}
 	c.step = Step{Name: e.Name, Executor: e, ClientKey: e.Client.Key, URL: e.Client.URL, Prev: c.prev, Settings: c.want}
 	return c
 }
 
 func (c *executorCase) hasPAT() bool { return c.e.Client.PAT != "" }
+
+func (c *executorCase) ref(id int64) Ref { return Ref{c.e.Client.Key, id} }
 
 // decide walks the table's rows for a declared executor.
 func (c *executorCase) decide() Step {
@@ -153,10 +192,10 @@ func (c *executorCase) alive() Step {
 	return s
 }
 
-// rejected: the token on disk was refused (revoked or expired).
+// rejected: the token on disk was refused (revoked, or expired while the
+// host was off).
 func (c *executorCase) rejected() Step {
-	key := c.e.Client.Key
-	ref := Ref{key, c.prev.ID}
+	ref := c.ref(c.prev.ID)
 	if id, why, bad := c.unreadable(append([]int64{c.prev.ID}, c.cands...)); bad {
 		return c.row(RowRejectedUnreadable, id, "", c.unreadableFault(id, why))
 	}
@@ -164,31 +203,41 @@ func (c *executorCase) rejected() Step {
 		return c.row(RowRejectedForbidden, c.prev.ID, "", fmt.Sprintf("token of runner %d rejected by GitLab, and the personal access token for %s may not read that runner (403); a 403 does not mean it is gone, so no new runner was registered: give the token access to it (owner of its group, maintainer of its project, or an administrator)", c.prev.ID, c.e.Client.URL))
 	}
 	if c.hasPAT() && c.prev.ID != 0 && c.facts(ref).Details != nil {
-		if c.ev.mine(ref) {
-			return c.adopt(RowRejectedMine, c.prev.ID, "token rejected by GitLab (revoked or expired); the runner still exists and is this host's, resetting its token")
+		// In this host's config: its own, unless another host uses it.
+		if row, why := c.ev.claim(ref, true, true); row.Claim == Mine {
+			return c.adopt(RowRejectedMine, c.prev.ID, "token rejected by GitLab (revoked, or expired while this host was off); the runner still exists and is this host's, resetting its token")
+		} else {
+			c.leave(ref, c.e.Client.URL, c.prev.Name, why)
 		}
-		c.notes.add(ref, c.ev.notMine(ref, "executor "+c.e.Name+" in this host's config"))
 	}
-	if best := c.pick(otherIDs(c.cands, c.prev.ID), c.prev.ID); best != 0 {
+	if best := c.pick(otherIDs(c.cands, c.prev.ID)); best != 0 {
 		return c.adopt(RowRejectedFound, best, "token rejected by GitLab; found this executor's runner by host and instance, resetting its token")
 	}
 	reason := "token rejected by GitLab and the runner is gone; creating a new one"
 	if !c.hasPAT() {
 		reason = "token rejected by GitLab (no personal_access_token to look for the runner); creating a new one"
+		c.leave(ref, c.e.Client.URL, c.prev.Name, "its token was rejected, and without a personal access token it can be neither checked nor removed")
 	}
 	return c.row(RowRejectedGone, 0, reason, c.cannotCreate())
 }
 
 // lost: no token on disk (first run, or the config was lost).
 func (c *executorCase) lost() Step {
-	if id, why, bad := c.unreadable(c.cands); bad {
+	if id, why, bad := c.unreadable(append([]int64{c.named}, c.cands...)); bad {
 		return c.row(RowLostUnreadable, id, "", c.unreadableFault(id, why))
+	}
+	if c.named != 0 && c.hasPAT() && c.facts(c.ref(c.named)).Details != nil {
+		if row, why := c.ev.claim(c.ref(c.named), true, true); row.Claim == Mine {
+			return c.adopt(RowLostNamed, c.named, "no token on disk; the state file names this executor's runner, which still exists, resetting its token")
+		} else {
+			c.leave(c.ref(c.named), c.e.Client.URL, "", why)
+		}
 	}
 	key := c.e.Client.Key
 	if why, denied := c.ev.ListDenied[key]; denied {
 		return c.row(RowLostMayNotList, 0, "", fmt.Sprintf("no token on disk, and the personal access token for %s may not look for an existing runner (%s); creating one could register a duplicate, so nothing was done: the token needs read_api (or api) and the role named", c.e.Client.URL, why))
 	}
-	if best := c.pick(c.cands, 0); best != 0 {
+	if best := c.pick(otherIDs(c.cands, c.named)); best != 0 {
 		return c.adopt(RowLostFound, best, "no token on disk; found this executor's runner in GitLab by host and instance")
 	}
 	reason := "new executor"
@@ -201,35 +250,37 @@ func (c *executorCase) lost() Step {
 func (c *executorCase) adopt(r Row, id int64, reason string) Step {
 	s := c.row(r, id, reason, c.lacks(scopesManage, "reset runner tokens"))
 	s.UpdateAfterAdopt = true
-	if det := c.facts(Ref{c.e.Client.Key, id}).Details; det != nil {
+	if det := c.facts(c.ref(id)).Details; det != nil {
 		s.UpdateAfterAdopt = !det.Settings().Equal(c.want) // nothing to PUT when GitLab already matches
 	}
 	return s
 }
 
-// pick chooses, among candidates provably this host's, the id the state
-// file recorded, then the newest; the others are named as left alone.
-func (c *executorCase) pick(ids []int64, exclude int64) int64 {
-	key := c.e.Client.Key
-	var mine []int64
+// pick chooses among the candidates: one that is this host's (the id the
+// state file recorded, then the newest), else one that is reclaimable
+// (the newest). The others that are neither are named as left alone.
+func (c *executorCase) pick(ids []int64) int64 {
+	var mine, reclaimable []int64
 	for _, id := range ids {
-		if c.ev.mine(Ref{key, id}) {
+		switch row, why := c.ev.claim(c.ref(id), id == c.named, true); row.Claim {
+		case Mine:
 			mine = append(mine, id)
-		} else {
-			c.notes.add(Ref{key, id}, c.ev.notMine(Ref{key, id}, "executor "+c.e.Name))
+		case Reclaimable:
+			reclaimable = append(reclaimable, id)
+		default:
+			c.leave(c.ref(id), c.e.Client.URL, "", why)
 		}
 	}
-	if sr, ok := c.ev.State.Runners[c.e.Name]; ok && sr.Key() == key {
-		for _, id := range mine {
-			if id == sr.ID && id != exclude {
-				return id
-			}
+	for _, id := range mine {
+		if id == c.named {
+			return id
 		}
 	}
-	for i := len(mine) - 1; i >= 0; i-- {
-		if mine[i] != exclude {
-			return mine[i]
-		}
+	if len(mine) > 0 {
+		return mine[len(mine)-1]
+	}
+	if len(reclaimable) > 0 {
+		return reclaimable[len(reclaimable)-1]
 	}
 	return 0
 }
@@ -245,7 +296,7 @@ func (c *executorCase) facts(ref Ref) *RunnerFacts {
 // deciding without it could register a duplicate.
 func (c *executorCase) unreadable(ids []int64) (int64, string, bool) {
 	for _, id := range ids {
-		if f := c.ev.Runners[Ref{c.e.Client.Key, id}]; f != nil && f.Unreadable != "" {
+		if f := c.ev.Runners[c.ref(id)]; id != 0 && f != nil && f.Unreadable != "" {
 			return id, f.Unreadable, true
 		}
 	}
@@ -288,7 +339,7 @@ func (c *executorCase) drift(id int64) (drift, known bool) {
 
 // known is what GitLab holds for the runner, as far as known.
 func (c *executorCase) known(id int64) *gitlab.Settings {
-	if det := c.facts(Ref{c.e.Client.Key, id}).Details; det != nil {
+	if det := c.facts(c.ref(id)).Details; det != nil {
 		h := det.Settings().Normalized()
 		return &h
 	}
@@ -309,53 +360,63 @@ func (c *executorCase) driftReason(id int64) string {
 
 // undeclared decides an entry of this host's config whose executor is no
 // longer declared.
-func (ev Evidence) undeclared(o OwnedRunner, notes *noteBook) Step {
+func (b *builder) undeclared(o OwnedRunner) Step {
+	ev := b.ev
 	ref := o.Ref()
 	r := o.Runner
 	s := Step{Action: Delete, Name: o.Name, ClientKey: ref.ClientKey, URL: r.URL, ID: r.ID, Prev: &r, Reason: "executor no longer declared"}
 	with := func(row Row, via Via) Step {
-		s.Rule, s.Via = row.Name, via
+		s.Action, s.Rule, s.Via = row.Then, row.Name, via
 		return s
+	}
+	f := ev.Runners[ref]
+	if f == nil {
+		f = &RunnerFacts{}
 	}
 	v, answered := ev.Undeclared[ref]
 	if r.Token != "" && (!answered || v.State == gitlab.TokenAlive) {
+		if row, why := ev.claim(ref, true, true); row.Claim == Shared {
+			s.Reason = "executor no longer declared; " + why + ", so only this host's runner manager is removed"
+			return with(RowUndeclaredShared, ByToken)
+		}
 		return with(RowUndeclared, ByToken)
 	}
 	pat := ev.hasPAT(ref.ClientKey)
-	f := ev.Runners[ref]
 	switch {
 	case r.ID == 0:
 		s.Reason = "executor no longer declared; the entry has no runner id"
-		return with(RowUndeclaredGone, Forget)
+		return with(RowUndeclaredGone, Nothing)
 	case r.Token != "" && !pat:
-		s.Reason = "executor no longer declared; its token is no longer valid, so the runner is considered gone"
-		return with(RowUndeclaredGone, Forget)
+		b.leave(ref, r.URL, r.Name, "its token is rejected, and without a personal access token it can be neither checked nor removed")
+		s.Reason = "executor no longer declared; its token is rejected and there is no personal access token to check the runner"
+		return with(RowUndeclaredLeft, Nothing)
 	case !pat:
 		s.Fault = fmt.Sprintf("cannot delete runner %d without its token or a personal access token", r.ID)
 		return with(RowUndeclaredUnknown, ByID)
-	case f != nil && f.Unreadable != "":
+	case f.Unreadable != "":
 		s.Fault = fmt.Sprintf("reading runner %d to make sure it is this host's failed (%s); it stays in the config and the next run tries again", r.ID, f.Unreadable)
 		return with(RowUndeclaredUnknown, ByID)
-	case f != nil && f.Forbidden:
+	case f.Forbidden:
 		s.Fault = fmt.Sprintf("the personal access token may not read runner %d (403) to make sure it is this host's; it stays in the config", r.ID)
 		return with(RowUndeclaredUnknown, ByID)
-	case f != nil && f.Gone:
+	case f.Gone:
 		s.Reason = "executor no longer declared; the runner is already gone from GitLab"
-		return with(RowUndeclaredGone, Forget)
-	case ev.mine(ref):
-		if c := ev.Tokens[ref.ClientKey]; !c.May(scopesManage...) {
-			s.Fault = fmt.Sprintf("the personal access token for %s may not delete runners (it needs one of the scopes %v; it has %v)", r.URL, scopesManage, c.Scopes)
-		}
+		return with(RowUndeclaredGone, Nothing)
+	}
+	row, why := ev.claim(ref, true, true)
+	if row.Claim == Mine {
+		s.Fault = ev.mayNotDelete(ref)
 		return with(RowUndeclaredMine, ByID)
 	}
-	notes.add(ref, ev.notMine(ref, "executor "+o.Name))
-	s.Reason = "executor no longer declared; its runner is not provably this host's, so it is left alone"
-	return with(RowUndeclaredNotMine, Forget)
+	b.leave(ref, r.URL, r.Name, why)
+	s.Reason = "executor no longer declared; its runner is not this host's to delete"
+	return with(RowUndeclaredLeft, Nothing)
 }
 
 // leftovers are runners GitLab lists with this host's and instance's
 // identity whose executor is not declared.
-func (ev Evidence) leftovers(claimed, deleted map[Ref]bool, notes *noteBook) []Step {
+func (b *builder) leftovers(claimed, deleted map[Ref]bool) []Step {
+	ev := b.ev
 	pat := config.IdentityPattern(ev.Desired.Hostname, ev.Desired.Layout.Instance)
 	declared := map[string]bool{}
 	for _, e := range ev.Desired.Executors {
@@ -381,15 +442,24 @@ func (ev Evidence) leftovers(claimed, deleted map[Ref]bool, notes *noteBook) []S
 				continue
 			}
 			deleted[ref] = true
-			if !ev.mine(ref) {
-				notes.add(ref, ev.notMine(ref, "executor "+m[1]+", not declared here"))
+			if row, why := ev.claim(ref, false, true); row.Claim != Mine && row.Claim != Reclaimable {
+				b.leave(ref, url, s.Description, why)
 				continue
 			}
 			out = append(out, Step{Action: Delete, Rule: RowLeftover.Name, Via: ByID, Name: m[1], ClientKey: key, URL: url, ID: s.ID,
-				Reason: "runner of this host and instance whose executor is no longer declared"})
+				Reason: "runner of this host and instance whose executor is no longer declared", Fault: ev.mayNotDelete(ref)})
 		}
 	}
 	return out
+}
+
+// mayNotDelete is the fault of a delete by id the token's known scopes do
+// not allow.
+func (ev Evidence) mayNotDelete(ref Ref) string {
+	if c := ev.Tokens[ref.ClientKey]; !c.May(scopesManage...) {
+		return fmt.Sprintf("the personal access token for %s may not delete runner %d (it needs one of the scopes %v; it has %v)", ref.ClientKey, ref.ID, scopesManage, c.Scopes)
+	}
+	return ""
 }
 
 func (ev Evidence) hasPAT(key string) bool {
@@ -399,18 +469,6 @@ func (ev Evidence) hasPAT(key string) bool {
 		}
 	}
 	return false
-}
-
-// notMine explains why a runner with this host's identity is left alone.
-func (ev Evidence) notMine(ref Ref, what string) string {
-	why := "it has no runner manager, so nothing proves it is this host's"
-	switch ev.ownership(ref) {
-	case OwnerOtherHost:
-		why = "its runner managers carry another host's system id (another host with the same name?)"
-	case OwnerUnknown:
-		why = "its runner managers could not be read"
-	}
-	return fmt.Sprintf("runner %d on %s has this host's identity (%s), but %s; leaving it alone", ref.ID, ref.ClientKey, what, why)
 }
 
 // foundIndex maps client key + description to the runners found with it.

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -47,9 +48,12 @@ type world struct {
 	ev Evidence
 }
 
+// now is the time every world's evidence was gathered.
+var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
 func newWorld(pat bool, entries ...hostfs.LiveRunner) *world {
 	ev := NewEvidence()
-	ev.Desired, ev.SystemID = fixture(pat), "s_this"
+	ev.Desired, ev.SystemID, ev.Now = fixture(pat), "s_this", now
 	ev.Prev = MatchPrevious(ev.Desired, &hostfs.LiveConfig{Exists: true, Runners: entries}, ev.State)
 	return &world{ev}
 }
@@ -100,13 +104,30 @@ func (w *world) exists(id int64) *world {
 	return w
 }
 
+// managers records the runner's managers, each seen an hour ago.
 func (w *world) managers(id int64, systemIDs ...string) *world {
+	return w.managersSeen(id, now.Add(-time.Hour), systemIDs...)
+}
+
+// managersSeen records managers last seen at the given time.
+func (w *world) managersSeen(id int64, seen time.Time, systemIDs ...string) *world {
 	f := w.ev.Facts(ref(id))
 	f.ManagersRead = true
 	f.Managers = []gitlab.Manager{}
 	for i, s := range systemIDs {
-		f.Managers = append(f.Managers, gitlab.Manager{ID: int64(i + 1), SystemID: s})
+		t := seen
+		f.Managers = append(f.Managers, gitlab.Manager{ID: int64(i + 1), SystemID: s, ContactedAt: &t})
 	}
+	return w
+}
+
+// lastContact records the runner's own last contact (its details).
+func (w *world) lastContact(id int64, t time.Time) *world {
+	f := w.ev.Facts(ref(id))
+	if f.Details == nil {
+		f.Details = &gitlab.Runner{ID: id}
+	}
+	f.Details.ContactedAt = &t
 	return w
 }
 
@@ -213,18 +234,31 @@ var decisionCases = []decisionCase{
 				with(func(ev *Evidence) { ev.Facts(ref(2)).Forbidden = true })
 		},
 		want: []view{keep("a", 1), {Action: Replace, Rule: RowRejectedForbidden.Name, Name: "b", ID: 2, Faulted: true, FromConfig: true, Declared: true}}},
-	{name: "rejected, the runner exists and is this host's: token reset by id",
+	{name: "rejected, the runner exists and is this host's: token healed by id",
 		world: func() *world {
 			return newWorld(true, entry("a", 1), entry("b", 2)).alive("a").verify("b", gitlab.TokenRejected).exists(2).mine(2).
 				found(listed("a", 1), listed("b", 2))
 		},
 		want: []view{keep("a", 1), {Action: Adopt, Rule: RowRejectedMine.Name, Name: "b", ID: 2, UpdateAfterAdopt: true, FromConfig: true, Declared: true}}},
-	{name: "rejected, the runner exists but is another host's: a new one is made",
+	{name: "rejected, the runner exists but another host uses it: never reset, a new one is made, the old one named",
 		world: func() *world {
 			return newWorld(true, entry("a", 1), entry("b", 2)).alive("a").verify("b", gitlab.TokenRejected).exists(2).managers(2, "s_other").
 				found(listed("a", 1), listed("b", 2))
 		},
 		want: []view{keep("a", 1), {Action: Replace, Rule: RowRejectedGone.Name, Name: "b", FromConfig: true, Declared: true}}, notes: 1},
+	{name: "rejected after 10 days off: its manager gone stale (or deleted), the runner in this host's config is healed by id",
+		world: func() *world {
+			return newWorld(true, entry("a", 1), entry("b", 2)).verify("a", gitlab.TokenRejected).verify("b", gitlab.TokenRejected).
+				exists(1).exists(2).managers(1).managersSeen(2, now.Add(-10*24*time.Hour), "s_this", "s_other").found(listed("a", 1), listed("b", 2))
+		},
+		want: []view{{Action: Adopt, Rule: RowRejectedMine.Name, Name: "a", ID: 1, UpdateAfterAdopt: true, FromConfig: true, Declared: true},
+			{Action: Adopt, Rule: RowRejectedMine.Name, Name: "b", ID: 2, UpdateAfterAdopt: true, FromConfig: true, Declared: true}}},
+	{name: "rejected on a GitLab without the managers route: the runner in this host's config is healed by id",
+		world: func() *world {
+			return newWorld(true, entry("a", 1), entry("b", 2)).alive("a").verify("b", gitlab.TokenRejected).exists(2).
+				with(func(ev *Evidence) { ev.Facts(ref(2)).NoManagers = true })
+		},
+		want: []view{keep("a", 1), {Action: Adopt, Rule: RowRejectedMine.Name, Name: "b", ID: 2, UpdateAfterAdopt: true, FromConfig: true, Declared: true}}},
 	{name: "rejected, another runner of it is this host's: that one adopted",
 		world: func() *world {
 			return newWorld(true, entry("a", 1), entry("b", 2)).alive("a").verify("b", gitlab.TokenRejected).
@@ -236,11 +270,11 @@ var decisionCases = []decisionCase{
 			return newWorld(true, entry("a", 1), entry("b", 2)).alive("a").verify("b", gitlab.TokenRejected).found(listed("a", 1))
 		},
 		want: []view{keep("a", 1), {Action: Replace, Rule: RowRejectedGone.Name, Name: "b", FromConfig: true, Declared: true}}},
-	{name: "rejected without a PAT: replaced",
+	{name: "rejected without a PAT: replaced, the old runner named",
 		world: func() *world {
 			return newWorld(false, entry("a", 1), entry("b", 2)).alive("a").verify("b", gitlab.TokenRejected)
 		},
-		want: []view{keep("a", 1), {Action: Replace, Rule: RowRejectedGone.Name, Name: "b", FromConfig: true, Declared: true}}},
+		want: []view{keep("a", 1), {Action: Replace, Rule: RowRejectedGone.Name, Name: "b", FromConfig: true, Declared: true}}, notes: 1},
 	{name: "rejected, replacing needs create_runner the PAT lacks: fails alone",
 		world: func() *world {
 			w := newWorld(true, entry("a", 1), entry("b", 2)).alive("a").verify("b", gitlab.TokenRejected).found(listed("a", 1)).
@@ -280,8 +314,37 @@ var decisionCases = []decisionCase{
 			return w
 		},
 		want: []view{{Action: Adopt, Rule: RowLostFound.Name, Name: "a", ID: 1, UpdateAfterAdopt: true, Declared: true},
-			{Action: Adopt, Rule: RowLostFound.Name, Name: "b", ID: 2, Declared: true},
+			{Action: Adopt, Rule: RowLostNamed.Name, Name: "b", ID: 2, Declared: true},
 			{Action: Delete, Rule: RowDuplicate.Name, Name: "b", ID: 5, Via: ByID}}},
+	{name: "lost config, state file intact: its runners healed by id, whatever the managers say (none on GitLab 16.11)",
+		world: func() *world {
+			w := newWorld(true).applied(map[string]int64{"a": 1, "b": 2}).exists(1).exists(2)
+			w.ev.Facts(ref(1)).NoManagers, w.ev.Facts(ref(2)).NoManagers = true, true
+			return w.found(listed("a", 1), listed("b", 2))
+		},
+		want: []view{{Action: Adopt, Rule: RowLostNamed.Name, Name: "a", ID: 1, UpdateAfterAdopt: true, Declared: true},
+			{Action: Adopt, Rule: RowLostNamed.Name, Name: "b", ID: 2, UpdateAfterAdopt: true, Declared: true}}},
+	{name: "lost config, the state file's runner used by another host: not taken, a new one made",
+		world: func() *world {
+			return newWorld(true).applied(map[string]int64{"a": 1}).exists(1).managers(1, "s_other").found(listed("a", 1))
+		},
+		want:  []view{{Action: Create, Rule: RowNew.Name, Name: "a", Declared: true}, {Action: Create, Rule: RowNew.Name, Name: "b", Declared: true}},
+		notes: 1},
+	{name: "re-imaged after a long absence: runners with its identity nobody contacted for 30 days are taken back",
+		world: func() *world {
+			return newWorld(true).found(listed("a", 1), listed("b", 2), listed("gone", 3)).
+				managers(1).managers(2).managersSeen(3, now.Add(-30*24*time.Hour), "s_old").
+				lastContact(1, now.Add(-30*24*time.Hour)).lastContact(2, now.Add(-30*24*time.Hour)).lastContact(3, now.Add(-30*24*time.Hour))
+		},
+		want: []view{{Action: Adopt, Rule: RowLostFound.Name, Name: "a", ID: 1, UpdateAfterAdopt: true, Declared: true},
+			{Action: Adopt, Rule: RowLostFound.Name, Name: "b", ID: 2, UpdateAfterAdopt: true, Declared: true},
+			{Action: Delete, Rule: RowLeftover.Name, Name: "gone", ID: 3, Via: ByID}}},
+	{name: "re-imaged within the stale window: runners contacted 2 days ago are not taken, new ones made and the old named",
+		world: func() *world {
+			return newWorld(true).found(listed("a", 1)).managersSeen(1, now.Add(-2*24*time.Hour), "s_old").lastContact(1, now.Add(-2*24*time.Hour))
+		},
+		want:  []view{{Action: Create, Rule: RowNew.Name, Name: "a", Declared: true}, {Action: Create, Rule: RowNew.Name, Name: "b", Declared: true}},
+		notes: 1},
 	{name: "runners nobody used are not this host's...",
 		world: func() *world { return newWorld(true).found(listed("a", 1), listed("gone", 7)).managers(1).managers(7) },
 		want: []view{{Action: Create, Rule: RowNew.Name, Name: "a", Declared: true},
@@ -319,14 +382,43 @@ var decisionCases = []decisionCase{
 					ev.Facts(ref(3)).Gone = true
 				})
 		},
-		want: []view{keep("a", 1), keep("b", 2), {Action: Delete, Rule: RowUndeclaredGone.Name, Name: "old", ID: 3, Via: Forget, FromConfig: true}}},
-	{name: "undeclared entry whose token is dead, another host's: left alone, named",
+		want: []view{keep("a", 1), keep("b", 2), {Action: Forget, Rule: RowUndeclaredGone.Name, Name: "old", ID: 3, Via: Nothing, FromConfig: true}}},
+	{name: "undeclared entry whose token is dead, another host uses it: forgotten, named",
 		world: func() *world {
 			return newWorld(true, entry("a", 1), entry("b", 2), entry("old", 3)).alive("a", "b").managers(3, "s_other").
 				with(func(ev *Evidence) { ev.Undeclared[ref(3)] = gitlab.Verification{State: gitlab.TokenRejected} })
 		},
-		want:  []view{keep("a", 1), keep("b", 2), {Action: Delete, Rule: RowUndeclaredNotMine.Name, Name: "old", ID: 3, Via: Forget, FromConfig: true}},
+		want:  []view{keep("a", 1), keep("b", 2), {Action: Forget, Rule: RowUndeclaredLeft.Name, Name: "old", ID: 3, Via: Nothing, FromConfig: true}},
 		notes: 1},
+	{name: "undeclared entry whose token is dead, without a PAT: forgotten, named (never reported deleted)",
+		world: func() *world {
+			return newWorld(false, entry("a", 1), entry("b", 2), entry("old", 3)).alive("a", "b").
+				with(func(ev *Evidence) { ev.Undeclared[ref(3)] = gitlab.Verification{State: gitlab.TokenRejected} })
+		},
+		want:  []view{keep("a", 1), keep("b", 2), {Action: Forget, Rule: RowUndeclaredLeft.Name, Name: "old", ID: 3, Via: Nothing, FromConfig: true}},
+		notes: 1},
+	{name: "undeclared entry of a runner another host uses too: only this host's manager goes",
+		world: func() *world {
+			return newWorld(true, entry("a", 1), entry("b", 2), entry("old", 3)).alive("a", "b").managers(3, "s_this", "s_other").
+				with(func(ev *Evidence) { ev.Undeclared[ref(3)] = gitlab.Verification{State: gitlab.TokenAlive} })
+		},
+		want: []view{keep("a", 1), keep("b", 2), {Action: Detach, Rule: RowUndeclaredShared.Name, Name: "old", ID: 3, Via: ByToken, FromConfig: true}}},
+	{name: "undeclared entry whose other host's manager went stale: deleted",
+		world: func() *world {
+			return newWorld(true, entry("a", 1), entry("b", 2), entry("old", 3)).alive("a", "b").managersSeen(3, now.Add(-8*24*time.Hour), "s_other").
+				with(func(ev *Evidence) { ev.Undeclared[ref(3)] = gitlab.Verification{State: gitlab.TokenAlive} })
+		},
+		want: []view{keep("a", 1), keep("b", 2), {Action: Delete, Rule: RowUndeclared.Name, Name: "old", ID: 3, Via: ByToken, FromConfig: true}}},
+	{name: "entries of a config copied from another machine: forgotten, never touched, named",
+		world: func() *world {
+			w := newWorld(true)
+			w.ev.Inherited = []hostfs.LiveRunner{entry("a", 1), entry("b", 2)}
+			return w
+		},
+		want: []view{{Action: Create, Rule: RowNew.Name, Name: "a", Declared: true}, {Action: Create, Rule: RowNew.Name, Name: "b", Declared: true},
+			{Action: Forget, Rule: RowInherited.Name, Name: "node1 main a Runner", ID: 1, Via: Nothing, FromConfig: true},
+			{Action: Forget, Rule: RowInherited.Name, Name: "node1 main b Runner", ID: 2, Via: Nothing, FromConfig: true}},
+		notes: 2},
 	{name: "undeclared entry whose runner cannot be read: stays, fails",
 		world: func() *world {
 			return newWorld(true, entry("a", 1), entry("b", 2), entry("old", 3)).alive("a", "b").
@@ -355,8 +447,8 @@ func TestDecisionTable(t *testing.T) {
 			if d := cmp.Diff(tc.want, viewOf(p)); d != "" {
 				t.Fatalf("plan (-want +got):\n%s", d)
 			}
-			if len(p.Notes) != tc.notes {
-				t.Errorf("%d notes, want %d: %q", len(p.Notes), tc.notes, p.Notes)
+			if len(p.Left) != tc.notes {
+				t.Errorf("%d runners named as left alone, want %d: %+v", len(p.Left), tc.notes, p.Left)
 			}
 			for _, s := range p.Steps {
 				if s.Fault == "" && s.Reason == "" {
@@ -381,6 +473,11 @@ func TestEveryRowIsTestedAndDocumented(t *testing.T) {
 		}
 		if tc.notes > 0 {
 			tested[RowNotMine.Name] = true
+		}
+	}
+	for _, name := range append(rowNames(OwnershipTable), rowNames(LineageTable)...) {
+		if !strings.Contains(string(readme), "| "+name+" |") {
+			t.Errorf("README lacks the row %q", name)
 		}
 	}
 	for _, r := range Table {
@@ -448,4 +545,114 @@ func TestPredict(t *testing.T) {
 	if oc[0].Err != nil || oc[1].Err == nil || !oc[1].Predicted {
 		t.Fatalf("outcomes %+v", oc)
 	}
+}
+
+// The ownership table, row by row.
+func TestOwnershipTable(t *testing.T) {
+	recent, stale := now.Add(-time.Hour), now.Add(-8*24*time.Hour)
+	cases := []struct {
+		name            string
+		named, identity bool
+		interrupted     bool
+		facts           RunnerFacts
+		want            OwnershipRow
+	}{
+		{"another host seen an hour ago, even when named", true, true, false,
+			RunnerFacts{ManagersRead: true, Managers: mgrs(recent, "s_other", "s_this")}, OwnOtherHost},
+		{"named, its manager gone stale", true, true, false, RunnerFacts{ManagersRead: true, Managers: mgrs(stale, "s_this")}, OwnNamed},
+		{"named, another host's manager stale", true, false, false, RunnerFacts{ManagersRead: true, Managers: mgrs(stale, "s_other")}, OwnNamed},
+		{"named, no managers route", true, false, false, RunnerFacts{NoManagers: true}, OwnNamed},
+		{"named, managers not read", true, false, false, RunnerFacts{}, OwnNamed},
+		{"this host's manager, even stale", false, true, false, RunnerFacts{ManagersRead: true, Managers: mgrs(stale, "s_this")}, OwnManaged},
+		{"no manager after an interrupted run", false, true, true, RunnerFacts{ManagersRead: true, Managers: []gitlab.Manager{}}, OwnInterrupted},
+		{"no manager, nothing interrupted", false, true, false, RunnerFacts{ManagersRead: true, Managers: []gitlab.Manager{}}, OwnUnproven},
+		{"idle for 8 days with this host's identity", false, true, false,
+			RunnerFacts{ManagersRead: true, Managers: mgrs(stale, "s_old"), Details: &gitlab.Runner{ContactedAt: &stale}}, OwnIdle},
+		{"idle, but not this host's identity", false, false, false,
+			RunnerFacts{ManagersRead: true, Managers: mgrs(stale, "s_old"), Details: &gitlab.Runner{ContactedAt: &stale}}, OwnUnproven},
+		{"idle on a GitLab without the managers route", false, true, false,
+			RunnerFacts{NoManagers: true, Details: &gitlab.Runner{ContactedAt: &stale}}, OwnIdle},
+		{"contacted an hour ago, another host's stale manager", false, true, false,
+			RunnerFacts{ManagersRead: true, Managers: mgrs(stale, "s_old"), Details: &gitlab.Runner{ContactedAt: &recent}}, OwnUnproven},
+		{"managers unreadable", false, true, false, RunnerFacts{Unreadable: "502"}, OwnUnproven},
+	}
+	seen := map[string]bool{}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := NewEvidence()
+			ev.SystemID, ev.Now, ev.Interrupted = "s_this", now, tc.interrupted
+			f := tc.facts
+			ev.Runners[ref(1)] = &f
+			got, why := ev.claim(ref(1), tc.named, tc.identity)
+			if got != tc.want {
+				t.Fatalf("row %q, want %q", got.Name, tc.want.Name)
+			}
+			if (got.Claim == Unproven || got.Claim == Shared) && why == "" {
+				t.Error("a runner left alone without a reason")
+			}
+			seen[got.Name] = true
+		})
+	}
+	for _, r := range OwnershipTable {
+		if !seen[r.Name] {
+			t.Errorf("no case reaches the ownership row %q", r.Name)
+		}
+	}
+}
+
+func mgrs(seen time.Time, systemIDs ...string) []gitlab.Manager {
+	var out []gitlab.Manager
+	for i, s := range systemIDs {
+		t := seen
+		out = append(out, gitlab.Manager{ID: int64(i + 1), SystemID: s, ContactedAt: &t})
+	}
+	return out
+}
+
+// The lineage table, row by row.
+func TestLineageTable(t *testing.T) {
+	rec := func(host, machine, hw string) hostfs.HostRecord {
+		return hostfs.HostRecord{Hostname: host, Machine: machine, Hardware: hw, SystemID: "s_this"}
+	}
+	orig := rec("node1", "m1", "h1")
+	cases := []struct {
+		name     string
+		recorded *hostfs.HostRecord
+		now      hostfs.HostRecord
+		want     LineageRow
+	}{
+		{"first run", nil, orig, LineageUnrecorded},
+		{"same host", &orig, orig, LineageSame},
+		{"same host, hardware replaced", &orig, rec("node1", "m1", "h2"), LineageSame},
+		{"copied to a machine with another machine id", &orig, rec("node1", "m2", "h1"), LineageOtherMachine},
+		{"copied, renamed too", &orig, rec("node2", "m2", "h2"), LineageOtherMachine},
+		{"image with a fixed machine id on other hardware", &orig, rec("node2", "m1", "h2"), LineageOtherHardware},
+		{"renamed", &orig, rec("node2", "m1", "h1"), LineageRenamed},
+		{"renamed, hardware unreadable now", &orig, rec("node2", "m1", ""), LineageUnknownHardware},
+	}
+	seen := map[string]bool{}
+	for _, tc := range cases {
+		if got := Lineage(tc.recorded, tc.now); got != tc.want {
+			t.Errorf("%s: row %q, want %q", tc.name, got.Name, tc.want.Name)
+		}
+		seen[tc.want.Name] = true
+	}
+	for _, r := range LineageTable {
+		if !seen[r.Name] {
+			t.Errorf("no case reaches the lineage row %q", r.Name)
+		}
+	}
+}
+
+func rowNames[R OwnershipRow | LineageRow](rows []R) []string {
+	var out []string
+	for _, r := range rows {
+		switch x := any(r).(type) {
+		case OwnershipRow:
+			out = append(out, x.Name)
+		case LineageRow:
+			out = append(out, x.Name)
+		}
+	}
+	return out
 }

@@ -43,7 +43,7 @@ func Sections(prev Previous, plan Plan, outcomes []Outcome, fresh *hostfs.LiveCo
 	var verbatim []hostfs.Section
 	for i, s := range plan.Steps {
 		oc := &outcomes[i]
-		if s.Action == Delete {
+		if s.Executor == nil { // delete, detach, forget
 			if !oc.Deleted && s.Prev != nil {
 				verbatim = append(verbatim, hostfs.Section{Name: s.Prev.Name, Verbatim: latest(*s.Prev)})
 			}
@@ -90,7 +90,7 @@ func Sections(prev Previous, plan Plan, outcomes []Outcome, fresh *hostfs.LiveCo
 func NewState(plan Plan, outcomes []Outcome, old *hostfs.State, tokens map[string]hostfs.TokenRecord) *hostfs.State {
 	st := &hostfs.State{Version: 1, Runners: map[string]hostfs.StateRunner{}, Tokens: tokens, Namespaces: old.Namespaces}
 	for i, s := range plan.Steps {
-		if s.Action == Delete {
+		if s.Executor == nil {
 			continue
 		}
 		oc := outcomes[i]

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"time"
+
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
@@ -36,7 +38,20 @@ type Evidence struct {
 	// Tokens says, per GitLab, what its personal access token may do, as
 	// far as GitLab told (GET /personal_access_tokens/self).
 	Tokens map[string]Capabilities
+	// Now is when the evidence was gathered: managers and runners not
+	// seen for StaleAfter before it are stale.
+	Now time.Time
+	// Inherited are config entries of another machine this prefix was
+	// copied from (see Lineage): never touched, only named.
+	Inherited []hostfs.LiveRunner
 }
+
+// StaleAfter is how long GitLab keeps a runner manager nobody uses:
+// Ci::RunnerManager::STALE_TIMEOUT (app/models/ci/runner_manager.rb),
+// 7 days in every supported release; the hourly
+// Ci::Runners::StaleManagersCleanupService deletes older ones. A host or
+// runner not seen for longer is taken to be gone.
+const StaleAfter = 7 * 24 * time.Hour
 
 // NewEvidence returns evidence with every map ready.
 func NewEvidence() Evidence {
@@ -67,44 +82,11 @@ type RunnerFacts struct {
 	// nothing may be decided about it.
 	Unreadable string
 	// Managers are the hosts that used its token; ManagersRead tells
-	// whether they were read.
+	// whether they were read. NoManagers: this GitLab has no managers
+	// route (before 17.1): who uses the runner cannot be known.
 	Managers     []gitlab.Manager
 	ManagersRead bool
-}
-
-// Ownership is what GitLab's runner managers say of a runner.
-type Ownership int
-
-// The answers managers can give.
-const (
-	OwnerUnknown   Ownership = iota // managers not read
-	OwnerNone                       // no manager: no host ever used its token
-	OwnerThisHost                   // a manager carries this host's system id
-	OwnerOtherHost                  // managers exist, none of them this host
-)
-
-// ownership reads GitLab's runner managers.
-func (ev Evidence) ownership(ref Ref) Ownership {
-	f := ev.Runners[ref]
-	if f == nil || !f.ManagersRead {
-		return OwnerUnknown
-	}
-	if len(f.Managers) == 0 {
-		return OwnerNone
-	}
-	for _, m := range f.Managers {
-		if m.SystemID == ev.SystemID {
-			return OwnerThisHost
-		}
-	}
-	return OwnerOtherHost
-}
-
-// mine reports whether GitLab's managers show the runner is this host's
-// (or, after an interrupted run, that no host ever used it).
-func (ev Evidence) mine(ref Ref) bool {
-	own := ev.ownership(ref)
-	return own == OwnerThisHost || (own == OwnerNone && ev.Interrupted)
+	NoManagers   bool
 }
 
 // Capabilities is what a personal access token may do, from its scopes.

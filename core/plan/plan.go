@@ -5,6 +5,7 @@
 package plan
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
@@ -23,6 +24,12 @@ const (
 	Replace Action = "replace" // the old runner is unusable; a new one is created
 	Update  Action = "update"  // server-side settings drifted
 	Delete  Action = "delete"
+	// Detach removes only this host's runner manager from a runner another
+	// host uses too (DELETE /runners/managers); the runner stays.
+	Detach Action = "detach"
+	// Forget takes an entry out of this host's config and sends nothing:
+	// its runner is gone, or is not this host's to delete (named in Left).
+	Forget Action = "forget"
 )
 
 // Past tense for output lines.
@@ -40,6 +47,10 @@ func (a Action) Past() string {
 		return "updated"
 	case Delete:
 		return "deleted"
+	case Detach:
+		return "detached"
+	case Forget:
+		return "forgotten"
 	}
 	return string(a)
 }
@@ -62,9 +73,8 @@ const (
 	// ByID: DELETE /runners/:id with the PAT (managers proved it is this
 	// host's).
 	ByID
-	// Forget: nothing to send (its token is dead and it is gone, or not
-	// this host's to delete): the entry only leaves the config.
-	Forget
+	// Nothing: nothing to send (Forget).
+	Nothing
 )
 
 // Step is one entry of a plan.
@@ -112,15 +122,40 @@ func (s Step) Ref() Ref { return Ref{s.ClientKey, s.ID} }
 // Plan is the list of steps a sync carries out.
 type Plan struct {
 	Steps []Step
-	// Notes are what the plan decided not to touch and why (runners that
-	// are not provably this host's); front ends show them as warnings.
-	Notes []string
+	// Left are the runners with this host's identity (or in its files)
+	// that the plan leaves alone because nothing proves they are this
+	// host's, or another host uses them: named, so an administrator (or
+	// the fleet clean-up) can remove them.
+	Left []Left
+}
+
+// Left is a runner the plan leaves alone, and why.
+type Left struct {
+	Ref
+	URL         string
+	Description string
+	// LastContact is its last contact with GitLab, when known.
+	LastContact time.Time
+	Why         string
+}
+
+// Note is Left as a sentence.
+func (l Left) Note() string {
+	s := fmt.Sprintf("runner %d on %s", l.ID, l.ClientKey)
+	if l.Description != "" {
+		s += fmt.Sprintf(" (%q", l.Description)
+		if !l.LastContact.IsZero() {
+			s += ", last contact " + l.LastContact.UTC().Format(time.RFC3339)
+		}
+		s += ")"
+	}
+	return s + ": " + l.Why + "; leaving it alone"
 }
 
 // Changed reports whether the plan does anything to GitLab.
 func (p Plan) Changed() bool {
 	for _, s := range p.Steps {
-		if s.Action != Keep && s.Fault == "" && s.Via != Forget {
+		if s.Action != Keep && s.Action != Forget && s.Fault == "" {
 			return true
 		}
 	}
@@ -147,8 +182,13 @@ type Outcome struct {
 	Obtained time.Time
 	// Applied is what GitLab now stores, when this step sent it.
 	Applied *gitlab.Settings
+	// Deleted: the runner left this host (deleted, detached or forgotten):
+	// its entry leaves the config.
 	Deleted bool
-	Err     error
+	// Forgot: a delete found the runner's token dead when it was sent;
+	// nothing proves it is gone, so it is reported as forgotten.
+	Forgot bool
+	Err    error
 	// Predicted: not carried out, foretold from the plan (check mode).
 	Predicted bool
 }
@@ -166,10 +206,10 @@ func (p Plan) Predict() []Outcome {
 			o.Err = faultError(s.Fault)
 		case s.Action == Create || s.Action == Replace || s.Action == Adopt:
 			o.Creds = &gitlab.Credentials{ID: s.ID}
-		case s.Action == Delete:
+		case s.Executor == nil:
 			o.Deleted = true
 		}
-		if s.Fault == "" && s.Action != Keep && s.Action != Delete {
+		if s.Fault == "" && (s.Action == Create || s.Action == Replace || s.Action == Adopt || s.Action == Update) {
 			a := s.Settings
 			o.Applied = &a
 		}

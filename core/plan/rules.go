@@ -2,8 +2,9 @@ package plan
 
 // Row is one rule of the decision table: when it applies and what the
 // plan does. Rows are tried in the order of the table; the first that
-// applies decides. The README's "How it works" shows this table, and a
-// test keeps the two the same.
+// applies decides. "This host's" below is the ownership table's verdict
+// (ownership.go): Mine, or Reclaimable where a row says so. The README's
+// "How it works" shows both tables, and a test keeps them the same.
 type Row struct {
 	Name string
 	When string
@@ -13,11 +14,11 @@ type Row struct {
 
 // The rows for a declared executor whose token is on disk.
 var (
-	RowOrphaned = Row{"orphaned", "its token is on disk and verify says the runner is orphaned (its group or project is gone)",
+	RowOrphaned = Row{"orphaned", "its token is on disk and GitLab says the runner is orphaned (its group or project is gone: 422, or 403 \"Runner is orphaned\" since 17.9)",
 		Keep, "nothing; the executor fails alone, naming the fix"}
 	RowVerified = Row{"verified", "verify accepts its token and the settings GitLab holds match (or are unknown)",
 		Keep, "nothing"}
-	RowDrifted = Row{"drifted", "verify accepts its token, the settings differ, a personal access token is given",
+	RowDrifted = Row{"drifted", "verify accepts its token, the settings differ (a renamed host's description and tags, say), a personal access token is given",
 		Update, "PUT /runners/:id"}
 	RowDriftedNoPAT = Row{"drifted, no PAT", "verify accepts its token, the settings differ, only a registration token is given",
 		Replace, "register a new runner, then delete the old one by its token"}
@@ -27,51 +28,57 @@ var (
 		Adopt, "nothing; the executor fails alone, so no duplicate is registered"}
 	RowRejectedForbidden = Row{"rejected, forbidden", "verify rejects its token and the personal access token may not read its runner (403)",
 		Replace, "nothing; the executor fails alone (a 403 never means gone)"}
-	RowRejectedMine = Row{"rejected, this host's", "verify rejects its token, its runner exists and its managers show this host",
+	RowRejectedMine = Row{"rejected, heal", "verify rejects its token (expired while the host was off, revoked), its runner exists and is this host's",
 		Adopt, "reset the token by id"}
-	RowRejectedFound = Row{"rejected, found", "verify rejects its token and another runner with its identity is provably this host's",
+	RowRejectedFound = Row{"rejected, found", "verify rejects its token, its own runner is not this host's to heal, and another runner with its identity is this host's or reclaimable",
 		Adopt, "reset that runner's token"}
-	RowRejectedGone = Row{"rejected, gone", "verify rejects its token and no runner of it is provably this host's",
+	RowRejectedGone = Row{"rejected, replace", "verify rejects its token and no runner of it is this host's (gone, another host's, or unprovable without a PAT: named)",
 		Replace, "register a new runner"}
 )
 
 // The rows for a declared executor without a token on disk.
 var (
-	RowLostUnreadable = Row{"no token, unreadable", "a runner with its identity could not be read (5xx, no answer)",
+	RowLostUnreadable = Row{"no token, unreadable", "a runner with its identity (or the one the state file names) could not be read (5xx, no answer)",
 		Adopt, "nothing; the executor fails alone, so no duplicate is registered"}
+	RowLostNamed = Row{"no token, named", "the state file names its runner, which exists and is this host's",
+		Adopt, "reset its token by id (and PUT its settings if they differ)"}
 	RowLostMayNotList = Row{"no token, may not list", "the personal access token may not list runners",
 		Create, "nothing; the executor fails alone, so no duplicate is registered"}
-	RowLostFound = Row{"no token, found", "a runner with its identity is provably this host's (the state file's id first, then the newest)",
+	RowLostFound = Row{"no token, found", "a runner with its identity is this host's, or reclaimable (the state file's id first, then the newest)",
 		Adopt, "reset its token (and PUT its settings if they differ)"}
-	RowNew = Row{"new", "no runner with its identity is provably this host's",
-		Create, "register a new runner"}
+	RowNew = Row{"new", "no runner with its identity is this host's or reclaimable",
+		Create, "register a new runner; the runners with its identity left alone are named"}
 )
 
 // The rows for runners no declared executor keeps.
 var (
-	RowUndeclared = Row{"undeclared", "an entry of this host's config whose executor is no longer declared, and its token works (or GitLab did not answer)",
+	RowUndeclared = Row{"undeclared", "an entry of this host's config whose executor is no longer declared, its token works (or GitLab did not answer), no other host uses it",
 		Delete, "DELETE /runners with its token"}
-	RowUndeclaredMine = Row{"undeclared, token dead", "such an entry whose token is rejected, and its managers show this host",
+	RowUndeclaredShared = Row{"undeclared, shared", "such an entry whose token works, and another host uses the runner",
+		Detach, "DELETE /runners/managers: only this host's manager goes"}
+	RowUndeclaredMine = Row{"undeclared, token dead", "such an entry whose token is rejected, its runner exists and is this host's",
 		Delete, "DELETE /runners/:id"}
-	RowUndeclaredGone = Row{"undeclared, gone", "such an entry whose token is rejected, and GitLab no longer has the runner (or cannot be asked without a PAT)",
-		Delete, "nothing to send: the entry leaves the config"}
-	RowUndeclaredNotMine = Row{"undeclared, not this host's", "such an entry whose token is rejected, and its runner is not provably this host's",
-		Delete, "nothing to send: the entry leaves the config, the runner is left alone and named"}
+	RowUndeclaredGone = Row{"undeclared, gone", "such an entry whose token is rejected and whose runner GitLab no longer has",
+		Forget, "nothing to send: the entry leaves the config"}
+	RowUndeclaredLeft = Row{"undeclared, not this host's", "such an entry whose token is rejected, and its runner is another host's or cannot be checked (no PAT)",
+		Forget, "nothing to send: the entry leaves the config, the runner is named"}
 	RowUndeclaredUnknown = Row{"undeclared, unknown", "such an entry whose runner GitLab could not tell about, or that cannot be deleted without a PAT",
 		Delete, "nothing; the entry stays, the run fails for it"}
-	RowDuplicate = Row{"duplicate", "another runner with a declared executor's identity (left by an interrupted run) is provably this host's",
+	RowDuplicate = Row{"duplicate", "another runner with a declared executor's identity (left by an interrupted run, or by an earlier life of this host) is this host's or reclaimable",
 		Delete, "DELETE /runners/:id"}
-	RowLeftover = Row{"leftover", "a runner listed with this host's and instance's identity whose executor is not declared is provably this host's",
+	RowLeftover = Row{"leftover", "a runner listed with this host's and instance's identity whose executor is not declared is this host's or reclaimable",
 		Delete, "DELETE /runners/:id"}
-	RowNotMine = Row{"not this host's", "a runner with this host's identity that is not provably this host's (another host's managers, or none)",
-		"", "nothing: left alone, and named in a warning"}
+	RowInherited = Row{"inherited", "an entry of a config this prefix brought from another machine (a copied image)",
+		Forget, "nothing to send: the entry leaves this host's config; the runner is the other machine's, named"}
+	RowNotMine = Row{"not this host's", "a runner with this host's identity that is neither this host's nor reclaimable",
+		"", "nothing: left alone, and named in the result (left_behind) and a warning"}
 )
 
 // Table is the decision table in the order rows are tried.
 var Table = []Row{
 	RowOrphaned, RowVerified, RowDrifted, RowDriftedNoPAT, RowDriftedNoFix,
 	RowRejectedUnreadable, RowRejectedForbidden, RowRejectedMine, RowRejectedFound, RowRejectedGone,
-	RowLostUnreadable, RowLostMayNotList, RowLostFound, RowNew,
-	RowUndeclared, RowUndeclaredMine, RowUndeclaredGone, RowUndeclaredNotMine, RowUndeclaredUnknown,
-	RowDuplicate, RowLeftover, RowNotMine,
+	RowLostUnreadable, RowLostNamed, RowLostMayNotList, RowLostFound, RowNew,
+	RowUndeclared, RowUndeclaredShared, RowUndeclaredMine, RowUndeclaredGone, RowUndeclaredLeft, RowUndeclaredUnknown,
+	RowDuplicate, RowLeftover, RowInherited, RowNotMine,
 }

@@ -36,24 +36,25 @@ func KeepUnverified(ev Evidence) Plan {
 // LateDuplicates decides, after a run that followed an interrupted one,
 // the runners listed again with a declared executor's identity that the
 // run does not keep: a create of the interrupted run that GitLab finished
-// late. Each is deleted when provably this host's, and named otherwise.
-func LateDuplicates(ev Evidence, kept map[Ref]bool) (steps []Step, notes []string) {
-	found := indexFound(ev.Found)
+// late. Each is deleted when this host's, and named otherwise.
+func LateDuplicates(ev Evidence, kept map[Ref]bool) ([]Step, []Left) {
+	b := &builder{ev: &ev, found: indexFound(ev.Found), left: map[Ref]int{}}
 	seen := map[Ref]bool{}
+	var steps []Step
 	for _, e := range ev.Desired.Executors {
-		for _, id := range candidates(e, ev.Desired, found) {
+		for _, id := range candidates(e, ev.Desired, b.found) {
 			ref := Ref{e.Client.Key, id}
 			if kept[ref] || seen[ref] {
 				continue
 			}
 			seen[ref] = true
-			if !ev.mine(ref) {
-				notes = append(notes, ev.notMine(ref, "a duplicate of executor "+e.Name))
+			if row, why := ev.claim(ref, false, true); row.Claim != Mine && row.Claim != Reclaimable {
+				b.leave(ref, e.Client.URL, "", why)
 				continue
 			}
 			steps = append(steps, Step{Action: Delete, Rule: RowDuplicate.Name, Via: ByID, Name: e.Name, ClientKey: e.Client.Key, URL: e.Client.URL, ID: id,
 				Reason: "duplicate runner of this executor, created by a request of an interrupted run that GitLab finished late"})
 		}
 	}
-	return steps, notes
+	return steps, b.list
 }

@@ -78,8 +78,8 @@ func TestHostsWithTheSameNameNeverTakeEachOthersRunners(t *testing.T) {
 		if i == 0 && actions(res)["shell"] != plan.Create {
 			t.Fatalf("B adopted A's runner: %+v", res.Runners)
 		}
-		if i == 0 && !warned(res, "another host's system id") {
-			t.Fatalf("B does not say why it left A's runners alone: %v", res.Warnings)
+		if i == 0 && len(res.LeftBehind) != 2 {
+			t.Fatalf("B does not name A's two runners it left alone: %+v", res.LeftBehind)
 		}
 		resA := a.mustRun()
 		for _, r := range resA.Runners {
