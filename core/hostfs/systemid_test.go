@@ -42,4 +42,3 @@ func TestSystemIDIsGitLabRunners(t *testing.T) {
 		t.Fatalf("without a machine id: %q", id)
 	}
 }
-
