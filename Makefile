@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/core.Versi
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 TRANSCRIPTS := $(CURDIR)/build/transcripts
 
-.PHONY: all build demo test lint e2e collection collection-tree sanity lint-ansible bench bench-fleet fuzz stress clean FORCE
+.PHONY: all build demo test lint e2e collection collection-tree sanity lint-ansible bench bench-fleet fuzz stress soak clean FORCE
 
 all: build
 
@@ -99,6 +99,16 @@ fuzz:
 # Long variants of the reliability sweeps (crash sweep x200, 40 concurrency rounds).
 stress: build
 	GRA_STRESS=1 $(GO) test -count=1 -v -timeout 60m -run 'TestFaultSweep|TestCrashSweep|TestConcurrentRunsSerialise' ./tests/reliability/ | grep -E '^(---|ok|FAIL|\s+setup_test)'
+
+# The fleet lifetime simulation at full size: 200 hosts living 365 days
+# against the simulator (make test runs it with 16 hosts for 60 days).
+# SEED picks the history (make soak SEED=42); the table lands in build/soak.md.
+SOAK_HOSTS ?= 200
+SOAK_DAYS  ?= 365
+SEED       ?= 1
+soak:
+	mkdir -p build
+	$(GO) test -count=1 -timeout 90m -v -run '^TestFleetLifetime$$' ./tests/lifetime/ -args -hosts $(SOAK_HOSTS) -days $(SOAK_DAYS) -seed $(SEED) -report $(CURDIR)/build/soak.md
 
 # Benchmarks: engine (plan, render, load at 10/100/1,000 executors) and the
 # real CLI against the standalone simulator with 20 ms latency. Results in

@@ -113,9 +113,9 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 	if warn != "" {
 		en.warn("%s", warn)
 	}
-	m := hostfs.ReadMachine()
+	m, hardwareRead := hostfs.Machine{ID: hostfs.ReadMachineID()}, false
 	if o.Machine != nil {
-		m = *o.Machine
+		m, hardwareRead = *o.Machine, true
 	}
 	sysID, writeID, err := hostfs.SystemID(l, m)
 	if err != nil {
@@ -123,6 +123,14 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 	}
 	ev := plan.NewEvidence()
 	host := hostfs.RecordOf(o.Hostname, m, sysID)
+	// The hardware tells a rename from a clone: read only when the record
+	// is new or the host name changed, else kept as recorded.
+	if st.Host != nil && st.Host.Hostname == o.Hostname && !hardwareRead {
+		host.Hardware = st.Host.Hardware
+	} else if !hardwareRead {
+		m.Hardware = hostfs.ReadHardware()
+		host = hostfs.RecordOf(o.Hostname, m, sysID)
+	}
 	switch row := plan.Lineage(st.Host, host); row.Then {
 	case plan.Cloned:
 		// Not this machine's files: a fresh system id (gitlab-runner's
@@ -224,7 +232,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 
 	// gitlab-runner may have rotated a token while we worked: take token
 	// fields from the file as it is now, never from the copy read earlier.
-	fresh, ferr := hostfs.ReadLiveConfig(l, en.o.Secrets)
+	fresh, ferr := hostfs.Reread(l, p.live, en.o.Secrets)
 	if ferr != nil {
 		fresh = p.live
 	}
@@ -235,7 +243,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 	if data == nil {
 		res.ConfigRemoved, werr = removeFiles(l.ConfigPath(), l.StatePath())
 	} else {
-		res.ConfigChanged, werr = hostfs.WriteAtomic(l.ConfigPath(), data)
+		res.ConfigChanged, werr = hostfs.Update(l.ConfigPath(), data, fresh.Snap)
 		if werr == nil && pl.ReplacesOld() {
 			// Make before break: the new tokens are on disk; only now
 			// remove the runners they replace, then write again without.
@@ -249,7 +257,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 		if werr == nil && !p.Degraded {
 			next := plan.NewState(pl, outcomes, p.ev.State, p.tokens)
 			next.Host = &p.host
-			if _, err := hostfs.WriteAtomic(l.StatePath(), next.Encode()); err != nil {
+			if _, err := hostfs.Update(l.StatePath(), next.Encode(), p.ev.State.Snapshot()); err != nil {
 				en.warn("writing state file %s: %v", l.StatePath(), err)
 			}
 		}

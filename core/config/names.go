@@ -4,15 +4,17 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
+// Patterns are compiled on first use, not when the package loads.
 var (
-	reInstance     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-	reExecutorName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$`)
-	reDigits       = regexp.MustCompile(`[0-9]+`)
-	reSeparators   = regexp.MustCompile(`[-_.]{2,}`)
+	reInstance     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`) })
+	reExecutorName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$`) })
+	reDigits       = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[0-9]+`) })
+	reSeparators   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]{2,}`) })
 )
 
 // ShortHostname drops the domain: node12.cluster.example.org -> node12.
@@ -27,8 +29,8 @@ func ShortHostname(h string) string {
 // left behind collapsed and trimmed (node12 -> node, ip-10-0-0-12 -> ip,
 // rack-04-node-12 -> rack-node); "" when nothing remains (12-34).
 func DigitlessHostname(h string) string {
-	s := reDigits.ReplaceAllString(h, "")
-	s = reSeparators.ReplaceAllStringFunc(s, func(run string) string { return run[:1] })
+	s := reDigits().ReplaceAllString(h, "")
+	s = reSeparators().ReplaceAllStringFunc(s, func(run string) string { return run[:1] })
 	return strings.Trim(s, "-_.")
 }
 
@@ -63,7 +65,7 @@ func IdentityPattern(hostname, instance string) *regexp.Regexp {
 // ValidateInstanceName checks an instance name on its own, before any path
 // is built from it: it names files in the prefix and must never leave it.
 func ValidateInstanceName(instance string) error {
-	if !reInstance.MatchString(instance) {
+	if !reInstance().MatchString(instance) {
 		return input.OptionErrorf(input.Instance, "%q is not a valid instance name (letters, digits, '.', '_', '-'; e.g. main)", instance)
 	}
 	return nil
@@ -71,7 +73,7 @@ func ValidateInstanceName(instance string) error {
 
 // ValidateExecutorName checks an executor name (the stem of its file).
 func ValidateExecutorName(name string) error {
-	if !reExecutorName.MatchString(name) {
+	if !reExecutorName().MatchString(name) {
 		return fmt.Errorf("%q is not a valid executor name (letters, digits, '.', '_', '+', '-'; it names a file in the executor folder)", name)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
@@ -115,9 +116,9 @@ func (d *Desired) parseClient(file string, i int, t *table.Table, sec *redact.Re
 	return c, nil
 }
 
-var rePlaceholder = regexp.MustCompile(`^(\{\{?.*\}?\}|<[^<>]*>|\$\{[^}]*\}|%\(.*\)s)$`)
+var rePlaceholder = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\{\{?.*\}?\}|<[^<>]*>|\$\{[^}]*\}|%\(.*\)s)$`) })
 
-func isPlaceholder(v string) bool { return rePlaceholder.MatchString(strings.TrimSpace(v)) }
+func isPlaceholder(v string) bool { return rePlaceholder().MatchString(strings.TrimSpace(v)) }
 
 // secretKey reads key or key_file (owner-only file, relative to the prefix).
 func (d *Desired) secretKey(t *table.Table, key string, where func(key, msg string) *input.Error) (string, error) {

@@ -258,6 +258,14 @@ type Manager struct {
 	CreatedAt   *time.Time `json:"created_at"`
 }
 
+// LegacySystemID is the manager GitLab records for a call that sends no
+// system id (API::Ci::Helpers::Runner::LEGACY_SYSTEM_XID,
+// lib/api/ci/helpers/runner.rb current_runner_manager): gitlab-runner's
+// own token rotation (POST /runners/reset_authentication_token sends the
+// token alone, network/gitlab.go resetToken) creates one on the runner of
+// the host that rotates. It names no host.
+const LegacySystemID = "<legacy>"
+
 // LastSeen is the manager's last contact, or its creation when it never
 // made one.
 func (m Manager) LastSeen() time.Time {

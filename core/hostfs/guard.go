@@ -213,6 +213,33 @@ func firstInvalid(b []byte) int {
 	return len(b)
 }
 
+// Snapshot is a file as read: its bytes and what stat said of it.
+type Snapshot struct {
+	Data []byte
+	Info fs.FileInfo
+}
+
+// Unchanged reports whether the file at path is still the one read: the
+// same file (device and inode), size, modification time and mode.
+func (s *Snapshot) Unchanged(path string) bool {
+	if s == nil || s.Info == nil {
+		return false
+	}
+	fi, err := os.Lstat(path)
+	return err == nil && os.SameFile(fi, s.Info) && fi.Size() == s.Info.Size() &&
+		fi.ModTime().Equal(s.Info.ModTime()) && fi.Mode() == s.Info.Mode()
+}
+
+// Update replaces path with data (as WriteAtomic) unless the file is
+// still the one was read and already holds data: then nothing is read
+// again and nothing written. It reports whether it wrote.
+func Update(path string, data []byte, was *Snapshot) (bool, error) {
+	if was != nil && bytes.Equal(was.Data, data) && was.Info.Mode().Perm() == 0o600 && was.Unchanged(path) {
+		return false, nil
+	}
+	return WriteAtomic(path, data)
+}
+
 // WriteAtomic replaces path with data (temp file in the same folder,
 // fsync, rename, fsync of the folder), mode 0600, unless it already holds
 // exactly data. It reports whether it wrote.

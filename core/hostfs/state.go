@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
@@ -31,20 +32,37 @@ type LiveConfig struct {
 	Exists  bool
 	Raw     []byte
 	Runners []LiveRunner
+	// Snap is the file as read, to know later whether it changed.
+	Snap *Snapshot
+}
+
+// Reread reads the live config again, unless the file is still the one
+// read before (gitlab-runner rewrites it when it rotates a token): then
+// prev is returned, nothing read or parsed twice.
+func Reread(l Layout, prev *LiveConfig, sec *redact.Redactor) (*LiveConfig, error) {
+	if prev.Snap.Unchanged(l.ConfigPath()) {
+		return prev, nil
+	}
+	if !prev.Exists {
+		if _, err := os.Lstat(l.ConfigPath()); errors.Is(err, fs.ErrNotExist) {
+			return prev, nil
+		}
+	}
+	return ReadLiveConfig(l, sec)
 }
 
 // ReadLiveConfig reads the config gitlab-runner uses now. A file that does
 // not parse is an error: guessing would lose tokens.
 func ReadLiveConfig(l Layout, sec *redact.Redactor) (*LiveConfig, error) {
 	path := l.ConfigPath()
-	data, _, err := ReadCapped(path, path, MaxConfigSize)
+	data, fi, err := ReadCapped(path, path, MaxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &LiveConfig{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	lc := &LiveConfig{Exists: true, Raw: data}
+	lc := &LiveConfig{Exists: true, Raw: data, Snap: &Snapshot{Data: data, Info: fi}}
 	t, err := table.ParseTOML(data)
 	if err != nil {
 		return nil, input.Errorf(path, "", "%v", err).WithFix("fix the file, or move it away to have every runner adopted again")
@@ -99,6 +117,8 @@ type State struct {
 	// Namespaces are group and project ids resolved from their full paths
 	// (NamespaceKey), so each path is looked up once.
 	Namespaces map[string]int64 `json:"namespaces,omitempty"`
+
+	snap *Snapshot
 }
 
 // HostRecord names the host a prefix's files were generated for, by
@@ -156,7 +176,7 @@ func NewState() *State { return &State{Version: 1, Runners: map[string]StateRunn
 
 // ReadState reads the state file; any problem means "unknown".
 func ReadState(l Layout) (*State, string, error) {
-	data, _, err := ReadCapped(l.StatePath(), l.StatePath(), MaxConfigSize)
+	data, fi, err := ReadCapped(l.StatePath(), l.StatePath(), MaxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return NewState(), "", nil
 	}
@@ -175,8 +195,12 @@ func ReadState(l Layout) (*State, string, error) {
 	if st.Runners == nil {
 		st.Runners = map[string]StateRunner{}
 	}
+	st.snap = &Snapshot{Data: data, Info: fi}
 	return &st, "", nil
 }
+
+// Snapshot is the state file as read (nil: none was read).
+func (s *State) Snapshot() *Snapshot { return s.snap }
 
 // Encode is the state file's content.
 func (s *State) Encode() []byte {

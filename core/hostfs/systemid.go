@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // The system id is gitlab-runner's host identity
@@ -25,7 +26,7 @@ import (
 // and only when that cannot be read, /etc/machine-id, trimmed; an empty id
 // counts as none.
 
-var reSystemID = regexp.MustCompile(`^[sr]_[0-9a-zA-Z]{12}$`)
+var reSystemID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[sr]_[0-9a-zA-Z]{12}$`) })
 
 // machineIDPaths are read in gitlab-runner's order.
 var machineIDPaths = []string{"/var/lib/dbus/machine-id", "/etc/machine-id"}
@@ -41,10 +42,11 @@ type Machine struct {
 	Hardware string
 }
 
-// ReadMachine reads this machine's identity.
-func ReadMachine() Machine {
-	return Machine{ID: readMachineID(machineIDPaths), Hardware: readHardware("/sys")}
-}
+// ReadMachineID reads this machine's id, as gitlab-runner does.
+func ReadMachineID() string { return readMachineID(machineIDPaths) }
+
+// ReadHardware reads the hardware's own identity (see Machine.Hardware).
+func ReadHardware() string { return readHardware("/sys") }
 
 func readMachineID(paths []string) string {
 	for _, p := range paths {
@@ -139,7 +141,7 @@ func SystemID(l Layout, m Machine) (string, bool, error) {
 	data, _, err := ReadCapped(l.SystemIDPath(), l.SystemIDPath(), 4096)
 	if err == nil {
 		id := strings.TrimSpace(string(data))
-		if reSystemID.MatchString(id) {
+		if reSystemID().MatchString(id) {
 			return id, false, nil
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {

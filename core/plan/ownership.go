@@ -3,6 +3,8 @@ package plan
 import (
 	"fmt"
 	"time"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 )
 
 // Claim is what this host may do to a runner, by the ownership table.
@@ -44,7 +46,7 @@ type OwnershipRow struct {
 // contact, its identity, the marker of an interrupted run.
 var (
 	OwnOtherHost = OwnershipRow{"another host uses it",
-		"a manager with another system id was seen within 7 days (GitLab's stale window)", Shared}
+		"a manager with another system id was seen within 7 days (GitLab's stale window); the `<legacy>` manager GitLab records for calls without a system id (gitlab-runner's own token rotation) names no host and does not count", Shared}
 	OwnNamed = OwnershipRow{"named by this host",
 		"this host's config or state file names it (its id on that GitLab), and no other host uses it — whatever its managers say (gone stale, or GitLab before 17.1 has no managers route)", Mine}
 	OwnManaged = OwnershipRow{"this host's manager",
@@ -70,7 +72,7 @@ func (ev Evidence) claim(ref Ref, named, identity bool) (OwnershipRow, string) {
 	}
 	if f.ManagersRead {
 		for _, m := range f.Managers {
-			if m.SystemID != ev.SystemID && ev.recent(m.LastSeen()) {
+			if m.SystemID != ev.SystemID && m.SystemID != gitlab.LegacySystemID && ev.recent(m.LastSeen()) {
 				return OwnOtherHost, fmt.Sprintf("another host uses it (system id %s, seen %s)", m.SystemID, m.LastSeen().UTC().Format(time.RFC3339))
 			}
 		}

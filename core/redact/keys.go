@@ -3,11 +3,14 @@ package redact
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // secretAssignment matches "key = value" (TOML) or "key: value" (YAML),
 // quoted or not, with the key in group 1 and the value in group 3.
-var secretAssignment = regexp.MustCompile(`(?m)(["']?)([A-Za-z0-9_.-]*[Tt][Oo][Kk][Ee][Nn][A-Za-z0-9_.-]*)(["']?\s*[=:]\s*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,}#\n][^,}\n]*)`)
+var secretAssignment = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)(["']?)([A-Za-z0-9_.-]*[Tt][Oo][Kk][Ee][Nn][A-Za-z0-9_.-]*)(["']?\s*[=:]\s*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,}#\n][^,}\n]*)`)
+})
 
 // Keys replaces the value of every key that holds a secret
 // (IsSecretKey: token, personal_access_token, registration_token, ...) in a
@@ -18,8 +21,8 @@ func Keys(text string) string {
 	if !strings.Contains(strings.ToLower(text), "token") {
 		return text
 	}
-	return secretAssignment.ReplaceAllStringFunc(text, func(m string) string {
-		sm := secretAssignment.FindStringSubmatch(m)
+	return secretAssignment().ReplaceAllStringFunc(text, func(m string) string {
+		sm := secretAssignment().FindStringSubmatch(m)
 		if !IsSecretKey(sm[2]) || strings.TrimSpace(sm[4]) == `"`+Placeholder+`"` {
 			return m
 		}

@@ -46,7 +46,9 @@ func (r *Redactor) Add(values ...string) {
 // No word boundary before the prefix: a token glued to other text
 // ("xglrt-...") is still a token. Routable tokens carry dots; legacy
 // registration gives runner tokens "t1_..." to "t3_..." (app/models/ci/runner.rb).
-var tokenShapes = regexp.MustCompile(`(glrt-|glpat-|glrtr-|GR1348941|glptt-|gldt-|glft-|glimt-|glcbt-|gloas-|glsoat-)[A-Za-z0-9_\-\.]{6,}|t[1-3]_[A-Za-z0-9_\-\.]{16,}`)
+var tokenShapes = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(glrt-|glpat-|glrtr-|GR1348941|glptt-|gldt-|glft-|glimt-|glcbt-|gloas-|glsoat-)[A-Za-z0-9_\-\.]{6,}|t[1-3]_[A-Za-z0-9_\-\.]{16,}`)
+})
 
 // Redact replaces every known secret, anything shaped like a GitLab
 // token, and the credentials and query of any URL, with <redacted>.
@@ -72,16 +74,18 @@ func (r *Redactor) Redact(s string) string {
 		s = r.redactCutSecrets(s)
 		r.mu.Unlock()
 	}
-	s = urlUserinfo.ReplaceAllString(s, "${1}"+Placeholder+"@")
-	s = urlQuery.ReplaceAllString(s, "${1}?"+Placeholder)
-	return tokenShapes.ReplaceAllString(s, Placeholder)
+	s = urlUserinfo().ReplaceAllString(s, "${1}"+Placeholder+"@")
+	s = urlQuery().ReplaceAllString(s, "${1}?"+Placeholder)
+	return tokenShapes().ReplaceAllString(s, Placeholder)
 }
 
 // A URL's user name and password, and its query and fragment
 // (private_token=...), never leave the process.
 var (
-	urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@"'<>]+@`)
-	urlQuery    = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^\s?#"'<>]*)[?#][^\s"'<>]*`)
+	urlUserinfo = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@"'<>]+@`) })
+	urlQuery    = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^\s?#"'<>]*)[?#][^\s"'<>]*`)
+	})
 )
 
 // redactCutSecrets removes the start of a known secret (6 characters or

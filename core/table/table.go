@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -213,14 +214,16 @@ func skipTOMLString(data []byte, i int, line *int) int {
 }
 
 var (
-	reQuoted  = regexp.MustCompile("\"(?:[^\"\\\\]|\\\\.)*\"|'[^'\n]*'|`[^`]*`")
-	reLineKey = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*=`)
+	reQuoted  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("\"(?:[^\"\\\\]|\\\\.)*\"|'[^'\n]*'|`[^`]*`") })
+	reLineKey = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^\s*([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*=`)
+	})
 )
 
 // unquote drops what a parser's message quotes from the file, but for
 // a character or two (a ',' or ']' expected), too short to be a secret.
 func unquote(msg string) string {
-	return reQuoted.ReplaceAllStringFunc(msg, func(q string) string {
+	return reQuoted().ReplaceAllStringFunc(msg, func(q string) string {
 		if utf8.RuneCountInString(q) <= 4 {
 			return q
 		}
@@ -234,7 +237,7 @@ func keyOfLine(data []byte, line int) string {
 	if line < 1 || line > len(lines) {
 		return ""
 	}
-	if m := reLineKey.FindStringSubmatch(lines[line-1]); m != nil && len(m[1]) <= 64 {
+	if m := reLineKey().FindStringSubmatch(lines[line-1]); m != nil && len(m[1]) <= 64 {
 		return ", key " + strings.ReplaceAll(m[1], " ", "")
 	}
 	return ""
