@@ -4,13 +4,16 @@ import "github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 
 // CanStartDegraded says whether a run whose GitLab did not answer may
 // still let gitlab-runner start: every declared executor has a token on
-// disk, none was seen rejected, and no runner waits to be deleted.
+// disk that has not expired (token_expires_at), none was seen rejected,
+// and no runner waits to be deleted. A host back from weeks off with
+// expired tokens needs GitLab: starting would only poll with dead tokens.
 func CanStartDegraded(ev Evidence) bool {
 	if len(ev.Prev.Owned) > 0 {
 		return false
 	}
 	for _, e := range ev.Desired.Executors {
-		if ev.Prev.ByName[e.Name] == nil {
+		p := ev.Prev.ByName[e.Name]
+		if p == nil || (!p.TokenExpiresAt.IsZero() && !ev.Now.IsZero() && !p.TokenExpiresAt.After(ev.Now)) {
 			return false
 		}
 		if v, ok := ev.Verified[e.Name]; ok && v.State != gitlab.TokenAlive {

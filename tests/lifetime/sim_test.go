@@ -290,7 +290,7 @@ func (f *fleet) hostEvents() {
 			removed := h.executors[len(h.executors)-1]
 			h.executors = h.executors[:len(h.executors)-1]
 			f.event("executor removed", "%s %s", h.name, removed)
-		case r < 0.037:
+		case r < 0.0355:
 			h.gone = true
 			for _, e := range readConfig(h.p) {
 				f.retired[e.ID] = true
@@ -301,7 +301,7 @@ func (f *fleet) hostEvents() {
 				}
 			}
 			f.event("decommissioned", "%s", h.name)
-		case r < 0.040:
+		case r < 0.0375:
 			f.clone(h)
 		}
 	}

@@ -249,3 +249,30 @@ func TestClonedAndRenamedHosts(t *testing.T) {
 		})
 	}
 }
+
+// A host back from five weeks off, its tokens expired, finds GitLab down:
+// it does not start degraded on dead tokens (gitlab-runner would only
+// poll with them); it fails, so systemd retries, and heals once GitLab
+// answers.
+func TestExpiredTokensNeverStartDegraded(t *testing.T) {
+	sim := simAt(t, "18.5", func(o *gitlabsim.Options) { o.TokenLifetime = 30 * day })
+	h := newHost(t, sim, "node15", "machine-15", "hw-15")
+	h.executor("shell", "")
+	h.mustRun()
+	// Down the next day: tokens alive, the start is degraded.
+	sim.Advance(day)
+	sim.InjectFault(gitlabsim.Fault{Type: gitlabsim.FaultDrop, Times: -1})
+	if res, err := h.run(); err != nil || !res.Degraded {
+		t.Fatalf("GitLab down with live tokens: %v, degraded %v", err, res != nil && res.Degraded)
+	}
+	// Five weeks later, still down: the tokens expired.
+	sim.Advance(35 * day)
+	res, err := h.run()
+	if err == nil || (res != nil && res.Degraded) {
+		t.Fatalf("started degraded on expired tokens: %v", err)
+	}
+	sim.ClearFaults()
+	if a := actions(h.mustRun())["shell"]; a != plan.Adopt {
+		t.Fatalf("once GitLab answers: %s, want adopt (healed by id)", a)
+	}
+}
