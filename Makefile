@@ -44,9 +44,9 @@ clean:
 
 # The collection ships the module as one stripped binary per platform; the
 # binary is also the register-runner the service role installs.
-COLLECTION_BINS := $(foreach a,amd64 arm64 ppc64le,collection/bin/sync_linux_$(a))
+COLLECTION_BINS := $(foreach a,amd64 arm64 ppc64le,collection/files/sync_linux_$(a))
 
-collection/bin/sync_linux_%: FORCE
+collection/files/sync_linux_%: FORCE
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/register-runner
 
 collection: $(COLLECTION_BINS)
@@ -66,7 +66,7 @@ COLLECTION_TREE  := $(COLLECTIONS_TREE)/ansible_collections/gitlab_runner_auth/r
 
 collection-tree:
 	rm -rf $(COLLECTIONS_TREE) && mkdir -p $(COLLECTION_TREE)
-	tar -C collection --exclude=./bin --exclude=./tests/output -cf - . | tar -C $(COLLECTION_TREE) -xf -
+	tar -C collection --exclude=./files --exclude=./tests/output -cf - . | tar -C $(COLLECTION_TREE) -xf -
 	cd $(COLLECTION_TREE) && git init -q .
 
 # Every sanity test that runs offline. Skipped: the tests that pip-install

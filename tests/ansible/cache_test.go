@@ -161,7 +161,7 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 	if fi.Mode().Perm() != 0o700 || di.Mode().Perm() != 0o700 {
 		t.Errorf("cache modes: folder %v, binary %v; want 0700 each", di.Mode(), fi.Mode())
 	}
-	local, _ := os.ReadFile(filepath.Join(env.collections, "ansible_collections", "gitlab_runner_auth", "runner", "bin", "sync_linux_"+runtime.GOARCH))
+	local, _ := os.ReadFile(filepath.Join(env.collections, "ansible_collections", "gitlab_runner_auth", "runner", "files", "sync_linux_"+runtime.GOARCH))
 	h := sha256.Sum256(local)
 	if filepath.Base(cached[0]) != "sync-"+hex.EncodeToString(h[:]) {
 		t.Errorf("cached binary %s is not named by the SHA-256 of the controller's build", cached[0])

@@ -166,7 +166,7 @@ func TestCollectionPackageAndDocs(t *testing.T) {
 			manifest, _ = io.ReadAll(tr)
 		}
 	}
-	for _, want := range []string{"bin/sync_linux_amd64", "bin/sync_linux_arm64", "bin/sync_linux_ppc64le",
+	for _, want := range []string{"files/sync_linux_amd64", "files/sync_linux_arm64", "files/sync_linux_ppc64le",
 		"plugins/modules/sync.py", "plugins/action/sync.py", "plugins/modules/info.py", "plugins/action/info.py", "plugins/plugin_utils/hostplatform.py",
 		"plugins/filter/goarch.py", "meta/runtime.yml", "roles/service/tasks/main.yml",
 		"LICENSE", "CHANGELOG.md", "changelogs/changelog.yaml"} {

@@ -4,7 +4,7 @@
 """Action plugin for gitlab_runner_auth.runner.sync.
 
 The module is a Go program compiled for each supported platform and shipped
-as bin/sync_linux_<goarch> in the collection (not as modules, so users cannot
+as files/sync_linux_<goarch> in the collection (not as modules, so users cannot
 call a build directly). This plugin runs the build for the host, keeping it
 in a cache on the host so that later runs send only the arguments, and scrubs
 the secrets given in the task arguments from whatever comes back.
@@ -145,9 +145,9 @@ def _scrub(value, secrets):
     return value
 
 
-def _bin_dir():
-    # plugins/action/sync.py -> <collection>/bin
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'bin')
+def _builds_dir():
+    # plugins/action/sync.py -> <collection>/files
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'files')
 
 
 _SUMS = {}
@@ -223,7 +223,7 @@ class ActionModule(ActionBase):
     def _builds(self):
         builds = {}
         for arch in goarches():
-            path = os.path.join(_bin_dir(), binary_name(arch))
+            path = os.path.join(_builds_dir(), binary_name(arch))
             if os.path.isfile(path):
                 builds[arch] = (path, _sha256(path))
         return builds
@@ -307,6 +307,6 @@ class ActionModule(ActionBase):
         if what == 'unsupported':
             return dict(failed=True, msg='%s runs on %s; this host is %s' % (MODULE, SUPPORTED, rest))
         if what in ('nobinary', 'miss'):
-            return dict(failed=True, msg=('the collection has no sync binary for %s/%s (bin/%s); rebuild it with '
+            return dict(failed=True, msg=('the collection has no sync binary for %s/%s (files/%s); rebuild it with '
                                           'make collection' % (SYSTEM, rest, binary_name(rest))))
         raise AnsibleError('%s: unexpected answer from the host: %s' % (MODULE, ' '.join(marker)))

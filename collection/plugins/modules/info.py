@@ -3,7 +3,7 @@
 # Copyright (c) 2026 The gitlab-runner-auth authors
 # MIT License (see LICENSE)
 
-# The module is a mode of the Go program bin/sync_linux_<goarch> that the
+# The module is a mode of the Go program files/sync_linux_<goarch> that the
 # action plugin plugins/action/info.py runs on the host; this file carries
 # its documentation only.
 

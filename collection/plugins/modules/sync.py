@@ -3,7 +3,7 @@
 # Copyright (c) 2026 The gitlab-runner-auth authors
 # MIT License (see LICENSE)
 
-# The module is a Go program (bin/sync_linux_<goarch>) that the action plugin
+# The module is a Go program (files/sync_linux_<goarch>) that the action plugin
 # plugins/action/sync.py runs on the host; this file carries its
 # documentation only.
 

@@ -12,7 +12,7 @@ copy for the ``architecture`` tag (core/tags.go).
 
 from __future__ import annotations
 
-# uname -m / ansible_architecture -> GOARCH (one binary bin/sync_linux_<GOARCH> each)
+# uname -m / ansible_architecture -> GOARCH (one binary files/sync_linux_<GOARCH> each)
 GOARCH = {
     'x86_64': 'amd64',
     'amd64': 'amd64',
@@ -41,5 +41,5 @@ def goarches():
 
 
 def binary_name(arch):
-    """File name of the binary for a GOARCH, under the collection's bin/."""
+    """File name of the binary for a GOARCH, under the collection's files/."""
     return 'sync_%s_%s' % (SYSTEM, arch)
