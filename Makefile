@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/core.Versi
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 TRANSCRIPTS := $(CURDIR)/build/transcripts
 
-.PHONY: all build demo test lint e2e collection collection-tree sanity lint-ansible bench bench-fleet fuzz stress soak clean FORCE
+.PHONY: all build demo test transcripts lint e2e collection collection-tree sanity lint-ansible ansible-tests ansible-versions molecule integration bench bench-fleet fuzz stress soak clean FORCE
 
 all: build
 
@@ -17,11 +17,11 @@ demo: build
 	./scripts/demo.sh
 
 # Everything: Go tests (engine, CLI, simulator, reliability), the Ansible
-# collection and Molecule scenarios, then a sweep of every output the suite
-# produced for secrets.
-test: build lint sanity
-	rm -rf $(TRANSCRIPTS) && mkdir -p $(TRANSCRIPTS)
-	GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 ./...
+# collection under every version in ANSIBLE_VERSIONS (sanity, lint,
+# playbook-level tests, integration targets) and the Molecule scenarios,
+# then a sweep of every output the suite produced for secrets.
+test: build transcripts lint sanity ansible-tests ansible-versions molecule integration
+	GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 $$($(GO) list ./... | grep -v '/tests/ansible$$')
 	$(GO) run ./tests/sweep $(TRANSCRIPTS) 100
 	@cat build/reliability-report.txt
 
@@ -39,14 +39,17 @@ lint:
 	@out=$$($(DEADCODE) -test ./...); if [ -n "$$out" ]; then echo "dead code:"; echo "$$out"; exit 1; fi
 	@echo "lint: gofmt, go vet, staticcheck, deadcode clean"
 
+transcripts:
+	rm -rf $(TRANSCRIPTS) && mkdir -p $(TRANSCRIPTS)
+
 clean:
 	rm -rf build dist
 
 # The collection ships the module as one stripped binary per platform; the
 # binary is also the register-runner the service role installs.
-COLLECTION_BINS := $(foreach a,amd64 arm64 ppc64le,collection/bin/sync_linux_$(a))
+COLLECTION_BINS := $(foreach a,amd64 arm64 ppc64le,collection/files/sync_linux_$(a))
 
-collection/bin/sync_linux_%: FORCE
+collection/files/sync_linux_%: FORCE
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/register-runner
 
 collection: $(COLLECTION_BINS)
@@ -57,36 +60,99 @@ collection: $(COLLECTION_BINS)
 
 FORCE:
 
-# ansible-test and ansible-lint see the collection where Ansible looks for
-# it, ansible_collections/<namespace>/<name>/, as a copy of collection/
-# without the built binaries (not source, and 27 MB of them). ansible-test
-# lists files through git, so the copy is a repository of its own.
+# The collection's tests run under each ansible-core version in
+# ANSIBLE_VERSIONS: Debian 12's 2.14 and 2.17. tests/ansible/toolchain picks
+# the tools of one version: ansible-core on PATH when it is that version,
+# else Debian's /usr/bin for 2.14, else ../shared/tools/modern-ansible for
+# 2.17 (2.17.5 with ansible-test and Molecule 26), else it fails naming the
+# install command. meta/runtime.yml's requires_ansible states this range.
+ANSIBLE_VERSIONS ?= 2.14 2.17
+# Molecule 26 needs ansible-core 2.16 or later (ansible-compat 26 calls
+# init_plugin_loader, which 2.14 lacks): the scenarios run under this one.
+MOLECULE_ANSIBLE ?= 2.17
+toolchain = eval "$$($(CURDIR)/tests/ansible/toolchain $(1))"
+# Prints how long the step took, as "time: <step> <seconds>s".
+timed = { s=$$(date +%s) && $(2) && echo "time: $(1) $$(( $$(date +%s) - s ))s"; }
+
+# ansible-test, ansible-lint and the integration targets see the collection
+# exactly as users get it: the tarball installed with ansible-galaxy into
+# build/collections/ansible_collections/gitlab_runner_auth/runner/. The tree
+# is a git repository of its own, so that ansible-test and ansible-lint list
+# its files (the project's .gitignore hides build/).
 COLLECTIONS_TREE := $(CURDIR)/build/collections
 COLLECTION_TREE  := $(COLLECTIONS_TREE)/ansible_collections/gitlab_runner_auth/runner
 
-collection-tree:
-	rm -rf $(COLLECTIONS_TREE) && mkdir -p $(COLLECTION_TREE)
-	tar -C collection --exclude=./bin --exclude=./tests/output -cf - . | tar -C $(COLLECTION_TREE) -xf -
+collection-tree: collection
+	rm -rf $(COLLECTIONS_TREE) && mkdir -p $(COLLECTIONS_TREE)
+	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_TREE) ansible-galaxy collection install -p $(COLLECTIONS_TREE) dist/gitlab_runner_auth-runner-*.tar.gz
 	cd $(COLLECTION_TREE) && git init -q .
 
-# Every sanity test that runs offline. Skipped: the tests that pip-install
-# their own pinned requirements into a virtualenv of their own (PyPI is not
-# reachable from CI): ansible-doc, changelog, import, pep8, pylint,
-# runtime-metadata, validate-modules, yamllint. What they check is covered
-# by tests/ansible (ansible-doc of every plugin) and by make lint (yamllint
-# through ansible-lint).
-SANITY_SKIP := ansible-doc changelog import pep8 pylint runtime-metadata validate-modules yamllint
+# Every sanity test, under each version, offline: tests/ansible/sanity-venvs
+# creates the virtual environments ansible-test would fill from PyPI over
+# Debian's Python packages instead, in a HOME of ansible-test's own under
+# build/ (your ~/.ansible is never used). changelog is the one test left
+# out: it runs antsibull-changelog, which neither Debian 12 nor
+# ../shared/tools provides; make sanity SANITY_SKIP= runs it where it is
+# installed. tests/ansible checks the changelog's format and rendering.
+SANITY_SKIP ?= changelog
+SANITY_HOME := $(CURDIR)/build/ansible-test-home
 
-sanity: collection-tree
-	cd $(COLLECTION_TREE) && ansible-test sanity --python 3.11 $(foreach t,$(SANITY_SKIP),--skip-test $(t))
+sanity: $(addprefix sanity-,$(ANSIBLE_VERSIONS))
 
-# make lint also runs ansible-lint's production profile on the collection
-# and the Molecule scenarios, with the collection resolvable from the copy
-# above.
+sanity-%: collection-tree
+	@$(call toolchain,$*) && cd $(COLLECTION_TREE) && \
+	  py=$$(ansible --version | sed -n 's/^  python version = \([0-9]*\.[0-9]*\).*/\1/p') && \
+	  $(call timed,sanity-$*,HOME=$(SANITY_HOME) $(CURDIR)/tests/ansible/sanity-venvs $(foreach t,$(SANITY_SKIP),--skip $(t)) && \
+	    HOME=$(SANITY_HOME) ansible-test sanity --color no --python $$py $(foreach t,$(SANITY_SKIP),--skip-test $(t)))
+
+# ansible-lint's production profile on the installed collection (from its
+# own tree, so its files are listed) and on the Molecule scenarios, with the
+# collection resolvable: nothing is mocked. The path ends in
+# ansible_collections because ansible-compat 3 (Debian's ansible-lint 6.13)
+# takes its parent as the collections folder on ansible-core 2.14.
 lint: lint-ansible
 
 lint-ansible: collection-tree
-	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_TREE) ansible-lint --profile production collection molecule
+	@$(call toolchain,2.14) || exit 1; s=$$(date +%s); \
+	  export ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_TREE)/ansible_collections NO_COLOR=1; \
+	  { (cd $(COLLECTION_TREE) && ansible-lint --profile production) && ansible-lint --profile production molecule; } \
+	    >build/ansible-lint.txt 2>&1; rc=$$?; cat build/ansible-lint.txt; [ $$rc = 0 ] || exit 1; \
+	  if grep -E 'mocked|Unable to resolve' build/ansible-lint.txt; then echo "lint-ansible: ansible-lint mocked the above"; exit 1; fi; \
+	  echo "time: lint-ansible $$(( $$(date +%s) - s ))s"
+
+# The playbook-level tests of tests/ansible, under each version.
+ansible-tests: $(addprefix ansible-tests-,$(ANSIBLE_VERSIONS))
+
+ansible-tests-%: build
+	@mkdir -p $(TRANSCRIPTS) && $(call toolchain,$*) && \
+	  $(call timed,ansible-tests-$*,GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 -skip '^TestResultsAgreeAcrossAnsibleVersions$$' ./tests/ansible/)
+
+# The same play under every version in ANSIBLE_VERSIONS: identical results.
+ansible-versions: build
+	@mkdir -p $(TRANSCRIPTS) && \
+	  $(call timed,ansible-versions,GRA_ANSIBLE_VERSIONS="$(ANSIBLE_VERSIONS)" GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) \
+	    $(GO) test -count=1 -run '^TestResultsAgreeAcrossAnsibleVersions$$' ./tests/ansible/)
+
+# Real Molecule (molecule test --all) on the installed collection. The base
+# configuration is named explicitly: Molecule finds it only at the root of
+# a git clone, not of a git worktree. The output goes to the transcripts,
+# which the secret sweep reads.
+molecule: build collection-tree
+	@mkdir -p $(TRANSCRIPTS) && $(call toolchain,$(MOLECULE_ANSIBLE)) && \
+	  { command -v molecule >/dev/null || { echo "molecule not found: ../shared/tools/modern-ansible setup, or pip install 'molecule>=25'"; exit 1; }; } && \
+	  export ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_TREE) NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 && \
+	  $(call timed,molecule,molecule --base-config .config/molecule/config.yml test --all >$(TRANSCRIPTS)/molecule.txt 2>&1 || \
+	    { tail -n 150 $(TRANSCRIPTS)/molecule.txt; exit 1; }) && grep -A8 'SCENARIO RECAP' $(TRANSCRIPTS)/molecule.txt
+
+# ansible-test integration on the installed collection, under each version:
+# the targets in collection/tests/integration/targets/ start the simulator
+# (gitlab-sim, found on PATH) themselves.
+integration: $(addprefix integration-,$(ANSIBLE_VERSIONS))
+
+integration-%: build collection-tree
+	@mkdir -p $(TRANSCRIPTS) && $(call toolchain,$*) && cd $(COLLECTION_TREE) && export PATH=$(CURDIR)/build:$$PATH && \
+	  $(call timed,integration-$*,ansible-test integration --color no --local >$(TRANSCRIPTS)/integration-$*.txt 2>&1 || \
+	    { tail -n 150 $(TRANSCRIPTS)/integration-$*.txt; exit 1; })
 
 # Fuzz each target for FUZZTIME (seed corpora live in testdata/fuzz/).
 FUZZTIME ?= 30s

@@ -211,6 +211,9 @@ func ParseArgs(data []byte) (*Args, error) {
 	if hasGlobal || hasClients || hasExecutors {
 		a.Declare = d
 	}
+	if err := a.expandHomes(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -461,4 +464,45 @@ func sortedCopy(s []string) []string {
 	c := append([]string(nil), s...)
 	sort.Strings(c)
 	return c
+}
+
+// expandHomes gives the other options of type path what prefix has: "~"
+// and "~/..." are the home folder of the user the module runs as, on the
+// host (the action plugin sends them unexpanded), and "~user/" is refused
+// rather than read as a folder named so under the prefix.
+func (a *Args) expandHomes() error {
+	var err error
+	if a.TagSchema, err = expandHome(a.TagSchema, "tag_schema"); err != nil {
+		return err
+	}
+	if a.CaptureTags, err = expandHome(a.CaptureTags, "capture_tags"); err != nil {
+		return err
+	}
+	if a.Declare == nil {
+		return nil
+	}
+	for i, c := range a.Declare.Clients {
+		for _, k := range []string{"personal_access_token_file", "registration_token_file", "tls_ca_file"} {
+			if p, ok := c.Values[k].(string); ok {
+				if c.Values[k], err = expandHome(p, fmt.Sprintf("clients[%d].%s", i, k)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func expandHome(p, option string) (string, error) {
+	switch {
+	case p == "~" || strings.HasPrefix(p, "~/"):
+		home, err := os.UserHomeDir()
+		if err != nil || !filepath.IsAbs(home) {
+			return "", argErr("%s %q: cannot expand ~ (no home folder for this user); give an absolute path", option, p)
+		}
+		return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
+	case strings.HasPrefix(p, "~"):
+		return "", argErr("%s %q: only ~ and ~/... are expanded (to the home folder of the user the module runs as); give an absolute path", option, p)
+	}
+	return p, nil
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,14 @@ import (
 // URL and the PAT file.
 func startSim(t *testing.T, eph string) (url, patFile string) {
 	t.Helper()
+	url, patFile, _ = startSimAt(t, eph, "127.0.0.1:0")
+	return url, patFile
+}
+
+// startSimAt starts the simulator listening on addr; stop ends it (it is
+// ended at the end of the test anyway).
+func startSimAt(t *testing.T, eph, addr string) (url, patFile string, stop func()) {
+	t.Helper()
 	if err := os.MkdirAll(filepath.Join(eph, "secrets"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -30,20 +39,23 @@ func startSim(t *testing.T, eph string) (url, patFile string) {
 	if err := os.WriteFile(patFile, []byte(pat+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := filepath.Join(eph, "sim.addr")
-	sim := exec.Command(env.simBin, "--addr-file", addr, "--pat", "admin:api:admin:"+patFile)
+	addrFile := filepath.Join(eph, "sim.addr")
+	_ = os.Remove(addrFile)
+	sim := exec.Command(env.simBin, "--listen", addr, "--addr-file", addrFile, "--pat", "admin:api:admin:"+patFile)
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sim.Process.Kill(); _ = sim.Wait() })
+	var once sync.Once
+	stop = func() { once.Do(func() { _ = sim.Process.Kill(); _ = sim.Wait() }) }
+	t.Cleanup(stop)
 	for i := 0; i < 500; i++ {
-		if b, err := os.ReadFile(addr); err == nil && len(b) > 0 {
-			return strings.TrimSpace(string(b)), patFile
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			return strings.TrimSpace(string(b)), patFile, stop
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("gitlab-sim wrote no address")
-	return "", ""
+	return "", "", nil
 }
 
 // transfer is one line of the counting connection's log.
@@ -117,7 +129,7 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 `, filepath.Join(dir, "prefix"), url, patFile, url, url)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	envv := append(playbookEnv(dir, eph, inventory),
+	envv := append(playbookEnv(eph),
 		"ANSIBLE_CONNECTION_PLUGINS="+filepath.Join(env.root, "tests", "ansible", "testdata", "connection_plugins"),
 		"GRA_COUNT_FILE="+counts)
 	runPlay := func(what string, extra ...string) (playbookRun, []transfer) {
@@ -161,7 +173,7 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 	if fi.Mode().Perm() != 0o700 || di.Mode().Perm() != 0o700 {
 		t.Errorf("cache modes: folder %v, binary %v; want 0700 each", di.Mode(), fi.Mode())
 	}
-	local, _ := os.ReadFile(filepath.Join(env.collections, "ansible_collections", "gitlab_runner_auth", "runner", "bin", "sync_linux_"+runtime.GOARCH))
+	local, _ := os.ReadFile(filepath.Join(env.collections, "ansible_collections", "gitlab_runner_auth", "runner", "files", "sync_linux_"+runtime.GOARCH))
 	h := sha256.Sum256(local)
 	if filepath.Base(cached[0]) != "sync-"+hex.EncodeToString(h[:]) {
 		t.Errorf("cached binary %s is not named by the SHA-256 of the controller's build", cached[0])
@@ -256,7 +268,7 @@ func TestBecomeKeepsTheBecomeUsersCache(t *testing.T) {
 	if err := os.WriteFile(play, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	envv := append(playbookEnv(dir, eph, inventory),
+	envv := append(playbookEnv(eph),
 		"ANSIBLE_CONNECTION_PLUGINS="+filepath.Join(env.root, "tests", "ansible", "testdata", "connection_plugins"),
 		"GRA_COUNT_FILE="+counts, "ANSIBLE_BECOME_FLAGS=-s /bin/sh")
 	for i, wantBins := range []int{1, 0} {

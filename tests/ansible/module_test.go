@@ -4,15 +4,15 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 )
 
 // adhoc writes a one-play playbook running tasks on localhost and returns
@@ -55,7 +55,7 @@ func runPlay(t *testing.T, eph string, extraEnv, extraArgs []string, tasks ...st
 	if err := os.WriteFile(inventory, []byte("all:\n  hosts:\n    instance:\n      ansible_connection: local\n      gitlab_runner_auth_cache_dir: "+filepath.Join(dir, "module-cache")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	envv := append(playbookEnv(dir, eph, inventory), extraEnv...)
+	envv := append(playbookEnv(eph), extraEnv...)
 	r := ansiblePlaybook(t, envv, eph, "play", append([]string{"-i", inventory, play}, extraArgs...)...)
 	if r.err != nil {
 		t.Fatalf("ansible-playbook: %v\n%s", r.err, tail(r.out))
@@ -64,7 +64,7 @@ func runPlay(t *testing.T, eph string, extraEnv, extraArgs []string, tasks ...st
 	if err != nil {
 		t.Fatal(err)
 	}
-	coretest.Record(t, "results", data)
+	recordAs(t, "results", versionOf(envv), data)
 	var res []map[string]any
 	if err := json.Unmarshal(data, &res); err != nil {
 		t.Fatal(err)
@@ -82,32 +82,86 @@ func indent(s, pre string) string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// TestOptionErrorsNameTheOption: an option error reaches the user through
-// ansible-playbook as the task's message, and nothing is written. Parsing
-// itself is tested in module/module_test.go and writing nothing on bad
-// declarations in tests/reliability; the cases here are not repeated there.
+// TestOptionErrorsNameTheOption: the action plugin checks the task's
+// options against the module's documentation on the controller, with
+// Ansible's own validator and wording, before anything reaches the host
+// (counted by the counting_local connection); what only the module can
+// check (clients and executors go together) fails on the host. Nothing is
+// written either way. Parsing on the host is tested in module/.
 func TestOptionErrorsNameTheOption(t *testing.T) {
 	needSetup(t)
-	prefix := filepath.Join(t.TempDir(), "p")
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "p")
 	base := "  gitlab_runner_auth.runner.sync:\n    prefix: " + prefix + "\n    hostname: node1\n"
+	ok := "    clients: [{url: 'https://gl'}]\n"
 	cases := []struct {
-		task string
-		want []string
+		task   string
+		want   []string
+		onHost bool
 	}{
-		{base + "    clients: {url: x}\n    executors: []\n", []string{"clients must be a list"}},
-		{base + "    clients: [{personal_access_token: x}]\n    executors: [{name: a, url: x}]\n", []string{"clients[0].url is required"}},
-		{base + "    clients: [{url: 'https://gl'}]\n    executors: [{name: a, url: 'https://gl', tags: gpu}]\n", []string{"executors[0].tags", "list"}},
-		{base + "    executors: [{name: a, url: 'https://gl'}]\n", []string{"clients and executors go together"}},
+		{base + "    clients: {url: x}\n    executors: []\n", []string{"argument 'clients' is of type <class 'dict'>", "list"}, false},
+		{base + "    clients: [{personal_access_token: x}]\n    executors: [{name: a, url: x}]\n", []string{"missing required arguments: url found in clients"}, false},
+		{base + "    clients: [{url: x, personal_acess_token: y}]\n    executors: [{name: a, url: x}]\n",
+			[]string{"Unsupported parameters for (gitlab_runner_auth.runner.sync) module: clients.personal_acess_token.", "Supported parameters include:"}, false},
+		{base + "    hostnme: x\n", []string{"Unsupported parameters for (gitlab_runner_auth.runner.sync) module: hostnme."}, false},
+		{base + ok + "    executors: [{name: a, url: 'https://gl', access_level: everyone}]\n",
+			[]string{"value of access_level must be one of: not_protected, ref_protected, got: everyone found in executors"}, false},
+		{base + "    clients: [{url: 'https://gl', runner_type: group}]\n    executors: [{name: a, url: 'https://gl'}]\n",
+			[]string{"value of runner_type must be one of: instance_type, group_type, project_type, got: group found in clients"}, false},
+		{base + ok + "    executors: [{name: a, url: 'https://gl', maximum_timeout: long}]\n",
+			[]string{"argument 'maximum_timeout' is of type <class 'str'> found in 'executors'", "int"}, false},
+		{base + "    concurrency: many\n", []string{"argument 'concurrency' is of type <class 'str'>", "int"}, false},
+		{base + "    state: gone\n", []string{"value of state must be one of: present, absent, got: gone"}, false},
+		{"  gitlab_runner_auth.runner.info:\n    prefix: " + prefix + "\n    state: absent\n",
+			[]string{"Unsupported parameters for (gitlab_runner_auth.runner.info) module: state."}, false},
+		{base + "    executors: [{name: a, url: 'https://gl'}]\n", []string{"clients and executors go together"}, true},
 	}
-	var tasks []string
-	for _, c := range cases {
-		tasks = append(tasks, "- name: bad\n"+c.task)
-	}
-	res := adhoc(t, nil, tasks...)
+	var b strings.Builder
+	b.WriteString("- hosts: instance\n  gather_facts: false\n  tasks:\n")
 	for i, c := range cases {
-		msg, _ := res[i]["msg"].(string)
-		if failed, _ := res[i]["failed"].(bool); !failed {
-			t.Errorf("case %d did not fail: %v", i, res[i])
+		b.WriteString(indent("- name: bad "+itoa(i)+"\n"+c.task, "    "))
+		b.WriteString("      register: r" + itoa(i) + "\n      ignore_errors: true\n")
+		// What reached the host so far (the counting connection's log).
+		b.WriteString("    - name: count " + itoa(i) + "\n      ansible.builtin.command: cat " + filepath.Join(dir, "counts.tsv") +
+			"\n      delegate_to: localhost\n      register: c" + itoa(i) + "\n      changed_when: false\n      failed_when: false\n")
+	}
+	b.WriteString("    - name: results\n      ansible.builtin.copy:\n        dest: " + dir + "/results.json\n        mode: '0600'\n        content: \"{{ [")
+	for i := range cases {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("[r" + itoa(i) + ", c" + itoa(i) + ".stdout_lines | length]")
+	}
+	b.WriteString("] | to_json }}\"\n      delegate_to: localhost\n")
+	play := filepath.Join(dir, "play.yml")
+	inventory := filepath.Join(dir, "inventory.yml")
+	if err := os.WriteFile(play, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv := "all:\n  hosts:\n    instance:\n      ansible_connection: counting_local\n      gitlab_runner_auth_cache_dir: " + filepath.Join(dir, "cache") + "\n"
+	if err := os.WriteFile(inventory, []byte(inv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	envv := append(playbookEnv(dir),
+		"ANSIBLE_CONNECTION_PLUGINS="+filepath.Join(env.root, "tests", "ansible", "testdata", "connection_plugins"),
+		"GRA_COUNT_FILE="+filepath.Join(dir, "counts.tsv"))
+	if r := ansiblePlaybook(t, envv, dir, "option errors", "-i", inventory, play); r.err != nil {
+		t.Fatalf("ansible-playbook: %v\n%s", r.err, tail(r.out))
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res [][2]any
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	sent := 0.0
+	for i, c := range cases {
+		r, _ := res[i][0].(map[string]any)
+		msg, _ := r["msg"].(string)
+		if failed, _ := r["failed"].(bool); !failed {
+			t.Errorf("case %d did not fail: %v", i, r)
 			continue
 		}
 		for _, w := range c.want {
@@ -115,6 +169,14 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 				t.Errorf("case %d: message %q lacks %q", i, msg, w)
 			}
 		}
+		count, _ := res[i][1].(float64)
+		if !c.onHost && count != sent {
+			t.Errorf("case %d (%s) reached the host: %v transfers or commands", i, msg, count-sent)
+		}
+		if c.onHost && count == sent {
+			t.Errorf("case %d never reached the host", i)
+		}
+		sent = count
 	}
 	if _, err := os.Stat(prefix); !os.IsNotExist(err) {
 		t.Error("a failed option check wrote files")
@@ -166,7 +228,7 @@ func TestCollectionPackageAndDocs(t *testing.T) {
 			manifest, _ = io.ReadAll(tr)
 		}
 	}
-	for _, want := range []string{"bin/sync_linux_amd64", "bin/sync_linux_arm64", "bin/sync_linux_ppc64le",
+	for _, want := range []string{"files/sync_linux_amd64", "files/sync_linux_arm64", "files/sync_linux_ppc64le",
 		"plugins/modules/sync.py", "plugins/action/sync.py", "plugins/modules/info.py", "plugins/action/info.py", "plugins/plugin_utils/hostplatform.py",
 		"plugins/filter/goarch.py", "meta/runtime.yml", "roles/service/tasks/main.yml",
 		"LICENSE", "CHANGELOG.md", "changelogs/changelog.yaml"} {
@@ -206,8 +268,17 @@ func TestCollectionPackageAndDocs(t *testing.T) {
 	if lic, _ := os.ReadFile(filepath.Join(env.root, "LICENSE")); string(lic) != string(mustRead(t, filepath.Join(env.root, "collection", "LICENSE"))) {
 		t.Error("collection/LICENSE differs from the repository's LICENSE")
 	}
-	if rt := string(mustRead(t, filepath.Join(env.root, "collection", "meta", "runtime.yml"))); !strings.Contains(rt, `requires_ansible: ">=2.14.0"`) {
-		t.Errorf("meta/runtime.yml does not require ansible-core 2.14.0 or later:\n%s", rt)
+	// requires_ansible states what make test tests: ANSIBLE_VERSIONS.
+	versions := regexp.MustCompile(`(?m)^ANSIBLE_VERSIONS \?= (.*)$`).FindStringSubmatch(string(mustRead(t, filepath.Join(env.root, "Makefile"))))
+	if versions == nil {
+		t.Fatal("Makefile sets no ANSIBLE_VERSIONS")
+	}
+	tested := strings.Fields(versions[1])
+	last := strings.Split(tested[len(tested)-1], ".")
+	minor, _ := strconv.Atoi(last[1])
+	want := fmt.Sprintf(`requires_ansible: ">=%s.0,<%s.%d.0"`, tested[0], last[0], minor+1)
+	if rt := string(mustRead(t, filepath.Join(env.root, "collection", "meta", "runtime.yml"))); !strings.Contains(rt, want) {
+		t.Errorf("meta/runtime.yml does not state the versions make test tests (%s): want %s in\n%s", tested, want, rt)
 	}
 	doc := exec.Command("ansible-doc", "gitlab_runner_auth.runner.sync")
 	doc.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+env.collections, "ANSIBLE_NOCOLOR=1")

@@ -52,6 +52,33 @@ func TestChangelogIsRendered(t *testing.T) {
 	if len(src.Releases) == 0 {
 		t.Fatal("changelog.yaml has no release")
 	}
+	// What antsibull-changelog's lint checks of the format (the sanity test
+	// "changelog" runs it, where it is installed): sections declared in
+	// config.yaml, semantic versions, ISO dates, named entries.
+	var cfg struct {
+		Sections       [][]string `yaml:"sections"`
+		PreludeSection string     `yaml:"prelude_section_name"`
+		TrivialSection string     `yaml:"trivial_section_name"`
+	}
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(root, "changelogs", "config.yaml")), &cfg); err != nil {
+		t.Fatalf("config.yaml: %v", err)
+	}
+	sections := map[string]bool{cfg.PreludeSection: true, cfg.TrivialSection: true}
+	for _, sec := range cfg.Sections {
+		sections[sec[0]] = true
+	}
+	semver := regexp.MustCompile(`^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
+	isoDate := regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	for version, rel := range src.Releases {
+		if !semver.MatchString(version) || !isoDate.MatchString(rel.Date) {
+			t.Errorf("release %q (date %q): want a semantic version and a YYYY-MM-DD date", version, rel.Date)
+		}
+		for section := range rel.Changes {
+			if !sections[section] {
+				t.Errorf("release %s: section %s is not declared in changelogs/config.yaml", version, section)
+			}
+		}
+	}
 	for version, rel := range src.Releases {
 		want("## v" + version)
 		if rel.Date == "" {
@@ -85,8 +112,9 @@ func TestChangelogIsRendered(t *testing.T) {
 }
 
 // TestSanityAndLintRunInCI: make test (what .ci/run runs) runs the
-// collection's offline ansible-test sanity tests and ansible-lint's
-// production profile; CI installs their tools.
+// collection's sanity tests, ansible-lint, the playbook-level tests and the
+// integration targets under every ansible-core version, and Molecule; CI
+// installs their tools.
 func TestSanityAndLintRunInCI(t *testing.T) {
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
 	mk := string(mustRead(t, filepath.Join(root, "Makefile")))
@@ -98,19 +126,23 @@ func TestSanityAndLintRunInCI(t *testing.T) {
 		}
 		return " " + strings.Join(deps, " ") + " "
 	}
-	if deps := rule("test"); !strings.Contains(deps, " lint ") || !strings.Contains(deps, " sanity ") {
-		t.Errorf("make test does not depend on lint and sanity:%s", deps)
+	for _, want := range []string{"lint", "sanity", "ansible-tests", "ansible-versions", "molecule", "integration"} {
+		if deps := rule("test"); !strings.Contains(deps, " "+want+" ") {
+			t.Errorf("make test does not depend on %s:%s", want, deps)
+		}
 	}
 	if deps := rule("lint"); !strings.Contains(deps, " lint-ansible ") {
 		t.Errorf("make lint does not run lint-ansible:%s", deps)
 	}
-	for _, want := range []string{"ansible-test sanity --python 3.11", "ansible-lint --profile production collection molecule"} {
+	for _, want := range []string{"ansible-test sanity", "ansible-test integration", "ansible-lint --profile production",
+		"molecule --base-config .config/molecule/config.yml test --all", "SANITY_SKIP ?= changelog\n"} {
 		if !strings.Contains(mk, want) {
 			t.Errorf("Makefile lacks %q", want)
 		}
 	}
 	ci := string(mustRead(t, filepath.Join(root, ".ci", "run")))
-	for _, want := range []string{"make test", "ansible-lint", "yamllint", "ansible-core"} {
+	for _, want := range []string{"make test", "ansible-lint", "yamllint", "ansible-core", "modern-ansible setup",
+		"pylint", "python3-pycodestyle", "python3-voluptuous"} {
 		if !strings.Contains(ci, want) {
 			t.Errorf(".ci/run lacks %q", want)
 		}

@@ -155,7 +155,7 @@ func TestAbsentLasts(t *testing.T) {
 	})
 	rr := exec.Command(env.rrBin, "--prefix", prefix, "--service-instance", "main", "--hostname", "node1", "--timeout", "20s")
 	out, err := rr.CombinedOutput()
-	coretest.Record(t, "register-runner after absent", out)
+	record(t, "register-runner after absent", out)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "template does not exist") {
 		t.Fatalf("register-runner after absent: %v\n%s", err, out)
 	}

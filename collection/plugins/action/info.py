@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 The gitlab-runner-auth authors
-# MIT License (see LICENSE)
+# MIT License (see LICENSE or https://opensource.org/license/mit)
+# SPDX-License-Identifier: MIT
 """Action plugin for gitlab_runner_auth.runner.info.
 
 The info module is a mode of the same Go binary as sync: this plugin runs it

@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 The gitlab-runner-auth authors
-# MIT License (see LICENSE)
+# MIT License (see LICENSE or https://opensource.org/license/mit)
+# SPDX-License-Identifier: MIT
 """Action plugin for gitlab_runner_auth.runner.sync.
 
 The module is a Go program compiled for each supported platform and shipped
-as bin/sync_linux_<goarch> in the collection (not as modules, so users cannot
+as files/sync_linux_<goarch> in the collection (not as modules, so users cannot
 call a build directly). This plugin runs the build for the host, keeping it
 in a cache on the host so that later runs send only the arguments, and scrubs
 the secrets given in the task arguments from whatever comes back.
@@ -25,19 +26,35 @@ The cache (see the collection README, "Cost on a fleet"):
 * when no cache can be kept, the build sent for the task is run from the
   task's temporary folder, as Ansible runs binary modules, with a warning;
 * check mode uses a cached build but never writes one: it leaves no trace.
+
+Before anything is sent, the task's arguments are checked on the controller
+against the module's documented options (its DOCUMENTATION is the one
+source of the argument spec) with Ansible's own ArgumentSpecValidator: an
+unknown option, a wrong type or a value outside the choices fails at once,
+in Ansible's wording and with the option's path. Values are converted as
+Ansible's types convert them (a single string for a list, "yes" for a bool)
+except that a path is never expanded here: "~" means the home folder of the
+user the module runs as, on the host, so the module expands it there.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import re
 import shlex
 
+import yaml
+
 from ansible import constants as C
 from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.json import AnsibleJSONEncoder
 from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible.module_utils.common.validation import check_type_str
+from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.utils.unsafe_proxy import wrap_var
 from ansible.vars.clean import remove_internal_keys
@@ -145,9 +162,91 @@ def _scrub(value, secrets):
     return value
 
 
-def _bin_dir():
-    # plugins/action/sync.py -> <collection>/bin
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'bin')
+def path(value):
+    """Ansible's path type without its expansion of ~ and $VAR, which would
+    happen on the controller; the module expands ~ on the host. (Named path
+    so that type errors read as Ansible's do.)"""
+    return check_type_str(value)
+
+
+_SPECS = {}
+
+
+def _spec_from_options(options):
+    spec = {}
+    for name, doc in options.items():
+        entry = dict((k, doc[k]) for k in ('type', 'elements', 'choices', 'required', 'aliases') if k in doc)
+        if entry.get('type') == 'path':
+            entry['type'] = path
+        if entry.get('elements') == 'path':
+            entry['elements'] = path
+        if name in SECRET_OPTIONS:
+            entry['no_log'] = True
+        if 'suboptions' in doc:
+            entry['options'] = _spec_from_options(doc['suboptions'])
+        spec[name] = entry
+    return spec
+
+
+def argument_spec(module):
+    """The argument spec of a module of this collection (sync, info), read
+    from its DOCUMENTATION. Defaults are left to the module, which applies
+    them on the host, so that only what the task sets is sent."""
+    if module not in _SPECS:
+        short = module.rsplit('.', 1)[-1]
+        docs = importlib.import_module('ansible_collections.gitlab_runner_auth.runner.plugins.modules.' + short)
+        _SPECS[module] = _spec_from_options(yaml.safe_load(docs.DOCUMENTATION)['options'])
+    return _SPECS[module]
+
+
+# Options whose list elements are dicts that also take keys of their own
+# besides the documented ones (an executor's keys go verbatim into its
+# [[runners]] section): only the documented keys are checked.
+OPEN_SUBOPTIONS = ('executors',)
+
+
+def check_args(module, args):
+    """Validates a task's arguments against the module's spec. Returns
+    (error message or None, the arguments to send): each value the task set,
+    converted by its type (paths as given), and nothing else."""
+    spec = dict(argument_spec(module))
+    for name in OPEN_SUBOPTIONS:
+        entries = args.get(name)
+        if name in spec and isinstance(entries, list):
+            sub = dict(spec[name]['options'])
+            for entry in entries:
+                if isinstance(entry, dict):
+                    for key in entry:
+                        sub.setdefault(key, {'type': 'raw'})
+            spec[name] = dict(spec[name], options=sub)
+    result = ArgumentSpecValidator(spec).validate(args)
+    if result.error_messages:
+        msg = result.errors.msg
+        if isinstance(result.errors[0], UnsupportedError):
+            msg = 'Unsupported parameters for (%s) module: %s' % (module, msg)
+        return msg, None
+    return None, _as_given(spec, args, result.validated_parameters)
+
+
+def _as_given(spec, given, validated):
+    out = {}
+    for key, value in given.items():
+        entry = spec.get(key, {})
+        if entry.get('type') is path or entry.get('type') == 'raw' or key not in validated:
+            out[key] = value
+        elif 'options' in entry and isinstance(value, list) and isinstance(validated[key], list):
+            out[key] = [_as_given(entry['options'], g, v) if isinstance(g, dict) and isinstance(v, dict) else v
+                        for g, v in zip(value, validated[key])]
+        elif 'options' in entry and isinstance(value, dict) and isinstance(validated[key], dict):
+            out[key] = _as_given(entry['options'], value, validated[key])
+        else:
+            out[key] = validated[key]
+    return out
+
+
+def _builds_dir():
+    # plugins/action/sync.py -> <collection>/files
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'files')
 
 
 _SUMS = {}
@@ -223,7 +322,7 @@ class ActionModule(ActionBase):
     def _builds(self):
         builds = {}
         for arch in goarches():
-            path = os.path.join(_bin_dir(), binary_name(arch))
+            path = os.path.join(_builds_dir(), binary_name(arch))
             if os.path.isfile(path):
                 builds[arch] = (path, _sha256(path))
         return builds
@@ -249,8 +348,15 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         secrets = self._secrets()
+        # The arguments as the module receives them (plain JSON values,
+        # vaulted ones decrypted), so that messages name Python's types.
+        args = json.loads(json.dumps(self._task.args, cls=AnsibleJSONEncoder, vault_to_text=True))
+        error, args = check_args(self.MODULE, args)
+        if error:
+            result.update(failed=True, msg=_scrub(error, secrets))
+            return result
         try:
-            module_result = self._run_module(task_vars)
+            module_result = self._run_module(task_vars, args)
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         # The module never returns a secret; this is the second line of defence.
@@ -260,14 +366,14 @@ class ActionModule(ActionBase):
         result.update(wrap_var(_scrub(module_result, secrets)))
         return result
 
-    def _run_module(self, task_vars):
+    def _run_module(self, task_vars, args):
         builds = self._builds()
         script = _script(dict((arch, b[1]) for arch, b in builds.items()))
         cache_dir = task_vars.get(CACHE_DIR_VAR) or ''
         if cache_dir:
             cache_dir = to_text(self._templar.template(cache_dir))
 
-        module_args = dict(self._task.args)
+        module_args = dict(args)
         module_args.update(self.EXTRA_ARGS)
         self._update_module_args(self.MODULE, module_args, task_vars)
         tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
@@ -307,6 +413,6 @@ class ActionModule(ActionBase):
         if what == 'unsupported':
             return dict(failed=True, msg='%s runs on %s; this host is %s' % (MODULE, SUPPORTED, rest))
         if what in ('nobinary', 'miss'):
-            return dict(failed=True, msg=('the collection has no sync binary for %s/%s (bin/%s); rebuild it with '
+            return dict(failed=True, msg=('the collection has no sync binary for %s/%s (files/%s); rebuild it with '
                                           'make collection' % (SYSTEM, rest, binary_name(rest))))
         raise AnsibleError('%s: unexpected answer from the host: %s' % (MODULE, ' '.join(marker)))

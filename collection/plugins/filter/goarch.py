@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 The gitlab-runner-auth authors
-# MIT License (see LICENSE)
+# MIT License (see LICENSE or https://opensource.org/license/mit)
+# SPDX-License-Identifier: MIT
 """The goarch filter: a host's machine name to the GOARCH of its build."""
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 The gitlab-runner-auth authors
-# MIT License (see LICENSE)
+# MIT License (see LICENSE or https://opensource.org/license/mit)
+# SPDX-License-Identifier: MIT
 
-# The module is a mode of the Go program bin/sync_linux_<goarch> that the
+# The module is a mode of the Go program files/sync_linux_<goarch> that the
 # action plugin plugins/action/info.py runs on the host; this file carries
 # its documentation only.
 
@@ -16,7 +17,7 @@ module: info
 short_description: Report a gitlab-runner service instance's runners as GitLab sees them
 version_added: 1.0.0
 author:
-  - gitlab-runner-auth authors
+  - The gitlab-runner-auth authors (@gitlab-runner-auth)
 description:
   - Reports this host's runners for one service instance as GitLab sees them - id, description, tags,
     paused, online and status, last contact, token expiry and the hosts (system ids) GitLab has seen use
@@ -28,7 +29,9 @@ description:
   - Runs the same binary as M(gitlab_runner_auth.runner.sync), from the same cache on the host.
 options:
   prefix:
-    description: Folder holding the template, the executor folders and the generated configs (absolute, or C(~/...)).
+    description:
+      - Folder holding the template, the executor folders and the generated configs (absolute, or C(~/...), the
+        home folder of the user the module runs as on the host).
     type: path
     default: /etc/gitlab-runner
   instance:
@@ -39,10 +42,14 @@ options:
     description: Host name used in tags and descriptions. Defaults to the host's name, short form.
     type: str
   tag_schema:
-    description: JSON Schema file on the host the tags are checked against, as for M(gitlab_runner_auth.runner.sync).
+    description:
+      - JSON Schema file on the host the tags are checked against, as for M(gitlab_runner_auth.runner.sync).
+      - C(~/...) is the home folder of the user the module runs as, on the host.
     type: path
   capture_tags:
-    description: Tag capture program on the host, as for M(gitlab_runner_auth.runner.sync).
+    description:
+      - Tag capture program on the host, as for M(gitlab_runner_auth.runner.sync).
+      - C(~/...) is the home folder of the user the module runs as, on the host.
     type: path
   concurrency:
     description: GitLab requests in parallel.
@@ -65,11 +72,15 @@ options:
     type: str
     default: 10s
 attributes:
+  async:
+    support: none
+    description: The action plugin runs the module's binary from its cache on the host itself; C(async) is refused.
   check_mode:
     support: full
     description: The module never changes anything; check mode changes nothing either.
   diff_mode:
     support: none
+    description: Returns no diff; C(plan) and each runner's C(planned_action) say what a sync would change.
   platform:
     platforms: posix
     support: full

@@ -1,9 +1,10 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 The gitlab-runner-auth authors
-# MIT License (see LICENSE)
+# MIT License (see LICENSE or https://opensource.org/license/mit)
+# SPDX-License-Identifier: MIT
 
-# The module is a Go program (bin/sync_linux_<goarch>) that the action plugin
+# The module is a Go program (files/sync_linux_<goarch>) that the action plugin
 # plugins/action/sync.py runs on the host; this file carries its
 # documentation only.
 
@@ -16,7 +17,7 @@ module: sync
 short_description: Keep a gitlab-runner service instance registered with GitLab
 version_added: 1.0.0
 author:
-  - gitlab-runner-auth authors
+  - The gitlab-runner-auth authors (@gitlab-runner-auth)
 description:
   - Registers exactly the executors declared for one gitlab-runner service instance, keeps the runner
     tokens that still work, heals rejected tokens (adopting the existing runner, or replacing it when it
@@ -42,8 +43,8 @@ options:
     description:
       - Folder holding the template, the executor folders and the generated configs. Must be owner-only
         (mode 0700); the module creates it with that mode when it writes files.
-      - An absolute path on the host; C(~) or C(~/...) is expanded to the home folder of the user the
-        module runs as (the become user, if any). Anything else (a relative path, C(~user/)) is refused.
+      - An absolute path on the host; C(~) or C(~/...) is expanded on the host to the home folder of the user
+        the module runs as (the become user, if any). Anything else (a relative path, C(~user/)) is refused.
     type: path
     default: /etc/gitlab-runner
   instance:
@@ -98,8 +99,9 @@ options:
       personal_access_token_file:
         description:
           - Path on the managed host of a file holding the personal access token (owner-only, mode 0600 or
-            stricter; relative paths are relative to C(prefix)). The token then never leaves the host and
-            never passes through Ansible. Instead of C(clients[].personal_access_token).
+            stricter; relative paths are relative to C(prefix), C(~/...) is the home folder of the user the
+            module runs as). The token then never leaves the host and never passes through Ansible. Instead of
+            C(clients[].personal_access_token).
         type: path
       registration_token:
         description:
@@ -109,8 +111,8 @@ options:
         type: str
       registration_token_file:
         description:
-          - Path on the managed host of a file holding the registration token (owner-only). Instead of
-            C(clients[].registration_token).
+          - Path on the managed host of a file holding the registration token (owner-only; relative to C(prefix)
+            unless absolute or C(~/...)). Instead of C(clients[].registration_token).
         type: path
       runner_type:
         description: Scope of new runners.
@@ -134,7 +136,9 @@ options:
             access token (C(GET /projects/:id)) and written as C(project_id). Mutually exclusive with C(clients[].project_id).
         type: str
       tls_ca_file:
-        description: PEM CA bundle trusted for this GitLab in addition to the system roots. TLS verification is never switched off.
+        description:
+          - PEM CA bundle on the host trusted for this GitLab in addition to the system roots (relative to C(prefix) unless
+            absolute or C(~/...)). TLS verification is never switched off.
         type: path
   executors:
     description:
@@ -156,8 +160,10 @@ options:
         description: gitlab-runner executor type. Defaults to C(executors[].name) when that is an executor type.
         type: str
       tags:
-        description: Extra static tags. Every runner is also tagged with the host name, the host name without
-          digits, the instance, the executor type and the architecture.
+        description:
+          - Extra static tags. Every runner is also tagged with the host name, the host name without digits, the
+            instance, the executor type and the architecture.
+          - "As for any list option, a single string is a list of one (C(tags: bash)) or, with commas, of several."
         type: list
         elements: str
       env_tags:
@@ -181,8 +187,9 @@ options:
         type: bool
         default: false
       access_level:
-        description: C(not_protected) or C(ref_protected).
+        description: Whether the runner takes jobs of any ref or only of protected branches and tags.
         type: str
+        choices: [not_protected, ref_protected]
         default: not_protected
       maximum_timeout:
         description: Maximum job timeout in seconds (at least 600).
@@ -193,6 +200,7 @@ options:
       runner_type:
         description: Overrides the client's C(clients[].runner_type).
         type: str
+        choices: [instance_type, group_type, project_type]
       group_id:
         description: Overrides the client's C(clients[].group_id).
         type: int
@@ -204,11 +212,13 @@ options:
       - JSON Schema file on the host. Each executor's tag properties (C(hostname), C(instance),
         C(executor_type), C(env), C(architecture), C(scheduler) and the capture program's properties) must
         satisfy it before anything is sent to GitLab.
+      - C(~/...) is the home folder of the user the module runs as, on the host.
     type: path
   capture_tags:
     description:
       - Program on the host run with the executor name and type; it prints a JSON object whose values
         (strings or lists of strings) become tags.
+      - C(~/...) is the home folder of the user the module runs as, on the host.
     type: path
   refresh:
     description: Read every runner from GitLab (C(GET /runners/:id)) to catch settings changed by hand in the UI. Needs a personal access token.
@@ -238,6 +248,9 @@ options:
     type: str
     default: 10s
 attributes:
+  async:
+    support: none
+    description: The action plugin runs the module's binary from its cache on the host itself; C(async) is refused.
   check_mode:
     support: full
     description: Builds the plan with read-only requests only; no mutating request to GitLab and no file is written. C(changed) is the plan's verdict.
@@ -253,6 +266,10 @@ attributes:
     support: full
     description: Linux on amd64, arm64 and ppc64le.
 notes:
+  - The task's options are checked on the controller against this documentation before anything is sent to the
+    host - unknown options, wrong types and values outside the choices fail at once, in Ansible's wording. The
+    keys of C(executors) entries other than those documented here go verbatim into the runner's section and are
+    checked by the module on the host.
   - The module is idempotent - a second run with the same options reports C(changed=false) and makes one
     C(POST /runners/verify) request per executor.
   - Runs are serialised per prefix and instance with an advisory lock shared with C(register-runner).
@@ -365,6 +382,29 @@ config_path:
   returned: always
   type: str
   sample: /etc/gitlab-runner/config.main.toml
+check:
+  description: Whether this was a check-mode run (C(changed), C(config_changed) and C(runners) are then the plan).
+  returned: when the sync ran (not when an option or a file was refused first)
+  type: bool
+  sample: false
+config_changed:
+  description: Whether C(config.<instance>.toml) changed (check mode - would change).
+  returned: when the sync ran (not when an option or a file was refused first)
+  type: bool
+  sample: true
+config_removed:
+  description: C(state=absent) removed the generated config.
+  returned: when true
+  type: bool
+  sample: true
+degraded:
+  description:
+    - GitLab could not be reached, but every declared executor had a token on disk and nothing needed GitLab
+      (nothing to create, adopt or delete), so the run kept those tokens unverified and succeeded with a warning.
+      gitlab-runner retries GitLab by itself.
+  returned: when true
+  type: bool
+  sample: true
 runners:
   description: One entry per runner the run dealt with.
   returned: always
@@ -384,7 +424,7 @@ runners:
       type: str
       sample: https://gitlab.example.com
     executor:
-      description: Executor type (empty for deletes).
+      description: Executor type (for a delete, the one the runner had in the config).
       type: str
       sample: shell
     action:

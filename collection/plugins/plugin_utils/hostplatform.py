@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 The gitlab-runner-auth authors
-# MIT License (see LICENSE)
+# MIT License (see LICENSE or https://opensource.org/license/mit)
+# SPDX-License-Identifier: MIT
 """Which build of the sync binary runs on a host.
 
 The one place in the collection that maps a host's platform, as ``uname -s``
@@ -12,7 +13,7 @@ copy for the ``architecture`` tag (core/tags.go).
 
 from __future__ import annotations
 
-# uname -m / ansible_architecture -> GOARCH (one binary bin/sync_linux_<GOARCH> each)
+# uname -m / ansible_architecture -> GOARCH (one binary files/sync_linux_<GOARCH> each)
 GOARCH = {
     'x86_64': 'amd64',
     'amd64': 'amd64',
@@ -41,5 +42,5 @@ def goarches():
 
 
 def binary_name(arch):
-    """File name of the binary for a GOARCH, under the collection's bin/."""
+    """File name of the binary for a GOARCH, under the collection's files/."""
     return 'sync_%s_%s' % (SYSTEM, arch)
