@@ -12,19 +12,15 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
-// llnlSchema is the tag schema a large HPC centre used with the original
-// tool (shared/examples beside the repository).
-func llnlSchema(t *testing.T) string {
-	t.Helper()
-	path, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "examples", "llnl-tag-schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("%v: the example schemas live in shared/examples beside the repository", err)
-	}
-	return path
-}
+// hpcSchema is a tag schema with the traits of one a large HPC centre
+// used with the original tool: a "$schema" no draft defines
+// ("http://json-schema.org/schema/"), a top-level key of its own
+// ("custom-name"), its property names (executor_type, architecture,
+// micro-architecture, custom, ...) and "env" as an array. It is written
+// for this repository (testdata/hpc-tag-schema.json) rather than read from
+// the centre's file, which may not be copied here, so the tests need
+// nothing outside the repository.
+const hpcSchema = "testdata/hpc-tag-schema.json"
 
 func tagHost(t *testing.T, execType string) *config.Desired {
 	c := &config.ClientConfig{URL: "https://gl", Key: "https://gl"}
@@ -40,8 +36,8 @@ func tagOptions(schema string) Options {
 
 func TestRealWorldSchemaAcceptsAHost(t *testing.T) {
 	d := tagHost(t, "shell")
-	if err := Compute(context.Background(), d, tagOptions(llnlSchema(t))); err != nil {
-		t.Fatalf("the LLNL schema rejects an ordinary host: %v", err)
+	if err := Compute(context.Background(), d, tagOptions(hpcSchema)); err != nil {
+		t.Fatalf("the HPC schema rejects an ordinary host: %v", err)
 	}
 	if got := strings.Join(d.Executors[0].Tags, ","); got != "main,quartz,quartz12,shell,x86_64" {
 		t.Fatalf("tags %s", got)
@@ -50,7 +46,7 @@ func TestRealWorldSchemaAcceptsAHost(t *testing.T) {
 
 func TestRealWorldSchemaNamesTheViolatingProperty(t *testing.T) {
 	d := tagHost(t, "kubernetes") // not in the schema's executor_type enum
-	err := Compute(context.Background(), d, tagOptions(llnlSchema(t)))
+	err := Compute(context.Background(), d, tagOptions(hpcSchema))
 	if err == nil || !input.Is(err) || !strings.Contains(err.Error(), "property /executor_type") ||
 		!strings.Contains(err.Error(), "kubernetes") {
 		t.Fatalf("got %v, want an input error naming /executor_type", err)
