@@ -1,8 +1,10 @@
-// Package realgitlab holds the behaviours that only hold on real GitLab:
-// ids per GitLab, ownership by runner manager, scopes and permissions as
-// GitLab enforces them, throttling, make-before-break. Each test drives the
-// engine over real HTTP against the simulator, which follows GitLab's source.
-package realgitlab
+// Package gitlabrules checks the engine against GitLab's own rules, as
+// the simulator serves them from GitLab's source: ids per GitLab,
+// ownership by runner manager, scopes and permissions as GitLab enforces
+// them, 403 that never means gone, throttling, make before break. Each
+// test drives the engine over real HTTP against the simulator; none needs
+// a real GitLab.
+package gitlabrules
 
 import (
 	"context"

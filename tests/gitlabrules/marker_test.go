@@ -1,4 +1,4 @@
-package realgitlab
+package gitlabrules
 
 import (
 	"os"
