@@ -19,7 +19,6 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 // host is one runner host: a prefix, a host name and gitlab-runner's
@@ -42,32 +41,18 @@ type runOpt func(*core.Options)
 func withTimeout(d time.Duration) runOpt { return func(o *core.Options) { o.Timeout = d } }
 func unregister() runOpt                 { return func(o *core.Options) { o.Unregister = true } }
 
-// run syncs the host in-process; everything it reports is recorded and
-// swept for secrets at the end of make test.
+// run syncs the host in-process (coretest.Run: everything it reports is
+// checked for secrets and recorded for the sweep at the end of make test).
 func (h *host) run(opts ...runOpt) (*core.Result, error) {
 	h.t.Helper()
-	sec := redact.New()
 	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Concurrency: core.DefaultConcurrency,
-		Secrets: sec, RequestTimeout: 2 * time.Second, RetryBudget: time.Second, MaxAttempts: 2,
+		RequestTimeout: 2 * time.Second, RetryBudget: time.Second, MaxAttempts: 2,
 		LockTimeout: 5 * time.Second, Timeout: 30 * time.Second}
 	for _, f := range opts {
 		f(&o)
 	}
-	res, err := core.Run(context.Background(), o)
-	var out strings.Builder
-	if res != nil {
-		for _, r := range res.Runners {
-			out.WriteString(string(r.Action) + " " + r.Name + " " + r.Reason + " " + r.Error + "\n")
-		}
-		for _, w := range res.Warnings {
-			out.WriteString("warning: " + w + "\n")
-		}
-	}
-	if err != nil {
-		out.WriteString("error: " + err.Error() + "\n")
-	}
-	coretest.Record(h.t, "result", []byte(sec.Redact(out.String())))
-	return res, err
+	oc := coretest.Run(h.t, context.Background(), o)
+	return oc.Res, oc.Err
 }
 
 func (h *host) mustRun(opts ...runOpt) *core.Result {

@@ -23,17 +23,17 @@ func TestDecommissionedGitLabDoesNotBlockStarts(t *testing.T) {
 	p.Executor("shell.toml", "url = \""+simB.URL+"\"\n")
 	fast := func(o *core.Options) { o.RetryBudget = 500 * time.Millisecond; o.MaxAttempts = 2 }
 	oc := run(t, p, fast)
-	if oc.err != nil {
-		t.Fatalf("the run fails (ExecStartPre exits 1: gitlab-runner never starts) although the new GitLab's runner is registered: %v", oc.err)
+	if oc.Err != nil {
+		t.Fatalf("the run fails (ExecStartPre exits 1: gitlab-runner never starts) although the new GitLab's runner is registered: %v", oc.Err)
 	}
-	if !strings.Contains(strings.Join(oc.res.Warnings, "\n"), "127.0.0.1:9") || len(simB.Runners()) != 1 {
-		t.Fatalf("warnings %v, runners on the new GitLab %d", oc.res.Warnings, len(simB.Runners()))
+	if !strings.Contains(strings.Join(oc.Res.Warnings, "\n"), "127.0.0.1:9") || len(simB.Runners()) != 1 {
+		t.Fatalf("warnings %v, runners on the new GitLab %d", oc.Res.Warnings, len(simB.Runners()))
 	}
 	// The old entry stays until its GitLab answers; strict mode fails.
 	if !strings.Contains(p.Config(), "127.0.0.1:9") {
 		t.Fatal("the old runner's entry (and token) was dropped")
 	}
-	if oc := run(t, p, both(fast, func(o *core.Options) { o.Strict = true })); oc.err == nil {
+	if oc := run(t, p, both(fast, func(o *core.Options) { o.Strict = true })); oc.Err == nil {
 		t.Fatal("strict mode does not fail")
 	}
 }

@@ -396,14 +396,14 @@ func TestLegacyRegistrationToken(t *testing.T) {
 		sim.SetRegistrationDisabled(true)
 		wantSteps(t, mustCheck(t, sim, p, nil), []string{"create shell"})
 		oc := run(t, p, nil)
-		if oc.err == nil || input.Is(oc.err) {
-			t.Fatalf("error %v: want a GitLab failure, not an input error", oc.err)
+		if oc.Err == nil || input.Is(oc.Err) {
+			t.Fatalf("error %v: want a GitLab failure, not an input error", oc.Err)
 		}
-		if msg := oc.err.Error(); !strings.Contains(msg, "410") || !strings.Contains(msg, "personal_access_token with the create_runner scope") {
+		if msg := oc.Err.Error(); !strings.Contains(msg, "410") || !strings.Contains(msg, "personal_access_token with the create_runner scope") {
 			t.Fatalf("error does not say to use a PAT with create_runner:\n%s", msg)
 		}
-		if len(oc.res.Runners) != 1 || oc.res.Runners[0].Action != plan.Create || oc.res.Runners[0].Error == "" {
-			t.Fatalf("runner results %+v: want the failed create", oc.res.Runners)
+		if len(oc.Res.Runners) != 1 || oc.Res.Runners[0].Action != plan.Create || oc.Res.Runners[0].Error == "" {
+			t.Fatalf("runner results %+v: want the failed create", oc.Res.Runners)
 		}
 		if len(sim.Runners()) != 0 {
 			t.Fatal("a runner was created")
@@ -658,10 +658,10 @@ func TestCaptureProgramSchedulerAndSchema(t *testing.T) {
 	before := coretest.Snapshot(t, p.ConfigPath())
 	sim.ResetLog()
 	oc := run(t, p, tags(bad))
-	if oc.err == nil || !input.Is(oc.err) {
-		t.Fatalf("error %v: want an input error", oc.err)
+	if oc.Err == nil || !input.Is(oc.Err) {
+		t.Fatalf("error %v: want an input error", oc.Err)
 	}
-	if msg := oc.err.Error(); !strings.Contains(msg, "property /site") || !strings.Contains(msg, "bad.json") {
+	if msg := oc.Err.Error(); !strings.Contains(msg, "property /site") || !strings.Contains(msg, "bad.json") {
 		t.Fatalf("schema violation message: %s", msg)
 	}
 	if len(sim.Requests()) != 0 {
