@@ -95,7 +95,7 @@ func (o *Options) setDefaults() error {
 	if o.Hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return input.OptionErrorf(input.Hostname, "cannot read the host name (%v); give it explicitly", err)
+			return input.OptionErrorf(input.Hostname, "cannot read the host name (%v)", err).WithFix("give it explicitly")
 		}
 		o.Hostname = config.ShortHostname(h)
 	}

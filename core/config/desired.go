@@ -188,11 +188,11 @@ func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
 		}
 		stem := strings.TrimSuffix(fn, ext)
 		if other, dup := byStem[stem]; dup {
-			return nil, input.Errorf(rel, "", "executor %q is also defined by %s; keep one of the two files", stem, filepath.Join(relDir, other))
+			return nil, input.Errorf(rel, "", "executor %q is also defined by %s", stem, filepath.Join(relDir, other)).WithFix("keep one of the two files")
 		}
 		byStem[stem] = fn
 		if err := ValidateExecutorName(stem); err != nil {
-			return nil, input.Errorf(rel, "", "file name %v; rename the file", err)
+			return nil, input.Errorf(rel, "", "file name %v", err).WithFix("rename the file")
 		}
 		f := execFile{name: stem, rel: rel, plain: plain[fn]}
 		if data, ok := contents[fn]; ok {
@@ -222,7 +222,7 @@ func readExecutorFile(prefixReal, prefix string, f execFile) ([]byte, error) {
 		return nil, input.Errorf(f.rel, "", "cannot be read: %v", hostfs.UnwrapPathErr(err))
 	}
 	if r, err := filepath.Rel(prefixReal, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
-		return nil, input.Errorf(f.rel, "", "is a symbolic link to %s, outside the prefix %s; copy the file into the prefix instead", real, prefix)
+		return nil, input.Errorf(f.rel, "", "is a symbolic link to %s, outside the prefix %s", real, prefix).WithFix("copy the file into the prefix instead")
 	}
 	return hostfs.ReadTrusted(real, f.rel, "executor file", false)
 }
@@ -263,7 +263,8 @@ func UniqueDescriptions(d *Desired) error {
 	for _, e := range d.Executors {
 		k := e.Client.Key + "\x00" + e.Description
 		if other, ok := seen[k]; ok {
-			return input.Errorf(e.File, "description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners, make them unique", e.Description, other)
+			return input.Errorf(e.File, "description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners", e.Description, other).
+				WithFix("make them unique")
 		}
 		seen[k] = e.Name
 	}

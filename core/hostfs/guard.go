@@ -155,7 +155,7 @@ func openRegular(path, name string) (*os.File, fs.FileInfo, error) {
 	if !fi.Mode().IsRegular() {
 		f.Close()
 		return nil, nil, &input.Error{File: name, Err: ErrNotRegular,
-			Msg: fmt.Sprintf("is not a regular file (%s); replace it with a regular file", kindOf(fi.Mode()))}
+			Msg: fmt.Sprintf("is not a regular file (%s)", kindOf(fi.Mode())), Fix: "replace it with a regular file"}
 	}
 	return f, fi, nil
 }
@@ -194,7 +194,7 @@ func readAllCapped(f *os.File, name string, limit int64) ([]byte, error) {
 func CheckText(name string, data []byte) error {
 	if !utf8.Valid(data) {
 		line := 1 + bytes.Count(data[:firstInvalid(data)], []byte("\n"))
-		return input.Errorf(name, "", "line %d: not valid UTF-8; save the file as UTF-8", line)
+		return &input.Error{File: name, Line: line, Msg: "not valid UTF-8", Fix: "save the file as UTF-8"}
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
 		return input.Errorf(name, "", "contains NUL bytes; this is not a text file")

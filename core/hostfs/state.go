@@ -47,7 +47,7 @@ func ReadLiveConfig(l Layout, sec *redact.Redactor) (*LiveConfig, error) {
 	lc := &LiveConfig{Exists: true, Raw: data}
 	t, err := table.ParseTOML(data)
 	if err != nil {
-		return nil, input.Errorf(path, "", "%v", err).WithFix("fix the file, or move it away to have every runner adopted again")
+		return nil, input.At(path, "", err).WithFix("fix the file, or move it away to have every runner adopted again")
 	}
 	raw, ok := t.Get("runners")
 	if !ok {

@@ -141,7 +141,7 @@ func (o Options) tag(d *config.Desired, e *config.Executor, scheds []string, cap
 		if v, ok := o.Getenv(name); ok && strings.TrimSpace(v) != "" {
 			v = strings.TrimSpace(v)
 			if err := config.CheckTag(v); err != nil {
-				return input.Errorf(e.File, "env_tags", "environment variable %s: %v", name, err)
+				return &input.Error{File: e.File, Key: "env_tags", Msg: fmt.Sprintf("environment variable %s: %s", name, err.Msg), Fix: err.Fix}
 			}
 			env = append(env, v)
 			tags = append(tags, v)
@@ -302,12 +302,12 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *config.
 	}
 	for k, v := range obj {
 		if builtinProps[k] {
-			return nil, captureErr(prog, "property %q for executor %s clashes with a built-in property; rename it", k, e.Name)
+			return nil, captureErr(prog, "property %q for executor %s clashes with a built-in property", k, e.Name).WithFix("rename it")
 		}
 		switch x := v.(type) {
 		case string:
 			if err := config.CheckTag(x); err != nil {
-				return nil, captureErr(prog, "property %q for executor %s: %v", k, e.Name, err)
+				return nil, captureErr(prog, "property %q for executor %s: %s", k, e.Name, err.Msg).WithFix("%s", err.Fix)
 			}
 		case []any:
 			for _, s := range x {
@@ -316,7 +316,7 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *config.
 					return nil, captureErr(prog, "property %q for executor %s: list items must be strings", k, e.Name)
 				}
 				if err := config.CheckTag(str); err != nil {
-					return nil, captureErr(prog, "property %q for executor %s: %v", k, e.Name, err)
+					return nil, captureErr(prog, "property %q for executor %s: %s", k, e.Name, err.Msg).WithFix("%s", err.Fix)
 				}
 			}
 		default:

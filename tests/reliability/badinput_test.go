@@ -150,7 +150,7 @@ var badInputs = []badInput{
 	{"misspelt client key", func(t *testing.T, w *world) []string {
 		w.p.Write("config.template.main.toml", template(w, "personal_acess_token = \""+coretest.AdminPAT+"\"\n"))
 		return nil
-	}, []string{"config.template.main.toml", "client_configs[0].personal_acess_token", "unknown key", "expected one of"}},
+	}, []string{"config.template.main.toml", "client_configs[0].personal_acess_token", "unknown key", "use one of"}},
 	{"client without any token", func(t *testing.T, w *world) []string {
 		w.p.Write("config.template.main.toml", template(w, ""))
 		return nil
