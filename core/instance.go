@@ -194,10 +194,10 @@ func writeFiles(l hostfs.Layout, files []*managedFile) (j *hostfs.Journal, err e
 	if err := j.MakeDirs(l.ExecutorDir()); err != nil {
 		return j, err
 	}
-	if err := hostfs.CheckPrivate(l.Prefix, "prefix directory"); err != nil {
+	if err := hostfs.CheckPrivate(l.Prefix, l.Prefix, "prefix directory"); err != nil {
 		return j, err
 	}
-	if err := hostfs.CheckPrivate(l.ExecutorDir(), "executor folder"); err != nil {
+	if err := hostfs.CheckPrivate(l.ExecutorDir(), l.Rel(l.ExecutorDir()), "executor folder"); err != nil {
 		return j, err
 	}
 	for _, f := range files {

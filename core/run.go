@@ -239,5 +239,5 @@ func (o *Options) checkPrefix() error {
 	if o.prefixMissing() {
 		return nil
 	}
-	return hostfs.CheckPrivate(o.Prefix, "prefix directory")
+	return hostfs.CheckPrivate(o.Prefix, o.Prefix, "prefix directory")
 }

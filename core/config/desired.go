@@ -92,7 +92,7 @@ func Load(ctx context.Context, l hostfs.Layout, hostname string, ov *Overlay, se
 		return nil, err
 	}
 	if !prefixMissing {
-		if err := hostfs.CheckPrivate(l.Prefix, "prefix directory"); err != nil {
+		if err := hostfs.CheckPrivate(l.Prefix, l.Prefix, "prefix directory"); err != nil {
 			return nil, err
 		}
 	}
@@ -101,9 +101,9 @@ func Load(ctx context.Context, l hostfs.Layout, hostname string, ov *Overlay, se
 	if ov != nil && ov.Template != nil {
 		tplData = ov.Template
 	} else {
-		if err := hostfs.CheckPrivate(l.TemplatePath(), "template"); err != nil {
+		if err := hostfs.CheckPrivate(l.TemplatePath(), tplName, "template"); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, &input.Error{File: l.TemplatePath(), Msg: "template does not exist", Err: fs.ErrNotExist,
+				return nil, &input.Error{File: tplName, Msg: "template does not exist", Err: fs.ErrNotExist,
 					Fix: "create it with the global settings and a [[client_configs]] entry (see README, \"Files\")"}
 			}
 			return nil, err
@@ -152,15 +152,15 @@ func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
 			contents[fn] = data
 		}
 	} else {
-		if err := hostfs.CheckPrivate(dir, "executor folder"); err != nil {
+		if err := hostfs.CheckPrivate(dir, relDir, "executor folder"); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, input.Errorf(dir, "", "executor folder does not exist").WithFix("create it (mkdir -m 700 %s) and add one file per executor, e.g. shell.toml", dir)
+				return nil, input.Errorf(relDir, "", "executor folder does not exist").WithFix("create it (mkdir -m 700 %s) and add one file per executor, e.g. shell.toml", dir)
 			}
 			return nil, err
 		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, input.Errorf(dir, "", "cannot list executor folder: %v", hostfs.UnwrapPathErr(err))
+			return nil, input.Errorf(relDir, "", "cannot list executor folder: %v", hostfs.UnwrapPathErr(err))
 		}
 		dirInside := false
 		if fi, err := os.Lstat(dir); err == nil && fi.Mode().IsDir() {
@@ -203,7 +203,7 @@ func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
 		out = append(out, f)
 	}
 	if len(out) == 0 {
-		return nil, &input.Error{File: dir, Msg: "no executor files (*.toml, *.yaml, *.yml) in the executor folder",
+		return nil, &input.Error{File: relDir, Msg: "no executor files (*.toml, *.yaml, *.yml) in the executor folder",
 			Fix: "add one per executor, or unregister the instance:", FixOption: input.Unregister}
 	}
 	return out, nil

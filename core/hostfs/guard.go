@@ -32,16 +32,17 @@ const MaxConfigSize = 16 << 20
 // CheckPrivate refuses a path that group or other can access, or that is
 // owned by someone other than root or the user running the tool: whoever
 // owns a file can change what it says (and, for a folder, what it holds),
-// so a root run must not take its secrets or its GitLab from them.
-func CheckPrivate(path, what string) error {
+// so a root run must not take its secrets or its GitLab from them. name
+// is how errors call path (relative to the prefix when inside it).
+func CheckPrivate(path, name, what string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return &input.Error{File: path, Msg: what + " does not exist", Err: fs.ErrNotExist}
+			return &input.Error{File: name, Msg: what + " does not exist", Err: fs.ErrNotExist}
 		}
-		return input.Errorf(path, "", "%s cannot be read: %v", what, UnwrapPathErr(err))
+		return input.Errorf(name, "", "%s cannot be read: %v", what, UnwrapPathErr(err))
 	}
-	return checkPrivateInfo(fi, path, path, what)
+	return checkPrivateInfo(fi, path, name, what)
 }
 
 // checkPrivateInfo checks mode and owner; name is how messages call path.

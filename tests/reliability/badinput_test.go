@@ -128,7 +128,7 @@ var badInputs = []badInput{
 			w.p.Remove("main/" + n + ".toml")
 		}
 		return nil
-	}, []string{"/main", "no executor files", "--unregister"}},
+	}, []string{"main: no executor files", "--unregister"}},
 	{"missing executor folder", func(t *testing.T, w *world) []string {
 		if err := os.RemoveAll(filepath.Join(w.p.Dir, "main")); err != nil {
 			t.Fatal(err)
