@@ -217,7 +217,9 @@ func describe(err error) string {
 	return err.Error()
 }
 
-// jsonReport is core.Result as JSON, plus the diff and the failure.
+// jsonReport is core.Result as JSON, plus the diff and the failure: msg
+// as stderr says it, input_error whether it is invalid input (exit 2),
+// and input_errors each input error's parts as fields.
 func jsonReport(res *core.Result, err error, diff bool) string {
 	doc := map[string]any{}
 	if res != nil {
@@ -231,6 +233,13 @@ func jsonReport(res *core.Result, err error, diff bool) string {
 		doc["failed"] = true
 		doc["msg"] = describe(err)
 		doc["input_error"] = input.Is(err)
+		if ies := input.All(err); len(ies) > 0 {
+			fields := make([]input.Fields, len(ies))
+			for i, ie := range ies {
+				fields[i] = ie.Fields(flagOf)
+			}
+			doc["input_errors"] = fields
+		}
 	}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	return string(b)

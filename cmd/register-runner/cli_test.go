@@ -19,6 +19,7 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
 const host = "node12"
@@ -354,5 +355,58 @@ func TestUsageErrors(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"--version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "register-runner ") {
 		t.Errorf("--version: %d %s", code, out.String())
+	}
+}
+
+// inputErrors decodes the JSON report's input_errors.
+func inputErrors(t *testing.T, stdout string) []input.Fields {
+	t.Helper()
+	var doc struct {
+		InputErrors []input.Fields `json:"input_errors"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, stdout)
+	}
+	return doc.InputErrors
+}
+
+// TestJSONReportGivesInputErrorsAsFields: with --output json each input
+// error comes as its parts, options named as flags, so scripts need not
+// parse the message; a failure that is not bad input has none.
+func TestJSONReportGivesInputErrorsAsFields(t *testing.T) {
+	sim, p := coretest.ShellHost(t, coretest.AdminPAT, "")
+	p.Executor("x.toml", "executor = \"shell\"\n")
+	j := runCLI(t, p, "--output", "json")
+	mustExit(t, j, 2)
+	got := inputErrors(t, j.stdout)
+	if len(got) != 1 || got[0].File != "main/x.toml" || got[0].Key != "url" || got[0].Option != "" || got[0].Fix == "" || got[0].Message == "" {
+		t.Fatalf("input_errors %+v, want main/x.toml key url with a fix", got)
+	}
+
+	p.Remove("main/x.toml")
+	p.Executor("y.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\nbuilds_dir = \"/b\"\n  a = [1,\n")
+	got = inputErrors(t, runCLI(t, p, "--output", "json").stdout)
+	if len(got) != 1 || got[0].File != "main/y.toml" || got[0].Line != 4 || got[0].Column == 0 || got[0].Key != "a" {
+		t.Fatalf("input_errors %+v, want main/y.toml line 4, key a", got)
+	}
+
+	p.Remove("main/y.toml")
+	capture := filepath.Join(t.TempDir(), "capture")
+	if err := os.WriteFile(capture, []byte("#!/bin/sh\nsleep 5\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got = inputErrors(t, runCLI(t, p, "--output", "json", "--capture-tags", capture, "--capture-timeout", "100ms").stdout)
+	want := input.Fields{Option: "--capture-tags", File: capture, FixOption: "--capture-timeout"}
+	if len(got) != 1 || got[0].Option != want.Option || got[0].File != want.File || got[0].FixOption != want.FixOption ||
+		!strings.HasSuffix(got[0].Fix, " --capture-timeout") {
+		t.Fatalf("input_errors %+v, want the capture program, and a fix naming --capture-timeout", got)
+	}
+
+	refusing, p2 := coretest.ShellHost(t, "", coretest.RegistrationTok)
+	refusing.SetRegistrationDisabled(true)
+	r := runCLI(t, p2, "--output", "json")
+	mustExit(t, r, 1)
+	if doc := decode(t, r.stdout); doc["input_error"] != false || doc["input_errors"] != nil {
+		t.Fatalf("a run GitLab failed reports input errors: %v", doc)
 	}
 }
