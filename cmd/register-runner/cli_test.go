@@ -410,3 +410,15 @@ func TestJSONReportGivesInputErrorsAsFields(t *testing.T) {
 		t.Fatalf("a run GitLab failed reports input errors: %v", doc)
 	}
 }
+
+// The JSON report is redacted as text before it is printed; a URL whose
+// query is redacted inside a message must leave it JSON.
+func TestJSONReportStaysJSONWhenRedacted(t *testing.T) {
+	_, p := coretest.ShellHost(t, coretest.AdminPAT, "")
+	p.Executor("x.toml", "url = \"https://gitlab.example.org/?private_token=glpat-notAToken12345\"\n")
+	j := runCLI(t, p, "--output", "json")
+	mustExit(t, j, 2)
+	if got := inputErrors(t, j.stdout); len(got) != 1 || got[0].File != "main/x.toml" || got[0].Key != "url" {
+		t.Fatalf("input_errors %+v, want main/x.toml key url", got)
+	}
+}
