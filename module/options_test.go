@@ -10,20 +10,25 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
-// Errors from core name the module's options, never the CLI's flags.
+// Errors from core name the module's options, never the CLI's flags: in
+// the fields and in the message.
 func TestCoreErrorsNameModuleOptions(t *testing.T) {
 	p := coretest.NewPrefix(t, "main")
 	for _, tc := range []struct {
-		args map[string]any
-		want string
+		args   map[string]any
+		option string
 	}{
-		{map[string]any{"prefix": p.Dir, "hostname": "vm", "instance": "vm"}, "instance: instance name \"vm\" equals the host name"},
-		{map[string]any{"prefix": p.Dir, "hostname": "node 1"}, "hostname: \"node 1\" contains spaces"},
+		{map[string]any{"prefix": p.Dir, "hostname": "vm", "instance": "vm"}, "instance"},
+		{map[string]any{"prefix": p.Dir, "hostname": "node 1"}, "hostname"},
 	} {
 		out := runModule(t, tc.args)
+		got := resultInputErrors(t, out)
 		msg, _ := out["msg"].(string)
-		if out["failed"] != true || !strings.HasPrefix(msg, tc.want) || strings.Contains(msg, "--") {
-			t.Errorf("%v: msg %q, want it to start with %q and name no flag", tc.args, msg, tc.want)
+		if out["failed"] != true || len(got) != 1 || got[0].Option != tc.option || got[0].Fix == "" {
+			t.Errorf("%v: input_errors %+v, want the option %s with a fix", tc.args, got, tc.option)
+		}
+		if !strings.HasPrefix(msg, tc.option+": ") || strings.Contains(msg, "--") {
+			t.Errorf("%v: msg %q, want it to begin with the option %s and name no flag", tc.args, msg, tc.option)
 		}
 	}
 }
