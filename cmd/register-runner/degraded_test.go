@@ -171,3 +171,22 @@ func TestOptionErrorsUseFlagNames(t *testing.T) {
 		}
 	}
 }
+
+// Every line on stderr carries the command's prefix, the lines of a
+// warning that spans several (one per executor GitLab did not answer for)
+// included: journald and log collectors tag each line on its own.
+func TestEveryStderrLineIsPrefixed(t *testing.T) {
+	_, srv, p := downHost(t)
+	srv.Close()
+	for _, args := range [][]string{{"--timeout", "10s"}, {"--timeout", "10s", "--strict"}} {
+		r := runCLI(t, p, args...)
+		if len(lines(r.stderr)) < 2 {
+			t.Fatalf("%v: want a message of several lines:\n%s", args, r.stderr)
+		}
+		for _, l := range lines(r.stderr) {
+			if !strings.HasPrefix(l, "register-runner: ") {
+				t.Errorf("%v: stderr line without the prefix: %q", args, l)
+			}
+		}
+	}
+}
