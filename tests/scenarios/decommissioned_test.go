@@ -7,6 +7,7 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 // An executor moves from an old GitLab (now shut down) to a new one.
@@ -26,8 +27,19 @@ func TestDecommissionedGitLabDoesNotBlockStarts(t *testing.T) {
 	if oc.Err != nil {
 		t.Fatalf("the run fails (ExecStartPre exits 1: gitlab-runner never starts) although the new GitLab's runner is registered: %v", oc.Err)
 	}
-	if !strings.Contains(strings.Join(oc.Res.Warnings, "\n"), "127.0.0.1:9") || len(simB.Runners()) != 1 {
-		t.Fatalf("warnings %v, runners on the new GitLab %d", oc.Res.Warnings, len(simB.Runners()))
+	if len(simB.Runners()) != 1 {
+		t.Fatalf("%d runners on the new GitLab, want 1", len(simB.Runners()))
+	}
+	// The old runner's delete failed, told as a warning naming the old
+	// GitLab, and did not fail the run.
+	var old *core.RunnerResult
+	for i, r := range oc.Res.Runners {
+		if r.URL == "http://127.0.0.1:9" {
+			old = &oc.Res.Runners[i]
+		}
+	}
+	if old == nil || old.Action != plan.Delete || old.Error == "" || !warned(oc.Res, "127.0.0.1:9") {
+		t.Fatalf("runners %+v, warnings %q: want the old runner's delete failed, with a warning", oc.Res.Runners, oc.Res.Warnings)
 	}
 	// The old entry stays until its GitLab answers; strict mode fails.
 	if !strings.Contains(p.Config(), "127.0.0.1:9") {
