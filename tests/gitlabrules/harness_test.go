@@ -8,6 +8,7 @@ package gitlabrules
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +105,24 @@ func actions(res *core.Result) map[string]plan.Action {
 	return m
 }
 
+// failedAlone reports whether the run failed for the runner name with a
+// fault the plan found (plan.Fault: nothing was sent for it), the
+// runner's result saying so.
+func failedAlone(res *core.Result, err error, name string) bool {
+	var f plan.Fault
+	if !errors.As(err, &f) || res == nil {
+		return false
+	}
+	for _, r := range res.Runners {
+		if r.Name == name {
+			return r.Error != ""
+		}
+	}
+	return false
+}
+
+// warned reports whether some warning contains every part: the scope,
+// date or phrase it must name.
 func warned(res *core.Result, parts ...string) bool {
 	for _, w := range res.Warnings {
 		all := true
