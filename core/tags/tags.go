@@ -213,10 +213,10 @@ func loadSchema(path string) (*jsonschema.Resolved, error) {
 	if !json.Valid(data) {
 		var v any
 		err := json.Unmarshal(data, &v)
-		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: fmt.Sprintf("not valid JSON: %v", err)}
+		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: fmt.Sprintf("not valid JSON: %v", err), Err: err}
 	}
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: fmt.Sprintf("not a valid JSON Schema: %v", err)}
+		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: fmt.Sprintf("not a valid JSON Schema: %v", err), Err: err}
 	}
 	// Tag schemas use the common core of every draft (type, enum,
 	// properties, required, pattern, ...). A draft-07 schema is read as
@@ -230,7 +230,7 @@ func loadSchema(path string) (*jsonschema.Resolved, error) {
 	}
 	r, err := s.Resolve(nil)
 	if err != nil {
-		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: "not a valid JSON Schema: " + firstLine(err.Error())}
+		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: "not a valid JSON Schema: " + firstLine(err.Error()), Err: err}
 	}
 	return r, nil
 }
