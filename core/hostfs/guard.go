@@ -83,9 +83,15 @@ func checkOwner(fi fs.FileInfo, path, name, what string) error {
 			fix = "chown " + u.Username + " " + path
 		}
 	}
-	return input.Errorf(name, "", "%s is owned by %s, not by root or the user running this tool; whoever owns it could change what this run trusts", what, owner).
+	ie := input.Errorf(name, "", "%s is owned by %s, not by root or the user running this tool; whoever owns it could change what this run trusts", what, owner).
 		WithFix("fix it with: %s", fix)
+	ie.Err = ErrForeignOwner
+	return ie
 }
+
+// ErrForeignOwner: a file or folder the run would trust is owned by
+// someone other than root or the user running the tool.
+var ErrForeignOwner = errors.New("owned by another user")
 
 // UnwrapPathErr drops the path from an *fs.PathError (messages name the file themselves).
 func UnwrapPathErr(err error) error {

@@ -372,8 +372,20 @@ func chmod(t *testing.T, path string, mode os.FileMode) {
 // jsonReport is what --output json says of a failed run.
 type jsonReport struct {
 	Failed      bool           `json:"failed"`
+	Msg         string         `json:"msg"`
 	InputError  bool           `json:"input_error"`
 	InputErrors []input.Fields `json:"input_errors"`
+	Warnings    []string       `json:"warnings"`
+}
+
+// readReport decodes the --output json document of a run.
+func readReport(t *testing.T, stdout string) jsonReport {
+	t.Helper()
+	var r jsonReport
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("not one JSON object (%v):\n%.2000s", err, stdout)
+	}
+	return r
 }
 
 // check fails unless every input error matches the case's want, with
