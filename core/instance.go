@@ -194,10 +194,10 @@ func writeFiles(l hostfs.Layout, files []*managedFile) (j *hostfs.Journal, err e
 	if err := j.MakeDirs(l.ExecutorDir()); err != nil {
 		return j, err
 	}
-	if err := hostfs.CheckPrivate(l.Prefix, "prefix directory"); err != nil {
+	if err := hostfs.CheckPrivate(l.Prefix, l.Prefix, "prefix directory"); err != nil {
 		return j, err
 	}
-	if err := hostfs.CheckPrivate(l.ExecutorDir(), "executor folder"); err != nil {
+	if err := hostfs.CheckPrivate(l.ExecutorDir(), l.Rel(l.ExecutorDir()), "executor folder"); err != nil {
 		return j, err
 	}
 	for _, f := range files {
@@ -308,7 +308,11 @@ func (o Options) resolveNamespaces(ctx context.Context, l hostfs.Layout) error {
 		if err != nil {
 			ie := &input.Error{Option: o.Declare.Option(ns), Msg: err.Error(), Err: err}
 			if inner := input.As(err); inner != nil {
-				ie.Msg = inner.Render(input.Neutral)
+				// The option is the place; what the inner error names
+				// (the token file, say) stays in the message.
+				what := *inner
+				what.Fix, what.FixOption = "", ""
+				ie.Msg, ie.Fix, ie.FixOption = what.Render(input.Neutral), inner.Fix, inner.FixOption
 			}
 			return ie
 		}

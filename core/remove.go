@@ -29,7 +29,7 @@ func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 	if o.Overlay != nil && o.Overlay.Template != nil {
 		tpl = o.Overlay.Template
 	} else if _, err := os.Stat(l.TemplatePath()); err == nil {
-		if err := hostfs.CheckPrivate(l.TemplatePath(), "template"); err != nil {
+		if err := hostfs.CheckPrivate(l.TemplatePath(), l.Rel(l.TemplatePath()), "template"); err != nil {
 			return nil, err
 		}
 		if tpl, err = hostfs.ReadTrusted(l.TemplatePath(), l.Rel(l.TemplatePath()), "template", true); err != nil {

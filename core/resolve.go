@@ -9,6 +9,7 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
@@ -46,7 +47,8 @@ func ResolveNamespace(ctx context.Context, r NamespaceRequest) (int64, error) {
 		r.Secrets.Add(pat)
 	}
 	if pat == "" {
-		return 0, fmt.Errorf("a personal access token is needed to look up %s %q; give personal_access_token or its file, or the numeric %s_id", r.Kind, r.Path, r.Kind)
+		return 0, &input.Error{Msg: fmt.Sprintf("a personal access token is needed to look up %s %q", r.Kind, r.Path),
+			Fix: fmt.Sprintf("give personal_access_token or its file, or the numeric %s_id", r.Kind)}
 	}
 	var ca []byte
 	if r.CAFile != "" {

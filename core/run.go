@@ -96,7 +96,7 @@ func (o *Options) setDefaults() error {
 	if o.Hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return input.OptionErrorf(input.Hostname, "cannot read the host name (%v); give it explicitly", err)
+			return input.OptionErrorf(input.Hostname, "cannot read the host name (%v)", err).WithFix("give it explicitly")
 		}
 		o.Hostname = config.ShortHostname(h)
 	}
@@ -252,5 +252,5 @@ func (o *Options) checkPrefix() error {
 	if o.prefixMissing() {
 		return nil
 	}
-	return hostfs.CheckPrivate(o.Prefix, "prefix directory")
+	return hostfs.CheckPrivate(o.Prefix, o.Prefix, "prefix directory")
 }

@@ -43,12 +43,15 @@ type Args struct {
 	Diff      bool
 }
 
-// ArgError is a bad option; its message names the option.
-type ArgError struct{ Msg string }
+// ArgError is a bad option: Option is its path ("executors[2].url", ""
+// when no one option is at fault), Msg the whole sentence, which names it.
+type ArgError struct{ Option, Msg string }
 
 func (e *ArgError) Error() string { return e.Msg }
 
-func argErr(format string, args ...any) error { return &ArgError{Msg: fmt.Sprintf(format, args...)} }
+func argErr(option, format string, args ...any) error {
+	return &ArgError{Option: option, Msg: fmt.Sprintf(format, args...)}
+}
 
 var topLevel = []string{"prefix", "instance", "state", "global", "clients", "executors", "tag_schema",
 	"capture_tags", "refresh", "hostname", "concurrency", "timeout", "lock_timeout", "request_timeout", "capture_timeout"}
@@ -66,7 +69,7 @@ func ParseArgs(data []byte) (*Args, error) {
 	dec.UseNumber()
 	var raw map[string]any
 	if err := dec.Decode(&raw); err != nil {
-		return nil, argErr("the module arguments are not a JSON object: %v", err)
+		return nil, argErr("", "the module arguments are not a JSON object: %v", err)
 	}
 	if raw == nil {
 		raw = map[string]any{}
@@ -76,7 +79,7 @@ func ParseArgs(data []byte) (*Args, error) {
 		CaptureTimeout: 10 * time.Second, Module: "sync"}
 	if v, ok := raw[moduleArg]; ok {
 		if v != "info" && v != "sync" {
-			return nil, argErr("%s must be sync or info", moduleArg)
+			return nil, argErr(moduleArg, "%s must be sync or info", moduleArg)
 		}
 		a.Module = v.(string)
 	}
@@ -96,7 +99,11 @@ func ParseArgs(data []byte) (*Args, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, argErr("Unsupported parameters for (gitlab_runner_auth.runner.%s) module: %s. Supported parameters include: %s.",
+		option := ""
+		if len(unknown) == 1 {
+			option = unknown[0]
+		}
+		return nil, argErr(option, "Unsupported parameters for (gitlab_runner_auth.runner.%s) module: %s. Supported parameters include: %s.",
 			a.Module, strings.Join(unknown, ", "), strings.Join(sortedCopy(options), ", "))
 	}
 	var err error
@@ -130,13 +137,13 @@ func ParseArgs(data []byte) (*Args, error) {
 		}
 	}
 	if a.State != "present" && a.State != "absent" {
-		return nil, argErr("value of state must be one of: present, absent, got: %s", a.State)
+		return nil, argErr("state", "value of state must be one of: present, absent, got: %s", a.State)
 	}
 	if a.Prefix, err = expandPrefix(a.Prefix); err != nil {
 		return nil, err
 	}
 	if err := config.ValidateInstanceName(a.Instance); err != nil {
-		return nil, argErr("instance: %q is not a valid instance name (letters, digits, '.', '_', '-'; it names files in the prefix, e.g. main)", a.Instance)
+		return nil, argErr("instance", "instance: %q is not a valid instance name (letters, digits, '.', '_', '-'; it names files in the prefix, e.g. main)", a.Instance)
 	}
 	if a.Refresh, err = optBool(raw, "refresh", false); err != nil {
 		return nil, err
@@ -147,7 +154,7 @@ func ParseArgs(data []byte) (*Args, error) {
 			return nil, err
 		}
 		if n < 1 || n > core.MaxConcurrency {
-			return nil, argErr("concurrency must be between 1 and %d, got %d", core.MaxConcurrency, n)
+			return nil, argErr("concurrency", "concurrency must be between 1 and %d, got %d", core.MaxConcurrency, n)
 		}
 		a.Concurrency = int(n)
 	}
@@ -156,11 +163,11 @@ func ParseArgs(data []byte) (*Args, error) {
 	if v, ok := raw["global"]; ok && v != nil {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, argErr("global must be a dict of gitlab-runner global settings, got %s", jsonType(v))
+			return nil, argErr("global", "global must be a dict of gitlab-runner global settings, got %s", jsonType(v))
 		}
 		for _, k := range []string{"runners", "client_configs"} {
 			if _, bad := m[k]; bad {
-				return nil, argErr("global.%s is not allowed: give clients and executors instead", k)
+				return nil, argErr("global."+k, "global.%s is not allowed: give clients and executors instead", k)
 			}
 		}
 		d.Global, hasGlobal = m, true
@@ -168,7 +175,7 @@ func ParseArgs(data []byte) (*Args, error) {
 	if v, ok := raw["clients"]; ok && v != nil {
 		list, ok := v.([]any)
 		if !ok {
-			return nil, argErr("clients must be a list of dicts, got %s", jsonType(v))
+			return nil, argErr("clients", "clients must be a list of dicts, got %s", jsonType(v))
 		}
 		hasClients = true
 		for i, el := range list {
@@ -182,31 +189,35 @@ func ParseArgs(data []byte) (*Args, error) {
 	if v, ok := raw["executors"]; ok && v != nil {
 		list, ok := v.([]any)
 		if !ok {
-			return nil, argErr("executors must be a list of dicts, got %s", jsonType(v))
+			return nil, argErr("executors", "executors must be a list of dicts, got %s", jsonType(v))
 		}
 		hasExecutors = true
 		seen := map[string]bool{}
 		for i, el := range list {
 			m, ok := el.(map[string]any)
 			if !ok {
-				return nil, argErr("executors[%d] must be a dict, got %s", i, jsonType(el))
+				return nil, argErr(fmt.Sprintf("executors[%d]", i), "executors[%d] must be a dict, got %s", i, jsonType(el))
 			}
 			if err := checkExecutor(m, i); err != nil {
 				return nil, err
 			}
 			name := m["name"].(string)
 			if seen[name] {
-				return nil, argErr("executors[%d].name %q is declared twice", i, name)
+				return nil, argErr(fmt.Sprintf("executors[%d].name", i), "executors[%d].name %q is declared twice", i, name)
 			}
 			seen[name] = true
 			d.Executors = append(d.Executors, m)
 		}
 	}
 	if a.State == "present" && (hasGlobal || hasClients || hasExecutors) && !(hasClients && hasExecutors) {
-		return nil, argErr("clients and executors go together: give both to manage the files, or neither to sync the files already on the host")
+		missing := "clients"
+		if hasClients {
+			missing = "executors"
+		}
+		return nil, argErr(missing, "clients and executors go together: give both to manage the files, or neither to sync the files already on the host")
 	}
 	if a.State == "present" && hasExecutors && len(d.Executors) == 0 {
-		return nil, argErr("executors is empty: declare at least one executor, or use state: absent to remove this instance's runners")
+		return nil, argErr("executors", "executors is empty: declare at least one executor, or use state: absent to remove this instance's runners")
 	}
 	if hasGlobal || hasClients || hasExecutors {
 		a.Declare = d
@@ -220,7 +231,7 @@ func ParseArgs(data []byte) (*Args, error) {
 func parseClient(el any, i int) (config.DeclaredClient, error) {
 	m, ok := el.(map[string]any)
 	if !ok {
-		return config.DeclaredClient{}, argErr("clients[%d] must be a dict, got %s", i, jsonType(el))
+		return config.DeclaredClient{}, argErr(fmt.Sprintf("clients[%d]", i), "clients[%d] must be a dict, got %s", i, jsonType(el))
 	}
 	c := config.DeclaredClient{Values: map[string]any{}}
 	for k, v := range m {
@@ -234,7 +245,7 @@ func parseClient(el any, i int) (config.DeclaredClient, error) {
 			}
 			p = strings.Trim(strings.TrimSpace(p), "/")
 			if p == "" {
-				return c, argErr("clients[%d].%s must be a full path such as ops/ci", i, k)
+				return c, argErr(fmt.Sprintf("clients[%d].%s", i, k), "clients[%d].%s must be a full path such as ops/ci", i, k)
 			}
 			if k == "group" {
 				c.Group = p
@@ -249,7 +260,7 @@ func parseClient(el any, i int) (config.DeclaredClient, error) {
 			for _, k := range config.ClientKeys() {
 				names = append(names, k.Name)
 			}
-			return c, argErr("clients[%d]: unsupported parameter %s; supported: %s, group, project", i, k, strings.Join(names, ", "))
+			return c, argErr(fmt.Sprintf("clients[%d].%s", i, k), "clients[%d]: unsupported parameter %s; supported: %s, group, project", i, k, strings.Join(names, ", "))
 		}
 		if v == nil {
 			continue
@@ -261,16 +272,16 @@ func parseClient(el any, i int) (config.DeclaredClient, error) {
 		c.Values[k] = cv
 	}
 	if url, _ := c.Values["url"].(string); url == "" {
-		return c, argErr("clients[%d].url is required", i)
+		return c, argErr(fmt.Sprintf("clients[%d].url", i), "clients[%d].url is required", i)
 	}
 	if _, ok := c.Values["group_id"]; ok && c.Group != "" {
-		return c, argErr("clients[%d]: give group or group_id, not both", i)
+		return c, argErr(fmt.Sprintf("clients[%d].group", i), "clients[%d]: give group or group_id, not both", i)
 	}
 	if _, ok := c.Values["project_id"]; ok && c.Project != "" {
-		return c, argErr("clients[%d]: give project or project_id, not both", i)
+		return c, argErr(fmt.Sprintf("clients[%d].project", i), "clients[%d]: give project or project_id, not both", i)
 	}
 	if rt, ok := c.Values["runner_type"].(string); ok && !slices.Contains(config.RunnerTypes(), rt) {
-		return c, argErr("clients[%d].runner_type must be one of: %s, got: %s", i, strings.Join(config.RunnerTypes(), ", "), rt)
+		return c, argErr(fmt.Sprintf("clients[%d].runner_type", i), "clients[%d].runner_type must be one of: %s, got: %s", i, strings.Join(config.RunnerTypes(), ", "), rt)
 	}
 	return c, nil
 }
@@ -286,7 +297,7 @@ func convert(v any, kind table.Kind, where string) (any, error) {
 	case table.KindStringList:
 		list, ok := v.([]any)
 		if !ok {
-			return nil, argErr("%s must be %s, got %s", where, kind, jsonType(v))
+			return nil, argErr(where, "%s must be %s, got %s", where, kind, jsonType(v))
 		}
 		out := make([]any, len(list))
 		for j, e := range list {
@@ -304,7 +315,7 @@ func convert(v any, kind table.Kind, where string) (any, error) {
 func checkExecutor(m map[string]any, i int) error {
 	v, ok := m["name"]
 	if !ok || v == nil {
-		return argErr("executors[%d].name is required", i)
+		return argErr(fmt.Sprintf("executors[%d].name", i), "executors[%d].name is required", i)
 	}
 	name, err := toStr(v, fmt.Sprintf("executors[%d].name", i))
 	if err != nil {
@@ -323,13 +334,13 @@ func checkExecutor(m map[string]any, i int) error {
 		m[k.Name] = cv
 	}
 	if name == "" {
-		return argErr("executors[%d].name must not be empty", i)
+		return argErr(fmt.Sprintf("executors[%d].name", i), "executors[%d].name must not be empty", i)
 	}
 	if err := config.ValidateExecutorName(name); err != nil {
-		return argErr("executors[%d].name %q must be a plain file name: letters, digits, '.', '_', '+', '-', starting with a letter or digit", i, name)
+		return argErr(fmt.Sprintf("executors[%d].name", i), "executors[%d].name %q must be a plain file name: letters, digits, '.', '_', '+', '-', starting with a letter or digit", i, name)
 	}
 	if _, ok := m["url"]; !ok {
-		return argErr("executors[%d].url is required (the GitLab URL of one of the clients)", i)
+		return argErr(fmt.Sprintf("executors[%d].url", i), "executors[%d].url is required (the GitLab URL of one of the clients)", i)
 	}
 	return nil
 }
@@ -361,7 +372,7 @@ func toStr(v any, name string) (string, error) {
 	case bool:
 		return strconv.FormatBool(x), nil
 	}
-	return "", argErr("%s must be %s, got %s", name, table.KindString, jsonType(v))
+	return "", argErr(name, "%s must be %s, got %s", name, table.KindString, jsonType(v))
 }
 
 func toInt(v any, name string) (int64, error) {
@@ -378,7 +389,7 @@ func toInt(v any, name string) (int64, error) {
 			return n, nil
 		}
 	}
-	return 0, argErr("%s must be %s, got %s %q", name, table.KindInt, jsonType(v), fmt.Sprint(v))
+	return 0, argErr(name, "%s must be %s, got %s %q", name, table.KindInt, jsonType(v), fmt.Sprint(v))
 }
 
 // toBool accepts what Ansible's boolean type accepts.
@@ -401,7 +412,7 @@ func toBool(v any, name string) (bool, error) {
 			return false, nil
 		}
 	}
-	return false, argErr("%s must be %s, got %s %q", name, table.KindBool, jsonType(v), fmt.Sprint(v))
+	return false, argErr(name, "%s must be %s, got %s %q", name, table.KindBool, jsonType(v), fmt.Sprint(v))
 }
 
 func optBool(raw map[string]any, key string, def bool) (bool, error) {
@@ -419,7 +430,7 @@ func toDuration(v any, name string) (time.Duration, error) {
 	case json.Number:
 		n, err := x.Float64()
 		if err != nil {
-			return 0, argErr("%s must be a duration such as 90s or 5m, or seconds", name)
+			return 0, argErr(name, "%s must be a duration such as 90s or 5m, or seconds", name)
 		}
 		d = time.Duration(n * float64(time.Second))
 	case string:
@@ -427,13 +438,13 @@ func toDuration(v any, name string) (time.Duration, error) {
 		if n, err := strconv.ParseFloat(s, 64); err == nil {
 			d = time.Duration(n * float64(time.Second))
 		} else if d, err = time.ParseDuration(s); err != nil {
-			return 0, argErr("%s must be a duration such as 90s or 5m, or seconds, got %q", name, x)
+			return 0, argErr(name, "%s must be a duration such as 90s or 5m, or seconds, got %q", name, x)
 		}
 	default:
-		return 0, argErr("%s must be a duration such as 90s or 5m, or seconds, got %s", name, jsonType(v))
+		return 0, argErr(name, "%s must be a duration such as 90s or 5m, or seconds, got %s", name, jsonType(v))
 	}
 	if d <= 0 {
-		return 0, argErr("%s must be positive", name)
+		return 0, argErr(name, "%s must be positive", name)
 	}
 	return d, nil
 }
@@ -445,17 +456,17 @@ func toDuration(v any, name string) (time.Duration, error) {
 func expandPrefix(p string) (string, error) {
 	p = strings.TrimSpace(p)
 	if p == "" {
-		return "", argErr("prefix must not be empty")
+		return "", argErr("prefix", "prefix must not be empty")
 	}
 	if p == "~" || strings.HasPrefix(p, "~/") {
 		home, err := os.UserHomeDir()
 		if err != nil || !filepath.IsAbs(home) {
-			return "", argErr("prefix %q: cannot expand ~ (no home folder for this user); give an absolute path", p)
+			return "", argErr("prefix", "prefix %q: cannot expand ~ (no home folder for this user); give an absolute path", p)
 		}
 		p = filepath.Join(home, strings.TrimPrefix(p, "~"))
 	}
 	if !filepath.IsAbs(p) {
-		return "", argErr("prefix must be an absolute path (or start with ~/), got %q", p)
+		return "", argErr("prefix", "prefix must be an absolute path (or start with ~/), got %q", p)
 	}
 	return filepath.Clean(p), nil
 }

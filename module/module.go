@@ -51,7 +51,7 @@ func emit(w io.Writer, result map[string]any, sec *redact.Redactor) int {
 func Run(ctx context.Context, raw []byte, sec *redact.Redactor) map[string]any {
 	a, err := ParseArgs(raw)
 	if err != nil {
-		return map[string]any{"failed": true, "changed": false, "msg": err.Error()}
+		return map[string]any{"failed": true, "changed": false, "msg": err.Error(), "input_errors": inputErrors(err)}
 	}
 	if a.Declare != nil {
 		for _, c := range a.Declare.Clients {
@@ -75,8 +75,31 @@ func Run(ctx context.Context, raw []byte, sec *redact.Redactor) map[string]any {
 		}
 	}
 	if err != nil {
-		out["failed"] = true
-		out["msg"] = describe(err)
+		fail(out, err)
+	}
+	return out
+}
+
+// fail reports err: msg says it, input_errors gives each input error's
+// parts as fields.
+func fail(out map[string]any, err error) {
+	out["failed"] = true
+	out["msg"] = describe(err)
+	if ies := inputErrors(err); len(ies) > 0 {
+		out["input_errors"] = ies
+	}
+}
+
+// inputErrors gives a bad option, or each input error core found, as
+// fields, options named as this module's.
+func inputErrors(err error) []input.Fields {
+	var ae *ArgError
+	if errors.As(err, &ae) {
+		return []input.Fields{{Option: ae.Option, Message: ae.Msg}}
+	}
+	var out []input.Fields
+	for _, ie := range input.All(err) {
+		out = append(out, ie.Fields(optionName))
 	}
 	return out
 }
@@ -115,8 +138,7 @@ func runInfo(ctx context.Context, a *Args, sec *redact.Redactor) map[string]any 
 	}
 	out["changed"] = false
 	if err != nil {
-		out["failed"] = true
-		out["msg"] = describe(err)
+		fail(out, err)
 	}
 	return out
 }

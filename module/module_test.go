@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,30 +51,43 @@ func declared(sim *coretest.Sim, prefix string, names ...string) map[string]any 
 	}
 }
 
+// Each bad option is an ArgError naming it ("" for arguments that are
+// not options at all).
 func TestParseArgs(t *testing.T) {
 	cases := []struct {
-		in   string
-		want string
+		in     string
+		option string
 	}{
-		{`{"prefix": "/p", "bogus": 1}`, "Unsupported parameters for (gitlab_runner_auth.runner.sync) module: bogus"},
-		{`{"concurrency": "x"}`, "concurrency must be an int"},
-		{`{"concurrency": 0}`, "concurrency must be between 1 and 256"},
-		{`{"refresh": "perhaps"}`, "refresh must be true or false"},
-		{`{"state": "latest"}`, "value of state must be one of: present, absent"},
-		{`{"global": [1]}`, "global must be a dict"},
-		{`{"global": {"runners": []}, "clients": [], "executors": []}`, "global.runners is not allowed"},
-		{`{"clients": [{"url": "u", "token": "x"}], "executors": [{"name": "a", "url": "u"}]}`, "clients[0]: unsupported parameter token"},
-		{`{"clients": [{"url": "u", "runner_type": "x"}], "executors": [{"name": "a", "url": "u"}]}`, "clients[0].runner_type must be one of"},
-		{`{"clients": [{"url": "u"}], "executors": [{"name": "a", "url": "u", "paused": "sometimes"}]}`, "executors[0].paused must be true or false"},
-		{`{"clients": [{"url": "u"}], "executors": [{"name": "a", "url": "u"}, {"name": "a", "url": "u"}]}`, `executors[1].name "a" is declared twice`},
-		{`{"clients": [{"url": "u"}], "executors": []}`, "executors is empty"},
-		{`[1]`, "not a JSON object"},
+		{`{"prefix": "/p", "bogus": 1}`, "bogus"},
+		{`{"prefix": "/p", "bogus": 1, "other": 2}`, ""},
+		{`{"concurrency": "x"}`, "concurrency"},
+		{`{"concurrency": 0}`, "concurrency"},
+		{`{"refresh": "perhaps"}`, "refresh"},
+		{`{"state": "latest"}`, "state"},
+		{`{"global": [1]}`, "global"},
+		{`{"global": {"runners": []}, "clients": [], "executors": []}`, "global.runners"},
+		{`{"clients": [{"url": "u", "token": "x"}], "executors": [{"name": "a", "url": "u"}]}`, "clients[0].token"},
+		{`{"clients": [{"url": "u", "runner_type": "x"}], "executors": [{"name": "a", "url": "u"}]}`, "clients[0].runner_type"},
+		{`{"clients": [{"url": "u"}], "executors": [{"name": "a", "url": "u", "paused": "sometimes"}]}`, "executors[0].paused"},
+		{`{"clients": [{"url": "u"}], "executors": [{"name": "a", "url": "u"}, {"name": "a", "url": "u"}]}`, "executors[1].name"},
+		{`{"clients": [{"url": "u"}], "executors": []}`, "executors"},
+		{`{"executors": [{"name": "a", "url": "u"}]}`, "clients"},
+		{`{"clients": [{"url": "u"}]}`, "executors"},
+		{`[1]`, ""},
 	}
 	for _, c := range cases {
 		_, err := ParseArgs([]byte(c.in))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: got %v, want %q", c.in, err, c.want)
+		var ae *ArgError
+		if !errors.As(err, &ae) || ae.Option != c.option || ae.Msg == "" {
+			t.Errorf("%s: got %#v, want an ArgError naming the option %q", c.in, err, c.option)
 		}
+	}
+	// Ansible's own words for unknown options, which users search for.
+	_, err := ParseArgs([]byte(`{"prefix": "/p", "bogus": 1}`))
+	if want := "Unsupported parameters for (gitlab_runner_auth.runner.sync) module: bogus. Supported parameters include: " +
+		"capture_tags, capture_timeout, clients, concurrency, executors, global, hostname, instance, lock_timeout, prefix, refresh, " +
+		"request_timeout, state, tag_schema, timeout."; err == nil || err.Error() != want {
+		t.Errorf("unknown option: got %v, want %q", err, want)
 	}
 	a, err := ParseArgs([]byte(`{"refresh": "yes", "concurrency": "8", "_ansible_check_mode": true, "_ansible_diff": false, "_ansible_keep_remote_files": false}`))
 	if err != nil || !a.Refresh || a.Concurrency != 8 || !a.CheckMode || a.Prefix != "/etc/gitlab-runner" || a.Instance != "main" {

@@ -1,26 +1,86 @@
 package module
 
 import (
+	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
-// Errors from core name the module's options, never the CLI's flags.
+// Errors from core name the module's options, never the CLI's flags: in
+// the fields and in the message.
 func TestCoreErrorsNameModuleOptions(t *testing.T) {
 	p := coretest.NewPrefix(t, "main")
 	for _, tc := range []struct {
-		args map[string]any
-		want string
+		args   map[string]any
+		option string
 	}{
-		{map[string]any{"prefix": p.Dir, "hostname": "vm", "instance": "vm"}, "instance: instance name \"vm\" equals the host name"},
-		{map[string]any{"prefix": p.Dir, "hostname": "node 1"}, "hostname: \"node 1\" contains spaces"},
+		{map[string]any{"prefix": p.Dir, "hostname": "vm", "instance": "vm"}, "instance"},
+		{map[string]any{"prefix": p.Dir, "hostname": "node 1"}, "hostname"},
 	} {
 		out := runModule(t, tc.args)
+		got := resultInputErrors(t, out)
 		msg, _ := out["msg"].(string)
-		if out["failed"] != true || !strings.HasPrefix(msg, tc.want) || strings.Contains(msg, "--") {
-			t.Errorf("%v: msg %q, want it to start with %q and name no flag", tc.args, msg, tc.want)
+		if out["failed"] != true || len(got) != 1 || got[0].Option != tc.option || got[0].Fix == "" {
+			t.Errorf("%v: input_errors %+v, want the option %s with a fix", tc.args, got, tc.option)
 		}
+		if !strings.HasPrefix(msg, tc.option+": ") || strings.Contains(msg, "--") {
+			t.Errorf("%v: msg %q, want it to begin with the option %s and name no flag", tc.args, msg, tc.option)
+		}
+	}
+}
+
+// resultInputErrors decodes a result's input_errors.
+func resultInputErrors(t *testing.T, out map[string]any) []input.Fields {
+	t.Helper()
+	b, err := json.Marshal(out["input_errors"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields []input.Fields
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatalf("input_errors %s: %v", b, err)
+	}
+	return fields
+}
+
+// A failed result gives each input error as fields, options named as
+// this module's: bad options, and what core refused in the declaration.
+func TestFailedResultGivesInputErrorsAsFields(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	for _, tc := range []struct {
+		name string
+		edit func(m map[string]any)
+		want input.Fields // Message and Fix: only whether they are set
+	}{
+		{"bad option", func(m map[string]any) { m["executors"].([]any)[1].(map[string]any)["paused"] = "sometimes" },
+			input.Fields{Option: "executors[1].paused", Message: "x"}},
+		{"url of no client", func(m map[string]any) {
+			m["executors"].([]any)[0].(map[string]any)["url"] = "https://elsewhere.example"
+		},
+			input.Fields{Option: "executors[0].url", Message: "x", Fix: "x"}},
+		{"instance equal to the host name", func(m map[string]any) { m["instance"] = "node5" },
+			input.Fields{Option: "instance", Message: "x", Fix: "x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := declared(sim, prefix, "a", "b")
+			tc.edit(in)
+			out := runModule(t, in)
+			got := resultInputErrors(t, out)
+			if out["failed"] != true || len(got) != 1 {
+				t.Fatalf("result %v: want a failure with one input error", out)
+			}
+			g := got[0]
+			if g.Option != tc.want.Option || g.File != "" || g.Key != "" || (g.Message != "") != (tc.want.Message != "") || (g.Fix != "") != (tc.want.Fix != "") {
+				t.Fatalf("input_errors %+v, want option %s (fix: %v)", got, tc.want.Option, tc.want.Fix != "")
+			}
+		})
+	}
+	if out := runModule(t, declared(sim, prefix, "a")); out["failed"] == true || out["input_errors"] != nil {
+		t.Fatalf("a good run: %v", out)
 	}
 }

@@ -3,6 +3,7 @@ package module
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -48,8 +49,9 @@ func TestFailedTaskLeavesTheHostByteIdentical(t *testing.T) {
 			want := f(in)
 			res := runModule(t, in)
 			msg, _ := res["msg"].(string)
-			if res["failed"] != true || res["changed"] != false || !strings.Contains(msg, want) {
-				t.Errorf("case %d (check %v): want a failure naming %s, unchanged; got %v", i, check, want, res)
+			got := resultInputErrors(t, res)
+			if res["failed"] != true || res["changed"] != false || len(got) != 1 || got[0].Option != want || got[0].File != "" || got[0].Key != "" {
+				t.Errorf("case %d (check %v): want a failure naming the option %s (no file), unchanged; got %v", i, check, want, res)
 			}
 			if strings.Contains(msg, "main/") || strings.Contains(msg, ".toml") {
 				t.Errorf("case %d: message names a file the module writes instead of the option: %s", i, msg)
@@ -90,9 +92,9 @@ func TestAbsentLeavesNoSecretAndNothingToRegister(t *testing.T) {
 		return nil
 	})
 	sim.ResetLog()
-	_, err := core.Run(context.Background(), core.Options{Prefix: prefix, Instance: "main", Hostname: "node5", Concurrency: 4})
-	if err == nil || !input.Is(err) || !strings.Contains(err.Error(), "template does not exist") {
-		t.Fatalf("register-runner after absent: %v", err)
+	err := coretest.Run(t, context.Background(), core.Options{Prefix: prefix, Instance: "main", Hostname: "node5", Concurrency: 4}).Err
+	if ie := input.As(err); ie == nil || ie.File != "config.template.main.toml" || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("register-runner after absent: %v, want the template missing", err)
 	}
 	if len(sim.Requests()) != 0 || len(sim.Runners()) != 0 {
 		t.Fatalf("register-runner after absent talked to GitLab: %v", sim.Counts())
@@ -161,15 +163,17 @@ func TestPrefixMustBeAbsolute(t *testing.T) {
 		t.Fatalf("~/gr: %+v %v", a, err)
 	}
 	for _, p := range []string{"gr", "./gr", "~other/gr", "~gr"} {
-		if _, err := ParseArgs([]byte(`{"prefix": "` + p + `"}`)); err == nil || !strings.Contains(err.Error(), "absolute") {
-			t.Errorf("prefix %q: %v", p, err)
+		var ae *ArgError
+		if _, err := ParseArgs([]byte(`{"prefix": "` + p + `"}`)); !errors.As(err, &ae) || ae.Option != "prefix" {
+			t.Errorf("prefix %q: %v, want it refused", p, err)
 		}
 	}
 	if a, err := ParseArgs([]byte(`{"timeout": "90s", "lock_timeout": 5, "request_timeout": "2m", "capture_timeout": "3s"}`)); err != nil ||
 		a.Timeout.Seconds() != 90 || a.LockTimeout.Seconds() != 5 || a.RequestTimeout.Minutes() != 2 || a.CaptureTimeout.Seconds() != 3 {
 		t.Fatalf("timeouts: %+v %v", a, err)
 	}
-	if _, err := ParseArgs([]byte(`{"timeout": "soon"}`)); err == nil || !strings.Contains(err.Error(), "timeout must be a duration") {
+	var ae *ArgError
+	if _, err := ParseArgs([]byte(`{"timeout": "soon"}`)); !errors.As(err, &ae) || ae.Option != "timeout" {
 		t.Fatalf("bad timeout: %v", err)
 	}
 }
@@ -194,7 +198,7 @@ func TestGroupByFullPath(t *testing.T) {
 	}
 	in["clients"].([]any)[0].(map[string]any)["group"] = "ops/nope"
 	res = runModule(t, in)
-	if msg, _ := res["msg"].(string); res["failed"] != true || !strings.Contains(msg, "clients[0].group") {
+	if got := resultInputErrors(t, res); res["failed"] != true || len(got) != 1 || got[0].Option != "clients[0].group" {
 		t.Fatalf("unknown group: %v", res)
 	}
 }
@@ -255,7 +259,7 @@ func TestTokenFilesOnTheHost(t *testing.T) {
 	before := coretest.Tree(t, root)
 	in["clients"] = []any{map[string]any{"url": sim.URL, "personal_access_token_file": filepath.Join(root, "missing")}}
 	res := runModule(t, in)
-	if msg, _ := res["msg"].(string); res["failed"] != true || !strings.Contains(msg, "clients[0].personal_access_token_file") {
+	if got := resultInputErrors(t, res); res["failed"] != true || len(got) != 1 || got[0].Option != "clients[0].personal_access_token_file" {
 		t.Fatalf("missing token file: %v", res)
 	}
 	coretest.SameTree(t, "after a missing token file", before, coretest.Tree(t, root), false)

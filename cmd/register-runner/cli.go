@@ -52,6 +52,14 @@ func (r redactingWriter) print(s string) {
 	_, _ = io.WriteString(r.w, r.sec.Redact(s))
 }
 
+// log prints a message on stderr, each of its lines with the command's
+// prefix: log collectors tag every line on its own.
+func (r redactingWriter) log(msg string) {
+	for _, line := range strings.Split(msg, "\n") {
+		r.print("register-runner: " + line + "\n")
+	}
+}
+
 type cliOptions struct {
 	prefix, instance, schema, capture, hostname, output  string
 	captureTimeout, lockTimeout, requestTimeout, timeout time.Duration
@@ -122,7 +130,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Tags:    tags.Options{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema},
 		Secrets: sec,
 		Names:   flagOf,
-		Log:     func(s string) { errw.print("register-runner: " + s + "\n") },
+		Log:     errw.log,
 	}
 	res, err := core.Run(ctx, opts)
 	code := exitOK
@@ -163,7 +171,7 @@ func textReport(out, errw redactingWriter, res *core.Result, diff bool) {
 			out.print(fmt.Sprintf("%s %s%s\n", r.Action.Past(), r.Name, id))
 		}
 		if r.Action != plan.Keep && r.Reason != "" {
-			errw.print(fmt.Sprintf("register-runner: %s %s: %s\n", r.Action, r.Name, r.Reason))
+			errw.log(fmt.Sprintf("%s %s: %s", r.Action, r.Name, r.Reason))
 		}
 	}
 	switch {
@@ -217,7 +225,9 @@ func describe(err error) string {
 	return err.Error()
 }
 
-// jsonReport is core.Result as JSON, plus the diff and the failure.
+// jsonReport is core.Result as JSON, plus the diff and the failure: msg
+// as stderr says it, input_error whether it is invalid input (exit 2),
+// and input_errors each input error's parts as fields.
 func jsonReport(res *core.Result, err error, diff bool) string {
 	doc := map[string]any{}
 	if res != nil {
@@ -231,6 +241,13 @@ func jsonReport(res *core.Result, err error, diff bool) string {
 		doc["failed"] = true
 		doc["msg"] = describe(err)
 		doc["input_error"] = input.Is(err)
+		if ies := input.All(err); len(ies) > 0 {
+			fields := make([]input.Fields, len(ies))
+			for i, ie := range ies {
+				fields[i] = ie.Fields(flagOf)
+			}
+			doc["input_errors"] = fields
+		}
 	}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	return string(b)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -26,6 +27,26 @@ func downHost(t *testing.T) (*gitlabsim.Sim, *httptest.Server, *coretest.Prefix)
 	return sim, srv, p
 }
 
+// degradedReport is what --output json says of a start without GitLab.
+type degradedReport struct {
+	Degraded bool     `json:"degraded"`
+	Failed   bool     `json:"failed"`
+	Warnings []string `json:"warnings"`
+	Runners  []struct {
+		Name, Action string
+		ID           int64
+	} `json:"runners"`
+}
+
+func degraded(t *testing.T, r result) degradedReport {
+	t.Helper()
+	var d degradedReport
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, r.stdout)
+	}
+	return d
+}
+
 func TestGitLabDownWithEveryTokenOnDiskStartsDegraded(t *testing.T) {
 	_, srv, p := downHost(t)
 	before := coretest.Snapshot(t, p.ConfigPath())
@@ -33,31 +54,41 @@ func TestGitLabDownWithEveryTokenOnDiskStartsDegraded(t *testing.T) {
 
 	r := runCLI(t, p, "--timeout", "10s")
 	mustExit(t, r, 0)
-	if !strings.Contains(r.stderr, "could not be reached") || !strings.Contains(r.stderr, "--strict") {
-		t.Fatalf("no degraded-start warning naming --strict:\n%s", r.stderr)
-	}
 	if got := lines(r.stdout); len(got) != 2 || !strings.HasPrefix(got[0], "kept docker") || !strings.HasPrefix(got[1], "kept shell") {
 		t.Fatalf("stdout %q", r.stdout)
+	}
+	if !hasLine(r.stderr, "register-runner: warning: ") {
+		t.Fatalf("no degraded-start warning on stderr:\n%s", r.stderr)
+	}
+	j := runCLI(t, p, "--timeout", "10s", "--output", "json")
+	mustExit(t, j, 0)
+	d := degraded(t, j)
+	if !d.Degraded || len(d.Runners) != 2 || d.Runners[0].Action != "keep" || d.Runners[0].ID == 0 {
+		t.Fatalf("json report %+v: want a degraded start keeping both runners", d)
+	}
+	// The warning says how to fail instead, naming the flag.
+	if len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "--strict") {
+		t.Fatalf("warnings %q: want one naming --strict", d.Warnings)
 	}
 	after := coretest.Snapshot(t, p.ConfigPath())
 	if !bytes.Equal(before.Data, after.Data) || !before.MTime.Equal(after.MTime) {
 		t.Fatal("a degraded start rewrote the config")
 	}
 
-	strict := runCLI(t, p, "--strict", "--timeout", "10s")
+	strict := runCLI(t, p, "--strict", "--timeout", "10s", "--output", "json")
 	mustExit(t, strict, 1)
-	if !strings.Contains(strict.stderr, "no answer") {
-		t.Fatalf("--strict error does not say GitLab did not answer:\n%s", strict.stderr)
+	if d := degraded(t, strict); d.Degraded || !d.Failed || len(d.Runners) != 0 {
+		t.Fatalf("--strict: json report %+v, want a failure, not a degraded start", d)
 	}
 }
 
 func TestGitLabFailingWith5xxStartsDegraded(t *testing.T) {
 	sim, _, p := downHost(t)
 	sim.InjectFault(gitlabsim.Fault{Type: gitlabsim.FaultStatus, Status: 502, Times: -1})
-	r := runCLI(t, p, "--timeout", "20s")
+	r := runCLI(t, p, "--timeout", "20s", "--output", "json")
 	mustExit(t, r, 0)
-	if !strings.Contains(r.stderr, "could not be reached") {
-		t.Fatalf("no degraded-start warning:\n%s", r.stderr)
+	if d := degraded(t, r); !d.Degraded || len(d.Warnings) == 0 {
+		t.Fatalf("json report %+v: want a degraded start, with a warning", d)
 	}
 }
 
@@ -82,10 +113,10 @@ func TestGitLabDownFailsWhenSomethingNeedsGitLab(t *testing.T) {
 			_, srv, p := downHost(t)
 			srv.Close()
 			tc.setup(p, srv.URL)
-			r := runCLI(t, p, "--timeout", "10s")
+			r := runCLI(t, p, "--timeout", "10s", "--output", "json")
 			mustExit(t, r, 1)
-			if strings.Contains(r.stderr, "could not be reached") {
-				t.Fatalf("started degraded although GitLab is needed:\n%s", r.stderr)
+			if d := degraded(t, r); d.Degraded || !d.Failed {
+				t.Fatalf("started degraded although GitLab is needed: %+v", d)
 			}
 		})
 	}
@@ -100,10 +131,10 @@ func TestRejectedTokenIsNeverKeptDegraded(t *testing.T) {
 		}
 	}
 	sim.InjectFault(gitlabsim.Fault{Method: "GET", Type: gitlabsim.FaultStatus, Status: 503, Times: -1})
-	r := runCLI(t, p, "--timeout", "20s")
+	r := runCLI(t, p, "--timeout", "20s", "--output", "json")
 	mustExit(t, r, 1)
-	if strings.Contains(r.stderr, "could not be reached") {
-		t.Fatalf("kept a rejected token in a degraded start:\n%s", r.stderr)
+	if d := degraded(t, r); d.Degraded || !d.Failed {
+		t.Fatalf("kept a rejected token in a degraded start: %+v", d)
 	}
 }
 
@@ -119,16 +150,43 @@ func TestUnregisterSaysWhatItDid(t *testing.T) {
 	}
 }
 
+// Option errors name the flag, in the fields and on stderr.
 func TestOptionErrorsUseFlagNames(t *testing.T) {
 	_, _, p := downHost(t)
-	r := runCLI(t, p, "--service-instance", host)
-	mustExit(t, r, 2)
-	if !strings.Contains(r.stderr, "--service-instance: instance name") {
-		t.Fatalf("error does not name the flag:\n%s", r.stderr)
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--service-instance", host}, "--service-instance"},
+		{[]string{"--concurrency", "0"}, "--concurrency"},
+	} {
+		r := runCLI(t, p, tc.args...)
+		mustExit(t, r, 2)
+		if !hasLine(r.stderr, "register-runner: error: "+tc.flag+": ") {
+			t.Errorf("%v: error does not begin with the flag:\n%s", tc.args, r.stderr)
+		}
+		j := runCLI(t, p, append(tc.args, "--output", "json")...)
+		if got := inputErrors(t, j.stdout); len(got) != 1 || got[0].Option != tc.flag || got[0].File != "" {
+			t.Errorf("%v: input_errors %+v, want the flag %s", tc.args, got, tc.flag)
+		}
 	}
-	r = runCLI(t, p, "--concurrency", "0")
-	mustExit(t, r, 2)
-	if !strings.Contains(r.stderr, "--concurrency: must be between 1 and 256") {
-		t.Fatalf("error does not name the flag:\n%s", r.stderr)
+}
+
+// Every line on stderr carries the command's prefix, the lines of a
+// warning that spans several (one per executor GitLab did not answer for)
+// included: journald and log collectors tag each line on its own.
+func TestEveryStderrLineIsPrefixed(t *testing.T) {
+	_, srv, p := downHost(t)
+	srv.Close()
+	for _, args := range [][]string{{"--timeout", "10s"}, {"--timeout", "10s", "--strict"}} {
+		r := runCLI(t, p, args...)
+		if len(lines(r.stderr)) < 2 {
+			t.Fatalf("%v: want a message of several lines:\n%s", args, r.stderr)
+		}
+		for _, l := range lines(r.stderr) {
+			if !strings.HasPrefix(l, "register-runner: ") {
+				t.Errorf("%v: stderr line without the prefix: %q", args, l)
+			}
+		}
 	}
 }

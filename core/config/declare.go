@@ -96,7 +96,7 @@ func (d *Declaration) Render(l hostfs.Layout) ([]RenderedFile, error) {
 		}
 		t, err := table.FromPlain(body, fmt.Sprintf("executors[%d]", i))
 		if err != nil {
-			return nil, &input.Error{Option: input.Option(fmt.Sprintf("executors[%d]", i)), Msg: err.Error()}
+			return nil, valueErr(fmt.Sprintf("executors[%d]", i), err)
 		}
 		fn := name + ".toml"
 		data := append([]byte(managedHeader), table.EncodeTOML(t)...)
@@ -113,7 +113,7 @@ func (d *Declaration) template(masked bool) ([]byte, error) {
 	}
 	t, err := table.FromPlain(g, "global")
 	if err != nil {
-		return nil, &input.Error{Option: "global", Msg: err.Error()}
+		return nil, valueErr("global", err)
 	}
 	var list []any
 	for _, c := range d.Clients {
@@ -136,6 +136,17 @@ func (d *Declaration) template(masked bool) ([]byte, error) {
 	return append([]byte(managedHeader), table.EncodeTOML(t)...), nil
 }
 
+// valueErr names the option a declared value that cannot be written came
+// from: the error's key is that option's path ("executors[0].builds_dir").
+func valueErr(opt string, err error) *input.Error {
+	ie := input.At("", "", err)
+	if ie.Key != "" {
+		opt = ie.Key
+	}
+	ie.Option, ie.Key = input.Option(opt), ""
+	return ie
+}
+
 // Locate names the option an input error in a rendered file came from:
 // clients[0].url for the template's client_configs[0].url, global.x for
 // its other keys, executors[2].url for main/shell.toml's url. Errors in
@@ -144,12 +155,12 @@ func (d *Declaration) Locate(l hostfs.Layout, err error) {
 	if d == nil {
 		return
 	}
-	for _, ie := range allInputErrors(err) {
+	for _, ie := range input.All(err) {
 		if ie.Option != "" {
 			continue
 		}
 		if opt, ok := d.optionOf(l, ie.File, ie.Key); ok {
-			ie.Option, ie.File, ie.Key = opt, "", ""
+			ie.Option, ie.File, ie.Key, ie.Line, ie.Column = opt, "", "", 0, 0
 		}
 	}
 }
@@ -176,23 +187,4 @@ func (d *Declaration) optionOf(l hostfs.Layout, file, key string) (input.Option,
 		}
 	}
 	return "", false
-}
-
-// allInputErrors lists the input errors in err's tree (joined errors too).
-func allInputErrors(err error) []*input.Error {
-	switch e := err.(type) {
-	case nil:
-		return nil
-	case *input.Error:
-		return []*input.Error{e}
-	case interface{ Unwrap() []error }:
-		var out []*input.Error
-		for _, x := range e.Unwrap() {
-			out = append(out, allInputErrors(x)...)
-		}
-		return out
-	case interface{ Unwrap() error }:
-		return allInputErrors(e.Unwrap())
-	}
-	return nil
 }

@@ -92,7 +92,7 @@ func Load(ctx context.Context, l hostfs.Layout, hostname string, ov *Overlay, se
 		return nil, err
 	}
 	if !prefixMissing {
-		if err := hostfs.CheckPrivate(l.Prefix, "prefix directory"); err != nil {
+		if err := hostfs.CheckPrivate(l.Prefix, l.Prefix, "prefix directory"); err != nil {
 			return nil, err
 		}
 	}
@@ -101,9 +101,9 @@ func Load(ctx context.Context, l hostfs.Layout, hostname string, ov *Overlay, se
 	if ov != nil && ov.Template != nil {
 		tplData = ov.Template
 	} else {
-		if err := hostfs.CheckPrivate(l.TemplatePath(), "template"); err != nil {
+		if err := hostfs.CheckPrivate(l.TemplatePath(), tplName, "template"); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, &input.Error{File: l.TemplatePath(), Msg: "template does not exist", Err: fs.ErrNotExist,
+				return nil, &input.Error{File: tplName, Msg: "template does not exist", Err: fs.ErrNotExist,
 					Fix: "create it with the global settings and a [[client_configs]] entry (see README, \"Files\")"}
 			}
 			return nil, err
@@ -152,15 +152,15 @@ func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
 			contents[fn] = data
 		}
 	} else {
-		if err := hostfs.CheckPrivate(dir, "executor folder"); err != nil {
+		if err := hostfs.CheckPrivate(dir, relDir, "executor folder"); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, input.Errorf(dir, "", "executor folder does not exist").WithFix("create it (mkdir -m 700 %s) and add one file per executor, e.g. shell.toml", dir)
+				return nil, input.Errorf(relDir, "", "executor folder does not exist").WithFix("create it (mkdir -m 700 %s) and add one file per executor, e.g. shell.toml", dir)
 			}
 			return nil, err
 		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, input.Errorf(dir, "", "cannot list executor folder: %v", hostfs.UnwrapPathErr(err))
+			return nil, input.Errorf(relDir, "", "cannot list executor folder: %v", hostfs.UnwrapPathErr(err))
 		}
 		dirInside := false
 		if fi, err := os.Lstat(dir); err == nil && fi.Mode().IsDir() {
@@ -188,11 +188,11 @@ func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
 		}
 		stem := strings.TrimSuffix(fn, ext)
 		if other, dup := byStem[stem]; dup {
-			return nil, input.Errorf(rel, "", "executor %q is also defined by %s; keep one of the two files", stem, filepath.Join(relDir, other))
+			return nil, input.Errorf(rel, "", "executor %q is also defined by %s", stem, filepath.Join(relDir, other)).WithFix("keep one of the two files")
 		}
 		byStem[stem] = fn
 		if err := ValidateExecutorName(stem); err != nil {
-			return nil, input.Errorf(rel, "", "file name %v; rename the file", err)
+			return nil, input.Errorf(rel, "", "file name %v", err).WithFix("rename the file")
 		}
 		f := execFile{name: stem, rel: rel, plain: plain[fn]}
 		if data, ok := contents[fn]; ok {
@@ -203,7 +203,7 @@ func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
 		out = append(out, f)
 	}
 	if len(out) == 0 {
-		return nil, &input.Error{File: dir, Msg: "no executor files (*.toml, *.yaml, *.yml) in the executor folder",
+		return nil, &input.Error{File: relDir, Msg: "no executor files (*.toml, *.yaml, *.yml) in the executor folder",
 			Fix: "add one per executor, or unregister the instance:", FixOption: input.Unregister}
 	}
 	return out, nil
@@ -222,7 +222,7 @@ func readExecutorFile(prefixReal, prefix string, f execFile) ([]byte, error) {
 		return nil, input.Errorf(f.rel, "", "cannot be read: %v", hostfs.UnwrapPathErr(err))
 	}
 	if r, err := filepath.Rel(prefixReal, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
-		return nil, input.Errorf(f.rel, "", "is a symbolic link to %s, outside the prefix %s; copy the file into the prefix instead", real, prefix)
+		return nil, input.Errorf(f.rel, "", "is a symbolic link to %s, outside the prefix %s", real, prefix).WithFix("copy the file into the prefix instead")
 	}
 	return hostfs.ReadTrusted(real, f.rel, "executor file", false)
 }
@@ -263,7 +263,8 @@ func UniqueDescriptions(d *Desired) error {
 	for _, e := range d.Executors {
 		k := e.Client.Key + "\x00" + e.Description
 		if other, ok := seen[k]; ok {
-			return input.Errorf(e.File, "description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners, make them unique", e.Description, other)
+			return input.Errorf(e.File, "description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners", e.Description, other).
+				WithFix("make them unique")
 		}
 		seen[k] = e.Name
 	}

@@ -35,7 +35,7 @@ func (d *Desired) parseExecutor(stem, rel string, data []byte) (*Executor, error
 		t, err = table.ParseYAML(data)
 	}
 	if err != nil {
-		return nil, input.Errorf(rel, "", "%v", err)
+		return nil, input.At(rel, "", err)
 	}
 	if err := checkKeyNames(rel, t); err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func checkKeyNames(rel string, t *table.Table) error {
 			}
 		}
 		if key, ok := lookupKey(executorKeys, k, true); ok && k != key.Name {
-			return input.Errorf(rel, k, "write it as %s: gitlab-runner reads keys regardless of case, and the tool reads only %s", key.Name, key.Name)
+			return input.Errorf(rel, k, "gitlab-runner reads keys regardless of case, and the tool reads only %s", key.Name).WithFix("write it as %s", key.Name)
 		}
 	}
 	return nil
@@ -91,14 +91,14 @@ func checkKeyNames(rel string, t *table.Table) error {
 func (d *Desired) clientOf(rel string, t *table.Table) (*ClientConfig, error) {
 	u, err := t.GetString("url")
 	if err != nil {
-		return nil, input.Errorf(rel, "url", "%v", err)
+		return nil, input.At(rel, "url", err)
 	}
 	if u == "" {
-		return nil, input.Errorf(rel, "url", "missing; add url = \"<GitLab URL from client_configs>\" to select the GitLab this executor registers with")
+		return nil, input.Errorf(rel, "url", "missing").WithFix("add url = \"<GitLab URL from client_configs>\" to select the GitLab this executor registers with")
 	}
 	key, err := gitlab.NormalizeURL(u)
 	if err != nil {
-		return nil, input.Errorf(rel, "url", "%v", err)
+		return nil, input.At(rel, "url", err)
 	}
 	var known []string
 	for _, c := range d.Clients {
@@ -107,7 +107,7 @@ func (d *Desired) clientOf(rel string, t *table.Table) (*ClientConfig, error) {
 			return c, nil
 		}
 	}
-	return nil, input.Errorf(rel, "url", "%q is the url of no client (known: %s); fix the url or add a client", u, strings.Join(known, ", "))
+	return nil, input.Errorf(rel, "url", "%q is the url of no client (known: %s)", u, strings.Join(known, ", ")).WithFix("fix the url or add a client")
 }
 
 // executorType is the executor key, or the file name when it names a type.
@@ -115,7 +115,7 @@ func executorType(rel, stem string, t *table.Table) (string, error) {
 	if v, ok := t.Get("executor"); ok {
 		s, isStr := v.(string)
 		if !isStr || strings.TrimSpace(s) == "" {
-			return "", input.Errorf(rel, "executor", "must be a non-empty string, e.g. executor = \"shell\"")
+			return "", input.Errorf(rel, "executor", "must be a non-empty string").WithFix("give the executor type, e.g. executor = \"shell\"")
 		}
 		return s, nil
 	}
@@ -124,7 +124,7 @@ func executorType(rel, stem string, t *table.Table) (string, error) {
 			return stem, nil
 		}
 	}
-	return "", input.Errorf(rel, "executor", "missing; add executor = \"shell\" (or docker, custom, kubernetes, ...)")
+	return "", input.Errorf(rel, "executor", "missing").WithFix("add executor = \"shell\" (or docker, custom, kubernetes, ...)")
 }
 
 // readSettings reads what GitLab stores for the executor's runner: tags,
@@ -133,22 +133,22 @@ func (d *Desired) readSettings(e *Executor, t *table.Table) error {
 	rel := e.File
 	var err error
 	if e.StaticTags, err = t.GetStringList("tags"); err != nil {
-		return input.Errorf(rel, "tags", "%v", err)
+		return input.At(rel, "tags", err)
 	}
 	if e.EnvTags, err = t.GetStringList("env_tags"); err != nil {
-		return input.Errorf(rel, "env_tags", "%v", err)
+		return input.At(rel, "env_tags", err)
 	}
 	for _, tg := range e.StaticTags {
 		if err := CheckTag(tg); err != nil {
-			return input.Errorf(rel, "tags", "%v", err)
+			return input.At(rel, "tags", err)
 		}
 	}
 	desc, err := t.GetString("description")
 	if err != nil {
-		return input.Errorf(rel, "description", "%v", err)
+		return input.At(rel, "description", err)
 	}
 	if _, ok := t.Get("description"); ok && strings.TrimSpace(desc) == "" {
-		return input.Errorf(rel, "description", "is empty; remove it to use the default %q", DefaultDescription(d.Hostname, d.Layout.Instance, e.Name))
+		return input.Errorf(rel, "description", "is empty").WithFix("remove it to use the default %q", DefaultDescription(d.Hostname, d.Layout.Instance, e.Name))
 	}
 	if desc == "" {
 		desc = DefaultDescription(d.Hostname, d.Layout.Instance, e.Name)
@@ -159,11 +159,11 @@ func (d *Desired) readSettings(e *Executor, t *table.Table) error {
 		dst *bool
 	}{{"run_untagged", &e.RunUntagged}, {"locked", &e.Locked}, {"paused", &e.Paused}} {
 		if *b.dst, err = t.GetBool(b.key, false); err != nil {
-			return input.Errorf(rel, b.key, "%v", err)
+			return input.At(rel, b.key, err)
 		}
 	}
 	if e.AccessLevel, err = t.GetString("access_level"); err != nil {
-		return input.Errorf(rel, "access_level", "%v", err)
+		return input.At(rel, "access_level", err)
 	}
 	if e.AccessLevel == "" {
 		e.AccessLevel = "not_protected"
@@ -173,14 +173,14 @@ func (d *Desired) readSettings(e *Executor, t *table.Table) error {
 	}
 	mt, hasMT, err := t.GetInt("maximum_timeout")
 	if err != nil {
-		return input.Errorf(rel, "maximum_timeout", "%v", err)
+		return input.At(rel, "maximum_timeout", err)
 	}
 	if hasMT && mt < 600 {
 		return input.Errorf(rel, "maximum_timeout", "%d is below GitLab's minimum of 600 seconds", mt)
 	}
 	e.MaximumTimeout = mt
 	if e.MaintenanceNote, err = t.GetString("maintenance_note"); err != nil {
-		return input.Errorf(rel, "maintenance_note", "%v", err)
+		return input.At(rel, "maintenance_note", err)
 	}
 	if len(e.MaintenanceNote) > 1024 {
 		return input.Errorf(rel, "maintenance_note", "is longer than GitLab's limit of 1024 characters")
@@ -188,16 +188,17 @@ func (d *Desired) readSettings(e *Executor, t *table.Table) error {
 	return nil
 }
 
-// CheckTag refuses a tag GitLab would not store as given.
-func CheckTag(tag string) error {
+// CheckTag refuses a tag GitLab would not store as given; the error names
+// no file (the caller places it).
+func CheckTag(tag string) *input.Error {
 	if strings.TrimSpace(tag) == "" {
-		return fmt.Errorf("tags must not be empty")
+		return &input.Error{Msg: "tags must not be empty"}
 	}
 	if strings.Contains(tag, ",") {
-		return fmt.Errorf("tag %q contains a comma; GitLab splits tags on commas, give them as separate items", tag)
+		return &input.Error{Msg: fmt.Sprintf("tag %q contains a comma; GitLab splits tags on commas", tag), Fix: "give them as separate items"}
 	}
 	if len(tag) > 255 {
-		return fmt.Errorf("tag %q is longer than 255 characters", tag[:40]+"...")
+		return &input.Error{Msg: fmt.Sprintf("tag %q is longer than 255 characters", tag[:40]+"...")}
 	}
 	return nil
 }

@@ -37,16 +37,17 @@ func DigitlessHostname(h string) string {
 // ValidateNames checks the instance and host names.
 func ValidateNames(hostname, instance string) error {
 	if hostname == "" {
-		return input.OptionErrorf(input.Hostname, "the host name is empty; give the short host name")
+		return input.OptionErrorf(input.Hostname, "the host name is empty").WithFix("give the short host name")
 	}
 	if strings.ContainsAny(hostname, " ,\t\n") {
-		return input.OptionErrorf(input.Hostname, "%q contains spaces or commas; give the short host name", hostname)
+		return input.OptionErrorf(input.Hostname, "%q contains spaces or commas", hostname).WithFix("give the short host name")
 	}
 	if err := ValidateInstanceName(instance); err != nil {
 		return err
 	}
 	if instance == hostname || (DigitlessHostname(hostname) != "" && instance == DigitlessHostname(hostname)) {
-		return input.OptionErrorf(input.Instance, "instance name %q equals the host name (%s); its tag would be meaningless, choose another instance name", instance, hostname)
+		return input.OptionErrorf(input.Instance, "instance name %q equals the host name (%s); its tag would be meaningless", instance, hostname).
+			WithFix("choose another instance name")
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ func (d *Desired) ParseTemplate(name string, data []byte, sec *redact.Redactor) 
 	}
 	t, err := table.ParseTOML(data)
 	if err != nil {
-		return input.Errorf(name, "", "%v", err)
+		return input.At(name, "", err)
 	}
 	for _, k := range t.Keys() {
 		// gitlab-runner reads keys regardless of case: [[Runners]] is [[runners]].
@@ -30,7 +30,7 @@ func (d *Desired) ParseTemplate(name string, data []byte, sec *redact.Redactor) 
 		case strings.EqualFold(k, "runners"):
 			return input.Errorf(name, k, "the template must not contain [[runners]] (in any case)").WithFix("declare each executor as a file in %s/ instead", d.Layout.Instance)
 		case strings.EqualFold(k, "client_configs") && k != "client_configs":
-			return input.Errorf(name, k, "write it as client_configs; gitlab-runner reads keys regardless of case, and the tool reads only client_configs")
+			return input.Errorf(name, k, "gitlab-runner reads keys regardless of case, and the tool reads only client_configs").WithFix("write it as client_configs")
 		}
 	}
 	raw, ok := t.Get("client_configs")
@@ -50,7 +50,7 @@ func (d *Desired) ParseTemplate(name string, data []byte, sec *redact.Redactor) 
 			return err
 		}
 		if j, dup := seen[c.Key]; dup {
-			return input.Errorf(name, fmt.Sprintf("client_configs[%d].url", i), "%q is the same GitLab as client_configs[%d]; merge the two entries", c.URL, j)
+			return input.Errorf(name, fmt.Sprintf("client_configs[%d].url", i), "%q is the same GitLab as client_configs[%d]", c.URL, j).WithFix("merge the two entries")
 		}
 		seen[c.Key] = i
 		d.Clients = append(d.Clients, c)
@@ -64,10 +64,10 @@ func (d *Desired) parseClient(file string, i int, t *table.Table, sec *redact.Re
 	}
 	for _, k := range t.Keys() {
 		if key, ok := lookupKey(clientKeys, k, true); ok && key.Name != k {
-			return nil, where(k, "write it as "+key.Name+"; the tool reads keys as written, in lower case")
+			return nil, where(k, "the tool reads keys as written, in lower case").WithFix("write it as %s", key.Name)
 		}
 		if _, known := ClientKey(k); !known {
-			return nil, where(k, "unknown key; expected one of "+clientKeyNames())
+			return nil, where(k, "unknown key").WithFix("use one of %s", clientKeyNames())
 		}
 	}
 	c := &ClientConfig{Index: i}
@@ -76,7 +76,7 @@ func (d *Desired) parseClient(file string, i int, t *table.Table, sec *redact.Re
 		return nil, where("url", err.Error())
 	}
 	if u == "" {
-		return nil, where("url", "missing; give GitLab's base URL, e.g. url = \"https://gitlab.example.com\"")
+		return nil, where("url", "missing").WithFix("give GitLab's base URL, e.g. url = \"https://gitlab.example.com\"")
 	}
 	if c.Key, err = gitlab.NormalizeURL(u); err != nil {
 		return nil, where("url", err.Error())
@@ -94,7 +94,8 @@ func (d *Desired) parseClient(file string, i int, t *table.Table, sec *redact.Re
 		sec.Add(v)
 	}
 	if c.PAT == "" && c.RegistrationToken == "" {
-		return nil, where("url", fmt.Sprintf("client %s has neither personal_access_token nor registration_token; add a personal_access_token (scope create_runner, plus manage_runner/read_api to heal and clean up)", u))
+		return nil, where("url", fmt.Sprintf("client %s has neither personal_access_token nor registration_token", u)).
+			WithFix("add a personal_access_token (scope create_runner, plus manage_runner/read_api to heal and clean up)")
 	}
 	if c.RunnerType, c.GroupID, c.ProjectID, err = runnerScope(t, where, "instance_type", 0, 0); err != nil {
 		return nil, err
@@ -134,13 +135,14 @@ func (d *Desired) secretKey(t *table.Table, key string, where func(key, msg stri
 	_, hasFile := t.Get(key + "_file")
 	switch {
 	case hasInline && hasFile:
-		return "", where(key, fmt.Sprintf("give either %s or %s_file, not both", key, key))
+		return "", where(key, fmt.Sprintf("both %s and %s_file are set", key, key)).WithFix("give either one, not both")
 	case hasInline:
 		if strings.TrimSpace(inline) == "" {
-			return "", where(key, "is empty; set the token or remove the key")
+			return "", where(key, "is empty").WithFix("set the token or remove the key")
 		}
 		if isPlaceholder(inline) {
-			return "", where(key, fmt.Sprintf("holds the placeholder %s, not a token; put the real token here (or in %s_file)", strings.TrimSpace(inline), key))
+			return "", where(key, fmt.Sprintf("holds the placeholder %s, not a token", strings.TrimSpace(inline))).
+				WithFix("put the real token here (or in %s_file)", key)
 		}
 		return strings.TrimSpace(inline), nil
 	case hasFile:
@@ -153,14 +155,14 @@ func (d *Desired) secretKey(t *table.Table, key string, where func(key, msg stri
 			return "", fileErr(err, at, file)
 		}
 		v := strings.TrimSpace(string(data))
-		bad := func(msg string) error { at.Msg = file + ": " + msg; return at }
+		bad := func(msg, fix string) error { at.Msg, at.Fix = file+": "+msg, fix; return at }
 		switch {
 		case v == "":
-			return "", bad("the file is empty; write the token into it")
+			return "", bad("the file is empty", "write the token into it")
 		case strings.ContainsAny(v, "\n\r") || !utf8.ValidString(v):
-			return "", bad("the file must hold the token alone on one line")
+			return "", bad("the file must hold the token alone on one line", "")
 		case isPlaceholder(v):
-			return "", bad("the file holds a placeholder, not a token; write the real token into it")
+			return "", bad("the file holds a placeholder, not a token", "write the real token into it")
 		}
 		return v, nil
 	}
@@ -195,11 +197,11 @@ func runnerScope(t *table.Table, where func(key, msg string) *input.Error, defTy
 	case "instance_type":
 	case "group_type":
 		if g <= 0 {
-			return "", 0, 0, where("group_id", "runner_type group_type needs group_id = <numeric id of the group>")
+			return "", 0, 0, where("group_id", "runner_type group_type needs group_id").WithFix("add group_id = <numeric id of the group>")
 		}
 	case "project_type":
 		if p <= 0 {
-			return "", 0, 0, where("project_id", "runner_type project_type needs project_id = <numeric id of the project>")
+			return "", 0, 0, where("project_id", "runner_type project_type needs project_id").WithFix("add project_id = <numeric id of the project>")
 		}
 	default:
 		return "", 0, 0, where("runner_type", fmt.Sprintf("%q is not one of %s", rt, strings.Join(RunnerTypes(), ", ")))

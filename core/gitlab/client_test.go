@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,8 +84,9 @@ func TestTimeoutIsBoundedAndErrorsHoldNoSecret(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error although GitLab never answered")
 	}
-	if !strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "SECRET") {
-		t.Fatalf("error %q", err)
+	var ne *NetError
+	if !errors.As(err, &ne) || !isTimeout(ne.Err) || ne.Attempts != 2 || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("error %q: want no answer, timed out after 2 attempts, quoting no secret", err)
 	}
 	// The bound is read from the simulator's log, not the test's clock: two
 	// attempts (MaxAttempts), each given up by the client after its
@@ -119,7 +121,8 @@ func TestInsufficientScopeIsRecognised(t *testing.T) {
 	s, c := setup(t)
 	s.AddPAT(gitlabsim.PAT{Name: "admin", Value: pat, Scopes: []string{"read_api"}, Admin: true})
 	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
-	if !IsInsufficientScope(err) || !strings.Contains(err.Error(), "create_runner") {
-		t.Fatalf("got %v", err)
+	var ae *APIError
+	if !IsInsufficientScope(err) || !errors.As(err, &ae) || !slices.Contains(strings.Fields(ae.Scope), "create_runner") {
+		t.Fatalf("got %v, want insufficient_scope naming create_runner", err)
 	}
 }

@@ -32,16 +32,17 @@ const MaxConfigSize = 16 << 20
 // CheckPrivate refuses a path that group or other can access, or that is
 // owned by someone other than root or the user running the tool: whoever
 // owns a file can change what it says (and, for a folder, what it holds),
-// so a root run must not take its secrets or its GitLab from them.
-func CheckPrivate(path, what string) error {
+// so a root run must not take its secrets or its GitLab from them. name
+// is how errors call path (relative to the prefix when inside it).
+func CheckPrivate(path, name, what string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return &input.Error{File: path, Msg: what + " does not exist", Err: fs.ErrNotExist}
+			return &input.Error{File: name, Msg: what + " does not exist", Err: fs.ErrNotExist}
 		}
-		return input.Errorf(path, "", "%s cannot be read: %v", what, UnwrapPathErr(err))
+		return input.Errorf(name, "", "%s cannot be read: %v", what, UnwrapPathErr(err))
 	}
-	return checkPrivateInfo(fi, path, path, what)
+	return checkPrivateInfo(fi, path, name, what)
 }
 
 // checkPrivateInfo checks mode and owner; name is how messages call path.
@@ -82,9 +83,15 @@ func checkOwner(fi fs.FileInfo, path, name, what string) error {
 			fix = "chown " + u.Username + " " + path
 		}
 	}
-	return input.Errorf(name, "", "%s is owned by %s, not by root or the user running this tool; whoever owns it could change what this run trusts", what, owner).
+	ie := input.Errorf(name, "", "%s is owned by %s, not by root or the user running this tool; whoever owns it could change what this run trusts", what, owner).
 		WithFix("fix it with: %s", fix)
+	ie.Err = ErrForeignOwner
+	return ie
 }
+
+// ErrForeignOwner: a file or folder the run would trust is owned by
+// someone other than root or the user running the tool.
+var ErrForeignOwner = errors.New("owned by another user")
 
 // UnwrapPathErr drops the path from an *fs.PathError (messages name the file themselves).
 func UnwrapPathErr(err error) error {
@@ -155,7 +162,7 @@ func openRegular(path, name string) (*os.File, fs.FileInfo, error) {
 	if !fi.Mode().IsRegular() {
 		f.Close()
 		return nil, nil, &input.Error{File: name, Err: ErrNotRegular,
-			Msg: fmt.Sprintf("is not a regular file (%s); replace it with a regular file", kindOf(fi.Mode()))}
+			Msg: fmt.Sprintf("is not a regular file (%s)", kindOf(fi.Mode())), Fix: "replace it with a regular file"}
 	}
 	return f, fi, nil
 }
@@ -194,7 +201,7 @@ func readAllCapped(f *os.File, name string, limit int64) ([]byte, error) {
 func CheckText(name string, data []byte) error {
 	if !utf8.Valid(data) {
 		line := 1 + bytes.Count(data[:firstInvalid(data)], []byte("\n"))
-		return input.Errorf(name, "", "line %d: not valid UTF-8; save the file as UTF-8", line)
+		return &input.Error{File: name, Line: line, Msg: "not valid UTF-8", Fix: "save the file as UTF-8"}
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
 		return input.Errorf(name, "", "contains NUL bytes; this is not a text file")

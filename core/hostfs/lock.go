@@ -37,7 +37,7 @@ func Lock(ctx context.Context, l Layout, timeout time.Duration) (*flock.Flock, e
 	defer cancel()
 	ok, err := fl.TryLockContext(lctx, 50*time.Millisecond)
 	if errors.Is(err, syscall.ELOOP) {
-		return nil, input.Errorf(l.LockPath(), "", "the lock file is a symbolic link").
+		return nil, input.Errorf(l.Rel(l.LockPath()), "", "the lock file is a symbolic link").
 			WithFix("the tool creates it itself, so remove the link (rm %s)", l.LockPath())
 	}
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {

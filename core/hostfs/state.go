@@ -54,8 +54,8 @@ func Reread(l Layout, prev *LiveConfig, sec *redact.Redactor) (*LiveConfig, erro
 // ReadLiveConfig reads the config gitlab-runner uses now. A file that does
 // not parse is an error: guessing would lose tokens.
 func ReadLiveConfig(l Layout, sec *redact.Redactor) (*LiveConfig, error) {
-	path := l.ConfigPath()
-	data, fi, err := ReadCapped(path, path, MaxConfigSize)
+	path, name := l.ConfigPath(), l.Rel(l.ConfigPath())
+	data, fi, err := ReadCapped(path, name, MaxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &LiveConfig{}, nil
 	}
@@ -65,7 +65,7 @@ func ReadLiveConfig(l Layout, sec *redact.Redactor) (*LiveConfig, error) {
 	lc := &LiveConfig{Exists: true, Raw: data, Snap: &Snapshot{Data: data, Info: fi}}
 	t, err := table.ParseTOML(data)
 	if err != nil {
-		return nil, input.Errorf(path, "", "%v", err).WithFix("fix the file, or move it away to have every runner adopted again")
+		return nil, input.At(name, "", err).WithFix("fix the file, or move it away to have every runner adopted again")
 	}
 	raw, ok := t.Get("runners")
 	if !ok {
@@ -76,7 +76,7 @@ func ReadLiveConfig(l Layout, sec *redact.Redactor) (*LiveConfig, error) {
 		if a, isArr := raw.([]any); isArr && len(a) == 0 {
 			return lc, nil
 		}
-		return nil, input.Errorf(path, "runners", "must be an array of tables ([[runners]])").WithFix("fix the file, or move it away to have every runner adopted again")
+		return nil, input.Errorf(name, "runners", "must be an array of tables ([[runners]])").WithFix("fix the file, or move it away to have every runner adopted again")
 	}
 	for i, el := range arr {
 		rt := el.(*table.Table)
@@ -88,7 +88,7 @@ func ReadLiveConfig(l Layout, sec *redact.Redactor) (*LiveConfig, error) {
 		if v, ok := rt.Get("id"); ok {
 			id, isInt := v.(int64)
 			if !isInt {
-				return nil, input.Errorf(path, fmt.Sprintf("runners[%d].id", i), "must be an integer")
+				return nil, input.Errorf(name, fmt.Sprintf("runners[%d].id", i), "must be an integer")
 			}
 			lr.ID = id
 		}
@@ -176,7 +176,7 @@ func NewState() *State { return &State{Version: 1, Runners: map[string]StateRunn
 
 // ReadState reads the state file; any problem means "unknown".
 func ReadState(l Layout) (*State, string, error) {
-	data, fi, err := ReadCapped(l.StatePath(), l.StatePath(), MaxConfigSize)
+	data, fi, err := ReadCapped(l.StatePath(), l.Rel(l.StatePath()), MaxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return NewState(), "", nil
 	}

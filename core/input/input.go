@@ -42,9 +42,11 @@ type Error struct {
 	Option Option
 	// File is the file at fault, relative to the prefix when inside it.
 	File string
+	// Line and Column are where in File, when a parser said.
+	Line, Column int
 	// Key is the key within File ("url", "client_configs[0].url").
 	Key string
-	// Msg says what is wrong.
+	// Msg says what is wrong (not where, nor how to fix it).
 	Msg string
 	// Fix says what to do; FixOption, when set, is the option the fix
 	// asks for, named by the front end after Fix ("… or raise" --lock-timeout).
@@ -70,7 +72,7 @@ func (e *Error) WithFix(format string, args ...any) *Error {
 	return e
 }
 
-// Where is the place the error names: option, file and key.
+// Where is the place the error names: option, file, line and key.
 func (e *Error) Where(name Names) string {
 	var parts []string
 	if e.Option != "" {
@@ -80,11 +82,21 @@ func (e *Error) Where(name Names) string {
 		parts = append(parts, e.File)
 	}
 	s := strings.Join(parts, " ")
-	if e.Key != "" {
+	add := func(p string) {
 		if s != "" {
 			s += ": "
 		}
-		s += "key " + e.Key
+		s += p
+	}
+	if e.Line > 0 {
+		l := fmt.Sprintf("line %d", e.Line)
+		if e.Column > 0 {
+			l += fmt.Sprintf(", column %d", e.Column)
+		}
+		add(l)
+	}
+	if e.Key != "" {
+		add("key " + e.Key)
 	}
 	return s
 }
@@ -115,6 +127,70 @@ func (e *Error) FixText(name Names) string {
 func (e *Error) Error() string { return e.Render(Neutral) }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Fields is an Error as front ends report it in JSON: each part on its
+// own, options named by the front end, so scripts read fields instead of
+// wording.
+type Fields struct {
+	Option string `json:"option,omitempty"`
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+	Key    string `json:"key,omitempty"`
+	// Message says what is wrong; Fix what to do (with FixOption named
+	// in it); FixOption is the option the fix asks for.
+	Message   string `json:"message"`
+	Fix       string `json:"fix,omitempty"`
+	FixOption string `json:"fix_option,omitempty"`
+}
+
+// Fields gives the error's parts with options named by the front end.
+func (e *Error) Fields(name Names) Fields {
+	f := Fields{File: e.File, Line: e.Line, Column: e.Column, Key: e.Key, Message: e.Msg, Fix: e.FixText(name)}
+	if e.Option != "" {
+		f.Option = name(e.Option)
+	}
+	if e.FixOption != "" {
+		f.FixOption = name(e.FixOption)
+	}
+	return f
+}
+
+// All lists the Errors in err's tree, joined errors included, in order.
+func All(err error) []*Error {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *Error:
+		return []*Error{e}
+	case interface{ Unwrap() []error }:
+		var out []*Error
+		for _, x := range e.Unwrap() {
+			out = append(out, All(x)...)
+		}
+		return out
+	case interface{ Unwrap() error }:
+		return All(e.Unwrap())
+	}
+	return nil
+}
+
+// At places err in file at key. An Error from reading the file (which may
+// name its own line, column and key) gets file, and key unless it names
+// one; any other error becomes an Error saying its text.
+func At(file, key string, err error) *Error {
+	if ie := As(err); ie != nil {
+		out := *ie
+		if out.File == "" {
+			out.File = file
+		}
+		if out.Key == "" {
+			out.Key = key
+		}
+		return &out
+	}
+	return &Error{File: file, Key: key, Msg: err.Error(), Err: err}
+}
 
 // As returns the Error in err's chain, or nil.
 func As(err error) *Error {

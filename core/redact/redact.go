@@ -80,11 +80,13 @@ func (r *Redactor) Redact(s string) string {
 }
 
 // A URL's user name and password, and its query and fragment
-// (private_token=...), never leave the process.
+// (private_token=...), never leave the process. The query ends at a
+// backslash that escapes a quote: text redacted may be JSON (the CLI's
+// report), whose strings end with \" after a URL, and must stay JSON.
 var (
 	urlUserinfo = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@"'<>]+@`) })
 	urlQuery    = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^\s?#"'<>]*)[?#][^\s"'<>]*`)
+		return regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^\s?#"'<>]*)[?#](?:[^\s"'<>\\]|\\[^"])*`)
 	})
 )
 

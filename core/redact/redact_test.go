@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -41,5 +42,36 @@ func TestCutSecretsAreRedacted(t *testing.T) {
 	}
 	if got := r.Redact("waiting... zzSEC... done"); got != "waiting... zzSEC... done" {
 		t.Errorf("text with no secret changed: %q", got)
+	}
+}
+
+// The CLI redacts its JSON report as text: a URL's query or credentials
+// inside a JSON string are redacted without taking the backslash that
+// escapes the string's closing quote, so the report stays JSON; the query
+// is still redacted whole in plain text.
+func TestRedactingJSONKeepsItJSON(t *testing.T) {
+	r := New()
+	for _, msg := range []string{
+		`url "https://gitlab.example.org/?private_token=SECRETquery123" has a query`,
+		`url "https://user:SECRETpassword1@gitlab.example.org" has credentials`,
+		`"https://gitlab.example.org/#SECRETfragment\" and \\"`,
+		"https://gitlab.example.org/?a=1\nSECRETnext\" line",
+	} {
+		b, err := json.Marshal(map[string]string{"msg": msg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := r.Redact(string(b))
+		var back map[string]string
+		if err := json.Unmarshal([]byte(got), &back); err != nil {
+			t.Errorf("%s redacted to %s: no longer JSON (%v)", b, got, err)
+			continue
+		}
+		if strings.Contains(back["msg"], "SECRET") || !strings.Contains(back["msg"], Placeholder) {
+			t.Errorf("%q redacted to %q", msg, back["msg"])
+		}
+	}
+	if got := r.Redact(`see https://gitlab.example.org/?a=b\SECRETafter here`); strings.Contains(got, "SECRET") {
+		t.Errorf("plain text query redacted to %q", got)
 	}
 }

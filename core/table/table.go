@@ -1,16 +1,17 @@
 // Package table holds settings files as ordered tables: TOML and YAML
 // parsed with bounds on size and nesting, typed readers, and a TOML encoder
 // that writes keys in the order they were given, indented as gitlab-runner
-// writes its own config.
+// writes its own config. Its errors are input.Errors that name the line,
+// column and key at fault but not the file: callers place them (input.At).
 package table
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"gopkg.in/yaml.v3"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
 // Table is a TOML table that remembers the order of its keys, so that
@@ -99,9 +102,9 @@ func ParseTOML(data []byte) (*Table, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if asParseError(err, &pe) {
-			return nil, fmt.Errorf("line %d, column %d%s: %s", pe.Position.Line, pe.Position.Col, keyOfLine(data, pe.Position.Line), unquote(pe.Message))
+			return nil, &input.Error{Line: pe.Position.Line, Column: pe.Position.Col, Key: keyOfLine(data, pe.Position.Line), Msg: unquote(pe.Message)}
 		}
-		return nil, fmt.Errorf("not valid TOML")
+		return nil, &input.Error{Msg: "not valid TOML"}
 	}
 	order := map[string][]string{}
 	seen := map[string]bool{}
@@ -132,7 +135,7 @@ func checkTOMLNesting(data []byte) error {
 	var stack []byte // '[' or '{', innermost last
 	line, dots, inKey := 1, 0, true
 	tooDeep := func() error {
-		return fmt.Errorf("line %d: keys, arrays and tables are nested more than %d levels deep; gitlab-runner's settings never are", line, MaxNesting)
+		return &input.Error{Line: line, Msg: fmt.Sprintf("keys, arrays and tables are nested more than %d levels deep; gitlab-runner's settings never are", MaxNesting)}
 	}
 	for i := 0; i < len(data); i++ {
 		switch c := data[i]; c {
@@ -238,7 +241,7 @@ func keyOfLine(data []byte, line int) string {
 		return ""
 	}
 	if m := reLineKey().FindStringSubmatch(lines[line-1]); m != nil && len(m[1]) <= 64 {
-		return ", key " + strings.ReplaceAll(m[1], " ", "")
+		return strings.ReplaceAll(m[1], " ", "")
 	}
 	return ""
 }
@@ -309,21 +312,21 @@ func valueFromTOML(v any, path []string, order map[string][]string) (any, error)
 	case string, int64, float64, bool, time.Time:
 		return x, nil
 	}
-	return nil, fmt.Errorf("key %s: unsupported value of type %T", strings.Join(path, "."), v)
+	return nil, &input.Error{Key: strings.Join(path, "."), Msg: fmt.Sprintf("unsupported value of type %T", v)}
 }
 
 // ParseYAML decodes a YAML mapping into an ordered Table.
 func ParseYAML(data []byte) (*Table, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, errors.New(unquote(err.Error()))
+		return nil, yamlError(err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return New(), nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("line %d: the document must be a mapping of keys to values", root.Line)
+		return nil, &input.Error{Line: root.Line, Msg: "the document must be a mapping of keys to values"}
 	}
 	budget := maxYAMLValues
 	v, err := valueFromYAML(root, nil, 0, &budget)
@@ -333,6 +336,19 @@ func ParseYAML(data []byte) (*Table, error) {
 	return v.(*Table), nil
 }
 
+// reYAMLError is how yaml.v3 words a syntax error: "yaml: line 3: ...".
+var reYAMLError = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
+
+// yamlError gives the line of a YAML syntax error as a field.
+func yamlError(err error) *input.Error {
+	msg := unquote(err.Error())
+	if m := reYAMLError().FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &input.Error{Line: line, Msg: m[2]}
+	}
+	return &input.Error{Msg: msg}
+}
+
 // maxYAMLValues bounds the values a YAML file may expand to. Aliases are
 // expanded while converting: ten lines of aliases of aliases ("billion
 // laughs") would otherwise expand to billions of values.
@@ -340,16 +356,14 @@ const maxYAMLValues = 100_000
 
 func valueFromYAML(n *yaml.Node, path []string, depth int, budget *int) (any, error) {
 	if depth > 64 {
-		return nil, fmt.Errorf("line %d: nesting is too deep", n.Line)
+		return nil, &input.Error{Line: n.Line, Msg: "nesting is too deep"}
 	}
 	if *budget--; *budget < 0 {
-		return nil, fmt.Errorf("line %d: the file expands to more than %d values (YAML aliases of aliases?); write the values out instead", n.Line, maxYAMLValues)
+		return nil, &input.Error{Line: n.Line, Msg: fmt.Sprintf("the file expands to more than %d values (YAML aliases of aliases?)", maxYAMLValues),
+			Fix: "write the values out instead"}
 	}
-	where := func() string {
-		if len(path) == 0 {
-			return fmt.Sprintf("line %d", n.Line)
-		}
-		return fmt.Sprintf("line %d: key %s", n.Line, strings.Join(path, "."))
+	at := func(msg, fix string) *input.Error {
+		return &input.Error{Line: n.Line, Key: strings.Join(path, "."), Msg: msg, Fix: fix}
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
@@ -359,13 +373,13 @@ func valueFromYAML(n *yaml.Node, path []string, depth int, budget *int) (any, er
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			kn, vn := n.Content[i], n.Content[i+1]
 			if kn.Kind != yaml.ScalarNode || (kn.Tag != "!!str" && kn.Tag != "!!int" && kn.Tag != "!!bool") {
-				return nil, fmt.Errorf("line %d: keys must be plain strings", kn.Line)
+				return nil, &input.Error{Line: kn.Line, Msg: "keys must be plain strings"}
 			}
 			if kn.Value == "<<" && kn.Tag == "!!merge" {
-				return nil, fmt.Errorf("line %d: YAML merge keys (<<) are not supported; write the keys out", kn.Line)
+				return nil, &input.Error{Line: kn.Line, Msg: "YAML merge keys (<<) are not supported", Fix: "write the keys out"}
 			}
 			if _, dup := t.Get(kn.Value); dup {
-				return nil, fmt.Errorf("line %d: key %q appears twice", kn.Line, kn.Value)
+				return nil, &input.Error{Line: kn.Line, Key: strings.Join(append(append([]string(nil), path...), kn.Value), "."), Msg: "appears twice"}
 			}
 			v, err := valueFromYAML(vn, append(append([]string(nil), path...), kn.Value), depth+1, budget)
 			if err != nil {
@@ -387,37 +401,37 @@ func valueFromYAML(n *yaml.Node, path []string, depth int, budget *int) (any, er
 	case yaml.ScalarNode:
 		switch n.Tag {
 		case "!!null":
-			return nil, fmt.Errorf("%s: empty (null) values cannot be written to config.toml; give a value or remove the key", where())
+			return nil, at("empty (null) values cannot be written to config.toml", "give a value or remove the key")
 		case "!!str", "!!binary":
 			return n.Value, nil
 		case "!!bool":
 			var b bool
 			if err := n.Decode(&b); err != nil {
-				return nil, fmt.Errorf("%s: not a valid boolean", where())
+				return nil, at("not a valid boolean", "")
 			}
 			return b, nil
 		case "!!int":
 			var i int64
 			if err := n.Decode(&i); err != nil {
-				return nil, fmt.Errorf("%s: not an integer that fits in 64 bits; quote it if it is text", where())
+				return nil, at("not an integer that fits in 64 bits", "quote it if it is text")
 			}
 			return i, nil
 		case "!!float":
 			var f float64
 			if err := n.Decode(&f); err != nil {
-				return nil, fmt.Errorf("%s: not a valid number; quote it if it is text", where())
+				return nil, at("not a valid number", "quote it if it is text")
 			}
 			return f, nil
 		case "!!timestamp":
 			var t time.Time
 			if err := n.Decode(&t); err != nil {
-				return nil, fmt.Errorf("%s: not a valid date and time; quote it if it is text", where())
+				return nil, at("not a valid date and time", "quote it if it is text")
 			}
 			return t, nil
 		}
-		return nil, fmt.Errorf("%s: unsupported YAML tag %s", where(), n.Tag)
+		return nil, at("unsupported YAML tag "+n.Tag, "")
 	}
-	return nil, fmt.Errorf("%s: unsupported YAML node", where())
+	return nil, at("unsupported YAML node", "")
 }
 
 // FromPlain converts JSON-like values (Ansible module arguments) into a
@@ -446,7 +460,7 @@ func FromPlain(m map[string]any, path string) (*Table, error) {
 func valueFromPlain(v any, path string) (any, error) {
 	switch x := v.(type) {
 	case nil:
-		return nil, fmt.Errorf("%s: null values cannot be written to config.toml; give a value or leave the key out", path)
+		return nil, &input.Error{Key: path, Msg: "null values cannot be written to config.toml", Fix: "give a value or leave the key out"}
 	case map[string]any:
 		return FromPlain(x, path)
 	case []any:
@@ -461,7 +475,7 @@ func valueFromPlain(v any, path string) (any, error) {
 		return out, nil
 	case string:
 		if !utf8.ValidString(x) {
-			return nil, fmt.Errorf("%s: not valid UTF-8", path)
+			return nil, &input.Error{Key: path, Msg: "not valid UTF-8"}
 		}
 		return x, nil
 	case bool, int64, time.Time:
@@ -474,7 +488,7 @@ func valueFromPlain(v any, path string) (any, error) {
 		}
 		f, err := x.Float64()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %q is not a number", path, x.String())
+			return nil, &input.Error{Key: path, Msg: fmt.Sprintf("%q is not a number", x.String())}
 		}
 		return f, nil
 	case float64:
@@ -483,7 +497,7 @@ func valueFromPlain(v any, path string) (any, error) {
 		}
 		return x, nil
 	}
-	return nil, fmt.Errorf("%s: unsupported value of type %T", path, v)
+	return nil, &input.Error{Key: path, Msg: fmt.Sprintf("unsupported value of type %T", v)}
 }
 
 // GetString reads a string key ("" when absent).
@@ -494,7 +508,7 @@ func (t *Table) GetString(key string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", fmt.Errorf("must be %s, not %s", KindString, typeName(v))
+		return "", &input.Error{Msg: fmt.Sprintf("must be %s, not %s", KindString, typeName(v))}
 	}
 	return s, nil
 }
@@ -525,7 +539,7 @@ func (t *Table) GetInt(key string) (int64, bool, error) {
 	}
 	n, ok := v.(int64)
 	if !ok {
-		return 0, true, fmt.Errorf("must be %s, not %s", KindInt, typeName(v))
+		return 0, true, &input.Error{Msg: fmt.Sprintf("must be %s, not %s", KindInt, typeName(v))}
 	}
 	return n, true, nil
 }
@@ -538,7 +552,7 @@ func (t *Table) GetBool(key string, def bool) (bool, error) {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return false, fmt.Errorf("must be %s, not %s", KindBool, typeName(v))
+		return false, &input.Error{Msg: fmt.Sprintf("must be %s, not %s", KindBool, typeName(v))}
 	}
 	return b, nil
 }
@@ -551,13 +565,14 @@ func (t *Table) GetStringList(key string) ([]string, error) {
 	}
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("must be %s, e.g. %s = [\"a\", \"b\"], not %s", KindStringList, key, typeName(v))
+		return nil, &input.Error{Msg: fmt.Sprintf("must be %s, not %s", KindStringList, typeName(v)),
+			Fix: fmt.Sprintf("write it as a list, e.g. %s = [\"a\", \"b\"]", key)}
 	}
 	out := make([]string, 0, len(arr))
 	for i, e := range arr {
 		s, ok := e.(string)
 		if !ok {
-			return nil, fmt.Errorf("item %d must be a string, not %s", i, typeName(e))
+			return nil, &input.Error{Msg: fmt.Sprintf("item %d must be a string, not %s", i, typeName(e))}
 		}
 		out = append(out, s)
 	}

@@ -141,7 +141,7 @@ func (o Options) tag(d *config.Desired, e *config.Executor, scheds []string, cap
 		if v, ok := o.Getenv(name); ok && strings.TrimSpace(v) != "" {
 			v = strings.TrimSpace(v)
 			if err := config.CheckTag(v); err != nil {
-				return input.Errorf(e.File, "env_tags", "environment variable %s: %v", name, err)
+				return &input.Error{File: e.File, Key: "env_tags", Msg: fmt.Sprintf("environment variable %s: %s", name, err.Msg), Fix: err.Fix}
 			}
 			env = append(env, v)
 			tags = append(tags, v)
@@ -213,10 +213,10 @@ func loadSchema(path string) (*jsonschema.Resolved, error) {
 	if !json.Valid(data) {
 		var v any
 		err := json.Unmarshal(data, &v)
-		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: fmt.Sprintf("not valid JSON: %v", err)}
+		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: fmt.Sprintf("not valid JSON: %v", err), Err: err}
 	}
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: fmt.Sprintf("not a valid JSON Schema: %v", err)}
+		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: fmt.Sprintf("not a valid JSON Schema: %v", err), Err: err}
 	}
 	// Tag schemas use the common core of every draft (type, enum,
 	// properties, required, pattern, ...). A draft-07 schema is read as
@@ -230,7 +230,7 @@ func loadSchema(path string) (*jsonschema.Resolved, error) {
 	}
 	r, err := s.Resolve(nil)
 	if err != nil {
-		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: "not a valid JSON Schema: " + firstLine(err.Error())}
+		return nil, &input.Error{Option: input.TagSchema, File: path, Msg: "not a valid JSON Schema: " + firstLine(err.Error()), Err: err}
 	}
 	return r, nil
 }
@@ -302,12 +302,12 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *config.
 	}
 	for k, v := range obj {
 		if builtinProps[k] {
-			return nil, captureErr(prog, "property %q for executor %s clashes with a built-in property; rename it", k, e.Name)
+			return nil, captureErr(prog, "property %q for executor %s clashes with a built-in property", k, e.Name).WithFix("rename it")
 		}
 		switch x := v.(type) {
 		case string:
 			if err := config.CheckTag(x); err != nil {
-				return nil, captureErr(prog, "property %q for executor %s: %v", k, e.Name, err)
+				return nil, captureErr(prog, "property %q for executor %s: %s", k, e.Name, err.Msg).WithFix("%s", err.Fix)
 			}
 		case []any:
 			for _, s := range x {
@@ -316,7 +316,7 @@ func capture(ctx context.Context, prog string, timeout time.Duration, e *config.
 					return nil, captureErr(prog, "property %q for executor %s: list items must be strings", k, e.Name)
 				}
 				if err := config.CheckTag(str); err != nil {
-					return nil, captureErr(prog, "property %q for executor %s: %v", k, e.Name, err)
+					return nil, captureErr(prog, "property %q for executor %s: %s", k, e.Name, err.Msg).WithFix("%s", err.Fix)
 				}
 			}
 		default:

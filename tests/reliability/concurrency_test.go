@@ -1,7 +1,9 @@
 package reliability
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +14,10 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
 // TestConcurrentRunsSerialise starts two register-runner runs and a module
@@ -87,9 +91,11 @@ func TestLockTimeoutIsBoundedAndClear(t *testing.T) {
 	}
 	defer fl.Unlock()
 	start := time.Now()
-	code, _, stderr := runBinary(t, nil, w.cliArgs("--lock-timeout", "300ms")...)
-	if code != 1 || !strings.Contains(stderr, "holds the lock") || !strings.Contains(stderr, l.LockPath()) {
-		t.Fatalf("exit %d, stderr %s", code, stderr)
+	err := coretest.Run(t, context.Background(), core.Options{Prefix: w.p.Dir, Instance: "main", Hostname: hostname,
+		Concurrency: core.DefaultConcurrency, LockTimeout: 300 * time.Millisecond}).Err
+	var busy *hostfs.BusyError
+	if !errors.As(err, &busy) || busy.Path != l.LockPath() || busy.Waited != 300*time.Millisecond || input.Is(err) {
+		t.Fatalf("got %v, want the run to give up on the lock %s after 300ms", err, l.LockPath())
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("waited %s for a 300ms lock timeout", el)

@@ -11,7 +11,6 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 // TestRateLimitedFleet: ten hosts register at once while GitLab answers
@@ -36,8 +35,8 @@ func TestRateLimitedFleet(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[h] = core.Sync(context.Background(), core.Options{Prefix: prefixes[h].Dir, Instance: "main",
-				Hostname: fmt.Sprintf("host%02d", h), Concurrency: core.DefaultConcurrency, RetryBudget: 30 * time.Second, Secrets: redact.New()})
+			errs[h] = coretest.Run(t, context.Background(), core.Options{Prefix: prefixes[h].Dir, Instance: "main",
+				Hostname: fmt.Sprintf("host%02d", h), Concurrency: core.DefaultConcurrency, RetryBudget: 30 * time.Second}).Err
 		}()
 	}
 	wg.Wait()

@@ -22,7 +22,6 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 const hostname = "node12"
@@ -119,38 +118,16 @@ func (w *world) id(t *testing.T, name string) int64 {
 	return 0
 }
 
-// sync runs the engine in-process with short timeouts; everything it
-// reports is recorded and checked for secrets.
+// sync runs the engine in-process with short timeouts (coretest.Run:
+// everything it reports is recorded and checked for secrets).
 func (w *world) sync(t *testing.T, ctx context.Context) (*core.Result, error) {
 	t.Helper()
-	sec := redact.New()
-	var logs []string
-	var mu sync.Mutex
-	res, err := core.Sync(ctx, core.Options{
-		Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Secrets: sec, Concurrency: core.DefaultConcurrency,
+	oc := coretest.Run(t, ctx, core.Options{
+		Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Concurrency: core.DefaultConcurrency,
 		RequestTimeout: 250 * time.Millisecond, RetryBudget: 4 * time.Second, MaxAttempts: 4,
 		LockTimeout: 10 * time.Second,
-		Log: func(s string) {
-			mu.Lock()
-			logs = append(logs, s)
-			mu.Unlock()
-		},
 	})
-	var out strings.Builder
-	for _, l := range logs {
-		out.WriteString(l + "\n")
-	}
-	if res != nil {
-		for _, r := range res.Runners {
-			fmt.Fprintf(&out, "%s %s %d %s %s\n", r.Action, r.Name, r.ID, r.Reason, r.Error)
-		}
-		out.WriteString(res.Before + res.After)
-	}
-	if err != nil {
-		out.WriteString(sec.Redact(err.Error()))
-	}
-	coretest.Record(t, "sync", []byte(sec.Redact(out.String())))
-	return res, err
+	return oc.Res, oc.Err
 }
 
 type entry struct {

@@ -1,11 +1,15 @@
 package reliability
 
 import (
+	"context"
+	"crypto/x509"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
 // TestTLS serves the simulator over HTTPS with its own CA.
@@ -15,11 +19,14 @@ func TestTLS(t *testing.T) {
 	w := &world{sim: &coretest.Sim{Sim: sim.Sim, URL: sim.URL}, p: p}
 	p.Executor("a.toml", executorFile(sim.URL, "a", ""))
 
-	// Without the CA: a clear failure, nothing registered.
+	// Without the CA: a clear failure (the certificate's authority is
+	// unknown; the message names the key that fixes it), nothing
+	// registered.
 	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT})
-	code, _, stderr := runBinary(t, nil, w.cliArgs()...)
-	if code != 1 || !strings.Contains(stderr, "unknown authority") || !strings.Contains(stderr, "tls_ca_file") {
-		t.Fatalf("without tls_ca_file: exit %d\n%s", code, stderr)
+	_, err := w.sync(t, context.Background())
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) || input.Is(err) || !strings.Contains(err.Error(), "tls_ca_file") {
+		t.Fatalf("without tls_ca_file: got %v, want an unknown authority, naming tls_ca_file", err)
 	}
 	if len(sim.Runners()) != 0 {
 		t.Fatal("a runner was registered over an unverified connection")

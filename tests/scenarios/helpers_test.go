@@ -1,15 +1,12 @@
 package scenarios
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,68 +14,35 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 const host = "node12"
 
-// outcome is one engine run: its result, its error and what it logged.
-type outcome struct {
-	res  *core.Result
-	err  error
-	logs []string
-}
-
-// run calls core.Run for the prefix with the options a host would use;
+// run calls the engine for the prefix with the options a host would use;
 // mod adjusts them. Everything the run reports is checked for secrets.
-func run(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) outcome {
+func run(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) coretest.Outcome {
 	t.Helper()
-	var mu sync.Mutex
-	var logs []string
-	sec := redact.New()
 	o := core.Options{
 		Prefix: p.Dir, Instance: p.Instance, Hostname: host, Concurrency: core.DefaultConcurrency,
-		RequestTimeout: 5 * time.Second, LockTimeout: 5 * time.Second, Secrets: sec,
-		Log: func(s string) {
-			mu.Lock()
-			logs = append(logs, s)
-			mu.Unlock()
-		},
+		RequestTimeout: 5 * time.Second, LockTimeout: 5 * time.Second,
 	}
 	if mod != nil {
 		mod(&o)
 	}
-	res, err := core.Run(context.Background(), o)
-	var out bytes.Buffer
-	if res != nil {
-		b, jerr := json.Marshal(res)
-		if jerr != nil {
-			t.Fatal(jerr)
-		}
-		out.Write(b)
-		out.WriteString("\n" + res.Before + res.After)
-	}
-	for _, l := range logs {
-		out.WriteString(l + "\n")
-	}
-	if err != nil {
-		out.WriteString(sec.Redact(err.Error()) + "\n")
-	}
-	coretest.Record(t, "result", out.Bytes())
-	return outcome{res, err, logs}
+	return coretest.Run(t, context.Background(), o)
 }
 
 // mustRun runs and fails the test on any error.
 func mustRun(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) *core.Result {
 	t.Helper()
 	oc := run(t, p, mod)
-	if oc.err != nil {
-		t.Fatalf("run failed: %v\nlogs: %q", oc.err, oc.logs)
+	if oc.Err != nil {
+		t.Fatalf("run failed: %v\nlogs: %q", oc.Err, oc.Logs)
 	}
-	if oc.res == nil || oc.res.Check {
-		t.Fatalf("result %+v: want an applied run", oc.res)
+	if oc.Res == nil || oc.Res.Check {
+		t.Fatalf("result %+v: want an applied run", oc.Res)
 	}
-	return oc.res
+	return oc.Res
 }
 
 func check(o *core.Options)      { o.Check = true }
@@ -119,7 +83,7 @@ func standardLayout(t *testing.T) (*coretest.Sim, *coretest.Prefix) {
 
 // checkRun runs in check mode and proves it changed nothing: no mutating
 // request, no file written or created.
-func checkRun(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*core.Options)) outcome {
+func checkRun(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*core.Options)) coretest.Outcome {
 	t.Helper()
 	before := coretest.Snapshot(t, p.ConfigPath())
 	entries := names(t, p.Dir)
@@ -134,8 +98,8 @@ func checkRun(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*cor
 	if after := names(t, p.Dir); !reflect.DeepEqual(entries, after) {
 		t.Fatalf("check mode created or removed files: %v -> %v", entries, after)
 	}
-	if oc.res == nil || !oc.res.Check {
-		t.Fatalf("check-mode result %+v does not say so", oc.res)
+	if oc.Res == nil || !oc.Res.Check {
+		t.Fatalf("check-mode result %+v does not say so", oc.Res)
 	}
 	return oc
 }
@@ -144,10 +108,10 @@ func checkRun(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*cor
 func mustCheck(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*core.Options)) *core.Result {
 	t.Helper()
 	oc := checkRun(t, sim, p, mod)
-	if oc.err != nil {
-		t.Fatalf("check failed: %v", oc.err)
+	if oc.Err != nil {
+		t.Fatalf("check failed: %v", oc.Err)
 	}
-	return oc.res
+	return oc.Res
 }
 
 func names(t *testing.T, dir string) []string {

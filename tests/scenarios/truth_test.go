@@ -120,13 +120,13 @@ type summary struct {
 	Exit    int
 }
 
-func summarize(oc outcome, forCheck bool) summary {
-	s := summary{Exit: exitOf(oc.err)}
-	if oc.res == nil {
+func summarize(oc coretest.Outcome, forCheck bool) summary {
+	s := summary{Exit: exitOf(oc.Err)}
+	if oc.Res == nil {
 		return s
 	}
-	s.Changed = oc.res.Changed
-	for _, r := range oc.res.Runners {
+	s.Changed = oc.Res.Changed
+	for _, r := range oc.Res.Runners {
 		p := planned{Name: r.Name, Action: r.Action, ID: r.ID, Failed: r.Error != ""}
 		if !forCheck && (r.Action == plan.Create || r.Action == plan.Replace) && !p.Failed {
 			p.ID = 0 // the check cannot know the id GitLab will assign
@@ -179,7 +179,7 @@ func TestCheckTellsWhatTheRunDoes(t *testing.T) {
 				want, did := summarize(chk, true), summarize(got, false)
 				if tr.readOnly && !(tr.describesToken && w.pat != "") {
 					if d := cmp.Diff(want, did); d != "" {
-						t.Fatalf("the check did not tell what the run did (-check +run):\n%s\ncheck error: %v\nrun error: %v", d, chk.err, got.err)
+						t.Fatalf("the check did not tell what the run did (-check +run):\n%s\ncheck error: %v\nrun error: %v", d, chk.Err, got.Err)
 					}
 					return
 				}

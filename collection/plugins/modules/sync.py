@@ -464,6 +464,54 @@ diff:
   returned: in diff mode
   type: list
   elements: dict
+input_errors:
+  description:
+    - When the task failed on invalid input (an option, or a file on the host), one entry per error, its parts
+      as fields, so that playbooks need not parse C(msg).
+  returned: on failure caused by invalid input
+  type: list
+  elements: dict
+  contains:
+    option:
+      description: The option at fault, as a path (C(executors[2].url), C(clients[0].group), C(instance)).
+      type: str
+      returned: when an option is at fault
+      sample: executors[2].url
+    file:
+      description: The file on the host at fault, relative to the prefix when inside it.
+      type: str
+      returned: when a file is at fault
+      sample: main/shell.toml
+    line:
+      description: The line of the file, where a parser found the problem.
+      type: int
+      returned: when known
+    column:
+      description: The column of that line.
+      type: int
+      returned: when known
+    key:
+      description: The key within the file.
+      type: str
+      returned: when a key is at fault
+      sample: client_configs[0].url
+    message:
+      description:
+        - What is wrong. For an option that cannot be read at all (wrong type, unknown, missing), the whole
+          sentence, which names the option.
+      type: str
+      returned: always
+      sample: missing
+    fix:
+      description: What to do.
+      type: str
+      returned: when known
+      sample: add url = "<GitLab URL from client_configs>" to select the GitLab this executor registers with
+    fix_option:
+      description: The option the fix asks for.
+      type: str
+      returned: when the fix asks for one
+      sample: capture_timeout
 warnings:
   description: Problems that did not stop the run (for example a token that may not list runners).
   returned: when there are any

@@ -1,12 +1,14 @@
-package realgitlab
+package gitlabrules
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
@@ -134,15 +136,17 @@ func TestTokenThatCannotListNeverCreatesDuplicates(t *testing.T) {
 
 	h.p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: pat})
 	h.loseConfig()
+	sim.ResetLog()
 	res, err := h.run()
-	if err == nil || !strings.Contains(err.Error(), "read_api") {
-		t.Fatalf("got %v, want a failure naming read_api", err)
+	if !failedAlone(res, err, "shell") {
+		t.Fatalf("got %v, runners %+v: want shell failed without a request", err, res.Runners)
 	}
-	if n := len(sim.Runners()); n != 1 {
-		t.Fatalf("%d runners: a duplicate was registered", n)
+	if n := len(sim.Runners()); n != 1 || sim.Counts()["create"] != 0 {
+		t.Fatalf("%d runners, %d creates: a duplicate was registered", n, sim.Counts()["create"])
 	}
-	if !warned(res, "cannot list runners") {
-		t.Fatalf("the token check did not say it cannot list: %v", res.Warnings)
+	// Both the failure and the warning name the scope the token lacks.
+	if !strings.Contains(err.Error(), "read_api") || !warned(res, "read_api") {
+		t.Fatalf("error %v, warnings %q: want read_api named", err, res.Warnings)
 	}
 }
 
@@ -150,9 +154,10 @@ func TestTokenThatCannotListNeverCreatesDuplicates(t *testing.T) {
 // steady-state restart.
 func TestTokenIsCheckedOnceWhenItChanges(t *testing.T) {
 	const soon = "glpat-expiresSoon-000000000000001"
+	expires := time.Now().Add(10 * 24 * time.Hour)
 	opts := coretest.SimOptions()
 	opts.PATs = append(opts.PATs, gitlabsim.PAT{Name: "soon", Value: soon, Scopes: []string{"api"}, Admin: true,
-		ExpiresAt: time.Now().Add(10 * 24 * time.Hour)})
+		ExpiresAt: expires})
 	sim := coretest.NewSim(t, opts)
 	h := newHost(t, "node12", sysA)
 	h.p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT})
@@ -176,12 +181,14 @@ func TestTokenIsCheckedOnceWhenItChanges(t *testing.T) {
 	h.p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: soon})
 	sim.ResetLog()
 	res := h.mustRun()
-	if n := sim.Counts()["pat-self"]; n != 1 || !warned(res, "expires on") {
+	// The warning names the day the token expires.
+	day := expires.UTC().Format(time.DateOnly)
+	if n := sim.Counts()["pat-self"]; n != 1 || !warned(res, day) {
 		t.Fatalf("a changed token: %d checks, warnings %v", n, res.Warnings)
 	}
 	sim.ResetLog()
 	res = h.mustRun()
-	if n := sim.Counts()["pat-self"]; n != 0 || !warned(res, "expires on") {
+	if n := sim.Counts()["pat-self"]; n != 0 || !warned(res, day) {
 		t.Fatalf("the same token again: %d checks (want 0), warnings %v (want the expiry, from the state file)", n, res.Warnings)
 	}
 }
@@ -203,9 +210,9 @@ func TestForbiddenIsNeverGone(t *testing.T) {
 
 	h.p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: stranger, Extra: "runner_type = \"group_type\"\ngroup_id = 1\n"})
 	sim.RevokeToken(id)
-	_, err := h.run()
-	if err == nil || !strings.Contains(err.Error(), "403") {
-		t.Fatalf("got %v, want a failure explaining the 403", err)
+	res, err := h.run()
+	if !failedAlone(res, err, "shell") {
+		t.Fatalf("got %v, runners %+v: want shell failed, nothing done for it", err, res.Runners)
 	}
 	if n := len(sim.Runners()); n != 1 {
 		t.Fatalf("%d runners: a 403 was taken for a deleted runner", n)
@@ -233,16 +240,18 @@ func TestRetryAfterIsHonouredWithinTheRunsBound(t *testing.T) {
 	for _, ra := range []int64{9223372037, 86400 * 400} {
 		sim.InjectFault(gitlabsim.Fault{Kind: "verify", Type: gitlabsim.FaultRateLimit, RetryAfter: ra})
 		_, err := h.run(func(o *core.Options) { o.Strict = true })
-		if err == nil || !strings.Contains(err.Error(), "longer than any run may take") {
-			t.Fatalf("Retry-After %d: got %v", ra, err)
+		var ae *gitlab.APIError
+		if !errors.As(err, &ae) || ae.Status != 429 || ae.RetryAfter != 0 {
+			t.Fatalf("Retry-After %d: got %v, want the 429 refused without a wait", ra, err)
 		}
 		sim.ClearFaults()
 	}
 	// A wait beyond what is left of the run fails clearly.
 	sim.InjectFault(gitlabsim.Fault{Kind: "verify", Type: gitlabsim.FaultRateLimit, RetryAfter: 60})
 	_, err := h.run(withTimeout(3*time.Second), func(o *core.Options) { o.Strict = true })
-	if err == nil || !strings.Contains(err.Error(), "beyond what is left of this run's time bound") {
-		t.Fatalf("Retry-After beyond the bound: got %v", err)
+	var ae *gitlab.APIError
+	if !errors.As(err, &ae) || ae.Status != 429 || ae.RetryAfter != 60*time.Second {
+		t.Fatalf("Retry-After beyond the bound: got %v, want the 429 that asked for 60 s", err)
 	}
 }
 
@@ -259,8 +268,8 @@ func TestReRegistrationMakesBeforeItBreaks(t *testing.T) {
 
 	h.p.Executor("shell.toml", "url = \""+sim.URL+"\"\ntags = [\"new\"]\n")
 	sim.SetRegistrationDisabled(true)
-	if _, err := h.run(); err == nil || !strings.Contains(err.Error(), "create_runner") {
-		t.Fatalf("got %v, want the 410 explained", err)
+	if _, err := h.run(); !gitlab.IsGone(err) {
+		t.Fatalf("got %v, want GitLab's 410", err)
 	}
 	if _, ok := sim.Runner(old.ID); !ok {
 		t.Fatal("the old runner was deleted before its successor existed")
@@ -301,8 +310,8 @@ func TestOrphanedRunnerFailsAlone(t *testing.T) {
 	}
 	sim.ResetLog()
 	res, err := h.run()
-	if err == nil || !strings.Contains(err.Error(), "orphaned") {
-		t.Fatalf("got %v, want the orphaned runner reported", err)
+	if !failedAlone(res, err, "shell") {
+		t.Fatalf("got %v, runners %+v: want the orphaned runner failed", err, res.Runners)
 	}
 	if a := actions(res); a["docker"] != plan.Keep {
 		t.Fatalf("docker not kept: %+v", res.Runners)
@@ -323,8 +332,8 @@ func TestMoreThanFiftyTagsIsRefusedBeforeSending(t *testing.T) {
 	}
 	h.p.Executor("shell.toml", "url = \""+sim.URL+"\"\ntags = ["+strings.Join(tags, ", ")+"]\n")
 	_, err := h.run()
-	if err == nil || !input.Is(err) || !strings.Contains(err.Error(), "limit of 50") {
-		t.Fatalf("got %v", err)
+	if ie := input.As(err); ie == nil || ie.File != "main/shell.toml" || ie.Fix == "" {
+		t.Fatalf("got %v, want an input error in main/shell.toml with a fix", err)
 	}
 	if n := len(sim.Requests()); n != 0 {
 		t.Fatalf("%d requests sent", n)
@@ -359,7 +368,8 @@ func TestUnreachableGitLabIsNamed(t *testing.T) {
 	h.p.Template("", coretest.ClientConfig{URL: url, PAT: coretest.AdminPAT})
 	h.p.Executor("shell.toml", "url = \""+url+"\"\n")
 	_, err := h.run(withTimeout(5 * time.Second))
-	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:9") {
-		t.Fatalf("got %v, want the GitLab named", err)
+	var ne *gitlab.NetError
+	if !errors.As(err, &ne) || ne.Host != "127.0.0.1:9" {
+		t.Fatalf("got %v, want no answer from the GitLab named", err)
 	}
 }

@@ -1,11 +1,14 @@
-// Package realgitlab holds the behaviours that only hold on real GitLab:
-// ids per GitLab, ownership by runner manager, scopes and permissions as
-// GitLab enforces them, throttling, make-before-break. Each test drives the
-// engine over real HTTP against the simulator, which follows GitLab's source.
-package realgitlab
+// Package gitlabrules checks the engine against GitLab's own rules, as
+// the simulator serves them from GitLab's source: ids per GitLab,
+// ownership by runner manager, scopes and permissions as GitLab enforces
+// them, 403 that never means gone, throttling, make before break. Each
+// test drives the engine over real HTTP against the simulator; none needs
+// a real GitLab.
+package gitlabrules
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +20,6 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 // host is one runner host: a prefix, a host name and gitlab-runner's
@@ -40,32 +42,18 @@ type runOpt func(*core.Options)
 func withTimeout(d time.Duration) runOpt { return func(o *core.Options) { o.Timeout = d } }
 func unregister() runOpt                 { return func(o *core.Options) { o.Unregister = true } }
 
-// run syncs the host in-process; everything it reports is recorded and
-// swept for secrets at the end of make test.
+// run syncs the host in-process (coretest.Run: everything it reports is
+// checked for secrets and recorded for the sweep at the end of make test).
 func (h *host) run(opts ...runOpt) (*core.Result, error) {
 	h.t.Helper()
-	sec := redact.New()
 	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Concurrency: core.DefaultConcurrency,
-		Secrets: sec, RequestTimeout: 2 * time.Second, RetryBudget: time.Second, MaxAttempts: 2,
+		RequestTimeout: 2 * time.Second, RetryBudget: time.Second, MaxAttempts: 2,
 		LockTimeout: 5 * time.Second, Timeout: 30 * time.Second}
 	for _, f := range opts {
 		f(&o)
 	}
-	res, err := core.Run(context.Background(), o)
-	var out strings.Builder
-	if res != nil {
-		for _, r := range res.Runners {
-			out.WriteString(string(r.Action) + " " + r.Name + " " + r.Reason + " " + r.Error + "\n")
-		}
-		for _, w := range res.Warnings {
-			out.WriteString("warning: " + w + "\n")
-		}
-	}
-	if err != nil {
-		out.WriteString("error: " + err.Error() + "\n")
-	}
-	coretest.Record(h.t, "result", []byte(sec.Redact(out.String())))
-	return res, err
+	oc := coretest.Run(h.t, context.Background(), o)
+	return oc.Res, oc.Err
 }
 
 func (h *host) mustRun(opts ...runOpt) *core.Result {
@@ -117,6 +105,24 @@ func actions(res *core.Result) map[string]plan.Action {
 	return m
 }
 
+// failedAlone reports whether the run failed for the runner name with a
+// fault the plan found (plan.Fault: nothing was sent for it), the
+// runner's result saying so.
+func failedAlone(res *core.Result, err error, name string) bool {
+	var f plan.Fault
+	if !errors.As(err, &f) || res == nil {
+		return false
+	}
+	for _, r := range res.Runners {
+		if r.Name == name {
+			return r.Error != ""
+		}
+	}
+	return false
+}
+
+// warned reports whether some warning contains every part: the scope,
+// date or phrase it must name.
 func warned(res *core.Result, parts ...string) bool {
 	for _, w := range res.Warnings {
 		all := true
