@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -57,6 +58,10 @@ type Client struct {
 	pat  string
 	cfg  Config
 	hc   *resty.Client
+
+	clockMu sync.Mutex
+	// date is the Date of GitLab's latest answer, at received (local).
+	date, received time.Time
 }
 
 // New builds a client. TLS verification is always on.
@@ -117,7 +122,29 @@ func New(cfg Config) (*Client, error) {
 	if u, err := url.Parse(base); err == nil && u.Host != "" {
 		host = u.Host
 	}
-	return &Client{base: base, host: host, pat: cfg.PAT, cfg: cfg, hc: hc}, nil
+	c := &Client{base: base, host: host, pat: cfg.PAT, cfg: cfg, hc: hc}
+	hc.OnAfterResponse(func(_ *resty.Client, r *resty.Response) error {
+		if t, err := http.ParseTime(r.Header().Get("Date")); err == nil {
+			c.clockMu.Lock()
+			c.date, c.received = t, time.Now()
+			c.clockMu.Unlock()
+		}
+		return nil
+	})
+	return c, nil
+}
+
+// Now is GitLab's clock: the Date of its latest answer plus the time
+// since it came (false before any answer with a Date). Ages GitLab
+// reports (contacted_at) are measured on it, so that a host's wrong clock
+// cannot make a runner look idle.
+func (c *Client) Now() (time.Time, bool) {
+	c.clockMu.Lock()
+	defer c.clockMu.Unlock()
+	if c.date.IsZero() {
+		return time.Time{}, false
+	}
+	return c.date.Add(time.Since(c.received)), true
 }
 
 // MaxResponseBody bounds every answer read from GitLab.

@@ -27,6 +27,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.maxIn = max(s.maxIn, s.inflight)
 	latency := s.opts.Latency
 	profile := s.profile
+	// GitLab's Date header is GitLab's clock, as every HTTP server's is.
+	w.Header().Set("Date", s.now().Format(http.TimeFormat))
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
