@@ -11,7 +11,7 @@ import (
 
 var updateReadme = flag.Bool("update-readme", false, "rewrite the README's tables from the code")
 
-// readmeTables renders the three tables as the README shows them.
+// readmeTables renders the tables as the README shows them.
 func readmeTables() map[string]string {
 	var d, o, l strings.Builder
 	d.WriteString("| row | when | action | what is sent |\n| --- | --- | --- | --- |\n")
@@ -31,10 +31,19 @@ func readmeTables() map[string]string {
 		k := map[Kinship]string{SameHost: "the same host", Renamed: "renamed", Cloned: "a clone"}[r.Then]
 		fmt.Fprintf(&l, "| %s | %s | %s |\n", r.Name, r.When, k)
 	}
-	return map[string]string{"decision": d.String(), "ownership": o.String(), "lineage": l.String()}
+	var pr strings.Builder
+	pr.WriteString("| row | when | action |\n| --- | --- | --- |\n")
+	for _, r := range PruneTable {
+		a := "keep"
+		if r.Delete {
+			a = "**delete**"
+		}
+		fmt.Fprintf(&pr, "| %s | %s | %s |\n", r.Name, r.When, a)
+	}
+	return map[string]string{"decision": d.String(), "ownership": o.String(), "lineage": l.String(), "prune": pr.String()}
 }
 
-// The README shows the decision, ownership and lineage tables exactly as
+// The README shows the decision, ownership, lineage and clean-up tables exactly as
 // the code has them (go test ./core/plan -update-readme rewrites them).
 func TestReadmeTablesMatchTheCode(t *testing.T) {
 	path := filepath.Join("..", "..", "README.md")
