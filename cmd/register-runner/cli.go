@@ -30,6 +30,9 @@ Options:
 `
 
 const usageTail = `
+Commands:
+  prune   delete the fleet's runners no host owns any more (see prune --help)
+
 Exit status: 0 success (changed or not), 1 GitLab or the host failed the run,
 2 invalid input or usage.
 `
@@ -69,6 +72,9 @@ type cliOptions struct {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "prune" {
+		return runPrune(args[1:], stdout, stderr)
+	}
 	sec := redact.New()
 	out := redactingWriter{stdout, sec}
 	errw := redactingWriter{stderr, sec}
@@ -182,17 +188,18 @@ func textReport(out, errw redactingWriter, res *core.Result, diff bool) {
 		errw.print("register-runner: wrote " + res.ConfigPath + "\n")
 	}
 	if diff {
-		out.print(unifiedDiff(res))
+		out.print(unifiedText(res.Before, res.After, res.ConfigPath))
 	}
 }
 
-func unifiedDiff(res *core.Result) string {
-	if res.Before == res.After {
+// unifiedText is the unified diff of two versions of what name names.
+func unifiedText(before, after, name string) string {
+	if before == after {
 		return ""
 	}
 	d := difflib.UnifiedDiff{
-		A: difflib.SplitLines(res.Before), B: difflib.SplitLines(res.After),
-		FromFile: res.ConfigPath + " (before)", ToFile: res.ConfigPath + " (after)", Context: 3,
+		A: difflib.SplitLines(before), B: difflib.SplitLines(after),
+		FromFile: name + " (before)", ToFile: name + " (after)", Context: 3,
 	}
 	s, err := difflib.GetUnifiedDiffString(d)
 	if err != nil {

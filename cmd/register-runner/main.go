@@ -4,7 +4,8 @@
 // removes what is no longer declared and writes config.{instance}.toml.
 //
 // Invoked with a single argument that is not a flag (an Ansible arguments
-// file), the same binary acts as the gitlab_runner_auth.runner.sync module.
+// file), the same binary acts as the collection's modules (sync, info,
+// prune). "register-runner prune" is the fleet clean-up.
 package main
 
 import (
@@ -16,7 +17,7 @@ import (
 
 func main() {
 	args := os.Args[1:]
-	if len(args) == 1 && !strings.HasPrefix(args[0], "-") {
+	if len(args) == 1 && !strings.HasPrefix(args[0], "-") && args[0] != "prune" {
 		os.Exit(module.Main(args[0], os.Stdout))
 	}
 	os.Exit(run(args, os.Stdout, os.Stderr))
