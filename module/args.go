@@ -63,8 +63,9 @@ var infoOptions = []string{"prefix", "instance", "hostname", "tag_schema", "capt
 // moduleArg is the hidden option the info action plugin adds.
 const moduleArg = "_gra_module"
 
-// ParseArgs reads Ansible's arguments (JSON) and validates every option.
-func ParseArgs(data []byte) (*Args, error) {
+// decodeArgs reads Ansible's arguments file (a JSON object), numbers as
+// json.Number.
+func decodeArgs(data []byte) (map[string]any, error) {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.UseNumber()
 	var raw map[string]any
@@ -74,19 +75,12 @@ func ParseArgs(data []byte) (*Args, error) {
 	if raw == nil {
 		raw = map[string]any{}
 	}
-	a := &Args{Prefix: "/etc/gitlab-runner", Instance: "main", State: "present", Concurrency: core.DefaultConcurrency,
-		Timeout: 5 * time.Minute, LockTimeout: 120 * time.Second, RequestTimeout: 20 * time.Second,
-		CaptureTimeout: 10 * time.Second, Module: "sync"}
-	if v, ok := raw[moduleArg]; ok {
-		if v != "info" && v != "sync" {
-			return nil, argErr(moduleArg, "%s must be sync or info", moduleArg)
-		}
-		a.Module = v.(string)
-	}
-	options := topLevel
-	if a.Module == "info" {
-		options = infoOptions
-	}
+	return raw, nil
+}
+
+// unknownOptions refuses options the module does not have, in Ansible's
+// words.
+func unknownOptions(raw map[string]any, module string, options []string) error {
 	known := map[string]bool{moduleArg: true}
 	for _, k := range options {
 		known[k] = true
@@ -97,16 +91,41 @@ func ParseArgs(data []byte) (*Args, error) {
 			unknown = append(unknown, k)
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		option := ""
-		if len(unknown) == 1 {
-			option = unknown[0]
-		}
-		return nil, argErr(option, "Unsupported parameters for (gitlab_runner_auth.runner.%s) module: %s. Supported parameters include: %s.",
-			a.Module, strings.Join(unknown, ", "), strings.Join(sortedCopy(options), ", "))
+	if len(unknown) == 0 {
+		return nil
 	}
-	var err error
+	sort.Strings(unknown)
+	option := ""
+	if len(unknown) == 1 {
+		option = unknown[0]
+	}
+	return argErr(option, "Unsupported parameters for (gitlab_runner_auth.runner.%s) module: %s. Supported parameters include: %s.",
+		module, strings.Join(unknown, ", "), strings.Join(sortedCopy(options), ", "))
+}
+
+// ParseArgs reads Ansible's arguments (JSON) and validates every option
+// of sync or info.
+func ParseArgs(data []byte) (*Args, error) {
+	raw, err := decodeArgs(data)
+	if err != nil {
+		return nil, err
+	}
+	a := &Args{Prefix: "/etc/gitlab-runner", Instance: "main", State: "present", Concurrency: core.DefaultConcurrency,
+		Timeout: 5 * time.Minute, LockTimeout: 120 * time.Second, RequestTimeout: 20 * time.Second,
+		CaptureTimeout: 10 * time.Second, Module: "sync"}
+	if v, ok := raw[moduleArg]; ok {
+		if v != "info" && v != "sync" {
+			return nil, argErr(moduleArg, "%s must be sync or info here", moduleArg)
+		}
+		a.Module = v.(string)
+	}
+	options := topLevel
+	if a.Module == "info" {
+		options = infoOptions
+	}
+	if err := unknownOptions(raw, a.Module, options); err != nil {
+		return nil, err
+	}
 	for _, d := range []struct {
 		key string
 		dst *time.Duration
@@ -509,11 +528,11 @@ func expandHome(p, option string) (string, error) {
 	case p == "~" || strings.HasPrefix(p, "~/"):
 		home, err := os.UserHomeDir()
 		if err != nil || !filepath.IsAbs(home) {
-			return "", argErr("%s %q: cannot expand ~ (no home folder for this user); give an absolute path", option, p)
+			return "", argErr(option, "%s %q: cannot expand ~ (no home folder for this user); give an absolute path", option, p)
 		}
 		return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
 	case strings.HasPrefix(p, "~"):
-		return "", argErr("%s %q: only ~ and ~/... are expanded (to the home folder of the user the module runs as); give an absolute path", option, p)
+		return "", argErr(option, "%s %q: only ~ and ~/... are expanded (to the home folder of the user the module runs as); give an absolute path", option, p)
 	}
 	return p, nil
 }
