@@ -1,5 +1,5 @@
 // Package module is the Ansible binary module gitlab_runner_auth.runner.sync
-// (and its read-only companion info): it reads Ansible's arguments file,
+// (its read-only companion info, and the fleet clean-up prune): it reads Ansible's arguments file,
 // turns the options into core.Options, runs the engine, and prints one
 // JSON result in Ansible's terms. Core owns the instance's files and every
 // rule; secrets never reach the result.
@@ -49,6 +49,9 @@ func emit(w io.Writer, result map[string]any, sec *redact.Redactor) int {
 
 // Run executes the module on raw arguments and returns its result.
 func Run(ctx context.Context, raw []byte, sec *redact.Redactor) map[string]any {
+	if doc, err := decodeArgs(raw); err == nil && doc[moduleArg] == "prune" {
+		return runPrune(ctx, doc, sec)
+	}
 	a, err := ParseArgs(raw)
 	if err != nil {
 		return map[string]any{"failed": true, "changed": false, "msg": err.Error(), "input_errors": inputErrors(err)}

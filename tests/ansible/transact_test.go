@@ -224,3 +224,63 @@ func TestInfoModuleIsReadOnly(t *testing.T) {
 	}
 	coretest.SameTree(t, "after info", before, coretest.Tree(t, prefix), false)
 }
+
+// simPost sends a control request to the simulator.
+func simPost(t *testing.T, url, path, body string) {
+	t.Helper()
+	resp, err := http.Post(url+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("POST %s: %s", path, resp.Status)
+	}
+}
+
+// TestPruneModuleThroughAnsible: the clean-up, delegated to the
+// controller, says in check mode with --diff what it would delete and
+// deletes nothing, then deletes exactly that; the token given inline in
+// the task reaches no output (ansiblePlaybook checks the -vvv log).
+func TestPruneModuleThroughAnsible(t *testing.T) {
+	needSetup(t)
+	root := t.TempDir()
+	eph := filepath.Join(root, "eph")
+	url, patFile := startSim(t, eph)
+	prefix := filepath.Join(root, "prefix")
+	runPlay(t, eph, nil, nil, syncTask(prefix, url, patFile, "main"))
+	simPost(t, url, "/-/sim/runners", `{"description": "node9 main shell Runner", "tag_list": ["main"]}`)
+	simPost(t, url, "/-/sim/runners", `{"description": "team-x builder", "tag_list": ["main"]}`)
+	simPost(t, url, "/-/sim/clock", `{"advance": "192h"}`)
+	task := fmt.Sprintf(`- name: prune
+  gitlab_runner_auth.runner.prune:
+    url: %s
+    personal_access_token: "{{ lookup('file', '%s') }}"
+    tags: [main]
+    keep: "{{ [r0.runners[0].id] if r0 is defined else [] }}"
+  run_once: true
+  delegate_to: localhost
+`, url, patFile)
+	sync := syncTask(prefix, url, patFile, "main")
+	res := runPlay(t, eph, nil, []string{"--check", "--diff"}, sync, task)
+	chk := res[1]
+	d, _ := json.Marshal(chk["diff"])
+	if chk["changed"] != true || chk["failed"] == true || fmt.Sprint(chk["would_delete"]) != "[2]" ||
+		!strings.Contains(string(d), "node9 main shell Runner") {
+		t.Fatalf("check mode: %v", chk)
+	}
+	if n := len(simRunners(t, url)); n != 3 {
+		t.Fatalf("check mode left %d runners, want 3", n)
+	}
+	res = runPlay(t, eph, nil, nil, sync, task)
+	if res[1]["changed"] != true || res[1]["deleted"] != float64(1) {
+		t.Fatalf("prune: %v", res[1])
+	}
+	var descs []string
+	for _, r := range simRunners(t, url) {
+		descs = append(descs, r["description"].(string))
+	}
+	if strings.Join(descs, ",") != "node1 main shell Runner,team-x builder" {
+		t.Fatalf("runners left %v", descs)
+	}
+}

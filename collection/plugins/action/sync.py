@@ -308,15 +308,18 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def _secrets(self):
+        """The tokens given in the task: in clients (sync) or at the top
+        level (prune)."""
         found = []
+        holders = [self._task.args]
         clients = self._task.args.get('clients') or []
         if isinstance(clients, list):
-            for client in clients:
-                if isinstance(client, dict):
-                    for key in SECRET_OPTIONS:
-                        value = client.get(key)
-                        if isinstance(value, str) and len(value) >= 6:
-                            found.append(value)
+            holders.extend(client for client in clients if isinstance(client, dict))
+        for holder in holders:
+            for key in SECRET_OPTIONS:
+                value = holder.get(key)
+                if isinstance(value, str) and len(value) >= 6:
+                    found.append(value)
         return sorted(set(found), key=len, reverse=True)
 
     def _builds(self):

@@ -1,0 +1,158 @@
+package module
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+)
+
+// pruneGitLab holds a live host's runner, a decommissioned host's and
+// another team's, created ten days ago on GitLab's clock.
+func pruneGitLab(t *testing.T) (sim *coretest.Sim, live, gone, foreign int64) {
+	sim = coretest.NewSim(t, coretest.SimOptions())
+	add := func(desc string) int64 {
+		return sim.AddRunner(gitlabsim.Runner{Description: desc, TagList: []string{"main"}})
+	}
+	live, gone, foreign = add("nodea main shell Runner"), add("noded main shell Runner"), add("team-x builder")
+	sim.Advance(10 * 24 * time.Hour)
+	return sim, live, gone, foreign
+}
+
+func pruneArgs(sim *coretest.Sim, keep ...int64) map[string]any {
+	ids := []any{}
+	for _, id := range keep {
+		ids = append(ids, id)
+	}
+	return map[string]any{"_gra_module": "prune", "url": sim.URL, "personal_access_token": coretest.AdminPAT,
+		"tags": []any{"main"}, "keep": ids, "hosts_expected": []any{"nodea"}, "hosts_reported": []any{"nodea"},
+		"_ansible_check_mode": false, "_ansible_diff": true}
+}
+
+func wouldDeleteOf(t *testing.T, out map[string]any) []int64 {
+	t.Helper()
+	var ids []int64
+	b, _ := json.Marshal(out["would_delete"])
+	if err := json.Unmarshal(b, &ids); err != nil {
+		t.Fatalf("would_delete: %v in %v", err, out)
+	}
+	return ids
+}
+
+// The module deletes what no host owns; check mode and state: listed
+// delete nothing, and only check mode reports a change. The token given
+// in the task is nowhere in the result.
+func TestPruneModule(t *testing.T) {
+	sim, live, gone, foreign := pruneGitLab(t)
+	for _, c := range []struct {
+		name    string
+		set     map[string]any
+		changed bool
+	}{
+		{"check mode", map[string]any{"_ansible_check_mode": true}, true},
+		{"listed", map[string]any{"state": "listed"}, false},
+	} {
+		a := pruneArgs(sim, live)
+		for k, v := range c.set {
+			a[k] = v
+		}
+		out := runModule(t, a)
+		if out["failed"] == true || out["changed"] != c.changed || !reflect.DeepEqual(wouldDeleteOf(t, out), []int64{gone}) {
+			t.Fatalf("%s: %v", c.name, out)
+		}
+		if len(sim.Runners()) != 3 {
+			t.Fatalf("%s deleted a runner", c.name)
+		}
+	}
+	out := runModule(t, pruneArgs(sim, live))
+	if out["failed"] == true || out["changed"] != true || out["deleted"] != float64(1) {
+		t.Fatalf("prune: %v", out)
+	}
+	if _, ok := sim.Runner(gone); ok {
+		t.Fatal("the decommissioned host's runner is still in GitLab")
+	}
+	if _, ok := sim.Runner(foreign); !ok {
+		t.Fatal("another team's runner was deleted")
+	}
+	diff := out["diff"].([]any)[0].(map[string]any)
+	if strings.Count(diff["before"].(string), "\n") != 2 || strings.Count(diff["after"].(string), "\n") != 1 {
+		t.Fatalf("diff %v", diff)
+	}
+	b, _ := json.Marshal(out)
+	if s := coretest.FindSecret(string(b)); s != "" {
+		t.Fatalf("the result holds a secret: %s", s)
+	}
+	out = runModule(t, pruneArgs(sim, live))
+	if out["changed"] != false || len(wouldDeleteOf(t, out)) != 0 {
+		t.Fatalf("second run: %v", out)
+	}
+}
+
+// Over max_delete the task fails, deletes nothing, lists the ids in
+// refused and names the module's options.
+func TestPruneModuleRefusesOverMaxDelete(t *testing.T) {
+	sim, live, gone, _ := pruneGitLab(t)
+	a := pruneArgs(sim)
+	a["max_delete"] = "1"
+	out := runModule(t, a)
+	refused, _ := json.Marshal(out["refused"])
+	if out["failed"] != true || out["changed"] != false || string(refused) != "["+itoa(live)+","+itoa(gone)+"]" {
+		t.Fatalf("over max_delete: %v", out)
+	}
+	if msg := out["msg"].(string); !strings.Contains(msg, "max_delete") || strings.Contains(msg, "--") {
+		t.Fatalf("msg does not name the module's option: %s", msg)
+	}
+	if len(sim.Runners()) != 3 {
+		t.Fatal("a refused run deleted a runner")
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// Each bad option is named by its path, in input_errors, before any
+// request.
+func TestPruneModuleOptionErrors(t *testing.T) {
+	sim, _, _, _ := pruneGitLab(t)
+	for _, c := range []struct {
+		set    map[string]any
+		option string
+	}{
+		{map[string]any{"keep": []any{12, "twelve"}}, "keep[1]"},
+		{map[string]any{"min_idle": "a week"}, "min_idle"},
+		{map[string]any{"state": "present"}, "state"},
+		{map[string]any{"max_delete": -1}, "max_delete"},
+		{map[string]any{"group": "ops", "project_id": 3}, "group"},
+		{map[string]any{"personal_access_token_file": "/x"}, "personal_access_token"},
+		{map[string]any{"refresh": true}, "refresh"},
+		{map[string]any{"tls_ca_file": "~other/ca.pem"}, "tls_ca_file"},
+		{map[string]any{"description_pattern": "(("}, "description_pattern"},
+	} {
+		a := pruneArgs(sim)
+		for k, v := range c.set {
+			a[k] = v
+		}
+		sim.ResetLog()
+		out := runModule(t, a)
+		ies, _ := out["input_errors"].([]any)
+		if out["failed"] != true || len(ies) != 1 || ies[0].(map[string]any)["option"] != c.option {
+			t.Errorf("%v: %v, want input error on %s", c.set, out, c.option)
+		}
+		if n := sim.RequestCounts().Total; n != 0 {
+			t.Errorf("%v: %d requests before the options were checked", c.set, n)
+		}
+	}
+}
+
+// A path option's "~user/" is refused naming that option (it used to
+// name no option at all).
+func TestTildeUserNamesTheOption(t *testing.T) {
+	_, err := ParseArgs([]byte(`{"tag_schema": "~other/schema.json"}`))
+	ae, ok := err.(*ArgError)
+	if !ok || ae.Option != "tag_schema" {
+		t.Fatalf("error %#v, want an ArgError on tag_schema", err)
+	}
+}
