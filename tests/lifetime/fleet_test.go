@@ -85,6 +85,7 @@ func (f *fleet) report(wall time.Duration) string {
 	for _, k := range sortedKeys(left) {
 		fmt.Fprintf(&b, "| %s | %d |\n", k, left[k])
 	}
+	b.WriteString(f.pruneReport())
 	return b.String()
 }
 

@@ -43,6 +43,10 @@ type fhost struct {
 	// reimaged: its generated files were lost and no run has succeeded
 	// since; the runners they named wait for that run.
 	reimaged bool
+	// reported are the runner ids its last run reported (what the sync
+	// module returns to the play), and reportedDay the day of that run.
+	reported    []int64
+	reportedDay int
 }
 
 func (h *fhost) off(d int) bool { return d < h.offUntil }
@@ -76,6 +80,10 @@ type fleet struct {
 	// that host: its next successful run adopts or names them.
 	lost  map[int64]*fhost
 	names int
+	// foreign are another team's runners on the same GitLab; prunes are
+	// the monthly clean-ups, one line of the report each.
+	foreign map[int64]bool
+	prunes  []pruneRow
 	// mu guards the tallies while hosts run at once.
 	mu sync.Mutex
 	// trouble says why runs may fail today (GitLab down, the token
@@ -90,13 +98,18 @@ func newFleet(t *testing.T, seed uint64, hosts, days int) *fleet {
 	o.Seed = seed
 	o.Now = func() time.Time { return time.Date(2026, 1, 1, 6, 0, 0, 0, time.UTC) }
 	f := &fleet{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), days: days, initial: hosts,
-		events: map[string]int{}, named: map[int64]string{}, retired: map[int64]bool{}, lost: map[int64]*fhost{}, versions: []string{"16.11"},
+		events: map[string]int{}, named: map[int64]string{}, retired: map[int64]bool{}, lost: map[int64]*fhost{}, foreign: map[int64]bool{}, versions: []string{"16.11"},
 		upgrades: map[int]string{days / 4: "17.0", days / 2: "17.9", 3 * days / 4: "18.5"}, http: &http.Client{Timeout: 10 * time.Second}}
 	f.sim = coretest.NewSim(t, o)
 	f.sim.AddUser(gitlabsim.User{Username: "admin-user", Admin: true})
 	f.pat = f.newPAT()
 	for i := 0; i < hosts; i++ {
 		f.addHost()
+	}
+	// Another team's runners: the same instance tag, not the fleet's
+	// description; one never contacted, one idle for months.
+	for _, d := range []string{"team-x docker builder", "team-x arm64"} {
+		f.foreign[f.sim.AddRunner(gitlabsim.Runner{Description: d, TagList: []string{"main", "team-x"}})] = true
 	}
 	return f
 }
@@ -194,6 +207,9 @@ func (f *fleet) live() {
 			}
 		}
 		f.check()
+		if (f.day+1)%pruneEvery == 0 {
+			f.prune()
+		}
 		f.sim.Advance(day)
 	}
 	f.runnersAtEnd = len(f.sim.Runners())
@@ -357,6 +373,14 @@ func (f *fleet) sync(h *fhost) {
 		f.t.Logf("day %d %s: %s", f.day, h.name, sec.Redact(out.String()))
 	}
 	h.lastOK = err == nil
+	if res != nil {
+		h.reported, h.reportedDay = h.reported[:0], f.day
+		for _, r := range res.Runners {
+			if r.ID != 0 {
+				h.reported = append(h.reported, r.ID)
+			}
+		}
+	}
 	if h.lastOK {
 		h.reimaged = false
 	}
@@ -482,7 +506,7 @@ func (f *fleet) check() {
 		}
 	}
 	for _, r := range f.sim.Runners() {
-		if _, ok := owned[r.ID]; ok || f.retired[r.ID] {
+		if _, ok := owned[r.ID]; ok || f.retired[r.ID] || f.foreign[r.ID] {
 			continue
 		}
 		if h := f.lost[r.ID]; h != nil && (h.reimaged || h.gone) {
@@ -507,7 +531,7 @@ func (f *fleet) leftBehind() map[string]int {
 	out := map[string]int{}
 	for _, r := range f.sim.Runners() {
 		switch {
-		case owned[r.ID]:
+		case owned[r.ID], f.foreign[r.ID]:
 		case f.retired[r.ID]:
 			out["of a decommissioned host"]++
 		default:
