@@ -117,8 +117,47 @@ type State struct {
 	// Namespaces are group and project ids resolved from their full paths
 	// (NamespaceKey), so each path is looked up once.
 	Namespaces map[string]int64 `json:"namespaces,omitempty"`
+	// Pending are removals an earlier run decided but GitLab did not
+	// confirm (5xx, no answer, a wait longer than the run): their entries
+	// already left config.toml, and every run retries them until GitLab
+	// confirms. A runner token is kept here for that (this file is
+	// owner-only, as config.toml is).
+	Pending []PendingRemoval `json:"pending,omitempty"`
+	// Degraded are the executors the last run could not serve (an invalid
+	// file, no GitLab to register a new one), and why.
+	Degraded map[string]DegradedExecutor `json:"degraded,omitempty"`
 
 	snap *Snapshot
+}
+
+// PendingRemoval is a runner this host must still remove from GitLab.
+type PendingRemoval struct {
+	// Action is "delete" (the runner) or "detach" (this host's manager).
+	Action string `json:"action"`
+	// Name is the entry's name in config.toml when it left it.
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	ID   int64  `json:"id"`
+	// Token is the runner's token; none for a delete by id (with the
+	// personal access token).
+	Token string `json:"token,omitempty"`
+	// Since is when the removal was decided; LastError what GitLab (or the
+	// network) answered last.
+	Since     time.Time `json:"since"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// DegradedExecutor is an executor a run skipped, and why.
+type DegradedExecutor struct {
+	// Since is the first run that skipped it (in a row).
+	Since time.Time `json:"since"`
+	// Reason is the kind (invalid, needs GitLab, registration failed),
+	// Cause the error, Fix what to do; Kept says its last good section
+	// stayed in config.toml.
+	Reason string `json:"reason"`
+	Cause  string `json:"cause"`
+	Fix    string `json:"fix,omitempty"`
+	Kept   bool   `json:"kept"`
 }
 
 // HostRecord names the host a prefix's files were generated for, by
