@@ -6,20 +6,8 @@ import (
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
-
-// applySteps carries out the plan's steps, in parallel up to the
-// concurrency limit. It decides nothing: each step says what to send.
-func (en *engine) applySteps(ctx context.Context, p plan.Plan) []plan.Outcome {
-	out := make([]plan.Outcome, len(p.Steps))
-	_ = en.each(ctx, len(p.Steps), func(i int) error {
-		out[i] = en.applyStep(ctx, p.Steps[i])
-		return nil
-	})
-	return out
-}
 
 func (en *engine) applyStep(ctx context.Context, s plan.Step) plan.Outcome {
 	if s.Fault != "" {
@@ -136,41 +124,4 @@ func (en *engine) markThisHost(ctx context.Context, c *gitlab.Client, s plan.Ste
 	if _, err := c.Check(ctx, creds.Token, en.systemID); err != nil {
 		en.warn("%s (id %d): could not record this host as its manager yet (%v); the next run does", s.Name, creds.ID, err)
 	}
-}
-
-// deleteReplaced removes the runners that replace steps superseded, now
-// that their successors' tokens are in the config. It returns the indexes
-// of the steps whose old runner is gone (deleted, or already dead).
-func (en *engine) deleteReplaced(ctx context.Context, p plan.Plan, outcomes []plan.Outcome, fresh map[plan.Ref]hostfs.LiveRunner) map[int]bool {
-	var idx []int
-	for i, s := range p.Steps {
-		if s.Action == plan.Replace && s.DeleteOld && s.Prev != nil && outcomes[i].Creds != nil {
-			idx = append(idx, i)
-		}
-	}
-	gone := make([]bool, len(idx))
-	_ = en.each(ctx, len(idx), func(j int) error {
-		s := p.Steps[idx[j]]
-		token := s.Prev.Token
-		if f, ok := fresh[plan.Ref{ClientKey: s.ClientKey, ID: s.Prev.ID}]; ok && f.Token != "" {
-			token = f.Token // rotated by gitlab-runner during the run
-		}
-		c, err := en.gitlabFor(s.ClientKey)
-		if err == nil {
-			_, err = c.Unregister(ctx, token) // deleted, or its token is already dead
-		}
-		if err != nil {
-			en.warn("%s: the new runner (id %d) is in place, but removing the old one (id %d) failed (%v); it stays in the config and the next run removes it", s.Name, outcomes[idx[j]].Creds.ID, s.Prev.ID, err)
-			return nil
-		}
-		gone[j] = true
-		return nil
-	})
-	out := map[int]bool{}
-	for j, i := range idx {
-		if gone[j] {
-			out[i] = true
-		}
-	}
-	return out
 }

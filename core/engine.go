@@ -30,6 +30,8 @@ type engine struct {
 	clients  map[string]*gitlab.Client
 	warnings []string
 	left     []LeftRunner
+	// skipped are the declared executors this run does not serve.
+	skipped []SkippedExecutor
 }
 
 func (en *engine) warn(format string, args ...any) {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
@@ -36,6 +37,10 @@ type Info struct {
 	Runners []InfoRunner `json:"runners"`
 	// Plan is the check-mode result of a sync: what it would do.
 	Plan *Result `json:"plan"`
+	// Skipped are the executors a service start skips (an invalid file,
+	// say), and why; Degraded what the last run recorded (the state file).
+	Skipped  []SkippedExecutor                  `json:"skipped,omitempty"`
+	Degraded map[string]hostfs.DegradedExecutor `json:"degraded,omitempty"`
 }
 
 // Inspect reports this host's runners as GitLab sees them, and what a sync
@@ -58,6 +63,7 @@ func Inspect(ctx context.Context, o Options) (*Info, error) {
 		return info, err
 	}
 	info.Plan, _ = en.preview(p, res)
+	info.Skipped, info.Degraded = info.Plan.Skipped, p.ev.State.Degraded
 	info.Runners = make([]InfoRunner, len(p.Plan.Steps))
 	_ = en.each(ctx, len(p.Plan.Steps), func(i int) error {
 		info.Runners[i] = en.inspectStep(ctx, p.Plan.Steps[i])

@@ -45,6 +45,21 @@ type Options struct {
 	// Strict fails when GitLab cannot be reached, even when every executor
 	// has a token on disk and nothing needs GitLab (see Planned.Degraded).
 	Strict bool
+	// Tolerant serves what can be served: an executor whose file is
+	// invalid, that needs GitLab while it does not answer, or whose
+	// registration fails, is skipped (its last good entry kept) and the
+	// run succeeds for the others (Result.Skipped says which and why).
+	// Otherwise any of them fails the run.
+	Tolerant bool
+	// CleanupFails fails the run when GitLab does not confirm a removal
+	// (the entry leaves the config anyway and the removal stays pending);
+	// otherwise it is a warning.
+	CleanupFails bool
+	// RunnerPID is the running gitlab-runner (0: none, as before its
+	// start): when the config changes, it is sent SIGHUP, and removals
+	// wait ReloadWait for it to take the new config before the runners go.
+	RunnerPID  int
+	ReloadWait time.Duration
 	// Concurrency bounds parallel GitLab requests (1..MaxConcurrency; the
 	// front ends default to DefaultConcurrency).
 	Concurrency int
@@ -130,6 +145,9 @@ type RunnerResult struct {
 	Action   plan.Action `json:"action"`
 	Reason   string      `json:"reason,omitempty"`
 	Error    string      `json:"error,omitempty"`
+	// Pending: a removal GitLab did not confirm; the entry left the
+	// config and later runs retry it (the state file records it).
+	Pending bool `json:"pending,omitempty"`
 	// Description and Tags are what the runner carries in GitLab once the
 	// run is done (computed from the declaration; empty for deletes).
 	Description string   `json:"description,omitempty"`
@@ -138,6 +156,22 @@ type RunnerResult struct {
 	// update changes: what GitLab held (when known) and what it gets.
 	SettingsBefore *gitlab.Settings `json:"settings_before,omitempty"`
 	SettingsAfter  *gitlab.Settings `json:"settings_after,omitempty"`
+}
+
+// SkippedExecutor is a declared executor the run did not serve, and why.
+type SkippedExecutor struct {
+	Name string `json:"name"`
+	File string `json:"file,omitempty"`
+	// Reason is "invalid", "needs GitLab", "registration failed" or "no
+	// space on disk"; Cause the error; Fix what to do.
+	Reason string `json:"reason"`
+	Cause  string `json:"cause"`
+	Fix    string `json:"fix,omitempty"`
+	// Kept: its last good entry stays in the config (gitlab-runner runs it
+	// as before).
+	Kept bool `json:"kept"`
+	// Since is when runs started skipping it (RFC 3339).
+	Since string `json:"since,omitempty"`
 }
 
 // LeftRunner is a runner a run left alone, and why.
@@ -169,6 +203,10 @@ type Result struct {
 	// another host uses them. An administrator, or the fleet clean-up
 	// (prune), can remove them.
 	LeftBehind []LeftRunner `json:"left_behind,omitempty"`
+	// Skipped are declared executors the run did not serve (Tolerant), or
+	// those that made it fail: which, why, and whether their last good
+	// entry stays.
+	Skipped []SkippedExecutor `json:"skipped,omitempty"`
 	// Before and After are the config with tokens redacted (for diffs).
 	Before string `json:"-"`
 	After  string `json:"-"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
@@ -54,7 +55,7 @@ func runPlan(ctx context.Context, o Options, makePlan func(*engine, context.Cont
 	}
 	p, err := makePlan(en, ctx)
 	if err != nil {
-		res.Warnings = en.warnings
+		res.Warnings, res.Skipped = en.warnings, en.skippedResults(nil)
 		return res, err
 	}
 	if en.o.Check {
@@ -71,11 +72,22 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(d.Executors) == 0 && len(d.Skipped) > 0 {
+		// Tolerant, but nothing at all can be served.
+		errs := make([]error, len(d.Skipped))
+		for i, sk := range d.Skipped {
+			errs[i] = sk.Err
+		}
+		return nil, errors.Join(errs...)
+	}
 	en.d = d
 	en.warnPlainHTTP(d)
 	p, err := en.evidence(d)
 	if err != nil {
 		return nil, err
+	}
+	for _, sk := range d.Skipped {
+		en.skip(sk.Name, sk.File, sk.Reason, sk.Err, held(p.ev.Prev, sk.Name))
 	}
 	p.tokens = en.checkTokens(ctx, d, p.ev.State, p.ev.Tokens)
 	for k, id := range o.namespaces {
@@ -85,17 +97,76 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 		p.ev.State.Namespaces[k] = id
 	}
 	if err := en.observe(ctx, &p.ev); err != nil {
-		if o.Strict || !gitlab.IsUnreachable(err) || !plan.CanStartDegraded(p.ev) {
-			return nil, err
-		}
-		en.warn("GitLab could not be reached (%v); every executor has a token on disk and nothing needs GitLab, so gitlab-runner starts with the tokens it has and retries GitLab by itself%s", err, o.fails(input.Strict))
-		p.Plan, p.Degraded = plan.KeepUnverified(p.ev), true
-		return p, nil
+		return en.degraded(p, err)
 	}
 	p.Plan = plan.Build(p.ev)
 	en.leftBehind(p.Plan.Left)
 	return p, nil
 }
+
+// cleanupOption is the run option that makes an unconfirmed removal fail
+// the run (the CLI's --strict).
+const cleanupOption = input.Strict
+
+// degraded plans a run whose GitLab did not answer: gitlab-runner starts
+// with the tokens on disk, unverified, when every executor has one and
+// nothing else needs GitLab. Tolerant, the executors that need GitLab (a
+// new one, an expired token) are skipped, their entries kept, and the
+// entries no longer declared leave the config, their removal pending;
+// only when no executor at all can be served does the run fail. The
+// failure names every executor that needs GitLab.
+func (en *engine) degraded(p *Planned, err error) (*Planned, error) {
+	o, d := en.o, p.ev.Desired
+	late := plan.NeedGitLab(p.ev)
+	fileOf := map[string]string{}
+	for _, e := range d.Executors {
+		fileOf[e.Name] = e.File
+	}
+	tolerable := o.Tolerant && len(late) < len(d.Executors)
+	if o.Strict || !gitlab.IsUnreachable(err) || (!tolerable && !plan.CanStartDegraded(p.ev)) {
+		if len(late) == 0 || !gitlab.IsUnreachable(err) {
+			return nil, err
+		}
+		var names []string
+		for _, l := range late {
+			en.skip(l.Name, fileOf[l.Name], config.SkipLate, errors.New(l.Why), p.ev.Prev.ByName[l.Name] != nil)
+			names = append(names, l.Name+": "+l.Why)
+		}
+		return nil, &LateError{Err: err, Late: names}
+	}
+	for _, l := range late {
+		// An entry whose token expired or was rejected is no good to
+		// gitlab-runner: it leaves the config (the state file still names
+		// the runner, healed once GitLab answers); a new executor has none.
+		d.Skip(l.Name, config.SkipLate, errors.New(l.Why))
+		d.Drop(l.Name)
+		en.skip(l.Name, fileOf[l.Name], config.SkipLate, errors.New(l.Why), false)
+	}
+	if len(late) > 0 {
+		// Their entries are now held, kept as they are.
+		p.ev.Prev = plan.MatchPrevious(d, p.live, p.ev.State)
+	}
+	what := "every executor has a token on disk and nothing needs GitLab"
+	if len(late) > 0 {
+		what = "the executors with a token on disk start"
+	}
+	en.warn("GitLab could not be reached (%v); %s, so gitlab-runner starts with the tokens it has and retries GitLab by itself%s", err, what, o.fails(input.Strict))
+	p.Plan, p.Degraded = plan.KeepUnverified(p.ev), true
+	return p, nil
+}
+
+// LateError is a run that failed because GitLab did not answer while
+// executors needed it: Late names each, and why.
+type LateError struct {
+	Err  error
+	Late []string
+}
+
+func (e *LateError) Error() string {
+	return fmt.Sprintf("%v; these executors need GitLab: %s", e.Err, strings.Join(e.Late, "; "))
+}
+
+func (e *LateError) Unwrap() error { return e.Err }
 
 // evidence reads what the disk holds — live config, state file, system
 // id, the marker — and matches the live config to what is declared. A
@@ -109,6 +180,9 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 	st, warn, err := hostfs.ReadState(l)
 	if err != nil {
 		return nil, err
+	}
+	for _, pr := range st.Pending {
+		o.Secrets.Add(pr.Token)
 	}
 	if warn != "" {
 		en.warn("%s", warn)
@@ -171,14 +245,16 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 // template, every executor file (or the Overlay's content), descriptions
 // and tags. It makes no request and no write.
 func loadDeclared(ctx context.Context, o Options, prefixMissing bool) (*config.Desired, error) {
-	d, err := config.Load(ctx, hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}, o.Hostname, o.Overlay, o.Secrets, prefixMissing)
+	d, err := config.Load(ctx, hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}, o.Hostname, o.Overlay, o.Secrets, prefixMissing, o.Tolerant)
 	if err != nil {
 		return nil, err
 	}
-	if err := config.UniqueDescriptions(d); err != nil {
+	if err := config.UniqueDescriptions(d, o.Tolerant); err != nil {
 		return nil, err
 	}
-	if err := tags.Compute(ctx, d, o.Tags); err != nil {
+	to := o.Tags
+	to.Tolerant = o.Tolerant
+	if err := tags.Compute(ctx, d, to); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -210,8 +286,15 @@ func (en *engine) render(p *Planned, sections []hostfs.Section, masked bool) []b
 	return hostfs.RenderConfig(en.l, p.ev.Desired.Globals, sections, masked)
 }
 
-// apply carries out the plan, then writes the config with every token
-// obtained, whatever failed.
+// apply carries out the plan in two phases. First every change that
+// gives an executor its runner (create, adopt, replace, update), then the
+// state file (recording every removal still to make) and the config,
+// written once with every token obtained and without the runners to
+// remove; gitlab-runner takes the new config (RunnerPID); only then are
+// the runners removed, so gitlab-runner never polls with a token already
+// dead, and a removal GitLab does not confirm stays recorded for the next
+// run instead of keeping its runner in the config. The disk space both
+// files need is reserved before the first change in GitLab.
 func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, error) {
 	l, pl := en.l, p.Plan
 	res.Before = string(p.live.Redacted())
@@ -219,16 +302,50 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 	if interrupted {
 		en.warn("the previous run did not finish cleanly; checking for effects of its requests that GitLab finished late")
 	}
+	later := en.removalsLater(p)
+	var rv reservations
+	defer rv.release()
 	if pl.Changed() {
+		var err error
+		if rv, err = en.reserve(p); err != nil {
+			if !en.o.Tolerant || p.unregister {
+				return en.failBeforeChanges(p, res, err)
+			}
+			// Nothing can be written: change nothing, serve what the
+			// config holds.
+			en.warn("%v; gitlab-runner starts with the config as it is", err)
+			outcomes := make([]plan.Outcome, len(pl.Steps))
+			for i, s := range pl.Steps {
+				outcomes[i] = plan.Outcome{ID: s.ID}
+				if s.Action == plan.Keep || s.Action == plan.Forget {
+					continue
+				}
+				outcomes[i].Err = err
+				if s.Executor != nil && s.Action != plan.Update {
+					en.skip(s.Name, s.Executor.File, config.SkipNoSpace, err, s.Prev != nil)
+				}
+			}
+			res.After = res.Before
+			return en.conclude(p, res, outcomes, nil, nil)
+		}
 		if _, err := hostfs.WriteAtomic(l.IncompletePath(), fmt.Appendf(nil, "pid %d started %s\n", os.Getpid(), en.o.Now().UTC().Format(time.RFC3339))); err != nil {
 			return res, fmt.Errorf("writing %s: %w", l.IncompletePath(), err)
 		}
 	}
-	outcomes := en.applySteps(ctx, pl)
+	outcomes := make([]plan.Outcome, len(pl.Steps))
+	_ = en.each(ctx, len(pl.Steps), func(i int) error {
+		if later[i] {
+			outcomes[i] = plan.Outcome{ID: pl.Steps[i].ID, Deleted: true} // phase two
+			return nil
+		}
+		outcomes[i] = en.applyStep(ctx, pl.Steps[i])
+		return nil
+	})
 	var extra []RunnerResult
 	if interrupted && !p.unregister {
 		extra = en.settle(ctx, pl, outcomes, p.ev)
 	}
+	en.skipFailed(p, outcomes)
 
 	// gitlab-runner may have rotated a token while we worked: take token
 	// fields from the file as it is now, never from the copy read earlier.
@@ -236,28 +353,45 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 	if ferr != nil {
 		fresh = p.live
 	}
-	oldGone := map[int]bool{} // replaced runners removed after the config holds their successors
-	sections := plan.Sections(p.ev.Prev, pl, outcomes, fresh, oldGone)
+	// The runners replaced leave the config with this write, in which
+	// their successors arrive (make before break), and are removed after.
+	replaced := map[int]bool{}
+	for i, s := range pl.Steps {
+		if s.Action == plan.Replace && s.DeleteOld && s.Prev != nil && outcomes[i].Creds != nil {
+			replaced[i] = true
+		}
+	}
+	pending := en.pendingRemovals(p, outcomes, later, replaced, fresh, nil)
+	sections := plan.Sections(p.ev.Prev, pl, outcomes, fresh, replaced)
 	data := en.render(p, sections, false)
 	var werr error
 	if data == nil {
 		res.ConfigRemoved, werr = removeFiles(l.ConfigPath(), l.StatePath())
 	} else {
-		res.ConfigChanged, werr = hostfs.Update(l.ConfigPath(), data, fresh.Snap)
-		if werr == nil && pl.ReplacesOld() {
-			// Make before break: the new tokens are on disk; only now
-			// remove the runners they replace, then write again without.
-			oldGone = en.deleteReplaced(ctx, pl, outcomes, plan.FreshIndex(fresh))
-			sections = plan.Sections(p.ev.Prev, pl, outcomes, fresh, oldGone)
-			var again bool
-			again, werr = hostfs.WriteAtomic(l.ConfigPath(), en.render(p, sections, false))
-			res.ConfigChanged = res.ConfigChanged || again
+		// The state file first: a removal is recorded before its entry
+		// leaves the config. Without it, the entries stay, removed later.
+		if err := en.writeState(p, outcomes, pending, rv.state); err != nil {
+			en.warn("writing state file %s: %v; the runners to remove stay in the config for now", l.StatePath(), err)
+			for i := range later {
+				outcomes[i] = plan.Outcome{ID: pl.Steps[i].ID}
+			}
+			later, replaced, pending = nil, nil, nil
+			sections = plan.Sections(p.ev.Prev, pl, outcomes, fresh, replaced)
+			data = en.render(p, sections, false)
 		}
+		res.ConfigChanged, werr = rv.updateConfig(l.ConfigPath(), data, fresh.Snap)
 		res.After = string(en.render(p, sections, true))
-		if werr == nil && !p.Degraded {
-			next := plan.NewState(pl, outcomes, p.ev.State, p.tokens)
-			next.Host = &p.host
-			if _, err := hostfs.Update(l.StatePath(), next.Encode(), p.ev.State.Snapshot()); err != nil {
+		if werr != nil {
+			werr = fmt.Errorf("writing %s: %w", l.ConfigPath(), werr)
+			en.compensate(ctx, pl, outcomes)
+		} else if len(pending) > 0 {
+			// Phase two: the runners that left the config.
+			if res.ConfigChanged {
+				en.reloadRunner(ctx)
+			}
+			done := en.removeLater(ctx, p, outcomes, later, replaced, fresh)
+			remaining := en.pendingRemovals(p, outcomes, later, replaced, fresh, done)
+			if err := en.writeState(p, outcomes, remaining, nil); err != nil {
 				en.warn("writing state file %s: %v", l.StatePath(), err)
 			}
 		}
@@ -265,13 +399,20 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 	res, err := en.conclude(p, res, outcomes, extra, werr)
 
 	// The marker widens what counts as this host's (see Evidence.
-	// Interrupted): it stays only while a create or reset may have been
-	// carried out without this run seeing the answer.
-	if !inDoubt(pl, outcomes) && (pl.Changed() || interrupted) {
+	// Interrupted): it stays while a create or reset may have been carried
+	// out without this run seeing the answer, or GitLab and the disk may
+	// disagree (a write failed).
+	if werr == nil && !inDoubt(pl, outcomes) && (pl.Changed() || interrupted) {
 		if err := os.Remove(l.IncompletePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			en.warn("removing %s: %v", l.IncompletePath(), err)
 		}
 	}
+	return res, err
+}
+
+// failBeforeChanges ends a run that could not start changing anything.
+func (en *engine) failBeforeChanges(p *Planned, res *Result, err error) (*Result, error) {
+	res.Warnings, res.LeftBehind = en.warnings, en.left
 	return res, err
 }
 
@@ -295,22 +436,54 @@ func (en *engine) conclude(p *Planned, res *Result, outcomes []plan.Outcome, ext
 			continue
 		}
 		err := fmt.Errorf("%s %s: %w", s.Action, s.Name, oc.Err)
-		if s.Action == plan.Delete && gitlab.IsUnreachable(oc.Err) && !en.o.Strict && !p.unregister {
-			// A runner no longer declared, on a GitLab that does not
-			// answer (decommissioned, say): its entry stays and the next
-			// run tries again; the host still starts.
-			en.warn("%v; its entry stays in the config until that GitLab answers%s", err, en.o.fails(input.Strict))
-			continue
+		switch {
+		case s.Executor == nil && !p.unregister && !oc.Predicted:
+			// A removal GitLab did not confirm (or cannot be made yet):
+			// the entry has left the config, or stays when the plan could
+			// not prove the runner this host's; later runs retry.
+			res.Runners[i].Pending = oc.Deleted
+			if en.o.CleanupFails {
+				errs = append(errs, err)
+				continue
+			}
+			what := "its entry stays in the config"
+			if oc.Deleted {
+				what = "its entry has left the config and later runs retry the removal"
+			}
+			en.warn("%v; %s%s", err, what, en.o.fails(cleanupOption))
+		case s.Executor != nil && en.isSkipped(s.Name):
+			// Tolerant: skipped and said so (skipFailed).
+		case s.Executor != nil && s.Action == plan.Update && en.o.Tolerant && !oc.Predicted:
+			en.warn("%v; the runner works with the settings GitLab has, the next run tries again", err)
+		default:
+			errs = append(errs, err)
 		}
-		errs = append(errs, err)
 	}
 	for _, r := range extra {
 		if r.Error != "" {
 			errs = append(errs, errors.New(r.Error))
 		}
 	}
+	if en.o.Tolerant && !p.unregister && len(errs) == 0 {
+		// Serve what can be served; when that is nothing, fail.
+		served, skipped := 0, []error{}
+		for i, s := range p.Plan.Steps {
+			if s.Executor == nil {
+				continue
+			}
+			if en.isSkipped(s.Name) {
+				skipped = append(skipped, fmt.Errorf("%s %s: %w", s.Action, s.Name, outcomes[i].Err))
+				continue
+			}
+			served++
+		}
+		if served == 0 && len(skipped) > 0 {
+			errs = append(errs, skipped...)
+		}
+	}
 	res.Warnings = en.warnings
 	res.LeftBehind = en.left
+	res.Skipped = en.skippedResults(p)
 	return res, errors.Join(errs...)
 }
 

@@ -77,6 +77,81 @@ type Desired struct {
 	Globals   *table.Table
 	Clients   []*ClientConfig
 	Executors []*Executor // sorted by name
+	// Skipped are executors declared but not served: their files are
+	// invalid (a tolerant load), or the engine could not register them
+	// now. Their runners are neither deleted nor taken for leftovers.
+	Skipped []Skipped
+}
+
+// Why an executor is skipped.
+const (
+	SkipInvalid = "invalid"
+	SkipLate    = "needs GitLab"
+	SkipFailed  = "registration failed"
+	SkipNoSpace = "no space on disk"
+)
+
+// Skipped is an executor a run does not serve, and why.
+type Skipped struct {
+	Name string
+	// File is its file, relative to the prefix.
+	File   string
+	Reason string
+	Err    error
+	// Drop: its entry in the config leaves it (see Desired.Drop).
+	Drop bool
+}
+
+// Skip takes an executor out of those served this run.
+func (d *Desired) Skip(name, reason string, err error) {
+	file := ""
+	kept := d.Executors[:0]
+	for _, e := range d.Executors {
+		if e.Name == name {
+			file = e.File
+			continue
+		}
+		kept = append(kept, e)
+	}
+	d.Executors = kept
+	for i := range d.Skipped {
+		if d.Skipped[i].Name == name {
+			return
+		}
+	}
+	d.Skipped = append(d.Skipped, Skipped{Name: name, File: file, Reason: reason, Err: err})
+	sort.Slice(d.Skipped, func(i, j int) bool { return d.Skipped[i].Name < d.Skipped[j].Name })
+}
+
+// Drop marks a skipped executor whose entry in the config is no good
+// (its token expired or was rejected): the entry is neither kept nor
+// taken for an undeclared one.
+func (d *Desired) Drop(name string) {
+	for i := range d.Skipped {
+		if d.Skipped[i].Name == name {
+			d.Skipped[i].Drop = true
+		}
+	}
+}
+
+// Dropped reports whether a skipped executor's entry is dropped.
+func (d *Desired) Dropped(name string) bool {
+	for _, s := range d.Skipped {
+		if s.Name == name {
+			return s.Drop
+		}
+	}
+	return false
+}
+
+// IsSkipped reports whether an executor is declared but not served.
+func (d *Desired) IsSkipped(name string) bool {
+	for _, s := range d.Skipped {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Overlay supplies file contents instead of reading them from the prefix
@@ -86,8 +161,10 @@ type Overlay struct {
 	Executors map[string][]byte // file name ("shell.toml") -> content
 }
 
-// Load reads and validates the template and executor files.
-func Load(ctx context.Context, l hostfs.Layout, hostname string, ov *Overlay, sec *redact.Redactor, prefixMissing bool) (*Desired, error) {
+// Load reads and validates the template and executor files. Tolerant,
+// an executor whose file is invalid is skipped (Desired.Skipped) rather
+// than failing the load; the template must be valid either way.
+func Load(ctx context.Context, l hostfs.Layout, hostname string, ov *Overlay, sec *redact.Redactor, prefixMissing, tolerant bool) (*Desired, error) {
 	if err := ValidateNames(hostname, l.Instance); err != nil {
 		return nil, err
 	}
@@ -117,11 +194,11 @@ func Load(ctx context.Context, l hostfs.Layout, hostname string, ov *Overlay, se
 	if err := d.ParseTemplate(tplName, tplData, sec); err != nil {
 		return nil, err
 	}
-	files, err := executorFiles(l, ov)
+	files, err := executorFiles(l, ov, d, tolerant)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.loadExecutors(ctx, files); err != nil {
+	if err := d.loadExecutors(ctx, files, tolerant); err != nil {
 		return nil, err
 	}
 	sort.Slice(d.Executors, func(i, j int) bool { return d.Executors[i].Name < d.Executors[j].Name })
@@ -140,7 +217,7 @@ type execFile struct {
 
 // executorFiles lists the executor files and checks their names; the
 // contents are read later, in parallel.
-func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
+func executorFiles(l hostfs.Layout, ov *Overlay, d *Desired, tolerant bool) ([]execFile, error) {
 	dir := l.ExecutorDir()
 	relDir := l.Rel(dir)
 	var names []string
@@ -180,6 +257,7 @@ func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
 	sort.Strings(names)
 	byStem := map[string]string{}
 	var out []execFile
+	var skipped []Skipped
 	for _, fn := range names {
 		ext := ExecutorFileExt(fn)
 		rel := filepath.Join(relDir, fn)
@@ -187,13 +265,20 @@ func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
 			return nil, input.Errorf(rel, "", "executor files must end in .toml, .yaml or .yml")
 		}
 		stem := strings.TrimSuffix(fn, ext)
+		var bad error
 		if other, dup := byStem[stem]; dup {
-			return nil, input.Errorf(rel, "", "executor %q is also defined by %s", stem, filepath.Join(relDir, other)).WithFix("keep one of the two files")
+			bad = input.Errorf(rel, "", "executor %q is also defined by %s", stem, filepath.Join(relDir, other)).WithFix("keep one of the two files")
+		} else if err := ValidateExecutorName(stem); err != nil {
+			bad = input.Errorf(rel, "", "file name %v", err).WithFix("rename the file")
+		}
+		if bad != nil && !tolerant {
+			return nil, bad
+		}
+		if bad != nil {
+			skipped = append(skipped, Skipped{Name: stem, File: rel, Reason: SkipInvalid, Err: bad})
+			continue
 		}
 		byStem[stem] = fn
-		if err := ValidateExecutorName(stem); err != nil {
-			return nil, input.Errorf(rel, "", "file name %v", err).WithFix("rename the file")
-		}
 		f := execFile{name: stem, rel: rel, plain: plain[fn]}
 		if data, ok := contents[fn]; ok {
 			f.data = data
@@ -202,7 +287,8 @@ func executorFiles(l hostfs.Layout, ov *Overlay) ([]execFile, error) {
 		}
 		out = append(out, f)
 	}
-	if len(out) == 0 {
+	d.Skipped = append(d.Skipped, skipped...)
+	if len(out) == 0 && len(skipped) == 0 {
 		return nil, &input.Error{File: relDir, Msg: "no executor files (*.toml, *.yaml, *.yml) in the executor folder",
 			Fix: "add one per executor, or unregister the instance:", FixOption: input.Unregister}
 	}
@@ -230,7 +316,7 @@ func readExecutorFile(prefixReal, prefix string, f execFile) ([]byte, error) {
 // loadExecutors reads and parses the executor files on every core; the
 // error reported is the first in file-name order, so it does not depend on
 // scheduling.
-func (d *Desired) loadExecutors(ctx context.Context, files []execFile) error {
+func (d *Desired) loadExecutors(ctx context.Context, files []execFile, tolerant bool) error {
 	prefixReal, err := filepath.EvalSymlinks(d.Layout.Prefix)
 	if err != nil {
 		prefixReal = d.Layout.Prefix
@@ -248,23 +334,35 @@ func (d *Desired) loadExecutors(ctx context.Context, files []execFile) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for _, err := range errs {
-		if err != nil {
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			d.Executors = append(d.Executors, execs[i])
+		case !tolerant:
+			d.Executors = nil
 			return err
+		default:
+			d.Skipped = append(d.Skipped, Skipped{Name: files[i].name, File: files[i].rel, Reason: SkipInvalid, Err: err})
 		}
 	}
-	d.Executors = execs
+	sort.Slice(d.Skipped, func(i, j int) bool { return d.Skipped[i].Name < d.Skipped[j].Name })
 	return nil
 }
 
-// UniqueDescriptions refuses two executors with one description on one GitLab.
-func UniqueDescriptions(d *Desired) error {
+// UniqueDescriptions refuses two executors with one description on one
+// GitLab; tolerant, the later one (by name) is skipped.
+func UniqueDescriptions(d *Desired, tolerant bool) error {
 	seen := map[string]string{}
-	for _, e := range d.Executors {
+	for _, e := range append([]*Executor(nil), d.Executors...) {
 		k := e.Client.Key + "\x00" + e.Description
 		if other, ok := seen[k]; ok {
-			return input.Errorf(e.File, "description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners", e.Description, other).
+			err := input.Errorf(e.File, "description", "%q is also the description of executor %s on the same GitLab; descriptions identify runners", e.Description, other).
 				WithFix("make them unique")
+			if !tolerant {
+				return err
+			}
+			d.Skip(e.Name, SkipInvalid, err)
+			continue
 		}
 		seen[k] = e.Name
 	}

@@ -422,6 +422,9 @@ func (b *builder) leftovers(claimed, deleted map[Ref]bool) []Step {
 	for _, e := range ev.Desired.Executors {
 		declared[e.Name] = true
 	}
+	for _, sk := range ev.Desired.Skipped {
+		declared[sk.Name] = true // still declared, only not served this run
+	}
 	keys := make([]string, 0, len(ev.Found))
 	for k := range ev.Found {
 		keys = append(keys, k)

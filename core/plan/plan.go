@@ -162,17 +162,6 @@ func (p Plan) Changed() bool {
 	return false
 }
 
-// ReplacesOld reports whether a replace must remove the runner it
-// supersedes once the new one is in place.
-func (p Plan) ReplacesOld() bool {
-	for _, s := range p.Steps {
-		if s.Action == Replace && s.DeleteOld && s.Fault == "" {
-			return true
-		}
-	}
-	return false
-}
-
 // Outcome is what carrying out one step achieved. A step can half succeed
 // (an adopt that got its token but failed to update settings): Creds is
 // kept whenever GitLab handed out a token, whatever Err says.

@@ -16,6 +16,9 @@ type Previous struct {
 	// Foreign are entries that do not carry this host's identity: kept
 	// verbatim, never touched.
 	Foreign []hostfs.LiveRunner
+	// Held are the entries of executors declared but not served this run
+	// (Desired.Skipped): their last good section, kept verbatim.
+	Held []OwnedRunner
 }
 
 // OwnedRunner is a live entry of this host and instance that no declared
@@ -23,6 +26,9 @@ type Previous struct {
 type OwnedRunner struct {
 	Name   string
 	Runner hostfs.LiveRunner
+	// Pending: not in the config, but a removal an earlier run could not
+	// finish (State.Pending).
+	Pending bool
 }
 
 // Ref is the runner an owned entry names.
@@ -71,7 +77,28 @@ func MatchPrevious(d *config.Desired, live *hostfs.LiveConfig, st *hostfs.State)
 			prev.ByName[name] = &live.Runners[i]
 			continue
 		}
+		if d.IsSkipped(name) && byName[name] == nil {
+			if !d.Dropped(name) {
+				prev.Held = append(prev.Held, OwnedRunner{Name: name, Runner: lr})
+			}
+			continue
+		}
 		prev.Owned = append(prev.Owned, OwnedRunner{Name: name, Runner: lr})
+	}
+	// Removals earlier runs could not finish: their entries left the
+	// config, their runners are decided again as undeclared entries.
+	inConfig := map[Ref]bool{}
+	for _, lr := range live.Runners {
+		key, _ := gitlab.NormalizeURL(lr.URL)
+		inConfig[Ref{key, lr.ID}] = true
+	}
+	for _, pr := range st.Pending {
+		key, _ := gitlab.NormalizeURL(pr.URL)
+		if pr.ID != 0 && inConfig[Ref{key, pr.ID}] {
+			continue
+		}
+		prev.Owned = append(prev.Owned, OwnedRunner{Name: pr.Name, Pending: true,
+			Runner: hostfs.LiveRunner{Name: pr.Name, URL: pr.URL, ID: pr.ID, Token: pr.Token}})
 	}
 	return prev
 }

@@ -23,8 +23,33 @@ func CanStartDegraded(ev Evidence) bool {
 	return true
 }
 
+// Late is a declared executor that cannot start without GitLab, and why.
+type Late struct {
+	Name, Why string
+}
+
+// NeedGitLab are the declared executors that cannot start without GitLab:
+// no token on disk (a new executor, or a lost config), a token expired
+// (token_expires_at), or one GitLab was seen to reject.
+func NeedGitLab(ev Evidence) []Late {
+	var out []Late
+	for _, e := range ev.Desired.Executors {
+		p := ev.Prev.ByName[e.Name]
+		switch v, verified := ev.Verified[e.Name]; {
+		case p == nil:
+			out = append(out, Late{e.Name, "new executor (no token on disk), needs GitLab to register"})
+		case !p.TokenExpiresAt.IsZero() && !ev.Now.IsZero() && !p.TokenExpiresAt.After(ev.Now):
+			out = append(out, Late{e.Name, "its token expired at " + p.TokenExpiresAt.UTC().Format("2006-01-02 15:04") + " UTC, needs GitLab for a new one"})
+		case verified && v.State != gitlab.TokenAlive:
+			out = append(out, Late{e.Name, "GitLab rejected its token, needs GitLab for a new one"})
+		}
+	}
+	return out
+}
+
 // KeepUnverified is the plan of a degraded start: every executor keeps
-// the token on disk, unverified.
+// the token on disk, unverified; an entry no longer declared leaves the
+// config, its removal pending until GitLab answers.
 func KeepUnverified(ev Evidence) Plan {
 	var p Plan
 	for _, e := range ev.Desired.Executors {
@@ -32,6 +57,15 @@ func KeepUnverified(ev Evidence) Plan {
 		p.Steps = append(p.Steps, Step{Action: Keep, Rule: "degraded", Name: e.Name, Executor: e, ClientKey: e.Client.Key, URL: e.Client.URL,
 			ID: prev.ID, Prev: prev, Settings: e.Settings(), Unverified: true,
 			Reason: "GitLab unreachable; keeping the token on disk, not verified"})
+	}
+	for _, o := range ev.Prev.Owned {
+		r, ref := o.Runner, o.Ref()
+		via := ByToken
+		if r.Token == "" {
+			via = ByID
+		}
+		p.Steps = append(p.Steps, Step{Action: Delete, Rule: "degraded", Via: via, Name: o.Name, ClientKey: ref.ClientKey, URL: r.URL, ID: r.ID, Prev: &r,
+			Reason: "executor no longer declared; GitLab unreachable, so the entry leaves the config and the runner's removal waits for GitLab"})
 	}
 	return p
 }

@@ -37,6 +37,9 @@ type Options struct {
 	// Getenv reads env_tags variables (default os.LookupEnv).
 	Getenv      func(string) (string, bool)
 	Concurrency int
+	// Tolerant skips (config.Desired.Skip) an executor whose capture or
+	// tags fail, rather than failing them all.
+	Tolerant bool
 }
 
 // architecture returns the name uname -m prints for this machine.
@@ -101,20 +104,35 @@ func Compute(ctx context.Context, d *config.Desired, o Options) error {
 		}
 	}
 
-	captured := make([]map[string]any, len(d.Executors))
+	execs := append([]*config.Executor(nil), d.Executors...)
+	captured := make([]map[string]any, len(execs))
+	failed := make([]error, len(execs))
 	if o.CaptureProgram != "" {
-		err := fanout.Each(ctx, len(d.Executors), o.Concurrency, func(i int) error {
-			var err error
-			captured[i], err = capture(ctx, o.CaptureProgram, o.CaptureTimeout, d.Executors[i])
-			return err
+		err := fanout.Each(ctx, len(execs), o.Concurrency, func(i int) error {
+			captured[i], failed[i] = capture(ctx, o.CaptureProgram, o.CaptureTimeout, execs[i])
+			if o.Tolerant {
+				return nil
+			}
+			return failed[i]
 		})
 		if err != nil {
 			return err
 		}
-	}
-	for i, e := range d.Executors {
-		if err := o.tag(d, e, scheds, captured[i], schema); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
+		}
+	}
+	for i, e := range execs {
+		err := failed[i]
+		if err == nil {
+			err = o.tag(d, e, scheds, captured[i], schema)
+		}
+		switch {
+		case err == nil:
+		case !o.Tolerant:
+			return err
+		default:
+			d.Skip(e.Name, config.SkipInvalid, err)
 		}
 	}
 	return nil

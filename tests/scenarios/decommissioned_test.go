@@ -7,6 +7,7 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
@@ -41,11 +42,33 @@ func TestDecommissionedGitLabDoesNotBlockStarts(t *testing.T) {
 	if old == nil || old.Action != plan.Delete || old.Error == "" || !warned(oc.Res, "127.0.0.1:9") {
 		t.Fatalf("runners %+v, warnings %q: want the old runner's delete failed, with a warning", oc.Res.Runners, oc.Res.Warnings)
 	}
-	// The old entry stays until its GitLab answers; strict mode fails.
-	if !strings.Contains(p.Config(), "127.0.0.1:9") {
-		t.Fatal("the old runner's entry (and token) was dropped")
+	// The old entry has left the config (gitlab-runner no longer runs a
+	// removed executor); its removal is pending in the state file, retried
+	// by every run, and fails the run where removals must succeed.
+	if strings.Contains(p.Config(), "127.0.0.1:9") {
+		t.Fatal("the removed executor's entry is still in the config: gitlab-runner keeps running it")
 	}
-	if oc := run(t, p, both(fast, func(o *core.Options) { o.Strict = true })); oc.Err == nil {
-		t.Fatal("strict mode does not fail")
+	if !old.Pending {
+		t.Errorf("the old runner's delete is not reported pending: %+v", old)
 	}
+	st := readState(t, p)
+	if len(st.Pending) != 1 || st.Pending[0].URL != "http://127.0.0.1:9" || st.Pending[0].Token == "" {
+		t.Fatalf("pending removals %+v, want the old runner with its token", st.Pending)
+	}
+	oc = run(t, p, both(fast, func(o *core.Options) { o.CleanupFails = true }))
+	if oc.Err == nil {
+		t.Fatal("a removal GitLab does not confirm does not fail the run with CleanupFails")
+	}
+	if st := readState(t, p); len(st.Pending) != 1 || st.Pending[0].LastError == "" {
+		t.Fatalf("after a retry, pending %+v, want the removal still pending with GitLab's last answer", st.Pending)
+	}
+}
+
+func readState(t *testing.T, p *coretest.Prefix) *hostfs.State {
+	t.Helper()
+	st, _, err := hostfs.ReadState(hostfs.Layout{Prefix: p.Dir, Instance: p.Instance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
