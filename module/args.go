@@ -28,8 +28,11 @@ type Args struct {
 	TagSchema   string
 	CaptureTags string
 	Refresh     bool
-	Hostname    string
-	Concurrency int
+	// IgnoreCleanupErrors: a removal GitLab does not confirm is a warning,
+	// not a failure (the entry leaves the config either way).
+	IgnoreCleanupErrors bool
+	Hostname            string
+	Concurrency         int
 
 	// Timeout bounds the whole run, LockTimeout the wait for another run,
 	// RequestTimeout one HTTP request, CaptureTimeout capture_tags.
@@ -54,7 +57,8 @@ func argErr(option, format string, args ...any) error {
 }
 
 var topLevel = []string{"prefix", "instance", "state", "global", "clients", "executors", "tag_schema",
-	"capture_tags", "refresh", "hostname", "concurrency", "timeout", "lock_timeout", "request_timeout", "capture_timeout"}
+	"capture_tags", "refresh", "hostname", "concurrency", "timeout", "lock_timeout", "request_timeout", "capture_timeout",
+	"ignore_cleanup_errors"}
 
 // infoOptions are the options of the info module (a subset of sync's).
 var infoOptions = []string{"prefix", "instance", "hostname", "tag_schema", "capture_tags", "concurrency",
@@ -165,6 +169,9 @@ func ParseArgs(data []byte) (*Args, error) {
 		return nil, argErr("instance", "instance: %q is not a valid instance name (letters, digits, '.', '_', '-'; it names files in the prefix, e.g. main)", a.Instance)
 	}
 	if a.Refresh, err = optBool(raw, "refresh", false); err != nil {
+		return nil, err
+	}
+	if a.IgnoreCleanupErrors, err = optBool(raw, "ignore_cleanup_errors", false); err != nil {
 		return nil, err
 	}
 	if v, ok := raw["concurrency"]; ok && v != nil {

@@ -110,7 +110,7 @@ func inputErrors(err error) []input.Fields {
 func (a *Args) options(sec *redact.Redactor) core.Options {
 	return core.Options{
 		Prefix: a.Prefix, Instance: a.Instance, Hostname: a.Hostname, Check: a.CheckMode, Refresh: a.Refresh,
-		Unregister: a.State == "absent", Purge: a.State == "absent", Declare: a.Declare,
+		Unregister: a.State == "absent", Purge: a.State == "absent", Declare: a.Declare, CleanupFails: !a.IgnoreCleanupErrors,
 		Concurrency: a.Concurrency, Secrets: sec, Names: optionName,
 		Tags: tags.Options{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema, CaptureTimeout: a.CaptureTimeout},
 		// A module run waits behind a systemd restart, but not forever.
@@ -129,6 +129,8 @@ func report(out map[string]any, res *core.Result) {
 func runInfo(ctx context.Context, a *Args, sec *redact.Redactor) map[string]any {
 	opts := a.options(sec)
 	opts.Check, opts.Unregister, opts.Purge, opts.Declare = true, false, false, nil
+	// A report: an executor whose file is invalid is shown skipped, and why.
+	opts.Tolerant = true
 	out := map[string]any{"changed": false, "runners": []any{}}
 	info, err := core.Inspect(ctx, opts)
 	if info != nil {

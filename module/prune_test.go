@@ -2,6 +2,8 @@ package module
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -154,5 +156,63 @@ func TestTildeUserNamesTheOption(t *testing.T) {
 	ae, ok := err.(*ArgError)
 	if !ok || ae.Option != "tag_schema" {
 		t.Fatalf("error %#v, want an ArgError on tag_schema", err)
+	}
+}
+
+// A removal GitLab does not confirm fails the task (its entry has left
+// the config and is pending), unless ignore_cleanup_errors; either way
+// the state file keeps the removal for the next run.
+func TestModuleCleanupErrors(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	if out := runModule(t, declared(sim, prefix, "a", "b")); out["failed"] == true {
+		t.Fatalf("converge: %v", out)
+	}
+	sim.InjectFault(gitlabsim.Fault{Kind: "delete-token", Type: gitlabsim.FaultStatus, Status: 502, Times: -1})
+	for _, ignore := range []bool{false, true} {
+		a := declared(sim, prefix, "a")
+		a["ignore_cleanup_errors"] = ignore
+		a["request_timeout"] = "1s"
+		a["timeout"] = "20s"
+		out := runModule(t, a)
+		if failed := out["failed"] == true; failed == ignore {
+			t.Fatalf("ignore_cleanup_errors %v: failed %v: %v", ignore, failed, out)
+		}
+		var pending bool
+		for _, r := range out["runners"].([]any) {
+			pending = pending || r.(map[string]any)["pending"] == true
+		}
+		if !pending {
+			t.Fatalf("ignore_cleanup_errors %v: no runner reported pending: %v", ignore, out["runners"])
+		}
+	}
+	if len(sim.Runners()) != 2 {
+		t.Fatalf("%d runners in GitLab, want b's still there", len(sim.Runners()))
+	}
+	sim.ClearFaults()
+	if out := runModule(t, declared(sim, prefix, "a")); out["failed"] == true || len(sim.Runners()) != 1 {
+		t.Fatalf("retry: %v, %d runners", out, len(sim.Runners()))
+	}
+}
+
+// The info module reports an executor whose file is invalid as skipped
+// (what a service start does), with its file and cause, and still
+// reports the others; it stays read-only.
+func TestInfoShowsSkippedExecutors(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	if out := runModule(t, declared(sim, prefix, "a")); out["failed"] == true {
+		t.Fatalf("converge: %v", out)
+	}
+	if err := os.WriteFile(filepath.Join(prefix, "main", "x.toml"), []byte("executor = \"shell\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := runModule(t, map[string]any{"prefix": prefix, "hostname": "node5", "_gra_module": "info"})
+	sk, _ := out["skipped"].([]any)
+	if out["failed"] == true || len(sk) != 1 || sk[0].(map[string]any)["name"] != "x" || sk[0].(map[string]any)["file"] != "main/x.toml" {
+		t.Fatalf("info: %v", out)
+	}
+	if rs, _ := out["runners"].([]any); len(rs) != 1 {
+		t.Fatalf("info runners %v", out["runners"])
 	}
 }

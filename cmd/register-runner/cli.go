@@ -68,7 +68,8 @@ type cliOptions struct {
 	captureTimeout, lockTimeout, requestTimeout, timeout time.Duration
 	check, diff, refresh, version, help, unregister      bool
 	strict                                               bool
-	concurrency                                          int
+	concurrency, runnerPID                               int
+	reloadWait                                           time.Duration
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -92,9 +93,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.diff, "diff", false, "show the change to config.INSTANCE.toml (tokens redacted)")
 	fs.BoolVar(&o.refresh, "refresh", false, "read every runner from GitLab to catch settings changed by hand (needs a PAT)")
 	fs.BoolVar(&o.unregister, "unregister", false, "delete this instance's runners in GitLab and its generated config")
-	fs.BoolVar(&o.strict, "strict", false, "fail when GitLab cannot be reached, even if every executor has a token on disk")
+	fs.BoolVar(&o.strict, "strict", false, "all or nothing: fail on an invalid executor file, on an executor that cannot be registered now (GitLab unreachable, say), on a removal GitLab does not confirm, and when GitLab cannot be reached even if every executor has a token on disk")
 	fs.StringVar(&o.hostname, "hostname", "", "host name used in tags and descriptions (default: the OS host name, short form)")
 	fs.IntVar(&o.concurrency, "concurrency", core.DefaultConcurrency, "GitLab requests in parallel")
+	fs.IntVar(&o.runnerPID, "runner-pid", 0, "PID of the running gitlab-runner (systemd's $MAINPID in ExecReload): after the config changes it is sent SIGHUP, and runners removed from the config are deleted only --reload-wait later")
+	fs.DurationVar(&o.reloadWait, "reload-wait", 2*time.Second, "how long gitlab-runner gets to take the new config before removed runners are deleted (with --runner-pid)")
 	fs.DurationVar(&o.lockTimeout, "lock-timeout", 60*time.Second, "how long to wait for another run on this instance")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 20*time.Second, "timeout of one HTTP request")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on the whole run")
@@ -133,6 +136,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	opts := core.Options{
 		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Check: o.check, Refresh: o.refresh,
 		Unregister: o.unregister, Strict: o.strict, Concurrency: o.concurrency, Timeout: o.timeout, LockTimeout: o.lockTimeout, RequestTimeout: o.requestTimeout,
+		// Serve what can be served, unless --strict; --check and
+		// --unregister report every problem.
+		Tolerant: !o.strict && !o.check && !o.unregister, CleanupFails: o.strict,
+		RunnerPID: o.runnerPID, ReloadWait: o.reloadWait,
 		Tags:    tags.Options{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema},
 		Secrets: sec,
 		Names:   flagOf,

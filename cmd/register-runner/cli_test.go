@@ -292,12 +292,19 @@ func TestFlagsReachTheEngine(t *testing.T) {
 	if want := []string{"node7 gpu a Runner", "node7 gpu b Runner", "node7 gpu c Runner"}; !reflect.DeepEqual(descs, want) {
 		t.Fatalf("descriptions %v, want %v", descs, want)
 	}
-	// --tag-schema is applied: a schema the tags violate stops the run.
+	// --tag-schema is applied: a schema the tags violate stops the run
+	// (every executor violates it: nothing can be served).
 	bad := p.Write("bad.json", `{"type":"object","required":["rack"]}`)
 	r = runCLI(t, p, "--hostname", "node7", "--tag-schema", bad, "--output", "json")
 	mustExit(t, r, 2)
-	if got := inputErrors(t, r.stdout); len(got) != 1 || got[0].Option != "--tag-schema" || got[0].File != bad {
-		t.Fatalf("input_errors %+v, want --tag-schema %s", got, bad)
+	got := inputErrors(t, r.stdout)
+	if len(got) != 3 {
+		t.Fatalf("input_errors %+v, want one per executor", got)
+	}
+	for _, ie := range got {
+		if ie.Option != "--tag-schema" || ie.File != bad {
+			t.Fatalf("input_errors %+v, want --tag-schema %s", got, bad)
+		}
 	}
 
 	// --refresh reads runners and repairs a hand edit.
@@ -413,7 +420,7 @@ func inputErrors(t *testing.T, stdout string) []input.Fields {
 func TestJSONReportGivesInputErrorsAsFields(t *testing.T) {
 	sim, p := coretest.ShellHost(t, coretest.AdminPAT, "")
 	p.Executor("x.toml", "executor = \"shell\"\n")
-	j := runCLI(t, p, "--output", "json")
+	j := runCLI(t, p, "--output", "json", "--strict")
 	mustExit(t, j, 2)
 	got := inputErrors(t, j.stdout)
 	if len(got) != 1 || got[0].File != "main/x.toml" || got[0].Key != "url" || got[0].Option != "" || got[0].Fix == "" || got[0].Message == "" {
@@ -422,7 +429,7 @@ func TestJSONReportGivesInputErrorsAsFields(t *testing.T) {
 
 	p.Remove("main/x.toml")
 	p.Executor("y.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\nbuilds_dir = \"/b\"\n  a = [1,\n")
-	got = inputErrors(t, runCLI(t, p, "--output", "json").stdout)
+	got = inputErrors(t, runCLI(t, p, "--output", "json", "--strict").stdout)
 	if len(got) != 1 || got[0].File != "main/y.toml" || got[0].Line != 4 || got[0].Column == 0 || got[0].Key != "a" {
 		t.Fatalf("input_errors %+v, want main/y.toml line 4, key a", got)
 	}
@@ -432,7 +439,7 @@ func TestJSONReportGivesInputErrorsAsFields(t *testing.T) {
 	if err := os.WriteFile(capture, []byte("#!/bin/sh\nsleep 5\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	got = inputErrors(t, runCLI(t, p, "--output", "json", "--capture-tags", capture, "--capture-timeout", "100ms").stdout)
+	got = inputErrors(t, runCLI(t, p, "--output", "json", "--strict", "--capture-tags", capture, "--capture-timeout", "100ms").stdout)
 	want := input.Fields{Option: "--capture-tags", File: capture, FixOption: "--capture-timeout"}
 	if len(got) != 1 || got[0].Option != want.Option || got[0].File != want.File || got[0].FixOption != want.FixOption ||
 		!strings.HasSuffix(got[0].Fix, " --capture-timeout") {
@@ -453,7 +460,7 @@ func TestJSONReportGivesInputErrorsAsFields(t *testing.T) {
 func TestJSONReportStaysJSONWhenRedacted(t *testing.T) {
 	_, p := coretest.ShellHost(t, coretest.AdminPAT, "")
 	p.Executor("x.toml", "url = \"https://gitlab.example.org/?private_token=glpat-notAToken12345\"\n")
-	j := runCLI(t, p, "--output", "json")
+	j := runCLI(t, p, "--output", "json", "--strict")
 	mustExit(t, j, 2)
 	if got := inputErrors(t, j.stdout); len(got) != 1 || got[0].File != "main/x.toml" || got[0].Key != "url" {
 		t.Fatalf("input_errors %+v, want main/x.toml key url", got)

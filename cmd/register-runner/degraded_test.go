@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 )
@@ -35,7 +36,18 @@ type degradedReport struct {
 	Runners  []struct {
 		Name, Action string
 		ID           int64
+		Pending      bool
 	} `json:"runners"`
+	Skipped []core.SkippedExecutor `json:"skipped"`
+}
+
+// skippedNames are the executors a report says were not served, with why.
+func (d degradedReport) skippedNames() map[string]string {
+	out := map[string]string{}
+	for _, s := range d.Skipped {
+		out[s.Name] = s.Reason
+	}
+	return out
 }
 
 func degraded(t *testing.T, r result) degradedReport {
@@ -92,31 +104,78 @@ func TestGitLabFailingWith5xxStartsDegraded(t *testing.T) {
 	}
 }
 
-func TestGitLabDownFailsWhenSomethingNeedsGitLab(t *testing.T) {
+// GitLab down and something needs it: the executors that can start do
+// (a degraded start), the one that needs GitLab is skipped and named; a
+// runner to delete leaves the config, its removal pending. --strict fails
+// instead, naming the executor that needs GitLab; and when nothing at all
+// can start (the config was lost), the run fails.
+func TestGitLabDownServesWhatItCan(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		setup func(p *coretest.Prefix, url string)
+		name    string
+		setup   func(p *coretest.Prefix, url string)
+		skipped map[string]string
+		pending bool
+		fails   bool
 	}{
 		{"a new executor must be created", func(p *coretest.Prefix, url string) {
 			p.Executor("extra.toml", "url = \""+url+"\"\nexecutor = \"shell\"\n")
-		}},
+		}, map[string]string{"extra": "needs GitLab"}, false, false},
 		{"an executor was removed and its runner must be deleted", func(p *coretest.Prefix, _ string) {
 			p.Remove("main/docker.toml")
-		}},
+		}, map[string]string{}, true, false},
 		{"the config was lost", func(p *coretest.Prefix, _ string) {
 			if err := os.Remove(p.ConfigPath()); err != nil {
 				panic(err)
 			}
-		}},
+		}, map[string]string{"docker": "needs GitLab", "shell": "needs GitLab"}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, srv, p := downHost(t)
 			srv.Close()
 			tc.setup(p, srv.URL)
+			strict := runCLI(t, p, "--timeout", "10s", "--output", "json", "--strict")
+			mustExit(t, strict, 1)
+			d := degraded(t, strict)
+			if d.Degraded || !d.Failed {
+				t.Fatalf("--strict started degraded although GitLab is needed: %+v", d)
+			}
+			for name := range tc.skipped {
+				if d.skippedNames()[name] != "needs GitLab" {
+					t.Errorf("--strict: the failure does not name %s as needing GitLab: %+v", name, d.Skipped)
+				}
+			}
 			r := runCLI(t, p, "--timeout", "10s", "--output", "json")
-			mustExit(t, r, 1)
-			if d := degraded(t, r); d.Degraded || !d.Failed {
-				t.Fatalf("started degraded although GitLab is needed: %+v", d)
+			d = degraded(t, r)
+			if tc.fails {
+				mustExit(t, r, 1)
+				if len(d.skippedNames()) != len(tc.skipped) {
+					t.Fatalf("skipped %+v, want %v", d.Skipped, tc.skipped)
+				}
+				return
+			}
+			mustExit(t, r, 0)
+			if !d.Degraded || d.Failed || len(d.skippedNames()) != len(tc.skipped) {
+				t.Fatalf("report %+v, want a degraded start skipping %v", d, tc.skipped)
+			}
+			for name, why := range tc.skipped {
+				if d.skippedNames()[name] != why {
+					t.Errorf("skipped %+v, want %s: %s", d.Skipped, name, why)
+				}
+			}
+			if strings.Contains(p.Config(), "main docker Runner") == tc.pending {
+				t.Errorf("docker's entry in the config: %v, want %v\n%s", !tc.pending, !tc.pending, p.Config())
+			}
+			if tc.pending {
+				var pending bool
+				for _, rr := range d.Runners {
+					pending = pending || (rr.Name != "" && rr.Pending)
+				}
+				if !pending {
+					t.Errorf("the removal is not reported pending: %+v", d.Runners)
+				}
+			}
+			if !strings.Contains(p.Config(), "main shell Runner") {
+				t.Error("shell's entry is gone: a working executor was taken offline")
 			}
 		})
 	}
@@ -125,16 +184,29 @@ func TestGitLabDownFailsWhenSomethingNeedsGitLab(t *testing.T) {
 func TestRejectedTokenIsNeverKeptDegraded(t *testing.T) {
 	sim, _, p := downHost(t)
 	// One token is revoked; the lookup that would heal it finds GitLab failing.
+	var revoked string
 	for _, r := range sim.Runners() {
 		if strings.Contains(r.Description, "shell") {
+			revoked = r.Token
 			sim.RevokeToken(r.ID)
 		}
 	}
 	sim.InjectFault(gitlabsim.Fault{Method: "GET", Type: gitlabsim.FaultStatus, Status: 503, Times: -1})
-	r := runCLI(t, p, "--timeout", "20s", "--output", "json")
+	r := runCLI(t, p, "--timeout", "20s", "--output", "json", "--strict")
 	mustExit(t, r, 1)
 	if d := degraded(t, r); d.Degraded || !d.Failed {
 		t.Fatalf("kept a rejected token in a degraded start: %+v", d)
+	}
+	// Without --strict, docker starts; shell is skipped and its dead
+	// token leaves the config (the state file still names its runner).
+	r = runCLI(t, p, "--timeout", "20s", "--output", "json")
+	mustExit(t, r, 0)
+	d := degraded(t, r)
+	if !d.Degraded || d.skippedNames()["shell"] != "needs GitLab" || len(d.Skipped) != 1 || d.Skipped[0].Kept {
+		t.Fatalf("report %+v, want docker started and shell skipped, its entry not kept", d)
+	}
+	if strings.Contains(p.Config(), revoked) {
+		t.Fatal("the rejected token is still in the config")
 	}
 }
 

@@ -414,7 +414,7 @@ func (wt want) check(t *testing.T, got []input.Fields, prefix string, extra []st
 }
 
 // TestBadInputCatalogue breaks the input in many ways after a good run: each
-// must exit 2 naming the option, file, line and key at fault, and the fix
+// must (with --strict) exit 2 naming the option, file, line and key at fault, and the fix
 // where there is one, as fields; send nothing to GitLab; quote no secret;
 // and leave the previous config byte-identical. A few cases also keep the
 // message users read, word for word.
@@ -437,7 +437,10 @@ func TestBadInputCatalogue(t *testing.T) {
 				beforeInfo, _ = os.Stat(w.p.ConfigPath())
 			}
 			w.sim.ResetLog()
-			code, stdout, stderr := runBinary(t, nil, w.cliArgs(append(extra, "--output", "json")...)...)
+			// --strict: all or nothing (without it, an executor whose file
+			// is bad is skipped and the others served: see
+			// TestOneBadExecutorNeverTakesTheOthersOffline).
+			code, stdout, stderr := runBinary(t, nil, w.cliArgs(append(extra, "--output", "json", "--strict")...)...)
 			if code != 2 {
 				t.Fatalf("exit %d, want 2\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
@@ -451,7 +454,7 @@ func TestBadInputCatalogue(t *testing.T) {
 			}
 			if tc.want.golden != "" {
 				golden := strings.NewReplacer("$PREFIX", w.p.Dir, "$ARG", flagValue(extra, tc.want.option)).Replace(tc.want.golden)
-				_, _, text := runBinary(t, nil, w.cliArgs(extra...)...)
+				_, _, text := runBinary(t, nil, w.cliArgs(append(extra, "--strict")...)...)
 				if first, _, _ := strings.Cut(text, "\n"); first != "register-runner: error: "+golden {
 					t.Errorf("stderr begins\n%s\nwant\nregister-runner: error: %s", first, golden)
 				}

@@ -295,7 +295,9 @@ func TestHostileInputIsBounded(t *testing.T) {
 				t.Fatalf("good run failed: %s", stderr)
 			}
 			extra := tc.setup(t, w)
-			m := runMeasured(t, 60*time.Second, w.cliArgs(append(extra, "--timeout", "30s", "--output", "json")...)...)
+			// --strict: a bad executor file fails the run instead of being
+			// skipped, so that its error can be checked.
+			m := runMeasured(t, 60*time.Second, w.cliArgs(append(extra, "--timeout", "30s", "--output", "json", "--strict")...)...)
 			reportf(t, "hostile input %q: exit %d in %.2fs, peak RSS %.1f MB", tc.name, m.code, m.elapsed.Seconds(), m.rssMB)
 			if m.code != 1 && m.code != 2 {
 				t.Errorf("exit %d, want 1 or 2:\n%.2000s", m.code, m.output)

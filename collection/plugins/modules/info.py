@@ -117,6 +117,38 @@ would_change:
   description: Whether a sync would change GitLab or the host's files.
   returned: success
   type: bool
+skipped:
+  description:
+    - The executors a service start skips (its file is invalid, say) and why; a start serves the others.
+      M(gitlab_runner_auth.runner.sync) fails on them instead.
+  returned: when any
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Executor name.
+      type: str
+    file:
+      description: Its file, relative to the prefix.
+      type: str
+    reason:
+      description: Why it is skipped.
+      type: str
+    cause:
+      description: The error.
+      type: str
+    fix:
+      description: What to do, when known.
+      type: str
+    kept:
+      description: Whether its last good entry stays in the config.
+      type: bool
+degraded:
+  description:
+    - What the last run recorded in the state file for each executor it did not serve - C(since), C(reason),
+      C(cause), C(fix), C(kept) - keyed by executor name.
+  returned: when any
+  type: dict
 runners:
   description: This host's runners for the instance, as GitLab sees them.
   returned: always

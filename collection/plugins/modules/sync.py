@@ -224,6 +224,14 @@ options:
     description: Read every runner from GitLab (C(GET /runners/:id)) to catch settings changed by hand in the UI. Needs a personal access token.
     type: bool
     default: false
+  ignore_cleanup_errors:
+    description:
+      - A runner to remove (its executor is no longer declared, or a new runner replaced it) leaves the config in any
+        case, so gitlab-runner stops using it; when GitLab does not confirm its removal (no answer, 5xx, a wait longer
+        than O(timeout)), the removal is recorded in the state file and retried by every later run.
+      - By default such a removal fails the task (C(runners[].pending) names it); V(true) makes it a warning.
+    type: bool
+    default: false
   hostname:
     description: Host name used in tags and descriptions. Defaults to the host's name, short form.
     type: str
@@ -440,6 +448,12 @@ runners:
       description: The error, when this runner's action failed.
       type: str
       returned: on failure
+    pending:
+      description:
+        - A removal GitLab did not confirm. The entry has left the config; the state file records the removal and
+          later runs retry it.
+      type: bool
+      returned: when true
     description:
       description: The runner's description in GitLab (computed from the declaration).
       type: str
@@ -459,6 +473,59 @@ runners:
       description: GitLab-side settings an update sets.
       type: dict
       returned: for updates
+left_behind:
+  description:
+    - Runners with this host's identity (or in its files) the run left alone - nothing proves they are this host's, or
+      another host uses them - for an administrator or M(gitlab_runner_auth.runner.prune).
+  returned: when any
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: GitLab runner id.
+      type: int
+    url:
+      description: GitLab URL.
+      type: str
+    description:
+      description: Its description in GitLab.
+      type: str
+    last_contact:
+      description: Its last contact with GitLab (RFC 3339), when known.
+      type: str
+    why:
+      description: Why it was left alone.
+      type: str
+skipped:
+  description:
+    - Declared executors the run did not serve and why. The task fails for them (an invalid file, GitLab unreachable
+      while a new executor needs it); the C(register-runner) service start skips them and starts the others.
+  returned: when any
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Executor name.
+      type: str
+    file:
+      description: Its file, relative to the prefix.
+      type: str
+    reason:
+      description: Why.
+      type: str
+      choices: [invalid, needs GitLab, registration failed, no space on disk]
+    cause:
+      description: The error.
+      type: str
+    fix:
+      description: What to do, when known.
+      type: str
+    kept:
+      description: Whether its last good entry stays in the config.
+      type: bool
+    since:
+      description: When runs started skipping it (RFC 3339).
+      type: str
 diff:
   description: Before and after of the generated config and the managed files, tokens redacted.
   returned: in diff mode
