@@ -101,6 +101,11 @@ type managedFile struct {
 // renders its files and compares them with the disk, executor files no
 // longer declared included (to be removed).
 func (o Options) declaredFiles(ctx context.Context, l hostfs.Layout) ([]*managedFile, error) {
+	// Nothing in the prefix is read, not even for the diff, before the
+	// folders are known to be trusted.
+	if err := hostfs.CheckInstanceDirs(l); err != nil {
+		return nil, err
+	}
 	if err := o.resolveNamespaces(ctx, l); err != nil {
 		return nil, err
 	}
@@ -130,8 +135,9 @@ func (o Options) declaredFiles(ctx context.Context, l hostfs.Layout) ([]*managed
 	return files, nil
 }
 
-// compare reads what the disk holds where a rendered file goes (capped,
-// never through a link), for the diff and to know whether it changes.
+// compare reads what the disk holds where a rendered file goes (owner
+// checked first, capped, never through a link), for the diff and to know
+// whether it changes.
 func compare(r config.RenderedFile, sec *redact.Redactor) *managedFile {
 	f := &managedFile{RenderedFile: r}
 	fi, err := os.Lstat(r.Path)
@@ -144,7 +150,7 @@ func compare(r config.RenderedFile, sec *redact.Redactor) *managedFile {
 		f.changed = true
 		f.before = []byte("(" + fi.Mode().Type().String() + ", not read)\n")
 	default:
-		old, _, err := hostfs.ReadCapped(r.Path, r.Rel, hostfs.MaxFileSize)
+		old, err := hostfs.ReadTrusted(r.Path, r.Rel, "file", false)
 		if err != nil {
 			f.changed, f.before = true, []byte("(not read: "+err.Error()+")\n")
 			break
@@ -226,6 +232,9 @@ func purge(ctx context.Context, o Options, l hostfs.Layout) (*Result, error) {
 	}
 	if _, err := os.Lstat(o.Prefix); errors.Is(err, os.ErrNotExist) {
 		return res, nil
+	}
+	if err := hostfs.CheckInstanceDirs(l); err != nil {
+		return res, err
 	}
 	leftovers := instanceFiles(l, o.Secrets)
 	o.Unregister = true

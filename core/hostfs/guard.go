@@ -182,6 +182,8 @@ func kindOf(m fs.FileMode) string {
 		return "a device"
 	case m&fs.ModeSocket != 0:
 		return "a socket"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
 	}
 	return "not a plain file"
 }
@@ -192,9 +194,32 @@ func readAllCapped(f *os.File, name string, limit int64) ([]byte, error) {
 		return nil, input.Errorf(name, "", "cannot be read: %v", UnwrapPathErr(err))
 	}
 	if int64(len(data)) > limit {
-		return nil, input.Errorf(name, "", "file is larger than %d bytes; this is not a gitlab-runner settings file", limit)
+		ie := input.Errorf(name, "", "file is larger than %d bytes; this is not a gitlab-runner settings file", limit)
+		ie.Err = ErrTooLarge
+		return nil, ie
 	}
 	return data, nil
+}
+
+// ErrTooLarge: a file is larger than the tool reads (MaxFileSize, or
+// MaxConfigSize for the files it writes); only that much plus one byte
+// was read.
+var ErrTooLarge = errors.New("file too large")
+
+// CheckInstanceDirs checks the prefix and the instance's executor folder,
+// each when it exists, as CheckPrivate does: nothing in a folder another
+// user owns or may write is read, not even for a diff (they could have
+// linked any file of root's there).
+func CheckInstanceDirs(l Layout) error {
+	for _, d := range []struct{ path, name, what string }{
+		{l.Prefix, l.Prefix, "prefix directory"},
+		{l.ExecutorDir(), l.Rel(l.ExecutorDir()), "executor folder"},
+	} {
+		if err := CheckPrivate(d.path, d.name, d.what); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // CheckText refuses data that is not UTF-8 text.
