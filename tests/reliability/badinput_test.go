@@ -260,6 +260,20 @@ var badInputs = []badInput{
 	{"instance equal to the host name", func(t *testing.T, w *world) []string {
 		return []string{"--hostname", "main7"}
 	}, want{option: "--service-instance", fix: true}},
+	// Instance template.main, laid out in full, would write its config
+	// over main's template.
+	{"instance whose config is another instance's template", func(t *testing.T, w *world) []string {
+		tplData, err := os.ReadFile(filepath.Join(w.p.Dir, tpl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.p.Write("config.template.template.main.toml", string(tplData))
+		w.p.Write("template.main/a.toml", exec1(w, ""))
+		return []string{"--service-instance", "template.main"}
+	}, want{option: "--service-instance", fix: true}},
+	{"instance whose executor folder is another instance's config", func(t *testing.T, w *world) []string {
+		return []string{"--service-instance", "config.main.toml"}
+	}, want{option: "--service-instance", fix: true}},
 	{"tag schema that is not JSON", func(t *testing.T, w *world) []string {
 		return []string{"--tag-schema", w.p.Write("schema.json", "{not json")}
 	}, want{option: "--tag-schema", file: "$ARG"}},
@@ -500,6 +514,12 @@ var moduleBadInputs = []struct {
 	{"null value in an executor", func(w *world) map[string]any {
 		return declare(w, map[string]any{"name": "a", "url": w.sim.URL, "executor": "shell", "builds_dir": nil})
 	}, want{option: "executors[0].builds_dir", fix: true}},
+	// Its config would be main's template, written over.
+	{"instance whose config is another instance's template", func(w *world) map[string]any {
+		args := declare(w, map[string]any{"name": "a", "url": w.sim.URL, "executor": "shell"})
+		args["instance"] = "template.main"
+		return args
+	}, want{option: "instance"}},
 }
 
 // declare gives the module one client (the simulator) and these executors.
