@@ -319,6 +319,20 @@ var badInputs = []badInput{
 		w.p.Executor("x.toml", exec1(w, "Name = \"other\"\n"))
 		return nil
 	}, want{file: "main/x.toml", key: "Name", fix: true}},
+	// tls-ca-file is written from the client's tls_ca_file: a second one
+	// would make gitlab-runner trust another CA than the tool does.
+	{"tls-ca-file in an executor file", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "tls-ca-file = \"/tmp/evil-ca.pem\"\n"))
+		return nil
+	}, want{file: "main/x.toml", key: "tls-ca-file", fix: true}},
+	{"TLS-CA-FILE in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "TLS-CA-FILE = \"/tmp/evil-ca.pem\"\n"))
+		return nil
+	}, want{file: "main/x.toml", key: "TLS-CA-FILE", fix: true}},
+	{"Tls_Ca_File in an executor file", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.yaml", "url: "+w.sim.URL+"\nexecutor: shell\nTls_Ca_File: /tmp/evil-ca.pem\n")
+		return nil
+	}, want{file: "main/x.yaml", key: "Tls_Ca_File", fix: true}},
 	{"Token_Expires_At in another case", func(t *testing.T, w *world) []string {
 		w.p.Executor("x.yaml", "url: "+w.sim.URL+"\nexecutor: shell\nToken_Expires_At: 2099-01-01T00:00:00Z\n")
 		return nil
@@ -514,6 +528,9 @@ var moduleBadInputs = []struct {
 	{"null value in an executor", func(w *world) map[string]any {
 		return declare(w, map[string]any{"name": "a", "url": w.sim.URL, "executor": "shell", "builds_dir": nil})
 	}, want{option: "executors[0].builds_dir", fix: true}},
+	{"tls-ca-file in an executor, in another case", func(w *world) map[string]any {
+		return declare(w, map[string]any{"name": "a", "url": w.sim.URL, "executor": "shell", "TLS-CA-FILE": "/tmp/evil-ca.pem"})
+	}, want{option: "executors[0].TLS-CA-FILE", fix: true}},
 	// Its config would be main's template, written over.
 	{"instance whose config is another instance's template", func(w *world) map[string]any {
 		args := declare(w, map[string]any{"name": "a", "url": w.sim.URL, "executor": "shell"})
