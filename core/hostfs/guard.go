@@ -131,6 +131,60 @@ func ReadTrusted(path, name, what string, private bool) ([]byte, error) {
 	return readAllCapped(f, name, MaxFileSize)
 }
 
+// CheckProtected refuses a file the run executes or trusts although it
+// holds no secret (the capture program, the tag schema): anything but a
+// regular file, a file owned by someone other than root or the user
+// running the tool, or one group or other may write. Whoever may change
+// it decides what the run sends to GitLab. A link is followed: the file
+// checked is the one that runs.
+func CheckProtected(path, name, what string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &input.Error{File: name, Msg: what + " does not exist", Err: fs.ErrNotExist}
+		}
+		return input.Errorf(name, "", "%s cannot be read: %v", what, UnwrapPathErr(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return &input.Error{File: name, Err: ErrNotRegular,
+			Msg: fmt.Sprintf("%s is not a regular file (%s)", what, kindOf(fi.Mode())), Fix: "give a regular file"}
+	}
+	return checkProtectedInfo(fi, path, name, what)
+}
+
+// ReadProtected reads a file checked as CheckProtected does (the checks
+// made on the file opened), capped at MaxFileSize, never waiting on a FIFO.
+func ReadProtected(path, name, what string) ([]byte, error) {
+	f, fi, err := openRegular(path, name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := checkProtectedInfo(fi, path, name, what); err != nil {
+		return nil, err
+	}
+	return readAllCapped(f, name, MaxFileSize)
+}
+
+// checkProtectedInfo checks the owner, and that neither group nor other
+// may write.
+func checkProtectedInfo(fi fs.FileInfo, path, name, what string) error {
+	if err := checkOwner(fi, path, name, what); err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		ie := input.Errorf(name, "", "%s is writable by group or other (mode %04o); whoever may change it decides what this run sends to GitLab", what, fi.Mode().Perm()).
+			WithFix("fix it with: chmod go-w %s", path)
+		ie.Err = ErrWritable
+		return ie
+	}
+	return nil
+}
+
+// ErrWritable: a file the run executes or trusts may be written by group
+// or other.
+var ErrWritable = errors.New("writable by group or other")
+
 // ReadCapped reads a regular file of at most limit bytes. It never blocks
 // on a FIFO or device: the file is opened without waiting and refused
 // unless it is a regular file, so no read outlasts the run's bound.

@@ -46,6 +46,7 @@ func script(t *testing.T, body string) string {
 	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	chmod(t, path, 0o755) // whatever the umask: a program others may write is refused
 	return path
 }
 
@@ -294,6 +295,21 @@ var badInputs = []badInput{
 	{"capture program printing non-JSON", func(t *testing.T, w *world) []string {
 		return []string{"--capture-tags", script(t, "echo hello")}
 	}, want{option: "--capture-tags", file: "$ARG"}},
+	// Whoever may change the capture program or the tag schema decides
+	// what the run sends to GitLab.
+	{"capture program writable by group", func(t *testing.T, w *world) []string {
+		p := script(t, `echo '{"site": "x"}'`)
+		chmod(t, p, 0o775)
+		return []string{"--capture-tags", p}
+	}, want{option: "--capture-tags", file: "$ARG", fix: true}},
+	{"capture program that does not exist", func(t *testing.T, w *world) []string {
+		return []string{"--capture-tags", filepath.Join(t.TempDir(), "missing")}
+	}, want{option: "--capture-tags", file: "$ARG", fix: true}},
+	{"tag schema writable by others", func(t *testing.T, w *world) []string {
+		p := w.p.Write("schema.json", `{"type": "object"}`)
+		chmod(t, p, 0o646)
+		return []string{"--tag-schema", p}
+	}, want{option: "--tag-schema", file: "$ARG", fix: true}},
 	{"capture program printing numbers", func(t *testing.T, w *world) []string {
 		return []string{"--capture-tags", script(t, `echo '{"cores": 64}'`)}
 	}, want{option: "--capture-tags", file: "$ARG"}},

@@ -23,6 +23,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
 // Hostile input, as an attacker would try it against a root run: files
@@ -108,6 +109,52 @@ func TestFilesOwnedByAnotherUserAreRefused(t *testing.T) {
 			}
 			if n := len(w.sim.Requests()); n != 0 {
 				t.Errorf("sent %d requests with untrusted input", n)
+			}
+		})
+	}
+}
+
+// TestCaptureProgramAndSchemaAreTrustedLikeTheTemplate: the capture
+// program and the tag schema decide the tags sent to GitLab; one owned by
+// another user, or that group or other may write, is refused before the
+// program runs and before any request, naming the option and the file.
+func TestCaptureProgramAndSchemaAreTrustedLikeTheTemplate(t *testing.T) {
+	ran := filepath.Join(t.TempDir(), "ran")
+	for _, tc := range []struct {
+		name   string
+		option input.Option
+		is     error
+		setup  func(t *testing.T, path string)
+		root   bool
+	}{
+		{"capture program owned by another user", input.CaptureTags, hostfs.ErrForeignOwner, func(t *testing.T, p string) { chown(t, p, 65534) }, true},
+		{"capture program writable by others", input.CaptureTags, hostfs.ErrWritable, func(t *testing.T, p string) { chmod(t, p, 0o757) }, false},
+		{"tag schema owned by another user", input.TagSchema, hostfs.ErrForeignOwner, func(t *testing.T, p string) { chown(t, p, 65534) }, true},
+		{"tag schema writable by group", input.TagSchema, hostfs.ErrWritable, func(t *testing.T, p string) { chmod(t, p, 0o664) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.root {
+				requireRoot(t)
+			}
+			w := baseline(t)
+			prog := script(t, "touch "+ran+"; echo '{\"site\": \"x\"}'")
+			schema := filepath.Join(t.TempDir(), "schema.json")
+			if err := os.WriteFile(schema, []byte(`{"type": "object"}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			chmod(t, schema, 0o644)
+			file := map[input.Option]string{input.CaptureTags: prog, input.TagSchema: schema}[tc.option]
+			tc.setup(t, file)
+			err := coretest.Run(t, context.Background(), core.Options{Prefix: w.p.Dir, Instance: "main", Hostname: hostname,
+				Concurrency: core.DefaultConcurrency, Tags: tags.Options{CaptureProgram: prog, SchemaFile: schema}}).Err
+			if ie := input.As(err); ie == nil || ie.Option != tc.option || ie.File != file || ie.Fix == "" || !errors.Is(err, tc.is) {
+				t.Fatalf("got %#v, want an input error at %s %s: %v, with a fix", err, tc.option, file, tc.is)
+			}
+			if _, err := os.Stat(ran); err == nil {
+				t.Error("the capture program ran")
+			}
+			if n := len(w.sim.Requests()); n != 0 {
+				t.Errorf("%d requests sent", n)
 			}
 		})
 	}
