@@ -53,6 +53,7 @@ func runDeclared(ctx context.Context, o Options) (*Result, error) {
 		return res, err
 	}
 	var j *hostfs.Journal
+	before := engineFilesBefore(l)
 	if o.Check {
 		o.PrefixMayBeMissing = true
 	} else {
@@ -73,6 +74,11 @@ func runDeclared(ctx context.Context, o Options) (*Result, error) {
 			err = fmt.Errorf("%w; restoring the files this task wrote also failed: %v", err, rerr)
 		}
 		written = nil
+		if undone, kept := before.undo(res, o.Secrets); undone {
+			// A fresh host stays fresh: only a marker of a create in
+			// doubt remains.
+			res.Changed, res.ConfigChanged, res.After = kept, false, res.Before
+		}
 		if len(j.Created) > 0 && !res.Changed {
 			// The task created the prefix and GitLab was not changed: what
 			// the engine left in it (lock, host id) goes too.
