@@ -53,6 +53,7 @@ func runDeclared(ctx context.Context, o Options) (*Result, error) {
 		return res, err
 	}
 	var j *hostfs.Journal
+	before := engineFilesBefore(l)
 	if o.Check {
 		o.PrefixMayBeMissing = true
 	} else {
@@ -73,6 +74,11 @@ func runDeclared(ctx context.Context, o Options) (*Result, error) {
 			err = fmt.Errorf("%w; restoring the files this task wrote also failed: %v", err, rerr)
 		}
 		written = nil
+		if undone, kept := before.undo(res, o.Secrets); undone {
+			// A fresh host stays fresh: only a marker of a create in
+			// doubt remains.
+			res.Changed, res.ConfigChanged, res.After = kept, false, res.Before
+		}
 		if len(j.Created) > 0 && !res.Changed {
 			// The task created the prefix and GitLab was not changed: what
 			// the engine left in it (lock, host id) goes too.
@@ -101,6 +107,11 @@ type managedFile struct {
 // renders its files and compares them with the disk, executor files no
 // longer declared included (to be removed).
 func (o Options) declaredFiles(ctx context.Context, l hostfs.Layout) ([]*managedFile, error) {
+	// Nothing in the prefix is read, not even for the diff, before the
+	// folders are known to be trusted.
+	if err := hostfs.CheckInstanceDirs(l); err != nil {
+		return nil, err
+	}
 	if err := o.resolveNamespaces(ctx, l); err != nil {
 		return nil, err
 	}
@@ -130,8 +141,9 @@ func (o Options) declaredFiles(ctx context.Context, l hostfs.Layout) ([]*managed
 	return files, nil
 }
 
-// compare reads what the disk holds where a rendered file goes (capped,
-// never through a link), for the diff and to know whether it changes.
+// compare reads what the disk holds where a rendered file goes (owner
+// checked first, capped, never through a link), for the diff and to know
+// whether it changes.
 func compare(r config.RenderedFile, sec *redact.Redactor) *managedFile {
 	f := &managedFile{RenderedFile: r}
 	fi, err := os.Lstat(r.Path)
@@ -144,7 +156,7 @@ func compare(r config.RenderedFile, sec *redact.Redactor) *managedFile {
 		f.changed = true
 		f.before = []byte("(" + fi.Mode().Type().String() + ", not read)\n")
 	default:
-		old, _, err := hostfs.ReadCapped(r.Path, r.Rel, hostfs.MaxFileSize)
+		old, err := hostfs.ReadTrusted(r.Path, r.Rel, "file", false)
 		if err != nil {
 			f.changed, f.before = true, []byte("(not read: "+err.Error()+")\n")
 			break
@@ -226,6 +238,9 @@ func purge(ctx context.Context, o Options, l hostfs.Layout) (*Result, error) {
 	}
 	if _, err := os.Lstat(o.Prefix); errors.Is(err, os.ErrNotExist) {
 		return res, nil
+	}
+	if err := hostfs.CheckInstanceDirs(l); err != nil {
+		return res, err
 	}
 	leftovers := instanceFiles(l, o.Secrets)
 	o.Unregister = true

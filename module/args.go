@@ -166,7 +166,7 @@ func ParseArgs(data []byte) (*Args, error) {
 		return nil, err
 	}
 	if err := config.ValidateInstanceName(a.Instance); err != nil {
-		return nil, argErr("instance", "instance: %q is not a valid instance name (letters, digits, '.', '_', '-'; it names files in the prefix, e.g. main)", a.Instance)
+		return nil, argErr("instance", "%s", err.Error())
 	}
 	if a.Refresh, err = optBool(raw, "refresh", false); err != nil {
 		return nil, err

@@ -73,6 +73,8 @@ func TestParseArgs(t *testing.T) {
 		{`{"clients": [{"url": "u"}], "executors": []}`, "executors"},
 		{`{"executors": [{"name": "a", "url": "u"}]}`, "clients"},
 		{`{"clients": [{"url": "u"}]}`, "executors"},
+		{`{"instance": "template.main"}`, "instance"},
+		{`{"instance": "config.main.toml"}`, "instance"},
 		{`[1]`, ""},
 	}
 	for _, c := range cases {

@@ -305,3 +305,61 @@ func TestFailureOnAFreshHostLeavesNoPrefix(t *testing.T) {
 		t.Fatalf("the failed task left %v", coretest.Tree(t, root))
 	}
 }
+
+// TestFailureOnAFreshHostLeavesThePrefixAsItWas: on a host whose prefix
+// holds none of the files the tool generates, a task that fails without
+// changing GitLab reports no change and leaves the prefix exactly as it
+// was: no config, state file, system id, marker or lock of its run; a
+// file that was there before (gitlab-runner's system id, an old lock)
+// stays. When GitLab may have carried out a create whose answer was lost,
+// only the marker remains, so that the next run looks for that runner.
+func TestFailureOnAFreshHostLeavesThePrefixAsItWas(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fault   gitlabsim.Fault
+		pat     string
+		already []string // files in the prefix before the task
+		marker  bool
+	}{
+		{"create refused", gitlabsim.Fault{}, coretest.GroupPAT, nil, false},
+		{"create refused, system id and lock there before", gitlabsim.Fault{}, coretest.GroupPAT,
+			[]string{".runner_system_id", ".gitlab-runner-auth.main.lock"}, false},
+		{"create answered 500: in doubt", gitlabsim.Fault{Kind: "create", Type: gitlabsim.FaultStatus, Status: 500, Times: -1},
+			coretest.AdminPAT, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := coretest.NewSim(t, coretest.SimOptions())
+			if tc.fault.Type != "" {
+				sim.InjectFault(tc.fault)
+			}
+			root := t.TempDir()
+			prefix := filepath.Join(root, "prefix")
+			if err := os.Mkdir(prefix, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tc.already {
+				if err := os.WriteFile(filepath.Join(prefix, f), []byte("s_0123456789ab\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := coretest.Tree(t, root)
+			in := declared(sim, prefix, "a")
+			in["clients"].([]any)[0].(map[string]any)["personal_access_token"] = tc.pat
+			in["timeout"] = "20s"
+			res := runModule(t, in)
+			if res["failed"] != true || res["changed"] != tc.marker {
+				t.Fatalf("got failed %v, changed %v; want failed, changed %v: %v", res["failed"], res["changed"], tc.marker, res)
+			}
+			after := coretest.Tree(t, root)
+			marker := filepath.Join(prefix, ".gitlab-runner-auth.main.incomplete")
+			if _, ok := after[marker]; ok != tc.marker {
+				t.Errorf("marker left: %v, want %v", ok, tc.marker)
+			}
+			delete(after, marker)
+			coretest.SameTree(t, "after the failed task", before, after, false)
+			if n := len(sim.Runners()); n != 0 && !tc.marker {
+				t.Errorf("GitLab holds %d runners", n)
+			}
+		})
+	}
+}

@@ -262,6 +262,9 @@ func TestFlagsReachTheEngine(t *testing.T) {
 	if err := os.WriteFile(capture, []byte("#!/bin/sh\necho '{\"site\": \"llnl\"}'\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chmod(capture, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
 	schema := p.Write("schema.json", `{"type":"object","required":["site"]}`)
 
 	// --check: nothing created; --service-instance, --prefix, --hostname
@@ -437,6 +440,9 @@ func TestJSONReportGivesInputErrorsAsFields(t *testing.T) {
 	p.Remove("main/y.toml")
 	capture := filepath.Join(t.TempDir(), "capture")
 	if err := os.WriteFile(capture, []byte("#!/bin/sh\nsleep 5\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(capture, 0o755); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
 	got = inputErrors(t, runCLI(t, p, "--output", "json", "--strict", "--capture-tags", capture, "--capture-timeout", "100ms").stdout)

@@ -17,6 +17,8 @@ var managedKeys = []struct{ name, why string }{
 	{"token", "the tool writes the token GitLab hands out; never put tokens in executor files"},
 	{"token_obtained_at", "the tool writes it"},
 	{"token_expires_at", "the tool writes it"},
+	{"tls-ca-file", "the tool writes it from the client's tls_ca_file (set tls_ca_file in the template's client_configs instead)"},
+	{"tls_ca_file", "it is a client setting: set tls_ca_file in the template's client_configs; the tool writes it into each runner's section as tls-ca-file"},
 }
 
 // knownExecutorTypes may be left out of a file named after them (shell.toml).

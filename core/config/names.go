@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
@@ -68,6 +69,16 @@ func IdentityPattern(hostname, instance string) *regexp.Regexp {
 func ValidateInstanceName(instance string) error {
 	if !reInstance().MatchString(instance) {
 		return input.OptionErrorf(input.Instance, "%q is not a valid instance name (letters, digits, '.', '_', '-'; e.g. main)", instance)
+	}
+	// Every instance's files sit side by side in the prefix: no name may
+	// make one of them another instance's.
+	if c, clash := (hostfs.Layout{Instance: instance}).Collision(reInstance().MatchString); clash {
+		theirs := fmt.Sprintf("the %s of instance %q", c.Theirs, c.Other)
+		if c.Other == "" {
+			theirs = fmt.Sprintf("the %s every instance shares", c.Theirs)
+		}
+		return input.OptionErrorf(input.Instance, "instance name %q would make its %s %s, %s", instance, c.Mine.What, c.Mine.Path, theirs).
+			WithFix("choose another instance name")
 	}
 	return nil
 }

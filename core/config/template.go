@@ -106,6 +106,12 @@ func (d *Desired) parseClient(file string, i int, t *table.Table, sec *redact.Re
 		if !filepath.IsAbs(ca) {
 			ca = filepath.Join(d.Layout.Prefix, ca)
 		}
+		// It is written into the generated config for gitlab-runner, which
+		// runs in a folder of its own: never a relative path (a relative
+		// prefix would give one).
+		if abs, err := filepath.Abs(ca); err == nil {
+			ca = abs
+		}
 		// Read here, through the capped reader: /dev/zero or a FIFO must not
 		// be read without end, and a CA someone else owns is not trusted.
 		pem, err := hostfs.ReadTrusted(ca, ca, "tls_ca_file", false)

@@ -1,6 +1,7 @@
 package gitlab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -201,15 +202,101 @@ type Summary struct {
 	Paused      bool   `json:"paused"`
 }
 
+// Listings are bounded, so that no GitLab (or what answers at its url)
+// can make a run hold more than a few tens of MiB: each page holds at
+// most ListPerPage runners, as asked with per_page; a listing follows at
+// most ListMaxPages pages, returns at most ListMaxRunners runners and reads
+// at most ListMaxBytes of answers. Real fleets are far below: a runner
+// takes about 300 bytes of a list answer, and the tool lists by tags
+// (this host's name and instance, or a fleet's tags).
+const (
+	ListPerPage    = 100
+	ListMaxPages   = 1000
+	ListMaxRunners = 50_000
+	ListMaxBytes   = 64 << 20
+)
+
+// ListBound names the bound a listing went past.
+type ListBound int
+
+// The bounds of a listing.
+const (
+	// BoundPage: one page held more runners than per_page asked for.
+	BoundPage ListBound = iota + 1
+	// BoundPages: GitLab pointed to a next page after ListMaxPages.
+	BoundPages
+	// BoundRunners: the pages held more than ListMaxRunners runners.
+	BoundRunners
+	// BoundBytes: the answers were larger than ListMaxBytes together.
+	BoundBytes
+)
+
+// ListTooLargeError is a listing refused because it went past a bound:
+// the tool never decides on part of a list.
+type ListTooLargeError struct {
+	Host  string // the GitLab
+	Path  string // the list's path: /api/v4/runners/all, /groups/:id/runners, ...
+	Tags  []string
+	Bound ListBound
+	// Limit is the bound (runners, pages or bytes); Page the page that
+	// went past it.
+	Limit int
+	Page  int
+}
+
+func (e *ListTooLargeError) Error() string {
+	where := fmt.Sprintf("GitLab %s GET %s", e.Host, e.Path)
+	if len(e.Tags) > 0 {
+		where += fmt.Sprintf(" (tag_list=%s)", strings.Join(e.Tags, ","))
+	}
+	const narrow = "narrow the listing: list with more specific tags, or in a group or project (runner_type group_type or project_type) rather than the whole instance"
+	switch e.Bound {
+	case BoundPage:
+		return fmt.Sprintf("%s: page %d holds more than the %d runners asked for (per_page=%d), which GitLab never sends; check that url names your GitLab", where, e.Page, e.Limit, e.Limit)
+	case BoundPages:
+		return fmt.Sprintf("%s: the listing goes on past %d pages; %s", where, e.Limit, narrow)
+	case BoundRunners:
+		return fmt.Sprintf("%s: the listing holds more than %d runners; %s", where, e.Limit, narrow)
+	}
+	return fmt.Sprintf("%s: the listing's answers exceed %d MiB together; %s", where, e.Limit>>20, narrow)
+}
+
+// page is one page of a listing, decoded one runner at a time so that a
+// page with more runners than asked for is never held whole.
 type page struct {
+	max   int
 	items []Summary
+	over  bool // more than max runners
+	size  int  // bytes of the answer
 	next  string
 }
 
-func (p *page) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &p.items) }
-func (p *page) setHeaders(h http.Header)     { p.next = h.Get("X-Next-Page") }
+func (p *page) UnmarshalJSON(b []byte) error {
+	p.size = len(b)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil {
+		return err
+	} else if d, ok := t.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("a list of runners must be a JSON array")
+	}
+	for dec.More() {
+		if len(p.items) == p.max {
+			p.over = true
+			return nil
+		}
+		var s Summary
+		if err := dec.Decode(&s); err != nil {
+			return err
+		}
+		p.items = append(p.items, s)
+	}
+	return nil
+}
 
-// ListRunners lists runners, following every page (per_page=100).
+func (p *page) setHeaders(h http.Header) { p.next = h.Get("X-Next-Page") }
+
+// ListRunners lists runners, following every page, within the listing
+// bounds (a listing past one is a *ListTooLargeError).
 func (c *Client) ListRunners(ctx context.Context, o ListOptions) ([]Summary, error) {
 	path := "/api/v4/runners/all"
 	switch o.RunnerType {
@@ -218,8 +305,15 @@ func (c *Client) ListRunners(ctx context.Context, o ListOptions) ([]Summary, err
 	case "project_type":
 		path = fmt.Sprintf("/api/v4/projects/%d/runners", o.ProjectID)
 	}
+	tooLarge := func(b ListBound, limit, pageNo int) error {
+		return &ListTooLargeError{Host: c.host, Path: path, Tags: o.Tags, Bound: b, Limit: limit, Page: pageNo}
+	}
 	var all []Summary
-	for pageNo := 1; pageNo <= 1000; {
+	read := 0
+	for pages, pageNo := 1, 1; ; pages++ {
+		if pages > ListMaxPages {
+			return nil, tooLarge(BoundPages, ListMaxPages, pageNo)
+		}
 		q := url.Values{}
 		if o.RunnerType != "" {
 			q.Set("type", o.RunnerType)
@@ -227,11 +321,19 @@ func (c *Client) ListRunners(ctx context.Context, o ListOptions) ([]Summary, err
 		if len(o.Tags) > 0 {
 			q.Set("tag_list", strings.Join(o.Tags, ","))
 		}
-		q.Set("per_page", "100")
+		q.Set("per_page", strconv.Itoa(ListPerPage))
 		q.Set("page", strconv.Itoa(pageNo))
-		var p page
+		p := page{max: ListPerPage}
 		if err := c.do(ctx, call{method: http.MethodGet, path: path, query: q, auth: authPAT, idempotent: true, out: &p}); err != nil {
 			return nil, err
+		}
+		switch read += p.size; {
+		case p.over:
+			return nil, tooLarge(BoundPage, ListPerPage, pageNo)
+		case len(all)+len(p.items) > ListMaxRunners:
+			return nil, tooLarge(BoundRunners, ListMaxRunners, pageNo)
+		case read > ListMaxBytes:
+			return nil, tooLarge(BoundBytes, ListMaxBytes, pageNo)
 		}
 		all = append(all, p.items...)
 		if p.next == "" {

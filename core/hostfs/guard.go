@@ -131,6 +131,60 @@ func ReadTrusted(path, name, what string, private bool) ([]byte, error) {
 	return readAllCapped(f, name, MaxFileSize)
 }
 
+// CheckProtected refuses a file the run executes or trusts although it
+// holds no secret (the capture program, the tag schema): anything but a
+// regular file, a file owned by someone other than root or the user
+// running the tool, or one group or other may write. Whoever may change
+// it decides what the run sends to GitLab. A link is followed: the file
+// checked is the one that runs.
+func CheckProtected(path, name, what string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &input.Error{File: name, Msg: what + " does not exist", Err: fs.ErrNotExist}
+		}
+		return input.Errorf(name, "", "%s cannot be read: %v", what, UnwrapPathErr(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return &input.Error{File: name, Err: ErrNotRegular,
+			Msg: fmt.Sprintf("%s is not a regular file (%s)", what, kindOf(fi.Mode())), Fix: "give a regular file"}
+	}
+	return checkProtectedInfo(fi, path, name, what)
+}
+
+// ReadProtected reads a file checked as CheckProtected does (the checks
+// made on the file opened), capped at MaxFileSize, never waiting on a FIFO.
+func ReadProtected(path, name, what string) ([]byte, error) {
+	f, fi, err := openRegular(path, name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := checkProtectedInfo(fi, path, name, what); err != nil {
+		return nil, err
+	}
+	return readAllCapped(f, name, MaxFileSize)
+}
+
+// checkProtectedInfo checks the owner, and that neither group nor other
+// may write.
+func checkProtectedInfo(fi fs.FileInfo, path, name, what string) error {
+	if err := checkOwner(fi, path, name, what); err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		ie := input.Errorf(name, "", "%s is writable by group or other (mode %04o); whoever may change it decides what this run sends to GitLab", what, fi.Mode().Perm()).
+			WithFix("fix it with: chmod go-w %s", path)
+		ie.Err = ErrWritable
+		return ie
+	}
+	return nil
+}
+
+// ErrWritable: a file the run executes or trusts may be written by group
+// or other.
+var ErrWritable = errors.New("writable by group or other")
+
 // ReadCapped reads a regular file of at most limit bytes. It never blocks
 // on a FIFO or device: the file is opened without waiting and refused
 // unless it is a regular file, so no read outlasts the run's bound.
@@ -182,6 +236,8 @@ func kindOf(m fs.FileMode) string {
 		return "a device"
 	case m&fs.ModeSocket != 0:
 		return "a socket"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
 	}
 	return "not a plain file"
 }
@@ -192,9 +248,32 @@ func readAllCapped(f *os.File, name string, limit int64) ([]byte, error) {
 		return nil, input.Errorf(name, "", "cannot be read: %v", UnwrapPathErr(err))
 	}
 	if int64(len(data)) > limit {
-		return nil, input.Errorf(name, "", "file is larger than %d bytes; this is not a gitlab-runner settings file", limit)
+		ie := input.Errorf(name, "", "file is larger than %d bytes; this is not a gitlab-runner settings file", limit)
+		ie.Err = ErrTooLarge
+		return nil, ie
 	}
 	return data, nil
+}
+
+// ErrTooLarge: a file is larger than the tool reads (MaxFileSize, or
+// MaxConfigSize for the files it writes); only that much plus one byte
+// was read.
+var ErrTooLarge = errors.New("file too large")
+
+// CheckInstanceDirs checks the prefix and the instance's executor folder,
+// each when it exists, as CheckPrivate does: nothing in a folder another
+// user owns or may write is read, not even for a diff (they could have
+// linked any file of root's there).
+func CheckInstanceDirs(l Layout) error {
+	for _, d := range []struct{ path, name, what string }{
+		{l.Prefix, l.Prefix, "prefix directory"},
+		{l.ExecutorDir(), l.Rel(l.ExecutorDir()), "executor folder"},
+	} {
+		if err := CheckPrivate(d.path, d.name, d.what); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // CheckText refuses data that is not UTF-8 text.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
 // Journal writes files of an instance and remembers what each held
@@ -52,7 +54,8 @@ func (j *Journal) Write(path string, data []byte) error {
 	sv := saved{path: path}
 	if fi, err := os.Lstat(path); err == nil {
 		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s is not a regular file (a link?); remove it by hand", path)
+			return &input.Error{File: path, Err: ErrNotRegular,
+				Msg: fmt.Sprintf("is not a regular file (%s); it is never followed or replaced", kindOf(fi.Mode())), Fix: "remove it by hand"}
 		}
 		if sv.data, _, err = ReadCapped(path, path, MaxConfigSize); err != nil {
 			return fmt.Errorf("reading %s: %w", path, err)

@@ -41,6 +41,71 @@ func (l Layout) IncompletePath() string {
 // SystemIDPath is gitlab-runner's host identity file.
 func (l Layout) SystemIDPath() string { return filepath.Join(l.Prefix, ".runner_system_id") }
 
+// Path is one file or folder of an instance, and what it is.
+type Path struct {
+	What string
+	Path string
+}
+
+// Paths lists every file and folder of the instance under the prefix,
+// each named by the instance. A new file of an instance belongs here:
+// instance names are checked against these (Collision).
+func (l Layout) Paths() []Path {
+	return []Path{
+		{"template", l.TemplatePath()},
+		{"executor folder", l.ExecutorDir()},
+		{"generated config", l.ConfigPath()},
+		{"state file", l.StatePath()},
+		{"lock", l.LockPath()},
+		{"marker", l.IncompletePath()},
+	}
+}
+
+// SharedPaths lists the files in the prefix that belong to no one
+// instance.
+func (l Layout) SharedPaths() []Path {
+	return []Path{{"system id", l.SystemIDPath()}}
+}
+
+// Collision is an instance name whose file would be another instance's.
+type Collision struct {
+	// Mine is the instance's file; Other the instance whose Theirs it
+	// would be ("" for a file shared by every instance).
+	Mine   Path
+	Other  string
+	Theirs string
+}
+
+// Collision reports whether one of the instance's files is, by name, a
+// file of another instance whose name valid accepts and is not longer
+// (instance template.main would write config.template.main.toml, the
+// template of main), or a file every instance shares. Of two names that
+// collide only the longer is refused, so main stays valid although
+// config.main.toml would not be.
+func (l Layout) Collision(valid func(string) bool) (Collision, bool) {
+	const mark = "\x00"
+	patterns := Layout{Instance: mark}.Paths()
+	for _, mine := range (Layout{Instance: l.Instance}).Paths() {
+		for _, sh := range (Layout{}).SharedPaths() {
+			if mine.Path == sh.Path {
+				return Collision{Mine: mine, Theirs: sh.What}, true
+			}
+		}
+		for _, p := range patterns {
+			pre, suf, _ := strings.Cut(p.Path, mark)
+			name := mine.Path
+			if len(name) < len(pre)+len(suf) || !strings.HasPrefix(name, pre) || !strings.HasSuffix(name, suf) {
+				continue
+			}
+			other := name[len(pre) : len(name)-len(suf)]
+			if other != l.Instance && len(other) <= len(l.Instance) && valid(other) {
+				return Collision{Mine: mine, Other: other, Theirs: p.What}, true
+			}
+		}
+	}
+	return Collision{}, false
+}
+
 // Rel names a path relative to the prefix in messages.
 func (l Layout) Rel(p string) string {
 	if r, err := filepath.Rel(l.Prefix, p); err == nil && !strings.HasPrefix(r, "..") {

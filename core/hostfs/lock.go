@@ -28,23 +28,34 @@ func (e *BusyError) Error() string {
 // Lock takes the instance's advisory lock, waiting at most timeout; the
 // caller unlocks it.
 func Lock(ctx context.Context, l Layout, timeout time.Duration) (*flock.Flock, error) {
-	// O_NOFOLLOW: a link planted at the lock's path must not make a root
-	// run create or open the file it points to; O_NONBLOCK: a FIFO there
-	// must not hang the run.
-	fl := flock.New(l.LockPath(), flock.SetPermissions(0o600),
-		flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC))
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ok, err := fl.TryLockContext(lctx, 50*time.Millisecond)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, input.Errorf(l.Rel(l.LockPath()), "", "the lock file is a symbolic link").
-			WithFix("the tool creates it itself, so remove the link (rm %s)", l.LockPath())
+	for {
+		// O_NOFOLLOW: a link planted at the lock's path must not make a root
+		// run create or open the file it points to; O_NONBLOCK: a FIFO there
+		// must not hang the run.
+		fl := flock.New(l.LockPath(), flock.SetPermissions(0o600),
+			flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC))
+		ok, err := fl.TryLockContext(lctx, 50*time.Millisecond)
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, input.Errorf(l.Rel(l.LockPath()), "", "the lock file is a symbolic link").
+				WithFix("the tool creates it itself, so remove the link (rm %s)", l.LockPath())
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("lock %s: %w", l.LockPath(), err)
+		}
+		if !ok {
+			return nil, &BusyError{Instance: l.Instance, Path: l.LockPath(), Waited: timeout}
+		}
+		// The file locked must still be the one at the path: a run that
+		// removes the lock file does so holding it, and a run that waited
+		// on the removed file takes the lock again, on the file now at the
+		// path.
+		held, herr := fl.Stat()
+		now, nerr := os.Lstat(l.LockPath())
+		if herr == nil && nerr == nil && os.SameFile(held, now) {
+			return fl, nil
+		}
+		_ = fl.Close()
 	}
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return nil, fmt.Errorf("lock %s: %w", l.LockPath(), err)
-	}
-	if !ok {
-		return nil, &BusyError{Instance: l.Instance, Path: l.LockPath(), Waited: timeout}
-	}
-	return fl, nil
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -107,9 +108,13 @@ func Compute(ctx context.Context, d *config.Desired, o Options) error {
 	execs := append([]*config.Executor(nil), d.Executors...)
 	captured := make([]map[string]any, len(execs))
 	failed := make([]error, len(execs))
-	if o.CaptureProgram != "" {
-		err := fanout.Each(ctx, len(execs), o.Concurrency, func(i int) error {
-			captured[i], failed[i] = capture(ctx, o.CaptureProgram, o.CaptureTimeout, execs[i])
+	if o.CaptureProgram != "" && len(execs) > 0 {
+		prog, err := captureProgram(o.CaptureProgram)
+		if err != nil {
+			return err
+		}
+		err = fanout.Each(ctx, len(execs), o.Concurrency, func(i int) error {
+			captured[i], failed[i] = capture(ctx, prog, o.CaptureProgram, o.CaptureTimeout, execs[i])
 			if o.Tolerant {
 				return nil
 			}
@@ -223,9 +228,9 @@ const (
 )
 
 func loadSchema(path string) (*jsonschema.Resolved, error) {
-	data, err := hostfs.ReadSmall(path, path)
+	data, err := hostfs.ReadProtected(path, path, "tag schema")
 	if err != nil {
-		return nil, err
+		return nil, withOption(err, input.TagSchema)
 	}
 	var s jsonschema.Schema
 	if !json.Valid(data) {
@@ -289,10 +294,36 @@ func firstLine(s string) string {
 	return s
 }
 
-func capture(ctx context.Context, prog string, timeout time.Duration, e *config.Executor) (map[string]any, error) {
+// captureProgram finds the capture program (on PATH when given without a
+// folder) and checks it as the run's other trusted files are: a regular
+// file owned by root or the user running the tool, which neither group nor
+// other may write. It returns the path to run.
+func captureProgram(given string) (string, error) {
+	path, err := exec.LookPath(given)
+	if err != nil {
+		return "", &input.Error{Option: input.CaptureTags, File: given, Err: err,
+			Msg: fmt.Sprintf("cannot be run: %v", hostfs.UnwrapPathErr(errors.Unwrap(err))), Fix: "give the path of an executable file"}
+	}
+	if err := hostfs.CheckProtected(path, given, "capture program"); err != nil {
+		return "", withOption(err, input.CaptureTags)
+	}
+	return path, nil
+}
+
+// withOption names the option an input error about a file came from.
+func withOption(err error, opt input.Option) error {
+	if ie := input.As(err); ie != nil && ie.Option == "" {
+		ie.Option = opt
+	}
+	return err
+}
+
+// capture runs the capture program (found at path; errors name it prog,
+// as given) for one executor.
+func capture(ctx context.Context, path, prog string, timeout time.Duration, e *config.Executor) (map[string]any, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, prog, e.Name, e.Type)
+	cmd := exec.CommandContext(ctx, path, e.Name, e.Type)
 	cmd.WaitDelay = time.Second
 	var stdout, stderr limitedBuffer
 	stdout.limit, stderr.limit = hostfs.MaxFileSize, 4096

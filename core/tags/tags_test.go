@@ -24,6 +24,25 @@ import (
 // nothing outside the repository.
 const hpcSchema = "testdata/hpc-tag-schema.json"
 
+// hpcSchemaFile is a copy of hpcSchema, mode 0644 whatever the umask the
+// repository was checked out with: a schema group or other may write is
+// refused.
+func hpcSchemaFile(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(hpcSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), filepath.Base(hpcSchema))
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func tagHost(t *testing.T, execType string) *config.Desired {
 	c := &config.ClientConfig{URL: "https://gl", Key: "https://gl"}
 	return &config.Desired{Layout: hostfs.Layout{Prefix: t.TempDir(), Instance: "main"}, Hostname: "quartz12",
@@ -38,7 +57,7 @@ func tagOptions(schema string) Options {
 
 func TestRealWorldSchemaAcceptsAHost(t *testing.T) {
 	d := tagHost(t, "shell")
-	if err := Compute(context.Background(), d, tagOptions(hpcSchema)); err != nil {
+	if err := Compute(context.Background(), d, tagOptions(hpcSchemaFile(t))); err != nil {
 		t.Fatalf("the HPC schema rejects an ordinary host: %v", err)
 	}
 	if got := strings.Join(d.Executors[0].Tags, ","); got != "main,quartz,quartz12,shell,x86_64" {
@@ -50,9 +69,10 @@ func TestRealWorldSchemaAcceptsAHost(t *testing.T) {
 // the property, is kept in the bad-input catalogue's golden case).
 func TestRealWorldSchemaRefusesAnExecutorTypeItDoesNotList(t *testing.T) {
 	d := tagHost(t, "kubernetes") // not in the schema's executor_type enum
-	err := Compute(context.Background(), d, tagOptions(hpcSchema))
-	if ie := input.As(err); ie == nil || ie.Option != input.TagSchema || ie.File != hpcSchema {
-		t.Fatalf("got %#v, want an input error at the tag schema %s", err, hpcSchema)
+	schema := hpcSchemaFile(t)
+	err := Compute(context.Background(), d, tagOptions(schema))
+	if ie := input.As(err); ie == nil || ie.Option != input.TagSchema || ie.File != schema {
+		t.Fatalf("got %#v, want an input error at the tag schema %s", err, schema)
 	}
 	if d.Executors[0].Tags != nil {
 		t.Fatalf("tags %v computed although the schema refuses them", d.Executors[0].Tags)

@@ -46,6 +46,7 @@ func script(t *testing.T, body string) string {
 	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	chmod(t, path, 0o755) // whatever the umask: a program others may write is refused
 	return path
 }
 
@@ -260,6 +261,20 @@ var badInputs = []badInput{
 	{"instance equal to the host name", func(t *testing.T, w *world) []string {
 		return []string{"--hostname", "main7"}
 	}, want{option: "--service-instance", fix: true}},
+	// Instance template.main, laid out in full, would write its config
+	// over main's template.
+	{"instance whose config is another instance's template", func(t *testing.T, w *world) []string {
+		tplData, err := os.ReadFile(filepath.Join(w.p.Dir, tpl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.p.Write("config.template.template.main.toml", string(tplData))
+		w.p.Write("template.main/a.toml", exec1(w, ""))
+		return []string{"--service-instance", "template.main"}
+	}, want{option: "--service-instance", fix: true}},
+	{"instance whose executor folder is another instance's config", func(t *testing.T, w *world) []string {
+		return []string{"--service-instance", "config.main.toml"}
+	}, want{option: "--service-instance", fix: true}},
 	{"tag schema that is not JSON", func(t *testing.T, w *world) []string {
 		return []string{"--tag-schema", w.p.Write("schema.json", "{not json")}
 	}, want{option: "--tag-schema", file: "$ARG"}},
@@ -280,6 +295,21 @@ var badInputs = []badInput{
 	{"capture program printing non-JSON", func(t *testing.T, w *world) []string {
 		return []string{"--capture-tags", script(t, "echo hello")}
 	}, want{option: "--capture-tags", file: "$ARG"}},
+	// Whoever may change the capture program or the tag schema decides
+	// what the run sends to GitLab.
+	{"capture program writable by group", func(t *testing.T, w *world) []string {
+		p := script(t, `echo '{"site": "x"}'`)
+		chmod(t, p, 0o775)
+		return []string{"--capture-tags", p}
+	}, want{option: "--capture-tags", file: "$ARG", fix: true}},
+	{"capture program that does not exist", func(t *testing.T, w *world) []string {
+		return []string{"--capture-tags", filepath.Join(t.TempDir(), "missing")}
+	}, want{option: "--capture-tags", file: "$ARG", fix: true}},
+	{"tag schema writable by others", func(t *testing.T, w *world) []string {
+		p := w.p.Write("schema.json", `{"type": "object"}`)
+		chmod(t, p, 0o646)
+		return []string{"--tag-schema", p}
+	}, want{option: "--tag-schema", file: "$ARG", fix: true}},
 	{"capture program printing numbers", func(t *testing.T, w *world) []string {
 		return []string{"--capture-tags", script(t, `echo '{"cores": 64}'`)}
 	}, want{option: "--capture-tags", file: "$ARG"}},
@@ -305,6 +335,20 @@ var badInputs = []badInput{
 		w.p.Executor("x.toml", exec1(w, "Name = \"other\"\n"))
 		return nil
 	}, want{file: "main/x.toml", key: "Name", fix: true}},
+	// tls-ca-file is written from the client's tls_ca_file: a second one
+	// would make gitlab-runner trust another CA than the tool does.
+	{"tls-ca-file in an executor file", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "tls-ca-file = \"/tmp/evil-ca.pem\"\n"))
+		return nil
+	}, want{file: "main/x.toml", key: "tls-ca-file", fix: true}},
+	{"TLS-CA-FILE in another case", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.toml", exec1(w, "TLS-CA-FILE = \"/tmp/evil-ca.pem\"\n"))
+		return nil
+	}, want{file: "main/x.toml", key: "TLS-CA-FILE", fix: true}},
+	{"Tls_Ca_File in an executor file", func(t *testing.T, w *world) []string {
+		w.p.Executor("x.yaml", "url: "+w.sim.URL+"\nexecutor: shell\nTls_Ca_File: /tmp/evil-ca.pem\n")
+		return nil
+	}, want{file: "main/x.yaml", key: "Tls_Ca_File", fix: true}},
 	{"Token_Expires_At in another case", func(t *testing.T, w *world) []string {
 		w.p.Executor("x.yaml", "url: "+w.sim.URL+"\nexecutor: shell\nToken_Expires_At: 2099-01-01T00:00:00Z\n")
 		return nil
@@ -503,6 +547,15 @@ var moduleBadInputs = []struct {
 	{"null value in an executor", func(w *world) map[string]any {
 		return declare(w, map[string]any{"name": "a", "url": w.sim.URL, "executor": "shell", "builds_dir": nil})
 	}, want{option: "executors[0].builds_dir", fix: true}},
+	{"tls-ca-file in an executor, in another case", func(w *world) map[string]any {
+		return declare(w, map[string]any{"name": "a", "url": w.sim.URL, "executor": "shell", "TLS-CA-FILE": "/tmp/evil-ca.pem"})
+	}, want{option: "executors[0].TLS-CA-FILE", fix: true}},
+	// Its config would be main's template, written over.
+	{"instance whose config is another instance's template", func(w *world) map[string]any {
+		args := declare(w, map[string]any{"name": "a", "url": w.sim.URL, "executor": "shell"})
+		args["instance"] = "template.main"
+		return args
+	}, want{option: "instance"}},
 }
 
 // declare gives the module one client (the simulator) and these executors.

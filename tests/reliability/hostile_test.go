@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
 // Hostile input, as an attacker would try it against a root run: files
@@ -107,6 +109,52 @@ func TestFilesOwnedByAnotherUserAreRefused(t *testing.T) {
 			}
 			if n := len(w.sim.Requests()); n != 0 {
 				t.Errorf("sent %d requests with untrusted input", n)
+			}
+		})
+	}
+}
+
+// TestCaptureProgramAndSchemaAreTrustedLikeTheTemplate: the capture
+// program and the tag schema decide the tags sent to GitLab; one owned by
+// another user, or that group or other may write, is refused before the
+// program runs and before any request, naming the option and the file.
+func TestCaptureProgramAndSchemaAreTrustedLikeTheTemplate(t *testing.T) {
+	ran := filepath.Join(t.TempDir(), "ran")
+	for _, tc := range []struct {
+		name   string
+		option input.Option
+		is     error
+		setup  func(t *testing.T, path string)
+		root   bool
+	}{
+		{"capture program owned by another user", input.CaptureTags, hostfs.ErrForeignOwner, func(t *testing.T, p string) { chown(t, p, 65534) }, true},
+		{"capture program writable by others", input.CaptureTags, hostfs.ErrWritable, func(t *testing.T, p string) { chmod(t, p, 0o757) }, false},
+		{"tag schema owned by another user", input.TagSchema, hostfs.ErrForeignOwner, func(t *testing.T, p string) { chown(t, p, 65534) }, true},
+		{"tag schema writable by group", input.TagSchema, hostfs.ErrWritable, func(t *testing.T, p string) { chmod(t, p, 0o664) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.root {
+				requireRoot(t)
+			}
+			w := baseline(t)
+			prog := script(t, "touch "+ran+"; echo '{\"site\": \"x\"}'")
+			schema := filepath.Join(t.TempDir(), "schema.json")
+			if err := os.WriteFile(schema, []byte(`{"type": "object"}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			chmod(t, schema, 0o644)
+			file := map[input.Option]string{input.CaptureTags: prog, input.TagSchema: schema}[tc.option]
+			tc.setup(t, file)
+			err := coretest.Run(t, context.Background(), core.Options{Prefix: w.p.Dir, Instance: "main", Hostname: hostname,
+				Concurrency: core.DefaultConcurrency, Tags: tags.Options{CaptureProgram: prog, SchemaFile: schema}}).Err
+			if ie := input.As(err); ie == nil || ie.Option != tc.option || ie.File != file || ie.Fix == "" || !errors.Is(err, tc.is) {
+				t.Fatalf("got %#v, want an input error at %s %s: %v, with a fix", err, tc.option, file, tc.is)
+			}
+			if _, err := os.Stat(ran); err == nil {
+				t.Error("the capture program ran")
+			}
+			if n := len(w.sim.Requests()); n != 0 {
+				t.Errorf("%d requests sent", n)
 			}
 		})
 	}
@@ -450,5 +498,59 @@ func TestPlainHTTPGitLabIsWarnedAbout(t *testing.T) {
 	_, stdout, _ = runBinary(t, nil, w.cliArgs("--output", "json")...)
 	if r := readReport(t, stdout); plain(r.Warnings) {
 		t.Errorf("a loopback GitLab was warned about: %q", r.Warnings)
+	}
+}
+
+// endlessListGitLab describes the PAT as GitLab would and lists runners
+// without end: full pages, each pointing to the next. It counts the
+// requests that would change GitLab.
+func endlessListGitLab(t *testing.T) (string, *atomic.Int64) {
+	var mutating atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method != http.MethodGet:
+			mutating.Add(1)
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"message":"403 Forbidden"}`))
+		case r.URL.Path == "/api/v4/personal_access_tokens/self":
+			_, _ = w.Write([]byte(`{"name":"t","scopes":["api"],"active":true,"revoked":false,"user_id":1}`))
+		case strings.HasSuffix(r.URL.Path, "/runners") || strings.HasSuffix(r.URL.Path, "/runners/all"):
+			page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+			per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
+			w.Header().Set("X-Next-Page", strconv.Itoa(page+1))
+			items := make([]string, per)
+			for i := range items {
+				items[i] = fmt.Sprintf(`{"id":%d,"description":"someone else's runner","runner_type":"instance_type"}`, page*1000+i)
+			}
+			_, _ = w.Write([]byte("[" + strings.Join(items, ",") + "]"))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"message":"404 Not found"}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &mutating
+}
+
+// TestEndlessListingEndsTheRun: on a host without a config the run looks
+// for its runners; a GitLab that lists them without end makes the run fail
+// with the listing's bound, before anything is created, within the run's
+// deadline.
+func TestEndlessListingEndsTheRun(t *testing.T) {
+	url, mutating := endlessListGitLab(t)
+	p := coretest.NewPrefix(t, "main")
+	p.Template("", coretest.ClientConfig{URL: url, PAT: coretest.AdminPAT})
+	p.Executor("a.toml", executorFile(url, "a", ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := coretest.Run(t, ctx, core.Options{Prefix: p.Dir, Instance: "main", Hostname: hostname,
+		Concurrency: core.DefaultConcurrency, RequestTimeout: 5 * time.Second}).Err
+	var tl *gitlab.ListTooLargeError
+	if !errors.As(err, &tl) || tl.Bound != gitlab.BoundRunners || tl.Path != "/api/v4/runners/all" {
+		t.Fatalf("got %v, want the listing refused past %d runners", err, gitlab.ListMaxRunners)
+	}
+	if n := mutating.Load(); n != 0 {
+		t.Errorf("%d requests that change GitLab after a listing that never ended", n)
 	}
 }

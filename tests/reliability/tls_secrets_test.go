@@ -4,9 +4,14 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/BurntSushi/toml"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
@@ -79,5 +84,42 @@ func TestSecretsInErrorPaths(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRelativePrefixWritesAnAbsoluteCAPath: with a relative prefix (the
+// CLI takes one), tls_ca_file relative to it still reaches the generated
+// config as an absolute path: gitlab-runner resolves a relative one
+// against its own working folder, not the one register-runner ran in.
+func TestRelativePrefixWritesAnAbsoluteCAPath(t *testing.T) {
+	sim, ca := coretest.NewTLSSim(t, coretest.SimOptions())
+	p := coretest.NewPrefix(t, "main")
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inPrefix := p.Write("gitlab-ca.pem", string(pem))
+	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT, Extra: "tls_ca_file = \"gitlab-ca.pem\"\n"})
+	p.Executor("a.toml", executorFile(sim.URL, "a", ""))
+	t.Chdir(filepath.Dir(p.Dir))
+	err = coretest.Run(t, context.Background(), core.Options{Prefix: filepath.Base(p.Dir), Instance: "main", Hostname: hostname,
+		Concurrency: core.DefaultConcurrency}).Err
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Runners []map[string]any `toml:"runners"`
+	}
+	if _, err := toml.Decode(p.Config(), &doc); err != nil || len(doc.Runners) != 1 {
+		t.Fatalf("config: %v\n%s", err, p.Config())
+	}
+	got, _ := doc.Runners[0]["tls-ca-file"].(string)
+	if !filepath.IsAbs(got) {
+		t.Fatalf("tls-ca-file = %q, want an absolute path", got)
+	}
+	a, errA := os.Stat(got)
+	b, errB := os.Stat(inPrefix)
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		t.Fatalf("tls-ca-file = %q, want the CA in the prefix (%s)", got, inPrefix)
 	}
 }

@@ -636,6 +636,10 @@ func TestCaptureProgramSchedulerAndSchema(t *testing.T) {
 		if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
 			t.Fatal(err)
 		}
+		// Whatever the umask: a capture program others may write is refused.
+		if err := os.Chmod(path, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		return path
 	}
 	write("sbatch", "#!/bin/sh\nexit 0\n")
