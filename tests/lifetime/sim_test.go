@@ -417,6 +417,20 @@ type entry struct {
 	Token string `toml:"token"`
 }
 
+// pendingRemovals are the runners a host's state file still has to
+// remove.
+func pendingRemovals(p *coretest.Prefix) []int64 {
+	st, _, err := hostfs.ReadState(hostfs.Layout{Prefix: p.Dir, Instance: "main"})
+	if err != nil {
+		return nil
+	}
+	var ids []int64
+	for _, pr := range st.Pending {
+		ids = append(ids, pr.ID)
+	}
+	return ids
+}
+
 func readConfig(p *coretest.Prefix) []entry {
 	var c struct {
 		Runners []entry `toml:"runners"`
@@ -474,6 +488,11 @@ func (f *fleet) check() {
 		if h.gone {
 			continue
 		}
+		// A removal GitLab did not confirm is the host's until it does:
+		// recorded in its state file, retried by every run.
+		for _, id := range pendingRemovals(h.p) {
+			owned[id] = h.name
+		}
 		entries := readConfig(h.p)
 		for _, e := range entries {
 			owned[e.ID] = h.name
@@ -520,11 +539,14 @@ func (f *fleet) check() {
 
 // leftBehind classifies the runners no host owns at the end.
 func (f *fleet) leftBehind() map[string]int {
-	owned := map[int64]bool{}
+	owned, pending := map[int64]bool{}, map[int64]bool{}
 	for _, h := range f.hosts {
 		if !h.gone {
 			for _, e := range readConfig(h.p) {
 				owned[e.ID] = true
+			}
+			for _, id := range pendingRemovals(h.p) {
+				pending[id] = true
 			}
 		}
 	}
@@ -532,6 +554,8 @@ func (f *fleet) leftBehind() map[string]int {
 	for _, r := range f.sim.Runners() {
 		switch {
 		case owned[r.ID], f.foreign[r.ID]:
+		case pending[r.ID]:
+			out["removal pending in a host's state file"]++
 		case f.retired[r.ID]:
 			out["of a decommissioned host"]++
 		default:
