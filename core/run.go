@@ -38,6 +38,10 @@ type Options struct {
 	Hostname string
 	// Check builds the plan and stops: no mutating request, no write.
 	Check bool
+	// Diff fills Result.Before and After, the config before and after
+	// with every secret redacted (for a diff; redacting costs more than
+	// the rest of a steady-state run's work, so only when asked).
+	Diff bool
 	// Refresh reads every runner from GitLab to catch edits made by hand.
 	Refresh bool
 	// Unregister removes this instance's runners instead of syncing.
@@ -207,7 +211,8 @@ type Result struct {
 	// those that made it fail: which, why, and whether their last good
 	// entry stays.
 	Skipped []SkippedExecutor `json:"skipped,omitempty"`
-	// Before and After are the config with tokens redacted (for diffs).
+	// Before and After are the config with tokens redacted (for diffs;
+	// filled when Options.Diff is set).
 	Before string `json:"-"`
 	After  string `json:"-"`
 	// Files are the instance files a declared run (Options.Declare,

@@ -271,8 +271,10 @@ func (en *engine) preview(p *Planned, res *Result) (*Result, error) {
 	}
 	sections := plan.Sections(p.ev.Prev, p.Plan, outcomes, nil, gone)
 	after := en.render(p, sections, false)
-	res.Before = string(p.live.Redacted())
-	res.After = string(en.render(p, sections, true))
+	if en.o.Diff {
+		res.Before = string(p.live.Redacted())
+		res.After = string(en.render(p, sections, true))
+	}
 	res.ConfigChanged = after != nil && !bytes.Equal(after, p.live.Raw)
 	res.ConfigRemoved = after == nil && p.live.Exists
 	return en.conclude(p, res, outcomes, nil, nil)
@@ -297,7 +299,9 @@ func (en *engine) render(p *Planned, sections []hostfs.Section, masked bool) []b
 // files need is reserved before the first change in GitLab.
 func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, error) {
 	l, pl := en.l, p.Plan
-	res.Before = string(p.live.Redacted())
+	if en.o.Diff {
+		res.Before = string(p.live.Redacted())
+	}
 	interrupted := p.ev.Interrupted && !p.Degraded
 	if interrupted {
 		en.warn("the previous run did not finish cleanly; checking for effects of its requests that GitLab finished late")
@@ -380,7 +384,9 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 			data = en.render(p, sections, false)
 		}
 		res.ConfigChanged, werr = rv.updateConfig(l.ConfigPath(), data, fresh.Snap)
-		res.After = string(en.render(p, sections, true))
+		if en.o.Diff {
+			res.After = string(en.render(p, sections, true))
+		}
 		if werr != nil {
 			werr = fmt.Errorf("writing %s: %w", l.ConfigPath(), werr)
 			en.compensate(ctx, pl, outcomes)

@@ -134,7 +134,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	opts := core.Options{
-		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Check: o.check, Refresh: o.refresh,
+		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Check: o.check, Diff: o.diff, Refresh: o.refresh,
 		Unregister: o.unregister, Strict: o.strict, Concurrency: o.concurrency, Timeout: o.timeout, LockTimeout: o.lockTimeout, RequestTimeout: o.requestTimeout,
 		// Serve what can be served, unless --strict; --check and
 		// --unregister report every problem.

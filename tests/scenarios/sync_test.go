@@ -500,7 +500,8 @@ func TestLocalOnlyChangeRewritesTheConfigOnly(t *testing.T) {
 	mustRun(t, p, nil)
 	id := ids(sim)
 	p.Executor("shell.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\ntags = [\"fast\"]\nbuilds_dir = \"/scratch/other\"\n")
-	c := mustCheck(t, sim, p, nil)
+	diff := func(o *core.Options) { o.Diff = true }
+	c := mustCheck(t, sim, p, diff)
 	wantSteps(t, c, expect(id, "keep", "docker", "keep", "gpu", "keep", "shell"))
 	if !c.Changed || !c.ConfigChanged {
 		t.Fatalf("check result %+v: want the config to change", c)
@@ -514,7 +515,7 @@ func TestLocalOnlyChangeRewritesTheConfigOnly(t *testing.T) {
 		t.Fatalf("before/after do not show the change:\n%s\n---\n%s", c.Before, c.After)
 	}
 	sim.ResetLog()
-	r := mustRun(t, p, nil)
+	r := mustRun(t, p, diff)
 	wantSteps(t, r, expect(id, "keep", "docker", "keep", "gpu", "keep", "shell"))
 	if !r.Changed || !r.ConfigChanged || r.After != c.After {
 		t.Fatalf("result %+v: want the config written as previewed", r)
