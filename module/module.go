@@ -206,7 +206,7 @@ func diffs(res *core.Result) []map[string]any {
 			after += " (removed)"
 		}
 		out = append(out, map[string]any{"before_header": res.ConfigPath, "after_header": after,
-			"before": redact.Keys(res.Before), "after": redact.Keys(res.After)})
+			"before": redact.TOML(res.Before), "after": redact.TOML(res.After)})
 	}
 	for _, r := range res.Runners {
 		if r.SettingsAfter == nil {

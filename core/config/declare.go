@@ -101,7 +101,7 @@ func (d *Declaration) Render(l hostfs.Layout) ([]RenderedFile, error) {
 		fn := name + ".toml"
 		data := append([]byte(managedHeader), table.EncodeTOML(t)...)
 		path := filepath.Join(l.ExecutorDir(), fn)
-		files = append(files, RenderedFile{Path: path, Rel: l.Rel(path), Data: data, Redacted: []byte(redact.Keys(string(data))), Executor: fn})
+		files = append(files, RenderedFile{Path: path, Rel: l.Rel(path), Data: data, Redacted: []byte(redact.TOML(string(data))), Executor: fn})
 	}
 	return files, nil
 }

@@ -1,7 +1,8 @@
 // Package redact keeps secrets out of every text the tool prints: a
 // Redactor knows each secret the run read or received, and recognises
-// anything shaped like a GitLab token; Keys blanks the values of secret
-// keys in TOML and YAML text.
+// anything shaped like a GitLab token; TOML, YAML and File redact by key,
+// replacing the parsed value of every secret setting (RunnerSecrets, and
+// any key named like a secret) where it stands in the text.
 package redact
 
 import (
@@ -119,11 +120,3 @@ func (r *Redactor) redactCutSecrets(s string) string {
 
 // Placeholder replaces every token in diffs and check-mode output.
 const Placeholder = "<redacted>"
-
-// IsSecretKey reports a key whose value is a secret, whatever its shape:
-// token, personal_access_token, registration_token, ... (not *_file keys,
-// which hold paths).
-func IsSecretKey(key string) bool {
-	k := strings.ToLower(key)
-	return strings.Contains(k, "token") && !strings.HasSuffix(k, "_file") && !strings.HasSuffix(k, "_at")
-}
