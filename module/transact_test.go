@@ -168,6 +168,42 @@ func TestOldMultiLineSecretsNeverInDiffs(t *testing.T) {
 	}
 }
 
+// TestDeclaredSecretsNeverInDiffs: secrets given in the task's global and
+// executors options (not only the clients' tokens) show as <redacted> in
+// the files' diffs.
+func TestDeclaredSecretsNeverInDiffs(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	in := declared(sim, prefix, "a")
+	in["global"] = map[string]any{"concurrent": 2, "sentry_dsn": "https://sentry-key-1@sentry.example.com/1"}
+	in["executors"] = []any{map[string]any{"name": "k8s", "url": sim.URL, "executor": "kubernetes",
+		"environment": []any{"DB_PASSWORD=db-password-2", "LANG=C"},
+		"kubernetes":  map[string]any{"host": "https://k8s.example.com", "bearer_token": "k8s-bearer-3"},
+		"cache":       map[string]any{"s3": map[string]any{"AccessKey": "s3-access-4", "SecretKey": "s3-secret-5"}}}}
+	in["_ansible_check_mode"] = true
+	res := runModule(t, in)
+	d, _ := json.Marshal(res["diff"])
+	for _, secret := range []string{"sentry-key-1", "db-password-2", "k8s-bearer-3", "s3-access-4", "s3-secret-5", coretest.AdminPAT} {
+		if strings.Contains(string(d), secret) {
+			t.Fatalf("%s shows in the diff: %s", secret, d)
+		}
+	}
+	after := map[string]string{}
+	for _, e := range res["diff"].([]any) {
+		m := e.(map[string]any)
+		after[filepath.Base(m["after_header"].(string))] = m["after"].(string)
+	}
+	if !strings.Contains(after["config.template.main.toml"], "\nsentry_dsn = \"<redacted>\"\n") {
+		t.Errorf("template after:\n%s", after["config.template.main.toml"])
+	}
+	for _, line := range []string{`environment = ["DB_PASSWORD=<redacted>", "LANG=C"]`, `  bearer_token = "<redacted>"`,
+		`    AccessKey = "<redacted>"`, `    SecretKey = "<redacted>"`} {
+		if !strings.Contains(after["k8s.toml"], "\n"+line+"\n") {
+			t.Errorf("executor file after lacks %q:\n%s", line, after["k8s.toml"])
+		}
+	}
+}
+
 // TestResultsShowTagsAndGitLabSideChanges: each runner reports its tags
 // and description; a settings update is its own diff entry with values.
 func TestResultsShowTagsAndGitLabSideChanges(t *testing.T) {

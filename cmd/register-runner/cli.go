@@ -89,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.capture, "capture-tags", "", "program EXEC run with the executor name and type; prints a JSON object of extra tags")
 	fs.DurationVar(&o.captureTimeout, "capture-timeout", 10*time.Second, "how long --capture-tags may run per executor")
 	fs.BoolVar(&o.check, "check", false, "show the plan; make no change in GitLab or on disk")
-	fs.BoolVar(&o.diff, "diff", false, "show the change to config.INSTANCE.toml (tokens redacted)")
+	fs.BoolVar(&o.diff, "diff", false, "show the change to config.INSTANCE.toml (secrets redacted)")
 	fs.BoolVar(&o.refresh, "refresh", false, "read every runner from GitLab to catch settings changed by hand (needs a PAT)")
 	fs.BoolVar(&o.unregister, "unregister", false, "delete this instance's runners in GitLab and its generated config")
 	fs.BoolVar(&o.strict, "strict", false, "fail when GitLab cannot be reached, even if every executor has a token on disk")

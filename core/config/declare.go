@@ -123,15 +123,15 @@ func (d *Declaration) template(masked bool) ([]byte, error) {
 			if !ok {
 				continue
 			}
-			if masked && redact.IsSecretKey(k.Name) {
-				v = redact.Placeholder
-			}
 			ct.Set(k.Name, v)
 		}
 		list = append(list, ct)
 	}
 	if len(list) > 0 {
 		t.Set("client_configs", list)
+	}
+	if masked {
+		t = redact.Table(t)
 	}
 	return append([]byte(managedHeader), table.EncodeTOML(t)...), nil
 }

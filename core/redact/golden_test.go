@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/keys")
@@ -69,6 +71,24 @@ func TestRedactByKeyGolden(t *testing.T) {
 		}
 		if again := redactByName(name, got); again != got {
 			t.Errorf("%s: redacting again changes it:\n%s", name, again)
+		}
+	}
+}
+
+// Table, which masks a config rendered for a diff, follows the rule TOML
+// applies to text: masking the table and redacting its text agree.
+func TestTableAgreesWithText(t *testing.T) {
+	for name, g := range goldens(t) {
+		if filepath.Ext(name) != ".toml" {
+			continue
+		}
+		tb, err := table.ParseTOML([]byte(g[0]))
+		if err != nil {
+			continue // not TOML, or not a config gitlab-runner reads
+		}
+		text := string(table.EncodeTOML(tb))
+		if masked, redacted := string(table.EncodeTOML(Table(tb))), TOML(text); masked != redacted {
+			t.Errorf("%s: Table gives\n%s\nTOML gives\n%s", name, masked, redacted)
 		}
 	}
 }

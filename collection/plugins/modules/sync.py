@@ -460,7 +460,7 @@ runners:
       type: dict
       returned: for updates
 diff:
-  description: Before and after of the generated config and the managed files, tokens redacted.
+  description: Before and after of the generated config and the managed files, secrets redacted.
   returned: in diff mode
   type: list
   elements: dict
