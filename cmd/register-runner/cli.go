@@ -147,7 +147,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if o.output == "json" {
-		out.print(jsonReport(res, err, o.diff) + "\n")
+		out.print(jsonReport(res, err, o.diff, sec) + "\n")
 	} else {
 		textReport(out, errw, res, o.diff)
 	}
@@ -234,8 +234,10 @@ func describe(err error) string {
 
 // jsonReport is core.Result as JSON, plus the diff and the failure: msg
 // as stderr says it, input_error whether it is invalid input (exit 2),
-// and input_errors each input error's parts as fields.
-func jsonReport(res *core.Result, err error, diff bool) string {
+// and input_errors each input error's parts as fields. Every string is
+// redacted before it is encoded (encoding escapes characters a secret may
+// hold); the text is redacted again when printed.
+func jsonReport(res *core.Result, err error, diff bool, sec *redact.Redactor) string {
 	doc := map[string]any{}
 	if res != nil {
 		b, _ := json.Marshal(res)
@@ -256,6 +258,6 @@ func jsonReport(res *core.Result, err error, diff bool) string {
 			doc["input_errors"] = fields
 		}
 	}
-	b, _ := json.MarshalIndent(doc, "", "  ")
+	b, _ := json.MarshalIndent(sec.Value(doc), "", "  ")
 	return string(b)
 }
