@@ -161,7 +161,7 @@ func compare(r config.RenderedFile, sec *redact.Redactor) *managedFile {
 			f.changed, f.before = true, []byte("(not read: "+err.Error()+")\n")
 			break
 		}
-		f.before = []byte(redact.Keys(sec.Redact(string(old))))
+		f.before = []byte(redact.File(r.Path, sec.Redact(string(old))))
 		f.changed = r.Data == nil || !bytes.Equal(old, r.Data) || fi.Mode().Perm() != 0o600
 	}
 	return f

@@ -35,8 +35,11 @@ func Main(path string, stdout io.Writer) int {
 	return emit(stdout, result, sec)
 }
 
+// emit prints the result as one JSON object, every string in it redacted
+// before it is encoded (encoding escapes characters a secret may hold),
+// and the text again.
 func emit(w io.Writer, result map[string]any, sec *redact.Redactor) int {
-	b, err := json.Marshal(result)
+	b, err := json.Marshal(sec.Value(result))
 	if err != nil {
 		b = []byte(`{"failed": true, "msg": "cannot encode the result"}`)
 	}
@@ -208,7 +211,7 @@ func diffs(res *core.Result) []map[string]any {
 			after += " (removed)"
 		}
 		out = append(out, map[string]any{"before_header": res.ConfigPath, "after_header": after,
-			"before": redact.Keys(res.Before), "after": redact.Keys(res.After)})
+			"before": redact.TOML(res.Before), "after": redact.TOML(res.After)})
 	}
 	for _, r := range res.Runners {
 		if r.SettingsAfter == nil {

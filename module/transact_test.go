@@ -126,6 +126,84 @@ func TestOldSecretsNeverInDiffs(t *testing.T) {
 	}
 }
 
+// TestOldMultiLineSecretsNeverInDiffs: a secret on disk written over
+// several lines (a TOML multi-line string, a YAML block scalar) or as a
+// NAME=value entry is redacted whole; the rest of the file shows as it is.
+func TestOldMultiLineSecretsNeverInDiffs(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	runModule(t, declared(sim, prefix, "a"))
+	tplPath := filepath.Join(prefix, "config.template.main.toml")
+	tpl, _ := os.ReadFile(tplPath)
+	edited := strings.Replace(string(tpl), "personal_access_token =", "registration_token = \"\"\"OLD-\nrotated-multi-line-secret\"\"\"\n  personal_access_token =", 1)
+	if err := os.WriteFile(tplPath, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stray := "url: " + sim.URL + "\nexecutor: kubernetes\nkubernetes:\n  bearer_token: |\n    yaml-block-secret-line-1\n    yaml-block-secret-line-2\n" +
+		"  namespace: ci\nenvironment: [DB_PASSWORD=env-secret-value, LANG=C]\n"
+	if err := os.WriteFile(filepath.Join(prefix, "main", "k8s.yaml"), []byte(stray), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := declared(sim, prefix, "a")
+	in["_ansible_check_mode"] = true
+	res := runModule(t, in)
+	d, _ := json.Marshal(res["diff"])
+	for _, secret := range []string{"rotated-multi-line-secret", "yaml-block-secret-line", "env-secret-value", coretest.AdminPAT} {
+		if strings.Contains(string(d), secret) {
+			t.Fatalf("%s shows in the diff: %s", secret, d)
+		}
+	}
+	before := map[string]string{}
+	for _, e := range res["diff"].([]any) {
+		m := e.(map[string]any)
+		before[filepath.Base(m["before_header"].(string))] = m["before"].(string)
+	}
+	if !strings.Contains(before["config.template.main.toml"], "  registration_token = \"<redacted>\"\n  personal_access_token = \"<redacted>\"\n") {
+		t.Errorf("template before:\n%s", before["config.template.main.toml"])
+	}
+	want := "url: " + sim.URL + "\nexecutor: kubernetes\nkubernetes:\n  bearer_token: \"<redacted>\"\n" +
+		"  namespace: ci\nenvironment: [\"DB_PASSWORD=<redacted>\", LANG=C]\n"
+	if before["k8s.yaml"] != want {
+		t.Errorf("removed executor file before:\n%s\nwant\n%s", before["k8s.yaml"], want)
+	}
+}
+
+// TestDeclaredSecretsNeverInDiffs: secrets given in the task's global and
+// executors options (not only the clients' tokens) show as <redacted> in
+// the files' diffs.
+func TestDeclaredSecretsNeverInDiffs(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	in := declared(sim, prefix, "a")
+	in["global"] = map[string]any{"concurrent": 2, "sentry_dsn": "https://sentry-key-1@sentry.example.com/1"}
+	in["executors"] = []any{map[string]any{"name": "k8s", "url": sim.URL, "executor": "kubernetes",
+		"environment": []any{"DB_PASSWORD=db-password-2", "LANG=C"},
+		"kubernetes":  map[string]any{"host": "https://k8s.example.com", "bearer_token": "k8s-bearer-3"},
+		"cache":       map[string]any{"s3": map[string]any{"AccessKey": "s3-access-4", "SecretKey": "s3-secret-5"}}}}
+	in["_ansible_check_mode"] = true
+	res := runModule(t, in)
+	d, _ := json.Marshal(res["diff"])
+	for _, secret := range []string{"sentry-key-1", "db-password-2", "k8s-bearer-3", "s3-access-4", "s3-secret-5", coretest.AdminPAT} {
+		if strings.Contains(string(d), secret) {
+			t.Fatalf("%s shows in the diff: %s", secret, d)
+		}
+	}
+	after := map[string]string{}
+	for _, e := range res["diff"].([]any) {
+		m := e.(map[string]any)
+		after[filepath.Base(m["after_header"].(string))] = m["after"].(string)
+	}
+	if !strings.Contains(after["config.template.main.toml"], "\nsentry_dsn = \"<redacted>\"\n") {
+		t.Errorf("template after:\n%s", after["config.template.main.toml"])
+	}
+	for _, line := range []string{`environment = ["DB_PASSWORD=<redacted>", "LANG=C"]`, `  bearer_token = "<redacted>"`,
+		`    AccessKey = "<redacted>"`, `    SecretKey = "<redacted>"`} {
+		if !strings.Contains(after["k8s.toml"], "\n"+line+"\n") {
+			t.Errorf("executor file after lacks %q:\n%s", line, after["k8s.toml"])
+		}
+	}
+}
+
 // TestResultsShowTagsAndGitLabSideChanges: each runner reports its tags
 // and description; a settings update is its own diff entry with values.
 func TestResultsShowTagsAndGitLabSideChanges(t *testing.T) {

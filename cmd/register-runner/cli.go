@@ -90,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.capture, "capture-tags", "", "program EXEC run with the executor name and type; prints a JSON object of extra tags")
 	fs.DurationVar(&o.captureTimeout, "capture-timeout", 10*time.Second, "how long --capture-tags may run per executor")
 	fs.BoolVar(&o.check, "check", false, "show the plan; make no change in GitLab or on disk")
-	fs.BoolVar(&o.diff, "diff", false, "show the change to config.INSTANCE.toml (tokens redacted)")
+	fs.BoolVar(&o.diff, "diff", false, "show the change to config.INSTANCE.toml (secrets redacted)")
 	fs.BoolVar(&o.refresh, "refresh", false, "read every runner from GitLab to catch settings changed by hand (needs a PAT)")
 	fs.BoolVar(&o.unregister, "unregister", false, "delete this instance's runners in GitLab and its generated config")
 	fs.BoolVar(&o.strict, "strict", false, "all or nothing: fail on an invalid executor file, on an executor that cannot be registered now (GitLab unreachable, say), on a removal GitLab does not confirm, and when GitLab cannot be reached even if every executor has a token on disk")
@@ -154,7 +154,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if o.output == "json" {
-		out.print(jsonReport(res, err, o.diff) + "\n")
+		out.print(jsonReport(res, err, o.diff, sec) + "\n")
 	} else {
 		textReport(out, errw, res, o.diff)
 	}
@@ -241,8 +241,10 @@ func describe(err error) string {
 
 // jsonReport is core.Result as JSON, plus the diff and the failure: msg
 // as stderr says it, input_error whether it is invalid input (exit 2),
-// and input_errors each input error's parts as fields.
-func jsonReport(res *core.Result, err error, diff bool) string {
+// and input_errors each input error's parts as fields. Every string is
+// redacted before it is encoded (encoding escapes characters a secret may
+// hold); the text is redacted again when printed.
+func jsonReport(res *core.Result, err error, diff bool, sec *redact.Redactor) string {
 	doc := map[string]any{}
 	if res != nil {
 		b, _ := json.Marshal(res)
@@ -263,6 +265,6 @@ func jsonReport(res *core.Result, err error, diff bool) string {
 			doc["input_errors"] = fields
 		}
 	}
-	b, _ := json.MarshalIndent(doc, "", "  ")
+	b, _ := json.MarshalIndent(sec.Value(doc), "", "  ")
 	return string(b)
 }

@@ -385,6 +385,54 @@ func TestDiffAndJSONOutputRedactTokens(t *testing.T) {
 	}
 }
 
+// --diff hides every secret setting of an executor on both sides of the
+// config's diff, in text and JSON: the Kubernetes bearer token, the S3
+// secret key, the SSH password, a secret environment variable; the rest
+// of each line shows.
+func TestDiffHidesEverySecretSetting(t *testing.T) {
+	sim, p := coretest.ShellHost(t, coretest.AdminPAT, "")
+	executor := func(bearer, buildsDir string) string {
+		return "url = \"" + sim.URL + "\"\nexecutor = \"kubernetes\"\nbuilds_dir = \"" + buildsDir + "\"\n" +
+			"environment = [\"DB_PASSWORD=db-password-4\", \"LANG=C\"]\n" +
+			"[kubernetes]\n  host = \"https://k8s.example.com\"\n  bearer_token = \"" + bearer + "\"\n" +
+			"[cache]\n  Type = \"s3\"\n  [cache.s3]\n    SecretKey = \"s3-secret-key-2\"\n    BucketName = \"runner\"\n" +
+			"[ssh]\n  password = '''ssh-password-3'''\n"
+	}
+	p.Executor("shell.toml", executor("k8s-bearer-secret-1", "/b1"))
+	mustExit(t, runCLI(t, p), 0)
+	p.Executor("shell.toml", executor("k8s-bearer-secret-5", "/b2"))
+	secrets := []string{"k8s-bearer-secret-1", "s3-secret-key-2", "ssh-password-3", "db-password-4", "k8s-bearer-secret-5"}
+	text := runCLI(t, p, "--diff", "--check")
+	mustExit(t, text, 0)
+	js := runCLI(t, p, "--diff", "--check", "--output", "json")
+	mustExit(t, js, 0)
+	for _, out := range []string{text.stdout + text.stderr, js.stdout + js.stderr} {
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Fatalf("%s shows:\n%s", s, out)
+			}
+		}
+	}
+	for _, line := range []string{`-  builds_dir = "/b1"`, `+  builds_dir = "/b2"`, `   environment = ["DB_PASSWORD=<redacted>", "LANG=C"]`} {
+		if !contains(lines(text.stdout), line) {
+			t.Errorf("the diff lacks %q:\n%s", line, text.stdout)
+		}
+	}
+	var doc struct {
+		Diff struct{ Before, After string } `json:"diff"`
+	}
+	if err := json.Unmarshal([]byte(js.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []string{doc.Diff.Before, doc.Diff.After} {
+		if !strings.Contains(side, "\n  environment = [\"DB_PASSWORD=<redacted>\", \"LANG=C\"]\n  [runners.kubernetes]\n"+
+			"    host = \"https://k8s.example.com\"\n    bearer_token = \"<redacted>\"\n  [runners.cache]\n    Type = \"s3\"\n"+
+			"    [runners.cache.s3]\n      SecretKey = \"<redacted>\"\n      BucketName = \"runner\"\n  [runners.ssh]\n    password = \"<redacted>\"\n") {
+			t.Errorf("JSON diff:\n%s", side)
+		}
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{"--no-such-flag"}, {"--output", "yaml"}, {"--concurrency", "0"}, {"stray", "args"}} {
 		var out, errb bytes.Buffer

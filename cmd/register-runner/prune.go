@@ -124,7 +124,7 @@ func runPrune(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if output == "json" {
-		out.print(pruneJSON(res, err, diff) + "\n")
+		out.print(pruneJSON(res, err, diff, sec) + "\n")
 	} else {
 		pruneText(out, errw, res, diff)
 	}
@@ -165,8 +165,8 @@ func pruneText(out, errw redactingWriter, res *core.PruneResult, diff bool) {
 }
 
 // pruneJSON is core.PruneResult as JSON, plus the diff and the failure as
-// the sync command gives them.
-func pruneJSON(res *core.PruneResult, err error, diff bool) string {
+// the sync command gives them, redacted as jsonReport is.
+func pruneJSON(res *core.PruneResult, err error, diff bool, sec *redact.Redactor) string {
 	doc := map[string]any{}
 	if res != nil {
 		b, _ := json.Marshal(res)
@@ -187,7 +187,7 @@ func pruneJSON(res *core.PruneResult, err error, diff bool) string {
 			doc["input_errors"] = fields
 		}
 	}
-	b, _ := json.MarshalIndent(doc, "", "  ")
+	b, _ := json.MarshalIndent(sec.Value(doc), "", "  ")
 	return string(b)
 }
 

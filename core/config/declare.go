@@ -101,7 +101,7 @@ func (d *Declaration) Render(l hostfs.Layout) ([]RenderedFile, error) {
 		fn := name + ".toml"
 		data := append([]byte(managedHeader), table.EncodeTOML(t)...)
 		path := filepath.Join(l.ExecutorDir(), fn)
-		files = append(files, RenderedFile{Path: path, Rel: l.Rel(path), Data: data, Redacted: []byte(redact.Keys(string(data))), Executor: fn})
+		files = append(files, RenderedFile{Path: path, Rel: l.Rel(path), Data: data, Redacted: []byte(redact.TOML(string(data))), Executor: fn})
 	}
 	return files, nil
 }
@@ -123,15 +123,15 @@ func (d *Declaration) template(masked bool) ([]byte, error) {
 			if !ok {
 				continue
 			}
-			if masked && redact.IsSecretKey(k.Name) {
-				v = redact.Placeholder
-			}
 			ct.Set(k.Name, v)
 		}
 		list = append(list, ct)
 	}
 	if len(list) > 0 {
 		t.Set("client_configs", list)
+	}
+	if masked {
+		t = redact.Table(t)
 	}
 	return append([]byte(managedHeader), table.EncodeTOML(t)...), nil
 }

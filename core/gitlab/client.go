@@ -536,7 +536,7 @@ func parseError(method, path string, status int, body *map[string]any, scrub fun
 			parts = append(parts, v)
 		}
 		if v, ok := m["scope"].(string); ok {
-			e.Scope = v
+			e.Scope = cut(scrub(v), 300)
 		}
 		e.Message = strings.Join(parts, ": ")
 	}

@@ -95,6 +95,11 @@ func RenderConfig(l Layout, globals *table.Table, sections []Section, masked boo
 		}
 		doc.Set("runners", rs)
 	}
+	if masked {
+		// Every secret setting, not only the token: bearer_token,
+		// SecretKey, password, secret environment entries...
+		doc = redact.Table(doc)
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, configHeader, "config.template."+l.Instance+".toml", l.Instance)
 	b.WriteString("\n")

@@ -252,5 +252,5 @@ func (live *LiveConfig) Redacted() []byte {
 	if !live.Exists {
 		return nil
 	}
-	return []byte(redact.Keys(string(live.Raw)))
+	return []byte(redact.TOML(string(live.Raw)))
 }

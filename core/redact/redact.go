@@ -1,14 +1,19 @@
 // Package redact keeps secrets out of every text the tool prints: a
 // Redactor knows each secret the run read or received, and recognises
-// anything shaped like a GitLab token; Keys blanks the values of secret
-// keys in TOML and YAML text.
+// anything shaped like a GitLab token; TOML, YAML and File redact by key,
+// replacing the parsed value of every secret setting (RunnerSecrets, and
+// any key named like a secret) where it stands in the text.
 package redact
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf16"
 )
 
 // Redactor removes secrets from text before it leaves the process. Every
@@ -37,9 +42,87 @@ func (r *Redactor) Add(values ...string) {
 		if len(v) < 6 || r.secrets[v] {
 			continue
 		}
-		r.secrets[v] = true
+		// Also as JSON writes it: a secret with <, >, &, " or \ (or
+		// beyond ASCII) echoed inside JSON, by GitLab or by whoever
+		// encoded a message, is no longer the same bytes.
+		for _, f := range jsonForms(v) {
+			r.secrets[f] = true
+		}
 		r.dirty = true
 	}
+}
+
+// jsonForms gives a string as it is and as JSON encoders write it inside a
+// JSON string: with <, > and & escaped (Go, Rails) or not, and with every
+// character beyond ASCII escaped as well (Python).
+func jsonForms(s string) []string {
+	forms := []string{s}
+	add := func(f string) {
+		for _, g := range forms {
+			if g == f {
+				return
+			}
+		}
+		forms = append(forms, f)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	plain := strings.TrimSuffix(b.String(), "\n")
+	add(plain[1 : len(plain)-1])
+	html, _ := json.Marshal(s)
+	add(string(html[1 : len(html)-1]))
+	var ascii strings.Builder
+	for _, c := range string(html[1 : len(html)-1]) {
+		switch {
+		case c < 0x80:
+			ascii.WriteRune(c)
+		case c > 0xFFFF:
+			r1, r2 := utf16.EncodeRune(c)
+			fmt.Fprintf(&ascii, "\\u%04x\\u%04x", r1, r2)
+		default:
+			fmt.Fprintf(&ascii, "\\u%04x", c)
+		}
+	}
+	add(ascii.String())
+	return forms
+}
+
+// Value returns v with every string in it redacted, map keys included,
+// ready to be encoded as JSON: encoding escapes characters a secret may
+// hold, so the encoded text alone is redacted too late. Values other than
+// JSON's own (structs, typed slices) are taken as JSON sees them.
+func (r *Redactor) Value(v any) any {
+	switch x := v.(type) {
+	case nil, bool, float64, json.Number:
+		return x
+	case string:
+		return r.Redact(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = r.Value(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[r.Redact(k)] = r.Value(e)
+		}
+		return out
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var g any
+	if err := dec.Decode(&g); err != nil {
+		return v
+	}
+	return r.Value(g)
 }
 
 // Token shapes GitLab hands out; redacted even when not registered.
@@ -119,11 +202,3 @@ func (r *Redactor) redactCutSecrets(s string) string {
 
 // Placeholder replaces every token in diffs and check-mode output.
 const Placeholder = "<redacted>"
-
-// IsSecretKey reports a key whose value is a secret, whatever its shape:
-// token, personal_access_token, registration_token, ... (not *_file keys,
-// which hold paths).
-func IsSecretKey(key string) bool {
-	k := strings.ToLower(key)
-	return strings.Contains(k, "token") && !strings.HasSuffix(k, "_file") && !strings.HasSuffix(k, "_at")
-}

@@ -75,3 +75,47 @@ func TestRedactingJSONKeepsItJSON(t *testing.T) {
 		t.Errorf("plain text query redacted to %q", got)
 	}
 }
+
+// A secret holding characters JSON escapes is redacted in JSON text too,
+// however the encoder wrote it (Go and Rails escape <, > and &; Python
+// escapes everything beyond ASCII).
+func TestSecretsAreRedactedAsJSONWritesThem(t *testing.T) {
+	const pat = `glpat-<b>&"é\SECRETjson1`
+	r := New()
+	r.Add(pat)
+	for _, text := range []string{
+		`{"scope":"api glpat-\u003cb\u003e\u0026\"é\\SECRETjson1"}`,
+		`{"scope":"api glpat-<b>&\"é\\SECRETjson1"}`,
+		`{"scope":"api glpat-\u003cb\u003e\u0026\"\u00e9\\SECRETjson1"}`,
+		"scope api " + pat,
+	} {
+		if got := r.Redact(text); strings.Contains(got, "SECRETjson") || !strings.Contains(got, Placeholder) {
+			t.Errorf("%s redacted to %s", text, got)
+		}
+	}
+}
+
+// Value redacts every string of a value before it is encoded: nested,
+// in map keys, in typed values; numbers stay numbers.
+func TestValueRedactsEveryString(t *testing.T) {
+	r := New()
+	r.Add("SECRETvalue<1>")
+	type runner struct {
+		Name  string `json:"name"`
+		Error string `json:"error"`
+		ID    int64  `json:"id"`
+	}
+	in := map[string]any{
+		"msg":     "failed: SECRETvalue<1>",
+		"runners": []runner{{Name: "a", Error: "GitLab said SECRETvalue<1>", ID: 9007199254740993}},
+		"diff":    map[string]string{"SECRETvalue<1>": "x"},
+		"n":       3,
+	}
+	b, err := json.Marshal(r.Value(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "SECRETvalue") || !strings.Contains(string(b), `"id":9007199254740993`) || !strings.Contains(string(b), `"n":3`) {
+		t.Errorf("encoded: %s", b)
+	}
+}

@@ -28,7 +28,7 @@ func TestErrorsSayWhereAndHowToFix(t *testing.T) {
 			input.Error{Line: 3, Key: "docker.image", Msg: "empty (null) values cannot be written to config.toml", Fix: "give a value or remove the key"}},
 		{"YAML key twice", errOf(ParseYAML([]byte("a: 1\na: 2\n"))),
 			input.Error{Line: 2, Key: "a", Msg: "appears twice"}},
-		{"nesting", checkTOMLNesting([]byte("\nx = " + strings.Repeat("[", MaxNesting+1))),
+		{"nesting", CheckTOMLNesting([]byte("\nx = " + strings.Repeat("[", MaxNesting+1))),
 			input.Error{Line: 2, Msg: "keys, arrays and tables are nested more than 32 levels deep; gitlab-runner's settings never are"}},
 		{"not a list", listErr,
 			input.Error{Msg: "must be a list of strings, not a string", Fix: `write it as a list, e.g. tags = ["a", "b"]`}},

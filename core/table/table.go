@@ -94,7 +94,7 @@ func CloneValue(v any) any {
 // Errors never quote the file: what the parser found may be a secret (an
 // unquoted token), so they give the line, column and key instead.
 func ParseTOML(data []byte) (*Table, error) {
-	if err := checkTOMLNesting(data); err != nil {
+	if err := CheckTOMLNesting(data); err != nil {
 		return nil, err
 	}
 	var m map[string]any
@@ -128,10 +128,11 @@ func ParseTOML(data []byte) (*Table, error) {
 // few levels.
 const MaxNesting = 32
 
-// checkTOMLNesting measures nesting on the bytes, before the TOML library
+// CheckTOMLNesting measures nesting on the bytes, before the TOML library
 // sees them: brackets and braces outside strings and comments, plus the
-// parts of a dotted key (a.b.c nests as deep as {b = {c = ...}}).
-func checkTOMLNesting(data []byte) error {
+// parts of a dotted key (a.b.c nests as deep as {b = {c = ...}}). Every
+// text is checked before it is decoded as TOML.
+func CheckTOMLNesting(data []byte) error {
 	var stack []byte // '[' or '{', innermost last
 	line, dots, inKey := 1, 0, true
 	tooDeep := func() error {

@@ -229,7 +229,7 @@ func TestCollectionPackageAndDocs(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"files/sync_linux_amd64", "files/sync_linux_arm64", "files/sync_linux_ppc64le",
-		"plugins/modules/sync.py", "plugins/action/sync.py", "plugins/modules/info.py", "plugins/action/info.py", "plugins/modules/prune.py", "plugins/action/prune.py", "plugins/plugin_utils/hostplatform.py",
+		"plugins/modules/sync.py", "plugins/action/sync.py", "plugins/modules/info.py", "plugins/action/info.py", "plugins/modules/prune.py", "plugins/action/prune.py", "plugins/plugin_utils/hostplatform.py", "plugins/plugin_utils/redact.py",
 		"plugins/filter/goarch.py", "meta/runtime.yml", "roles/service/tasks/main.yml",
 		"LICENSE", "CHANGELOG.md", "changelogs/changelog.yaml"} {
 		if !have[want] {

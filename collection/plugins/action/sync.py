@@ -43,7 +43,6 @@ import hashlib
 import importlib
 import json
 import os
-import re
 import shlex
 
 import yaml
@@ -61,6 +60,7 @@ from ansible.vars.clean import remove_internal_keys
 
 from ansible_collections.gitlab_runner_auth.runner.plugins.plugin_utils.hostplatform import (
     GOARCH, SUPPORTED, SYSTEM, binary_name, goarches)
+from ansible_collections.gitlab_runner_auth.runner.plugins.plugin_utils.redact import scrub_diff
 
 MODULE = 'gitlab_runner_auth.runner.sync'
 SECRET_OPTIONS = ('personal_access_token', 'registration_token')
@@ -121,33 +121,6 @@ fi
 echo "$M nocache ${dir:-no-folder}" >&2
 exec "$3" "$2"
 '''
-
-
-# The value of every key that holds a token (token, personal_access_token,
-# registration_token, ...; not *_file or *_at), in TOML or YAML text.
-_SECRET_KEY = re.compile(
-    r"""(?m)(["']?)([A-Za-z0-9_.-]*token[A-Za-z0-9_.-]*)(["']?\s*[=:]\s*)"""
-    r"""("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,}#\n][^,}\n]*)""", re.IGNORECASE)
-
-
-def _redact_keys(text):
-    def repl(m):
-        key = m.group(2).lower()
-        if key.endswith('_file') or key.endswith('_at') or m.group(4).strip() == '"%s"' % REDACTED:
-            return m.group(0)
-        return '%s%s%s"%s"' % (m.group(1), m.group(2), m.group(3), REDACTED)
-    return _SECRET_KEY.sub(repl, text)
-
-
-def _scrub_diff(diff):
-    """Redact by key in the before/after texts of a diff, whatever the
-    token's value or shape (second line of defence: the module does too)."""
-    if isinstance(diff, dict):
-        return dict((k, _redact_keys(v) if k in ('before', 'after') and isinstance(v, str) else v)
-                    for k, v in diff.items())
-    if isinstance(diff, list):
-        return [_scrub_diff(d) for d in diff]
-    return diff
 
 
 def _scrub(value, secrets):
@@ -365,7 +338,7 @@ class ActionModule(ActionBase):
         # The module never returns a secret; this is the second line of defence.
         # As with any module's result, nothing in it is ever templated.
         if 'diff' in module_result:
-            module_result['diff'] = _scrub_diff(module_result['diff'])
+            module_result['diff'] = scrub_diff(module_result['diff'])
         result.update(wrap_var(_scrub(module_result, secrets)))
         return result
 

@@ -527,7 +527,7 @@ skipped:
       description: When runs started skipping it (RFC 3339).
       type: str
 diff:
-  description: Before and after of the generated config and the managed files, tokens redacted.
+  description: Before and after of the generated config and the managed files, secrets redacted.
   returned: in diff mode
   type: list
   elements: dict
