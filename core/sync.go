@@ -68,7 +68,12 @@ func runPlan(ctx context.Context, o Options, makePlan func(*engine, context.Cont
 // GitLab with read-only requests and builds the plan.
 func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	o := en.o
+	// The generated files are read while the declared ones are loaded:
+	// both only read.
+	read := make(chan disk, 1)
+	go func() { read <- en.readDisk() }()
 	d, err := loadDeclared(ctx, o, o.prefixMissing())
+	ds := <-read
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +87,7 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	}
 	en.d = d
 	en.warnPlainHTTP(d)
-	p, err := en.evidence(d)
+	p, err := en.evidenceFrom(ds, d)
 	if err != nil {
 		return nil, err
 	}
@@ -168,24 +173,39 @@ func (e *LateError) Error() string {
 
 func (e *LateError) Unwrap() error { return e.Err }
 
-// evidence reads what the disk holds — live config, state file, system
-// id, the marker — and matches the live config to what is declared. A
+// disk is what a run reads from the prefix before deciding anything:
+// live config, state file, machine and system id, and the host's lineage.
+// Reading it makes no request and no write, so it runs while the declared
+// files are loaded; its warnings wait until the declaration is valid.
+type disk struct {
+	live     *hostfs.LiveConfig
+	st       *hostfs.State
+	sysID    string
+	writeID  bool
+	host     hostfs.HostRecord
+	inherit  []hostfs.LiveRunner
+	warnings []string
+	err      error
+}
+
+// readDisk reads the prefix's generated files and decides the lineage: a
 // prefix copied from another machine starts a fresh identity here.
-func (en *engine) evidence(d *config.Desired) (*Planned, error) {
+func (en *engine) readDisk() disk {
 	o, l := en.o, en.l
+	var ds disk
 	live, err := hostfs.ReadLiveConfig(l, o.Secrets)
 	if err != nil {
-		return nil, err
+		return disk{err: err}
 	}
 	st, warn, err := hostfs.ReadState(l)
 	if err != nil {
-		return nil, err
+		return disk{err: err}
 	}
 	for _, pr := range st.Pending {
 		o.Secrets.Add(pr.Token)
 	}
 	if warn != "" {
-		en.warn("%s", warn)
+		ds.warnings = append(ds.warnings, warn)
 	}
 	m, hardwareRead := hostfs.Machine{ID: hostfs.ReadMachineID()}, false
 	if o.Machine != nil {
@@ -193,9 +213,8 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 	}
 	sysID, writeID, err := hostfs.SystemID(l, m)
 	if err != nil {
-		return nil, err
+		return disk{err: err}
 	}
-	ev := plan.NewEvidence()
 	host := hostfs.RecordOf(o.Hostname, m, sysID)
 	// The hardware tells a rename from a clone: read only when the record
 	// is new or the host name changed, else kept as recorded.
@@ -213,24 +232,46 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 		if fresh == sysID || (st.Host != nil && fresh == st.Host.SystemID) {
 			fresh = hostfs.RandomSystemID()
 		}
-		en.warn("this prefix's files were generated on another machine (%s: %s); starting a fresh identity for this host (system id %s) and leaving that machine's runners alone", row.Name, row.When, fresh)
+		ds.warnings = append(ds.warnings, fmt.Sprintf("this prefix's files were generated on another machine (%s: %s); starting a fresh identity for this host (system id %s) and leaving that machine's runners alone", row.Name, row.When, fresh))
 		sysID, writeID = fresh, true
 		host.SystemID = fresh
-		ev.Inherited = live.Runners
+		ds.inherit = live.Runners
 		st = &hostfs.State{Version: 1, Runners: map[string]hostfs.StateRunner{}, Tokens: st.Tokens, Namespaces: st.Namespaces}
 		live = &hostfs.LiveConfig{Exists: live.Exists, Raw: live.Raw}
 	case plan.Renamed:
-		en.warn("this host was renamed from %s to %s; it keeps its runners, whose descriptions and tags follow the new name", st.Host.Hostname, o.Hostname)
+		ds.warnings = append(ds.warnings, fmt.Sprintf("this host was renamed from %s to %s; it keeps its runners, whose descriptions and tags follow the new name", st.Host.Hostname, o.Hostname))
 	}
-	if writeID && !o.Check {
-		// Persist before any request, so GitLab only ever sees this id.
-		if _, err := hostfs.WriteAtomic(l.SystemIDPath(), []byte(sysID+"\n")); err != nil {
+	ds.live, ds.st, ds.sysID, ds.writeID, ds.host = live, st, sysID, writeID, host
+	return ds
+}
+
+// evidence reads what the disk holds and matches the live config to what
+// is declared.
+func (en *engine) evidence(d *config.Desired) (*Planned, error) {
+	return en.evidenceFrom(en.readDisk(), d)
+}
+
+// evidenceFrom matches what the disk holds to what is declared, once the
+// declaration is valid: the system id is written (before any request, so
+// GitLab only ever sees this one), the live config's entries attributed.
+func (en *engine) evidenceFrom(ds disk, d *config.Desired) (*Planned, error) {
+	o, l := en.o, en.l
+	if ds.err != nil {
+		return nil, ds.err
+	}
+	for _, w := range ds.warnings {
+		en.warn("%s", w)
+	}
+	if ds.writeID && !o.Check {
+		if _, err := hostfs.WriteAtomic(l.SystemIDPath(), []byte(ds.sysID+"\n")); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", l.SystemIDPath(), err)
 		}
 	}
-	en.systemID = sysID
-	ev.Desired, ev.State, ev.SystemID, ev.Now = d, st, sysID, o.Now()
-	ev.Prev = plan.MatchPrevious(d, live, st)
+	en.systemID = ds.sysID
+	ev := plan.NewEvidence()
+	ev.Inherited = ds.inherit
+	ev.Desired, ev.State, ev.SystemID, ev.Now = d, ds.st, ds.sysID, o.Now()
+	ev.Prev = plan.MatchPrevious(d, ds.live, ds.st)
 	for _, f := range ev.Prev.Foreign {
 		en.warn("config entry %q (id %d) does not carry this host's identity; keeping it as is", f.Name, f.ID)
 	}
@@ -238,7 +279,7 @@ func (en *engine) evidence(d *config.Desired) (*Planned, error) {
 	// out requests that run sent, so this run settles their effects.
 	_, statErr := os.Stat(l.IncompletePath())
 	ev.Interrupted = statErr == nil
-	return &Planned{ev: ev, live: live, host: host}, nil
+	return &Planned{ev: ev, live: ds.live, host: ds.host}, nil
 }
 
 // loadDeclared loads and checks everything declared for the instance: the
