@@ -130,15 +130,9 @@ func ParseArgs(data []byte) (*Args, error) {
 	if err := unknownOptions(raw, a.Module, options); err != nil {
 		return nil, err
 	}
-	for _, d := range []struct {
-		key string
-		dst *time.Duration
-	}{{"timeout", &a.Timeout}, {"lock_timeout", &a.LockTimeout}, {"request_timeout", &a.RequestTimeout}, {"capture_timeout", &a.CaptureTimeout}} {
-		if v, ok := raw[d.key]; ok && v != nil {
-			if *d.dst, err = toDuration(v, d.key); err != nil {
-				return nil, err
-			}
-		}
+	if err := readDurations(raw, map[string]*time.Duration{"timeout": &a.Timeout, "lock_timeout": &a.LockTimeout,
+		"request_timeout": &a.RequestTimeout, "capture_timeout": &a.CaptureTimeout}); err != nil {
+		return nil, err
 	}
 	if a.CheckMode, err = optBool(raw, "_ansible_check_mode", false); err != nil {
 		return nil, err
@@ -146,18 +140,9 @@ func ParseArgs(data []byte) (*Args, error) {
 	if a.Diff, err = optBool(raw, "_ansible_diff", false); err != nil {
 		return nil, err
 	}
-	for _, s := range []struct {
-		key string
-		dst *string
-	}{{"prefix", &a.Prefix}, {"instance", &a.Instance}, {"state", &a.State}, {"tag_schema", &a.TagSchema},
-		{"capture_tags", &a.CaptureTags}, {"hostname", &a.Hostname}} {
-		if v, ok := raw[s.key]; ok && v != nil {
-			str, err := toStr(v, s.key)
-			if err != nil {
-				return nil, err
-			}
-			*s.dst = str
-		}
+	if err := readStrings(raw, map[string]*string{"prefix": &a.Prefix, "instance": &a.Instance, "state": &a.State,
+		"tag_schema": &a.TagSchema, "capture_tags": &a.CaptureTags, "hostname": &a.Hostname}); err != nil {
+		return nil, err
 	}
 	if a.State != "present" && a.State != "absent" {
 		return nil, argErr("state", "value of state must be one of: present, absent, got: %s", a.State)
@@ -174,15 +159,8 @@ func ParseArgs(data []byte) (*Args, error) {
 	if a.IgnoreCleanupErrors, err = optBool(raw, "ignore_cleanup_errors", false); err != nil {
 		return nil, err
 	}
-	if v, ok := raw["concurrency"]; ok && v != nil {
-		n, err := toInt(v, "concurrency")
-		if err != nil {
-			return nil, err
-		}
-		if n < 1 || n > core.MaxConcurrency {
-			return nil, argErr("concurrency", "concurrency must be between 1 and %d, got %d", core.MaxConcurrency, n)
-		}
-		a.Concurrency = int(n)
+	if err := readConcurrency(raw, &a.Concurrency); err != nil {
+		return nil, err
 	}
 	var hasGlobal, hasClients, hasExecutors bool
 	d := &config.Declaration{}
@@ -495,6 +473,61 @@ func expandPrefix(p string) (string, error) {
 		return "", argErr("prefix", "prefix must be an absolute path (or start with ~/), got %q", p)
 	}
 	return filepath.Clean(p), nil
+}
+
+// readStrings reads the options given as strings into their fields, in
+// a fixed order (so the first bad one is always the same).
+func readStrings(raw map[string]any, dst map[string]*string) error {
+	for _, key := range sortedKeys(dst) {
+		if v, ok := raw[key]; ok && v != nil {
+			s, err := toStr(v, key)
+			if err != nil {
+				return err
+			}
+			*dst[key] = s
+		}
+	}
+	return nil
+}
+
+// readDurations reads the duration options given into their fields.
+func readDurations(raw map[string]any, dst map[string]*time.Duration) error {
+	for _, key := range sortedKeys(dst) {
+		if v, ok := raw[key]; ok && v != nil {
+			d, err := toDuration(v, key)
+			if err != nil {
+				return err
+			}
+			*dst[key] = d
+		}
+	}
+	return nil
+}
+
+// readConcurrency reads concurrency, when given, within its bounds.
+func readConcurrency(raw map[string]any, dst *int) error {
+	v, ok := raw["concurrency"]
+	if !ok || v == nil {
+		return nil
+	}
+	n, err := toInt(v, "concurrency")
+	if err != nil {
+		return err
+	}
+	if n < 1 || n > core.MaxConcurrency {
+		return argErr("concurrency", "concurrency must be between 1 and %d, got %d", core.MaxConcurrency, n)
+	}
+	*dst = int(n)
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func sortedCopy(s []string) []string {

@@ -37,17 +37,10 @@ func ParsePruneArgs(raw map[string]any) (*PruneArgs, error) {
 	a := &PruneArgs{State: "absent", Options: core.PruneOptions{MaxDelete: 20, MinIdle: plan.StaleAfter, Concurrency: core.DefaultConcurrency}}
 	o := &a.Options
 	var err error
-	for _, s := range []struct {
-		key string
-		dst *string
-	}{{"url", &o.URL}, {"personal_access_token", &o.PAT}, {"personal_access_token_file", &o.PATFile},
-		{"tls_ca_file", &o.CAFile}, {"group", &o.Group}, {"project", &o.Project},
-		{"description_pattern", &o.Pattern}, {"state", &a.State}} {
-		if v, ok := raw[s.key]; ok && v != nil {
-			if *s.dst, err = toStr(v, s.key); err != nil {
-				return nil, err
-			}
-		}
+	if err = readStrings(raw, map[string]*string{"url": &o.URL, "personal_access_token": &o.PAT,
+		"personal_access_token_file": &o.PATFile, "tls_ca_file": &o.CAFile, "group": &o.Group, "project": &o.Project,
+		"description_pattern": &o.Pattern, "state": &a.State}); err != nil {
+		return nil, err
 	}
 	if o.URL == "" {
 		return nil, argErr("url", "missing required arguments: url")
@@ -120,26 +113,12 @@ func ParsePruneArgs(raw map[string]any) (*PruneArgs, error) {
 		}
 		o.MaxDelete = int(n)
 	}
-	if v, ok := raw["concurrency"]; ok && v != nil {
-		n, err := toInt(v, "concurrency")
-		if err != nil {
-			return nil, err
-		}
-		if n < 1 || n > core.MaxConcurrency {
-			return nil, argErr("concurrency", "concurrency must be between 1 and %d, got %d", core.MaxConcurrency, n)
-		}
-		o.Concurrency = int(n)
+	if err := readConcurrency(raw, &o.Concurrency); err != nil {
+		return nil, err
 	}
 	o.Timeout, o.RequestTimeout = 5*time.Minute, 20*time.Second
-	for _, d := range []struct {
-		key string
-		dst *time.Duration
-	}{{"timeout", &o.Timeout}, {"request_timeout", &o.RequestTimeout}} {
-		if v, ok := raw[d.key]; ok && v != nil {
-			if *d.dst, err = toDuration(v, d.key); err != nil {
-				return nil, err
-			}
-		}
+	if err := readDurations(raw, map[string]*time.Duration{"timeout": &o.Timeout, "request_timeout": &o.RequestTimeout}); err != nil {
+		return nil, err
 	}
 	if a.Diff, err = optBool(raw, "_ansible_diff", false); err != nil {
 		return nil, err

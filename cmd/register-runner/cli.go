@@ -239,23 +239,33 @@ func describe(err error) string {
 	return err.Error()
 }
 
-// jsonReport is core.Result as JSON, plus the diff and the failure: msg
-// as stderr says it, input_error whether it is invalid input (exit 2),
-// and input_errors each input error's parts as fields. Every string is
-// redacted before it is encoded (encoding escapes characters a secret may
-// hold); the text is redacted again when printed.
+// jsonReport is core.Result as JSON, plus the diff and the failure.
 func jsonReport(res *core.Result, err error, diff bool, sec *redact.Redactor) string {
-	doc := map[string]any{}
+	var before, after string
 	if res != nil {
+		before, after = res.Before, res.After
+	}
+	return jsonDoc(res, res != nil, err, describe, diff, before, after, sec)
+}
+
+// jsonDoc is a command's result as one JSON document: the result's
+// fields, the diff when asked, and the failure — msg as stderr says it,
+// input_error whether it is invalid input (exit 2), and input_errors each
+// input error's parts as fields. Every string is redacted before it is
+// encoded (encoding escapes characters a secret may hold); the text is
+// redacted again when printed.
+func jsonDoc(res any, ok bool, err error, say func(error) string, diff bool, before, after string, sec *redact.Redactor) string {
+	doc := map[string]any{}
+	if ok {
 		b, _ := json.Marshal(res)
 		_ = json.Unmarshal(b, &doc)
 		if diff {
-			doc["diff"] = map[string]string{"before": res.Before, "after": res.After}
+			doc["diff"] = map[string]string{"before": before, "after": after}
 		}
 	}
 	if err != nil {
 		doc["failed"] = true
-		doc["msg"] = describe(err)
+		doc["msg"] = say(err)
 		doc["input_error"] = input.Is(err)
 		if ies := input.All(err); len(ies) > 0 {
 			fields := make([]input.Fields, len(ies))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,30 +164,13 @@ func pruneText(out, errw redactingWriter, res *core.PruneResult, diff bool) {
 }
 
 // pruneJSON is core.PruneResult as JSON, plus the diff and the failure as
-// the sync command gives them, redacted as jsonReport is.
+// the sync command gives them.
 func pruneJSON(res *core.PruneResult, err error, diff bool, sec *redact.Redactor) string {
-	doc := map[string]any{}
+	var before, after string
 	if res != nil {
-		b, _ := json.Marshal(res)
-		_ = json.Unmarshal(b, &doc)
-		if diff {
-			doc["diff"] = map[string]string{"before": res.Before, "after": res.After}
-		}
+		before, after = res.Before, res.After
 	}
-	if err != nil {
-		doc["failed"] = true
-		doc["msg"] = describePrune(err)
-		doc["input_error"] = input.Is(err)
-		if ies := input.All(err); len(ies) > 0 {
-			fields := make([]input.Fields, len(ies))
-			for i, ie := range ies {
-				fields[i] = ie.Fields(flagOf)
-			}
-			doc["input_errors"] = fields
-		}
-	}
-	b, _ := json.MarshalIndent(sec.Value(doc), "", "  ")
-	return string(b)
+	return jsonDoc(res, res != nil, err, describePrune, diff, before, after, sec)
 }
 
 // describePrune renders an error naming options as flags.
