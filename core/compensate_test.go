@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
@@ -51,25 +49,8 @@ func TestFailedConfigWriteLeaksNoRunner(t *testing.T) {
 		if oc := coretest.Run(t, context.Background(), o); oc.Err != nil {
 			t.Fatal(oc.Err)
 		}
-		if n := len(sim.Runners()); n != 3 || len(readEntries(t, p)) != 3 {
-			t.Fatalf("verify fails %v: GitLab holds %d runners, the config %d, want 3 and 3", verifyFails, n, len(readEntries(t, p)))
+		if n := len(sim.Runners()); n != 3 || len(p.Entries(t)) != 3 {
+			t.Fatalf("verify fails %v: GitLab holds %d runners, the config %d, want 3 and 3", verifyFails, n, len(p.Entries(t)))
 		}
 	}
-}
-
-type entry struct {
-	Name  string `toml:"name"`
-	ID    int64  `toml:"id"`
-	Token string `toml:"token"`
-}
-
-func readEntries(t *testing.T, p *coretest.Prefix) []entry {
-	t.Helper()
-	var doc struct {
-		Runners []entry `toml:"runners"`
-	}
-	if _, err := toml.Decode(p.Config(), &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Runners
 }

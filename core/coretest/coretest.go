@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 )
 
@@ -187,6 +189,27 @@ func (p *Prefix) Config() string {
 		return ""
 	}
 	return string(b)
+}
+
+// Entry is a [[runners]] entry of a generated config.
+type Entry struct {
+	Name  string `toml:"name"`
+	URL   string `toml:"url"`
+	ID    int64  `toml:"id"`
+	Token string `toml:"token"`
+}
+
+// Entries parses config.{instance}.toml's [[runners]] (none when the file
+// is absent); a file that does not parse fails the test.
+func (p *Prefix) Entries(t testing.TB) []Entry {
+	t.Helper()
+	var doc struct {
+		Runners []Entry `toml:"runners"`
+	}
+	if _, err := toml.Decode(p.Config(), &doc); err != nil {
+		t.Fatalf("%s does not parse: %v", p.ConfigPath(), err)
+	}
+	return doc.Runners
 }
 
 var transcriptSeq atomic.Int64

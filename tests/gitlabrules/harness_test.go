@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
@@ -65,27 +63,12 @@ func (h *host) mustRun(opts ...runOpt) *core.Result {
 	return res
 }
 
-// configRunner is a [[runners]] entry of the written config.
-type configRunner struct {
-	Name  string `toml:"name"`
-	URL   string `toml:"url"`
-	ID    int64  `toml:"id"`
-	Token string `toml:"token"`
-}
-
-func (h *host) config() []configRunner {
+func (h *host) config() []coretest.Entry {
 	h.t.Helper()
-	var doc struct {
-		Runners []configRunner `toml:"runners"`
-	}
-	data, err := os.ReadFile(h.p.ConfigPath())
-	if err != nil {
+	if _, err := os.Stat(h.p.ConfigPath()); err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := toml.Decode(string(data), &doc); err != nil {
-		h.t.Fatal(err)
-	}
-	return doc.Runners
+	return h.p.Entries(h.t)
 }
 
 func (h *host) loseConfig() {

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
@@ -84,23 +82,10 @@ func (h *host) mustRun(mods ...func(*core.Options)) *core.Result {
 	return res
 }
 
-type entry struct {
-	Name  string `toml:"name"`
-	URL   string `toml:"url"`
-	ID    int64  `toml:"id"`
-	Token string `toml:"token"`
-}
-
 // config is the host's config.main.toml.
-func (h *host) config() []entry {
+func (h *host) config() []coretest.Entry {
 	h.t.Helper()
-	var c struct {
-		Runners []entry `toml:"runners"`
-	}
-	if _, err := toml.Decode(h.p.Config(), &c); err != nil {
-		h.t.Fatal(err)
-	}
-	return c.Runners
+	return h.p.Entries(h.t)
 }
 
 func (h *host) ids() []int64 {
