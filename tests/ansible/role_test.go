@@ -121,6 +121,7 @@ func TestRoleRefusesUnitInjection(t *testing.T) {
 		{name: "gitlab-runner option with a carriage return", vars: map[string]any{"gitlab_runner_auth_runner_args": []any{"--listen-address", "127.0.0.1:9252\r"}}, variable: "gitlab_runner_auth_runner_args"},
 		{name: "options as one string", vars: map[string]any{"gitlab_runner_auth_runner_args": "--listen-address 127.0.0.1:9252"}, variable: "gitlab_runner_auth_runner_args"},
 		{name: "start timeout with a newline", vars: map[string]any{"gitlab_runner_auth_timeout_start_sec": "330" + evil}, variable: "gitlab_runner_auth_timeout_start_sec"},
+		{name: "negative stop timeout", vars: map[string]any{"gitlab_runner_auth_timeout_stop_sec": -1}, variable: "gitlab_runner_auth_timeout_stop_sec"},
 		{name: "instance with a newline", vars: map[string]any{"gitlab_runner_auth_instance": "main\n"}, variable: "gitlab_runner_auth_instance"},
 		{name: "unit with a newline", vars: map[string]any{"gitlab_runner_auth_unit": "gitlab-runner@main.service\nExecStartPost=/evil"}, variable: "gitlab_runner_auth_unit"},
 	}
@@ -169,5 +170,59 @@ func TestRoleRefusesUnitInjection(t *testing.T) {
 		if !line.MatchString(l) {
 			t.Errorf("drop-in line %q is neither a directive, a section nor a comment", l)
 		}
+	}
+}
+
+// TestRoleWritesGracefulStopAndExactCommands: the template unit and the
+// drop-in stop gitlab-runner with SIGQUIT (KillMode=mixed: gitlab-runner
+// alone) within TimeoutStopSec; arguments with quotes, spaces, backslashes,
+// "%" and "$" are written so that systemd passes them on unchanged
+// (e2e's quoting scenario runs the same rules under systemd).
+func TestRoleWritesGracefulStopAndExactCommands(t *testing.T) {
+	needSetup(t)
+	cases := []roleCase{
+		{name: "defaults"},
+		{name: "tricky options", vars: map[string]any{
+			"gitlab_runner_auth_extra_args":       []any{"--hostname", `it's a "b" 50% $HOME \ ;`},
+			"gitlab_runner_auth_runner_args":      []any{"--listen-address", "127.0.0.1:9252", ""},
+			"gitlab_runner_auth_timeout_stop_sec": 0,
+		}},
+	}
+	outcomes, dirs := applyRole(t, cases)
+	for _, c := range cases {
+		if !outcomes[c.name].Passed {
+			t.Fatalf("%s: %v", c.name, outcomes[c.name].Messages)
+		}
+	}
+	directives := func(path string) map[string][]string {
+		out := map[string][]string{}
+		for _, l := range strings.Split(string(mustRead(t, path)), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok && !strings.HasPrefix(l, "#") {
+				out[k] = append(out[k], v)
+			}
+		}
+		return out
+	}
+	unit := directives(filepath.Join(dirs["defaults"], "systemd", "gitlab-runner@.service"))
+	dropin := directives(filepath.Join(dirs["defaults"], "systemd", "gitlab-runner@main.service.d", "10-register-runner.conf"))
+	for name, d := range map[string]map[string][]string{"template unit": unit, "drop-in": dropin} {
+		if strings.Join(d["KillSignal"], ",") != "SIGQUIT" || strings.Join(d["KillMode"], ",") != "mixed" || strings.Join(d["TimeoutStopSec"], ",") != "7200" {
+			t.Errorf("%s: KillSignal %v, KillMode %v, TimeoutStopSec %v; want SIGQUIT, mixed, 7200", name, d["KillSignal"], d["KillMode"], d["TimeoutStopSec"])
+		}
+	}
+	tricky := directives(filepath.Join(dirs["tricky options"], "systemd", "gitlab-runner@main.service.d", "10-register-runner.conf"))
+	prefix := filepath.Join(dirs["tricky options"], "etc")
+	wantPre := filepath.Join(dirs["tricky options"], "bin", "register-runner") + " --prefix " + prefix +
+		` --service-instance main --hostname "it's a \"b\" 50%% $$HOME \\ ;"`
+	if got := tricky["ExecStartPre"]; len(got) != 1 || got[0] != wantPre {
+		t.Errorf("ExecStartPre = %q, want %q", got, wantPre)
+	}
+	wantStart := "/usr/bin/gitlab-runner run --working-directory /home/gitlab-runner --config " + prefix +
+		`/config.main.toml --service gitlab-runner@main --user gitlab-runner --listen-address 127.0.0.1:9252 ""`
+	if got := tricky["ExecStart"]; len(got) != 2 || got[0] != "" || got[1] != wantStart {
+		t.Errorf("ExecStart = %q, want a reset, then %q", got, wantStart)
+	}
+	if got := strings.Join(tricky["TimeoutStopSec"], ","); got != "infinity" {
+		t.Errorf("TimeoutStopSec with gitlab_runner_auth_timeout_stop_sec 0: %q, want infinity", got)
 	}
 }
