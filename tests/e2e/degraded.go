@@ -66,7 +66,7 @@ func (e *Env) restore() {
 // oneBadExecutor: an executor file with a typo does not keep the unit from
 // starting: gitlab-runner runs and serves the other executors, and the
 // journal names the file and the fix.
-func oneBadExecutor(e *Env, ids []int64) func(r *Row) error {
+func oneBadExecutor(e *Env) func(r *Row) error {
 	return func(r *Row) error {
 		const file = "main/typo.toml"
 		bad := e.ctr.Path("/etc/gitlab-runner/" + file)
@@ -82,7 +82,11 @@ func oneBadExecutor(e *Env, ids []int64) func(r *Row) error {
 		if err != nil {
 			return err
 		}
-		before, _ := e.config("main")
+		before, err := e.config("main")
+		if err != nil {
+			return err
+		}
+		ids := before.IDList()
 		t0 := time.Now()
 		_, restartErr := e.ctr.Exec("systemctl", "restart", unit)
 		took := time.Since(t0)

@@ -29,6 +29,18 @@ func jobScript(goAhead string) []string {
 	}
 }
 
+// runnerID is the id of an executor's runner in the config as it is now.
+func (e *Env) runnerID(executor string) (int64, error) {
+	c, err := e.config("main")
+	if err != nil {
+		return 0, err
+	}
+	if id := c.IDs()[executor]; id != 0 {
+		return id, nil
+	}
+	return 0, fmt.Errorf("config.main.toml has no runner for the executor %s (%v)", executor, c.IDs())
+}
+
 // startJob queues a job for the runner and waits until gitlab-runner has
 // taken it and its script runs (the trace shows "started").
 func (e *Env) startJob(runner int64, name string) (id int64, goAhead string, err error) {
@@ -167,11 +179,13 @@ func (e *Env) install(u Upgrade) error {
 // options and both timeouts, then while the collection is upgraded to a
 // release with a new register-runner: each time systemd reloads its units
 // and the unit re-syncs (reload); gitlab-runner keeps its PID and the job
-// finishes successfully.
-func jobThroughReloads(e *Env, runner int64) func(r *Row) error {
+// finishes successfully. (The play declares the fleet's three executors
+// again, so the config gitlab-runner re-reads changes under the job too.)
+func jobThroughReloads(e *Env) func(r *Row) error {
 	return func(r *Row) error {
-		if runner == 0 {
-			return fmt.Errorf("no runner id for the shell executor")
+		runner, err := e.runnerID("shell")
+		if err != nil {
+			return err
 		}
 		up, err := e.buildUpgrade(1, nil)
 		if err != nil {
@@ -252,10 +266,11 @@ func jobThroughReloads(e *Env, runner int64) func(r *Row) error {
 // stops gitlab-runner with SIGQUIT; it takes no new job and waits for the
 // running one, which finishes successfully; then the unit starts again with
 // the new command line. The play waits for it.
-func jobThroughRestart(e *Env, runner int64, listen string) func(r *Row) error {
+func jobThroughRestart(e *Env, listen string) func(r *Row) error {
 	return func(r *Row) error {
-		if runner == 0 {
-			return fmt.Errorf("no runner id for the shell executor")
+		runner, err := e.runnerID("shell")
+		if err != nil {
+			return err
 		}
 		up, err := e.buildUpgrade(2, func(dir string) error {
 			// A role change in the unit: the template gains a line.

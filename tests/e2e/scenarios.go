@@ -415,13 +415,13 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
-	rows = append(rows, step(ctx, "job through reloads", jobThroughReloads(e, cfg.IDs()["shell"])))
-	rows = append(rows, step(ctx, "job through a restart", jobThroughRestart(e, cfg.IDs()["shell"], freeLocalAddr())))
+	rows = append(rows, step(ctx, "job through reloads", jobThroughReloads(e)))
+	rows = append(rows, step(ctx, "job through a restart", jobThroughRestart(e, freeLocalAddr())))
 
 	// These two need register-runner to serve what it can (issue 18, items
 	// 4 and 5): invalid and not-yet-registrable executors are skipped
 	// without --strict, and the journal names them.
-	rows = append(rows, step(ctx, "one bad executor", oneBadExecutor(e, cfg.IDList())))
+	rows = append(rows, step(ctx, "one bad executor", oneBadExecutor(e)))
 	rows = append(rows, step(ctx, "new executor while GitLab is down", newExecutorGitLabDown(e)))
 
 	rows = append(rows, step(ctx, "reboot", func(r *Row) error {
