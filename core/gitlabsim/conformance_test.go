@@ -95,7 +95,11 @@ type conformanceRow struct {
 	items        int            // for list answers: the number of items; -1: not a list
 	text         string         // a plain-text body
 	header       map[string]string
-	source       string
+	// reqHeader are request headers; trace, when set, is sent as the
+	// text/plain body instead of body. "$job<n>" in either is job n's token.
+	reqHeader map[string]string
+	trace     string
+	source    string
 }
 
 func conformanceRows() []conformanceRow {
@@ -126,7 +130,18 @@ func conformanceRows() []conformanceRow {
 			p.OrphanedRunner = OrphanUnprocessable
 			s.SetProfile(p)
 		}
-		timeout3600  = func(s *Sim) { s.UpdateRunner(1, func(r *Runner) { r.MaximumTimeout = 3600 }) }
+		timeout3600 = func(s *Sim) { s.UpdateRunner(1, func(r *Runner) { r.MaximumTimeout = 3600 }) }
+		// queued: job 1 for runner 1, not taken yet; running: runner 1 took
+		// it (with a real poll); finished: it succeeded.
+		queued   = func(s *Sim) { s.EnqueueJob(JobSpec{Script: []string{"echo hi"}, RunnerID: 1}) }
+		running  = func(s *Sim) { queued(s); takeJobs(s, 1) }
+		finished = func(s *Sim) {
+			running(s)
+			s.mu.Lock()
+			s.jobs[1].Status = JobSuccess
+			s.mu.Unlock()
+		}
+		jobToken1    = map[string]string{"Job-Token": "$job1", "Content-Range": "0-4"}
 		opsNoRunners = func(s *Sim) { s.UpdateGroup("ops", func(g *Group) { g.RunnerRegistrationDisabled = true }) }
 	)
 	const (
@@ -256,6 +271,25 @@ func conformanceRows() []conformanceRow {
 		{name: "job poll of an orphaned runner", versions: since179, method: "POST", path: "/jobs/request", body: map[string]any{"token": "$tok5"}, status: 403, want: msg("403 Forbidden - Runner is orphaned"), items: -1, source: "lib/api/ci/helpers/runner.rb authenticate_runner! (17.9)"},
 		{name: "job poll of an orphaned runner before 17.9", versions: before179, method: "POST", path: "/jobs/request", body: map[string]any{"token": "$tok5"}, status: 204, items: -1, source: runnerRB},
 		{name: "job poll of an orphaned runner, reject_orphaned_runners off", versions: []string{"17.9"}, setup: orphans422, method: "POST", path: "/jobs/request", body: map[string]any{"token": "$tok5"}, status: 422, want: msg("Runner is orphaned"), items: -1, source: runnerRB + " rescue UnknownRunnerOwnerError"},
+		{name: "job poll with a job queued", setup: queued, method: "POST", path: "/jobs/request", body: map[string]any{"token": "$tok1", "system_id": "s_bbbbbbbbbbbb"}, status: 201, items: -1,
+			want:   map[string]any{"id": 1.0, "token": prefix("glcbt-"), "allow_git_fetch": true, "job_info": present{}, "git_info": present{}, "runner_info": present{}, "variables": present{}, "steps": present{}, "features": present{}},
+			source: runnerRB + " POST /jobs/request (Ci::RegisterJobService) + lib/api/entities/ci/job_request/response.rb; gitlab-runner network/gitlab.go RequestJob 201 into common.JobResponse"},
+		{name: "job poll: the job is another runner's", method: "POST", path: "/jobs/request", body: map[string]any{"token": "$tok2"}, setup: queued, status: 204, header: map[string]string{"X-GitLab-Last-Update": "?"}, items: -1, source: "app/services/ci/register_job_service.rb (builds the runner may pick)"},
+		{name: "job poll of a paused runner", method: "POST", path: "/jobs/request", body: map[string]any{"token": "$tok1"}, setup: func(s *Sim) { queued(s); s.UpdateRunner(1, func(r *Runner) { r.Paused = true }) }, status: 204, header: map[string]string{"X-GitLab-Last-Update": "?"}, items: -1, source: runnerRB + " `unless current_runner.active?` no_content!"},
+		{name: "job keep-alive", setup: running, method: "PUT", path: "/jobs/1", body: map[string]any{"token": "$job1", "state": "running"}, status: 200, text: `"200"`, items: -1, source: runnerRB + " PUT /jobs/:id + app/services/ci/update_build_state_service.rb update_build_state!"},
+		{name: "job succeeds", setup: running, method: "PUT", path: "/jobs/1", body: map[string]any{"token": "$job1", "state": "success", "output": map[string]any{"checksum": "crc32:0", "bytesize": 0}}, status: 200, text: `"200"`, items: -1, source: "app/services/ci/update_build_state_service.rb (200 without live trace chunks, ci_job_live_trace_enabled off)"},
+		{name: "job fails", setup: running, method: "PUT", path: "/jobs/1", body: map[string]any{"token": "$job1", "state": "failed", "failure_reason": "script_failure", "exit_code": 1}, status: 200, text: `"200"`, items: -1, source: "app/services/ci/update_build_state_service.rb drop_with_exit_code!"},
+		{name: "job update in an unknown state", setup: running, method: "PUT", path: "/jobs/1", body: map[string]any{"token": "$job1", "state": "paused"}, status: 400, text: `"400"`, items: -1, source: "app/services/ci/update_build_state_service.rb Result.new(status: 400)"},
+		{name: "job update without a token", setup: running, method: "PUT", path: "/jobs/1", body: map[string]any{"state": "running"}, status: 400, want: errBody("token is missing"), items: -1, source: runnerRB + " requires :token"},
+		{name: "job update with a wrong token", setup: running, method: "PUT", path: "/jobs/1", body: map[string]any{"token": "glcbt-nope", "state": "running"}, status: 403, want: msg("403 Forbidden"), items: -1, source: "lib/api/ci/helpers/runner.rb authenticate_job! valid_token?"},
+		{name: "job update of an unknown job", setup: running, method: "PUT", path: "/jobs/9", body: map[string]any{"token": "$job1", "state": "running"}, status: 403, want: msg("403 Forbidden"), items: -1, source: "lib/api/ci/helpers/runner.rb authenticate_job! (403, not 404, so that the runner stops the job)"},
+		{name: "job update after the job finished", setup: finished, method: "PUT", path: "/jobs/1", body: map[string]any{"token": "$job1", "state": "success"}, status: 403, want: msg("403 Forbidden - Job is not running"), header: map[string]string{"Job-Status": "success"}, items: -1, source: "lib/api/ci/helpers/runner.rb job_forbidden!(job, 'Job is not running')"},
+		{name: "trace patch", setup: running, method: "PATCH", path: "/jobs/1/trace", reqHeader: jobToken1, trace: "hello", status: 202, items: -1,
+			header: map[string]string{"Range": "0-5", "Job-Status": "running", "X-GitLab-Trace-Update-Interval": "60"},
+			source: runnerRB + " PATCH /jobs/:id/trace + app/services/ci/append_build_trace_service.rb; gitlab-runner network/gitlab.go PatchTrace"},
+		{name: "trace patch at the wrong offset", setup: running, method: "PATCH", path: "/jobs/1/trace", reqHeader: map[string]string{"Job-Token": "$job1", "Content-Range": "7-11"}, trace: "hello", status: 416, want: msg("416 Range Not Satisfiable"), header: map[string]string{"Range": "0-0"}, items: -1, source: "app/services/ci/append_build_trace_service.rb + lib/gitlab/ci/trace.rb append (offset must be the size)"},
+		{name: "trace patch without Content-Range", setup: running, method: "PATCH", path: "/jobs/1/trace", reqHeader: map[string]string{"Job-Token": "$job1"}, trace: "hello", status: 400, want: msg("400 Missing header Content-Range"), items: -1, source: runnerRB + " error!('400 Missing header Content-Range', 400)"},
+		{name: "trace patch with a wrong token", setup: running, method: "PATCH", path: "/jobs/1/trace", reqHeader: map[string]string{"Job-Token": "glcbt-nope", "Content-Range": "0-4"}, trace: "hello", status: 403, want: msg("403 Forbidden"), items: -1, source: "lib/api/ci/helpers/runner.rb authenticate_job!"},
 		{name: "runner rotates its token", method: "POST", path: "/runners/reset_authentication_token", body: map[string]any{"token": "$tok1"}, status: 201, want: map[string]any{"token": prefix("glrt-")}, items: -1, source: runnerRB},
 		{name: "unregister by token", method: "DELETE", path: "/runners", body: map[string]any{"token": "$tok3"}, status: 204, items: -1, source: runnerRB + " DELETE /"},
 		{name: "unregister one host", method: "DELETE", path: "/runners/managers", body: map[string]any{"token": "$tok1", "system_id": "s_aaaaaaaaaaaa"}, status: 204, items: -1, source: runnerRB + " DELETE /managers"},
@@ -315,10 +349,8 @@ func conform(t *testing.T, p Profile, row conformanceRow) {
 	}
 	body := map[string]any{}
 	for k, v := range row.body {
-		if str, ok := v.(string); ok && strings.HasPrefix(str, "$tok") {
-			id, _ := strconv.ParseInt(strings.TrimPrefix(str, "$tok"), 10, 64)
-			r, _ := s.Runner(id)
-			v = r.Token
+		if str, ok := v.(string); ok {
+			v = tokenOf(s, str)
 		}
 		body[k] = v
 	}
@@ -326,7 +358,20 @@ func conform(t *testing.T, p Profile, row conformanceRow) {
 	if row.body != nil {
 		payload = body
 	}
-	status, header, raw := send(t, srv, row.method, "/api/v4"+row.path, row.pat, payload)
+	var (
+		status int
+		header http.Header
+		raw    []byte
+	)
+	if row.trace != "" {
+		h := map[string]string{}
+		for k, v := range row.reqHeader {
+			h[k] = tokenOf(s, v)
+		}
+		status, header, raw = sendText(t, srv, row.method, "/api/v4"+row.path, h, row.trace)
+	} else {
+		status, header, raw = send(t, srv, row.method, "/api/v4"+row.path, row.pat, payload)
+	}
 	if status != row.status {
 		t.Fatalf("%s %s: status %d, want %d (%s); body %s", row.method, row.path, status, row.status, row.source, raw)
 	}
@@ -396,6 +441,34 @@ func conform(t *testing.T, p Profile, row conformanceRow) {
 	}
 }
 
+// tokenOf resolves "$tok<n>" to runner n's token and "$job<n>" to job n's.
+func tokenOf(s *Sim, v string) string {
+	switch {
+	case strings.HasPrefix(v, "$tok"):
+		id, _ := strconv.ParseInt(strings.TrimPrefix(v, "$tok"), 10, 64)
+		r, _ := s.Runner(id)
+		return r.Token
+	case strings.HasPrefix(v, "$job"):
+		id, _ := strconv.ParseInt(strings.TrimPrefix(v, "$job"), 10, 64)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if j := s.jobs[id]; j != nil {
+			return j.token
+		}
+	}
+	return v
+}
+
+// takeJobs has runner id poll once, as gitlab-runner would, through the
+// simulator's own handler.
+func takeJobs(s *Sim, id int64) {
+	r, _ := s.Runner(id)
+	b, _ := json.Marshal(map[string]any{"token": r.Token})
+	req := httptest.NewRequest("POST", "/api/v4/jobs/request", strings.NewReader(string(b)))
+	req.Header.Set("Content-Type", "application/json")
+	s.ServeHTTP(httptest.NewRecorder(), req)
+}
+
 func jsonEqual(got, want any) bool {
 	a, _ := json.Marshal(got)
 	b, _ := json.Marshal(want)
@@ -415,6 +488,24 @@ func send(t *testing.T, srv *httptest.Server, method, path, pat string, body any
 	}
 	if pat != "" {
 		req.Header.Set("PRIVATE-TOKEN", pat)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, data
+}
+
+// sendText sends a text/plain body with headers, as gitlab-runner's trace
+// patches are sent.
+func sendText(t *testing.T, srv *httptest.Server, method, path string, headers map[string]string, body string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "text/plain")
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {

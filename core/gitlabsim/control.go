@@ -24,6 +24,8 @@ import (
 //	POST   /-/sim/runners/{id}/orphan      make it lose its group or project
 //	POST   /-/sim/runners/{id}/managers    record a manager {"system_id": "..."}
 //	POST   /-/sim/verify                   {"token": "..."} -> {"valid": bool, "id": n}
+//	POST   /-/sim/jobs                     queue a CI job (JobSpec: script, runner_id, ...) -> {"id": n}
+//	GET    /-/sim/jobs, /-/sim/jobs/{id}   the jobs (JobView: status, failure_reason, exit_code, trace, times)
 //	GET    /-/sim/requests, /-/sim/counts  the request log, RequestCounts
 //	POST   /-/sim/reset-log
 //	POST   /-/sim/faults, DELETE /-/sim/faults
@@ -49,6 +51,7 @@ func (s *Sim) EnableControl() {
 var (
 	reControlRunner = regexp.MustCompile(`^/-/sim/runners/(\d+)(/revoke|/expire|/orphan|/managers)?$`)
 	reControlPAT    = regexp.MustCompile(`^/-/sim/pats/([^/]+)/(revoke|expire|scopes)$`)
+	reControlJob    = regexp.MustCompile(`^/-/sim/jobs/(\d+)$`)
 )
 
 // RunnerView is a runner as the control API shows it (no token).
@@ -207,6 +210,30 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 			id, ok := s.VerifyToken(body.Token)
 			writeJSON(w, http.StatusOK, map[string]any{"valid": ok, "id": id})
 		}
+	case p == "/-/sim/jobs" && m == http.MethodPost:
+		var spec JobSpec
+		if !decode(w, r, &spec) {
+			return
+		}
+		if len(spec.Script) == 0 {
+			apiError(w, http.StatusBadRequest, "script: want at least one command")
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"id": s.EnqueueJob(spec)})
+	case p == "/-/sim/jobs" && m == http.MethodGet:
+		views := []JobView{}
+		for _, j := range s.Jobs() {
+			views = append(views, j.View())
+		}
+		writeJSON(w, http.StatusOK, views)
+	case reControlJob.MatchString(p) && m == http.MethodGet:
+		id, _ := strconv.ParseInt(reControlJob.FindStringSubmatch(p)[1], 10, 64)
+		j, ok := s.Job(id)
+		if !ok {
+			apiError(w, http.StatusNotFound, "404 Job Not Found")
+			return
+		}
+		writeJSON(w, http.StatusOK, j.View())
 	case p == "/-/sim/requests" && m == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.Requests())
 	case p == "/-/sim/counts" && m == http.MethodGet:

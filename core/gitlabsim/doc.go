@@ -1,9 +1,9 @@
 // Package gitlabsim owns a stand-in for the GitLab REST API that runner
 // hosts talk to: runner registration and verification, the runners API, the
-// personal access token, user, group and project look-ups, and the job poll
-// of gitlab-runner — answering with GitLab's scopes, permissions, status
-// codes and bodies, plus fault injection and a secret-free request log that
-// tests assert on.
+// personal access token, user, group and project look-ups, and
+// gitlab-runner's job traffic (poll, state updates, trace) — answering with
+// GitLab's scopes, permissions, status codes and bodies, plus fault
+// injection and a secret-free request log that tests assert on.
 //
 // It is an http.Handler, used like net/http/httptest:
 //
@@ -19,6 +19,7 @@
 //	auth.go         personal access tokens, scopes and Admin Mode (lib/api/api_guard.rb)
 //	policy.go       who may see and change which runner, group and project (app/policies)
 //	runner_api.go   endpoints authenticated by runner or registration token (lib/api/ci/runner.rb)
+//	jobs_api.go     CI jobs: queued by tests, handed out by the job poll, driven by job-token endpoints
 //	runners_api.go  endpoints authenticated by a PAT (lib/api/ci/runners.rb, lib/api/user_runners.rb)
 //	directory_api.go users, tokens, groups and projects (lib/api/users.rb, groups.rb, projects.rb)
 //	validate.go     the runner attributes GitLab accepts and its model validations (app/models/ci/runner.rb)

@@ -16,6 +16,9 @@ const (
 	byRegistrationToken
 	// byPAT: a personal access token, with scopes (APIGuard).
 	byPAT
+	// byJobToken: a CI job's token, in the body or the JOB-TOKEN header
+	// (authenticate_job!).
+	byJobToken
 )
 
 // call is one request on its way through a handler.
@@ -23,6 +26,8 @@ type call struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	params map[string]any
+	// body is the request body as sent (a trace patch reads it whole).
+	body []byte
 	// seg holds the path's :id parameter, URL-decoded ("a/b" for a%2Fb).
 	seg   string
 	actor actor
@@ -80,6 +85,8 @@ var routes = []route{
 	{"POST", "/runners/verify", "verify", false, byRunnerToken, scopeRule{}, (*Sim).verify, "lib/api/ci/runner.rb POST /runners/verify", nil},
 	{"POST", "/runners/reset_authentication_token", "rotate", true, byRunnerToken, scopeRule{}, (*Sim).rotate, "lib/api/ci/runner.rb POST /runners/reset_authentication_token", nil},
 	{"POST", "/jobs/request", "jobs-request", false, byRunnerToken, scopeRule{}, (*Sim).requestJob, "lib/api/ci/runner.rb POST /jobs/request", nil},
+	{"PUT", "/jobs/:id", "job-update", true, byJobToken, scopeRule{}, (*Sim).updateJob, "lib/api/ci/runner.rb PUT /jobs/:id (Ci::UpdateBuildStateService)", nil},
+	{"PATCH", "/jobs/:id/trace", "job-trace", true, byJobToken, scopeRule{}, (*Sim).appendTrace, "lib/api/ci/runner.rb PATCH /jobs/:id/trace (Ci::AppendBuildTraceService)", nil},
 
 	// Personal-access-token endpoints.
 	{"POST", "/user/runners", "create", true, byPAT, userRunners, (*Sim).createUserRunner, "lib/api/user_runners.rb POST /user/runners (create_runner scope: 16.2, MR 124074)", nil},
@@ -149,14 +156,17 @@ func kindOf(method, path string) string {
 // returns what the log records as the request's credentials.
 func (s *Sim) dispatch(rt *route, c *call) string {
 	switch rt.auth {
-	case byRunnerToken, byRegistrationToken:
+	case byRunnerToken, byRegistrationToken, byJobToken:
 		// Every lib/api/ci/runner.rb endpoint first passes
 		// `before { check_if_backoff_required! }`.
 		if !s.backoff(c) {
 			rt.handle(s, c)
 		}
-		if rt.auth == byRunnerToken {
+		switch rt.auth {
+		case byRunnerToken:
 			return "runner-token"
+		case byJobToken:
+			return "job-token"
 		}
 		return "registration-token"
 	}

@@ -1,8 +1,6 @@
 package gitlabsim
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"net/http"
 )
@@ -288,10 +286,13 @@ func (s *Sim) deleteManager(c *call) {
 }
 
 // requestJob is gitlab-runner's job poll (POST /jobs/request): a contact of
-// the runner and of its manager. The simulator has no jobs: a valid runner
-// always gets 204 and the X-GitLab-Last-Update header gitlab-runner sends
-// back as last_update (network/gitlab.go RequestJob treats 204 as "nothing
-// to do").
+// the runner and of its manager. A paused runner, or one that sends the
+// queue value it was last given (last_update) while its queue has not
+// ticked since (Ci::Runner#runner_queue_value_latest?), gets 204 at once;
+// otherwise the oldest job it may take is handed out with 201 (jobs_api.go),
+// or 204 when there is none. Every 204 carries the X-GitLab-Last-Update
+// header gitlab-runner sends back as last_update (network/gitlab.go
+// RequestJob treats 204 as "nothing to do").
 func (s *Sim) requestJob(c *call) {
 	r, ok := s.runnerFromToken(c)
 	if !ok {
@@ -308,9 +309,11 @@ func (s *Sim) requestJob(c *call) {
 	}
 	s.heartbeat(c, r, true, true)
 	if r.queueValue == "" {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		r.queueValue = hex.EncodeToString(b)
+		r.queueValue = newQueueValue()
+	}
+	last, _ := c.params["last_update"].(string)
+	if !r.Paused && last != r.queueValue && s.takeJob(c, r) {
+		return
 	}
 	c.w.Header().Set("X-GitLab-Last-Update", r.queueValue)
 	c.w.WriteHeader(http.StatusNoContent)

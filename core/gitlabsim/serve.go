@@ -52,7 +52,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	params, perr := readParams(r)
+	params, raw, perr := readParams(r)
 	if sid, ok := params["system_id"].(string); ok {
 		entry.SystemID = sid
 	}
@@ -81,7 +81,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		entry.Mutating = false
 		unknownRoute(rec)
 	default:
-		entry.Auth = s.dispatch(rt, &call{w: rec, r: r, params: params, seg: seg})
+		entry.Auth = s.dispatch(rt, &call{w: rec, r: r, params: params, body: raw, seg: seg})
 	}
 	s.runHooks(entry, true)
 	if f != nil {
@@ -156,8 +156,11 @@ func (r *recorder) flush(w http.ResponseWriter) {
 }
 
 // readParams merges query, form and JSON body parameters as Grape does.
-// Arrays arrive as JSON arrays or as repeated "key[]" form fields.
-func readParams(r *http.Request) (map[string]any, error) {
+// Arrays arrive as JSON arrays or as repeated "key[]" form fields. A
+// text/plain body (gitlab-runner's trace patches) is no parameters: Grape
+// has no parser for it and the endpoint reads request.body itself; it comes
+// back as raw.
+func readParams(r *http.Request) (params map[string]any, raw []byte, err error) {
 	out := map[string]any{}
 	for k, v := range r.URL.Query() {
 		if len(v) > 0 {
@@ -166,17 +169,19 @@ func readParams(r *http.Request) (map[string]any, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	ct := r.Header.Get("Content-Type")
 	switch {
 	case len(bytes.TrimSpace(body)) == 0:
+	case strings.HasPrefix(ct, "text/plain"):
+		return out, body, nil
 	case strings.HasPrefix(ct, "application/json"):
 		var m map[string]any
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
 		if err := dec.Decode(&m); err != nil {
-			return out, err
+			return out, body, err
 		}
 		for k, v := range m {
 			out[k] = v
@@ -184,7 +189,7 @@ func readParams(r *http.Request) (map[string]any, error) {
 	default:
 		vals, err := url.ParseQuery(string(body))
 		if err != nil {
-			return out, err
+			return out, body, err
 		}
 		for k, v := range vals {
 			if strings.HasSuffix(k, "[]") {
@@ -194,5 +199,5 @@ func readParams(r *http.Request) (map[string]any, error) {
 			}
 		}
 	}
-	return out, nil
+	return out, body, nil
 }

@@ -68,7 +68,7 @@ type Entry struct {
 	Path     string
 	Query    string
 	Status   int
-	Auth     string // "pat:<name>", "runner-token", "registration-token" or ""
+	Auth     string // "pat:<name>", "runner-token", "registration-token", "job-token" or ""
 	Mutating bool
 	SystemID string
 	// RequestID is the client's X-Request-Id (the same for retries of a call).
@@ -125,6 +125,8 @@ type Sim struct {
 	maxIn     int
 	control   bool
 	hooks     []hook
+	jobs      map[int64]*Job
+	nextJob   int64
 }
 
 type hook struct {

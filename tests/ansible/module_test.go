@@ -305,6 +305,14 @@ func TestCollectionPackageAndDocs(t *testing.T) {
 	if out, err := filter.CombinedOutput(); err != nil || !strings.Contains(string(out), "ppc64le") {
 		t.Fatalf("ansible-doc -t filter: %v\n%s", err, out)
 	}
+	if !have["plugins/filter/systemd_command.py"] {
+		t.Error("tarball lacks plugins/filter/systemd_command.py")
+	}
+	filter = exec.Command("ansible-doc", "-t", "filter", "gitlab_runner_auth.runner.systemd_command")
+	filter.Env = doc.Env
+	if out, err := filter.CombinedOutput(); err != nil || !strings.Contains(string(out), "control character") {
+		t.Fatalf("ansible-doc -t filter gitlab_runner_auth.runner.systemd_command: %v\n%s", err, out)
+	}
 	role := exec.Command("ansible-doc", "-t", "role", "gitlab_runner_auth.runner.service")
 	role.Env = doc.Env
 	if out, err := role.CombinedOutput(); err != nil || !strings.Contains(string(out), "gitlab_runner_auth_prefix") {
@@ -332,6 +340,32 @@ func TestGoarchFilter(t *testing.T) {
 	}
 	if got, _ := res[1]["msg"].(string); got != "amd64," {
 		t.Errorf("systems: got %q", got)
+	}
+}
+
+// TestSystemdCommandFilter: arguments become one systemd command line
+// (plain words as they are, others double-quoted with C escapes, % and $
+// doubled); a control character, which would end the unit file's line, or
+// anything but a list of strings fails. e2e's "command lines" scenario has
+// systemd read such a line back.
+func TestSystemdCommandFilter(t *testing.T) {
+	needSetup(t)
+	res := adhoc(t, nil,
+		"- name: words\n  ansible.builtin.debug:\n    msg: \"{{ ['/usr/bin/gitlab-runner', 'run', '--listen-address', '127.0.0.1:9252', '50%', '%i', 'a@b+c=d,e/f.g-h_i:j'] | gitlab_runner_auth.runner.systemd_command }}\"\n",
+		"- name: quoted\n  ansible.builtin.debug:\n    msg: \"{{ ['/bin/echo', \\\"it's\\\", 'a b', '$HOME', 'x\\\\y', 'q\\\"r', ';', ''] | gitlab_runner_auth.runner.systemd_command }}\"\n",
+		"- name: newline\n  ansible.builtin.debug:\n    msg: \"{{ ['/bin/echo', 'a\\nExecStartPost=/evil'] | gitlab_runner_auth.runner.systemd_command }}\"\n",
+		"- name: a string\n  ansible.builtin.debug:\n    msg: \"{{ '/bin/echo a' | gitlab_runner_auth.runner.systemd_command }}\"\n")
+	if got, _ := res[0]["msg"].(string); got != "/usr/bin/gitlab-runner run --listen-address 127.0.0.1:9252 50%% %%i a@b+c=d,e/f.g-h_i:j" {
+		t.Errorf("plain words: got %q", got)
+	}
+	if got, want := res[1]["msg"].(string), `/bin/echo "it's" "a b" "$$HOME" "x\\y" "q\"r" ";" ""`; got != want {
+		t.Errorf("quoted words: got %q, want %q", got, want)
+	}
+	for i, what := range map[int]string{2: "control character", 3: "want a list"} {
+		msg, _ := res[i]["msg"].(string)
+		if failed, _ := res[i]["failed"].(bool); !failed || !strings.Contains(msg, what) {
+			t.Errorf("task %d: failed %v, msg %q; want a failure saying %q", i, res[i]["failed"], msg, what)
+		}
 	}
 }
 

@@ -255,11 +255,67 @@ func (g *GitLab) Counts() (Counts, error) {
 	if err := g.control("GET", "/-/sim/counts", nil, &rc); err != nil {
 		return Counts{}, err
 	}
-	// gitlab-runner's job requests (the simulator's kind "jobs-request",
-	// not mutating) are counted by the proxy, per runner.
+	// gitlab-runner's own requests are left out: its job requests (kind
+	// "jobs-request", not mutating; the proxy counts them per runner), and
+	// a job's state updates and trace (mutating, they change the job).
 	polls := rc.ByKind["jobs-request"]
-	delete(rc.ByKind, "jobs-request")
-	return Counts{Total: rc.Total - polls, Mutating: rc.Mutating, Kinds: rc.ByKind}, nil
+	jobs := rc.ByKind["job-update"] + rc.ByKind["job-trace"]
+	for _, k := range []string{"jobs-request", "job-update", "job-trace"} {
+		delete(rc.ByKind, k)
+	}
+	return Counts{Total: rc.Total - polls - jobs, Mutating: rc.Mutating - jobs, Kinds: rc.ByKind}, nil
+}
+
+// Job is a CI job as the simulator records it (its control API's JobView).
+type Job struct {
+	ID            int64     `json:"id"`
+	Status        string    `json:"status"`
+	RunnerID      int64     `json:"runner_id"`
+	FailureReason string    `json:"failure_reason"`
+	Trace         string    `json:"trace"`
+	StartedAt     time.Time `json:"started_at"`
+	FinishedAt    time.Time `json:"finished_at"`
+}
+
+// Duration is how long the job ran, from the runner taking it to its final
+// state.
+func (j Job) Duration() time.Duration { return j.FinishedAt.Sub(j.StartedAt) }
+
+// EnqueueJob queues a shell job that only runner may take; GitLab is
+// "watched" (trace updates every 3 s, as when someone has the job open).
+func (g *GitLab) EnqueueJob(runner int64, script ...string) (int64, error) {
+	b, _ := json.Marshal(map[string]any{"name": "e2e", "script": script, "runner_id": runner, "watched": true})
+	var created struct {
+		ID int64 `json:"id"`
+	}
+	err := g.control("POST", "/-/sim/jobs", b, &created)
+	return created.ID, err
+}
+
+func (g *GitLab) Job(id int64) (Job, error) {
+	var j Job
+	err := g.control("GET", fmt.Sprintf("/-/sim/jobs/%d", id), nil, &j)
+	return j, err
+}
+
+// WaitJob waits (at most bound) until the job is in one of the states.
+func (g *GitLab) WaitJob(id int64, bound time.Duration, states ...string) (Job, error) {
+	deadline := time.Now().Add(bound)
+	for {
+		j, err := g.Job(id)
+		if err == nil {
+			for _, s := range states {
+				if j.Status == s {
+					return j, nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return j, fmt.Errorf("job %d is %q after %s, want %s (failure reason %q; trace ends %q)",
+				id, j.Status, bound, strings.Join(states, " or "), j.FailureReason, tail(j.Trace, 3))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 func (g *GitLab) ResetLog() error { return g.control("POST", "/-/sim/reset-log", nil, nil) }

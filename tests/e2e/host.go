@@ -118,6 +118,13 @@ func newMachine(rootfs, dir, gitlabRunner string) error {
 		"--shell", "/bin/bash", "gitlab-runner").CombinedOutput(); err != nil {
 		return fmt.Errorf("useradd gitlab-runner in the container: %v: %s", err, out)
 	}
+	// Debian's skeleton .bash_logout runs clear_console, which fails
+	// without a terminal and with it every shell job ("prepare environment:
+	// exit status 1"); GitLab's docs have it removed
+	// (docs/shells/_index.md, "Shell profile loading").
+	if err := os.Remove(filepath.Join(dir, "home", "gitlab-runner", ".bash_logout")); err != nil && !os.IsNotExist(err) {
+		return err
+	}
 	return nil
 }
 

@@ -239,6 +239,8 @@ func preflight() error {
 		{"ansible-galaxy", "apt-get install -y ansible"},
 		{"gunzip", "apt-get install -y gzip"},
 		{"cp", "apt-get install -y coreutils"},
+		// The collection upgrades the job scenarios install are built here.
+		{"go", "https://go.dev/doc/install"},
 	}
 	var missing []string
 	for _, n := range need {

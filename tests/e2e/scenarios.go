@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -142,22 +144,26 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if p := e.unitPID(unit); p != pid || c.Mutating != 0 || c.Total != 3 {
 			return fmt.Errorf("unchanged play: pid %d -> %d, GitLab saw %s", pid, p, c)
 		}
-		// A changed command line (an extra register-runner option): the
-		// handlers reload systemd and restart the unit with it.
+		// A new register-runner option changes the sync, not gitlab-runner:
+		// the handlers reload systemd and re-sync (reload); gitlab-runner
+		// keeps running.
+		tReload := time.Now()
 		out, err = e.ansible("site.yml", "-e", `{"gra_extra_args": ["--concurrency", "4"]}`)
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(out, "RUNNING HANDLER [gitlab_runner_auth.runner.service : Restart gitlab-runner]") {
-			return fmt.Errorf("changing the drop-in's command did not run the restart handler:\n%s", tail(out, 12))
+		if hs := handlers(out); strings.Join(hs, ",") != "Reload systemd,Reload gitlab-runner" {
+			return fmt.Errorf("a new register-runner option ran the handlers %v, want daemon-reload and reload:\n%s", hs, tail(out, 12))
 		}
 		pre, _ := e.ctr.Exec("systemctl", "show", "--property=ExecStartPre", unit)
-		newPID := e.unitPID(unit)
-		if newPID == pid || newPID == 0 || !strings.Contains(pre, "--concurrency 4") {
-			return fmt.Errorf("after the command change: pid %d -> %d, ExecStartPre %s", pid, newPID, strings.TrimSpace(pre))
+		if p := e.unitPID(unit); p != pid || !strings.Contains(pre, "--concurrency 4") {
+			return fmt.Errorf("after the option change: pid %d -> %d, ExecStartPre %s", pid, p, strings.TrimSpace(pre))
 		}
-		r.Detail = fmt.Sprintf("unchanged play: changed=0, %s, pid %d kept; new register-runner option: daemon-reload and restart handlers ran, pid %d -> %d, ExecStartPre has it",
-			c, pid, pid, newPID)
+		if j := e.journal(unit, tReload); !strings.Contains(j, "kept shell") {
+			return fmt.Errorf("the reload ran no sync:\n%s", tail(j, 8))
+		}
+		r.Detail = fmt.Sprintf("unchanged play: changed=0, %s, pid %d kept; new register-runner option: daemon-reload and reload handlers ran, the sync ran with it, pid %d kept",
+			c, pid, pid)
 		return nil
 	}))
 
@@ -318,21 +324,6 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if !strings.Contains(strictErr.Error(), "exit status 1") {
 			return fmt.Errorf("register-runner --strict with GitLab down: %v, want exit status 1", strictErr)
 		}
-		// Something that needs GitLab (a new executor) cannot be done: the
-		// reload fails and gitlab-runner keeps running on the config it has.
-		pending := e.ctr.Path("/etc/gitlab-runner/main/pending.toml")
-		if err := os.WriteFile(pending, []byte(fmt.Sprintf("url = %q\nexecutor = \"shell\"\n", e.gl.URL)), 0o600); err != nil {
-			return err
-		}
-		before, _ := e.config("main")
-		pidDown := e.unitPID(unit)
-		_, reloadErr := e.ctr.Exec("systemctl", "reload", unit)
-		_ = os.Remove(pending)
-		after, _ := e.config("main")
-		if reloadErr == nil || e.unitActive(unit) != "active" || e.unitPID(unit) != pidDown || after.Sum != before.Sum {
-			return fmt.Errorf("reload with a new executor while GitLab is down: error %v, unit %s, pid %d -> %d, config changed %v",
-				reloadErr, e.unitActive(unit), pidDown, e.unitPID(unit), after.Sum != before.Sum)
-		}
 		// GitLab comes back.
 		if err := e.gl.Up(); err != nil {
 			return err
@@ -357,7 +348,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if _, err := e.gl.WaitPolls(tReload, cfg.IDList(), 30*time.Second); err != nil {
 			return err
 		}
-		r.Detail = fmt.Sprintf("restart with connection refused: pre-start exit 0, unit active in %.1fs, journal %q; --strict exits 1; reload with a new executor fails, same pid, config kept; GitLab back: polls resumed by themselves %s; reload: %s, same pid, all poll",
+		r.Detail = fmt.Sprintf("restart with connection refused: pre-start exit 0, unit active in %.1fs, journal %q; --strict exits 1; GitLab back: polls resumed by themselves %s; reload: %s, same pid, all poll",
 			took.Seconds(), shorten(warning, 90), own, c)
 		return nil
 	}))
@@ -423,6 +414,15 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 			took.Seconds(), c, pid, id, firstPoll.Seconds(), reloaded, ct)
 		return nil
 	}))
+
+	rows = append(rows, step(ctx, "job through reloads", jobThroughReloads(e)))
+	rows = append(rows, step(ctx, "job through a restart", jobThroughRestart(e, freeLocalAddr())))
+
+	// These two need register-runner to serve what it can (issue 18, items
+	// 4 and 5): invalid and not-yet-registrable executors are skipped
+	// without --strict, and the journal names them.
+	rows = append(rows, step(ctx, "one bad executor", oneBadExecutor(e)))
+	rows = append(rows, step(ctx, "new executor while GitLab is down", newExecutorGitLabDown(e)))
 
 	rows = append(rows, step(ctx, "reboot", func(r *Row) error {
 		before, err := e.config("main")
@@ -527,6 +527,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 
 	rows = append(rows, step(ctx, "role refuses a broken host", func(r *Row) error {
 		cases := []struct{ name, want string }{
+			{"inject", "gitlab_runner_auth_runner_working_directory must be an absolute path"},
 			{"unit", "systemd has no unit gitlab-runner-absent.service"},
 			{"binary", "gitlab-runner is not installed at /opt/absent/gitlab-runner"},
 			{"user", "user absent-runner-user does not exist"},
@@ -543,7 +544,30 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if _, err := os.Stat(e.ctr.Path("/usr/local/bin/register-runner-refused")); err == nil {
 			return fmt.Errorf("the refused play installed register-runner anyway")
 		}
-		r.Detail = "missing unit, gitlab-runner binary or user: the play fails before writing anything, naming the fix"
+		r.Detail = "a newline in the working directory (unit injection), missing unit, gitlab-runner binary or user: the play fails before writing anything, naming the variable or the fix"
+		return nil
+	}))
+
+	rows = append(rows, step(ctx, "command lines", func(r *Row) error {
+		// Arguments the role's filter writes into Exec lines, as systemd
+		// hands them to the program.
+		argv := []string{"it's", `a "b"`, "50%", "%i", "$HOME", "${HOME}", `\`, `back\slash`, `\n`, ";", "", "x  y", "--opt=v"}
+		vars, _ := json.Marshal(map[string]any{"gra_argv": argv})
+		if _, err := e.ansible("quoting.yml", "-e", string(vars)); err != nil {
+			return err
+		}
+		out, err := e.ctr.Exec("cat", "/run/gra-argv")
+		if err != nil {
+			return err
+		}
+		var want strings.Builder
+		for _, a := range argv {
+			want.WriteString("[" + a + "]\n")
+		}
+		if out != want.String() {
+			return fmt.Errorf("systemd passed\n%s\nwant\n%s", out, want.String())
+		}
+		r.Detail = fmt.Sprintf("%d arguments with quotes, spaces, backslashes, %%, $ and ; reach the program unchanged", len(argv))
 		return nil
 	}))
 
@@ -592,4 +616,15 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// freeLocalAddr is a loopback address with a port nobody listens on now
+// (the container shares the host's network).
+func freeLocalAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:9252"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
