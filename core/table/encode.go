@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -75,10 +73,22 @@ func writeTable(b *bytes.Buffer, t *Table, path []string) {
 	}
 }
 
-var bareKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
+// isBareKey reports whether k may be written unquoted: [A-Za-z0-9_-]+.
+func isBareKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 func encodeKey(k string) string {
-	if bareKey().MatchString(k) {
+	if isBareKey(k) {
 		return k
 	}
 	return quote(k)
@@ -92,7 +102,21 @@ func encodePath(p []string) string {
 	return strings.Join(parts, ".")
 }
 
+// needsEscape reports whether s holds a byte quote escapes, or any byte
+// outside ASCII (taken the long way, rune by rune).
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
 func quote(s string) string {
+	if !needsEscape(s) {
+		return `"` + s + `"`
+	}
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {

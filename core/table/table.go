@@ -97,8 +97,10 @@ func ParseTOML(data []byte) (*Table, error) {
 	if err := CheckTOMLNesting(data); err != nil {
 		return nil, err
 	}
-	var m map[string]any
-	md, err := toml.Decode(string(data), &m)
+	// Decoded into an interface, the library hands over the tables it
+	// parsed as they are, instead of copying each value by reflection.
+	var v any
+	md, err := toml.Decode(string(data), &v)
 	if err != nil {
 		var pe toml.ParseError
 		if asParseError(err, &pe) {
@@ -119,6 +121,7 @@ func ParseTOML(data []byte) (*Table, error) {
 			order[parent] = append(order[parent], k[len(k)-1])
 		}
 	}
+	m, _ := v.(map[string]any)
 	return tableFromMap(m, nil, order)
 }
 
