@@ -7,24 +7,32 @@ package fanout
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
 
 // Each calls fn(i) for i in 0..n-1, at most limit at once, and returns
-// their errors joined in index order.
+// their errors joined in index order. The calls are made by min(n, limit)
+// workers that each take the next index: a goroutine per worker, not per
+// call, so the stacks the calls grow are grown once per worker.
 func Each(ctx context.Context, n, limit int, fn func(i int) error) error {
 	errs := make([]error, n)
+	var next atomic.Int64
 	var g errgroup.Group
-	g.SetLimit(max(limit, 1))
-	for i := range n {
-		if err := ctx.Err(); err != nil {
-			errs[i] = err
-			continue
-		}
+	for range min(n, max(limit, 1)) {
 		g.Go(func() error {
-			errs[i] = fn(i)
-			return nil
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return nil
+				}
+				if err := ctx.Err(); err != nil {
+					errs[i] = err
+					continue
+				}
+				errs[i] = fn(i)
+			}
 		})
 	}
 	_ = g.Wait()
