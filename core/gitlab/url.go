@@ -5,11 +5,40 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // NormalizeURL gives scheme://host[:port]/path with no trailing slash and
 // default ports removed, the form used to match executors to clients.
 func NormalizeURL(raw string) (string, error) {
+	if v, ok := normalized.Load(raw); ok {
+		n := v.(normalizedURL)
+		return n.key, n.err
+	}
+	key, err := normalizeURL(raw)
+	if normalizedCount.Add(1) <= maxNormalized {
+		normalized.Store(raw, normalizedURL{key, err})
+	}
+	return key, err
+}
+
+// A run compares the same few URLs thousands of times (every entry of
+// the config, state file and plan names one): each is parsed once.
+var (
+	normalized      sync.Map // raw URL → normalizedURL
+	normalizedCount atomic.Int64
+)
+
+// maxNormalized bounds the URLs remembered.
+const maxNormalized = 4096
+
+type normalizedURL struct {
+	key string
+	err error
+}
+
+func normalizeURL(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("%q is not an http(s) URL; write GitLab's base URL, e.g. https://gitlab.example.com", SafeURL(raw))
