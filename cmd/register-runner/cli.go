@@ -170,6 +170,9 @@ func textReport(out, errw redactingWriter, res *core.Result, diff bool) {
 	if res == nil {
 		return
 	}
+	// Gathered and scrubbed once: a line per runner, on a host with
+	// hundreds of them.
+	var o, e strings.Builder
 	for _, r := range res.Runners {
 		id := ""
 		if r.ID != 0 {
@@ -177,25 +180,33 @@ func textReport(out, errw redactingWriter, res *core.Result, diff bool) {
 		}
 		switch {
 		case r.Error != "":
-			out.print(fmt.Sprintf("failed to %s %s%s\n", r.Action, r.Name, id))
+			fmt.Fprintf(&o, "failed to %s %s%s\n", r.Action, r.Name, id)
 		case res.Check:
-			out.print(fmt.Sprintf("would %s %s%s\n", r.Action, r.Name, id))
+			fmt.Fprintf(&o, "would %s %s%s\n", r.Action, r.Name, id)
 		default:
-			out.print(fmt.Sprintf("%s %s%s\n", r.Action.Past(), r.Name, id))
+			fmt.Fprintf(&o, "%s %s%s\n", r.Action.Past(), r.Name, id)
 		}
 		if r.Action != plan.Keep && r.Reason != "" {
-			errw.log(fmt.Sprintf("%s %s: %s", r.Action, r.Name, r.Reason))
+			for _, line := range strings.Split(fmt.Sprintf("%s %s: %s", r.Action, r.Name, r.Reason), "\n") {
+				e.WriteString("register-runner: " + line + "\n")
+			}
 		}
 	}
 	switch {
 	case res.Check:
 	case res.ConfigRemoved:
-		errw.print("register-runner: removed " + res.ConfigPath + "\n")
+		e.WriteString("register-runner: removed " + res.ConfigPath + "\n")
 	case res.ConfigChanged:
-		errw.print("register-runner: wrote " + res.ConfigPath + "\n")
+		e.WriteString("register-runner: wrote " + res.ConfigPath + "\n")
 	}
 	if diff {
-		out.print(unifiedText(res.Before, res.After, res.ConfigPath))
+		o.WriteString(unifiedText(res.Before, res.After, res.ConfigPath))
+	}
+	if e.Len() > 0 {
+		errw.print(e.String())
+	}
+	if o.Len() > 0 {
+		out.print(o.String())
 	}
 }
 
