@@ -175,9 +175,11 @@ func measureFloor(url, prefix, host string, b *baselines) {
 	}
 	tokFile := filepath.Join(prefix, ".bench-tokens")
 	must(os.WriteFile(tokFile, []byte(strings.Join(toks, "\n")+"\n"), 0o600))
+	// Both timed the same way, alternately, with nothing in between (the
+	// rows above also read the simulator's request log after each run).
 	var steady, floor []time.Duration
 	for i := 0; i < runs; i++ {
-		steady = append(steady, runOnce(url, prefix, host, 16).wall)
+		steady = append(steady, timeRun(bin, "--prefix", prefix, "--hostname", host, "--concurrency", "16"))
 		floor = append(floor, timeRun(floorBin, "--url", url, "--tokens", tokFile, "--system-id", "s_0123456789ab", "--concurrency", "16"))
 	}
 	b.steady100, b.floor100 = median(steady), median(floor)
