@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -410,8 +411,50 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		if p := e.unitPID(unit); p != pid || ct.Total != len(after.Runners) || ct.Mutating != 0 {
 			return fmt.Errorf("timer re-sync: GitLab saw %s, pid %d -> %d", ct, pid, p)
 		}
-		r.Detail = fmt.Sprintf("new executor: reload %.1fs, %s, pid %d unchanged, new runner %d polled %.1fs after reload (%d config loads logged); timer's service: %s, same pid",
-			took.Seconds(), c, pid, id, firstPoll.Seconds(), reloaded, ct)
+		// The executor removed again, by a reload: the entry leaves the
+		// config, gitlab-runner takes it (SIGHUP from register-runner), and
+		// only then is the runner deleted, so gitlab-runner never asks for
+		// jobs with a token GitLab no longer knows (403).
+		if err := os.Remove(extra); err != nil {
+			return err
+		}
+		if err := e.gl.ResetLog(); err != nil {
+			return err
+		}
+		tRemove := time.Now()
+		if _, err := e.ctr.Exec("systemctl", "reload", unit); err != nil {
+			return fmt.Errorf("%v\n%s", err, tail(e.journal(unit, tRemove), 10))
+		}
+		tookRemove := time.Since(tRemove)
+		cr, _ := e.gl.Counts()
+		gone, err := e.config("main")
+		if err != nil {
+			return err
+		}
+		if _, ok := gone.IDs()["extra"]; ok || cr.Kinds["delete-token"]+cr.Kinds["delete-id"] != 1 {
+			return fmt.Errorf("removal by reload: GitLab saw %s, config has %v; want extra's runner %d deleted", cr, gone.IDs(), id)
+		}
+		// Two of gitlab-runner's check intervals (3 s) with the config
+		// as it is now: every remaining runner polls, and the removed one
+		// never got a 403.
+		seen, err := e.gl.WaitPolls(time.Now(), gone.IDList(), 30*time.Second)
+		if err != nil {
+			return err
+		}
+		time.Sleep(3 * time.Second)
+		if st := e.gl.PolledSince(tRemove)[id]; st == http.StatusForbidden {
+			return fmt.Errorf("gitlab-runner asked for jobs with the removed runner %d's token after GitLab deleted it (403): the runner was deleted before gitlab-runner took the new config", id)
+		}
+		if lines := linesWith(e.journal(unit, tRemove), "forbidden"); len(lines) > 0 {
+			return fmt.Errorf("gitlab-runner logged a forbidden job request after the removal:\n%s", strings.Join(lines, "\n"))
+		}
+		if p := e.unitPID(unit); p != pid {
+			return fmt.Errorf("gitlab-runner's pid changed on the removal's reload: %d -> %d", pid, p)
+		}
+		cfg = gone
+		r.Detail = fmt.Sprintf("new executor: reload %.1fs, %s, pid %d unchanged, new runner %d polled %.1fs after reload (%d config loads logged); timer's service: %s, same pid; "+
+			"executor removed by reload %.1fs: %s, runner %d deleted after gitlab-runner took the new config, no 403 job request and no \"forbidden\" in the journal, %d runners polling",
+			took.Seconds(), c, pid, id, firstPoll.Seconds(), reloaded, ct, tookRemove.Seconds(), cr, id, len(seen))
 		return nil
 	}))
 
