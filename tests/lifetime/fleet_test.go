@@ -63,7 +63,7 @@ func tail(s []string, n int) []string {
 // report is the table the simulation prints.
 func (f *fleet) report(wall time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "fleet lifetime: seed %d, %d hosts at the start (%d over the life), %d days, GitLab %s\n",
+	fmt.Fprintf(&b, "fleet lifetime: seed %d, %d hosts at the start (%d over the life), %d days, GitLab %s.\n\n",
 		f.seed, f.initial, len(f.hosts), f.days, strings.Join(f.versions, " -> "))
 	fmt.Fprintf(&b, "| measure | value |\n| --- | ---: |\n")
 	fmt.Fprintf(&b, "| host-days simulated | %d |\n", f.hostDays)
