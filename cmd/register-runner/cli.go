@@ -146,24 +146,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Log:     errw.log,
 	}
 	res, err := core.Run(ctx, opts)
-	code := exitOK
-	if err != nil {
-		code = exitFail
-		if input.Is(err) {
-			code = exitInput
-		}
-	}
 	if o.output == "json" {
 		out.print(jsonReport(res, err, o.diff, sec) + "\n")
 	} else {
 		textReport(out, errw, res, o.diff)
 	}
-	if err != nil {
-		for _, line := range strings.Split(describe(err), "\n") {
-			errw.print("register-runner: error: " + line + "\n")
-		}
+	return failure(errw, "register-runner", err, describe)
+}
+
+// failure prints a command's error, a line each (say renders it), after
+// its report, and gives the exit status: 0, 1, or 2 for invalid input.
+func failure(errw redactingWriter, command string, err error, say func(error) string) int {
+	if err == nil {
+		return exitOK
 	}
-	return code
+	for _, line := range strings.Split(say(err), "\n") {
+		errw.print(command + ": error: " + line + "\n")
+	}
+	if input.Is(err) {
+		return exitInput
+	}
+	return exitFail
 }
 
 func textReport(out, errw redactingWriter, res *core.Result, diff bool) {

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
@@ -115,24 +113,12 @@ func runPrune(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	res, err := core.Prune(ctx, o)
-	code := exitOK
-	if err != nil {
-		code = exitFail
-		if input.Is(err) {
-			code = exitInput
-		}
-	}
 	if output == "json" {
 		out.print(pruneJSON(res, err, diff, sec) + "\n")
 	} else {
 		pruneText(out, errw, res, diff)
 	}
-	if err != nil {
-		for _, line := range strings.Split(describePrune(err), "\n") {
-			errw.print("register-runner prune: error: " + line + "\n")
-		}
-	}
-	return code
+	return failure(errw, "register-runner prune", err, describePrune)
 }
 
 func pruneText(out, errw redactingWriter, res *core.PruneResult, diff bool) {
