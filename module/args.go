@@ -478,33 +478,29 @@ func expandPrefix(p string) (string, error) {
 // readStrings reads the options given as strings into their fields, in
 // a fixed order (so the first bad one is always the same).
 func readStrings(raw map[string]any, dst map[string]*string) error {
-	for _, key := range sortedKeys(dst) {
-		if v, ok := raw[key]; ok && v != nil {
-			s, err := toStr(v, key)
-			if err != nil {
-				return err
-			}
-			*dst[key] = s
-		}
-	}
-	return nil
+	return readInto(raw, dst, toStr)
 }
 
 // readDurations reads the duration options given into their fields.
 func readDurations(raw map[string]any, dst map[string]*time.Duration) error {
+	return readInto(raw, dst, toDuration)
+}
+
+// readInto converts each option given (not null) into its field, in
+// sorted order.
+func readInto[T any](raw map[string]any, dst map[string]*T, conv func(any, string) (T, error)) error {
 	for _, key := range sortedKeys(dst) {
 		if v, ok := raw[key]; ok && v != nil {
-			d, err := toDuration(v, key)
+			x, err := conv(v, key)
 			if err != nil {
 				return err
 			}
-			*dst[key] = d
+			*dst[key] = x
 		}
 	}
 	return nil
 }
 
-// readConcurrency reads concurrency, when given, within its bounds.
 func readConcurrency(raw map[string]any, dst *int) error {
 	v, ok := raw["concurrency"]
 	if !ok || v == nil {
