@@ -223,8 +223,7 @@ type removed struct {
 // pendingRemovals are the removals to record in the state file: before
 // the second phase (done nil) every one it will make, after it those
 // GitLab did not confirm, each with GitLab's last answer.
-func (en *engine) pendingRemovals(p *Planned, outcomes []plan.Outcome, later, replaced map[int]bool, fresh *hostfs.LiveConfig, done *removed) []hostfs.PendingRemoval {
-	freshByRef := plan.FreshIndex(fresh)
+func (en *engine) pendingRemovals(p *Planned, outcomes []plan.Outcome, later, replaced map[int]bool, freshByRef map[plan.Ref]hostfs.LiveRunner, done *removed) []hostfs.PendingRemoval {
 	since := map[plan.Ref]time.Time{}
 	for _, pr := range p.ev.State.Pending {
 		key, _ := gitlab.NormalizeURL(pr.URL)
@@ -342,7 +341,7 @@ func (en *engine) reloadRunner(ctx context.Context) {
 // removeLater is the second phase: the removals of runners that left the
 // config, and of the runners replaced. Nothing is sent on a degraded
 // start: GitLab did not answer, the removals stay pending.
-func (en *engine) removeLater(ctx context.Context, p *Planned, outcomes []plan.Outcome, later, replaced map[int]bool, fresh *hostfs.LiveConfig) *removed {
+func (en *engine) removeLater(ctx context.Context, p *Planned, outcomes []plan.Outcome, later, replaced map[int]bool, freshByRef map[plan.Ref]hostfs.LiveRunner) *removed {
 	done := &removed{later: map[int]bool{}, replaced: map[int]bool{}}
 	if p.Degraded {
 		for i := range later {
@@ -350,7 +349,6 @@ func (en *engine) removeLater(ctx context.Context, p *Planned, outcomes []plan.O
 		}
 		return done
 	}
-	freshByRef := plan.FreshIndex(fresh)
 	var idx []int
 	for i := range p.Plan.Steps {
 		if later[i] || replaced[i] {

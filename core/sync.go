@@ -406,7 +406,8 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 			replaced[i] = true
 		}
 	}
-	pending := en.pendingRemovals(p, outcomes, later, replaced, fresh, nil)
+	freshByRef := plan.FreshIndex(fresh)
+	pending := en.pendingRemovals(p, outcomes, later, replaced, freshByRef, nil)
 	sections := plan.Sections(p.ev.Prev, pl, outcomes, fresh, replaced)
 	data := en.render(p, sections, false)
 	var werr error
@@ -436,8 +437,8 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 			if res.ConfigChanged {
 				en.reloadRunner(ctx)
 			}
-			done := en.removeLater(ctx, p, outcomes, later, replaced, fresh)
-			remaining := en.pendingRemovals(p, outcomes, later, replaced, fresh, done)
+			done := en.removeLater(ctx, p, outcomes, later, replaced, freshByRef)
+			remaining := en.pendingRemovals(p, outcomes, later, replaced, freshByRef, done)
 			if err := en.writeState(p, outcomes, remaining, nil); err != nil {
 				en.warn("writing state file %s: %v", l.StatePath(), err)
 			}
