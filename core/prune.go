@@ -224,11 +224,8 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 	if err := o.defaults(); err != nil {
 		return res, err
 	}
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := bound(ctx, o.Timeout)
+	defer cancel()
 	c, err := o.client()
 	if err != nil {
 		return res, err

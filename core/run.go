@@ -236,8 +236,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // bounded applies the run's time bound (Options.Timeout) to ctx.
 func (o Options) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
-	if o.Timeout > 0 {
-		return context.WithTimeout(ctx, o.Timeout)
+	return bound(ctx, o.Timeout)
+}
+
+// bound is ctx with a time bound (0: none).
+func bound(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
 	}
 	return ctx, func() {}
 }
