@@ -24,7 +24,7 @@ func Remove(ctx context.Context, o Options) (*Result, error) {
 // live config can be deleted.
 func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 	o, l := en.o, en.l
-	d := &config.Desired{Layout: l, Hostname: o.Hostname}
+	d := &config.Desired{Layout: l, Hostname: o.Hostname, Fleet: o.Fleet}
 	var tpl []byte
 	if o.Overlay != nil && o.Overlay.Template != nil {
 		tpl = o.Overlay.Template

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
@@ -36,6 +37,11 @@ type Options struct {
 	// Hostname names this host in tags and descriptions (default: the OS
 	// host name, short form).
 	Hostname string
+	// Fleet names the fleet this host's runners belong to, for every
+	// client_configs entry that names none (default fleet.Default): each
+	// runner carries it in GitLab as its mark (package fleet), which the
+	// fleet's prune requires before it deletes anything.
+	Fleet string
 	// Check builds the plan and stops: no mutating request, no write.
 	Check bool
 	// Diff fills Result.Before and After, the config before and after
@@ -118,6 +124,11 @@ func (o *Options) setDefaults() error {
 			return input.OptionErrorf(input.Hostname, "cannot read the host name (%v)", err).WithFix("give it explicitly")
 		}
 		o.Hostname = config.ShortHostname(h)
+	}
+	if o.Fleet != "" {
+		if err := fleet.CheckName(o.Fleet); err != nil {
+			return input.OptionErrorf(input.Fleet, "%v", err).WithFix("name the fleet with letters, digits, '.', '_' and '-'")
+		}
 	}
 	if o.Concurrency < 1 || o.Concurrency > MaxConcurrency {
 		return input.OptionErrorf(input.Concurrency, "must be between 1 and %d, not %d", MaxConcurrency, o.Concurrency)

@@ -286,7 +286,8 @@ func (en *engine) evidenceFrom(ds disk, d *config.Desired) (*Planned, error) {
 // template, every executor file (or the Overlay's content), descriptions
 // and tags. It makes no request and no write.
 func loadDeclared(ctx context.Context, o Options, prefixMissing bool) (*config.Desired, error) {
-	d, err := config.Load(ctx, hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}, o.Hostname, o.Overlay, o.Secrets, prefixMissing, o.Tolerant)
+	d, err := config.Load(ctx, config.LoadOptions{Layout: hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}, Hostname: o.Hostname,
+		Fleet: o.Fleet, Overlay: o.Overlay, Secrets: o.Secrets, PrefixMissing: prefixMissing, Tolerant: o.Tolerant})
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func Validate(ctx context.Context, o Options) error {
 		if o.Overlay == nil || o.Overlay.Template == nil {
 			return nil
 		}
-		d := &config.Desired{Layout: l, Hostname: o.Hostname}
+		d := &config.Desired{Layout: l, Hostname: o.Hostname, Fleet: o.Fleet}
 		return d.ParseTemplate(l.Rel(l.TemplatePath()), o.Overlay.Template, o.Secrets)
 	}
 	_, err := loadDeclared(ctx, o, missing)

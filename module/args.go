@@ -32,7 +32,9 @@ type Args struct {
 	// not a failure (the entry leaves the config either way).
 	IgnoreCleanupErrors bool
 	Hostname            string
-	Concurrency         int
+	// Fleet names the fleet this host's runners belong to (see core.Options.Fleet).
+	Fleet       string
+	Concurrency int
 
 	// Timeout bounds the whole run, LockTimeout the wait for another run,
 	// RequestTimeout one HTTP request, CaptureTimeout capture_tags.
@@ -57,11 +59,11 @@ func argErr(option, format string, args ...any) error {
 }
 
 var topLevel = []string{"prefix", "instance", "state", "global", "clients", "executors", "tag_schema",
-	"capture_tags", "refresh", "hostname", "concurrency", "timeout", "lock_timeout", "request_timeout", "capture_timeout",
+	"capture_tags", "refresh", "hostname", "fleet", "concurrency", "timeout", "lock_timeout", "request_timeout", "capture_timeout",
 	"ignore_cleanup_errors"}
 
 // infoOptions are the options of the info module (a subset of sync's).
-var infoOptions = []string{"prefix", "instance", "hostname", "tag_schema", "capture_tags", "concurrency",
+var infoOptions = []string{"prefix", "instance", "hostname", "fleet", "tag_schema", "capture_tags", "concurrency",
 	"timeout", "lock_timeout", "request_timeout", "capture_timeout"}
 
 // moduleArg is the hidden option the info action plugin adds.
@@ -141,7 +143,7 @@ func ParseArgs(data []byte) (*Args, error) {
 		return nil, err
 	}
 	if err := readStrings(raw, map[string]*string{"prefix": &a.Prefix, "instance": &a.Instance, "state": &a.State,
-		"tag_schema": &a.TagSchema, "capture_tags": &a.CaptureTags, "hostname": &a.Hostname}); err != nil {
+		"tag_schema": &a.TagSchema, "capture_tags": &a.CaptureTags, "hostname": &a.Hostname, "fleet": &a.Fleet}); err != nil {
 		return nil, err
 	}
 	if a.State != "present" && a.State != "absent" {
@@ -224,6 +226,7 @@ func ParseArgs(data []byte) (*Args, error) {
 		return nil, argErr("executors", "executors is empty: declare at least one executor, or use state: absent to remove this instance's runners")
 	}
 	if hasGlobal || hasClients || hasExecutors {
+		d.Fleet = a.Fleet
 		a.Declare = d
 	}
 	if err := a.expandHomes(); err != nil {

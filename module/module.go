@@ -112,7 +112,7 @@ func inputErrors(err error) []input.Fields {
 
 func (a *Args) options(sec *redact.Redactor) core.Options {
 	return core.Options{
-		Prefix: a.Prefix, Instance: a.Instance, Hostname: a.Hostname, Check: a.CheckMode, Diff: a.Diff, Refresh: a.Refresh,
+		Prefix: a.Prefix, Instance: a.Instance, Hostname: a.Hostname, Fleet: a.Fleet, Check: a.CheckMode, Diff: a.Diff, Refresh: a.Refresh,
 		Unregister: a.State == "absent", Purge: a.State == "absent", Declare: a.Declare, CleanupFails: !a.IgnoreCleanupErrors,
 		Concurrency: a.Concurrency, Secrets: sec, Names: optionName,
 		Tags: tags.Options{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema, CaptureTimeout: a.CaptureTimeout},

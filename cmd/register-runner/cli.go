@@ -65,6 +65,7 @@ func (r redactingWriter) log(msg string) {
 
 type cliOptions struct {
 	prefix, instance, schema, capture, hostname, output  string
+	fleet                                                string
 	captureTimeout, lockTimeout, requestTimeout, timeout time.Duration
 	check, diff, refresh, version, help, unregister      bool
 	strict                                               bool
@@ -95,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.unregister, "unregister", false, "delete this instance's runners in GitLab and its generated config")
 	fs.BoolVar(&o.strict, "strict", false, "all or nothing: fail on an invalid executor file, on an executor that cannot be registered now (GitLab unreachable, say), on a removal GitLab does not confirm, and when GitLab cannot be reached even if every executor has a token on disk")
 	fs.StringVar(&o.hostname, "hostname", "", "host name used in tags and descriptions (default: the OS host name, short form)")
+	fs.StringVar(&o.fleet, "fleet", "", "the fleet this host's runners belong to, marked on each runner in GitLab for the fleet's prune (default: the template's client_configs fleet, else \"default\")")
 	fs.IntVar(&o.concurrency, "concurrency", core.DefaultConcurrency, "GitLab requests in parallel")
 	fs.IntVar(&o.runnerPID, "runner-pid", 0, "PID of the running gitlab-runner (systemd's $MAINPID in ExecReload): after the config changes it is sent SIGHUP, and runners removed from the config are deleted only --reload-wait later")
 	fs.DurationVar(&o.reloadWait, "reload-wait", 2*time.Second, "how long gitlab-runner gets to take the new config before removed runners are deleted (with --runner-pid)")
@@ -134,7 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	opts := core.Options{
-		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Check: o.check, Diff: o.diff, Refresh: o.refresh,
+		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Fleet: o.fleet, Check: o.check, Diff: o.diff, Refresh: o.refresh,
 		Unregister: o.unregister, Strict: o.strict, Concurrency: o.concurrency, Timeout: o.timeout, LockTimeout: o.lockTimeout, RequestTimeout: o.requestTimeout,
 		// Serve what can be served, unless --strict; --check and
 		// --unregister report every problem.

@@ -37,7 +37,7 @@ func BenchmarkLoadDesired(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				d, err := Load(b.Context(), l, "node1", nil, redact.New(), false, false)
+				d, err := Load(b.Context(), LoadOptions{Layout: l, Hostname: "node1", Secrets: redact.New()})
 				if err != nil || len(d.Executors) != n {
 					b.Fatal(err)
 				}

@@ -21,6 +21,10 @@ type Declaration struct {
 	// Executors are executor files as values: "name" and the keys of an
 	// executor file.
 	Executors []map[string]any
+	// Fleet is written into every client entry that names no fleet of its
+	// own, so that a later start of the service, which reads the files,
+	// marks the runners for the same fleet.
+	Fleet string
 }
 
 // DeclaredClient is one client_configs entry as values.
@@ -120,6 +124,9 @@ func (d *Declaration) template(masked bool) ([]byte, error) {
 		ct := table.New()
 		for _, k := range clientKeys {
 			v, ok := c.Values[k.Name]
+			if !ok && k.Name == "fleet" && d.Fleet != "" {
+				v, ok = d.Fleet, true
+			}
 			if !ok {
 				continue
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fanout"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
@@ -32,6 +33,9 @@ type ClientConfig struct {
 	ProjectID         int64
 	TLSCAFile         string
 	TLSCA             []byte // the PEM read from TLSCAFile
+	// Fleet is the fleet this host's runners on this GitLab belong to
+	// (the mark each runner carries; see package fleet).
+	Fleet string
 	// Index is the entry's place in client_configs, for messages.
 	Index int
 }
@@ -40,18 +44,21 @@ type ClientConfig struct {
 type Executor struct {
 	Name string
 	// File is the path relative to the prefix, for messages.
-	File            string
-	Client          *ClientConfig
-	Type            string
-	StaticTags      []string
-	EnvTags         []string
-	Description     string
-	RunUntagged     bool
-	Locked          bool
-	Paused          bool
-	AccessLevel     string
-	MaximumTimeout  int64
+	File           string
+	Client         *ClientConfig
+	Type           string
+	StaticTags     []string
+	EnvTags        []string
+	Description    string
+	RunUntagged    bool
+	Locked         bool
+	Paused         bool
+	AccessLevel    string
+	MaximumTimeout int64
+	// MaintenanceNote is the administrator's own note (the file's
+	// maintenance_note); GitLab gets it with the fleet's Mark below it.
 	MaintenanceNote string
+	Mark            fleet.Mark
 	RunnerType      string
 	GroupID         int64
 	ProjectID       int64
@@ -66,14 +73,17 @@ func (e *Executor) Settings() gitlab.Settings {
 	return gitlab.Settings{
 		Description: e.Description, TagList: append([]string{}, e.Tags...), RunUntagged: e.RunUntagged,
 		Locked: e.Locked, Paused: e.Paused, AccessLevel: e.AccessLevel, MaximumTimeout: e.MaximumTimeout,
-		MaintenanceNote: e.MaintenanceNote,
+		MaintenanceNote: e.Mark.Note(e.MaintenanceNote),
 	}.Normalized()
 }
 
 // Desired is everything declared on disk for one instance.
 type Desired struct {
-	Layout    hostfs.Layout
-	Hostname  string
+	Layout   hostfs.Layout
+	Hostname string
+	// Fleet is the fleet the run was given (empty: none given); a client
+	// entry that names none belongs to it, or to fleet.Default.
+	Fleet     string
 	Globals   *table.Table
 	Clients   []*ClientConfig
 	Executors []*Executor // sorted by name
@@ -161,10 +171,24 @@ type Overlay struct {
 	Executors map[string][]byte // file name ("shell.toml") -> content
 }
 
-// Load reads and validates the template and executor files. Tolerant,
-// an executor whose file is invalid is skipped (Desired.Skipped) rather
-// than failing the load; the template must be valid either way.
-func Load(ctx context.Context, l hostfs.Layout, hostname string, ov *Overlay, sec *redact.Redactor, prefixMissing, tolerant bool) (*Desired, error) {
+// LoadOptions say what Load reads and how.
+type LoadOptions struct {
+	Layout hostfs.Layout
+	// Hostname names this host; Fleet is the run's fleet (Desired.Fleet).
+	Hostname, Fleet string
+	// Overlay replaces the files read from disk.
+	Overlay *Overlay
+	Secrets *redact.Redactor
+	// PrefixMissing: the prefix need not exist (check mode on a new host).
+	PrefixMissing bool
+	// Tolerant skips an executor whose file is invalid (Desired.Skipped)
+	// rather than failing the load; the template must be valid either way.
+	Tolerant bool
+}
+
+// Load reads and validates the template and executor files.
+func Load(ctx context.Context, lo LoadOptions) (*Desired, error) {
+	l, hostname, ov, sec, prefixMissing, tolerant := lo.Layout, lo.Hostname, lo.Overlay, lo.Secrets, lo.PrefixMissing, lo.Tolerant
 	if err := ValidateNames(hostname, l.Instance); err != nil {
 		return nil, err
 	}
@@ -190,7 +214,7 @@ func Load(ctx context.Context, l hostfs.Layout, hostname string, ov *Overlay, se
 			return nil, err
 		}
 	}
-	d := &Desired{Layout: l, Hostname: hostname}
+	d := &Desired{Layout: l, Hostname: hostname, Fleet: lo.Fleet}
 	if err := d.ParseTemplate(tplName, tplData, sec); err != nil {
 		return nil, err
 	}

@@ -3,12 +3,18 @@ package config
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 )
+
+// MaxMaintenanceNote is GitLab's limit on a runner's maintenance_note
+// (app/models/ci/runner.rb, validates :maintenance_note, length: { maximum: 1024 }).
+const MaxMaintenanceNote = 1024
 
 // managedKeys are written by the tool itself, and refused in executor files.
 var managedKeys = []struct{ name, why string }{
@@ -184,8 +190,14 @@ func (d *Desired) readSettings(e *Executor, t *table.Table) error {
 	if e.MaintenanceNote, err = t.GetString("maintenance_note"); err != nil {
 		return input.At(rel, "maintenance_note", err)
 	}
-	if len(e.MaintenanceNote) > 1024 {
-		return input.Errorf(rel, "maintenance_note", "is longer than GitLab's limit of 1024 characters")
+	e.Mark = fleet.Mark{Fleet: e.Client.Fleet, Host: d.Hostname, Instance: d.Layout.Instance}
+	// GitLab counts characters (Ruby's String#length), not bytes.
+	if n, room := utf8.RuneCountInString(e.MaintenanceNote), e.Mark.Room(MaxMaintenanceNote); n > room {
+		return input.Errorf(rel, "maintenance_note", "is %d characters long; GitLab keeps at most %d, and the tool adds the fleet's mark (%d characters) below it", n, MaxMaintenanceNote, MaxMaintenanceNote-room).
+			WithFix("shorten it to %d characters", room)
+	}
+	if _, _, marked := fleet.Parse(e.MaintenanceNote); marked {
+		return input.Errorf(rel, "maintenance_note", "ends with a fleet mark; the tool writes the mark itself").WithFix("remove the line starting [gitlab-runner-auth]")
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ func TestInputErrorsNameFilesRelativeToThePrefix(t *testing.T) {
 			write(t, prefix, "config.template.main.toml", tpl)
 			write(t, prefix, "main/shell.toml", "url = \"https://gl\"\n")
 			tc.setup(t, prefix)
-			_, err := Load(context.Background(), hostfs.Layout{Prefix: prefix, Instance: "main"}, "node1", nil, redact.New(), false, false)
+			_, err := Load(context.Background(), LoadOptions{Layout: hostfs.Layout{Prefix: prefix, Instance: "main"}, Hostname: "node1", Secrets: redact.New()})
 			ie := input.As(err)
 			want := tc.file
 			if want == "" {

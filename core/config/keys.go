@@ -28,7 +28,7 @@ var executorKeys = []Key{
 var clientKeys = []Key{
 	{"url", table.KindString}, {"personal_access_token", table.KindString}, {"personal_access_token_file", table.KindString},
 	{"registration_token", table.KindString}, {"registration_token_file", table.KindString}, {"runner_type", table.KindString},
-	{"group_id", table.KindInt}, {"project_id", table.KindInt}, {"tls_ca_file", table.KindString},
+	{"group_id", table.KindInt}, {"project_id", table.KindInt}, {"tls_ca_file", table.KindString}, {"fleet", table.KindString},
 }
 
 // ExecutorKeys lists the executor-file keys the tool reads by name.

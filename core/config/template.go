@@ -8,6 +8,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
@@ -120,7 +121,36 @@ func (d *Desired) parseClient(file string, i int, t *table.Table, sec *redact.Re
 		}
 		c.TLSCAFile, c.TLSCA = ca, pem
 	}
+	if c.Fleet, err = d.clientFleet(t, where); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// clientFleet is the fleet of a client_configs entry: its own fleet key,
+// else the run's, else fleet.Default. An entry and a run that name two
+// fleets are an error: each run would mark the runners anew.
+func (d *Desired) clientFleet(t *table.Table, where func(key, msg string) *input.Error) (string, error) {
+	name, err := t.GetString("fleet")
+	if err != nil {
+		return "", where("fleet", err.Error())
+	}
+	_, has := t.Get("fleet")
+	switch {
+	case !has && d.Fleet != "":
+		return d.Fleet, nil
+	case !has:
+		return fleet.Default, nil
+	}
+	if err := fleet.CheckName(name); err != nil {
+		return "", where("fleet", err.Error()).WithFix("name the fleet with letters, digits, '.', '_' and '-'")
+	}
+	if d.Fleet != "" && d.Fleet != name {
+		e := where("fleet", fmt.Sprintf("names fleet %q, but the run was given fleet %q", name, d.Fleet))
+		e.Fix, e.FixOption = "give the same fleet in both places, or leave out", input.Fleet
+		return "", e
+	}
+	return name, nil
 }
 
 var rePlaceholder = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\{\{?.*\}?\}|<[^<>]*>|\$\{[^}]*\}|%\(.*\)s)$`) })

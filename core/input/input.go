@@ -28,6 +28,7 @@ const (
 	LockTimeout    Option = "lock_timeout"
 	Strict         Option = "strict"
 	Unregister     Option = "unregister"
+	Fleet          Option = "fleet"
 )
 
 // Names renders an Option as a front end calls it.

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 )
@@ -181,6 +182,12 @@ func (c *executorCase) alive() Step {
 	case c.hasPAT():
 		s = c.row(RowDrifted, id, "server-side settings differ: "+c.driftReason(id), c.lacks(scopesManage, "update runners"))
 		s.Have = c.known(id)
+	case c.onlyMarkDiffers(id):
+		// Re-registering every runner of a host without a personal access
+		// token only to mark it would cost GitLab a create and a delete
+		// per runner: the mark comes with the next create or update. Until
+		// then the fleet's prune keeps the runner (unmarked).
+		s = c.row(RowUnmarkedNoPAT, id, "token verified; the fleet's mark is written with the next create or update (no personal_access_token to write it now)", "")
 	case c.e.Client.RegistrationToken != "":
 		s = c.row(RowDriftedNoPAT, id, "server-side settings differ and there is no personal_access_token to update them in place; registering a new runner, then removing the old one", "")
 		s.DeleteOld = true
@@ -335,6 +342,18 @@ func (c *executorCase) drift(id int64) (drift, known bool) {
 		return false, false
 	}
 	return !have.Equal(c.want), true
+}
+
+// onlyMarkDiffers: what GitLab holds differs from the declaration in the
+// fleet's mark alone (a runner registered before the tool wrote marks).
+func (c *executorCase) onlyMarkDiffers(id int64) bool {
+	have := c.known(id)
+	if have == nil {
+		return false
+	}
+	h, w := *have, c.want
+	h.MaintenanceNote, w.MaintenanceNote = fleet.Own(h.MaintenanceNote), fleet.Own(w.MaintenanceNote)
+	return h.Equal(w)
 }
 
 // known is what GitLab holds for the runner, as far as known.

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 )
@@ -212,6 +213,25 @@ var decisionCases = []decisionCase{
 			return newWorld(false, entry("a", 1), entry("b", 2)).applied(map[string]int64{"a": 1, "b": 2}).alive("a", "b")
 		},
 		want: []view{{Action: Replace, Rule: RowDriftedNoPAT.Name, Name: "a", ID: 1, DeleteOld: true, FromConfig: true, Declared: true, HasVerified: true}, keep("b", 2)}},
+	{name: "only the fleet's mark differs, no PAT: kept, not re-registered (the mark comes with the next update)",
+		world: func() *world {
+			w := newWorld(false, entry("a", 1), entry("b", 2)).applied(map[string]int64{"a": 1, "b": 2}).alive("a", "b")
+			a := w.ev.State.Runners["a"]
+			unmarked := *a.Applied
+			unmarked.MaintenanceNote = ""
+			a.Applied = &unmarked
+			w.ev.State.Runners["a"] = a
+			w.ev.Desired.Executors[0].Mark = fleet.Mark{Fleet: "hpc", Host: "node1", Instance: "main"}
+			return w
+		},
+		want: []view{{Action: Keep, Rule: RowUnmarkedNoPAT.Name, Name: "a", ID: 1, FromConfig: true, Declared: true, HasVerified: true}, keep("b", 2)}},
+	{name: "only the fleet's mark differs, with a PAT: one update writes it",
+		world: func() *world {
+			w := newWorld(true, entry("a", 1), entry("b", 2)).applied(map[string]int64{"a": 1, "b": 2}).alive("a", "b")
+			w.ev.Desired.Executors[0].Mark = fleet.Mark{Fleet: "hpc", Host: "node1", Instance: "main"}
+			return w
+		},
+		want: []view{{Action: Update, Rule: RowDrifted.Name, Name: "a", ID: 1, FromConfig: true, Declared: true, HasHave: true, HasVerified: true}, keep("b", 2)}},
 	{name: "drifted without any credential that could change it keeps", drift: true,
 		world: func() *world {
 			w := newWorld(false, entry("a", 1), entry("b", 2)).applied(map[string]int64{"a": 1, "b": 2}).alive("a", "b")
@@ -307,7 +327,8 @@ var decisionCases = []decisionCase{
 	{name: "lost config: the state file's id is preferred; a runner GitLab already matches is not updated",
 		world: func() *world {
 			w := newWorld(true).found(listed("a", 1), listed("b", 2), listed("b", 5)).mine(1, 2, 5).applied(map[string]int64{"b": 2})
-			w.ev.Facts(ref(2)).Details = &gitlab.Runner{ID: 2, Description: w.ev.Desired.Executors[1].Description, TagList: []string{"main", "node1"}, AccessLevel: "not_protected"}
+			b := w.ev.Desired.Executors[1].Settings()
+			w.ev.Facts(ref(2)).Details = &gitlab.Runner{ID: 2, Description: b.Description, TagList: []string{"main", "node1"}, AccessLevel: "not_protected", MaintenanceNote: &b.MaintenanceNote}
 			return w
 		},
 		want: []view{{Action: Adopt, Rule: RowLostFound.Name, Name: "a", ID: 1, UpdateAfterAdopt: true, Declared: true},

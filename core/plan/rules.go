@@ -20,6 +20,8 @@ var (
 		Keep, "nothing"}
 	RowDrifted = Row{"drifted", "verify accepts its token, the settings differ (a renamed host's description and tags, say), a personal access token is given",
 		Update, "PUT /runners/:id"}
+	RowUnmarkedNoPAT = Row{"unmarked, no PAT", "verify accepts its token, the settings differ only in the fleet's mark (a runner registered before marks), no personal access token is given",
+		Keep, "nothing: the mark comes with the next create or update (prune keeps an unmarked runner)"}
 	RowDriftedNoPAT = Row{"drifted, no PAT", "verify accepts its token, the settings differ, only a registration token is given",
 		Replace, "register a new runner, then delete the old one by its token"}
 	RowDriftedNoFix = Row{"drifted, no credentials", "verify accepts its token, the settings differ, no token can change them",
@@ -76,7 +78,7 @@ var (
 
 // Table is the decision table in the order rows are tried.
 var Table = []Row{
-	RowOrphaned, RowVerified, RowDrifted, RowDriftedNoPAT, RowDriftedNoFix,
+	RowOrphaned, RowVerified, RowDrifted, RowUnmarkedNoPAT, RowDriftedNoPAT, RowDriftedNoFix,
 	RowRejectedUnreadable, RowRejectedForbidden, RowRejectedMine, RowRejectedFound, RowRejectedGone,
 	RowLostUnreadable, RowLostNamed, RowLostMayNotList, RowLostFound, RowNew,
 	RowUndeclared, RowUndeclaredShared, RowUndeclaredMine, RowUndeclaredGone, RowUndeclaredLeft, RowUndeclaredUnknown,

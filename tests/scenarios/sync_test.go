@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
@@ -542,7 +543,7 @@ func TestChangedSettingsAreUpdatedInPlace(t *testing.T) {
 		t.Fatalf("result %+v: want a change in GitLab and none in the config", r)
 	}
 	rr, _ := sim.Runner(id["shell"])
-	if !rr.Paused || rr.MaintenanceNote != "disk swap" || !contains(rr.TagList, "big") {
+	if _, own, marked := fleet.Parse(rr.MaintenanceNote); !rr.Paused || own != "disk swap" || !marked || !contains(rr.TagList, "big") {
 		t.Fatalf("runner not updated: %+v", rr)
 	}
 	if c := sim.Counts(); c["update"] != 1 || sim.MutatingRequests() != 1 {

@@ -41,6 +41,9 @@ options:
   hostname:
     description: Host name used in tags and descriptions. Defaults to the host's name, short form.
     type: str
+  fleet:
+    description: The fleet this host's runners belong to, as for M(gitlab_runner_auth.runner.sync).
+    type: str
   tag_schema:
     description:
       - JSON Schema file on the host the tags are checked against, as for M(gitlab_runner_auth.runner.sync).

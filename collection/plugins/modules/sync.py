@@ -140,6 +140,10 @@ options:
           - PEM CA bundle on the host trusted for this GitLab in addition to the system roots (relative to C(prefix) unless
             absolute or C(~/...)). TLS verification is never switched off.
         type: path
+      fleet:
+        description:
+          - The fleet of this host's runners on this GitLab, when it differs from the task's C(fleet) (see there).
+        type: str
   executors:
     description:
       - Executors of this instance, one file C(<instance>/<name>.toml) each. Required together with C(clients).
@@ -234,6 +238,17 @@ options:
     default: false
   hostname:
     description: Host name used in tags and descriptions. Defaults to the host's name, short form.
+    type: str
+  fleet:
+    description:
+      - The fleet this host's runners belong to. Every runner the module creates or keeps carries, in GitLab, a mark
+        naming this fleet, the host and the instance (the last line of its C(maintenance_note)); the fleet's
+        M(gitlab_runner_auth.runner.prune) deletes only runners that carry its own fleet's mark.
+      - When C(clients) is given, it is written into each client entry of the template that names no fleet of its
+        own, so that the service's own starts mark runners for the same fleet.
+      - Defaults to the template's C(client_configs[].fleet), else C(default). Name the fleet when another team's
+        fleet shares the GitLab.
+      - Letters, digits, C(.), C(_) and C(-), at most 63 characters.
     type: str
   concurrency:
     description: GitLab requests in parallel.
