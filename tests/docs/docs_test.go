@@ -644,3 +644,25 @@ func TestFleetPlayIsTheOneMoleculeRuns(t *testing.T) {
 		t.Errorf("the clean-up is shown %d times; want the README's play and more", shown)
 	}
 }
+
+// Every tarball name the pages show carries the collection's version
+// (galaxy.yml).
+func TestTarballNamesCarryTheVersion(t *testing.T) {
+	m := regexp.MustCompile(`(?m)^version: *"?([0-9.]+)"?`).FindStringSubmatch(read(t, "collection/galaxy.yml"))
+	if m == nil {
+		t.Fatal("collection/galaxy.yml has no version")
+	}
+	want := "gitlab_runner_auth-runner-" + m[1] + ".tar.gz"
+	named := 0
+	for _, p := range pages(t) {
+		for _, n := range regexp.MustCompile(`gitlab_runner_auth-runner-[0-9][0-9.]*\.tar\.gz`).FindAllString(read(t, p), -1) {
+			named++
+			if n != want {
+				t.Errorf("%s names %s; the collection builds %s", p, n, want)
+			}
+		}
+	}
+	if named == 0 {
+		t.Error("no page names the collection's tarball")
+	}
+}
