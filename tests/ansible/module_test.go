@@ -408,3 +408,37 @@ func TestBuildsAreNotModules(t *testing.T) {
 		t.Fatalf("a play calling sync_linux_amd64 loaded: %v\n%s", err, out)
 	}
 }
+
+// TestReadmeFleetPlayIsAPlay: the README's fleet play (between its
+// <!-- fleet-play --> markers) is a playbook ansible-playbook accepts with
+// the installed collection: its tasks parse and its modules resolve.
+// tests/docs checks its options and role; Molecule's fleet scenario runs
+// its clean-up.
+func TestReadmeFleetPlayIsAPlay(t *testing.T) {
+	needSetup(t)
+	readme := string(mustRead(t, filepath.Join(env.root, "README.md")))
+	_, play, ok := strings.Cut(readme, "<!-- fleet-play -->\n```yaml\n")
+	play, _, ok2 := strings.Cut(play, "```\n<!-- /fleet-play -->")
+	if !ok || !ok2 {
+		t.Fatal("README.md lacks its fleet play between <!-- fleet-play --> markers")
+	}
+	dir := t.TempDir()
+	pb, inv := filepath.Join(dir, "fleet.yml"), filepath.Join(dir, "hosts")
+	if err := os.WriteFile(pb, []byte(play), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(inv, []byte("[gitlab_runners]\nnode1\nnode2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ansible-playbook", "-i", inv, "--list-tasks", pb)
+	cmd.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+env.collections, "ANSIBLE_NOCOLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "WARNING") {
+		t.Fatalf("ansible-playbook --list-tasks on the README's fleet play: %v\n%s", err, out)
+	}
+	for _, task := range []string{"Declare and register this host's executors", "Delete the fleet's runners no host owns any more"} {
+		if !strings.Contains(string(out), task) {
+			t.Errorf("the README's fleet play lacks the task %q:\n%s", task, out)
+		}
+	}
+}
