@@ -79,7 +79,7 @@ func (en *engine) clientConfig(key string) *config.ClientConfig {
 // warnPlainHTTP warns, once per run, of every GitLab reached over plain
 // http on another host: its PAT, registration token and runner tokens
 // cross the network unencrypted. It is a warning, not a refusal: a
-// private network may be trusted; README "Security notes" says so.
+// private network may be trusted; docs/security.md says so.
 func (en *engine) warnPlainHTTP(d *config.Desired) {
 	for _, c := range d.Clients {
 		if gitlab.PlainHTTPRemote(c.Key) {

@@ -3,6 +3,7 @@ package module
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -37,6 +38,53 @@ func TestDocumentedOptionsAreTheBinarys(t *testing.T) {
 		sort.Strings(documented)
 		if got, want := strings.Join(documented, " "), strings.Join(sortedCopy(options), " "); got != want {
 			t.Errorf("%s: documented options\n  %s\nthe binary accepts\n  %s", module, got, want)
+		}
+	}
+}
+
+// moduleSection returns the section of docs/reference/modules.md about a
+// module (## `gitlab_runner_auth.runner.NAME`).
+func moduleSection(t *testing.T, module string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "docs", "reference", "modules.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range strings.Split(string(b), "\n## ") {
+		if strings.HasPrefix(s, "`gitlab_runner_auth.runner."+module+"`\n") {
+			return s
+		}
+	}
+	t.Fatalf("docs/reference/modules.md has no section ## `gitlab_runner_auth.runner.%s`", module)
+	return ""
+}
+
+// The module reference's option tables are exactly the options each module
+// accepts (the first cell of each row names one or more), and the info
+// module's section names each of its options but the timeouts, which it
+// names together.
+func TestReferenceTablesAreTheOptions(t *testing.T) {
+	name := regexp.MustCompile("`([a-z_]+)`")
+	for module, options := range map[string][]string{"sync": topLevel, "prune": pruneOptions} {
+		var documented []string
+		for _, l := range strings.Split(moduleSection(t, module), "\n") {
+			if !strings.HasPrefix(l, "| `") {
+				continue
+			}
+			first := strings.SplitN(l, " | ", 2)[0]
+			for _, m := range name.FindAllStringSubmatch(first, -1) {
+				documented = append(documented, m[1])
+			}
+		}
+		sort.Strings(documented)
+		if got, want := strings.Join(documented, " "), strings.Join(sortedCopy(options), " "); got != want {
+			t.Errorf("docs/reference/modules.md, %s: the option table lists\n  %s\nthe module accepts\n  %s", module, got, want)
+		}
+	}
+	info := moduleSection(t, "info")
+	for _, o := range infoOptions {
+		if !strings.Contains(info, "`"+o+"`") && !(strings.HasSuffix(o, "timeout") && strings.Contains(info, "the timeouts")) {
+			t.Errorf("docs/reference/modules.md, info: option %s is not named", o)
 		}
 	}
 }

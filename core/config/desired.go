@@ -205,7 +205,7 @@ func Load(ctx context.Context, lo LoadOptions) (*Desired, error) {
 		if err := hostfs.CheckPrivate(l.TemplatePath(), tplName, "template"); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, &input.Error{File: tplName, Msg: "template does not exist", Err: fs.ErrNotExist,
-					Fix: "create it with the global settings and a [[client_configs]] entry (see README, \"Files\")"}
+					Fix: "create it with the global settings and a [[client_configs]] entry (see docs/reference/files.md)"}
 			}
 			return nil, err
 		}

@@ -10,7 +10,7 @@ import (
 // imitates that differ between the releases it supports. Each switch says
 // where GitLab decides the behaviour and when that changed; handlers ask
 // the profile, never the version. Behaviours that are the same in every
-// supported release are not switches (README: "Version profiles").
+// supported release are not switches (docs/simulator.md, "Version profiles").
 //
 // Profiles returns the named ones; a test may copy one and change a switch
 // to imitate an in-between release or a feature flag (SetProfile).
@@ -133,7 +133,7 @@ func addMonths(t time.Time, n int) time.Time {
 	return first.AddDate(0, 0, min(d, last)-1)
 }
 
-// The named profiles, oldest first. The README's profile table is built
+// The named profiles, oldest first. The profile table of docs/simulator.md is built
 // from the same facts; conformance_test.go runs each row against the
 // profiles it applies to.
 var profiles = []Profile{

@@ -1,6 +1,6 @@
 // Package plan decides, from what a run knows, what it does to each
 // runner. It is pure: Evidence in, Plan out, no request and no file. The
-// rules that decide live here once, as a table (rules.go) that the README
+// rules that decide live here once, as a table (rules.go) that docs/design.md
 // shows; the engine gathers the evidence and carries the plan out.
 package plan
 

@@ -3,8 +3,8 @@ package plan
 // Row is one rule of the decision table: when it applies and what the
 // plan does. Rows are tried in the order of the table; the first that
 // applies decides. "This host's" below is the ownership table's verdict
-// (ownership.go): Mine, or Reclaimable where a row says so. The README's
-// "How it works" shows both tables, and a test keeps them the same.
+// (ownership.go): Mine, or Reclaimable where a row says so. docs/design.md
+// shows both tables, and a test keeps them the same.
 type Row struct {
 	Name string
 	When string

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -300,6 +301,28 @@ func TestCollectionPackageAndDocs(t *testing.T) {
 		strings.Contains(string(out), "sync_linux") || strings.Contains(string(out), "undocumented") {
 		t.Fatalf("ansible-doc -l: %v\n%s", err, out)
 	}
+	// It lists exactly the modules the collection documents (what
+	// docs/reference/modules.md says it lists, tests/docs checks).
+	var listed, documented []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "gitlab_runner_auth.runner.") {
+			listed = append(listed, strings.TrimPrefix(f[0], "gitlab_runner_auth.runner."))
+		}
+	}
+	docs, err := filepath.Glob(filepath.Join(env.root, "collection", "plugins", "modules", "*.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		if n := strings.TrimSuffix(filepath.Base(d), ".py"); n != "__init__" {
+			documented = append(documented, n)
+		}
+	}
+	sort.Strings(listed)
+	sort.Strings(documented)
+	if strings.Join(listed, " ") != strings.Join(documented, " ") || len(listed) == 0 {
+		t.Errorf("ansible-doc -l lists the modules %v; the collection documents %v\n%s", listed, documented, out)
+	}
 	filter := exec.Command("ansible-doc", "-t", "filter", "gitlab_runner_auth.runner.goarch")
 	filter.Env = doc.Env
 	if out, err := filter.CombinedOutput(); err != nil || !strings.Contains(string(out), "ppc64le") {
@@ -383,5 +406,39 @@ func TestBuildsAreNotModules(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "couldn't resolve module/action 'gitlab_runner_auth.runner.sync_linux_amd64'") {
 		t.Fatalf("a play calling sync_linux_amd64 loaded: %v\n%s", err, out)
+	}
+}
+
+// TestReadmeFleetPlayIsAPlay: the README's fleet play (between its
+// <!-- fleet-play --> markers) is a playbook ansible-playbook accepts with
+// the installed collection: its tasks parse and its modules resolve.
+// tests/docs checks its options and role; Molecule's fleet scenario runs
+// its clean-up.
+func TestReadmeFleetPlayIsAPlay(t *testing.T) {
+	needSetup(t)
+	readme := string(mustRead(t, filepath.Join(env.root, "README.md")))
+	_, play, ok := strings.Cut(readme, "<!-- fleet-play -->\n```yaml\n")
+	play, _, ok2 := strings.Cut(play, "```\n<!-- /fleet-play -->")
+	if !ok || !ok2 {
+		t.Fatal("README.md lacks its fleet play between <!-- fleet-play --> markers")
+	}
+	dir := t.TempDir()
+	pb, inv := filepath.Join(dir, "fleet.yml"), filepath.Join(dir, "hosts")
+	if err := os.WriteFile(pb, []byte(play), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(inv, []byte("[gitlab_runners]\nnode1\nnode2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ansible-playbook", "-i", inv, "--list-tasks", pb)
+	cmd.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+env.collections, "ANSIBLE_NOCOLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "WARNING") {
+		t.Fatalf("ansible-playbook --list-tasks on the README's fleet play: %v\n%s", err, out)
+	}
+	for _, task := range []string{"Declare and register this host's executors", "Delete the fleet's runners no host owns any more"} {
+		if !strings.Contains(string(out), task) {
+			t.Errorf("the README's fleet play lacks the task %q:\n%s", task, out)
+		}
 	}
 }

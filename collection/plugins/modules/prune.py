@@ -142,7 +142,7 @@ attributes:
     description: Runs where the task runs - the controller with C(delegate_to), Linux on amd64, arm64 and ppc64le.
 notes:
   - The ownership rules that make a runner a host's, and what the clean-up does about those no host claims, are
-    in the project README, "Decommissioning and clean-up".
+    in the project documentation, docs/operating.md, "Decommissioning and clean-up".
 seealso:
   - module: gitlab_runner_auth.runner.sync
 '''
