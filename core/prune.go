@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fanout"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
@@ -41,11 +42,17 @@ type PruneOptions struct {
 	GroupID        int64
 	ProjectID      int64
 	Group, Project string
-	// Tags: only runners carrying all of them are the fleet's (the
-	// instance tag, say).
+	// Fleet is the fleet whose mark a runner must carry to be deleted
+	// (default fleet.Default); IncludeUnmarked also takes runners with no
+	// mark at all that match the tags and pattern (a one-time clean-up of
+	// what versions before marks left).
+	Fleet           string
+	IncludeUnmarked bool
+	// Tags narrow the listing: only runners carrying all of them (the
+	// instance tag, say). Each must be a tag, not blank.
 	Tags []string
 	// Pattern is a regular expression a fleet runner's description
-	// matches (default DefaultPrunePattern).
+	// matches (default DefaultPrunePattern); it narrows too.
 	Pattern string
 	// Keep are the runner ids the fleet's hosts reported in this play;
 	// KeepFile a file of more, one id per line ("#" starts a comment).
@@ -53,24 +60,28 @@ type PruneOptions struct {
 	KeepFile string
 	// HostsExpected are the hosts of the play; HostsReported those whose
 	// sync succeeded. The runners of an expected host that did not report
-	// are kept (by the host name their description and tags carry).
+	// are kept (by the host their mark names, else by their description
+	// and tags).
 	HostsExpected, HostsReported []string
-	// MinIdle: only runners nobody (runner or manager) used for at least
-	// this long are deleted (the front ends' default is plan.StaleAfter,
-	// GitLab's stale window).
+	// MinIdle: only runners whose known age (last use, creation, or first
+	// sighting) is at least this on both clocks are deleted; at least
+	// plan.MinIdleFloor (the front ends' default is plan.StaleAfter).
 	MinIdle time.Duration
+	// SeenFile is the controller's record of first sightings (default
+	// DefaultSeenFile()).
+	SeenFile string
 	// MaxDelete refuses a run that would delete more (the front ends'
 	// default is 20; 0 deletes nothing).
 	MaxDelete int
-	// Check lists and decides, and deletes nothing.
+	// Check lists and decides, and deletes and records nothing.
 	Check       bool
 	Concurrency int
 	// Timeout bounds the whole run; 429 waits are honoured within it.
 	Timeout, RequestTimeout time.Duration
 	Secrets                 *redact.Redactor
 	Names                   input.Names
-	// Now is the clock idle times are measured on (default: GitLab's,
-	// from its answers' Date, else the host's).
+	// Now is the controller's clock (default time.Now); GitLab's is read
+	// from the Date of its answers.
 	Now func() time.Time
 	Log func(string)
 }
@@ -80,7 +91,13 @@ type PrunedRunner struct {
 	ID          int64    `json:"id"`
 	Description string   `json:"description"`
 	Tags        []string `json:"tags"`
-	// LastContact is the runner's or a manager's last contact (RFC 3339).
+	// Fleet, Host and Instance are what the runner's mark names (empty:
+	// unmarked, or not read).
+	Fleet    string `json:"fleet,omitempty"`
+	Host     string `json:"host,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// LastContact is the runner's or a manager's last contact or creation
+	// (RFC 3339).
 	LastContact string `json:"last_contact,omitempty"`
 	// Managers are "<system id> <last seen>" for each runner manager.
 	Managers []string `json:"managers"`
@@ -100,7 +117,9 @@ type PruneResult struct {
 	// Refused are the runners the clean-up would have deleted when it
 	// refused because they were more than MaxDelete: it deleted none.
 	Refused []int64 `json:"refused,omitempty"`
-	// Warnings say what could not be read.
+	// Unmarked counts the runners kept because they carry no fleet mark.
+	Unmarked int `json:"unmarked"`
+	// Warnings say what could not be read, and what the run suspects.
 	Warnings []string `json:"warnings,omitempty"`
 	// Before and After list the fleet's runners, one per line, for diffs.
 	Before string `json:"-"`
@@ -169,6 +188,24 @@ func readKeepFile(path string) ([]int64, error) {
 	return ids, nil
 }
 
+// ClockError is a clean-up that deleted nothing because GitLab's clock
+// and the controller's disagree (or GitLab's is unknown): an age measured
+// on either could be wrong by the difference.
+type ClockError struct {
+	// Skew is how far apart they are; Known is false when GitLab sent no
+	// Date.
+	Skew  time.Duration
+	Known bool
+}
+
+func (e *ClockError) Error() string {
+	if !e.Known {
+		return "GitLab's answers carry no Date, so its clock cannot be checked against this controller's; the clean-up deleted nothing"
+	}
+	return fmt.Sprintf("GitLab's clock (the Date of its answers) and this controller's differ by %s, more than %s, so no age can be trusted; the clean-up deleted nothing: set both clocks right (NTP)",
+		e.Skew.Truncate(time.Second), plan.ClockTolerance)
+}
+
 func (o *PruneOptions) defaults() error {
 	if o.Secrets == nil {
 		o.Secrets = redact.New()
@@ -185,18 +222,36 @@ func (o *PruneOptions) defaults() error {
 	if o.RunnerType == "" {
 		o.RunnerType = "instance_type"
 	}
-	bad := func(opt, format string, args ...any) error {
+	if o.Fleet == "" {
+		o.Fleet = fleet.Default
+	}
+	if o.SeenFile == "" {
+		o.SeenFile = DefaultSeenFile()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	bad := func(opt, format string, args ...any) *input.Error {
 		return &input.Error{Option: input.Option(opt), Msg: fmt.Sprintf(format, args...)}
 	}
 	switch {
 	case o.URL == "":
 		return bad("url", "is required: GitLab's base URL")
-	case o.MinIdle < 0:
-		return bad("min_idle", "must not be negative")
+	case o.MinIdle < plan.MinIdleFloor:
+		return bad("min_idle", "is %s; it must be at least %s: GitLab writes a runner's last contact to its database only every hour or so, and calls a runner online for two hours after its last contact (Ci::Runner::ONLINE_CONTACT_TIMEOUT) for that reason",
+			o.MinIdle, plan.MinIdleFloor).WithFix("give 2h or more (the default is 7d, GitLab's stale window)")
 	case o.MaxDelete < 0:
 		return bad("max_delete", "must not be negative")
 	case o.PAT == "" && o.PATFile == "":
 		return bad("personal_access_token", "is required (or personal_access_token_file): listing runners needs read_api, deleting them manage_runner (or api for both)")
+	}
+	if err := fleet.CheckName(o.Fleet); err != nil {
+		return bad("fleet", "%v", err).WithFix("give the fleet name sync marks the runners with")
+	}
+	for i, t := range o.Tags {
+		if strings.TrimSpace(t) == "" {
+			return bad(fmt.Sprintf("tags[%d]", i), "is blank; a blank tag would widen the listing to every runner of the scope").WithFix("remove it, or give the fleet's tag")
+		}
 	}
 	if _, err := gitlab.NormalizeURL(o.URL); err != nil {
 		return bad("url", "%v", err)
@@ -214,11 +269,15 @@ func (o *PruneOptions) defaults() error {
 	return nil
 }
 
-// Prune is the fleet clean-up: it lists the runners of a GitLab scope
+// Prune is the fleet clean-up. It lists the runners of a GitLab scope
 // that carry the fleet's tags and description, keeps those the play's
-// hosts reported, those of hosts that did not report, and those used
-// within MinIdle, and deletes the others by id — none at all when they
-// are more than MaxDelete. Check mode decides and deletes nothing.
+// hosts reported and those of hosts that did not report, reads every
+// other by id, and deletes only those whose details carry the fleet's
+// mark, lie in the scope asked for, and whose known age is MinIdle or more
+// on GitLab's clock and the controller's (plan.Prune) — none at all when
+// they are more than MaxDelete, or when the clocks disagree. Each runner
+// is read by id again just before its DELETE. Check mode decides, and
+// deletes and records nothing.
 func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 	res := &PruneResult{Check: o.Check, Runners: []PrunedRunner{}}
 	if err := o.defaults(); err != nil {
@@ -231,6 +290,17 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		return res, err
 	}
 	defer c.Close()
+	key, _ := gitlab.NormalizeURL(o.URL)
+	if gitlab.PlainHTTPRemote(key) {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("GitLab %s is reached over plain http: the personal access token crosses the network unencrypted; use https", gitlab.SafeURL(o.URL)))
+	}
+	if o.Fleet == fleet.Default {
+		res.Warnings = append(res.Warnings, "the fleet is not named (fleet "+fleet.Default+"): every fleet that leaves its name unset shares it, so name the fleet in sync and prune when another team's fleet shares this GitLab")
+	}
+	seen, err := readSightings(o.SeenFile)
+	if err != nil {
+		return res, err
+	}
 	if err := o.resolveScope(ctx, c); err != nil {
 		return res, err
 	}
@@ -241,16 +311,32 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 	case denial != nil:
 		return res, fmt.Errorf("listing the fleet's runners on %s: %s", gitlab.SafeURL(o.URL), denial.Missing)
 	}
-	ev := o.evidence(ctx, c, listed, res)
+	ev := o.evidence(ctx, c, listed, seen.of(key))
 	decisions := plan.Prune(ev)
+	if o.readManagers(ctx, c, &ev, decisions) {
+		decisions = plan.Prune(ev)
+	}
+	o.warnUnreadable(ev, decisions, res)
+	if !o.Check {
+		if err := o.recordSightings(seen, key, ev, decisions); err != nil {
+			res.Warnings = append(res.Warnings, o.Secrets.Redact(err.Error()))
+		}
+	}
 	var doomed []int64
 	for _, d := range decisions {
 		if d.Row.Delete {
 			doomed = append(doomed, d.ID)
 		}
+		if d.Row == plan.PruneUnmarked {
+			res.Unmarked++
+		}
 	}
 	res.Runners = reportPrune(decisions, o.Secrets)
 	res.Before = pruneList(decisions, nil)
+	if skew, known := ev.SkewOf(); !known || skew > plan.ClockTolerance {
+		res.After = res.Before
+		return res, &ClockError{Skew: skew, Known: known}
+	}
 	if len(doomed) > o.MaxDelete {
 		res.After, res.Refused = res.Before, doomed
 		return res, &TooManyError{Would: doomed, Max: o.MaxDelete}
@@ -263,26 +349,93 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 		res.After, res.Changed = pruneList(decisions, gone), len(doomed) > 0
 		return res, nil
 	}
-	errs := make([]error, len(doomed))
-	_ = fanout.Each(ctx, len(doomed), o.Concurrency, func(i int) error {
-		errs[i] = c.Remove(ctx, doomed[i])
-		return nil
-	})
-	for i, id := range doomed {
-		for j := range res.Runners {
-			if res.Runners[j].ID != id {
-				continue
-			}
-			if errs[i] != nil {
-				res.Runners[j].Error = o.Secrets.Redact(errs[i].Error())
-				continue
-			}
-			gone[id] = true
-			res.Deleted++
+	errs := o.remove(ctx, c, ev, decisions, doomed, res, gone)
+	if len(gone) > 0 {
+		seen.update(key, nil, doomed, plan.Sighting{})
+		if err := seen.write(o.SeenFile); err != nil {
+			res.Warnings = append(res.Warnings, o.Secrets.Redact(err.Error()))
 		}
 	}
-	res.After, res.Changed = pruneList(decisions, gone), res.Deleted > 0
-	return res, errors.Join(errs...)
+	res.Runners = reportPrune(decisions, o.Secrets)
+	for i := range res.Runners {
+		if msg, failed := errs[res.Runners[i].ID]; failed {
+			res.Runners[i].Error = msg
+		}
+	}
+	res.After, res.Changed, res.Deleted = pruneList(decisions, gone), len(gone) > 0, len(gone)
+	var all []error
+	for _, id := range doomed {
+		if msg, failed := errs[id]; failed {
+			all = append(all, fmt.Errorf("deleting runner %d: %s", id, msg))
+		}
+	}
+	return res, errors.Join(all...)
+}
+
+// remove deletes the doomed runners, each read by id again just before:
+// its fresh details must still make it idle (plan.Prune on them), or it
+// is kept and its decision says why. It returns the failures by id.
+func (o *PruneOptions) remove(ctx context.Context, c *gitlab.Client, ev plan.PruneEvidence, decisions []plan.PruneDecision,
+	doomed []int64, res *PruneResult, gone map[int64]bool) map[int64]string {
+	index := map[int64]int{}
+	for i, d := range decisions {
+		index[d.ID] = i
+	}
+	var mu sync.Mutex
+	errs := map[int64]string{}
+	_ = fanout.Each(ctx, len(doomed), o.Concurrency, func(i int) error {
+		id := doomed[i]
+		mu.Lock()
+		d := decisions[index[id]]
+		mu.Unlock()
+		again := recheck(ctx, c, ev, d, o.Now(), o.Secrets)
+		var err error
+		if again.Row.Delete {
+			err = c.Remove(ctx, id)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		decisions[index[id]] = again
+		switch {
+		case !again.Row.Delete:
+		case err != nil:
+			errs[id] = o.Secrets.Redact(err.Error())
+		default:
+			gone[id] = true
+		}
+		return nil
+	})
+	for _, id := range doomed {
+		if d := decisions[index[id]]; !d.Row.Delete {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("runner %d was kept after all: read again just before deleting it, %s (%s)", id, d.Reason, d.Row.Name))
+		}
+	}
+	return errs
+}
+
+// recheck reads a runner by id again and decides it on what GitLab says
+// now, with everything else as before.
+func recheck(ctx context.Context, c *gitlab.Client, ev plan.PruneEvidence, d plan.PruneDecision, now time.Time, sec *redact.Redactor) plan.PruneDecision {
+	one := ev
+	one.Now = now
+	one.Listed = []gitlab.Summary{{ID: d.ID, Description: d.Description}}
+	one.Details, one.Unreadable, one.Gone = map[int64]gitlab.Runner{}, map[int64]string{}, map[int64]bool{}
+	one.Managers = map[int64][]gitlab.Manager{d.ID: d.Managers}
+	r, found, err := c.ReadRunner(ctx, d.ID)
+	switch {
+	case err != nil:
+		one.Unreadable[d.ID] = sec.Redact(err.Error())
+	case found == gitlab.Forbidden:
+		one.Unreadable[d.ID] = "403: the token may not read it"
+	case found == gitlab.Gone:
+		one.Gone[d.ID] = true
+	default:
+		one.Details[d.ID] = r
+	}
+	if now, ok := c.Now(); ok {
+		one.GitLabNow = now
+	}
+	return plan.Prune(one)[0]
 }
 
 // client builds the GitLab client from the options' token and CA.
@@ -346,18 +499,15 @@ func (o *PruneOptions) resolveScope(ctx context.Context, c *gitlab.Client) error
 	return nil
 }
 
-// evidence reads, for every listed runner of the fleet not reported by a
-// host, its details and managers.
-func (o *PruneOptions) evidence(ctx context.Context, c *gitlab.Client, listed []gitlab.Summary, res *PruneResult) plan.PruneEvidence {
-	now := time.Now()
-	if o.Now != nil {
-		now = o.Now()
-	} else if t, ok := c.Now(); ok {
-		now = t
-	}
+// evidence reads by id every listed runner the clean-up must decide on:
+// those that match the pattern, that no host reported, and whose
+// description names no host that missed the play.
+func (o *PruneOptions) evidence(ctx context.Context, c *gitlab.Client, listed []gitlab.Summary, firstSeen map[int64]plan.Sighting) plan.PruneEvidence {
+	scope := plan.PruneScope{RunnerType: o.RunnerType, GroupID: o.GroupID, ProjectID: o.ProjectID}
 	ev := plan.PruneEvidence{Listed: listed, Details: map[int64]gitlab.Runner{}, Managers: map[int64][]gitlab.Manager{},
-		Unreadable: map[int64]string{}, Pattern: regexp.MustCompile(o.Pattern), Keep: map[int64]bool{}, Missing: map[string]bool{},
-		MinIdle: o.MinIdle, Now: now}
+		Unreadable: map[int64]string{}, Gone: map[int64]bool{}, Scope: scope, Fleet: o.Fleet, IncludeUnmarked: o.IncludeUnmarked,
+		Tags: o.Tags, Pattern: regexp.MustCompile(o.Pattern), Keep: map[int64]bool{}, Missing: map[string]bool{},
+		MinIdle: o.MinIdle, Now: o.Now(), FirstSeen: firstSeen}
 	for _, id := range o.Keep {
 		ev.Keep[id] = true
 	}
@@ -370,22 +520,18 @@ func (o *PruneOptions) evidence(ctx context.Context, c *gitlab.Client, listed []
 			ev.Missing[h] = true
 		}
 	}
+	// Decided on the listing alone (not the fleet's shape, reported, a
+	// missing host's by description): no read needed.
 	var ids []int64
-	for _, s := range listed {
-		if ev.Pattern.MatchString(s.Description) && !ev.Keep[s.ID] {
-			ids = append(ids, s.ID)
+	for _, d := range plan.Prune(ev) {
+		if d.Row != plan.PruneForeign && d.Row != plan.PruneReported && d.Row != plan.PruneMissing {
+			ids = append(ids, d.ID)
 		}
 	}
 	var mu sync.Mutex
 	_ = fanout.Each(ctx, len(ids), o.Concurrency, func(i int) error {
 		id := ids[i]
 		r, found, err := c.ReadRunner(ctx, id)
-		var ms []gitlab.Manager
-		var mfound gitlab.Presence
-		var merr error
-		if err == nil && found == gitlab.Found {
-			ms, mfound, merr = c.ReadManagers(ctx, id)
-		}
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -394,23 +540,107 @@ func (o *PruneOptions) evidence(ctx context.Context, c *gitlab.Client, listed []
 		case found == gitlab.Forbidden:
 			ev.Unreadable[id] = "403: the token may not read it"
 		case found == gitlab.Gone:
-			ev.Unreadable[id] = "gone while listing"
-		case merr != nil:
-			ev.Unreadable[id] = o.Secrets.Redact(merr.Error())
+			ev.Gone[id] = true
 		default:
+			r.Description = cut(r.Description, maxDescription)
 			ev.Details[id] = r
-			if mfound == gitlab.Found {
-				ev.Managers[id] = ms
-			}
 		}
 		return nil
 	})
-	for _, id := range ids {
-		if why, bad := ev.Unreadable[id]; bad {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("runner %d could not be read (%s); it is kept", id, why))
-		}
+	if now, ok := c.Now(); ok {
+		ev.GitLabNow = now
 	}
 	return ev
+}
+
+// maxDescription bounds what a runner's description may hold in memory
+// (GitLab allows 1,024 characters in the UI; an API client may store
+// more).
+const maxDescription = 4096
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// readManagers reads the managers of the runners whose decision waits for
+// them (GET /runners/:id/managers, GitLab 17.1 and later). A GitLab
+// without the route says so once; a 403 or 5xx makes the runner
+// unreadable, and so kept.
+func (o *PruneOptions) readManagers(ctx context.Context, c *gitlab.Client, ev *plan.PruneEvidence, ds []plan.PruneDecision) bool {
+	var ids []int64
+	for _, d := range ds {
+		if d.NeedsManagers {
+			ids = append(ids, d.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return false
+	}
+	var mu sync.Mutex
+	_ = fanout.Each(ctx, len(ids), o.Concurrency, func(i int) error {
+		id := ids[i]
+		ms, found, err := c.ReadManagers(ctx, id)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			ev.Unreadable[id] = "its managers: " + o.Secrets.Redact(err.Error())
+		case found == gitlab.Unsupported:
+			ev.NoManagersRoute = true
+		case found == gitlab.Forbidden:
+			ev.Unreadable[id] = "its managers: 403, the token may not read them"
+		case found == gitlab.Gone:
+			ev.Gone[id] = true
+		default:
+			ev.Managers[id] = ms
+		}
+		return nil
+	})
+	if now, ok := c.Now(); ok {
+		ev.GitLabNow = now
+	}
+	ev.Now = o.Now()
+	return true
+}
+
+// warnUnreadable names every runner kept because GitLab could not tell
+// about it.
+func (o *PruneOptions) warnUnreadable(ev plan.PruneEvidence, ds []plan.PruneDecision, res *PruneResult) {
+	for _, d := range ds {
+		if why, bad := ev.Unreadable[d.ID]; bad && d.Row == plan.PruneUnreadable {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("runner %d could not be read (%s); it is kept", d.ID, why))
+		}
+	}
+}
+
+// recordSightings keeps the controller's record of first sightings: the
+// runners GitLab gives no age for are recorded when first seen; a runner
+// that has an age now, or is gone, leaves the record.
+func (o *PruneOptions) recordSightings(seen *sightings, key string, ev plan.PruneEvidence, ds []plan.PruneDecision) error {
+	var sighted, forget []int64
+	for _, d := range ds {
+		switch {
+		case d.Sighted:
+			sighted = append(sighted, d.ID)
+		case ev.Gone[d.ID]:
+			forget = append(forget, d.ID)
+		case !d.LastContact.IsZero():
+			if _, ok := ev.FirstSeen[d.ID]; ok {
+				forget = append(forget, d.ID)
+			}
+		}
+	}
+	at := plan.Sighting{GitLab: ev.GitLabNow, Local: ev.Now}
+	if !seen.update(key, sighted, forget, at) {
+		return nil
+	}
+	if o.SeenFile == "" {
+		return fmt.Errorf("no home folder for the record of first sightings: give seen_file, or runners GitLab gives no age for are never deleted")
+	}
+	return seen.write(o.SeenFile)
 }
 
 func reportPrune(ds []plan.PruneDecision, sec *redact.Redactor) []PrunedRunner {
@@ -419,7 +649,8 @@ func reportPrune(ds []plan.PruneDecision, sec *redact.Redactor) []PrunedRunner {
 		if d.Row == plan.PruneForeign {
 			continue // not the fleet's: not even listed in the result
 		}
-		r := PrunedRunner{ID: d.ID, Description: d.Description, Tags: d.Tags, Managers: []string{}, Rule: d.Row.Name, Reason: sec.Redact(d.Reason), Action: "keep"}
+		r := PrunedRunner{ID: d.ID, Description: d.Description, Tags: d.Tags, Fleet: d.Mark.Fleet, Host: d.Mark.Host, Instance: d.Mark.Instance,
+			Managers: []string{}, Rule: d.Row.Name, Reason: sec.Redact(d.Reason), Action: "keep"}
 		if r.Tags == nil {
 			r.Tags = []string{}
 		}

@@ -17,8 +17,8 @@ import (
 
 // pruneOptions are the options of the prune module.
 var pruneOptions = []string{"url", "personal_access_token", "personal_access_token_file", "tls_ca_file",
-	"group", "group_id", "project", "project_id", "tags", "description_pattern", "keep",
-	"hosts_expected", "hosts_reported", "min_idle", "max_delete", "state", "concurrency", "timeout", "request_timeout"}
+	"group", "group_id", "project", "project_id", "fleet", "include_unmarked", "tags", "description_pattern", "keep",
+	"hosts_expected", "hosts_reported", "min_idle", "seen_file", "max_delete", "state", "concurrency", "timeout", "request_timeout"}
 
 // PruneArgs are the prune module's options after validation.
 type PruneArgs struct {
@@ -39,7 +39,7 @@ func ParsePruneArgs(raw map[string]any) (*PruneArgs, error) {
 	var err error
 	if err = readStrings(raw, map[string]*string{"url": &o.URL, "personal_access_token": &o.PAT,
 		"personal_access_token_file": &o.PATFile, "tls_ca_file": &o.CAFile, "group": &o.Group, "project": &o.Project,
-		"description_pattern": &o.Pattern, "state": &a.State}); err != nil {
+		"description_pattern": &o.Pattern, "state": &a.State, "fleet": &o.Fleet, "seen_file": &o.SeenFile}); err != nil {
 		return nil, err
 	}
 	if o.URL == "" {
@@ -94,6 +94,14 @@ func ParsePruneArgs(raw map[string]any) (*PruneArgs, error) {
 			o.Keep = append(o.Keep, id)
 		}
 	}
+	if o.IncludeUnmarked, err = optBool(raw, "include_unmarked", false); err != nil {
+		return nil, err
+	}
+	for i, t := range o.Tags {
+		if strings.TrimSpace(t) == "" {
+			return nil, argErr(fmt.Sprintf("tags[%d]", i), "tags[%d] is blank; a blank tag would widen the listing to every runner of the scope", i)
+		}
+	}
 	if v, ok := raw["min_idle"]; ok && v != nil {
 		s, err := toStr(v, "min_idle")
 		if err != nil {
@@ -101,6 +109,9 @@ func ParsePruneArgs(raw map[string]any) (*PruneArgs, error) {
 		}
 		if o.MinIdle, err = core.ParseAge(s); err != nil || o.MinIdle < 0 {
 			return nil, argErr("min_idle", "min_idle must be a duration such as 7d, 36h or 90m, got %q", s)
+		}
+		if o.MinIdle < plan.MinIdleFloor {
+			return nil, argErr("min_idle", "min_idle is %s; it must be at least %s: GitLab writes a runner's last contact to its database only every hour or so, and calls a runner online for two hours after its last contact (Ci::Runner::ONLINE_CONTACT_TIMEOUT) for that reason", s, plan.MinIdleFloor)
 		}
 	}
 	if v, ok := raw["max_delete"]; ok && v != nil {
@@ -132,7 +143,7 @@ func ParsePruneArgs(raw map[string]any) (*PruneArgs, error) {
 	for _, p := range []struct {
 		key string
 		dst *string
-	}{{"personal_access_token_file", &o.PATFile}, {"tls_ca_file", &o.CAFile}} {
+	}{{"personal_access_token_file", &o.PATFile}, {"tls_ca_file", &o.CAFile}, {"seen_file", &o.SeenFile}} {
 		if *p.dst, err = expandHome(*p.dst, p.key); err != nil {
 			return nil, err
 		}

@@ -16,13 +16,15 @@ import (
 // pruneGitLab holds a live host's runner, a decommissioned host's and
 // another team's, created ten days ago on GitLab's clock.
 func pruneGitLab(t *testing.T) (sim *coretest.Sim, live, gone, foreign int64) {
+	// The controller's record of first sightings goes to a folder of the test's.
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	sim = coretest.NewSim(t, coretest.SimOptions())
-	add := func(desc string) int64 {
-		return sim.AddRunner(gitlabsim.Runner{Description: desc, TagList: []string{"main"}})
+	runner := func(desc, host string) gitlabsim.Runner {
+		return gitlabsim.Runner{Description: desc, TagList: []string{"main"}, MaintenanceNote: coretest.Marked("ci", host)}
 	}
-	live, gone, foreign = add("nodea main shell Runner"), add("noded main shell Runner"), add("team-x builder")
-	sim.Advance(10 * 24 * time.Hour)
-	return sim, live, gone, foreign
+	ids := sim.AddRunnersAgo(10*24*time.Hour, runner("nodea main shell Runner", "nodea"), runner("noded main shell Runner", "noded"),
+		gitlabsim.Runner{Description: "team-x builder", TagList: []string{"main"}})
+	return sim, ids[0], ids[1], ids[2]
 }
 
 func pruneArgs(sim *coretest.Sim, keep ...int64) map[string]any {
@@ -31,7 +33,7 @@ func pruneArgs(sim *coretest.Sim, keep ...int64) map[string]any {
 		ids = append(ids, id)
 	}
 	return map[string]any{"_gra_module": "prune", "url": sim.URL, "personal_access_token": coretest.AdminPAT,
-		"tags": []any{"main"}, "keep": ids, "hosts_expected": []any{"nodea"}, "hosts_reported": []any{"nodea"},
+		"fleet": "ci", "tags": []any{"main"}, "keep": ids, "hosts_expected": []any{"nodea"}, "hosts_reported": []any{"nodea"},
 		"_ansible_check_mode": false, "_ansible_diff": true}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
@@ -19,10 +20,13 @@ import (
 const pruneUsageHead = `Usage: register-runner prune [options]
 
 Deletes, from a GitLab scope, the runners of this fleet that no host owns
-any more: runners whose description matches the fleet's pattern (and that
-carry every --tag), that no host reported (--keep, --keep-file), whose host
-did not miss the run (--hosts-expected, --hosts-reported), and that nobody
-used for --min-idle. It deletes none when they are more than --max-delete.
+any more. It lists the runners that carry every --tag and whose description
+matches the pattern, and deletes only those whose details, read by id just
+before, carry the mark of --fleet (which the fleet's sync writes), lie in the
+scope asked for, that no host reported (--keep, --keep-file), whose host did
+not miss the run (--hosts-expected, --hosts-reported), and whose known age is
+--min-idle or more on GitLab's clock and this machine's. It deletes none when
+they are more than --max-delete, or when the two clocks disagree.
 
 Options:
 `
@@ -61,7 +65,7 @@ func runPrune(args []string, stdout, stderr io.Writer) int {
 	out := redactingWriter{stdout, sec}
 	errw := redactingWriter{stderr, sec}
 
-	o := core.PruneOptions{MinIdle: plan.StaleAfter}
+	o := core.PruneOptions{MinIdle: plan.StaleAfter, SeenFile: core.DefaultSeenFile()}
 	var output string
 	var diff, help bool
 	fs := pflag.NewFlagSet("register-runner prune", pflag.ContinueOnError)
@@ -74,13 +78,16 @@ func runPrune(args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&o.GroupID, "group-id", 0, "the same, by id")
 	fs.StringVar(&o.Project, "project", "", "look at the runners of this project (full path)")
 	fs.Int64Var(&o.ProjectID, "project-id", 0, "the same, by id")
-	fs.StringSliceVar(&o.Tags, "tag", nil, "only runners carrying this tag are the fleet's (repeat or comma-separate for several)")
+	fs.StringVar(&o.Fleet, "fleet", fleet.Default, "the fleet whose mark (written by its sync) a runner must carry to be deleted")
+	fs.BoolVar(&o.IncludeUnmarked, "include-unmarked", false, "also take runners that carry no fleet mark at all (what versions before marks left) for the fleet's: for a one-time clean-up")
+	fs.StringSliceVar(&o.Tags, "tag", nil, "list only runners carrying this tag (repeat or comma-separate for several)")
 	fs.StringVar(&o.Pattern, "description-pattern", core.DefaultPrunePattern, "regular expression a fleet runner's description matches")
 	fs.Int64SliceVar(&o.Keep, "keep", nil, "runner id a host reported: never deleted (repeat or comma-separate)")
 	fs.StringVar(&o.KeepFile, "keep-file", "", "FILE of runner ids to keep, one per line ('#' comments)")
 	fs.StringSliceVar(&o.HostsExpected, "hosts-expected", nil, "host names that should have reported (their runners are kept when they did not)")
 	fs.StringSliceVar(&o.HostsReported, "hosts-reported", nil, "host names that reported (their sync succeeded)")
-	fs.Var(ageValue{&o.MinIdle}, "min-idle", "only delete runners nobody used for this long, on GitLab's clock (7d, 36h)")
+	fs.Var(ageValue{&o.MinIdle}, "min-idle", "only delete runners whose known age is this long on both clocks (7d, 36h; at least 2h)")
+	fs.StringVar(&o.SeenFile, "seen-file", o.SeenFile, "the record of when this machine first saw runners GitLab gives no age for")
 	fs.IntVar(&o.MaxDelete, "max-delete", 20, "delete none when more than this many would go")
 	fs.BoolVar(&o.Check, "check", false, "list and decide; delete nothing")
 	fs.BoolVar(&diff, "diff", false, "show the fleet's runner list before and after")

@@ -26,14 +26,16 @@ type pruneSetup struct {
 }
 
 func newPruneSetup(t *testing.T) pruneSetup {
+	// The controller's record of first sightings goes to a folder of the test's.
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	sim := coretest.NewSim(t, coretest.SimOptions())
-	add := func(desc string) int64 {
-		return sim.AddRunner(gitlabsim.Runner{Description: desc, TagList: []string{"main", "shell"}})
+	runner := func(host string) gitlabsim.Runner {
+		return gitlabsim.Runner{Description: host + " main shell Runner", TagList: []string{"main", "shell"}, MaintenanceNote: coretest.Marked("ci", host)}
 	}
-	ps := pruneSetup{sim: sim, live: add("nodea main shell Runner"), gone: add("noded main shell Runner"),
-		missing: add("nodeg main shell Runner"), x: add("team-x builder")}
-	// Idle times are measured on GitLab's clock (its Date header).
-	sim.Advance(10 * 24 * time.Hour)
+	// Created ten days ago; GitLab's clock and this machine's agree.
+	ids := sim.AddRunnersAgo(10*24*time.Hour, runner("nodea"), runner("noded"), runner("nodeg"),
+		gitlabsim.Runner{Description: "team-x builder", TagList: []string{"main", "shell"}})
+	ps := pruneSetup{sim: sim, live: ids[0], gone: ids[1], missing: ids[2], x: ids[3]}
 	ps.patFile = filepath.Join(t.TempDir(), "pat")
 	if err := os.WriteFile(ps.patFile, []byte(coretest.AdminPAT+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -43,7 +45,7 @@ func newPruneSetup(t *testing.T) pruneSetup {
 
 func (ps pruneSetup) run(t *testing.T, extra ...string) result {
 	t.Helper()
-	args := append([]string{"prune", "--url", ps.sim.URL, "--personal-access-token-file", ps.patFile, "--tag", "main",
+	args := append([]string{"prune", "--url", ps.sim.URL, "--personal-access-token-file", ps.patFile, "--fleet", "ci", "--tag", "main",
 		"--hosts-expected", "nodea,nodeg", "--hosts-reported", "nodea", "--request-timeout", "5s"}, extra...)
 	var out, errb bytes.Buffer
 	code := run(args, &out, &errb)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 )
 
@@ -286,4 +287,25 @@ func Snapshot(t testing.TB, path string) FileState {
 // Same reports whether two states are the same bytes and mtime.
 func (a FileState) Same(b FileState) bool {
 	return a.Exist == b.Exist && bytes.Equal(a.Data, b.Data) && a.MTime.Equal(b.MTime)
+}
+
+// Marked is the maintenance_note the fleet's sync gives a runner of host
+// and instance main.
+func Marked(fleetName, host string) string {
+	return fleet.Mark{Fleet: fleetName, Host: host, Instance: "main"}.Note("")
+}
+
+// AddRunnersAgo adds runners as GitLab would hold them had they been
+// created ago before now, then sets the simulator's clock back to the wall
+// clock, the controller's: GitLab's clock and the controller's agree, as
+// the clean-up requires.
+func (s *Sim) AddRunnersAgo(ago time.Duration, rs ...gitlabsim.Runner) []int64 {
+	now := time.Now()
+	s.SetNow(now.Add(-ago))
+	ids := make([]int64, len(rs))
+	for i, r := range rs {
+		ids[i] = s.AddRunner(r)
+	}
+	s.SetNow(now)
+	return ids
 }

@@ -129,9 +129,21 @@ type Runner struct {
 	AccessLevel     string   `json:"access_level"`
 	MaximumTimeout  *int64   `json:"maximum_timeout"`
 	MaintenanceNote *string  `json:"maintenance_note"`
-	// ContactedAt is the runner's last contact with GitLab (nil: never).
+	// ContactedAt is the runner's last contact with GitLab (nil: never, or
+	// a GitLab that does not say).
 	ContactedAt *time.Time `json:"contacted_at"`
-	CreatedAt   *time.Time `json:"created_at"`
+	// CreatedAt is when the runner was created (nil where the version's
+	// details do not carry it).
+	CreatedAt *time.Time `json:"created_at"`
+	// Groups and Projects are the groups of a group runner and the
+	// projects of a project runner, as far as the token may see them.
+	Groups   []Owner `json:"groups"`
+	Projects []Owner `json:"projects"`
+}
+
+// Owner is a group or project a runner belongs to, as the details name it.
+type Owner struct {
+	ID int64 `json:"id"`
 }
 
 // LastSeen is the runner's last contact, or its creation when it never

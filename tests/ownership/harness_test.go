@@ -32,13 +32,19 @@ type host struct {
 	name    string
 	machine hostfs.Machine
 	pat     string
+	// fleet is the fleet its runners are marked for (testFleet unless a
+	// test says otherwise).
+	fleet string
 }
+
+// testFleet is the fleet the tests' hosts belong to.
+const testFleet = "farm"
 
 func newHost(t *testing.T, sim *coretest.Sim, name, machineID, hardware string) *host {
 	t.Helper()
 	p := coretest.NewPrefix(t, "main")
 	p.Remove(".runner_system_id") // derived from the machine id, as gitlab-runner does
-	h := &host{t: t, sim: sim, p: p, name: name, machine: hostfs.Machine{ID: machineID, Hardware: hardware}, pat: coretest.AdminPAT}
+	h := &host{t: t, sim: sim, p: p, name: name, machine: hostfs.Machine{ID: machineID, Hardware: hardware}, pat: coretest.AdminPAT, fleet: testFleet}
 	h.template()
 	return h
 }
@@ -56,7 +62,7 @@ func (h *host) run(mods ...func(*core.Options)) (*core.Result, error) {
 	sec := redact.New()
 	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Concurrency: core.DefaultConcurrency,
 		RequestTimeout: 5 * time.Second, LockTimeout: 5 * time.Second, RetryBudget: 5 * time.Second, MaxAttempts: 2,
-		Secrets: sec, Machine: &h.machine, Now: h.sim.Now}
+		Secrets: sec, Machine: &h.machine, Now: h.sim.Now, Fleet: h.fleet}
 	for _, m := range mods {
 		m(&o)
 	}

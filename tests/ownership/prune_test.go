@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -25,11 +26,13 @@ type pruneFleet struct {
 	g                   *host
 	leftovers, foreign  []int64
 	gRunner, fOldRunner int64
+	// seen is the controller's record of first sightings.
+	seen string
 }
 
 func newPruneFleet(t *testing.T) *pruneFleet {
 	sim := simAt(t, "18.5", nil)
-	pf := &pruneFleet{sim: sim}
+	pf := &pruneFleet{sim: sim, seen: filepath.Join(t.TempDir(), "seen.json")}
 	mk := func(name string) *host {
 		h := newHost(t, sim, name, "machine-"+name, "hw-"+name)
 		h.executor("shell", "")
@@ -77,7 +80,8 @@ func (pf *pruneFleet) prune(t *testing.T, mod func(*core.PruneOptions)) (*core.P
 	}
 	o := core.PruneOptions{URL: pf.sim.URL, PAT: coretest.AdminPAT, Tags: []string{"main"}, Keep: keep,
 		HostsExpected: append(append([]string(nil), reported...), pf.g.name), HostsReported: reported,
-		MaxDelete: 20, RequestTimeout: 5 * time.Second, Timeout: time.Minute, Secrets: redact.New(), MinIdle: plan.StaleAfter}
+		MaxDelete: 20, RequestTimeout: 5 * time.Second, Timeout: time.Minute, Secrets: redact.New(), MinIdle: plan.StaleAfter,
+		Fleet: testFleet, Now: pf.sim.Now, SeenFile: pf.seen}
 	if mod != nil {
 		mod(&o)
 	}

@@ -23,13 +23,20 @@ description:
     on the controller (C(run_once: true), C(delegate_to: localhost)), after M(gitlab_runner_auth.runner.sync) ran
     on every host, it deletes the runners of decommissioned, re-imaged or renamed hosts and those the hosts left
     behind."
-  - It lists the runners of one GitLab scope (the instance, a group or a project) that carry every tag in O(tags),
-    reads each one whose description matches O(description_pattern) and that is not in O(keep), and deletes it by
-    id unless a host of O(hosts_expected) that did not report carries its name, or the runner or one of its
-    managers was used within O(min_idle).
-  - It never touches a runner whose description does not match the pattern, that is in O(keep), that was
-    contacted within O(min_idle), that has a manager seen within O(min_idle), or that GitLab could not tell about.
-    It deletes none at all when more than O(max_delete) would go.
+  - It lists the runners of one GitLab scope (the instance, a group or a project) that carry every tag in O(tags)
+    and whose description matches O(description_pattern) - tags and pattern only narrow the listing, they prove
+    nothing. It reads each one that is not in O(keep) by id, and deletes it only when its details, read again just
+    before the DELETE, carry the mark of O(fleet) (which M(gitlab_runner_auth.runner.sync) writes into each runner it
+    creates or keeps), lie in the scope asked for (an instance runner for the instance, a runner of exactly that
+    group, not of its ancestors, or of exactly that project, not shared with others), name no host of
+    O(hosts_expected) that did not report, and its known age is O(min_idle) or more on GitLab's clock and on the
+    controller's.
+  - A runner's age is its last contact, its creation, a manager's last contact or creation, or, when GitLab gives
+    none of them (a runner nobody has used yet, on GitLab 16.11 and 17.0), the time the controller first saw it,
+    kept in O(seen_file). An unknown age is never idle.
+  - It never deletes a runner of another fleet, one without a mark (unless O(include_unmarked)), one GitLab could
+    not tell about, and none at all when more than O(max_delete) would go or when GitLab's clock (its C(Date)) and
+    the controller's differ by more than an hour.
   - 429 and 5xx answers are retried as M(gitlab_runner_auth.runner.sync) retries them, within O(timeout).
   - Same as C(register-runner prune) for scripts and cron.
 options:
@@ -63,10 +70,25 @@ options:
   project_id:
     description: The same, by id.
     type: int
+  fleet:
+    description:
+      - The fleet whose runners are cleaned up - the C(fleet) its hosts' M(gitlab_runner_auth.runner.sync) marks
+        their runners with. Only a runner whose details carry this fleet's mark is ever deleted.
+      - Name the fleet when another team's fleet shares the GitLab; the default C(default) is every unnamed fleet's.
+    type: str
+    default: default
+  include_unmarked:
+    description:
+      - Also take a runner that carries no fleet mark at all for the fleet's, when its tags and description match
+        and every other rule holds - what versions of this collection before marks left. It is for a one-time
+        clean-up; once every host has synced with a version that marks (one update per runner), turn it off again.
+      - A runner marked for another fleet is never taken.
+    type: bool
+    default: false
   tags:
     description:
-      - Only runners carrying every one of these tags are the fleet's (GitLab filters the list by them). The
-        instance's name, which M(gitlab_runner_auth.runner.sync) adds as a tag, is a good choice.
+      - List only runners carrying every one of these tags (GitLab filters the list by them). The instance's name,
+        which M(gitlab_runner_auth.runner.sync) adds as a tag, is a good choice. A blank tag is refused.
     type: list
     elements: str
   description_pattern:
@@ -94,11 +116,21 @@ options:
     elements: str
   min_idle:
     description:
-      - Only runners nobody used for at least this long are deleted - neither the runner nor any of its
-        managers contacted GitLab, nor was it created, within it. A duration such as C(7d), C(36h) or C(90m).
+      - Only runners whose known age is at least this long, on GitLab's clock and on the controller's, are deleted -
+        neither the runner nor any of its managers contacted GitLab, nor was it created (or first seen), within it.
+        A duration such as C(7d), C(36h) or C(90m).
+      - At least C(2h) - GitLab records a runner's last contact only every hour or so.
       - The default is GitLab's own stale window for runner managers.
     type: str
     default: 7d
+  seen_file:
+    description:
+      - The controller's record of when it first saw each runner GitLab gives no age for (a JSON file, owner-only,
+        no secret). A runner nobody has used yet is deleted only once this record is O(min_idle) old.
+      - Default C($XDG_STATE_HOME/gitlab-runner-auth/prune-first-seen.json), or
+        C(~/.local/state/gitlab-runner-auth/prune-first-seen.json), for the user the module runs as. Check mode
+        and O(state=listed) read it and never write it.
+    type: path
   max_delete:
     description:
       - Delete none at all when more than this many would be deleted; the result lists them (O(max_delete=0)
