@@ -523,9 +523,11 @@ func (o *PruneOptions) evidence(ctx context.Context, c *gitlab.Client, listed []
 	// Decided on the listing alone (not the fleet's shape, reported, a
 	// missing host's by description): no read needed.
 	var ids []int64
+	listedAs := map[int64]string{}
 	for _, d := range plan.Prune(ev) {
 		if d.Row != plan.PruneForeign && d.Row != plan.PruneReported && d.Row != plan.PruneMissing {
 			ids = append(ids, d.ID)
+			listedAs[d.ID] = d.Description
 		}
 	}
 	var mu sync.Mutex
@@ -542,6 +544,9 @@ func (o *PruneOptions) evidence(ctx context.Context, c *gitlab.Client, listed []
 		case found == gitlab.Gone:
 			ev.Gone[id] = true
 		default:
+			if r.Description == listedAs[id] {
+				r.Description = listedAs[id] // one copy held, not two
+			}
 			r.Description = cut(r.Description, maxDescription)
 			ev.Details[id] = r
 		}

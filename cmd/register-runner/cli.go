@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -261,7 +262,7 @@ func jsonReport(res *core.Result, err error, diff bool, sec *redact.Redactor) st
 	if res != nil {
 		before, after = res.Before, res.After
 	}
-	return jsonDoc(res, res != nil, err, describe, diff, before, after, sec)
+	return jsonDoc(res, res != nil, err, describe, diff, before, after)
 }
 
 // jsonDoc is a command's result as one JSON document: the result's
@@ -270,27 +271,41 @@ func jsonReport(res *core.Result, err error, diff bool, sec *redact.Redactor) st
 // input error's parts as fields. Every string is redacted before it is
 // encoded (encoding escapes characters a secret may hold); the text is
 // redacted again when printed.
-func jsonDoc(res any, ok bool, err error, say func(error) string, diff bool, before, after string, sec *redact.Redactor) string {
-	doc := map[string]any{}
-	if ok {
-		b, _ := json.Marshal(res)
-		_ = json.Unmarshal(b, &doc)
-		if diff {
-			doc["diff"] = map[string]string{"before": before, "after": after}
-		}
+func jsonDoc(res any, ok bool, err error, say func(error) string, diff bool, before, after string) string {
+	// The result is encoded as it is typed, and the failure's fields are
+	// added after it: no generic copy of a report that may hold thousands
+	// of runners. The text is redacted by the writer that prints it (the
+	// redactor knows every secret also as JSON writes it).
+	extra := map[string]any{}
+	if ok && diff {
+		extra["diff"] = map[string]string{"before": before, "after": after}
 	}
 	if err != nil {
-		doc["failed"] = true
-		doc["msg"] = say(err)
-		doc["input_error"] = input.Is(err)
+		extra["failed"] = true
+		extra["msg"] = say(err)
+		extra["input_error"] = input.Is(err)
 		if ies := input.All(err); len(ies) > 0 {
 			fields := make([]input.Fields, len(ies))
 			for i, ie := range ies {
 				fields[i] = ie.Fields(flagOf)
 			}
-			doc["input_errors"] = fields
+			extra["input_errors"] = fields
 		}
 	}
-	b, _ := json.MarshalIndent(sec.Value(doc), "", "  ")
+	var b []byte
+	if ok {
+		b, _ = json.MarshalIndent(res, "", "  ")
+	}
+	if len(b) < 2 || b[0] != '{' {
+		b = []byte("{}")
+	}
+	if len(extra) > 0 {
+		e, _ := json.MarshalIndent(extra, "", "  ")
+		body := bytes.TrimRight(b[:len(b)-1], " \n")
+		if len(body) > 1 {
+			body = append(body, ',')
+		}
+		b = append(body, e[1:]...)
+	}
 	return string(b)
 }

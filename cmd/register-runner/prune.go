@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/pflag"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
@@ -121,7 +124,7 @@ func runPrune(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	res, err := core.Prune(ctx, o)
 	if output == "json" {
-		out.print(pruneJSON(res, err, diff, sec) + "\n")
+		printPruneJSON(out, res, err, diff)
 	} else {
 		pruneText(out, errw, res, diff)
 	}
@@ -152,18 +155,154 @@ func pruneText(out, errw redactingWriter, res *core.PruneResult, diff bool) {
 		errw.log("warning: " + w)
 	}
 	if diff {
-		out.print(unifiedText(res.Before, res.After, "GitLab runners of the fleet"))
+		printRemovals(out, res.Before, res.After, "GitLab runners of the fleet")
 	}
 }
 
-// pruneJSON is core.PruneResult as JSON, plus the diff and the failure as
-// the sync command gives them.
-func pruneJSON(res *core.PruneResult, err error, diff bool, sec *redact.Redactor) string {
-	var before, after string
-	if res != nil {
-		before, after = res.Before, res.After
+// printPruneJSON prints core.PruneResult as JSON, plus the diff and the
+// failure as the sync command gives them. The runners, and the diff's
+// lists, are encoded and printed a piece at a time: a fleet's report may
+// hold tens of thousands of runners.
+func printPruneJSON(out redactingWriter, res *core.PruneResult, err error, diff bool) {
+	if res == nil {
+		out.print(jsonDoc(nil, false, err, describePrune, diff, "", "") + "\n")
+		return
 	}
-	return jsonDoc(res, res != nil, err, describePrune, diff, before, after, sec)
+	head := *res
+	head.Runners = nil
+	doc := jsonDoc(&head, true, err, describePrune, false, "", "")
+	// The head's one top-level "runners": null (a string holding those
+	// characters has its quotes escaped) is where the list goes.
+	const hole = `"runners": null`
+	i := strings.Index(doc, hole)
+	if i < 0 {
+		out.print(doc + "\n")
+		return
+	}
+	out.print(doc[:i] + `"runners": [`)
+	for j, r := range res.Runners {
+		b, _ := json.MarshalIndent(r, "    ", "  ")
+		sep := ",\n    "
+		if j == 0 {
+			sep = "\n    "
+		}
+		out.print(sep + string(b))
+	}
+	if len(res.Runners) > 0 {
+		out.print("\n  ")
+	}
+	rest := doc[i+len(hole):]
+	if !diff {
+		out.print("]" + rest + "\n")
+		return
+	}
+	out.print("]" + strings.TrimSuffix(rest, "\n}") + ",\n  \"diff\": {\n    \"before\": ")
+	printJSONString(out, res.Before)
+	out.print(",\n    \"after\": ")
+	printJSONString(out, res.After)
+	out.print("\n  }\n}\n")
+}
+
+// printJSONString prints s as a JSON string, some lines at a time (a
+// secret never spans lines, so each piece is redacted whole).
+func printJSONString(out redactingWriter, s string) {
+	out.print(`"`)
+	for s != "" {
+		n := min(len(s), 64<<10)
+		if k := strings.IndexByte(s[n:], '\n'); k >= 0 {
+			n += k + 1
+		} else {
+			n = len(s)
+		}
+		b, _ := json.Marshal(s[:n])
+		out.print(string(b[1 : len(b)-1]))
+		s = s[n:]
+	}
+	out.print(`"`)
+}
+
+// printRemovals prints, as a unified diff, what after lacks of before: the
+// runners a clean-up deleted (after holds the others in the same order).
+// One pass, a hunk at a time, whatever the size of the fleet — a general
+// diff of two lists of tens of thousands of lines takes seconds.
+func printRemovals(out redactingWriter, before, after, name string) {
+	if before == after {
+		return
+	}
+	const context = 3
+	a, b := difflib.SplitLines(before), difflib.SplitLines(after)
+	gone := make([]bool, len(a))
+	for i, j := 0, 0; i < len(a); i++ {
+		if j < len(b) && a[i] == b[j] {
+			j++
+			continue
+		}
+		gone[i] = true
+	}
+	out.print(fmt.Sprintf("--- %s (before)\n+++ %s (after)\n", name, name))
+	kept := 0 // lines of before kept up to the hunk, for its position in after
+	for i := 0; i < len(a); {
+		if !gone[i] {
+			i, kept = i+1, kept+1
+			continue
+		}
+		// A hunk: from context lines before the first removal to context
+		// lines after the last removal that is within 2*context of the next.
+		start, end := max(0, i-context), i
+		for end < len(a) {
+			next := end
+			for next < len(a) && !gone[next] {
+				next++
+			}
+			if next == len(a) || next-end > 2*context {
+				break
+			}
+			for next < len(a) && gone[next] {
+				next++
+			}
+			end = next
+		}
+		stop := min(len(a), end+context)
+		removed := 0
+		for k := start; k < stop; k++ {
+			if gone[k] {
+				removed++
+			}
+		}
+		lines := stop - start
+		var h strings.Builder
+		fmt.Fprintf(&h, "@@ -%s +%s @@\n", unifiedRange(start, lines), unifiedRange(kept-(i-start), lines-removed))
+		for k := start; k < stop; k++ {
+			mark := " "
+			if gone[k] {
+				mark = "-"
+			}
+			h.WriteString(mark + a[k])
+			if !strings.HasSuffix(a[k], "\n") {
+				h.WriteString("\n")
+			}
+		}
+		out.print(h.String())
+		for k := i; k < stop; k++ {
+			if !gone[k] {
+				kept++
+			}
+		}
+		i = stop
+	}
+}
+
+// unifiedRange is a hunk's range as unified diffs write it (difflib's
+// formatRangeUnified): "start,length", the length left out when it is 1,
+// the start the line before when it is 0.
+func unifiedRange(start, length int) string {
+	switch length {
+	case 1:
+		return fmt.Sprint(start + 1)
+	case 0:
+		return fmt.Sprintf("%d,0", start)
+	}
+	return fmt.Sprintf("%d,%d", start+1, length)
 }
 
 // describePrune renders an error naming options as flags.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
 // pruneSetup is a GitLab with one live host's runner (nodea), a
@@ -193,4 +196,26 @@ func TestPruneInputErrors(t *testing.T) {
 	}
 	r := ps.run(t, "--min-idle", "a week")
 	mustExit(t, r, exitInput)
+}
+
+// The clean-up's diff is the unified diff difflib gives, made in one pass.
+func TestRemovalsDiffIsTheUnifiedDiff(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 200; round++ {
+		n := rng.IntN(40)
+		var before, after strings.Builder
+		for i := 0; i < n; i++ {
+			line := fmt.Sprintf("%d node%d main shell Runner\n", i, i)
+			before.WriteString(line)
+			if rng.IntN(3) != 0 || round%50 == 0 {
+				after.WriteString(line)
+			}
+		}
+		var got bytes.Buffer
+		printRemovals(redactingWriter{&got, redact.New()}, before.String(), after.String(), "fleet")
+		want := unifiedText(before.String(), after.String(), "fleet")
+		if got.String() != want {
+			t.Fatalf("round %d:\n--- got\n%s--- difflib\n%s", round, got.String(), want)
+		}
+	}
 }
