@@ -219,9 +219,15 @@ func TestTokenExpiryFollowsTheClock(t *testing.T) {
 	if v := do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token}); v.status != 200 {
 		t.Fatalf("a second before expiry: %d", v.status)
 	}
+	// token_expires_at itself is still valid: TokenAuthenticatableStrategies::Base
+	// finds tokens `token_expires_at >= NOW()` and #expired? is `exp.past?`.
 	s.Advance(time.Second)
+	if v := do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token}); v.status != 200 {
+		t.Fatalf("at the instant of expiry: %d, want 200 (the bound is inclusive)", v.status)
+	}
+	s.Advance(time.Millisecond)
 	if v := do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token}); v.status != 403 {
-		t.Fatalf("at expiry: %d", v.status)
+		t.Fatalf("after expiry: %d", v.status)
 	}
 }
 

@@ -625,7 +625,11 @@ func (s *Sim) RequestCounts() RequestCounts {
 // MutatingRequests counts logged requests that change GitLab's state.
 func (s *Sim) MutatingRequests() int { return s.RequestCounts().Mutating }
 
-// byToken finds the runner a valid (not expired) token belongs to.
+// byToken finds the runner a valid (not expired) token belongs to. A token
+// expires only once its expiry is past: `token_expires_at >= NOW()` still
+// finds it (TokenAuthenticatableStrategies::Base#not_expired, and
+// #expired? is `exp.past?`, i.e. exp < now), so a token is valid at the
+// very instant of token_expires_at.
 func (s *Sim) byToken(token string) *Runner {
 	if token == "" {
 		return nil
@@ -633,7 +637,7 @@ func (s *Sim) byToken(token string) *Runner {
 	now := s.now()
 	for _, r := range s.runners {
 		if r.Token == token {
-			if !r.TokenExpiresAt.IsZero() && !now.Before(r.TokenExpiresAt) {
+			if !r.TokenExpiresAt.IsZero() && now.After(r.TokenExpiresAt) {
 				return nil
 			}
 			return r
