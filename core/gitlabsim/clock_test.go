@@ -177,14 +177,16 @@ func TestWhichRequestsAreContacts(t *testing.T) {
 
 	// A glrt- token's verify records a manager but contacts nothing (MR 113753, MR 133858).
 	do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token, "system_id": "s_000000000001"})
+	do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token, "system_id": "s_000000000003"})
 	if c := contacted(id); c != nil {
 		t.Fatalf("verify of a created runner contacted it: %v", c)
 	}
-	if ms := managers(t, srv, id); len(ms) != 1 || ms[0]["contacted_at"] != nil || ms[0]["status"] != "never_contacted" {
+	if ms := managers(t, srv, id); len(ms) != 2 || ms[0]["contacted_at"] != nil || ms[0]["status"] != "never_contacted" {
 		t.Fatalf("verify of a created runner: %v", ms)
 	}
 	// DELETE /runners/managers contacts the runner, not a manager
-	// (`authenticate_runner!(ensure_runner_manager: false)`).
+	// (`authenticate_runner!(ensure_runner_manager: false)`); one
+	// manager is left (TestLastManagerGoneClearsTheContact).
 	s.Advance(time.Minute)
 	if r := do(t, srv, "DELETE", "/api/v4/runners/managers", "", map[string]any{"token": token, "system_id": "s_000000000001"}); r.status != 204 {
 		t.Fatalf("delete manager: %d", r.status)
@@ -202,6 +204,50 @@ func TestWhichRequestsAreContacts(t *testing.T) {
 	}
 	if ms := managers(t, srv, legacyID); len(ms) != 1 || ms[0]["status"] != "online" {
 		t.Fatalf("verify of a registered runner contacts its manager: %v", ms)
+	}
+}
+
+// When DELETE /runners/managers removes a runner's last manager, GitLab
+// clears the runner's contacted_at, cache and column, at once
+// (Ci::Runners::UnregisterRunnerManagerService `runner.clear_heartbeat if
+// runner.runner_managers.empty?`, MR 140572): the runner reads as never
+// contacted, and a status=never_contacted listing finds it. Removing a
+// manager that is not the last leaves the contact. Every release.
+func TestLastManagerGoneClearsTheContact(t *testing.T) {
+	for _, p := range Profiles() {
+		t.Run(p.Version, func(t *testing.T) {
+			s, srv := newClockSim(t, Options{Version: p.Version})
+			id, token := createRunner(t, srv)
+			poll(t, srv, token, "s_000000000001")
+			poll(t, srv, token, "s_000000000002")
+			s.Advance(10 * time.Minute)
+			details := func() map[string]any { return do(t, srv, "GET", "/api/v4/runners/"+id, "adm", nil).body }
+			unregister := func(sid string) {
+				t.Helper()
+				if r := do(t, srv, "DELETE", "/api/v4/runners/managers", "", map[string]any{"token": token, "system_id": sid}); r.status != 204 {
+					t.Fatalf("delete manager %s: %d %v", sid, r.status, r.body)
+				}
+			}
+			unregister("s_000000000001")
+			if d := details(); d["contacted_at"] == nil || d["status"] != "online" {
+				t.Fatalf("a manager is left, the contact stays: %v %v", d["contacted_at"], d["status"])
+			}
+			unregister("s_000000000002")
+			d := details()
+			if d["contacted_at"] != nil || d["status"] != "never_contacted" || d["online"] != false {
+				t.Fatalf("the last manager gone, contacted_at must be cleared: %v %v %v", d["contacted_at"], d["status"], d["online"])
+			}
+			// The column too: the SQL filter finds it never contacted, now
+			// and after the day the cache would have lived.
+			s.Advance(25 * time.Hour)
+			l := do(t, srv, "GET", "/api/v4/runners/all?status=never_contacted", "adm", nil)
+			if len(l.list) != 1 || fmt.Sprint(l.list[0]["id"]) != id {
+				t.Fatalf("status=never_contacted must list the runner: %v", l.list)
+			}
+			if d := details(); d["contacted_at"] != nil {
+				t.Fatalf("the column was cleared too: %v", d["contacted_at"])
+			}
+		})
 	}
 }
 

@@ -3,6 +3,7 @@ package gitlabsim
 import (
 	"net"
 	"net/http"
+	"time"
 )
 
 // Endpoints authenticated by a runner's own token or a registration token
@@ -259,7 +260,11 @@ func (s *Sim) deleteByToken(c *call) {
 // several hosts. `authenticate_runner!(ensure_runner_manager: false)`
 // contacts the runner, not a manager. A system id the runner has no
 // manager for is `not_found!('Runner manager not found')`, which GitLab
-// words "404 Runner manager not found Not Found".
+// words "404 Runner manager not found Not Found". When the runner's last
+// manager goes, GitLab clears the runner's contacted_at, cache and column
+// (Ci::Runners::UnregisterRunnerManagerService: `runner.clear_heartbeat if
+// runner.runner_managers.empty?`, MR 140572, every supported release): the
+// runner then reads as never contacted.
 func (s *Sim) deleteManager(c *call) {
 	if _, ok := c.params["token"].(string); ok {
 		if _, ok := c.params["system_id"].(string); !ok {
@@ -282,6 +287,11 @@ func (s *Sim) deleteManager(c *call) {
 		return
 	}
 	delete(r.Managers, sid)
+	if len(r.Managers) == 0 {
+		// Ci::Runner#clear_heartbeat: merge_cache_attributes and
+		// update_columns of contacted_at: nil, at once.
+		r.ContactedAt, r.contactedDB = time.Time{}, time.Time{}
+	}
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
