@@ -62,6 +62,19 @@ type Profile struct {
 	// Not Found" (from a release not identified here: no named profile).
 	RunnerNotFound string `json:"runner_not_found"`
 
+	// VerifyContacts: POST /runners/verify of a glrt- token contacts the
+	// runner and its manager like any other authenticate_runner!. Off
+	// (15.10–17.9), a runner created in the UI is contacted only when it
+	// polls: `authenticate_runner!(update_contacted_at:
+	// !registering_created_runner)` (lib/api/ci/runner.rb, MR 113753;
+	// manager side MR 133858). At snapshot dbabd9d3 (≈18.2, before
+	// 2025-10-09) Ci::Runner#heartbeat has lost its update_contacted_at
+	// switch and the verify spec replaced "does not update contacted_at"
+	// by "does not update creation_state"; the newest lib/api/ci/runner.rb
+	// calls a bare authenticate_runner!. On for 18.5 as PROBABLE (bracketed
+	// between 17.9 and ≈18.2 snapshots; the MR was not found).
+	VerifyContacts bool `json:"verify_contacts"`
+
 	// PATSelf: GET /personal_access_tokens/self exists
 	// (lib/api/personal_access_tokens/self_information.rb). It does in every
 	// named profile; off, the path is an unknown route (404), as an older
@@ -169,6 +182,7 @@ var profiles = []Profile{
 		OrphanedRunner:       OrphanForbidden,
 		RunnerStaleAfter:     Period{Days: 7},
 		PartitionTokenPrefix: true,
+		VerifyContacts:       true,
 		RunnerNotFound:       "404 Not found",
 		PATSelf:              true,
 	},

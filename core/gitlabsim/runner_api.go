@@ -193,11 +193,11 @@ func (s *Sim) projectByToken(token string) *Project {
 
 // verify checks a runner token (POST /runners/verify) and answers
 // RunnerRegistrationDetails. It records a runner manager for the system_id
-// (authenticate_runner! ensures one), but a runner created in the UI
-// (glrt- token) is contacted neither as runner (MR 113753) nor as manager
-// (MR 133858) until it polls for jobs: `authenticate_runner!(update_contacted_at:
-// !registering_created_runner)`. An orphaned runner gets
-// Profile.OrphanedRunner's answer.
+// (authenticate_runner! ensures one), but, unless Profile.VerifyContacts,
+// a runner created in the UI (glrt- token) is contacted neither as runner
+// (MR 113753) nor as manager (MR 133858) until it polls for jobs:
+// `authenticate_runner!(update_contacted_at: !registering_created_runner)`.
+// An orphaned runner gets Profile.OrphanedRunner's answer.
 func (s *Sim) verify(c *call) {
 	r, ok := s.runnerFromToken(c)
 	if !ok {
@@ -207,7 +207,7 @@ func (s *Sim) verify(c *call) {
 	if s.refuseOrphan(c, r) {
 		return
 	}
-	contacted := !createdRunnerToken(r.Token)
+	contacted := !createdRunnerToken(r.Token) || s.profile.VerifyContacts
 	if s.unknownOwner(r) {
 		// current_runner.heartbeat runs before current_runner_manager raises.
 		s.heartbeat(c, r, false, contacted)
