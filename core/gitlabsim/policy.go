@@ -15,6 +15,19 @@ type actor struct {
 	admin bool
 }
 
+// userByID finds a user by id (nil for 0 or a user that no longer exists).
+func (s *Sim) userByID(id int64) *User {
+	if id == 0 {
+		return nil
+	}
+	for _, u := range s.users {
+		if u.ID == id {
+			return u
+		}
+	}
+	return nil
+}
+
 func (s *Sim) groupByID(id int64) *Group {
 	if id == 0 {
 		return nil

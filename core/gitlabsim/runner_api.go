@@ -52,9 +52,15 @@ func (s *Sim) runnerFromToken(c *call) (*Runner, bool) {
 // one; Ci::Runner#ensure_manager) filled with the runner's info (version,
 // revision, platform, architecture) and address, and contacted when
 // contacted (Ci::RunnerManager#heartbeat). Contacts go through touch
-// (clock.go). Callers hold s.mu.
+// (clock.go). The runner's own info and address are recorded too, whether
+// contacted or not: 16.x's `current_runner.heartbeat(runner_details,
+// update_contacted_at:)` merges them into the runner's cache on every
+// authenticate_runner!; later releases no longer do (the values then
+// simply stay unread: Profile.RunnerIPAddress, Profile.DetailsInfoFromManager).
+// Callers hold s.mu.
 func (s *Sim) heartbeat(c *call, r *Runner, withManager, contacted bool) {
 	now := s.now()
+	setInfo(c, &r.Version, &r.Revision, &r.Platform, &r.Architecture, &r.IPAddress)
 	if contacted {
 		s.touch(&r.ContactedAt, &r.contactedDB, now)
 	}
@@ -64,20 +70,27 @@ func (s *Sim) heartbeat(c *call, r *Runner, withManager, contacted bool) {
 	sid, _ := c.params["system_id"].(string)
 	sid = s.ensureManager(r, sid)
 	m := r.Managers[sid]
+	setInfo(c, &m.Version, &m.Revision, &m.Platform, &m.Architecture, &m.IPAddress)
+	if contacted {
+		s.touch(&m.ContactedAt, &m.contactedDB, now)
+	}
+	r.Managers[sid] = m
+}
+
+// setInfo copies the request's runner details (get_runner_details_from_request:
+// info's version, revision, platform and architecture, and the address the
+// request came from) into the fields given.
+func setInfo(c *call, version, revision, platform, architecture, ip *string) {
 	if info, ok := c.params["info"].(map[string]any); ok {
-		for key, dst := range map[string]*string{"version": &m.Version, "revision": &m.Revision, "platform": &m.Platform, "architecture": &m.Architecture} {
+		for key, dst := range map[string]*string{"version": version, "revision": revision, "platform": platform, "architecture": architecture} {
 			if v, ok := info[key].(string); ok {
 				*dst = v
 			}
 		}
 	}
 	if host, _, err := net.SplitHostPort(c.r.RemoteAddr); err == nil {
-		m.IPAddress = host
+		*ip = host
 	}
-	if contacted {
-		s.touch(&m.ContactedAt, &m.contactedDB, now)
-	}
-	r.Managers[sid] = m
 }
 
 // orphanedMessage is the reason GitLab gives for a runner without an owner.
@@ -127,6 +140,10 @@ func (s *Sim) register(c *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := &Runner{AccessLevel: "not_protected", Legacy: true, RunUntagged: true}
+	// `attributes_for_keys(%w[name], params['info'])`: the runner's name.
+	if info, ok := c.params["info"].(map[string]any); ok {
+		r.Name, _ = info["name"].(string)
+	}
 	allowed := s.regTokens
 	switch {
 	case token != "" && token == s.opts.RegistrationToken:

@@ -143,7 +143,7 @@ func (s *Sim) listManagers(c *call) {
 	now := s.now()
 	out := []map[string]any{}
 	for _, m := range ms {
-		out = append(out, managerEntity(m, now))
+		out = append(out, s.managerEntity(r, m, now))
 	}
 	writeJSON(c.w, http.StatusOK, out)
 }

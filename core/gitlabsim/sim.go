@@ -322,8 +322,9 @@ func (s *Sim) AddProject(p Project) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p.FullPath = strings.Trim(p.FullPath, "/")
+	p.createdAt = s.now()
 	if old := s.projectByPath(p.FullPath); old != nil && p.ID == 0 {
-		p.ID = old.ID
+		p.ID, p.createdAt = old.ID, old.createdAt
 	}
 	if p.ID == 0 {
 		p.ID = s.freeNamespaceID()

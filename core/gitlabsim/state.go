@@ -67,6 +67,8 @@ type Project struct {
 	Name              string                 `json:"name,omitempty"`
 	Members           map[string]AccessLevel `json:"members,omitempty"`
 	RegistrationToken string                 `json:"registration_token,omitempty"`
+
+	createdAt time.Time
 }
 
 func (g Group) parentPath() string   { return parentOf(g.FullPath) }
@@ -125,6 +127,15 @@ type Runner struct {
 	ContactedAt time.Time
 	// CreatorID is the user who created the runner (runner creation workflow).
 	CreatorID int64
+	// Name is ci_runners.name: the info[name] a legacy registration
+	// (POST /runners) sent, else empty.
+	Name string
+	// IPAddress, Version, Revision, Platform and Architecture are the
+	// runner's own cached columns, which Ci::Runner#heartbeat(values) of
+	// 16.x fills from every runner-token request (the request's address
+	// and its info). Profile.RunnerIPAddress and
+	// Profile.DetailsInfoFromManager say whether the API shows them.
+	IPAddress, Version, Revision, Platform, Architecture string
 	// Legacy is true for runners registered with a registration token.
 	Legacy bool
 	// Orphaned runners lost the group or project that owned them (a nil
@@ -175,4 +186,13 @@ func (r *Runner) view(now time.Time) Runner {
 		c.Managers[k] = m
 	}
 	return c
+}
+
+// projectIDs lists the projects a project runner is assigned to
+// (runner.runner_projects); none for other runners.
+func (r *Runner) projectIDs() []int64 {
+	if r.RunnerType != "project_type" || r.ProjectID == 0 {
+		return nil
+	}
+	return []int64{r.ProjectID}
 }
