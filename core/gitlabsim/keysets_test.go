@@ -74,6 +74,9 @@ func keySets() []keySet {
 			runnerRB + " (fc0d8fd4; 800235cc)", listItem(created)},
 		{"`GET /runners/all` item, runner created with `POST /user/runners`", only185, plus(runnerKeys18, "created_by"),
 			runnerRB + " (dbabd9d3)", listItem(created)},
+		{"`POST /projects/:id/runners` (assign)", upTo179, runnerKeys,
+			"lib/api/ci/runners.rb `present runner, with: Entities::Ci::Runner`; " + runnerRB, assigned},
+		{"`POST /projects/:id/runners` (assign)", only185, runnerKeys18, "lib/api/ci/runners.rb; " + runnerRB + " (dbabd9d3)", assigned},
 		{"`GET /runners/:id`, runner without a creator", upTo179, plus(runnerKeys, detailsKeys...),
 			runnerDetailsRB + " (58340cfe, 17.0; 800235cc, 17.9; maintenance_note since 16.10, MR 144482): no created_at", details(registered)},
 		{"`GET /runners/:id`, runner without a creator", only185, plus(runnerKeys18, detailsKeys...),
@@ -141,6 +144,11 @@ func details(mk func(*testing.T, *Sim, *httptest.Server) int64) keyProbe {
 	return func(t *testing.T, s *Sim, srv *httptest.Server) map[string]any {
 		return expect(t, srv, "GET", fmt.Sprintf("/runners/%d", mk(t, s, srv)), "root-api", nil, 200)
 	}
+}
+
+func assigned(t *testing.T, s *Sim, srv *httptest.Server) map[string]any {
+	s.AddProject(Project{ID: 201, FullPath: "ops/web", Members: map[string]AccessLevel{"carol": Maintainer}})
+	return expect(t, srv, "POST", "/projects/201/runners", "carol-api", map[string]any{"runner_id": 3}, 201)
 }
 
 func updated(t *testing.T, s *Sim, srv *httptest.Server) map[string]any {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -520,6 +521,22 @@ func (s *Sim) OrphanRunner(id int64) bool {
 // another host with the same token would (created now, never contacted).
 func (s *Sim) AddManager(id int64, systemID string) bool {
 	return s.UpdateRunner(id, func(r *Runner) { s.ensureManager(r, systemID) })
+}
+
+// AssignRunner assigns a project runner to one more project, as a
+// maintainer of both would with POST /projects/:id/runners (a new
+// ci_runner_projects row). It reports false for a runner or project that
+// does not exist, a runner that is not a project runner, or one already
+// assigned there.
+func (s *Sim) AssignRunner(id, projectID int64) bool {
+	s.lockState()
+	defer s.mu.Unlock()
+	r, ok := s.runners[id]
+	if !ok || s.projects[projectID] == nil || r.RunnerType != "project_type" || slices.Contains(r.projectIDs(), projectID) {
+		return false
+	}
+	r.AssignedProjectIDs = append(r.AssignedProjectIDs, projectID)
+	return true
 }
 
 // RotateToken does what gitlab-runner does when a token nears expiry

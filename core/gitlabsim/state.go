@@ -120,6 +120,11 @@ type Runner struct {
 	Token           string
 	TokenExpiresAt  time.Time // zero: never
 	CreatedAt       time.Time
+	// AssignedProjectIDs are the projects a project runner was assigned
+	// to after ProjectID, its owner (the first of its ci_runner_projects
+	// rows, Ci::Runner#owner_project): POST /projects/:id/runners or
+	// AssignRunner, in order.
+	AssignedProjectIDs []int64
 	// ContactedAt is the runner's last heartbeat (zero: never contacted).
 	// The copies Runner and Runners return hold it as GitLab's API shows
 	// it at that moment: the last heartbeat for 24 hours, then the value
@@ -170,6 +175,7 @@ type Manager struct {
 func (r *Runner) clone() Runner {
 	c := *r
 	c.TagList = append([]string(nil), r.TagList...)
+	c.AssignedProjectIDs = append([]int64(nil), r.AssignedProjectIDs...)
 	c.Managers = make(map[string]Manager, len(r.Managers))
 	for k, v := range r.Managers {
 		c.Managers[k] = v
@@ -188,11 +194,14 @@ func (r *Runner) view(now time.Time) Runner {
 	return c
 }
 
-// projectIDs lists the projects a project runner is assigned to
-// (runner.runner_projects); none for other runners.
+// projectIDs lists the projects a project runner is assigned to, its owner
+// first (runner.runner_projects); none for other runners.
 func (r *Runner) projectIDs() []int64 {
 	if r.RunnerType != "project_type" || r.ProjectID == 0 {
 		return nil
 	}
-	return []int64{r.ProjectID}
+	return append([]int64{r.ProjectID}, r.AssignedProjectIDs...)
 }
+
+// multiProject is Ci::Runner#belongs_to_more_than_one_project?.
+func (r *Runner) multiProject() bool { return len(r.projectIDs()) > 1 }
