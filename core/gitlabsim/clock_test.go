@@ -169,39 +169,108 @@ func TestContactTimesAreReproducible(t *testing.T) {
 }
 
 // authenticate_runner! (lib/api/ci/helpers/runner.rb): which runner-token
-// requests are contacts.
+// requests are contacts, per release.
 func TestWhichRequestsAreContacts(t *testing.T) {
-	s, srv := newClockSim(t, Options{RegistrationTokensAllowed: true, RegistrationToken: "reg"})
-	id, token := createRunner(t, srv)
-	contacted := func(id string) any { return do(t, srv, "GET", "/api/v4/runners/"+id, "adm", nil).body["contacted_at"] }
+	// Does a glrt- token's verify contact the runner and its manager? Not
+	// up to 17.9 (`update_contacted_at: !registering_created_runner`, MR
+	// 113753, MR 133858); probably from ≈18.2 (Ci::Runner#heartbeat lost
+	// its update_contacted_at switch; Profile.VerifyContacts).
+	verifyContacts := map[string]bool{"16.11": false, "17.0": false, "17.9": false, "18.5": true}
+	for _, p := range Profiles() {
+		t.Run(p.Version, func(t *testing.T) {
+			s, srv := newClockSim(t, Options{Version: p.Version, RegistrationTokensAllowed: true, RegistrationToken: "reg"})
+			id, token := createRunner(t, srv)
+			contacted := func(id string) any { return do(t, srv, "GET", "/api/v4/runners/"+id, "adm", nil).body["contacted_at"] }
 
-	// A glrt- token's verify records a manager but contacts nothing (MR 113753, MR 133858).
-	do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token, "system_id": "s_000000000001"})
-	if c := contacted(id); c != nil {
-		t.Fatalf("verify of a created runner contacted it: %v", c)
+			do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token, "system_id": "s_000000000001"})
+			do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token, "system_id": "s_000000000002"})
+			c := contacted(id)
+			switch want, ok := verifyContacts[p.Version]; {
+			case !ok:
+				t.Fatalf("no expectation for %s", p.Version)
+			case want && (c == nil || !jsonTime(t, c).Equal(s.Now())):
+				t.Fatalf("verify of a created runner must contact it in %s: %v", p.Version, c)
+			case !want && c != nil:
+				t.Fatalf("verify of a created runner contacted it in %s: %v", p.Version, c)
+			}
+			if p.ManagersRoute {
+				want := "never_contacted"
+				if verifyContacts[p.Version] {
+					want = "online"
+				}
+				if ms := managers(t, srv, id); len(ms) != 2 || ms[0]["status"] != want || ms[1]["status"] != want {
+					t.Fatalf("verify of a created runner records managers %s: %v", want, ms)
+				}
+			}
+			// DELETE /runners/managers contacts the runner, not a manager
+			// (`authenticate_runner!(ensure_runner_manager: false)`, 17.9;
+			// whether 18.5 still does is not known: the newest helper only
+			// heartbeats the runner `if ensure_runner_manager`).
+			s.Advance(time.Minute)
+			if r := do(t, srv, "DELETE", "/api/v4/runners/managers", "", map[string]any{"token": token, "system_id": "s_000000000001"}); r.status != 204 {
+				t.Fatalf("delete manager: %d", r.status)
+			}
+			if c := contacted(id); !verifyContacts[p.Version] && (c == nil || !jsonTime(t, c).Equal(s.Now())) {
+				t.Fatalf("DELETE /runners/managers must contact the runner: %v", c)
+			}
+			// A legacy token's verify contacts the runner and its manager.
+			reg := do(t, srv, "POST", "/api/v4/runners", "", map[string]any{"token": "reg"})
+			legacyID, legacy := fmt.Sprint(reg.body["id"]), reg.body["token"].(string)
+			s.Advance(time.Minute)
+			do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": legacy, "system_id": "s_000000000002"})
+			if c := contacted(legacyID); c == nil || !jsonTime(t, c).Equal(s.Now()) {
+				t.Fatalf("verify of a registered runner must contact it: %v", c)
+			}
+			if p.ManagersRoute {
+				if ms := managers(t, srv, legacyID); len(ms) != 1 || ms[0]["status"] != "online" {
+					t.Fatalf("verify of a registered runner contacts its manager: %v", ms)
+				}
+			}
+		})
 	}
-	if ms := managers(t, srv, id); len(ms) != 1 || ms[0]["contacted_at"] != nil || ms[0]["status"] != "never_contacted" {
-		t.Fatalf("verify of a created runner: %v", ms)
-	}
-	// DELETE /runners/managers contacts the runner, not a manager
-	// (`authenticate_runner!(ensure_runner_manager: false)`).
-	s.Advance(time.Minute)
-	if r := do(t, srv, "DELETE", "/api/v4/runners/managers", "", map[string]any{"token": token, "system_id": "s_000000000001"}); r.status != 204 {
-		t.Fatalf("delete manager: %d", r.status)
-	}
-	if c := contacted(id); c == nil || !jsonTime(t, c).Equal(s.Now()) {
-		t.Fatalf("DELETE /runners/managers must contact the runner: %v", c)
-	}
-	// A legacy token's verify contacts the runner and its manager.
-	reg := do(t, srv, "POST", "/api/v4/runners", "", map[string]any{"token": "reg"})
-	legacyID, legacy := fmt.Sprint(reg.body["id"]), reg.body["token"].(string)
-	s.Advance(time.Minute)
-	do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": legacy, "system_id": "s_000000000002"})
-	if c := contacted(legacyID); c == nil || !jsonTime(t, c).Equal(s.Now()) {
-		t.Fatalf("verify of a registered runner must contact it: %v", c)
-	}
-	if ms := managers(t, srv, legacyID); len(ms) != 1 || ms[0]["status"] != "online" {
-		t.Fatalf("verify of a registered runner contacts its manager: %v", ms)
+}
+
+// When DELETE /runners/managers removes a runner's last manager, GitLab
+// clears the runner's contacted_at, cache and column, at once
+// (Ci::Runners::UnregisterRunnerManagerService `runner.clear_heartbeat if
+// runner.runner_managers.empty?`, MR 140572): the runner reads as never
+// contacted, and a status=never_contacted listing finds it. Removing a
+// manager that is not the last leaves the contact. Every release.
+func TestLastManagerGoneClearsTheContact(t *testing.T) {
+	for _, p := range Profiles() {
+		t.Run(p.Version, func(t *testing.T) {
+			s, srv := newClockSim(t, Options{Version: p.Version})
+			id, token := createRunner(t, srv)
+			poll(t, srv, token, "s_000000000001")
+			poll(t, srv, token, "s_000000000002")
+			s.Advance(10 * time.Minute)
+			details := func() map[string]any { return do(t, srv, "GET", "/api/v4/runners/"+id, "adm", nil).body }
+			unregister := func(sid string) {
+				t.Helper()
+				if r := do(t, srv, "DELETE", "/api/v4/runners/managers", "", map[string]any{"token": token, "system_id": sid}); r.status != 204 {
+					t.Fatalf("delete manager %s: %d %v", sid, r.status, r.body)
+				}
+			}
+			unregister("s_000000000001")
+			if d := details(); d["contacted_at"] == nil || d["status"] != "online" {
+				t.Fatalf("a manager is left, the contact stays: %v %v", d["contacted_at"], d["status"])
+			}
+			unregister("s_000000000002")
+			d := details()
+			if d["contacted_at"] != nil || d["status"] != "never_contacted" || d["online"] != false {
+				t.Fatalf("the last manager gone, contacted_at must be cleared: %v %v %v", d["contacted_at"], d["status"], d["online"])
+			}
+			// The column too: the SQL filter finds it never contacted, now
+			// and after the day the cache would have lived.
+			s.Advance(25 * time.Hour)
+			l := do(t, srv, "GET", "/api/v4/runners/all?status=never_contacted", "adm", nil)
+			if len(l.list) != 1 || fmt.Sprint(l.list[0]["id"]) != id {
+				t.Fatalf("status=never_contacted must list the runner: %v", l.list)
+			}
+			if d := details(); d["contacted_at"] != nil {
+				t.Fatalf("the column was cleared too: %v", d["contacted_at"])
+			}
+		})
 	}
 }
 
@@ -219,9 +288,15 @@ func TestTokenExpiryFollowsTheClock(t *testing.T) {
 	if v := do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token}); v.status != 200 {
 		t.Fatalf("a second before expiry: %d", v.status)
 	}
+	// token_expires_at itself is still valid: TokenAuthenticatableStrategies::Base
+	// finds tokens `token_expires_at >= NOW()` and #expired? is `exp.past?`.
 	s.Advance(time.Second)
+	if v := do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token}); v.status != 200 {
+		t.Fatalf("at the instant of expiry: %d, want 200 (the bound is inclusive)", v.status)
+	}
+	s.Advance(time.Millisecond)
 	if v := do(t, srv, "POST", "/api/v4/runners/verify", "", map[string]any{"token": token}); v.status != 403 {
-		t.Fatalf("at expiry: %d", v.status)
+		t.Fatalf("after expiry: %d", v.status)
 	}
 }
 

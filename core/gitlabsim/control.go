@@ -23,6 +23,7 @@ import (
 //	POST   /-/sim/runners/{id}/expire      expire its token
 //	POST   /-/sim/runners/{id}/orphan      make it lose its group or project
 //	POST   /-/sim/runners/{id}/managers    record a manager {"system_id": "..."}
+//	POST   /-/sim/runners/{id}/projects    assign a project runner to one more project {"project_id": n}
 //	POST   /-/sim/verify                   {"token": "..."} -> {"valid": bool, "id": n}
 //	POST   /-/sim/jobs                     queue a CI job (JobSpec: script, runner_id, ...) -> {"id": n}
 //	GET    /-/sim/jobs, /-/sim/jobs/{id}   the jobs (JobView: status, failure_reason, exit_code, trace, times)
@@ -49,7 +50,7 @@ func (s *Sim) EnableControl() {
 }
 
 var (
-	reControlRunner = regexp.MustCompile(`^/-/sim/runners/(\d+)(/revoke|/expire|/orphan|/managers)?$`)
+	reControlRunner = regexp.MustCompile(`^/-/sim/runners/(\d+)(/revoke|/expire|/orphan|/managers|/projects)?$`)
 	reControlPAT    = regexp.MustCompile(`^/-/sim/pats/([^/]+)/(revoke|expire|scopes)$`)
 	reControlJob    = regexp.MustCompile(`^/-/sim/jobs/(\d+)$`)
 )
@@ -74,6 +75,9 @@ type RunnerView struct {
 	// ContactedAt and Managers are read-only: as the API shows them.
 	ContactedAt time.Time     `json:"contacted_at,omitzero"`
 	Managers    []ManagerView `json:"managers,omitempty"`
+	// AssignedProjectIDs are the projects a project runner was assigned
+	// to besides its owner; read-only too (POST .../projects assigns).
+	AssignedProjectIDs []int64 `json:"assigned_project_ids,omitempty"`
 }
 
 // ManagerView is a runner manager as the control API shows it.
@@ -87,7 +91,8 @@ type ManagerView struct {
 // View returns the control API's view of a runner.
 func (r Runner) View() RunnerView {
 	v := RunnerView{ID: r.ID, Description: r.Description, RunnerType: r.RunnerType, GroupID: r.GroupID,
-		ProjectID: r.ProjectID, TagList: append([]string{}, r.TagList...), RunUntagged: r.RunUntagged,
+		ProjectID: r.ProjectID, AssignedProjectIDs: append([]int64(nil), r.AssignedProjectIDs...),
+		TagList: append([]string{}, r.TagList...), RunUntagged: r.RunUntagged,
 		Locked: r.Locked, Paused: r.Paused, AccessLevel: r.AccessLevel, MaximumTimeout: r.MaximumTimeout,
 		MaintenanceNote: r.MaintenanceNote, Legacy: r.Legacy, Orphaned: r.Orphaned, SystemIDs: []string{},
 		ContactedAt: r.ContactedAt}
@@ -198,6 +203,13 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 			}
 			if decode(w, r, &body) {
 				done(s.AddManager(id, body.SystemID))
+			}
+		case sub[2] == "/projects" && m == http.MethodPost:
+			var body struct {
+				ProjectID int64 `json:"project_id"`
+			}
+			if decode(w, r, &body) {
+				done(s.AssignRunner(id, body.ProjectID))
 			}
 		default:
 			apiError(w, http.StatusMethodNotAllowed, "405 Method Not Allowed")

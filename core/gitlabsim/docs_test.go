@@ -31,3 +31,15 @@ func TestDocsNameTheProfiles(t *testing.T) {
 		t.Errorf("docs/design.md does not list the supported releases as %q", list)
 	}
 }
+
+// docs/simulator.md shows the key sets TestEntityKeySets checks, as they
+// are in keysets_test.go.
+func TestDocsShowTheKeySets(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "simulator.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if table := keySetsTable(); !strings.Contains(string(b), "\n"+table+"\n") {
+		t.Errorf("docs/simulator.md lacks the key-set table of keysets_test.go; it must read\n\n%s", table)
+	}
+}

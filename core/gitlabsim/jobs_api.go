@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -166,6 +167,31 @@ func (j *Job) clone() Job {
 	return c
 }
 
+// managerKey is the system id of the runner manager that took the job
+// (build.runner_manager): "<legacy>" when the poll sent none.
+func (j *Job) managerKey() string {
+	if j.SystemID == "" {
+		return legacySystemID
+	}
+	return j.SystemID
+}
+
+// executing is Ci::Build's `executing` scope (running or canceling; the
+// simulator's jobs are never canceling).
+func (j *Job) executing() bool { return j.Status == JobRunning }
+
+// jobExecutionStatus is RunnerJobExecutionStatusHelper's value for a
+// runner, or for one of its managers when systemID is set: "active" while
+// it has an executing job (`with_executing_builds`), else "idle".
+func (s *Sim) jobExecutionStatus(runnerID int64, systemID string) string {
+	for _, j := range s.jobs {
+		if j.RunnerID == runnerID && j.executing() && (systemID == "" || j.managerKey() == systemID) {
+			return "active"
+		}
+	}
+	return "idle"
+}
+
 // mayRun tells whether runner r may take the job now.
 func (j *Job) mayRun(r *Runner) bool {
 	return j.Status == JobPending && !r.Paused && (j.Spec.RunnerID == 0 || j.Spec.RunnerID == r.ID)
@@ -313,7 +339,15 @@ func (s *Sim) jobFromToken(c *call, heartbeat bool) (*Job, bool) {
 		return nil, false
 	}
 	if r := s.runners[j.RunnerID]; heartbeat && r != nil {
+		// `job.runner&.heartbeat` and `job.runner_manager&.heartbeat(get_runner_ip)`.
 		s.touch(&r.ContactedAt, &r.contactedDB, s.now())
+		if m, ok := r.Managers[j.managerKey()]; ok {
+			if host, _, err := net.SplitHostPort(c.r.RemoteAddr); err == nil {
+				m.IPAddress = host
+			}
+			s.touch(&m.ContactedAt, &m.contactedDB, s.now())
+			r.Managers[m.SystemID] = m
+		}
 	}
 	return j, true
 }

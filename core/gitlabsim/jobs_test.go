@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestJobLifecycle follows one job the way gitlab-runner drives it: the
@@ -180,4 +181,41 @@ func control(t *testing.T, srv *httptest.Server, method, path, body string) (int
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// PUT /jobs/:id and PATCH /jobs/:id/trace are contacts of the job's runner
+// and of the manager that took the job, not of the runner's other
+// managers (authenticate_job!(heartbeat_runner: true): `job.runner&.heartbeat`,
+// `job.runner_manager&.heartbeat(get_runner_ip)`).
+func TestJobUpdatesContactTheRunnerAndItsManager(t *testing.T) {
+	s, srv := newClockSim(t, Options{Version: "17.9"})
+	id, token := createRunner(t, srv)
+	poll(t, srv, token, "s_000000000002")
+	s.EnqueueJob(JobSpec{Script: []string{"true"}})
+	took := do(t, srv, "POST", "/api/v4/jobs/request", "", map[string]any{"token": token, "system_id": "s_000000000001"})
+	if took.status != 201 {
+		t.Fatalf("job request: %d %v", took.status, took.body)
+	}
+	jobToken, _ := took.body["token"].(string)
+	s.Advance(10 * time.Minute)
+	if r := do(t, srv, "PUT", "/api/v4/jobs/1", "", map[string]any{"token": jobToken, "state": "running"}); r.status != 200 {
+		t.Fatalf("job update: %d", r.status)
+	}
+	now := s.Now()
+	if c := do(t, srv, "GET", "/api/v4/runners/"+id, "adm", nil).body["contacted_at"]; c == nil || !jsonTime(t, c).Equal(now) {
+		t.Fatalf("the job update contacts the runner: %v, want %s", c, now)
+	}
+	for _, m := range managers(t, srv, id) {
+		c := jsonTime(t, m["contacted_at"])
+		switch m["system_id"] {
+		case "s_000000000001":
+			if !c.Equal(now) {
+				t.Fatalf("the manager that took the job is contacted: %s, want %s", c, now)
+			}
+		default:
+			if !c.Equal(t0) {
+				t.Fatalf("another manager is not: %v", m)
+			}
+		}
+	}
 }

@@ -15,6 +15,19 @@ type actor struct {
 	admin bool
 }
 
+// userByID finds a user by id (nil for 0 or a user that no longer exists).
+func (s *Sim) userByID(id int64) *User {
+	if id == 0 {
+		return nil
+	}
+	for _, u := range s.users {
+		if u.ID == id {
+			return u
+		}
+	}
+	return nil
+}
+
 func (s *Sim) groupByID(id int64) *Group {
 	if id == 0 {
 		return nil
@@ -89,8 +102,9 @@ func (s *Sim) canReadProject(a actor, p *Project) bool {
 }
 
 // canAdminRunner is RunnerPolicy's can_admin_runner (app/policies/ci/runner_policy.rb):
-// `can?(:admin_runners, runner.owner)` — the group's owners, the owning
-// project's maintainers; instance runners only administrators.
+// `can?(:admin_runners, runner.owner)` — the group's owners, the owner
+// project's maintainers (a project runner's owner is the first project it
+// was assigned to); instance runners only administrators.
 func (s *Sim) canAdminRunner(a actor, r *Runner) bool {
 	if a.admin {
 		return true
@@ -106,11 +120,22 @@ func (s *Sim) canAdminRunner(a actor, r *Runner) bool {
 	return false
 }
 
+// maintainsAnyProject is RunnerPolicy's maintainer_in_any_associated_projects:
+// the user maintains one of the projects the runner is assigned to.
+func (s *Sim) maintainsAnyProject(a actor, r *Runner) bool {
+	for _, id := range r.projectIDs() {
+		if p := s.projects[id]; p != nil && s.projectAccess(a.user, p) >= Maintainer {
+			return true
+		}
+	}
+	return false
+}
+
 // canReadRunner is RunnerPolicy's read_runner: instance runners for every
 // signed-in user; group runners for maintainers of the group; project
-// runners for maintainers of an associated project; plus can_admin_runner.
-// lib/api/ci/runners.rb `authenticate_show_runner!` uses it for GET
-// /runners/:id and /runners/:id/managers.
+// runners for maintainers of any project the runner is assigned to; plus
+// can_admin_runner. lib/api/ci/runners.rb `authenticate_show_runner!` uses
+// it for GET /runners/:id and /runners/:id/managers.
 func (s *Sim) canReadRunner(a actor, r *Runner) bool {
 	switch {
 	case r.RunnerType == "instance_type", s.canAdminRunner(a, r):
@@ -118,30 +143,57 @@ func (s *Sim) canReadRunner(a actor, r *Runner) bool {
 	case r.RunnerType == "group_type":
 		g := s.groupByID(r.GroupID)
 		return g != nil && s.groupAccess(a.user, g) >= Maintainer
+	case r.RunnerType == "project_type":
+		return s.maintainsAnyProject(a, r)
 	}
 	return false
 }
 
 // canUpdateRunner is update_runner (`authenticate_update_runner!`, also
-// used by reset_authentication_token): administrators and can_admin_runner.
-func (s *Sim) canUpdateRunner(a actor, r *Runner) bool { return s.canAdminRunner(a, r) }
+// used by reset_authentication_token): administrators and
+// can_admin_runner, and for a runner assigned to several projects the
+// maintainers of any of them (`is_project_runner &
+// belongs_to_multiple_projects & runner_available`; runner_available,
+// User#ci_available_project_runners, is approximated by that membership).
+func (s *Sim) canUpdateRunner(a actor, r *Runner) bool {
+	return s.canAdminRunner(a, r) || (r.multiProject() && s.maintainsAnyProject(a, r))
+}
 
-// canDeleteRunner is delete_runner (`authenticate_delete_runner!`). The
-// simulator's project runners belong to one project, so the "Runner
-// associated with more than one project" refusal never applies.
-func (s *Sim) canDeleteRunner(a actor, r *Runner) bool { return s.canAdminRunner(a, r) }
+// assignable is assign_runner: the same as update_runner, and prevented
+// for non-administrators on a locked runner (`rule { ~admin & locked
+// }.prevent :assign_runner`; authenticate_enable_runner! checks the lock
+// first with its own message).
+func (s *Sim) assignable(a actor, r *Runner) bool { return s.canUpdateRunner(a, r) }
+
+// deleteRefusal is authenticate_delete_runner! (lib/api/ci/runners.rb):
+// an administrator (`can_admin_all_resources?`) deletes any runner, for
+// all its projects; anyone else is refused a runner assigned to several
+// projects ("Runner associated with more than one project"), then without
+// delete_runner ("No access granted", = can_admin_runner). It returns the
+// 403 reason, or "" when the delete may go on.
+func (s *Sim) deleteRefusal(a actor, r *Runner) string {
+	switch {
+	case a.admin:
+		return ""
+	case r.multiProject():
+		return "Runner associated with more than one project"
+	case !s.canAdminRunner(a, r):
+		return "No access granted"
+	}
+	return ""
+}
 
 // ownedRunner is User#ci_owned_runners, what GET /runners lists: group
-// runners of groups the user owns (and their subgroups) and runners of
-// projects the user maintains. Instance runners are never "owned".
+// runners of groups the user owns (and their subgroups) and runners
+// assigned to projects the user maintains (`belonging_to_project`, through
+// ci_runner_projects). Instance runners are never "owned".
 func (s *Sim) ownedRunner(a actor, r *Runner) bool {
 	switch r.RunnerType {
 	case "group_type":
 		g := s.groupByID(r.GroupID)
 		return g != nil && s.groupAccess(a.user, g) >= Owner
 	case "project_type":
-		p := s.projects[r.ProjectID]
-		return p != nil && s.projectAccess(a.user, p) >= Maintainer
+		return s.maintainsAnyProject(a, r)
 	}
 	return false
 }

@@ -62,6 +62,71 @@ type Profile struct {
 	// Not Found" (from a release not identified here: no named profile).
 	RunnerNotFound string `json:"runner_not_found"`
 
+	// RunnerCreatedAt: the runner entities (Entities::Ci::Runner, so the
+	// lists and RunnerDetails) expose created_at. Absent up to 17.9: the
+	// stored lib/api/entities/ci/runner.rb is unchanged from snapshot
+	// fc0d8fd4 through the 17.9 snapshot 800235cc; it appears in the
+	// version first stored at snapshot dbabd9d3 (≈18.2, before 2025-10-09),
+	// so 18.5 has it. The MR was not identified.
+	RunnerCreatedAt bool `json:"runner_created_at"`
+
+	// RunnerCreatedBy: the runner entities expose created_by, the creator
+	// as Entities::UserBasic, `if: Ability.allowed?(current_user,
+	// :read_user, runner.creator)`: only runners created by a user (POST
+	// /user/runners) whose creator still exists; a runner registered with a
+	// registration token has no creator and so no key. Same file, same
+	// snapshots as RunnerCreatedAt.
+	RunnerCreatedBy bool `json:"runner_created_by"`
+
+	// JobExecutionStatus: the runner entities and Entities::Ci::RunnerManager
+	// expose job_execution_status, "active" while the runner (the manager)
+	// has an executing build, running or canceling, else "idle"
+	// (lib/api/ci/helpers/runner_job_execution_status_helper.rb,
+	// `with_executing_builds`). Introduced with RunnerCreatedAt (snapshot
+	// dbabd9d3, ≈18.2); the 17.1–17.9 RunnerManager entity has 10 keys.
+	JobExecutionStatus bool `json:"job_execution_status"`
+
+	// RunnerIPAddress: the list entity's ip_address is the runner's last
+	// address (16.x: `expose :ip_address`, cached_attr_reader of
+	// Ci::Runner, set by every authenticate_runner! heartbeat). Off, it is
+	// always null: `expose(:ip_address) { nil }` (lib/api/entities/ci/runner.rb,
+	// snapshot fc0d8fd4; the API docs announce the change for 17.0). The
+	// key is sent in every release.
+	RunnerIPAddress bool `json:"runner_ip_address"`
+
+	// DetailsInfoFromManager: RunnerDetails' version, revision, platform
+	// and architecture come from the most recently contacted runner
+	// manager (`runner.runner_managers.order_contacted_at_desc.first`,
+	// lib/api/entities/ci/runner_details.rb at the 17.0 snapshot 58340cfe,
+	// issue 457128). Off (16.x), they are the runner's own cached columns,
+	// which Ci::Runner#heartbeat(values, update_contacted_at:) fills on
+	// every authenticate_runner!, a glrt- verify included
+	// (lib/api/ci/helpers/runner.rb, 16.x).
+	DetailsInfoFromManager bool `json:"details_info_from_manager"`
+
+	// MaintenanceNoteToUpdaters: RunnerDetails' maintenance_note is null
+	// for readers who may not update the runner (`runner.maintenance_note
+	// if options[:current_user].can?(:update_runner, runner)`, the fix of
+	// security issue 551957, reported 2025-06-01). Off, every reader of the
+	// details gets the note (`expose :maintenance_note`, 17.0 snapshot
+	// 58340cfe, 17.9 snapshot 800235cc; exposed since 16.10, MR 144482).
+	// On for 18.5 as PROBABLE, not verified: the fix is in the 18.6
+	// development snapshot 0286e4c6, the 18.5 release was not pinned.
+	MaintenanceNoteToUpdaters bool `json:"maintenance_note_to_updaters"`
+
+	// VerifyContacts: POST /runners/verify of a glrt- token contacts the
+	// runner and its manager like any other authenticate_runner!. Off
+	// (15.10–17.9), a runner created in the UI is contacted only when it
+	// polls: `authenticate_runner!(update_contacted_at:
+	// !registering_created_runner)` (lib/api/ci/runner.rb, MR 113753;
+	// manager side MR 133858). At snapshot dbabd9d3 (≈18.2, before
+	// 2025-10-09) Ci::Runner#heartbeat has lost its update_contacted_at
+	// switch and the verify spec replaced "does not update contacted_at"
+	// by "does not update creation_state"; the newest lib/api/ci/runner.rb
+	// calls a bare authenticate_runner!. On for 18.5 as PROBABLE (bracketed
+	// between 17.9 and ≈18.2 snapshots; the MR was not found).
+	VerifyContacts bool `json:"verify_contacts"`
+
 	// PATSelf: GET /personal_access_tokens/self exists
 	// (lib/api/personal_access_tokens/self_information.rb). It does in every
 	// named profile; off, the path is an unknown route (404), as an older
@@ -140,37 +205,46 @@ var profiles = []Profile{
 	{
 		Version:                     "16.11",
 		RegistrationTokensByDefault: true,
+		RunnerIPAddress:             true,
 		OrphanedRunner:              OrphanServed,
 		RunnerStaleAfter:            Period{Months: 3},
 		RunnerNotFound:              "404 Not found",
 		PATSelf:                     true,
 	},
 	{
-		Version:          "17.0",
-		OrphanedRunner:   OrphanServed,
-		RunnerStaleAfter: Period{Months: 3},
-		RunnerNotFound:   "404 Not found",
-		PATSelf:          true,
+		Version:                "17.0",
+		OrphanedRunner:         OrphanServed,
+		RunnerStaleAfter:       Period{Months: 3},
+		DetailsInfoFromManager: true,
+		RunnerNotFound:         "404 Not found",
+		PATSelf:                true,
 	},
 	{
-		Version:              "17.9",
-		ManagersRoute:        true,
-		ManageRunnerScope:    true,
-		OrphanedRunner:       OrphanForbidden,
-		RunnerStaleAfter:     Period{Days: 7},
-		PartitionTokenPrefix: true,
-		RunnerNotFound:       "404 Not found",
-		PATSelf:              true,
+		Version:                "17.9",
+		ManagersRoute:          true,
+		ManageRunnerScope:      true,
+		OrphanedRunner:         OrphanForbidden,
+		RunnerStaleAfter:       Period{Days: 7},
+		PartitionTokenPrefix:   true,
+		DetailsInfoFromManager: true,
+		RunnerNotFound:         "404 Not found",
+		PATSelf:                true,
 	},
 	{
-		Version:              "18.5",
-		ManagersRoute:        true,
-		ManageRunnerScope:    true,
-		OrphanedRunner:       OrphanForbidden,
-		RunnerStaleAfter:     Period{Days: 7},
-		PartitionTokenPrefix: true,
-		RunnerNotFound:       "404 Not found",
-		PATSelf:              true,
+		Version:                   "18.5",
+		ManagersRoute:             true,
+		ManageRunnerScope:         true,
+		OrphanedRunner:            OrphanForbidden,
+		RunnerStaleAfter:          Period{Days: 7},
+		PartitionTokenPrefix:      true,
+		RunnerCreatedAt:           true,
+		RunnerCreatedBy:           true,
+		JobExecutionStatus:        true,
+		DetailsInfoFromManager:    true,
+		MaintenanceNoteToUpdaters: true,
+		VerifyContacts:            true,
+		RunnerNotFound:            "404 Not found",
+		PATSelf:                   true,
 	},
 }
 

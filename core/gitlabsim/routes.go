@@ -99,6 +99,7 @@ var routes = []route{
 	{"GET", "/runners/:id/managers", "managers", false, byPAT, runnersByID, (*Sim).listManagers, "lib/api/ci/runners.rb GET /runners/:id/managers (17.1, MR 153715)", func(p Profile) bool { return p.ManagersRoute }},
 	{"GET", "/groups/:id/runners", "list", false, byPAT, runnersLists, (*Sim).listGroupRunners, "lib/api/ci/runners.rb GET /groups/:id/runners", nil},
 	{"GET", "/projects/:id/runners", "list", false, byPAT, runnersLists, (*Sim).listProjectRunners, "lib/api/ci/runners.rb GET /projects/:id/runners", nil},
+	{"POST", "/projects/:id/runners", "assign", true, byPAT, runnersLists, (*Sim).assignRunner, "lib/api/ci/runners.rb POST /projects/:id/runners + app/services/ci/runners/assign_runner_service.rb", nil},
 	{"GET", "/groups/:id", "group", false, byPAT, plainAPI, (*Sim).getGroup, "lib/api/groups.rb GET /groups/:id", nil},
 	{"GET", "/projects/:id", "project", false, byPAT, plainAPI, (*Sim).getProject, "lib/api/projects.rb GET /projects/:id", nil},
 	{"GET", "/personal_access_tokens/self", "pat-self", false, byPAT, anyScope, (*Sim).patSelf, "lib/api/personal_access_tokens/self_information.rb", func(p Profile) bool { return p.PATSelf }},

@@ -3,6 +3,7 @@ package gitlabsim
 import (
 	"net"
 	"net/http"
+	"time"
 )
 
 // Endpoints authenticated by a runner's own token or a registration token
@@ -51,9 +52,15 @@ func (s *Sim) runnerFromToken(c *call) (*Runner, bool) {
 // one; Ci::Runner#ensure_manager) filled with the runner's info (version,
 // revision, platform, architecture) and address, and contacted when
 // contacted (Ci::RunnerManager#heartbeat). Contacts go through touch
-// (clock.go). Callers hold s.mu.
+// (clock.go). The runner's own info and address are recorded too, whether
+// contacted or not: 16.x's `current_runner.heartbeat(runner_details,
+// update_contacted_at:)` merges them into the runner's cache on every
+// authenticate_runner!; later releases no longer do (the values then
+// simply stay unread: Profile.RunnerIPAddress, Profile.DetailsInfoFromManager).
+// Callers hold s.mu.
 func (s *Sim) heartbeat(c *call, r *Runner, withManager, contacted bool) {
 	now := s.now()
+	setInfo(c, &r.Version, &r.Revision, &r.Platform, &r.Architecture, &r.IPAddress)
 	if contacted {
 		s.touch(&r.ContactedAt, &r.contactedDB, now)
 	}
@@ -63,20 +70,27 @@ func (s *Sim) heartbeat(c *call, r *Runner, withManager, contacted bool) {
 	sid, _ := c.params["system_id"].(string)
 	sid = s.ensureManager(r, sid)
 	m := r.Managers[sid]
+	setInfo(c, &m.Version, &m.Revision, &m.Platform, &m.Architecture, &m.IPAddress)
+	if contacted {
+		s.touch(&m.ContactedAt, &m.contactedDB, now)
+	}
+	r.Managers[sid] = m
+}
+
+// setInfo copies the request's runner details (get_runner_details_from_request:
+// info's version, revision, platform and architecture, and the address the
+// request came from) into the fields given.
+func setInfo(c *call, version, revision, platform, architecture, ip *string) {
 	if info, ok := c.params["info"].(map[string]any); ok {
-		for key, dst := range map[string]*string{"version": &m.Version, "revision": &m.Revision, "platform": &m.Platform, "architecture": &m.Architecture} {
+		for key, dst := range map[string]*string{"version": version, "revision": revision, "platform": platform, "architecture": architecture} {
 			if v, ok := info[key].(string); ok {
 				*dst = v
 			}
 		}
 	}
 	if host, _, err := net.SplitHostPort(c.r.RemoteAddr); err == nil {
-		m.IPAddress = host
+		*ip = host
 	}
-	if contacted {
-		s.touch(&m.ContactedAt, &m.contactedDB, now)
-	}
-	r.Managers[sid] = m
 }
 
 // orphanedMessage is the reason GitLab gives for a runner without an owner.
@@ -126,6 +140,10 @@ func (s *Sim) register(c *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := &Runner{AccessLevel: "not_protected", Legacy: true, RunUntagged: true}
+	// `attributes_for_keys(%w[name], params['info'])`: the runner's name.
+	if info, ok := c.params["info"].(map[string]any); ok {
+		r.Name, _ = info["name"].(string)
+	}
 	allowed := s.regTokens
 	switch {
 	case token != "" && token == s.opts.RegistrationToken:
@@ -192,11 +210,11 @@ func (s *Sim) projectByToken(token string) *Project {
 
 // verify checks a runner token (POST /runners/verify) and answers
 // RunnerRegistrationDetails. It records a runner manager for the system_id
-// (authenticate_runner! ensures one), but a runner created in the UI
-// (glrt- token) is contacted neither as runner (MR 113753) nor as manager
-// (MR 133858) until it polls for jobs: `authenticate_runner!(update_contacted_at:
-// !registering_created_runner)`. An orphaned runner gets
-// Profile.OrphanedRunner's answer.
+// (authenticate_runner! ensures one), but, unless Profile.VerifyContacts,
+// a runner created in the UI (glrt- token) is contacted neither as runner
+// (MR 113753) nor as manager (MR 133858) until it polls for jobs:
+// `authenticate_runner!(update_contacted_at: !registering_created_runner)`.
+// An orphaned runner gets Profile.OrphanedRunner's answer.
 func (s *Sim) verify(c *call) {
 	r, ok := s.runnerFromToken(c)
 	if !ok {
@@ -206,7 +224,7 @@ func (s *Sim) verify(c *call) {
 	if s.refuseOrphan(c, r) {
 		return
 	}
-	contacted := !createdRunnerToken(r.Token)
+	contacted := !createdRunnerToken(r.Token) || s.profile.VerifyContacts
 	if s.unknownOwner(r) {
 		// current_runner.heartbeat runs before current_runner_manager raises.
 		s.heartbeat(c, r, false, contacted)
@@ -259,7 +277,11 @@ func (s *Sim) deleteByToken(c *call) {
 // several hosts. `authenticate_runner!(ensure_runner_manager: false)`
 // contacts the runner, not a manager. A system id the runner has no
 // manager for is `not_found!('Runner manager not found')`, which GitLab
-// words "404 Runner manager not found Not Found".
+// words "404 Runner manager not found Not Found". When the runner's last
+// manager goes, GitLab clears the runner's contacted_at, cache and column
+// (Ci::Runners::UnregisterRunnerManagerService: `runner.clear_heartbeat if
+// runner.runner_managers.empty?`, MR 140572, every supported release): the
+// runner then reads as never contacted.
 func (s *Sim) deleteManager(c *call) {
 	if _, ok := c.params["token"].(string); ok {
 		if _, ok := c.params["system_id"].(string); !ok {
@@ -282,6 +304,11 @@ func (s *Sim) deleteManager(c *call) {
 		return
 	}
 	delete(r.Managers, sid)
+	if len(r.Managers) == 0 {
+		// Ci::Runner#clear_heartbeat: merge_cache_attributes and
+		// update_columns of contacted_at: nil, at once.
+		r.ContactedAt, r.contactedDB = time.Time{}, time.Time{}
+	}
 	c.w.WriteHeader(http.StatusNoContent)
 }
 

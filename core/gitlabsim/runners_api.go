@@ -143,7 +143,7 @@ func (s *Sim) listManagers(c *call) {
 	now := s.now()
 	out := []map[string]any{}
 	for _, m := range ms {
-		out = append(out, managerEntity(m, now))
+		out = append(out, s.managerEntity(r, m, now))
 	}
 	writeJSON(c.w, http.StatusOK, out)
 }
@@ -187,15 +187,17 @@ func (s *Sim) updateRunner(c *call) {
 	writeJSON(c.w, http.StatusOK, s.runnerDetailsEntity(r, c.actor, s.now()))
 }
 
-// deleteByID is DELETE /runners/:id (authenticate_delete_runner!).
+// deleteByID is DELETE /runners/:id (authenticate_delete_runner!, then
+// Ci::Runners::UnregisterRunnerService: the runner goes for every project
+// it is assigned to).
 func (s *Sim) deleteByID(c *call) {
 	r, ok := s.findRunner(c)
 	if !ok {
 		return
 	}
 	defer s.mu.Unlock()
-	if !s.canDeleteRunner(c.actor, r) {
-		forbidden(c.w, "No access granted")
+	if reason := s.deleteRefusal(c.actor, r); reason != "" {
+		forbidden(c.w, reason)
 		return
 	}
 	delete(s.runners, r.ID)
@@ -259,20 +261,16 @@ func (s *Sim) listGroupRunners(c *call) {
 }
 
 // listProjectRunners is GET /projects/:id/runners: Ci::Runner.owned_or_instance_wide,
-// the project's own runners, its groups' runners and instance runners (group
-// and shared runners are enabled on every simulated project). Needs
+// every project runner assigned to the project (`belonging_to_project`,
+// ci_runner_projects: also runners another project owns), the runners of
+// the project's group and its ancestors, and instance runners (group and
+// shared runners are enabled on every simulated project). Needs
 // :read_project_runners, which project_policy.rb gives maintainers.
 func (s *Sim) listProjectRunners(c *call) {
 	s.mu.Lock()
-	p := s.findProject(c.actor, c.seg)
-	if p == nil {
+	p, ok := s.projectForRunners(c)
+	if !ok {
 		s.mu.Unlock()
-		notFound(c.w, "Project")
-		return
-	}
-	if !c.actor.admin && s.projectAccess(c.actor.user, p) < Maintainer {
-		s.mu.Unlock()
-		forbidden(c.w, "")
 		return
 	}
 	ids := s.groupAndAncestors(s.groupByPath(p.parentPath()))
@@ -280,12 +278,94 @@ func (s *Sim) listProjectRunners(c *call) {
 	s.list(c, func(r *Runner) bool {
 		switch r.RunnerType {
 		case "project_type":
-			return r.ProjectID == p.ID
+			return slices.Contains(r.projectIDs(), p.ID)
 		case "group_type":
 			return ids[r.GroupID]
 		}
 		return true
 	})
+}
+
+// projectForRunners is the before filter of lib/api/ci/runners.rb's
+// projects resource: find_project! (404 "404 Project Not Found") and
+// `authorize! :read_project_runners` (maintainers; 403 "403 Forbidden").
+// Callers hold s.mu.
+func (s *Sim) projectForRunners(c *call) (*Project, bool) {
+	p := s.findProject(c.actor, c.seg)
+	if p == nil {
+		notFound(c.w, "Project")
+		return nil, false
+	}
+	if !c.actor.admin && s.projectAccess(c.actor.user, p) < Maintainer {
+		forbidden(c.w, "")
+		return nil, false
+	}
+	return p, true
+}
+
+// assignRunner is POST /projects/:id/runners (lib/api/ci/runners.rb,
+// "Assign a runner to project"): after the resource's before filter,
+// Grape's `requires :runner_id, type: Integer`, `authorize! :create_runner,
+// user_project` (maintainers, as :read_project_runners), get_runner (404
+// "404 Not found"), then authenticate_enable_runner!: a group runner is 403
+// "Runner is a group runner"; administrators pass; otherwise a locked
+// runner is 403 "Runner is locked" and one the user may not assign 403 "No
+// access granted". Ci::Runners::AssignRunnerService then adds the
+// ci_runner_projects row (Ci::Runner#assign_to); its errors are
+// render_api_error_with_reason!(:bad_request, message, reason). The answer
+// is 201 with the runner as Entities::Ci::Runner.
+func (s *Sim) assignRunner(c *call) {
+	s.mu.Lock()
+	p, ok := s.projectForRunners(c)
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if _, present := c.params["runner_id"]; !present {
+		paramError(c.w, "runner_id is missing")
+		return
+	}
+	id, ok := intParam(c.params, "runner_id")
+	if !ok {
+		paramError(c.w, "runner_id is invalid")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runners[id]
+	if !ok {
+		apiError(c.w, http.StatusNotFound, s.profile.RunnerNotFound)
+		return
+	}
+	switch {
+	case r.RunnerType == "group_type":
+		forbidden(c.w, "Runner is a group runner")
+		return
+	case c.actor.admin:
+	case r.Locked:
+		forbidden(c.w, "Runner is locked")
+		return
+	case !s.assignable(c.actor, r):
+		forbidden(c.w, "No access granted")
+		return
+	}
+	switch {
+	case r.RunnerType == "instance_type":
+		// Ci::Runner#assign_to raises ArgumentError ("Transitioning an
+		// instance runner to a project runner is not supported"), which
+		// nothing rescues.
+		apiError(c.w, http.StatusInternalServerError, "500 Internal Server Error")
+		return
+	case slices.Contains(r.projectIDs(), p.ID):
+		// Ci::RunnerProject's uniqueness validation fails inside assign_to,
+		// which adds the message to errors[:assign_to] (wording inferred,
+		// not run).
+		apiError(c.w, http.StatusBadRequest, "Assign to Validation failed: Runner has already been taken - runner_error")
+		return
+	}
+	r.AssignedProjectIDs = append(r.AssignedProjectIDs, p.ID)
+	writeJSON(c.w, http.StatusCreated, s.runnerEntity(r, s.now()))
 }
 
 var (

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -322,8 +323,9 @@ func (s *Sim) AddProject(p Project) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p.FullPath = strings.Trim(p.FullPath, "/")
+	p.createdAt = s.now()
 	if old := s.projectByPath(p.FullPath); old != nil && p.ID == 0 {
-		p.ID = old.ID
+		p.ID, p.createdAt = old.ID, old.createdAt
 	}
 	if p.ID == 0 {
 		p.ID = s.freeNamespaceID()
@@ -521,6 +523,22 @@ func (s *Sim) AddManager(id int64, systemID string) bool {
 	return s.UpdateRunner(id, func(r *Runner) { s.ensureManager(r, systemID) })
 }
 
+// AssignRunner assigns a project runner to one more project, as a
+// maintainer of both would with POST /projects/:id/runners (a new
+// ci_runner_projects row). It reports false for a runner or project that
+// does not exist, a runner that is not a project runner, or one already
+// assigned there.
+func (s *Sim) AssignRunner(id, projectID int64) bool {
+	s.lockState()
+	defer s.mu.Unlock()
+	r, ok := s.runners[id]
+	if !ok || s.projects[projectID] == nil || r.RunnerType != "project_type" || slices.Contains(r.projectIDs(), projectID) {
+		return false
+	}
+	r.AssignedProjectIDs = append(r.AssignedProjectIDs, projectID)
+	return true
+}
+
 // RotateToken does what gitlab-runner does when a token nears expiry
 // (POST /runners/reset_authentication_token) and returns the new token.
 func (s *Sim) RotateToken(id int64) (string, time.Time, bool) {
@@ -625,7 +643,11 @@ func (s *Sim) RequestCounts() RequestCounts {
 // MutatingRequests counts logged requests that change GitLab's state.
 func (s *Sim) MutatingRequests() int { return s.RequestCounts().Mutating }
 
-// byToken finds the runner a valid (not expired) token belongs to.
+// byToken finds the runner a valid (not expired) token belongs to. A token
+// expires only once its expiry is past: `token_expires_at >= NOW()` still
+// finds it (TokenAuthenticatableStrategies::Base#not_expired, and
+// #expired? is `exp.past?`, i.e. exp < now), so a token is valid at the
+// very instant of token_expires_at.
 func (s *Sim) byToken(token string) *Runner {
 	if token == "" {
 		return nil
@@ -633,7 +655,7 @@ func (s *Sim) byToken(token string) *Runner {
 	now := s.now()
 	for _, r := range s.runners {
 		if r.Token == token {
-			if !r.TokenExpiresAt.IsZero() && !now.Before(r.TokenExpiresAt) {
+			if !r.TokenExpiresAt.IsZero() && now.After(r.TokenExpiresAt) {
 				return nil
 			}
 			return r

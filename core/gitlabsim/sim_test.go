@@ -138,6 +138,10 @@ func TestTotalsLeftOutAboveTenThousand(t *testing.T) {
 
 func TestManagersRecordEachHost(t *testing.T) {
 	s, srv := newServer(t)
+	// 17.9: a glrt- verify contacts nothing (TestWhichRequestsAreContacts has every release).
+	if err := s.SetVersion("17.9"); err != nil {
+		t.Fatal(err)
+	}
 	created := do(t, srv, "POST", "/api/v4/user/runners", "adm-token-1", map[string]any{"runner_type": "instance_type"})
 	token := created.body["token"].(string)
 	id := int64(created.body["id"].(float64))

@@ -67,6 +67,8 @@ type Project struct {
 	Name              string                 `json:"name,omitempty"`
 	Members           map[string]AccessLevel `json:"members,omitempty"`
 	RegistrationToken string                 `json:"registration_token,omitempty"`
+
+	createdAt time.Time
 }
 
 func (g Group) parentPath() string   { return parentOf(g.FullPath) }
@@ -118,6 +120,11 @@ type Runner struct {
 	Token           string
 	TokenExpiresAt  time.Time // zero: never
 	CreatedAt       time.Time
+	// AssignedProjectIDs are the projects a project runner was assigned
+	// to after ProjectID, its owner (the first of its ci_runner_projects
+	// rows, Ci::Runner#owner_project): POST /projects/:id/runners or
+	// AssignRunner, in order.
+	AssignedProjectIDs []int64
 	// ContactedAt is the runner's last heartbeat (zero: never contacted).
 	// The copies Runner and Runners return hold it as GitLab's API shows
 	// it at that moment: the last heartbeat for 24 hours, then the value
@@ -125,6 +132,15 @@ type Runner struct {
 	ContactedAt time.Time
 	// CreatorID is the user who created the runner (runner creation workflow).
 	CreatorID int64
+	// Name is ci_runners.name: the info[name] a legacy registration
+	// (POST /runners) sent, else empty.
+	Name string
+	// IPAddress, Version, Revision, Platform and Architecture are the
+	// runner's own cached columns, which Ci::Runner#heartbeat(values) of
+	// 16.x fills from every runner-token request (the request's address
+	// and its info). Profile.RunnerIPAddress and
+	// Profile.DetailsInfoFromManager say whether the API shows them.
+	IPAddress, Version, Revision, Platform, Architecture string
 	// Legacy is true for runners registered with a registration token.
 	Legacy bool
 	// Orphaned runners lost the group or project that owned them (a nil
@@ -159,6 +175,7 @@ type Manager struct {
 func (r *Runner) clone() Runner {
 	c := *r
 	c.TagList = append([]string(nil), r.TagList...)
+	c.AssignedProjectIDs = append([]int64(nil), r.AssignedProjectIDs...)
 	c.Managers = make(map[string]Manager, len(r.Managers))
 	for k, v := range r.Managers {
 		c.Managers[k] = v
@@ -176,3 +193,15 @@ func (r *Runner) view(now time.Time) Runner {
 	}
 	return c
 }
+
+// projectIDs lists the projects a project runner is assigned to, its owner
+// first (runner.runner_projects); none for other runners.
+func (r *Runner) projectIDs() []int64 {
+	if r.RunnerType != "project_type" || r.ProjectID == 0 {
+		return nil
+	}
+	return append([]int64{r.ProjectID}, r.AssignedProjectIDs...)
+}
+
+// multiProject is Ci::Runner#belongs_to_more_than_one_project?.
+func (r *Runner) multiProject() bool { return len(r.projectIDs()) > 1 }

@@ -134,30 +134,53 @@ func (s *Sim) restStatus(r *Runner, now time.Time) string {
 
 func online(t, now time.Time) bool { return !t.IsZero() && now.Sub(t) < onlineContactTimeout }
 
-// runnerEntity is Entities::Ci::Runner, the list entity: no tag_list, no
-// settings, no contacted_at (only RunnerDetails has it), ip_address always
-// null.
+// runnerEntity is Entities::Ci::Runner (lib/api/entities/ci/runner.rb),
+// the list entity: no tag_list, no settings, no contacted_at (only
+// RunnerDetails has it). What differs between releases are profile
+// switches: ip_address (Profile.RunnerIPAddress), created_by and
+// created_at (Profile.RunnerCreatedBy, Profile.RunnerCreatedAt),
+// job_execution_status (Profile.JobExecutionStatus). The key sets each
+// release sends are the table of keysets_test.go.
 func (s *Sim) runnerEntity(r *Runner, now time.Time) map[string]any {
-	return map[string]any{
-		"id":                   r.ID,
-		"description":          r.Description,
-		"ip_address":           nil,
-		"active":               !r.Paused,
-		"paused":               r.Paused,
-		"is_shared":            r.RunnerType == "instance_type",
-		"runner_type":          r.RunnerType,
-		"name":                 nil,
-		"online":               online(seen(r.ContactedAt, r.contactedDB, now), now),
-		"created_at":           timeJSON(r.CreatedAt),
-		"status":               s.restStatus(r, now),
-		"job_execution_status": "idle",
+	m := map[string]any{
+		"id":          r.ID,
+		"description": r.Description,
+		"ip_address":  nil,
+		"active":      !r.Paused,
+		"paused":      r.Paused,
+		"is_shared":   r.RunnerType == "instance_type",
+		"runner_type": r.RunnerType,
+		"name":        nullable(r.Name),
+		"online":      online(seen(r.ContactedAt, r.contactedDB, now), now),
+		"status":      s.restStatus(r, now),
 	}
+	if s.profile.RunnerIPAddress {
+		m["ip_address"] = nullable(r.IPAddress)
+	}
+	// `if: Ability.allowed?(current_user, :read_user, runner.creator)`: any
+	// signed-in user may read a user; a runner without a creator (legacy
+	// registration, or its creator deleted) has a nil subject, which no
+	// policy allows, so no key at all.
+	if u := s.userByID(r.CreatorID); s.profile.RunnerCreatedBy && u != nil {
+		m["created_by"] = s.userBasicEntity(u)
+	}
+	if s.profile.RunnerCreatedAt {
+		m["created_at"] = timeJSON(r.CreatedAt)
+	}
+	if s.profile.JobExecutionStatus {
+		m["job_execution_status"] = s.jobExecutionStatus(r.ID, "")
+	}
+	return m
 }
 
-// runnerDetailsEntity is Entities::Ci::RunnerDetails. maintenance_note is
-// only shown to users who may update the runner; groups lists the owning
-// group as BasicGroupDetails; version & co come from the most recently
-// contacted manager.
+// runnerDetailsEntity is Entities::Ci::RunnerDetails
+// (lib/api/entities/ci/runner_details.rb): the list entity plus the
+// settings, version & co (from the most recently contacted manager, or the
+// runner's own columns: Profile.DetailsInfoFromManager), contacted_at,
+// maintenance_note (null for readers who may not update the runner where
+// Profile.MaintenanceNoteToUpdaters), projects as BasicProjectDetails and
+// groups as BasicGroupDetails — for administrators all of them, for
+// others those they are a member of.
 func (s *Sim) runnerDetailsEntity(r *Runner, a actor, now time.Time) map[string]any {
 	m := s.runnerEntity(r, now)
 	m["tag_list"] = append([]string{}, r.TagList...)
@@ -169,28 +192,41 @@ func (s *Sim) runnerDetailsEntity(r *Runner, a actor, now time.Time) map[string]
 		m["maximum_timeout"] = r.MaximumTimeout
 	}
 	m["maintenance_note"] = nil
-	if s.canUpdateRunner(a, r) && r.MaintenanceNote != "" {
+	if (!s.profile.MaintenanceNoteToUpdaters || s.canUpdateRunner(a, r)) && r.MaintenanceNote != "" {
 		m["maintenance_note"] = r.MaintenanceNote
 	}
-	// latest_runner_manager: order_contacted_at_desc (NULLs last) on the column.
-	var latest *Manager
-	for _, mg := range r.Managers {
-		if latest == nil || mg.contactedDB.After(latest.contactedDB) ||
-			(mg.contactedDB.Equal(latest.contactedDB) && mg.ID > latest.ID) {
-			mg := mg
-			latest = &mg
+	if s.profile.DetailsInfoFromManager {
+		// latest_runner_manager: order_contacted_at_desc (NULLs last) on the column.
+		var latest *Manager
+		for _, mg := range r.Managers {
+			if latest == nil || mg.contactedDB.After(latest.contactedDB) ||
+				(mg.contactedDB.Equal(latest.contactedDB) && mg.ID > latest.ID) {
+				mg := mg
+				latest = &mg
+			}
 		}
-	}
-	for _, k := range []string{"version", "revision", "platform", "architecture"} {
-		m[k] = nil
-	}
-	if latest != nil {
-		m["version"], m["revision"], m["platform"], m["architecture"] = nullable(latest.Version), nullable(latest.Revision), nullable(latest.Platform), nullable(latest.Architecture)
+		for _, k := range []string{"version", "revision", "platform", "architecture"} {
+			m[k] = nil
+		}
+		if latest != nil {
+			m["version"], m["revision"], m["platform"], m["architecture"] = nullable(latest.Version), nullable(latest.Revision), nullable(latest.Platform), nullable(latest.Architecture)
+		}
+	} else {
+		m["version"], m["revision"], m["platform"], m["architecture"] = nullable(r.Version), nullable(r.Revision), nullable(r.Platform), nullable(r.Architecture)
 	}
 	m["contacted_at"] = timeJSON(seen(r.ContactedAt, r.contactedDB, now))
+	projects := []any{}
+	for _, id := range r.projectIDs() {
+		// `can_read_all_resources?` ? runner.projects :
+		// current_user.authorized_projects.where(id: runner's projects).
+		if p := s.projects[id]; p != nil && (a.admin || s.projectAccess(a.user, p) > 0) {
+			projects = append(projects, s.basicProjectDetails(p, a))
+		}
+	}
+	m["projects"] = projects
 	groups := []any{}
 	if g := s.groupByID(r.GroupID); g != nil && (a.admin || s.groupAccess(a.user, g) > 0) {
-		groups = append(groups, map[string]any{"id": g.ID, "web_url": s.webURL(g.FullPath), "name": groupName(g)})
+		groups = append(groups, map[string]any{"id": g.ID, "web_url": s.webURL("groups/" + g.FullPath), "name": groupName(g)})
 	}
 	m["groups"] = groups
 	return m
@@ -207,7 +243,8 @@ func nullable(s string) any {
 // Ci::HasRunnerStatus#status: stale when created_at and contacted_at are
 // both at least Ci::RunnerManager::STALE_TIMEOUT (7 days) old, else
 // never_contacted, online (contact within 2 hours) or offline.
-func managerEntity(m Manager, now time.Time) map[string]any {
+// job_execution_status only where Profile.JobExecutionStatus.
+func (s *Sim) managerEntity(r *Runner, m Manager, now time.Time) map[string]any {
 	contacted := seen(m.ContactedAt, m.contactedDB, now)
 	status := "offline"
 	switch {
@@ -218,19 +255,90 @@ func managerEntity(m Manager, now time.Time) map[string]any {
 	case online(contacted, now):
 		status = "online"
 	}
-	return map[string]any{
-		"id":                   m.ID,
-		"system_id":            m.SystemID,
-		"version":              nullable(m.Version),
-		"revision":             nullable(m.Revision),
-		"platform":             nullable(m.Platform),
-		"architecture":         nullable(m.Architecture),
-		"created_at":           timeJSON(m.CreatedAt),
-		"contacted_at":         timeJSON(contacted),
-		"ip_address":           nullable(m.IPAddress),
-		"status":               status,
-		"job_execution_status": "idle",
+	e := map[string]any{
+		"id":           m.ID,
+		"system_id":    m.SystemID,
+		"version":      nullable(m.Version),
+		"revision":     nullable(m.Revision),
+		"platform":     nullable(m.Platform),
+		"architecture": nullable(m.Architecture),
+		"created_at":   timeJSON(m.CreatedAt),
+		"contacted_at": timeJSON(contacted),
+		"ip_address":   nullable(m.IPAddress),
+		"status":       status,
 	}
+	if s.profile.JobExecutionStatus {
+		e["job_execution_status"] = s.jobExecutionStatus(r.ID, m.SystemID)
+	}
+	return e
+}
+
+// basicProjectDetails is Entities::BasicProjectDetails
+// (lib/api/entities/basic_project_details.rb) of a project the caller may
+// see: Entities::ProjectIdentity's keys, default_branch, readme_url and
+// forks_count when the caller may :read_code (Reporter and up),
+// repository_storage for administrators (:change_repository_storage),
+// namespace as Entities::NamespaceBasic. license and custom_attributes
+// are only sent on request, which runner details never make. The
+// simulator's projects have empty repositories: no README, no topics,
+// no stars, no forks.
+func (s *Sim) basicProjectDetails(p *Project, a actor) map[string]any {
+	name := p.Name
+	if name == "" {
+		name = lastSegment(p.FullPath)
+	}
+	withNamespace := name
+	var ns any
+	if g := s.groupByPath(p.parentPath()); g != nil {
+		withNamespace = s.groupFullName(g) + " / " + name
+		var parent any
+		if pg := s.groupByPath(g.parentPath()); pg != nil {
+			parent = pg.ID
+		}
+		ns = map[string]any{"id": g.ID, "name": groupName(g), "path": lastSegment(g.FullPath), "kind": "group",
+			"full_path": g.FullPath, "parent_id": parent, "avatar_url": nil, "web_url": s.webURL("groups/" + g.FullPath)}
+	}
+	e := map[string]any{
+		"id": p.ID, "description": nil, "name": name, "name_with_namespace": withNamespace,
+		"path": lastSegment(p.FullPath), "path_with_namespace": p.FullPath, "created_at": timeJSON(p.createdAt),
+		"tag_list": []string{}, "topics": []string{},
+		"ssh_url_to_repo":  "git@gitlab.example.com:" + p.FullPath + ".git",
+		"http_url_to_repo": s.webURL(p.FullPath + ".git"),
+		"web_url":          s.webURL(p.FullPath),
+		"avatar_url":       nil, "star_count": 0, "last_activity_at": timeJSON(p.createdAt),
+		"namespace": ns,
+	}
+	if a.admin || s.projectAccess(a.user, p) >= Reporter {
+		e["default_branch"] = "main"
+		e["readme_url"] = nil
+		e["forks_count"] = 0
+	}
+	if a.admin {
+		e["repository_storage"] = "default"
+	}
+	return e
+}
+
+// groupFullName is Namespace#full_name (human_name): the names of the
+// group's ancestors and its own, joined by " / ".
+func (s *Sim) groupFullName(g *Group) string {
+	var names []string
+	for ; g != nil; g = s.groupByPath(g.parentPath()) {
+		names = append([]string{groupName(g)}, names...)
+	}
+	return strings.Join(names, " / ")
+}
+
+// userBasicEntity is Entities::UserBasic as GitLab 18 sends it (a runner's
+// created_by): UserSafe's id, username, public_email and name, then state,
+// locked, avatar_url and web_url.
+func (s *Sim) userBasicEntity(u *User) map[string]any {
+	name := u.Name
+	if name == "" {
+		name = u.Username
+	}
+	return map[string]any{"id": u.ID, "username": u.Username, "public_email": nil, "name": name,
+		"state": "active", "locked": false, "avatar_url": nil, "web_url": s.webURL(u.Username)}
 }
 
 // patEntity is Entities::PersonalAccessTokenWithLastUsedIps; expires_at is
