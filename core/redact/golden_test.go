@@ -25,7 +25,7 @@ func redactByName(name, text string) string {
 }
 
 // goldens are the inputs of testdata/keys with their expected outputs
-// (NAME.want); the action plugin's copy is held to the same files.
+// (NAME.want).
 func goldens(t *testing.T) map[string][2]string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", "keys", "*"))
