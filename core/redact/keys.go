@@ -1,6 +1,10 @@
 package redact
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
 
 // RunnerSecret is a setting of gitlab-runner's config.toml (or of this
 // tool's template) whose value is a secret, or a list whose NAME=value
@@ -63,8 +67,10 @@ var (
 
 // words splits a key or variable name into lower-case words: at every
 // character that is not an ASCII letter or digit, and where camel case
-// starts a new word (SecretKey, ServerSideEncryptionKeyID).
+// starts a new word (SecretKey, ServerSideEncryptionKeyID). The name is
+// first folded as gitlab-runner's decoder compares it (foldASCII).
 func words(name string) []string {
+	name = foldASCII(name)
 	var out []string
 	var cur []byte
 	flush := func() {
@@ -97,7 +103,9 @@ func words(name string) []string {
 // IsSecretKey reports a key whose value is a secret, whatever its shape:
 // token, personal_access_token, bearer_token, password, SecretKey,
 // sentry_dsn, ... (see RunnerSecrets), but not a key that names a file,
-// path or time (*_file, *_path, *_at).
+// path or time (*_file, *_path, *_at). Names are compared as
+// gitlab-runner's decoder compares them, after simple case folding: a
+// look-alike such as "paſſword" is the setting it stands for.
 func IsSecretKey(key string) bool { return secretName(key, false) }
 
 // IsSecretName reports an environment variable (or driver option) name
@@ -140,8 +148,8 @@ func envEntry(s string) (name, value string, ok bool) {
 	}
 	for i, r := range n {
 		switch {
-		case r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z':
-		case i > 0 && (r >= '0' && r <= '9' || r == '.' || r == '-'):
+		case r == '_' || unicode.IsLetter(r):
+		case i > 0 && (unicode.IsDigit(r) || r == '.' || r == '-'):
 		default:
 			return "", "", false
 		}
@@ -158,4 +166,38 @@ func SecretEntry(s string) (shown string, secret bool) {
 		return s, false
 	}
 	return name + "=" + Placeholder, true
+}
+
+// foldASCII replaces each character beyond ASCII that Unicode simple case
+// folding equates with an ASCII letter by that letter, in the same case:
+// "paſſword" (U+017F) becomes "password", a Kelvin sign (U+212A) "K".
+// gitlab-runner decodes config.toml with BurntSushi/toml (common/config.go,
+// LoadConfig: toml.DecodeFile), which takes a key for a setting when the
+// names match under strings.EqualFold (v1.6.0, decode.go, unifyStruct),
+// that is under simple folding: a key spelled so is the real setting.
+// Other characters beyond ASCII are left, and split words as before.
+func foldASCII(name string) string {
+	ascii := true
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return name
+	}
+	var b strings.Builder
+	for _, r := range name {
+		if r >= utf8.RuneSelf {
+			for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+				if f < utf8.RuneSelf && unicode.IsUpper(f) == unicode.IsUpper(r) {
+					r = f
+					break
+				}
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

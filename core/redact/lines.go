@@ -31,9 +31,10 @@ func Keys(text string) string {
 }
 
 // lineKey finds "key =" or "key:" in a line: a quoted key, or a bare one
-// (dotted or not).
+// (dotted or not; letters beyond ASCII included, as YAML keys may hold
+// them and a look-alike may spell a real key).
 var lineKey = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[A-Za-z0-9_.\-]+)[ \t]*[=:]`)
+	return regexp.MustCompile(`("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[\pL\pN_.\-]+)[ \t]*[=:]`)
 })
 
 // byLine redacts a text that is neither TOML nor YAML: the rest of each

@@ -17,7 +17,9 @@ import (
 // and a value reached through an alias where it is defined.
 func YAML(text string) string {
 	docs, err := yamlDocs(text)
-	if err != nil {
+	if err != nil || !yamlCollection(docs) {
+		// Not YAML, or YAML only as a scalar ("password = x" is a plain
+		// scalar): line by line.
 		return byLine(text)
 	}
 	secret, ok := yamlSecrets(docs)
@@ -47,6 +49,18 @@ func YAML(text string) string {
 		return Hidden
 	}
 	return out
+}
+
+// yamlCollection reports a YAML text with a mapping or a list in it.
+func yamlCollection(docs []*yaml.Node) bool {
+	for _, d := range docs {
+		for _, c := range d.Content {
+			if c.Kind != yaml.ScalarNode {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func yamlDocs(text string) ([]*yaml.Node, error) {
