@@ -52,12 +52,32 @@ var NotSecret = []string{
 	"AccessID", "AccountName", "ServerSideEncryptionKeyID", "key", "topology_key",
 }
 
+// The rule for names (IsSecretKey, IsSecretName), after simple case
+// folding, case ignored, a name split into words at "_", "-", ".", any
+// other character that is not a letter or digit, and camel case:
+//
+//   - its words joined contain token, password, passwd, passphrase,
+//     secret, privatekey, apikey, accesskey, accountkey, credential or
+//     webhook (GITLAB_TOKEN, DB_PASSWORD, CLIENT_SECRET_ID, SecretKey,
+//     SLACK_WEBHOOK);
+//   - or one of its words is pat, creds, cred, jwt, cookie, bearer, auth,
+//     authorization, dsn, pass or pwd (GH_PAT, DOCKER_CREDS, JWT,
+//     CI_JOB_JWT_V2, COOKIE, BEARER, SENTRY_DSN);
+//   - or, for environment names and driver options only, one of its words
+//     is key (SSH_KEY, AWS_ACCESS_KEY_ID): settings named *_key hold
+//     names (topology_key);
+//   - but not when its last word is file, path, dir, at or allowed (a
+//     path, a time, a switch: DB_PASSWORD_FILE, token_expires_at), nor the
+//     lists of names of Kubernetes secrets (image_pull_secrets).
 var (
 	// A name holds a secret when its words, lower-cased and joined,
 	// contain one of these...
-	secretParts = []string{"token", "password", "passwd", "passphrase", "secret", "privatekey", "apikey", "accesskey", "accountkey", "credential"}
+	secretParts = []string{"token", "password", "passwd", "passphrase", "secret", "privatekey", "apikey", "accesskey", "accountkey", "credential", "webhook"}
 	// ...or when one of its words is one of these.
-	secretWords = map[string]bool{"auth": true, "authorization": true, "dsn": true, "pass": true, "pwd": true}
+	secretWords = map[string]bool{
+		"auth": true, "authorization": true, "dsn": true, "pass": true, "pwd": true,
+		"pat": true, "pats": true, "creds": true, "cred": true, "jwt": true, "cookie": true, "cookies": true, "bearer": true,
+	}
 	// A name whose last word is one of these holds a path, a time or a
 	// switch.
 	notSecretLast = map[string]bool{"file": true, "path": true, "dir": true, "at": true, "allowed": true}

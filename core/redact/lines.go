@@ -39,7 +39,8 @@ var lineKey = sync.OnceValue(func() *regexp.Regexp {
 
 // byLine redacts a text that is neither TOML nor YAML: the rest of each
 // line after a secret-looking key, and the whole text (Hidden) when such a
-// value may go on past its line.
+// value may go on past its line; then the shapes that are secrets
+// anywhere.
 func byLine(text string) string {
 	lines := strings.Split(text, "\n")
 	for i, line := range lines {
@@ -52,7 +53,7 @@ func byLine(text string) string {
 		}
 		lines[i] = out
 	}
-	return strings.Join(lines, "\n")
+	return shapes(strings.Join(lines, "\n"))
 }
 
 // commentLines redacts the commented-out assignments of a text: each line

@@ -4,7 +4,8 @@ import "github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 
 // Table returns a copy of t whose secrets show as <redacted>, by the rule
 // TOML applies to text: every value under a secret key but bools and
-// empty strings, and the value of every secret NAME=value list entry.
+// empty strings, the value of every secret NAME=value list entry, and
+// what is secret by its shape in any other string.
 // Rendering a config for a diff from it costs no parse.
 func Table(t *table.Table) *table.Table {
 	out := table.New()
@@ -35,9 +36,9 @@ func tableValue(key string, v any, inList bool) any {
 			}
 		case inList:
 			shown, _ := SecretEntry(x)
-			return shown
+			return shapes(shown)
 		}
-		return x
+		return shapes(x)
 	}
 	if IsSecretKey(key) {
 		return Placeholder

@@ -16,8 +16,10 @@ import (
 // NAME looks secret (IsSecretName) become "<redacted>", whatever their
 // shape (multi-line strings included); every other byte stays as it was,
 // so a diff of two redacted texts shows what changed. Commented-out
-// assignments are redacted too. A text that is not TOML is redacted line
-// by line, or hidden whole where a secret value may run past its line.
+// assignments are redacted too, and what is secret by its shape wherever
+// it stands (tokens, URL credentials, private keys: see shapes). A text
+// that is not TOML is redacted line by line, or hidden whole where a
+// secret value may run past its line.
 func TOML(text string) string {
 	orig, keys, ok := decodeTOML(text)
 	if !ok {
@@ -28,7 +30,7 @@ func TOML(text string) string {
 		return Hidden
 	}
 	out := commentLines(replaceSpans(text, spans))
-	out = replaceValues(out, secretStrings(orig))
+	out = shapes(replaceValues(out, secretStrings(orig)))
 	after, afterKeys, ok := decodeTOML(out)
 	if !ok {
 		return Hidden

@@ -40,7 +40,7 @@ func YAML(text string) string {
 		}
 	}
 	sort.SliceStable(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
-	out := replaceValues(commentLines(replaceSpans(text, spans)), values)
+	out := shapes(replaceValues(commentLines(replaceSpans(text, spans)), values))
 	after, err := yamlDocs(out)
 	if err != nil {
 		return Hidden
