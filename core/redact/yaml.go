@@ -110,11 +110,7 @@ func yamlSecrets(docs []*yaml.Node) ([]yamlSecret, bool) {
 			}
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := ""
-				if n.Content[i].Kind == yaml.ScalarNode {
-					k = n.Content[i].Value
-				}
-				if !walk(n.Content[i+1], k, false) {
+				if !walk(n.Content[i+1], yamlKey(n.Content[i]), false) {
 					return false
 				}
 			}
@@ -150,6 +146,19 @@ func yamlSecrets(docs []*yaml.Node) ([]yamlSecret, bool) {
 		}
 	}
 	return out, true
+}
+
+// yamlKey is a mapping key as text: a scalar's value, or the value of the
+// scalar an alias stands for ("a: &k password" then "*k : v" is
+// password); "" for a key that is a list or mapping.
+func yamlKey(n *yaml.Node) string {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxVisits; i++ {
+		n = n.Alias
+	}
+	if n != nil && n.Kind == yaml.ScalarNode {
+		return n.Value
+	}
+	return ""
 }
 
 // keptScalar is a value shown even under a secret key: empty, null, a
