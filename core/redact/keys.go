@@ -221,3 +221,8 @@ func foldASCII(name string) string {
 	}
 	return b.String()
 }
+
+func isSecretEntry(s string) bool {
+	_, secret := SecretEntry(s)
+	return secret
+}
