@@ -70,7 +70,11 @@ func secretAssignments(s string, fn func(start, end int)) {
 		var end int
 		switch {
 		case quote != 0:
-			end = quotedEnd(s, start, quote)
+			// Inside a quoted argument: up to its quote, or, with no
+			// quote after it, as a word.
+			if end = quotedEnd(s, start, quote); end == len(s) {
+				end = shellWordEnd(s, start)
+			}
 		case isSetCommand(s[:n]):
 			end = start
 			for end < len(s) && s[end] != '\n' && s[end] != '\r' && s[end] != '&' {

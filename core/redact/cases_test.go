@@ -85,3 +85,23 @@ func TestSecretKeysAndNames(t *testing.T) {
 		}
 	}
 }
+
+// A YAML key may hold blanks: in text read line by line (YAML that does
+// not parse, comments) the whole key is the name, not its last word.
+func TestKeysWithBlanksReadLineByLine(t *testing.T) {
+	for _, in := range []string{
+		"db password: SECRET-1\nbroken: %\n",
+		"- ci token of x: SECRET-1\nbroken: %\n",
+		"executor = \"shell\"\n# token of ci: SECRET-1\n",
+		"0:0TOKEN 0: SECRET-1\npass: %\n",
+	} {
+		for _, got := range []string{Keys(in), File("x.toml", in), File("x.yaml", in)} {
+			if strings.Contains(got, "SECRET-") || got == Hidden {
+				t.Errorf("%q redacted to %q", in, got)
+			}
+		}
+	}
+	if in := "note: see: the token\nbroken: %\n"; Keys(in) != in {
+		t.Errorf("%q redacted to %q", in, Keys(in))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -41,13 +42,14 @@ var lineKey = sync.OnceValue(func() *regexp.Regexp {
 // line after a secret-looking key, the lines that continue a commented-out
 // secret (and those indented under a plain "key: value"), and the whole
 // text (Hidden) when a value that is not commented out may go on past its
-// line; then the shapes that are secrets anywhere.
+// line; then secret assignments (NAME=value where lineKey sees no key, in
+// a quoted word say) and the shapes that are secrets anywhere.
 func byLine(text string) string {
 	out, ok := redactLines(text, true)
 	if !ok {
 		return Hidden
 	}
-	return shapes(out)
+	return shapes(redactAssignments(out))
 }
 
 // commentLines redacts the commented-out assignments of a text, as byLine
@@ -286,6 +288,27 @@ func startsEntry(t string) bool {
 // yet, a plain YAML value), its indent the key's column in the line.
 func redactLine(line string) (out string, blk *block) {
 	var b strings.Builder
+	// The value after a secret key (from the key at ks, the separator
+	// ending at sepEnd), the rest of the line from p written before it.
+	value := func(p, ks, sepEnd int) (string, *block) {
+		rest := strings.TrimLeft(line[sepEnd:], " \t")
+		b.WriteString(line[p : len(line)-len(rest)])
+		blk := blockOf(rest, line[sepEnd-1] == ':')
+		if blk != nil {
+			blk.indent = ks
+		}
+		if sepEnd == len(line) {
+			b.WriteByte(' ') // "key:" with nothing after it
+		}
+		b.WriteString(quotedPlaceholder)
+		if strings.TrimSpace(rest) != "" && rest[0] == '#' {
+			b.WriteString(" " + strings.TrimSpace(rest))
+		}
+		return b.String(), blk
+	}
+	if ks, ke, sepEnd, ok := plainKey(line); ok && IsSecretName(line[ks:ke]) {
+		return value(0, ks, sepEnd)
+	}
 	p := 0
 	for p < len(line) {
 		m := lineKey().FindStringSubmatchIndex(line[p:])
@@ -322,21 +345,47 @@ func redactLine(line string) (out string, blk *block) {
 				continue
 			}
 		}
-		rest := strings.TrimLeft(line[sepEnd:], " \t")
-		b.WriteString(line[p : len(line)-len(rest)])
-		blk := blockOf(rest, line[sepEnd-1] == ':')
-		if blk != nil {
-			blk.indent = ks
-		}
-		if len(rest) == len(line)-sepEnd {
-			b.WriteByte(' ') // "key:" with nothing after it
-		}
-		b.WriteString(quotedPlaceholder)
-		if strings.TrimSpace(rest) != "" && rest[0] == '#' {
-			b.WriteString(" " + strings.TrimSpace(rest))
-		}
-		return b.String(), blk
+		return value(p, ks, sepEnd)
 	}
 	b.WriteString(line[p:])
 	return b.String(), nil
+}
+
+// plainKey finds a YAML plain key at the start of a line that holds
+// blanks or other characters lineKey takes for separators ("db password:
+// x", "- my token: x", "# ci token:", "t!oken: x"), which lineKey sees
+// only the last word of: the key runs up to the first colon followed by a
+// blank or the line's end, and holds no "=" or quote (those lineKey
+// reads).
+func plainKey(line string) (ks, ke, sepEnd int, ok bool) {
+	i := 0
+	for i < len(line) {
+		switch {
+		case line[i] == ' ', line[i] == '\t', line[i] == '#':
+			i++
+		case strings.HasPrefix(line[i:], "- "), strings.HasPrefix(line[i:], "? "):
+			i += 2
+		default:
+			goto key
+		}
+	}
+key:
+	if i >= len(line) || strings.ContainsRune(`"'{[&*!|>%@`+"`", rune(line[i])) {
+		return 0, 0, 0, false
+	}
+	for j := i; j < len(line); j++ {
+		switch {
+		case line[j] == '#' && (line[j-1] == ' ' || line[j-1] == '\t'):
+			return 0, 0, 0, false
+		case line[j] == ':' && (j+1 == len(line) || line[j+1] == ' ' || line[j+1] == '\t'):
+			k := strings.TrimRight(line[i:j], " \t")
+			if strings.ContainsAny(k, `="'`) || !strings.ContainsFunc(k, func(r rune) bool {
+				return r != '_' && r != '.' && r != '-' && !unicode.IsLetter(r) && !unicode.IsDigit(r)
+			}) {
+				return 0, 0, 0, false
+			}
+			return i, i + len(k), j + 1, true
+		}
+	}
+	return 0, 0, 0, false
 }
