@@ -70,4 +70,17 @@ func TestCommentedBlocksInBrokenText(t *testing.T) {
 			t.Errorf("got\n%s\nwant\n%s", got, want)
 		}
 	}
+	// Half uncommented: the lines that may go on with the value are not
+	// comments; the text is hidden rather than guessed.
+	for _, in := range []string{
+		"# password = \"\"\"\nSECRET-1\n\"\"\"\n",
+		"# secrets = [\n  \"SECRET-1\",\n]\n",
+		"# password: |\n  SECRET-1\nbroken: %\n",
+	} {
+		for _, got := range []string{Keys(in), File("x.toml", in), File("x.yaml", in)} {
+			if strings.Contains(got, "SECRET-") {
+				t.Errorf("%q redacted to %q", in, got)
+			}
+		}
+	}
 }

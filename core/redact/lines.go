@@ -88,6 +88,11 @@ func redactLines(text string, all bool) (string, bool) {
 				if part {
 					continue
 				}
+			case all && blk.comment && (blk.closer != "" || blk.depth > 0 || !startsEntry(strings.TrimSpace(line))):
+				// Text that does not parse, where a line that is not a
+				// comment may go on with a commented-out value (half
+				// uncommented): where the value ends is not known.
+				return "", false
 			default:
 				blk = nil
 			}

@@ -56,6 +56,10 @@ func TestRedactingJSONKeepsItJSON(t *testing.T) {
 		`url "https://user:SECRETpassword1@gitlab.example.org" has credentials`,
 		`"https://gitlab.example.org/#SECRETfragment\" and \\"`,
 		"https://gitlab.example.org/?a=1\nSECRETnext\" line",
+		"key -----BEGIN PRIVATE KEY-----\nSECRETpem\" cut short",
+		"key -----BEGIN PRIVATE KEY-----\nSECRETpem\n-----END PRIVATE KEY-----\" whole",
+		`webhook "https://hooks.slack.com/services/T/B/SECREThook\" quoted`,
+		`header "Authorization: Bearer SECRETbearer1\" quoted`,
 	} {
 		b, err := json.Marshal(map[string]string{"msg": msg})
 		if err != nil {
