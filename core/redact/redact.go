@@ -1,8 +1,13 @@
 // Package redact keeps secrets out of every text the tool prints: a
 // Redactor knows each secret the run read or received, and recognises
-// anything shaped like a GitLab token; TOML, YAML and File redact by key,
-// replacing the parsed value of every secret setting (RunnerSecrets, and
-// any key named like a secret) where it stands in the text.
+// what is a secret by its shape (GitLab tokens, URL credentials, webhook
+// URLs, bearer tokens, private keys, AWS key ids); TOML, YAML and File
+// redact by key, replacing the parsed value of every secret setting
+// (RunnerSecrets, and any key named like a secret, compared after simple
+// case folding as gitlab-runner's decoder compares keys) where it stands
+// in the text, the value of every secret NAME=value entry and of every
+// secret assignment in a string (scripts), and commented-out secrets to
+// the end of their block.
 package redact
 
 import (
