@@ -441,3 +441,49 @@ func TestFailureOnAFreshHostLeavesThePrefixAsItWas(t *testing.T) {
 		})
 	}
 }
+
+// TestCommentedScriptAndLookAlikeSecretsNeverInDiffs: an executor file on
+// the host with a commented-out multi-line key (TOML) or block (YAML), a
+// secret exported by a script setting, and a key spelled with a Unicode
+// look-alike; and declared executors exporting secrets in their scripts
+// and environment: none shows in any diff, the generated config's
+// included.
+func TestCommentedScriptAndLookAlikeSecretsNeverInDiffs(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	runModule(t, declared(sim, prefix, "a"))
+	files := map[string]string{
+		"old.toml": "url = \"" + sim.URL + "\"\nexecutor = \"shell\"\n[cache.gcs]\n  AccessID = \"x\"\n  # PrivateKey = \"\"\"\n" +
+			"  # -----BEGIN PRIVATE KEY-----\n  # commented-key-line-1\n  # commented-key-line-2\n  # -----END PRIVATE KEY-----\n  # \"\"\"\n" +
+			"  # secrets = [\n  #   \"commented-array-secret\",\n  # ]\n",
+		"old.yaml": "url: " + sim.URL + "\nexecutor: shell\n# password: |\n#   commented-yaml-line-1\n#   commented-yaml-line-2\n" +
+			"pre_build_script: |\n  export AWS_SECRET_ACCESS_KEY=script-secret-1\n  make\nssh:\n  pa\u017f\u017fword: look-alike-secret\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(prefix, "main", name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := declared(sim, prefix, "a")
+	in["executors"].([]any)[0].(map[string]any)["pre_build_script"] = "echo hi\nexport GH_PAT=declared-script-secret\nmake"
+	in["executors"].([]any)[0].(map[string]any)["environment"] = []any{"SLACK_WEBHOOK=https://hooks.example.com/declared-hook", "JWT=declared-jwt", "LANG=C"}
+	in["_ansible_check_mode"] = true
+	res := runModule(t, in)
+	d, _ := json.Marshal(res["diff"])
+	for _, secret := range []string{"commented-key-line", "commented-array-secret", "commented-yaml-line", "script-secret-1",
+		"look-alike-secret", "declared-script-secret", "declared-hook", "declared-jwt"} {
+		if strings.Contains(string(d), secret) {
+			t.Errorf("%s shows in the diff: %s", secret, d)
+		}
+	}
+	var config string
+	for _, e := range res["diff"].([]any) {
+		m := e.(map[string]any)
+		if filepath.Base(m["before_header"].(string)) == "config.main.toml" {
+			config = m["after"].(string)
+		}
+	}
+	if !strings.Contains(config, `export GH_PAT=<redacted>\nmake`) || !strings.Contains(config, `"JWT=<redacted>"`) {
+		t.Errorf("the generated config's diff does not show the settings, redacted:\n%s", config)
+	}
+}

@@ -25,7 +25,7 @@ func redactByName(name, text string) string {
 }
 
 // goldens are the inputs of testdata/keys with their expected outputs
-// (NAME.want); the action plugin's copy is held to the same files.
+// (NAME.want).
 func goldens(t *testing.T) map[string][2]string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", "keys", "*"))
@@ -78,6 +78,7 @@ func TestRedactByKeyGolden(t *testing.T) {
 // Table, which masks a config rendered for a diff, follows the rule TOML
 // applies to text: masking the table and redacting its text agree.
 func TestTableAgreesWithText(t *testing.T) {
+	compared := map[string]bool{}
 	for name, g := range goldens(t) {
 		if filepath.Ext(name) != ".toml" {
 			continue
@@ -86,9 +87,20 @@ func TestTableAgreesWithText(t *testing.T) {
 		if err != nil {
 			continue // not TOML, or not a config gitlab-runner reads
 		}
+		compared[name] = true
 		text := string(table.EncodeTOML(tb))
-		if masked, redacted := string(table.EncodeTOML(Table(tb))), TOML(text); masked != redacted {
+		masked, redacted := string(table.EncodeTOML(Table(tb))), TOML(text)
+		if masked != redacted {
 			t.Errorf("%s: Table gives\n%s\nTOML gives\n%s", name, masked, redacted)
+		}
+		if strings.Contains(masked, "SECRET-") {
+			t.Errorf("%s: Table leaves a secret:\n%s", name, masked)
+		}
+	}
+	// The rendered config with secrets of every kind, scripts included.
+	for _, name := range []string{"runner-config.toml", "scripts.toml", "odd-syntax.toml"} {
+		if !compared[name] {
+			t.Errorf("%s was not compared", name)
 		}
 	}
 }

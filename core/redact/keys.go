@@ -1,6 +1,10 @@
 package redact
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
 
 // RunnerSecret is a setting of gitlab-runner's config.toml (or of this
 // tool's template) whose value is a secret, or a list whose NAME=value
@@ -48,12 +52,32 @@ var NotSecret = []string{
 	"AccessID", "AccountName", "ServerSideEncryptionKeyID", "key", "topology_key",
 }
 
+// The rule for names (IsSecretKey, IsSecretName), after simple case
+// folding, case ignored, a name split into words at "_", "-", ".", any
+// other character that is not a letter or digit, and camel case:
+//
+//   - its words joined contain token, password, passwd, passphrase,
+//     secret, privatekey, apikey, accesskey, accountkey, credential or
+//     webhook (GITLAB_TOKEN, DB_PASSWORD, CLIENT_SECRET_ID, SecretKey,
+//     SLACK_WEBHOOK);
+//   - or one of its words is pat, creds, cred, jwt, cookie, bearer, auth,
+//     authorization, dsn, pass or pwd (GH_PAT, DOCKER_CREDS, JWT,
+//     CI_JOB_JWT_V2, COOKIE, BEARER, SENTRY_DSN);
+//   - or, for environment names and driver options only, one of its words
+//     is key (SSH_KEY, AWS_ACCESS_KEY_ID): settings named *_key hold
+//     names (topology_key);
+//   - but not when its last word is file, path, dir, at or allowed (a
+//     path, a time, a switch: DB_PASSWORD_FILE, token_expires_at), nor the
+//     lists of names of Kubernetes secrets (image_pull_secrets).
 var (
 	// A name holds a secret when its words, lower-cased and joined,
 	// contain one of these...
-	secretParts = []string{"token", "password", "passwd", "passphrase", "secret", "privatekey", "apikey", "accesskey", "accountkey", "credential"}
+	secretParts = []string{"token", "password", "passwd", "passphrase", "secret", "privatekey", "apikey", "accesskey", "accountkey", "credential", "webhook"}
 	// ...or when one of its words is one of these.
-	secretWords = map[string]bool{"auth": true, "authorization": true, "dsn": true, "pass": true, "pwd": true}
+	secretWords = map[string]bool{
+		"auth": true, "authorization": true, "dsn": true, "pass": true, "pwd": true,
+		"pat": true, "pats": true, "creds": true, "cred": true, "jwt": true, "cookie": true, "cookies": true, "bearer": true,
+	}
 	// A name whose last word is one of these holds a path, a time or a
 	// switch.
 	notSecretLast = map[string]bool{"file": true, "path": true, "dir": true, "at": true, "allowed": true}
@@ -63,8 +87,10 @@ var (
 
 // words splits a key or variable name into lower-case words: at every
 // character that is not an ASCII letter or digit, and where camel case
-// starts a new word (SecretKey, ServerSideEncryptionKeyID).
+// starts a new word (SecretKey, ServerSideEncryptionKeyID). The name is
+// first folded as gitlab-runner's decoder compares it (foldASCII).
 func words(name string) []string {
+	name = foldASCII(name)
 	var out []string
 	var cur []byte
 	flush := func() {
@@ -97,7 +123,9 @@ func words(name string) []string {
 // IsSecretKey reports a key whose value is a secret, whatever its shape:
 // token, personal_access_token, bearer_token, password, SecretKey,
 // sentry_dsn, ... (see RunnerSecrets), but not a key that names a file,
-// path or time (*_file, *_path, *_at).
+// path or time (*_file, *_path, *_at). Names are compared as
+// gitlab-runner's decoder compares them, after simple case folding: a
+// look-alike such as "paſſword" is the setting it stands for.
 func IsSecretKey(key string) bool { return secretName(key, false) }
 
 // IsSecretName reports an environment variable (or driver option) name
@@ -140,8 +168,8 @@ func envEntry(s string) (name, value string, ok bool) {
 	}
 	for i, r := range n {
 		switch {
-		case r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z':
-		case i > 0 && (r >= '0' && r <= '9' || r == '.' || r == '-'):
+		case r == '_' || unicode.IsLetter(r):
+		case i > 0 && (unicode.IsDigit(r) || r == '.' || r == '-'):
 		default:
 			return "", "", false
 		}
@@ -158,4 +186,43 @@ func SecretEntry(s string) (shown string, secret bool) {
 		return s, false
 	}
 	return name + "=" + Placeholder, true
+}
+
+// foldASCII replaces each character beyond ASCII that Unicode simple case
+// folding equates with an ASCII letter by that letter, in the same case:
+// "paſſword" (U+017F) becomes "password", a Kelvin sign (U+212A) "K".
+// gitlab-runner decodes config.toml with BurntSushi/toml (common/config.go,
+// LoadConfig: toml.DecodeFile), which takes a key for a setting when the
+// names match under strings.EqualFold (v1.6.0, decode.go, unifyStruct),
+// that is under simple folding: a key spelled so is the real setting.
+// Other characters beyond ASCII are left, and split words as before.
+func foldASCII(name string) string {
+	ascii := true
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return name
+	}
+	var b strings.Builder
+	for _, r := range name {
+		if r >= utf8.RuneSelf {
+			for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+				if f < utf8.RuneSelf && unicode.IsUpper(f) == unicode.IsUpper(r) {
+					r = f
+					break
+				}
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isSecretEntry(s string) bool {
+	_, secret := SecretEntry(s)
+	return secret
 }

@@ -1,8 +1,13 @@
 // Package redact keeps secrets out of every text the tool prints: a
 // Redactor knows each secret the run read or received, and recognises
-// anything shaped like a GitLab token; TOML, YAML and File redact by key,
-// replacing the parsed value of every secret setting (RunnerSecrets, and
-// any key named like a secret) where it stands in the text.
+// what is a secret by its shape (GitLab tokens, URL credentials, webhook
+// URLs, bearer tokens, private keys, AWS key ids); TOML, YAML and File
+// redact by key, replacing the parsed value of every secret setting
+// (RunnerSecrets, and any key named like a secret, compared after simple
+// case folding as gitlab-runner's decoder compares keys) where it stands
+// in the text, the value of every secret NAME=value entry and of every
+// secret assignment in a string (scripts), and commented-out secrets to
+// the end of their block.
 package redact
 
 import (
@@ -157,16 +162,43 @@ func (r *Redactor) Redact(s string) string {
 		s = r.redactCutSecrets(s)
 		r.mu.Unlock()
 	}
-	// The patterns run only where the literal each needs is present: a
-	// regular expression scans text far slower than strings.Contains.
+	return shapes(s)
+}
+
+// shapes redacts what is a secret by its shape wherever it stands: GitLab
+// tokens, a URL's user name and password and its query, everything but
+// the host of a webhook URL, bearer tokens, private keys in PEM and AWS
+// access key ids. The patterns run only where the literal each needs is
+// present: a regular expression scans text far slower than
+// strings.Contains, and most texts hold none of them.
+func shapes(s string) string {
 	if strings.Contains(s, "://") {
 		s = urlUserinfo().ReplaceAllString(s, "${1}"+Placeholder+"@")
 		s = urlQuery().ReplaceAllString(s, "${1}?"+Placeholder)
+		if containsFold(s, "hook") {
+			s = webhookURL().ReplaceAllStringFunc(s, redactWebhook)
+		}
 	}
 	if mayHoldTokenShape(s) {
 		s = tokenShapes().ReplaceAllString(s, Placeholder)
 	}
+	if strings.Contains(s, "PRIVATE KEY") {
+		s = privateKey().ReplaceAllString(s, Placeholder)
+	}
+	if strings.Contains(s, "earer") || strings.Contains(s, "EARER") {
+		s = bearer().ReplaceAllStringFunc(s, redactBearer)
+	}
+	if strings.Contains(s, "AKIA") || strings.Contains(s, "ASIA") {
+		s = awsKeyID().ReplaceAllString(s, Placeholder)
+	}
 	return s
+}
+
+// containsFold reports whether s holds word (lower case ASCII) in lower,
+// upper or title case.
+func containsFold(s, word string) bool {
+	return strings.Contains(s, word) || strings.Contains(s, strings.ToUpper(word)) ||
+		strings.Contains(s, strings.ToUpper(word[:1])+word[1:])
 }
 
 // mayHoldTokenShape reports whether s holds a literal every match of
@@ -180,6 +212,45 @@ func mayHoldTokenShape(s string) bool {
 // (private_token=...), never leave the process. The query ends at a
 // backslash that escapes a quote: text redacted may be JSON (the CLI's
 // report), whose strings end with \" after a URL, and must stay JSON.
+//
+// A webhook URL (hooks.slack.com/services/..., discord.com/api/webhooks/...,
+// *.webhook.office.com/...) carries its secret in the path: a URL whose
+// host or path holds "hook" keeps only its scheme and host.
+//
+// A private key in PEM ("-----BEGIN ... PRIVATE KEY-----") goes up to its
+// END line, or, cut short, up to the next quote or "--" (the body is
+// base64, headers and comment marks); certificates are not secrets.
+//
+// "Bearer TOKEN" loses the token when it looks like one (8 characters or
+// more, not only letters): "Bearer authentication" stays.
+var (
+	webhookURL = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://(?:` + Placeholder + `@)?[^\s/?#"'<>]+)(/[^\s?#"'<>\\]*)`)
+	})
+	privateKey = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z0-9 ]*-----(?:[^"'\\-]|\\[^"'-]|-[^"'\\-])*(?:-----END[A-Z0-9 ]*-----)?`)
+	})
+	bearer   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)\b(bearer[ \t]+)([A-Za-z0-9\-._~+/]+=*)`) })
+	awsKeyID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`) })
+)
+
+func redactWebhook(u string) string {
+	m := webhookURL().FindStringSubmatchIndex(u)
+	if m == nil || !strings.Contains(strings.ToLower(u), "hook") || m[5] == m[4] || u[m[4]:m[5]] == "/" {
+		return u
+	}
+	return u[:m[3]] + "/" + Placeholder
+}
+
+func redactBearer(m string) string {
+	sm := bearer().FindStringSubmatch(m)
+	tok := sm[2]
+	if len(tok) < 8 || strings.Trim(tok, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == "" {
+		return m
+	}
+	return sm[1] + Placeholder
+}
+
 var (
 	urlUserinfo = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@"'<>]+@`) })
 	urlQuery    = sync.OnceValue(func() *regexp.Regexp {

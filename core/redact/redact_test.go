@@ -56,6 +56,10 @@ func TestRedactingJSONKeepsItJSON(t *testing.T) {
 		`url "https://user:SECRETpassword1@gitlab.example.org" has credentials`,
 		`"https://gitlab.example.org/#SECRETfragment\" and \\"`,
 		"https://gitlab.example.org/?a=1\nSECRETnext\" line",
+		"key -----BEGIN PRIVATE KEY-----\nSECRETpem\" cut short",
+		"key -----BEGIN PRIVATE KEY-----\nSECRETpem\n-----END PRIVATE KEY-----\" whole",
+		`webhook "https://hooks.slack.com/services/T/B/SECREThook\" quoted`,
+		`header "Authorization: Bearer SECRETbearer1\" quoted`,
 	} {
 		b, err := json.Marshal(map[string]string{"msg": msg})
 		if err != nil {
@@ -124,22 +128,41 @@ func TestValueRedactsEveryString(t *testing.T) {
 // cannot match: over random text made of the patterns' pieces, Redact
 // gives what running every pattern unconditionally gives.
 func TestLiteralChecksSkipOnlyWhatCannotMatch(t *testing.T) {
-	pieces := []string{"gl", "rt-", "pat-", "GR1348941", "t1_", "t2_", "t3_", "t4_", "abcdefgh", "0123456789", "://", "https", "user:pw@", "@", "?", "#", "q=1", "/", " ", "\n", "\"", "\\", "-", ".", "_", "g", "l", "t", "1"}
+	pieces := []string{"gl", "rt-", "pat-", "GR1348941", "t1_", "t2_", "t3_", "t4_", "abcdefgh", "0123456789", "://", "https", "user:pw@", "@", "?", "#", "q=1", "/", " ", "\n", "\"", "\\", "-", ".", "_", "g", "l", "t", "1",
+		"hook", "Hook", "HOOK", "hoo", "/services/", "-----BEGIN ", "-----END ", "-----", "RSA ", "PRIVATE KEY", "PRIVATE", "-----BEGIN PRIVATE KEY-----", "KEY-----", "'",
+		"Bearer ", "bearer\t", "BEARER ", "earer", "AKIA", "ASIA", "0123456789ABCDEF", "XYZ"}
 	seed := uint64(1)
 	next := func(n int) int {
 		seed = seed*6364136223846793005 + 1442695040888963407
 		return int((seed >> 33) % uint64(n))
 	}
+	patterns := []struct {
+		name string
+		fn   func(string) string
+	}{
+		{"userinfo", func(s string) string { return urlUserinfo().ReplaceAllString(s, "${1}"+Placeholder+"@") }},
+		{"query", func(s string) string { return urlQuery().ReplaceAllString(s, "${1}?"+Placeholder) }},
+		{"webhook", func(s string) string { return webhookURL().ReplaceAllStringFunc(s, redactWebhook) }},
+		{"token", func(s string) string { return tokenShapes().ReplaceAllString(s, Placeholder) }},
+		{"pem", func(s string) string { return privateKey().ReplaceAllString(s, Placeholder) }},
+		{"bearer", func(s string) string { return bearer().ReplaceAllStringFunc(s, redactBearer) }},
+		{"aws", func(s string) string { return awsKeyID().ReplaceAllString(s, Placeholder) }},
+	}
+	hits := map[string]int{}
 	all := func(s string) string {
-		s = urlUserinfo().ReplaceAllString(s, "${1}"+Placeholder+"@")
-		s = urlQuery().ReplaceAllString(s, "${1}?"+Placeholder)
-		return tokenShapes().ReplaceAllString(s, Placeholder)
+		for _, p := range patterns {
+			if t := p.fn(s); t != s {
+				hits[p.name]++
+				s = t
+			}
+		}
+		return s
 	}
 	var r *Redactor // no known secrets: the patterns alone
 	matched := 0
-	for range 20000 {
+	for range 40000 {
 		var b strings.Builder
-		for range 1 + next(12) {
+		for range 1 + next(16) {
 			b.WriteString(pieces[next(len(pieces))])
 		}
 		s := b.String()
@@ -151,7 +174,13 @@ func TestLiteralChecksSkipOnlyWhatCannotMatch(t *testing.T) {
 			t.Fatalf("Redact(%q) = %q, the patterns give %q", s, got, want)
 		}
 	}
-	if matched < 1000 {
-		t.Fatalf("only %d of 20000 texts matched a pattern: the generator does not exercise them", matched)
+	if matched < 2000 {
+		t.Fatalf("only %d of 40000 texts matched a pattern: the generator does not exercise them", matched)
+	}
+	t.Logf("texts each pattern changed: %v", hits)
+	for _, p := range patterns {
+		if hits[p.name] < 20 {
+			t.Errorf("pattern %s matched %d texts: the generator does not exercise it", p.name, hits[p.name])
+		}
 	}
 }

@@ -43,6 +43,10 @@ var yamlShapes = []struct{ in, want string }{
 	{"\"pass\\x77ord\": SECRET-a\n", "\"pass\\x77ord\": \"<redacted>\"\n"},
 	{"ü: ä\npassword: \"SECRET-ä\"\n", "ü: ä\npassword: \"<redacted>\"\n"},
 	{"defaults: &d\n  user: ci\n  password: SECRET-a\nssh:\n  <<: *d\n  host: h\n", "defaults: &d\n  user: ci\n  password: \"<redacted>\"\nssh:\n  <<: *d\n  host: h\n"},
+	// An alias used as a key is the key it stands for.
+	{"a: &k password\n*k : SECRET-a\nb: 2\n", "a: &k password\n*k : \"<redacted>\"\nb: 2\n"},
+	{"x: {a: &k bearer_token, *k : SECRET-a, b: 2}\n", "x: {a: &k bearer_token, *k : \"<redacted>\", b: 2}\n"},
+	{"&k password: shown\nssh:\n  *k : |\n    SECRET-a\n  user: ci\n", "&k password: \"<redacted>\"\nssh:\n  *k : \"<redacted>\"\n  user: ci\n"},
 }
 
 // Each shape a secret value can take in TOML or YAML is redacted exactly:

@@ -4,7 +4,9 @@ import "github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
 
 // Table returns a copy of t whose secrets show as <redacted>, by the rule
 // TOML applies to text: every value under a secret key but bools and
-// empty strings, and the value of every secret NAME=value list entry.
+// empty strings, the value of every secret NAME=value list entry, and in
+// any other string the values of secret assignments (scripts) and what is
+// secret by its shape.
 // Rendering a config for a diff from it costs no parse.
 func Table(t *table.Table) *table.Table {
 	out := table.New()
@@ -34,10 +36,11 @@ func tableValue(key string, v any, inList bool) any {
 				return Placeholder
 			}
 		case inList:
-			shown, _ := SecretEntry(x)
-			return shown
+			if shown, secret := SecretEntry(x); secret {
+				return shapes(shown)
+			}
 		}
-		return x
+		return shapes(redactAssignments(x))
 	}
 	if IsSecretKey(key) {
 		return Placeholder

@@ -16,8 +16,10 @@ import (
 // NAME looks secret (IsSecretName) become "<redacted>", whatever their
 // shape (multi-line strings included); every other byte stays as it was,
 // so a diff of two redacted texts shows what changed. Commented-out
-// assignments are redacted too. A text that is not TOML is redacted line
-// by line, or hidden whole where a secret value may run past its line.
+// assignments are redacted too, and what is secret by its shape wherever
+// it stands (tokens, URL credentials, private keys: see shapes). A text
+// that is not TOML is redacted line by line, or hidden whole where a
+// secret value may run past its line.
 func TOML(text string) string {
 	orig, keys, ok := decodeTOML(text)
 	if !ok {
@@ -28,7 +30,7 @@ func TOML(text string) string {
 		return Hidden
 	}
 	out := commentLines(replaceSpans(text, spans))
-	out = replaceValues(out, secretStrings(orig))
+	out = shapes(replaceValues(out, secretStrings(orig)))
 	after, afterKeys, ok := decodeTOML(out)
 	if !ok {
 		return Hidden
@@ -364,10 +366,33 @@ func (sc *tomlScanner) value(key string, inList bool) error {
 		if content != "" && content != Placeholder {
 			sc.spans = append(sc.spans, span{start, end, quotedPlaceholder})
 		}
+		return nil
 	case inList:
 		if shown, secret := SecretEntry(content); secret {
 			sc.spans = append(sc.spans, span{start, end, `"` + shown + `"`})
+			return nil
 		}
+	}
+	if strings.IndexByte(content, '=') < 0 {
+		return nil
+	}
+	// Secret assignments in a script or command line
+	// (pre_build_script = "export GH_TOKEN=..."): where the string holds
+	// no escape, its text is its value, redacted in place (a script keeps
+	// its lines in a diff); else it is decoded, redacted and written again.
+	if raw := s[start+quote : end-quote]; s[start] == '\'' || !strings.Contains(raw, `\`) {
+		if red := redactAssignments(raw); red != raw {
+			sc.spans = append(sc.spans, span{start + quote, end - quote, red})
+		}
+		return nil
+	}
+	var m map[string]any
+	if _, err := toml.Decode("x = "+s[start:end], &m); err != nil {
+		return errFollow
+	}
+	v, _ := m["x"].(string)
+	if red := redactAssignments(v); red != v {
+		sc.spans = append(sc.spans, span{start, end, table.Quote(red)})
 	}
 	return nil
 }
@@ -416,7 +441,8 @@ func (sc *tomlScanner) inlineTable() error {
 
 // secretValues calls fn with every value a decoded TOML or YAML document
 // holds under a secret key, or as the value part of a secret NAME=value
-// list entry, that is not yet redacted (nor empty, nor a bool).
+// list entry, or assigned to a secret name in a string (a script), that
+// is not yet redacted (nor empty, nor a bool).
 func secretValues(root any, fn func(v any)) {
 	var walk func(key string, v any, inList bool)
 	walk = func(key string, v any, inList bool) {
@@ -438,11 +464,17 @@ func secretValues(root any, fn func(v any)) {
 				if x != "" && x != Placeholder {
 					fn(x)
 				}
-			} else if inList {
+				return
+			}
+			if inList {
 				if _, secret := SecretEntry(x); secret {
 					_, value, _ := envEntry(x)
 					fn(value)
+					return
 				}
+			}
+			for _, v := range assignedValues(x) {
+				fn(v)
 			}
 		case bool, nil:
 		default:

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -17,7 +18,9 @@ import (
 // and a value reached through an alias where it is defined.
 func YAML(text string) string {
 	docs, err := yamlDocs(text)
-	if err != nil {
+	if err != nil || !yamlCollection(docs) {
+		// Not YAML, or YAML only as a scalar ("password = x" is a plain
+		// scalar): line by line.
 		return byLine(text)
 	}
 	secret, ok := yamlSecrets(docs)
@@ -30,15 +33,18 @@ func YAML(text string) string {
 	}
 	var values []string
 	for _, s := range secret {
-		if s.entry {
+		switch s.kind {
+		case entrySecret:
 			_, v, _ := envEntry(s.node.Value)
 			values = append(values, v)
-		} else {
+		case assignSecret:
+			values = append(values, assignedValues(s.node.Value)...)
+		default:
 			values = append(values, s.node.Value)
 		}
 	}
 	sort.SliceStable(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
-	out := replaceValues(commentLines(replaceSpans(text, spans)), values)
+	out := shapes(replaceValues(commentLines(replaceSpans(text, spans)), values))
 	after, err := yamlDocs(out)
 	if err != nil {
 		return Hidden
@@ -47,6 +53,18 @@ func YAML(text string) string {
 		return Hidden
 	}
 	return out
+}
+
+// yamlCollection reports a YAML text with a mapping or a list in it.
+func yamlCollection(docs []*yaml.Node) bool {
+	for _, d := range docs {
+		for _, c := range d.Content {
+			if c.Kind != yaml.ScalarNode {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func yamlDocs(text string) ([]*yaml.Node, error) {
@@ -65,12 +83,18 @@ func yamlDocs(text string) ([]*yaml.Node, error) {
 	}
 }
 
-// yamlSecret is a scalar to redact: a secret key's value, or a secret
-// NAME=value list entry.
+// yamlSecret is a scalar to redact: a secret key's value, a secret
+// NAME=value list entry, or a string with secret assignments (a script).
 type yamlSecret struct {
-	node  *yaml.Node
-	entry bool
+	node *yaml.Node
+	kind int
 }
+
+const (
+	valueSecret = iota
+	entrySecret
+	assignSecret
+)
 
 // maxVisits bounds the walk through aliases (a YAML text can make a
 // small document that expands to billions of values).
@@ -96,11 +120,7 @@ func yamlSecrets(docs []*yaml.Node) ([]yamlSecret, bool) {
 			}
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := ""
-				if n.Content[i].Kind == yaml.ScalarNode {
-					k = n.Content[i].Value
-				}
-				if !walk(n.Content[i+1], k, false) {
+				if !walk(n.Content[i+1], yamlKey(n.Content[i]), false) {
 					return false
 				}
 			}
@@ -119,13 +139,15 @@ func yamlSecrets(docs []*yaml.Node) ([]yamlSecret, bool) {
 			case IsSecretKey(key):
 				if !keptScalar(n) && !seen[n] {
 					seen[n] = true
-					out = append(out, yamlSecret{n, false})
+					out = append(out, yamlSecret{n, valueSecret})
 				}
-			case inList:
-				if _, secret := SecretEntry(n.Value); secret && !seen[n] {
-					seen[n] = true
-					out = append(out, yamlSecret{n, true})
-				}
+			case seen[n]:
+			case inList && isSecretEntry(n.Value):
+				seen[n] = true
+				out = append(out, yamlSecret{n, entrySecret})
+			case len(assignedValues(n.Value)) > 0:
+				seen[n] = true
+				out = append(out, yamlSecret{n, assignSecret})
 			}
 		}
 		return true
@@ -136,6 +158,19 @@ func yamlSecrets(docs []*yaml.Node) ([]yamlSecret, bool) {
 		}
 	}
 	return out, true
+}
+
+// yamlKey is a mapping key as text: a scalar's value, or the value of the
+// scalar an alias stands for ("a: &k password" then "*k : v" is
+// password); "" for a key that is a list or mapping.
+func yamlKey(n *yaml.Node) string {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxVisits; i++ {
+		n = n.Alias
+	}
+	if n != nil && n.Kind == yaml.ScalarNode {
+		return n.Value
+	}
+	return ""
 }
 
 // keptScalar is a value shown even under a secret key: empty, null, a
@@ -237,9 +272,12 @@ func yamlSpans(text string, docs []*yaml.Node, secret []yamlSecret) ([]span, boo
 			return nil, false
 		}
 		repl := quotedPlaceholder
-		if s.entry {
+		switch s.kind {
+		case entrySecret:
 			shown, _ := SecretEntry(s.node.Value)
 			repl = `"` + shown + `"`
+		case assignSecret:
+			start, end, repl = assignSpan(text[start:end], start, s.node)
 		}
 		spans = append(spans, span{start, end, repl})
 	}
@@ -250,6 +288,27 @@ func yamlSpans(text string, docs []*yaml.Node, secret []yamlSecret) ([]span, boo
 		}
 	}
 	return spans, true
+}
+
+// assignSpan redacts the secret assignments of a scalar (raw, its text at
+// offset start): in place where its text shows its value as it is (a
+// block, plain, or quoted without escapes: a script keeps its lines in a
+// diff), else by writing the redacted value again, double-quoted (JSON's
+// escapes are YAML's).
+func assignSpan(raw string, start int, n *yaml.Node) (int, int, string) {
+	end := start + len(raw)
+	switch {
+	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0, n.Style == 0 || n.Style == yaml.TaggedStyle:
+		return start, end, redactAssignments(raw)
+	case len(raw) >= 2 && (n.Style&yaml.DoubleQuotedStyle != 0 && !strings.Contains(raw, `\`) ||
+		n.Style&yaml.SingleQuotedStyle != 0 && !strings.Contains(raw[1:len(raw)-1], "''")):
+		return start + 1, end - 1, redactAssignments(raw[1 : len(raw)-1])
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(redactAssignments(n.Value))
+	return start, end, strings.TrimSuffix(b.String(), "\n")
 }
 
 // itemIndent is the indentation a list item's lines must exceed: the

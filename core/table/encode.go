@@ -91,7 +91,7 @@ func encodeKey(k string) string {
 	if isBareKey(k) {
 		return k
 	}
-	return quote(k)
+	return Quote(k)
 }
 
 func encodePath(p []string) string {
@@ -113,7 +113,9 @@ func needsEscape(s string) bool {
 	return false
 }
 
-func quote(s string) string {
+// Quote writes s as a TOML basic string, escaping what must be escaped
+// (and nothing when nothing must).
+func Quote(s string) string {
 	if !needsEscape(s) {
 		return `"` + s + `"`
 	}
@@ -150,7 +152,7 @@ func quote(s string) string {
 func writeValue(b *bytes.Buffer, v any) {
 	switch x := v.(type) {
 	case string:
-		b.WriteString(quote(x))
+		b.WriteString(Quote(x))
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
 	case int:
@@ -186,7 +188,7 @@ func writeValue(b *bytes.Buffer, v any) {
 		}
 		b.WriteString("}")
 	default:
-		b.WriteString(quote(fmt.Sprint(x)))
+		b.WriteString(Quote(fmt.Sprint(x)))
 	}
 }
 

@@ -28,7 +28,7 @@ func TestQuotedStringsAndKeysReadBack(t *testing.T) {
 			t.Fatalf("isBareKey(%q) = %v, TOML's bare keys say %v", s, got, want)
 		}
 		var m map[string]any
-		doc := encodeKey("k"+s) + " = " + quote(s) + "\n"
+		doc := encodeKey("k"+s) + " = " + Quote(s) + "\n"
 		if _, err := toml.Decode(doc, &m); err != nil {
 			t.Fatalf("%q does not read back: %v", doc, err)
 		}
