@@ -622,20 +622,17 @@ func (o *PruneOptions) warnUnreadable(ev plan.PruneEvidence, ds []plan.PruneDeci
 }
 
 // recordSightings keeps the controller's record of first sightings: the
-// runners GitLab gives no age for are recorded when first seen; a runner
-// that has an age now, or is gone, leaves the record.
+// fleet's runners nobody has contacted are recorded when first seen (their
+// age once GitLab gives none: before 17.1, or after it dropped their
+// managers); a runner contacted since, or gone, leaves the record.
 func (o *PruneOptions) recordSightings(seen *sightings, key string, ev plan.PruneEvidence, ds []plan.PruneDecision) error {
 	var sighted, forget []int64
 	for _, d := range ds {
-		switch {
+		switch _, recorded := ev.FirstSeen[d.ID]; {
 		case d.Sighted:
 			sighted = append(sighted, d.ID)
-		case ev.Gone[d.ID]:
+		case recorded && (ev.Gone[d.ID] || d.Contacted):
 			forget = append(forget, d.ID)
-		case !d.LastContact.IsZero():
-			if _, ok := ev.FirstSeen[d.ID]; ok {
-				forget = append(forget, d.ID)
-			}
 		}
 	}
 	at := plan.Sighting{GitLab: ev.GitLabNow, Local: ev.Now}

@@ -111,7 +111,7 @@ var (
 	PruneDisagrees  = PruneRow{"details disagree", "its details do not carry the fleet's tags or description pattern, although the listing did", false}
 	PruneOtherFleet = PruneRow{"another fleet's", "its mark names another fleet", false}
 	PruneUnmarked   = PruneRow{"unmarked", "it carries no fleet mark: it looks like the fleet's, but nothing proves it (include_unmarked takes it, once, for a clean-up of what versions before marks left)", false}
-	PruneAgeUnknown = PruneRow{"age unknown", "GitLab gives no age for it (never contacted, no created_at, no manager) and the controller has not seen it for min_idle: its first sighting is recorded", false}
+	PruneAgeUnknown = PruneRow{"age unknown", "GitLab gives no age for it (never contacted, no created_at, no manager left) and the controller's record of when it first saw it never contacted is younger than min_idle, or absent (it is recorded now)", false}
 	PruneContacted  = PruneRow{"recent", "it was contacted (or, never contacted, created or first seen) within min_idle, on GitLab's clock or the controller's", false}
 	PruneManaged    = PruneRow{"manager seen", "a runner manager of it was seen (or created) within min_idle", false}
 	PruneClockSkew  = PruneRow{"clocks disagree", "GitLab's clock (its Date) and the controller's differ by more than an hour, or GitLab sent no Date: nothing is deleted", false}
@@ -134,9 +134,11 @@ type PruneDecision struct {
 	Row         PruneRow
 	Reason      string
 	// NeedsManagers: the decision waits for the runner's managers (read
-	// them and decide again); Sighted: GitLab gives no age for it, so the
-	// controller records when it first saw it.
-	NeedsManagers, Sighted bool
+	// them and decide again). Sighted: a runner of the fleet nobody has
+	// contacted, whose first sighting the controller records — its age
+	// when GitLab gives none (before 17.1, or once GitLab dropped its
+	// managers); Contacted: it has a contacted_at, and needs no record.
+	NeedsManagers, Sighted, Contacted bool
 }
 
 // Prune decides, for every runner listed, whether the fleet clean-up
@@ -224,16 +226,15 @@ func (ev PruneEvidence) row(s gitlab.Summary, d *PruneDecision, r gitlab.Runner,
 func (ev PruneEvidence) age(s gitlab.Summary, d *PruneDecision, r gitlab.Runner) (PruneRow, string) {
 	since := func(t time.Time, clock time.Time) string { return clock.Sub(t).Truncate(time.Minute).String() }
 	last, what := d.LastContact, "last contact"
+	d.Contacted, d.Sighted = r.ContactedAt != nil, r.ContactedAt == nil
 	if r.ContactedAt == nil {
 		what = "created"
 	}
 	if last.IsZero() {
 		sight, ok := ev.FirstSeen[s.ID]
 		if !ok {
-			d.Sighted = true
 			return PruneAgeUnknown, "GitLab gives no age for it (never contacted, no created_at, no manager); first seen now, so min_idle counts from now"
 		}
-		d.Sighted = true
 		// Each clock measures from its own reading of the first sighting.
 		if g, l := ev.GitLabNow.Sub(sight.GitLab), ev.Now.Sub(sight.Local); (!ev.GitLabNow.IsZero() && g < ev.MinIdle) || l < ev.MinIdle {
 			return PruneAgeUnknown, fmt.Sprintf("GitLab gives no age for it; first seen by the controller %s ago, less than min_idle", since(sight.Local, ev.Now))

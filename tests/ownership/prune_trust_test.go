@@ -358,3 +358,34 @@ func TestPlainHTTPWarns(t *testing.T) {
 		t.Fatalf("warnings %q", res.Warnings)
 	}
 }
+
+// A project runner assigned to several projects: an administrator's
+// DELETE would remove it from every one of them (authenticate_delete_runner!
+// skips the check for administrators), so a clean-up of one project keeps
+// it; the project's own runner goes.
+func TestRunnerOfSeveralProjectsIsKept(t *testing.T) {
+	sim := simAt(t, "18.5", nil)
+	sim.AddGroup(gitlabsim.Group{FullPath: "ci"})
+	app := sim.AddProject(gitlabsim.Project{FullPath: "ci/app"})
+	lib := sim.AddProject(gitlabsim.Project{FullPath: "ci/lib"})
+	idle := sim.Now().Add(-30 * 24 * time.Hour)
+	add := func(host string) int64 {
+		return sim.AddRunner(gitlabsim.Runner{RunnerType: "project_type", ProjectID: app, Description: host + " main shell Runner",
+			TagList: []string{"main"}, MaintenanceNote: coretest.Marked(testFleet, host), CreatedAt: idle, ContactedAt: idle})
+	}
+	shared, own := add("nodes"), add("nodeo")
+	if !sim.AssignRunner(shared, lib) {
+		t.Fatal("could not assign the runner to a second project")
+	}
+	res, err := prune(t, sim, sim.URL, func(o *core.PruneOptions) { o.Project = "ci/app" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExist(t, sim, shared)
+	if _, ok := sim.Runner(own); ok {
+		t.Error("the project's own idle runner is still there")
+	}
+	if rule := ruleOf(res, shared); rule != plan.PruneOutOfScope.Name {
+		t.Errorf("the runner of two projects: rule %q, want %q", rule, plan.PruneOutOfScope.Name)
+	}
+}
