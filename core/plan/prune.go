@@ -244,13 +244,12 @@ func (ev PruneEvidence) age(s gitlab.Summary, d *PruneDecision, r gitlab.Runner)
 		}
 		return PruneIdle, fmt.Sprintf("no host of the play claims it; never contacted, first seen by the controller %s ago", since(sight.Local, ev.Now))
 	}
-	if r.ContactedAt != nil || r.CreatedAt != nil {
-		t := *r.CreatedAt
-		if r.ContactedAt != nil {
-			t = *r.ContactedAt
-		}
-		if ev.recent(t) {
-			return PruneContacted, fmt.Sprintf("%s %s ago", what, since(t, ev.Now))
+	for _, t := range []*time.Time{r.ContactedAt, r.CreatedAt} {
+		if t != nil {
+			if ev.recent(*t) {
+				return PruneContacted, fmt.Sprintf("%s %s ago", what, since(*t, ev.Now))
+			}
+			break // created_at is never later than contacted_at
 		}
 	}
 	for _, m := range d.Managers {

@@ -99,6 +99,8 @@ func TestPruneTableRows(t *testing.T) {
 				ev.FirstSeen[id] = Sighting{GitLab: *ago(3 * day), Local: *ago(3 * day)}
 			}, want: PruneAgeUnknown},
 		{name: "contacted yesterday", runner: func(r *gitlab.Runner) { r.ContactedAt = ago(day) }, managers: none, want: PruneContacted},
+		{name: "contacted yesterday, no created_at (GitLab before 18.x)", runner: func(r *gitlab.Runner) { r.ContactedAt, r.CreatedAt = ago(day), nil }, managers: none, want: PruneContacted},
+		{name: "contacted 30 days ago, no created_at", runner: func(r *gitlab.Runner) { r.CreatedAt = nil }, managers: none, want: PruneIdle},
 		{name: "created an hour ago, never contacted", runner: func(r *gitlab.Runner) { r.ContactedAt, r.CreatedAt = nil, ago(time.Hour) }, managers: none, want: PruneContacted},
 		{name: "manager seen 2 days ago", runner: keep, managers: []gitlab.Manager{{SystemID: "s_1", ContactedAt: ago(2 * day)}}, want: PruneManaged},
 		{name: "manager created minutes ago (verify of a new runner sets no contacted_at)", runner: func(r *gitlab.Runner) { r.ContactedAt, r.CreatedAt = nil, nil },

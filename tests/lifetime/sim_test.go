@@ -47,6 +47,10 @@ type fhost struct {
 	// module returns to the play), and reportedDay the day of that run.
 	reported    []int64
 	reportedDay int
+	// fleet is the fleet it belongs to: most hosts are fleetA's; every
+	// fifth is fleetB's, another team's fleet in the same GitLab with the
+	// same instance name, tags and descriptions.
+	fleet string
 }
 
 func (h *fhost) off(d int) bool { return d < h.offUntil }
@@ -81,9 +85,11 @@ type fleet struct {
 	lost  map[int64]*fhost
 	names int
 	// foreign are another team's runners on the same GitLab; prunes are
-	// the monthly clean-ups, one line of the report each.
+	// the monthly clean-ups, one line of the report each; seen are the
+	// controllers' records of first sightings, a file per fleet.
 	foreign map[int64]bool
 	prunes  []pruneRow
+	seen    map[string]string
 	// mu guards the tallies while hosts run at once.
 	mu sync.Mutex
 	// trouble says why runs may fail today (GitLab down, the token
@@ -99,6 +105,7 @@ func newFleet(t *testing.T, seed uint64, hosts, days int) *fleet {
 	o.Now = func() time.Time { return time.Date(2026, 1, 1, 6, 0, 0, 0, time.UTC) }
 	f := &fleet{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), days: days, initial: hosts,
 		events: map[string]int{}, named: map[int64]string{}, retired: map[int64]bool{}, lost: map[int64]*fhost{}, foreign: map[int64]bool{}, versions: []string{"16.11"},
+		seen:     map[string]string{fleetA: filepath.Join(t.TempDir(), "seen-a.json"), fleetB: filepath.Join(t.TempDir(), "seen-b.json")},
 		upgrades: map[int]string{days / 4: "17.0", days / 2: "17.9", 3 * days / 4: "18.5"}, http: &http.Client{Timeout: 10 * time.Second}}
 	f.sim = coretest.NewSim(t, o)
 	f.sim.AddUser(gitlabsim.User{Username: "admin-user", Admin: true})
@@ -136,7 +143,10 @@ func (f *fleet) machineID() string {
 
 func (f *fleet) addHost() *fhost {
 	f.names++
-	h := &fhost{name: fmt.Sprintf("n%04d", f.names), machine: hostfs.Machine{ID: f.machineID(), Hardware: fmt.Sprintf("hw-%d", f.names)}, pat: f.pat}
+	h := &fhost{name: fmt.Sprintf("n%04d", f.names), machine: hostfs.Machine{ID: f.machineID(), Hardware: fmt.Sprintf("hw-%d", f.names)}, pat: f.pat, fleet: fleetA}
+	if f.names%5 == 0 {
+		h.fleet = fleetB
+	}
 	h.p = coretest.NewPrefix(f.t, "main")
 	h.p.Remove(".runner_system_id") // derived from the machine id, as gitlab-runner does
 	n := 1 + f.rng.IntN(3)
@@ -328,7 +338,7 @@ func (f *fleet) hostEvents() {
 // with h's machine id on other hardware.
 func (f *fleet) clone(h *fhost) {
 	c := f.addHost()
-	c.executors = append([]string(nil), h.executors...)
+	c.executors, c.fleet = append([]string(nil), h.executors...), h.fleet
 	fixed := f.rng.Float64() < 0.3
 	if fixed {
 		c.machine.ID = h.machine.ID
@@ -347,7 +357,7 @@ func (f *fleet) sync(h *fhost) {
 	sec := redact.New()
 	res, err := core.Run(context.Background(), core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name,
 		Concurrency: 4, RequestTimeout: 5 * time.Second, LockTimeout: 5 * time.Second, RetryBudget: 2 * time.Second, MaxAttempts: 2,
-		Timeout: time.Minute, Secrets: sec, Machine: &h.machine, Now: f.sim.Now})
+		Timeout: time.Minute, Secrets: sec, Machine: &h.machine, Now: f.sim.Now, Fleet: h.fleet})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.runs++
