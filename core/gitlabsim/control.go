@@ -32,7 +32,7 @@ import (
 //	POST   /-/sim/faults, DELETE /-/sim/faults
 //	PUT    /-/sim/settings                 ControlSettings
 //	GET    /-/sim/clock                    ClockView: now, the profile's version, the next housekeeping run
-//	POST   /-/sim/clock                    ClockChange {"advance": "240h"} and/or {"set": RFC 3339} -> ClockView
+//	POST   /-/sim/clock                    ClockChange {"advance": "240h"}, {"rewind": "192h"} and/or {"set": RFC 3339} -> ClockView
 //	GET    /-/sim/housekeeping             the runs of GitLab's scheduled jobs that deleted something
 //	GET    /-/sim/profile                  the Profile in use
 //	PUT    /-/sim/profile                  {"version": "16.11"} selects a named profile (an upgrade
@@ -110,6 +110,10 @@ func (r Runner) View() RunnerView {
 type ClockChange struct {
 	Set     time.Time `json:"set,omitzero"`
 	Advance string    `json:"advance,omitempty"`
+	// Rewind moves the clock back (no scheduled job runs): a scenario that
+	// must end at the wall clock — a clean-up compares GitLab's clock with
+	// the controller's — starts its history that long ago.
+	Rewind string `json:"rewind,omitempty"`
 }
 
 // ClockView is the answer of GET and POST /-/sim/clock.
@@ -297,6 +301,14 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 				apiError(w, http.StatusBadRequest, "advance: want a positive Go duration such as 240h")
 				return
 			}
+		}
+		if ch.Rewind != "" {
+			back, err := time.ParseDuration(ch.Rewind)
+			if err != nil || back < 0 {
+				apiError(w, http.StatusBadRequest, "rewind: want a positive Go duration such as 192h")
+				return
+			}
+			s.SetNow(s.Now().Add(-back))
 		}
 		if !ch.Set.IsZero() {
 			s.SetNow(ch.Set)
