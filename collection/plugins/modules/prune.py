@@ -225,8 +225,12 @@ refused:
   returned: when it refused
   type: list
   elements: int
+unmarked:
+  description: How many runners the clean-up kept because they carry no fleet mark (see O(include_unmarked)).
+  returned: always
+  type: int
 warnings:
-  description: Runners that could not be read (they are kept).
+  description: Runners that could not be read (they are kept), plain http, a fleet left unnamed.
   returned: when any
   type: list
   elements: str
@@ -246,6 +250,18 @@ runners:
       description: Tags in GitLab (sorted; empty when the runner was not read).
       type: list
       elements: str
+    fleet:
+      description: The fleet its mark names.
+      type: str
+      returned: when the runner carries a mark
+    host:
+      description: The host its mark names.
+      type: str
+      returned: when the runner carries a mark
+    instance:
+      description: The instance its mark names.
+      type: str
+      returned: when the runner carries a mark
     last_contact:
       description: The last contact of the runner or a manager of it (its creation when none), RFC 3339.
       type: str
@@ -261,7 +277,8 @@ runners:
     rule:
       description: The row of the clean-up's table that decided.
       type: str
-      choices: [reported, host missing, unreadable, contacted, manager seen, idle]
+      choices: [reported, host missing, gone, unreadable, other scope, details disagree, another fleet's, unmarked, age unknown,
+                recent, manager seen, clocks disagree, idle]
     reason:
       description: Why, in words.
       type: str
