@@ -322,22 +322,6 @@ func (en *engine) compensate(ctx context.Context, pl plan.Plan, outcomes []plan.
 	})
 }
 
-// reloadRunner has the running gitlab-runner take the new config before
-// runners it named are removed: SIGHUP, then a short wait.
-func (en *engine) reloadRunner(ctx context.Context) {
-	if en.o.RunnerPID <= 0 {
-		return
-	}
-	if err := syscall.Kill(en.o.RunnerPID, syscall.SIGHUP); err != nil {
-		en.warn("could not signal gitlab-runner (pid %d) to reload its config: %v", en.o.RunnerPID, err)
-		return
-	}
-	select {
-	case <-time.After(en.o.ReloadWait):
-	case <-ctx.Done():
-	}
-}
-
 // removeLater is the second phase: the removals of runners that left the
 // config, and of the runners replaced. Nothing is sent on a degraded
 // start: GitLab did not answer, the removals stay pending.

@@ -59,9 +59,12 @@ type Options struct {
 	// (the entry leaves the config anyway and the removal stays pending);
 	// otherwise it is a warning.
 	CleanupFails bool
-	// RunnerPID is the running gitlab-runner (0: none, as before its
-	// start): when the config changes, it is sent SIGHUP, and removals
-	// wait ReloadWait for it to take the new config before the runners go.
+	// RunnerPID is the running gitlab-runner (0: none given, as before
+	// its start): when the config changes, it is sent SIGHUP. Whatever
+	// it says, runners that leave the config are deleted only after every
+	// gitlab-runner running this config (found in /proc) was sent SIGHUP
+	// and given ReloadWait (0: DefaultReloadWait) to take it. A process
+	// that is not gitlab-runner is never signalled.
 	RunnerPID  int
 	ReloadWait time.Duration
 	// Concurrency bounds parallel GitLab requests (1..MaxConcurrency; the
@@ -124,6 +127,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = 60 * time.Second
+	}
+	if o.ReloadWait <= 0 {
+		o.ReloadWait = DefaultReloadWait
 	}
 	if o.Names == nil {
 		o.Names = input.Neutral
@@ -207,6 +213,10 @@ type Result struct {
 	// another host uses them. An administrator, or the fleet clean-up
 	// (prune), can remove them.
 	LeftBehind []LeftRunner `json:"left_behind,omitempty"`
+	// Reload says how the running gitlab-runner was made to take the new
+	// config before runners that left it were deleted (nil: none runs it,
+	// or nothing left the config).
+	Reload *Reload `json:"reload,omitempty"`
 	// Skipped are declared executors the run did not serve (Tolerant), or
 	// those that made it fail: which, why, and whether their last good
 	// entry stays.
@@ -275,6 +285,7 @@ func start(ctx context.Context, o *Options) (*engine, *Result, error) {
 			return en, res, err
 		}
 		en.lock = fl
+		en.checkRunnerPID()
 	}
 	return en, res, nil
 }

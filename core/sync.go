@@ -432,17 +432,22 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 		if werr != nil {
 			werr = fmt.Errorf("writing %s: %w", l.ConfigPath(), werr)
 			en.compensate(ctx, pl, outcomes)
-		} else if len(pending) > 0 {
+		} else if res.ConfigChanged && (len(pending) > 0 || en.o.RunnerPID > 0) {
+			// gitlab-runner takes the config just written (and, before
+			// the runners that left it are deleted, must have).
+			res.Reload = en.reloadRunner(ctx, len(pending) > 0 && !p.Degraded)
+		}
+		if werr == nil && len(pending) > 0 {
 			// Phase two: the runners that left the config.
-			if res.ConfigChanged {
-				en.reloadRunner(ctx)
-			}
 			done := en.removeLater(ctx, p, outcomes, later, replaced, freshByRef)
 			remaining := en.pendingRemovals(p, outcomes, later, replaced, freshByRef, done)
 			if err := en.writeState(p, outcomes, remaining, nil); err != nil {
 				en.warn("writing state file %s: %v", l.StatePath(), err)
 			}
 		}
+	}
+	if res.Reload == nil && en.refused != nil {
+		res.Reload = &Reload{Refused: en.refused}
 	}
 	res, err := en.conclude(p, res, outcomes, extra, werr)
 

@@ -28,6 +28,7 @@ const (
 	LockTimeout    Option = "lock_timeout"
 	Strict         Option = "strict"
 	Unregister     Option = "unregister"
+	RunnerPID      Option = "runner_pid"
 )
 
 // Names renders an Option as a front end calls it.

@@ -3,9 +3,7 @@ package scenarios
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -79,51 +77,96 @@ func TestFailedRemovalStillTakesTheEntryOut(t *testing.T) {
 	}
 }
 
-// On a reload (gitlab-runner running, RunnerPID), a runner leaves the
-// config first, gitlab-runner is told (SIGHUP) and given ReloadWait to
-// take the new config, and only then is the runner deleted: gitlab-runner
-// never polls with a token already dead.
+// Whatever removes an executor — a reload (RunnerPID, systemd's
+// $MAINPID), the Ansible module or the CLI by hand (no RunnerPID: the run
+// finds the gitlab-runner running this config itself) — its runner leaves
+// the config first, every gitlab-runner running that config is told
+// (SIGHUP) and given ReloadWait to take it, and only then is the runner
+// deleted: gitlab-runner never asks for jobs with a token already dead
+// (403, "Checking for jobs... forbidden" in its log).
 func TestRemovalWaitsForGitLabRunnerToReload(t *testing.T) {
-	sim := gitlabsim.New(coretest.SimOptions())
-	p := coretest.NewPrefix(t, "main")
-	hup := filepath.Join(t.TempDir(), "hup")
-	// A stand-in for gitlab-runner that notes each SIGHUP.
-	runner := exec.Command("sh", "-c", `trap 'date +%s.%N >> "$0"' HUP; while :; do sleep 0.05; done`, hup)
-	if err := runner.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = runner.Process.Kill(); _ = runner.Wait() })
-	var mu sync.Mutex
-	var atDelete struct {
-		seen, configNamesIt, hupBefore bool
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodDelete && r.URL.Path == "/api/v4/runners" {
+	for _, tc := range []struct {
+		name      string
+		runnerPID bool
+	}{{"reload with --runner-pid", true}, {"module or CLI, gitlab-runner found by its config", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := gitlabsim.New(coretest.SimOptions())
+			p := coretest.NewPrefix(t, "main")
+			var mu sync.Mutex
+			var atDelete struct {
+				seen, configNamesIt, reloaded bool
+			}
+			var fake *coretest.FakeRunner
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodDelete && r.URL.Path == "/api/v4/runners" {
+					mu.Lock()
+					atDelete.seen = true
+					atDelete.configNamesIt = strings.Contains(p.Config(), "main docker Runner")
+					atDelete.reloaded = slices.Contains(fake.Log(), "reload")
+					mu.Unlock()
+				}
+				sim.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			p.Template("", coretest.ClientConfig{URL: srv.URL, PAT: coretest.AdminPAT})
+			p.Executor("a.toml", "url = \""+srv.URL+"\"\nexecutor = \"shell\"\n")
+			p.Executor("docker.toml", "url = \""+srv.URL+"\"\nexecutor = \"docker\"\n")
+			mustRun(t, p, nil)
+			ids := map[string]int64{}
+			for _, e := range p.Entries(t) {
+				ids[strings.Fields(e.Name)[2]] = e.ID // "node12 main docker Runner"
+			}
+			fake = coretest.StartFakeRunner(t, p.ConfigPath())
+			fake.WaitPolled(t, 0, ids["a"], ids["docker"])
+
+			p.Remove("main/docker.toml")
+			res := mustRun(t, p, func(o *core.Options) {
+				if tc.runnerPID {
+					o.RunnerPID = fake.PID
+				}
+			})
+			// gitlab-runner asks for jobs again with the config it holds now.
+			fake.WaitPolled(t, len(fake.Log()), ids["a"])
 			mu.Lock()
-			atDelete.seen = true
-			atDelete.configNamesIt = strings.Contains(p.Config(), "main docker Runner")
-			_, err := os.Stat(hup)
-			atDelete.hupBefore = err == nil
-			mu.Unlock()
-		}
-		sim.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	p.Template("", coretest.ClientConfig{URL: srv.URL, PAT: coretest.AdminPAT})
-	p.Executor("a.toml", "url = \""+srv.URL+"\"\nexecutor = \"shell\"\n")
-	p.Executor("docker.toml", "url = \""+srv.URL+"\"\nexecutor = \"docker\"\n")
-	mustRun(t, p, nil)
-	p.Remove("main/docker.toml")
-	time.Sleep(100 * time.Millisecond) // the trap is set
-	start := time.Now()
-	mustRun(t, p, func(o *core.Options) { o.RunnerPID, o.ReloadWait = runner.Process.Pid, 300*time.Millisecond })
-	mu.Lock()
-	defer mu.Unlock()
-	if !atDelete.seen || atDelete.configNamesIt || !atDelete.hupBefore {
-		t.Fatalf("at the delete: sent %v, the config still named the runner %v, gitlab-runner signalled before %v",
-			atDelete.seen, atDelete.configNamesIt, atDelete.hupBefore)
+			defer mu.Unlock()
+			if !atDelete.seen || atDelete.configNamesIt || !atDelete.reloaded {
+				t.Fatalf("at the delete: sent %v, the config still named the runner %v, gitlab-runner had taken the new config %v",
+					atDelete.seen, atDelete.configNamesIt, atDelete.reloaded)
+			}
+			if r := fake.Refused(); len(r) > 0 {
+				t.Fatalf("gitlab-runner asked for jobs with the deleted runner's token: %q", r)
+			}
+			if res.Reload == nil || !slices.Equal(res.Reload.PIDs, []int{fake.PID}) || res.Reload.Waited == "" || res.Reload.Refused != nil {
+				t.Fatalf("result's reload %+v: want gitlab-runner (pid %d) signalled and waited for", res.Reload, fake.PID)
+			}
+			if _, ok := sim.Runner(ids["docker"]); ok {
+				t.Fatal("the removed executor's runner is still in GitLab")
+			}
+		})
 	}
-	if time.Since(start) < 300*time.Millisecond {
-		t.Fatal("the delete did not wait for gitlab-runner to take the new config")
+}
+
+// A run that removes nothing signals nobody and waits for nothing, and
+// when no gitlab-runner runs the config (a start: ExecStartPre), a removal
+// is made at once.
+func TestNoReloadWithoutRemovalsOrRunner(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	p := coretest.NewPrefix(t, "main")
+	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT})
+	p.Executor("a.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\n")
+	p.Executor("docker.toml", "url = \""+sim.URL+"\"\nexecutor = \"docker\"\n")
+	mustRun(t, p, nil)
+	fake := coretest.StartFakeRunner(t, p.ConfigPath())
+	p.Executor("b.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\n")
+	if res := mustRun(t, p, nil); res.Reload != nil || !res.ConfigChanged {
+		t.Fatalf("a new executor: reload %+v, config changed %v; want no signal (gitlab-runner sees the new file by itself)", res.Reload, res.ConfigChanged)
+	}
+	fake.Stop()
+	p.Remove("main/docker.toml")
+	if res := mustRun(t, p, nil); res.Reload != nil {
+		t.Fatalf("no gitlab-runner runs the config: reload %+v, want none", res.Reload)
+	}
+	if slices.Contains(fake.Log(), "reload") {
+		t.Fatalf("the fake gitlab-runner was signalled: %q", fake.Log())
 	}
 }
