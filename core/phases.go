@@ -104,8 +104,25 @@ func noSpace(path string, err error) error {
 	return fmt.Errorf("cannot reserve the space to write %s (%w); nothing was changed in GitLab", path, err)
 }
 
+// heldEntry is what became of the config entry of an executor not served.
+type heldEntry int
+
+const (
+	noEntry      heldEntry = iota // it had none
+	entryKept                     // its last good entry stays
+	entryDropped                  // GitLab rejected its token: it left the config
+)
+
+// kept turns "whether the config holds an entry" into a heldEntry.
+func kept(held bool) heldEntry {
+	if held {
+		return entryKept
+	}
+	return noEntry
+}
+
 // skip records an executor the run does not serve, and says so.
-func (en *engine) skip(name, file, reason string, cause error, kept bool) {
+func (en *engine) skip(name, file, reason string, cause error, entry heldEntry) {
 	en.mu.Lock()
 	for _, s := range en.skipped {
 		if s.Name == name {
@@ -113,7 +130,7 @@ func (en *engine) skip(name, file, reason string, cause error, kept bool) {
 			return
 		}
 	}
-	sk := SkippedExecutor{Name: name, File: file, Reason: reason, Cause: en.describe(cause), Kept: kept}
+	sk := SkippedExecutor{Name: name, File: file, Reason: reason, Cause: en.describe(cause), Kept: entry == entryKept}
 	if ie := input.As(cause); ie != nil && ie.Fix != "" {
 		sk.Fix = en.o.Secrets.Redact(ie.Fix)
 	}
@@ -123,11 +140,12 @@ func (en *engine) skip(name, file, reason string, cause error, kept bool) {
 	if file != "" {
 		where += " (" + file + ")"
 	}
-	entry := "it has no entry in the config yet"
-	if kept {
-		entry = "its last good entry stays in the config"
-	}
-	en.warn("executor %s is not served (%s): %s; %s", where, reason, sk.Cause, entry)
+	what := map[heldEntry]string{
+		noEntry:      "it has no entry in the config yet",
+		entryKept:    "its last good entry stays in the config",
+		entryDropped: "GitLab rejected the token of its last good entry, which left the config (the state file still names its runner, healed once the file is fixed)",
+	}[entry]
+	en.warn("executor %s is not served (%s): %s; %s", where, reason, sk.Cause, what)
 }
 
 // describe renders an error as the front end names options, redacted.
@@ -139,17 +157,6 @@ func (en *engine) describe(err error) string {
 		return en.o.Secrets.Redact(ie.Render(en.o.Names))
 	}
 	return en.o.Secrets.Redact(err.Error())
-}
-
-// held reports whether the live config holds an entry of a skipped
-// executor (kept verbatim).
-func held(prev plan.Previous, name string) bool {
-	for _, h := range prev.Held {
-		if h.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // skipFailed, when the run is tolerant, takes the executors whose runner
@@ -166,7 +173,7 @@ func (en *engine) skipFailed(p *Planned, outcomes []plan.Outcome) {
 			continue
 		}
 		if s.Action == plan.Create || s.Action == plan.Adopt || s.Action == plan.Replace || s.Fault != "" {
-			en.skip(s.Name, s.Executor.File, config.SkipFailed, oc.Err, s.Prev != nil)
+			en.skip(s.Name, s.Executor.File, config.SkipFailed, oc.Err, kept(s.Prev != nil))
 		}
 	}
 }

@@ -158,6 +158,10 @@ type RunnerResult struct {
 	// Pending: a removal GitLab did not confirm; the entry left the
 	// config and later runs retry it (the state file records it).
 	Pending bool `json:"pending,omitempty"`
+	// LastGood: the entry is the last good one of an executor whose file
+	// is invalid (see Skipped): kept as it was, or forgotten when GitLab
+	// rejected its token.
+	LastGood bool `json:"last_good,omitempty"`
 	// Description and Tags are what the runner carries in GitLab once the
 	// run is done (computed from the declaration; empty for deletes).
 	Description string   `json:"description,omitempty"`

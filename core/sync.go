@@ -91,9 +91,6 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, sk := range d.Skipped {
-		en.skip(sk.Name, sk.File, sk.Reason, sk.Err, held(p.ev.Prev, sk.Name))
-	}
 	p.tokens = en.checkTokens(ctx, d, p.ev.State, p.ev.Tokens)
 	for k, id := range o.namespaces {
 		if p.ev.State.Namespaces == nil {
@@ -102,11 +99,34 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 		p.ev.State.Namespaces[k] = id
 	}
 	if err := en.observe(ctx, &p.ev); err != nil {
-		return en.degraded(p, err)
+		dp, err := en.degraded(p, err)
+		en.skipUnserved(d, p)
+		return dp, err
 	}
 	p.Plan = plan.Build(p.ev)
+	en.skipUnserved(d, p)
 	en.leftBehind(p.Plan.Left)
 	return p, nil
+}
+
+// skipUnserved names the executors not served for their files (invalid),
+// each with what became of its last good entry: kept, or out of the
+// config because GitLab rejected its token (the plan's held steps).
+func (en *engine) skipUnserved(d *config.Desired, p *Planned) {
+	for _, sk := range d.Skipped {
+		entry := noEntry
+		for _, h := range p.ev.Prev.Held {
+			if h.Name == sk.Name {
+				entry = entryKept
+			}
+		}
+		for _, s := range p.Plan.Steps {
+			if s.Held && s.Name == sk.Name && s.Action == plan.Forget {
+				entry = entryDropped
+			}
+		}
+		en.skip(sk.Name, sk.File, sk.Reason, sk.Err, entry)
+	}
 }
 
 // cleanupOption is the run option that makes an unconfirmed removal fail
@@ -134,7 +154,7 @@ func (en *engine) degraded(p *Planned, err error) (*Planned, error) {
 		}
 		var names []string
 		for _, l := range late {
-			en.skip(l.Name, fileOf[l.Name], config.SkipLate, errors.New(l.Why), p.ev.Prev.ByName[l.Name] != nil)
+			en.skip(l.Name, fileOf[l.Name], config.SkipLate, errors.New(l.Why), kept(p.ev.Prev.ByName[l.Name] != nil))
 			names = append(names, l.Name+": "+l.Why)
 		}
 		return nil, &LateError{Err: err, Late: names}
@@ -145,7 +165,7 @@ func (en *engine) degraded(p *Planned, err error) (*Planned, error) {
 		// the runner, healed once GitLab answers); a new executor has none.
 		d.Skip(l.Name, config.SkipLate, errors.New(l.Why))
 		d.Drop(l.Name)
-		en.skip(l.Name, fileOf[l.Name], config.SkipLate, errors.New(l.Why), false)
+		en.skip(l.Name, fileOf[l.Name], config.SkipLate, errors.New(l.Why), noEntry)
 	}
 	if len(late) > 0 {
 		// Their entries are now held, kept as they are.
@@ -367,7 +387,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 				}
 				outcomes[i].Err = err
 				if s.Executor != nil && s.Action != plan.Update {
-					en.skip(s.Name, s.Executor.File, config.SkipNoSpace, err, s.Prev != nil)
+					en.skip(s.Name, s.Executor.File, config.SkipNoSpace, err, kept(s.Prev != nil))
 				}
 			}
 			res.After = res.Before
@@ -586,7 +606,7 @@ func removeFiles(config, state string) (removed bool, err error) {
 func runnerResults(p plan.Plan, outcomes []plan.Outcome) []RunnerResult {
 	out := make([]RunnerResult, 0, len(p.Steps))
 	for i, s := range p.Steps {
-		r := RunnerResult{Name: s.Name, ID: s.ID, URL: s.URL, Action: s.Action, Reason: s.Reason}
+		r := RunnerResult{Name: s.Name, ID: s.ID, URL: s.URL, Action: s.Action, Reason: s.Reason, LastGood: s.Held}
 		switch {
 		case s.Executor != nil:
 			r.Executor = s.Executor.Type

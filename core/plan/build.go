@@ -10,8 +10,9 @@ import (
 )
 
 // Build turns the evidence into a plan: one step per declared executor
-// (sorted by name), then the deletes, detaches and forgotten entries,
-// sorted by name and id. It makes no request and reads nothing but ev.
+// and per held entry (an executor whose file is invalid), sorted by name,
+// then the deletes, detaches and forgotten entries, sorted by name and id.
+// It makes no request and reads nothing but ev.
 func Build(ev Evidence) Plan {
 	b := &builder{ev: &ev, found: indexFound(ev.Found), left: map[Ref]int{}}
 	var p Plan
@@ -29,6 +30,13 @@ func Build(ev Evidence) Plan {
 			dups = append(dups, Step{Name: e.Name, ClientKey: e.Client.Key, URL: e.Client.URL, ID: id})
 		}
 	}
+	held := heldSteps(ev, false)
+	for _, s := range held {
+		if s.ID != 0 {
+			claimed[s.Ref()] = true
+		}
+	}
+	p.Steps = byName(p.Steps, held)
 	deleted := map[Ref]bool{}
 	var deletes []Step
 	for _, d := range dups {
@@ -73,6 +81,51 @@ func Build(ev Evidence) Plan {
 	p.Steps = append(p.Steps, deletes...)
 	p.Left = b.list
 	return p
+}
+
+// heldSteps decide the held entries (Previous.Held: the last good entry of
+// an executor whose file is invalid), sorted by name: verified like any
+// token, kept in place, forgotten when GitLab rejects the token. On a
+// degraded start (unverified) they are kept as they are.
+func heldSteps(ev Evidence, unverified bool) []Step {
+	var out []Step
+	for _, h := range ev.Prev.Held {
+		r, ref := h.Runner, h.Ref()
+		s := Step{Action: Keep, Held: true, Via: Nothing, Name: h.Name, ClientKey: ref.ClientKey, URL: r.URL, ID: r.ID, Prev: &r}
+		v, answered := ev.HeldVerified[h.Name]
+		switch {
+		case unverified:
+			s.Rule, s.Unverified = "degraded", true
+			s.Reason = "its executor's file is invalid; GitLab unreachable, so its last good entry is kept, not verified"
+		case answered && v.State == gitlab.TokenRejected:
+			s.Action, s.Rule = Forget, RowHeldRejected.Name
+			s.Reason = fmt.Sprintf("its executor's file is invalid and GitLab rejected the token of its last good entry; the entry leaves the config, and the state file still names runner %d, healed once the file is fixed", r.ID)
+		case answered:
+			s.Rule = RowHeldVerified.Name
+			s.Reason = "its executor's file is invalid; its last good entry is kept (token verified)"
+		default:
+			s.Rule, s.Unverified = RowHeldUnverified.Name, true
+			s.Reason = "its executor's file is invalid; its last good entry is kept, not verified (GitLab did not answer)"
+		}
+		out = append(out, s)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// byName merges two lists of steps sorted by name into one, a before b
+// on equal names: the config then lists every executor's entry in name
+// order, held ones in their place.
+func byName(a, b []Step) []Step {
+	out := make([]Step, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if b[0].Name < a[0].Name {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // builder is one Build: the evidence and the runners named as left alone.

@@ -74,6 +74,22 @@ var (
 		"", "nothing: left alone, and named in the result (left_behind) and a warning"}
 )
 
+// The rows for the last good entry of a declared executor whose file is
+// invalid (a service start serves what it can: the executor is skipped,
+// its runner neither deleted nor taken for a leftover). Its token is
+// verified like any other; a token GitLab rejects is never kept.
+var (
+	RowHeldVerified = Row{"invalid file, token verified", "the executor's file is invalid and verify accepts the token of its last good entry (or says the runner is orphaned, as for any executor)",
+		Keep, "nothing; the entry stays, verbatim, in its place"}
+	RowHeldRejected = Row{"invalid file, token rejected", "the executor's file is invalid and verify rejects the token of its last good entry",
+		Forget, "nothing; the entry leaves the config, the state file still names the runner (healed by id once the file is fixed)"}
+	RowHeldUnverified = Row{"invalid file, GitLab silent", "the executor's file is invalid and GitLab did not answer the verify of its last good entry",
+		Keep, "nothing; the entry stays unverified, as on a degraded start"}
+)
+
+// HeldTable is the table of held entries in the order rows are tried.
+var HeldTable = []Row{RowHeldVerified, RowHeldRejected, RowHeldUnverified}
+
 // Table is the decision table in the order rows are tried.
 var Table = []Row{
 	RowOrphaned, RowVerified, RowDrifted, RowDriftedNoPAT, RowDriftedNoFix,

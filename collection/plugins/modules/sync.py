@@ -445,7 +445,7 @@ runners:
     action:
       description: What was (or in check mode would be) done.
       type: str
-      choices: [keep, create, adopt, replace, update, delete]
+      choices: [keep, create, adopt, replace, update, delete, detach, forget]
       sample: keep
     reason:
       description: Why.
@@ -459,6 +459,12 @@ runners:
       description:
         - A removal GitLab did not confirm. The entry has left the config; the state file records the removal and
           later runs retry it.
+      type: bool
+      returned: when true
+    last_good:
+      description:
+        - The entry is the last good one of an executor whose file on the host is invalid (see C(skipped)) - kept as
+          it was (C(keep)), its token verified, or taken out of the config (C(forget)) because GitLab rejected its token.
       type: bool
       returned: when true
     description:
@@ -543,7 +549,8 @@ skipped:
       description: What to do, when known.
       type: str
     kept:
-      description: Whether its last good entry stays in the config.
+      description:
+        - Whether its last good entry stays in the config (false when it had none, or when GitLab rejected its token).
       type: bool
     since:
       description: When runs started skipping it (RFC 3339).
