@@ -118,9 +118,15 @@ func (en *engine) wants(ev *plan.Evidence) wanted {
 	// An entry no longer declared: its managers tell whether another host
 	// uses the runner (then only this host's manager goes) and, when its
 	// token is dead, whether it still exists.
+	// A removal an earlier run recorded whose token is dead or missing is
+	// made by id only when a read by id bears out its proof: the
+	// description it recorded and a manager with this host's system id.
 	for _, o := range ev.Prev.Owned {
 		if ref := o.Ref(); ref.ID != 0 && en.hasPAT(ref.ClientKey) {
 			w.managers[ref] = true
+			if v, answered := ev.Undeclared[ref]; o.Pending && (o.Runner.Token == "" || (answered && v.State != gitlab.TokenAlive)) {
+				w.details[ref] = true
+			}
 		}
 	}
 	return w

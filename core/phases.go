@@ -229,23 +229,45 @@ type removed struct {
 
 // pendingRemovals are the removals to record in the state file: before
 // the second phase (done nil) every one it will make, after it those
-// GitLab did not confirm, each with GitLab's last answer.
+// GitLab did not confirm, each with GitLab's last answer and its proof
+// that the runner is this host's (its token; this host's system id and
+// the runner's description, for when the token is dead).
 func (en *engine) pendingRemovals(p *Planned, outcomes []plan.Outcome, later, replaced map[int]bool, freshByRef map[plan.Ref]hostfs.LiveRunner, done *removed) []hostfs.PendingRemoval {
-	since := map[plan.Ref]time.Time{}
+	recorded := map[plan.Ref]hostfs.PendingRemoval{}
 	for _, pr := range p.ev.State.Pending {
 		key, _ := gitlab.NormalizeURL(pr.URL)
-		since[plan.Ref{ClientKey: key, ID: pr.ID}] = pr.Since
+		recorded[plan.Ref{ClientKey: key, ID: pr.ID}] = pr
 	}
 	now := en.o.Now().UTC().Truncate(time.Second)
-	record := func(action plan.Action, name, url string, id int64, token string, err error) hostfs.PendingRemoval {
+	// The description of a runner found by listing (a leftover, a
+	// duplicate), which has no entry.
+	listed := func(key string, id int64) string {
+		for _, s := range p.ev.Found[key] {
+			if s.ID == id {
+				return s.Description
+			}
+		}
+		return ""
+	}
+	record := func(action plan.Action, name, url string, id int64, prev *hostfs.LiveRunner, err error) hostfs.PendingRemoval {
 		key, _ := gitlab.NormalizeURL(url)
 		ref := plan.Ref{ClientKey: key, ID: id}
+		token, description := "", listed(key, id)
+		if prev != nil {
+			token, description = prev.Token, prev.Name
+		}
 		if f, ok := freshByRef[ref]; ok && id != 0 && f.Token != "" {
 			token = f.Token // rotated by gitlab-runner during the run
 		}
-		pr := hostfs.PendingRemoval{Action: string(action), Name: name, URL: url, ID: id, Token: token, Since: now}
-		if t, ok := since[ref]; ok && !t.IsZero() {
-			pr.Since = t
+		pr := hostfs.PendingRemoval{Action: string(action), Name: name, URL: url, ID: id, Token: token,
+			SystemID: en.systemID, Description: description, Since: now}
+		if old, ok := recorded[ref]; ok && prev != nil && prev.Table == nil {
+			// Recorded by an earlier run, not in the config: it keeps the
+			// proof it was recorded with, never one made up now.
+			pr.SystemID, pr.Description = old.SystemID, old.Description
+		}
+		if old, ok := recorded[ref]; ok && !old.Since.IsZero() {
+			pr.Since = old.Since
 		}
 		if err != nil {
 			pr.LastError = en.o.Secrets.Redact(err.Error())
@@ -260,19 +282,15 @@ func (en *engine) pendingRemovals(p *Planned, outcomes []plan.Outcome, later, re
 			if done != nil && done.later[i] {
 				continue
 			}
-			token := ""
-			if s.Prev != nil {
-				token = s.Prev.Token
-			}
-			out = append(out, record(s.Action, s.Name, s.URL, s.ID, token, oc.Err))
+			out = append(out, record(s.Action, s.Name, s.URL, s.ID, s.Prev, oc.Err))
 		case replaced[i]:
 			if done != nil && done.replaced[i] {
 				continue
 			}
-			out = append(out, record(plan.Delete, s.Prev.Name, s.Prev.URL, s.Prev.ID, s.Prev.Token, nil))
+			out = append(out, record(plan.Delete, s.Prev.Name, s.Prev.URL, s.Prev.ID, s.Prev, nil))
 		case s.Executor == nil && s.Fault != "" && s.Prev != nil && s.Prev.Table == nil:
 			// A pending removal the plan cannot make yet: it stays pending.
-			out = append(out, record(s.Action, s.Name, s.URL, s.ID, s.Prev.Token, oc.Err))
+			out = append(out, record(s.Action, s.Name, s.URL, s.ID, s.Prev, oc.Err))
 		}
 	}
 	return out

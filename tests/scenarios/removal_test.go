@@ -3,6 +3,8 @@ package scenarios
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
@@ -169,4 +172,109 @@ func TestNoReloadWithoutRemovalsOrRunner(t *testing.T) {
 	if slices.Contains(fake.Log(), "reload") {
 		t.Fatalf("the fake gitlab-runner was signalled: %q", fake.Log())
 	}
+}
+
+// writePending replaces the state file's pending removals (as someone
+// with write access to the prefix could).
+func writePending(t *testing.T, p *coretest.Prefix, pending ...hostfs.PendingRemoval) {
+	t.Helper()
+	st := readState(t, p)
+	st.Pending = pending
+	if err := os.WriteFile(hostfs.Layout{Prefix: p.Dir, Instance: p.Instance}.StatePath(), st.Encode(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A host deletes only what it can prove its own, even from its own state
+// file: a pending removal is made with the runner's token, or — its token
+// dead — by id once a read by id shows the description it recorded and a
+// manager with this host's system id. A removal without that proof (an
+// id written into the state file: another team's runner) deletes nothing
+// and names the runner.
+func TestPendingRemovalNeedsItsProof(t *testing.T) {
+	sim, p := standard(t)
+	mustRun(t, p, nil)
+	sysID := strings.TrimSpace(string(mustRead(t, filepath.Join(p.Dir, ".runner_system_id"))))
+	// Another team's runner: no manager seen lately (its host is off).
+	other := sim.AddRunner(gitlabsim.Runner{Description: "team-b build Runner", TagList: []string{"team-b"}})
+	mine := sim.AddRunner(gitlabsim.Runner{Description: host + " main old Runner", Managers: map[string]gitlabsim.Manager{sysID: {}}})
+	mineToken, _ := sim.Runner(mine)
+	url := sim.URL
+
+	for _, tc := range []struct {
+		name    string
+		pending hostfs.PendingRemoval
+		deleted bool
+	}{
+		{"an id alone: another team's runner", hostfs.PendingRemoval{Action: "delete", URL: url, ID: other}, false},
+		{"another runner's description recorded", hostfs.PendingRemoval{Action: "delete", URL: url, ID: other, SystemID: sysID, Description: "team-b build Runner"}, false},
+		{"a dead token", hostfs.PendingRemoval{Action: "delete", URL: url, ID: other, Token: "glrt-t1_deadDEADdeadDEADdead"}, false},
+		{"this host's runner, its description and system id recorded", hostfs.PendingRemoval{Action: "delete", URL: url, ID: mine, SystemID: sysID, Description: host + " main old Runner"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := tc.pending.ID
+			writePending(t, p, tc.pending)
+			oc := run(t, p, nil)
+			if oc.Err != nil {
+				t.Fatalf("run failed: %v", oc.Err)
+			}
+			if _, there := sim.Runner(id); there == tc.deleted {
+				t.Fatalf("runner %d still in GitLab: %v, want deleted %v; runners %+v; requests %v", id, there, tc.deleted, oc.Res.Runners, sim.Requests())
+			}
+			if !tc.deleted {
+				named := false
+				for _, l := range oc.Res.LeftBehind {
+					named = named || l.ID == id
+				}
+				if !named {
+					t.Fatalf("left_behind %+v: want runner %d named", oc.Res.LeftBehind, id)
+				}
+			}
+			if st := readState(t, p); len(st.Pending) != 0 {
+				t.Fatalf("pending %+v: the removal was decided, it must not stay", st.Pending)
+			}
+		})
+	}
+	// The runner's own token proves it, whatever else is recorded.
+	again := sim.AddRunner(gitlabsim.Runner{Description: host + " main old Runner", Token: mineToken.Token + "x"})
+	tok, _ := sim.Runner(again)
+	writePending(t, p, hostfs.PendingRemoval{Action: "delete", URL: url, ID: again, Token: tok.Token})
+	mustRun(t, p, nil)
+	if _, there := sim.Runner(again); there {
+		t.Fatal("a pending removal with the runner's token was not made")
+	}
+}
+
+// A removal this host records carries its proof: the runner's token, this
+// host's system id and the runner's description.
+func TestPendingRemovalIsRecordedWithItsProof(t *testing.T) {
+	sim, p := standard(t)
+	mustRun(t, p, nil)
+	docker := runnerID(t, sim, "docker")
+	p.Remove("main/docker.yaml")
+	sim.InjectFault(gitlabsim.Fault{Kind: "delete-token", Type: gitlabsim.FaultStatus, Status: 502, Times: -1})
+	mustRun(t, p, func(o *core.Options) { o.RetryBudget, o.MaxAttempts = time.Second, 2 })
+	st := readState(t, p)
+	sysID := strings.TrimSpace(string(mustRead(t, filepath.Join(p.Dir, ".runner_system_id"))))
+	if len(st.Pending) != 1 || st.Pending[0].ID != docker || st.Pending[0].Token == "" || st.Pending[0].SystemID != sysID ||
+		st.Pending[0].Description != host+" main docker Runner" {
+		t.Fatalf("pending %+v: want docker's removal with its token, system id %s and description", st.Pending, sysID)
+	}
+	// Its token dies meanwhile: the recorded proof, borne out by GitLab,
+	// still lets the removal be made (by id).
+	sim.ClearFaults()
+	sim.RevokeToken(docker)
+	mustRun(t, p, nil)
+	if _, there := sim.Runner(docker); there {
+		t.Fatal("the pending removal, proven by id, was not made")
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
