@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 )
 
 func TestIsRunnerExe(t *testing.T) {
@@ -81,6 +83,17 @@ func fakeRunner(t *testing.T, name, dir string, args ...string) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	// Start returns once the executable is in place; the kernel sets up
+	// the command line a moment later: wait for it (not for a time).
+	cmdline := filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "cmdline")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		if b, err := os.ReadFile(cmdline); err == nil && len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d (%s) shows no command line after a minute", cmd.Process.Pid, bin)
+		}
+	}
 	return cmd.Process.Pid
 }
 
@@ -123,7 +136,6 @@ func TestFindRunners(t *testing.T) {
 	fakeRunner(t, "sleeper", "/", "run", "--config", cfg)                      // not gitlab-runner
 	want := map[int]bool{abs: true, rel: true}
 
-	// Start returns once the process runs its executable.
 	found := FindRunners(cfg)
 	if len(found) != 2 {
 		t.Fatalf("found %+v, want the two gitlab-runner processes %v running %s", found, want, cfg)
