@@ -103,8 +103,12 @@ type Options struct {
 	// and marker, so no later restart registers anything.
 	Purge bool
 	// namespaces are group and project ids resolved for Declare, to keep
-	// in the state file.
+	// in the state file; cached those taken from the state file (by key),
+	// verified before a runner is registered in one; reresolve the keys
+	// to look up again (their cached id is no longer that path).
 	namespaces map[string]int64
+	cached     map[string]plan.CachedNamespace
+	reresolve  map[string]string
 	// PrefixMayBeMissing lets a check-mode run with an Overlay plan for a
 	// host whose prefix does not exist yet (Ansible check mode on a new host).
 	PrefixMayBeMissing bool

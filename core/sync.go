@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -87,6 +88,9 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	}
 	en.d = d
 	en.warnPlainHTTP(d)
+	for _, key := range sortedKeys(o.reresolve) {
+		en.warn("%s", o.reresolve[key])
+	}
 	p, err := en.evidenceFrom(ds, d)
 	if err != nil {
 		return nil, err
@@ -104,6 +108,9 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 		return dp, err
 	}
 	p.Plan = plan.Build(p.ev)
+	if err := en.verifyNamespaces(ctx, p.Plan); err != nil {
+		return nil, err
+	}
 	en.skipUnserved(d, p)
 	en.leftBehind(p.Plan.Left)
 	return p, nil
@@ -127,6 +134,15 @@ func (en *engine) skipUnserved(d *config.Desired, p *Planned) {
 		}
 		en.skip(sk.Name, sk.File, sk.Reason, sk.Err, entry)
 	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // cleanupOption is the run option that makes an unconfirmed removal fail
