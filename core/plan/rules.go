@@ -106,7 +106,7 @@ var (
 	RowPendingGone = Row{"pending, gone", "its token is dead or missing and GitLab no longer has the runner",
 		Forget, "nothing: the removal is done"}
 	RowPendingUnknown = Row{"pending, unknown", "its token is dead or missing and the runner could not be read (5xx, no answer, 403)",
-		Delete, "nothing; the removal stays pending, the run fails for it"}
+		Delete, "nothing; the removal stays pending (a warning; --strict fails)"}
 	RowPendingUnproven = Row{"pending, unproven", "anything else: no token that works and no proof GitLab bears out (no description or system id recorded, another description, no manager of this host, no personal access token to read it)",
 		Forget, "nothing: the removal is dropped, the runner named (left_behind)"}
 )
