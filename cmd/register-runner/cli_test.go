@@ -34,7 +34,7 @@ type result struct {
 func runCLI(t *testing.T, p *coretest.Prefix, extra ...string) result {
 	t.Helper()
 	args := append([]string{"--prefix", p.Dir, "--service-instance", p.Instance, "--hostname", host,
-		"--request-timeout", "5s", "--lock-timeout", "5s"}, extra...)
+		"--request-timeout", coretest.Patient.Request.String(), "--lock-timeout", coretest.Patient.Lock.String()}, extra...)
 	var out, errb bytes.Buffer
 	code := run(args, &out, &errb)
 	coretest.Record(t, "stdout", out.Bytes())

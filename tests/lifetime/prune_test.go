@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
@@ -53,7 +54,7 @@ func (f *fleet) prune() {
 		Keep: keep, HostsExpected: expected, HostsReported: reported, MinIdle: plan.StaleAfter,
 		// A fleet this size loses a host or two a week: a month's
 		// leftovers are a few dozen.
-		MaxDelete: max(20, f.initial/2), Concurrency: 8, RequestTimeout: 5 * time.Second, Timeout: time.Minute, Secrets: sec})
+		MaxDelete: max(20, f.initial/2), Concurrency: 8, RequestTimeout: coretest.Patient.Request, Timeout: 10 * time.Minute, Secrets: sec})
 	var out strings.Builder
 	if res != nil {
 		for _, r := range res.Runners {

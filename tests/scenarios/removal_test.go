@@ -40,7 +40,7 @@ func TestFailedRemovalStillTakesTheEntryOut(t *testing.T) {
 			docker := runnerID(t, sim, "docker")
 			p.Remove("main/docker.toml")
 			sim.InjectFault(fault)
-			fast := func(o *core.Options) { o.RetryBudget, o.MaxAttempts, o.RequestTimeout = time.Second, 2, time.Second }
+			fast := func(o *core.Options) { o.RetryBudget, o.MaxAttempts = time.Second, 2 }
 			res := mustRun(t, p, fast)
 			if strings.Contains(p.Config(), "main docker Runner") {
 				t.Fatalf("the removed executor's entry is still in the config:\n%s", p.Config())
