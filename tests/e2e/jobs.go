@@ -364,3 +364,103 @@ func jobThroughRestart(e *Env, listen string) func(r *Row) error {
 		return nil
 	}
 }
+
+// moduleRemovalDuringJob: while a job runs on one runner, the play no
+// longer declares another executor (docker). The sync module takes its entry out
+// of the config, finds the gitlab-runner running that config, sends it
+// SIGHUP and waits for it to take the new config, and only then deletes
+// the runner: gitlab-runner never asks for jobs with the deleted token (no
+// 403 at the job endpoint, no "forbidden" in its journal), keeps its PID,
+// and the job ends successfully.
+func moduleRemovalDuringJob(e *Env) func(r *Row) error {
+	return func(r *Row) error {
+		before, err := e.config("main")
+		if err != nil {
+			return err
+		}
+		runner, removed := before.IDs()["shell"], before.IDs()["docker"]
+		if runner == 0 || removed == 0 {
+			return fmt.Errorf("want the shell and docker executors in config.main.toml, found %v", before.IDs())
+		}
+		// gitlab-runner polls with the token of the runner to remove.
+		if _, err := e.gl.WaitPolls(time.Now(), []int64{removed}); err != nil {
+			return err
+		}
+		pid := e.unitPID(unit)
+		id, goAhead, err := e.startJob(runner, "module-removal")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = os.WriteFile(e.ctr.Path(goAhead), nil, 0o644) }()
+		if err := e.gl.ResetLog(); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		// The role's options as the role re-run left them (so that the
+		// role has nothing to reload); the play declares build again (an
+		// earlier scenario removed it) and docker no more.
+		if pre := e.unitProps(unit, "ExecStartPre")["ExecStartPre"]; !strings.Contains(pre, "--concurrency 4") {
+			return fmt.Errorf("want the drop-in as the role re-run left it (--concurrency 4), ExecStartPre is %s", pre)
+		}
+		out, err := e.ansible("site.yml", "-e", `{"gra_without": ["docker"], "gra_extra_args": ["--concurrency", "4"]}`)
+		if err != nil {
+			return err
+		}
+		playTook := time.Since(t0)
+		if hs := handlers(out); len(hs) != 0 {
+			return fmt.Errorf("the play ran the handlers %v, want none (only the module changes something)", hs)
+		}
+		c, _ := e.gl.Counts()
+		after, err := e.config("main")
+		if err != nil {
+			return err
+		}
+		if _, ok := after.IDs()["docker"]; ok || c.Kinds["delete-token"]+c.Kinds["delete-id"] != 1 {
+			return fmt.Errorf("removal by the module: GitLab saw %s, config has %v; want docker's runner %d deleted", c, after.IDs(), removed)
+		}
+		if runners, _ := e.gl.Runners(); slicesContainsID(runners, removed) {
+			return fmt.Errorf("runner %d (docker) is still in GitLab", removed)
+		}
+		// Two rounds of job requests with the config gitlab-runner holds
+		// now: the removed runner's token never came back refused.
+		if _, err := e.twoRounds(after.IDList()); err != nil {
+			return err
+		}
+		if n := e.gl.ForbiddenSince(t0); n > 0 {
+			return fmt.Errorf("gitlab-runner asked for jobs %d time(s) with a token GitLab no longer knows (403): runner %d was deleted before gitlab-runner took the new config", n, removed)
+		}
+		j := e.journal(unit, t0)
+		if lines := linesWith(j, "forbidden"); len(lines) > 0 {
+			return fmt.Errorf("gitlab-runner logged a forbidden job request after the removal:\n%s", strings.Join(lines, "\n"))
+		}
+		loaded := strings.Count(j, "Configuration loaded")
+		if loaded == 0 {
+			return fmt.Errorf("gitlab-runner logged no \"Configuration loaded\" after the module's removal")
+		}
+		if p := e.unitPID(unit); p != pid {
+			return fmt.Errorf("gitlab-runner's pid %d -> %d: the module's removal must not restart it", pid, p)
+		}
+		if j, _ := e.gl.Job(id); j.Status != "running" {
+			return fmt.Errorf("job %d is %s already: it must run through the play", id, j.Status)
+		}
+		job, err := e.finishJob(id, goAhead)
+		if err != nil {
+			return err
+		}
+		if err := jobSucceeded(job); err != nil {
+			return err
+		}
+		r.Detail = fmt.Sprintf("job %d ran %.1fs on pid %d while the play (%.1fs) removed docker: %s, runner %d deleted after gitlab-runner took the new config (%d config loads logged), no 403 job request and no \"forbidden\" in the journal; job success",
+			id, job.Duration().Seconds(), pid, playTook.Seconds(), c, removed, loaded)
+		return nil
+	}
+}
+
+func slicesContainsID(rs []SimRunner, id int64) bool {
+	for _, r := range rs {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
+}

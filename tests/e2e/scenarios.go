@@ -459,6 +459,7 @@ func runScenarios(ctx context.Context, e *Env) []Row {
 		return nil
 	}))
 
+	rows = append(rows, step(ctx, "executor removed by the module during a job", moduleRemovalDuringJob(e)))
 	rows = append(rows, step(ctx, "job through reloads", jobThroughReloads(e)))
 	rows = append(rows, step(ctx, "job through a restart", jobThroughRestart(e, freeLocalAddr())))
 
