@@ -26,8 +26,8 @@ func TestFailedConfigWriteLeaksNoRunner(t *testing.T) {
 		for _, n := range []string{"a", "b", "c"} {
 			p.Executor(n+".toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\n")
 		}
-		o := core.Options{Prefix: p.Dir, Instance: "main", Hostname: "node3", Concurrency: 4, RequestTimeout: 2 * time.Second,
-			RetryBudget: time.Second, MaxAttempts: 2, LockTimeout: 5 * time.Second}
+		o := core.Options{Prefix: p.Dir, Instance: "main", Hostname: "node3", Concurrency: 4, RequestTimeout: coretest.Patient.Request,
+			RetryBudget: time.Second, MaxAttempts: 2, LockTimeout: coretest.Patient.Lock}
 		if verifyFails {
 			sim.InjectFault(gitlabsim.Fault{Kind: "verify", Type: gitlabsim.FaultStatus, Status: 500, Times: -1})
 		}

@@ -32,6 +32,8 @@ type engine struct {
 	left     []LeftRunner
 	// skipped are the declared executors this run does not serve.
 	skipped []SkippedExecutor
+	// refused: Options.RunnerPID is not a gitlab-runner process.
+	refused *RefusedPID
 }
 
 func (en *engine) warn(format string, args ...any) {

@@ -11,8 +11,10 @@ import (
 	"strings"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
 
@@ -35,7 +37,7 @@ func runDeclared(ctx context.Context, o Options) (*Result, error) {
 	}
 	l := hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}
 	res := &Result{ConfigPath: l.ConfigPath(), Check: o.Check, Runners: []RunnerResult{}}
-	o.namespaces = map[string]int64{}
+	o.namespaces, o.cached = map[string]int64{}, map[string]plan.CachedNamespace{}
 	var files []*managedFile
 	if o.Declare != nil {
 		var err error
@@ -65,6 +67,19 @@ func runDeclared(ctx context.Context, o Options) (*Result, error) {
 	}
 	written := changes(files)
 	res, err := Sync(ctx, o)
+	var stale *staleNamespaces
+	if errors.As(err, &stale) && o.reresolve == nil {
+		// An id the state file cached is no longer the path it was
+		// resolved from: nothing was changed; the files go back, the
+		// paths are looked up again, and the task runs once more.
+		if j != nil {
+			if rerr := j.Restore(); rerr != nil {
+				return res, fmt.Errorf("%w; restoring the files this task wrote also failed: %v", err, rerr)
+			}
+		}
+		o.reresolve = stale.keys
+		return runDeclared(ctx, o)
+	}
 	if err != nil {
 		o.Declare.Locate(l, err)
 	}
@@ -312,7 +327,10 @@ func (o Options) resolveNamespaces(ctx context.Context, l hostfs.Layout) error {
 		c := o.Declare.Clients[ns.Client]
 		url, _ := c.Values["url"].(string)
 		key := hostfs.NamespaceKey(url, ns.Kind, ns.Path)
-		if id, ok := st.Namespaces[key]; ok {
+		if id, ok := st.Namespaces[key]; ok && o.reresolve[key] == "" {
+			// Checked against GitLab before a runner is registered in it.
+			ck, _ := gitlab.NormalizeURL(url)
+			o.cached[key] = plan.CachedNamespace{Key: key, ClientKey: ck, Kind: ns.Kind, Path: ns.Path, ID: id}
 			o.Declare.Resolve(ns, id)
 			continue
 		}

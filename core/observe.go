@@ -118,9 +118,15 @@ func (en *engine) wants(ev *plan.Evidence) wanted {
 	// An entry no longer declared: its managers tell whether another host
 	// uses the runner (then only this host's manager goes) and, when its
 	// token is dead, whether it still exists.
+	// A removal an earlier run recorded whose token is dead or missing is
+	// made by id only when a read by id bears out its proof: the
+	// description it recorded and a manager with this host's system id.
 	for _, o := range ev.Prev.Owned {
 		if ref := o.Ref(); ref.ID != 0 && en.hasPAT(ref.ClientKey) {
 			w.managers[ref] = true
+			if v, answered := ev.Undeclared[ref]; o.Pending && (o.Runner.Token == "" || (answered && v.State != gitlab.TokenAlive)) {
+				w.details[ref] = true
+			}
 		}
 	}
 	return w
@@ -136,13 +142,15 @@ func (en *engine) hasPAT(key string) bool {
 }
 
 // verifyAll verifies every token on disk, in parallel: the declared
-// executors' and those of entries no longer declared. Even when one
-// fails, what was answered is kept: a degraded start must know whether
-// any token was seen rejected. A token of an undeclared entry that gets
-// no answer is left unverified: its delete tries again.
+// executors', the last good entries of executors whose file is invalid
+// (held), and those of entries no longer declared. Even when one fails,
+// what was answered is kept: a degraded start must know whether any token
+// was seen rejected. A token of an undeclared or held entry that gets no
+// answer is left unverified: its delete tries again, the entry stays.
 func (en *engine) verifyAll(ctx context.Context, ev *plan.Evidence) error {
 	type target struct {
 		name  string // declared executor, or "" for an undeclared entry
+		held  string // or the executor of a held entry (its file is invalid)
 		ref   plan.Ref
 		token string
 	}
@@ -155,6 +163,11 @@ func (en *engine) verifyAll(ctx context.Context, ev *plan.Evidence) error {
 	for _, o := range ev.Prev.Owned {
 		if o.Runner.Token != "" {
 			targets = append(targets, target{ref: o.Ref(), token: o.Runner.Token})
+		}
+	}
+	for _, h := range ev.Prev.Held {
+		if h.Runner.Token != "" {
+			targets = append(targets, target{held: h.Name, ref: h.Ref(), token: h.Runner.Token})
 		}
 	}
 	answers := make([]*gitlab.Verification, len(targets))
@@ -179,6 +192,8 @@ func (en *engine) verifyAll(ctx context.Context, ev *plan.Evidence) error {
 		case answers[i] == nil:
 		case t.name != "":
 			ev.Verified[t.name] = *answers[i]
+		case t.held != "":
+			ev.HeldVerified[t.held] = *answers[i]
 		default:
 			ev.Undeclared[t.ref] = *answers[i]
 		}

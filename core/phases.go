@@ -104,8 +104,25 @@ func noSpace(path string, err error) error {
 	return fmt.Errorf("cannot reserve the space to write %s (%w); nothing was changed in GitLab", path, err)
 }
 
+// heldEntry is what became of the config entry of an executor not served.
+type heldEntry int
+
+const (
+	noEntry      heldEntry = iota // it had none
+	entryKept                     // its last good entry stays
+	entryDropped                  // GitLab rejected its token: it left the config
+)
+
+// kept turns "whether the config holds an entry" into a heldEntry.
+func kept(held bool) heldEntry {
+	if held {
+		return entryKept
+	}
+	return noEntry
+}
+
 // skip records an executor the run does not serve, and says so.
-func (en *engine) skip(name, file, reason string, cause error, kept bool) {
+func (en *engine) skip(name, file, reason string, cause error, entry heldEntry) {
 	en.mu.Lock()
 	for _, s := range en.skipped {
 		if s.Name == name {
@@ -113,7 +130,7 @@ func (en *engine) skip(name, file, reason string, cause error, kept bool) {
 			return
 		}
 	}
-	sk := SkippedExecutor{Name: name, File: file, Reason: reason, Cause: en.describe(cause), Kept: kept}
+	sk := SkippedExecutor{Name: name, File: file, Reason: reason, Cause: en.describe(cause), Kept: entry == entryKept}
 	if ie := input.As(cause); ie != nil && ie.Fix != "" {
 		sk.Fix = en.o.Secrets.Redact(ie.Fix)
 	}
@@ -123,11 +140,12 @@ func (en *engine) skip(name, file, reason string, cause error, kept bool) {
 	if file != "" {
 		where += " (" + file + ")"
 	}
-	entry := "it has no entry in the config yet"
-	if kept {
-		entry = "its last good entry stays in the config"
-	}
-	en.warn("executor %s is not served (%s): %s; %s", where, reason, sk.Cause, entry)
+	what := map[heldEntry]string{
+		noEntry:      "it has no entry in the config yet",
+		entryKept:    "its last good entry stays in the config",
+		entryDropped: "GitLab rejected the token of its last good entry, which left the config (the state file still names its runner, healed once the file is fixed)",
+	}[entry]
+	en.warn("executor %s is not served (%s): %s; %s", where, reason, sk.Cause, what)
 }
 
 // describe renders an error as the front end names options, redacted.
@@ -139,17 +157,6 @@ func (en *engine) describe(err error) string {
 		return en.o.Secrets.Redact(ie.Render(en.o.Names))
 	}
 	return en.o.Secrets.Redact(err.Error())
-}
-
-// held reports whether the live config holds an entry of a skipped
-// executor (kept verbatim).
-func held(prev plan.Previous, name string) bool {
-	for _, h := range prev.Held {
-		if h.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // skipFailed, when the run is tolerant, takes the executors whose runner
@@ -166,7 +173,7 @@ func (en *engine) skipFailed(p *Planned, outcomes []plan.Outcome) {
 			continue
 		}
 		if s.Action == plan.Create || s.Action == plan.Adopt || s.Action == plan.Replace || s.Fault != "" {
-			en.skip(s.Name, s.Executor.File, config.SkipFailed, oc.Err, s.Prev != nil)
+			en.skip(s.Name, s.Executor.File, config.SkipFailed, oc.Err, kept(s.Prev != nil))
 		}
 	}
 }
@@ -222,23 +229,45 @@ type removed struct {
 
 // pendingRemovals are the removals to record in the state file: before
 // the second phase (done nil) every one it will make, after it those
-// GitLab did not confirm, each with GitLab's last answer.
+// GitLab did not confirm, each with GitLab's last answer and its proof
+// that the runner is this host's (its token; this host's system id and
+// the runner's description, for when the token is dead).
 func (en *engine) pendingRemovals(p *Planned, outcomes []plan.Outcome, later, replaced map[int]bool, freshByRef map[plan.Ref]hostfs.LiveRunner, done *removed) []hostfs.PendingRemoval {
-	since := map[plan.Ref]time.Time{}
+	recorded := map[plan.Ref]hostfs.PendingRemoval{}
 	for _, pr := range p.ev.State.Pending {
 		key, _ := gitlab.NormalizeURL(pr.URL)
-		since[plan.Ref{ClientKey: key, ID: pr.ID}] = pr.Since
+		recorded[plan.Ref{ClientKey: key, ID: pr.ID}] = pr
 	}
 	now := en.o.Now().UTC().Truncate(time.Second)
-	record := func(action plan.Action, name, url string, id int64, token string, err error) hostfs.PendingRemoval {
+	// The description of a runner found by listing (a leftover, a
+	// duplicate), which has no entry.
+	listed := func(key string, id int64) string {
+		for _, s := range p.ev.Found[key] {
+			if s.ID == id {
+				return s.Description
+			}
+		}
+		return ""
+	}
+	record := func(action plan.Action, name, url string, id int64, prev *hostfs.LiveRunner, err error) hostfs.PendingRemoval {
 		key, _ := gitlab.NormalizeURL(url)
 		ref := plan.Ref{ClientKey: key, ID: id}
+		token, description := "", listed(key, id)
+		if prev != nil {
+			token, description = prev.Token, prev.Name
+		}
 		if f, ok := freshByRef[ref]; ok && id != 0 && f.Token != "" {
 			token = f.Token // rotated by gitlab-runner during the run
 		}
-		pr := hostfs.PendingRemoval{Action: string(action), Name: name, URL: url, ID: id, Token: token, Since: now}
-		if t, ok := since[ref]; ok && !t.IsZero() {
-			pr.Since = t
+		pr := hostfs.PendingRemoval{Action: string(action), Name: name, URL: url, ID: id, Token: token,
+			SystemID: en.systemID, Description: description, Since: now}
+		if old, ok := recorded[ref]; ok && prev != nil && prev.Table == nil {
+			// Recorded by an earlier run, not in the config: it keeps the
+			// proof it was recorded with, never one made up now.
+			pr.SystemID, pr.Description = old.SystemID, old.Description
+		}
+		if old, ok := recorded[ref]; ok && !old.Since.IsZero() {
+			pr.Since = old.Since
 		}
 		if err != nil {
 			pr.LastError = en.o.Secrets.Redact(err.Error())
@@ -253,19 +282,15 @@ func (en *engine) pendingRemovals(p *Planned, outcomes []plan.Outcome, later, re
 			if done != nil && done.later[i] {
 				continue
 			}
-			token := ""
-			if s.Prev != nil {
-				token = s.Prev.Token
-			}
-			out = append(out, record(s.Action, s.Name, s.URL, s.ID, token, oc.Err))
+			out = append(out, record(s.Action, s.Name, s.URL, s.ID, s.Prev, oc.Err))
 		case replaced[i]:
 			if done != nil && done.replaced[i] {
 				continue
 			}
-			out = append(out, record(plan.Delete, s.Prev.Name, s.Prev.URL, s.Prev.ID, s.Prev.Token, nil))
+			out = append(out, record(plan.Delete, s.Prev.Name, s.Prev.URL, s.Prev.ID, s.Prev, nil))
 		case s.Executor == nil && s.Fault != "" && s.Prev != nil && s.Prev.Table == nil:
 			// A pending removal the plan cannot make yet: it stays pending.
-			out = append(out, record(s.Action, s.Name, s.URL, s.ID, s.Prev.Token, oc.Err))
+			out = append(out, record(s.Action, s.Name, s.URL, s.ID, s.Prev, oc.Err))
 		}
 	}
 	return out
@@ -320,22 +345,6 @@ func (en *engine) compensate(ctx context.Context, pl plan.Plan, outcomes []plan.
 		oc.Creds = nil
 		return nil
 	})
-}
-
-// reloadRunner has the running gitlab-runner take the new config before
-// runners it named are removed: SIGHUP, then a short wait.
-func (en *engine) reloadRunner(ctx context.Context) {
-	if en.o.RunnerPID <= 0 {
-		return
-	}
-	if err := syscall.Kill(en.o.RunnerPID, syscall.SIGHUP); err != nil {
-		en.warn("could not signal gitlab-runner (pid %d) to reload its config: %v", en.o.RunnerPID, err)
-		return
-	}
-	select {
-	case <-time.After(en.o.ReloadWait):
-	case <-ctx.Done():
-	}
 }
 
 // removeLater is the second phase: the removals of runners that left the

@@ -4,14 +4,88 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
+
+// staleNamespaces: group or project ids the state file cached are no
+// longer the paths they were resolved from (edited, or the group moved).
+// Nothing was changed; the declared run looks the paths up again.
+type staleNamespaces struct {
+	// keys maps each state file key to what was found.
+	keys map[string]string
+}
+
+func (e *staleNamespaces) Error() string {
+	msgs := make([]string, 0, len(e.keys))
+	for _, m := range e.keys {
+		msgs = append(msgs, m)
+	}
+	sort.Strings(msgs)
+	return strings.Join(msgs, "; ")
+}
+
+// verifyNamespaces makes sure, before a runner is registered in a group
+// or project whose id the state file cached, that GitLab still gives that
+// id the path it was resolved from (one read by id; none in a steady
+// state, which registers nothing). An id that is now another path, or
+// none, is stale; one GitLab cannot tell about fails the run before any
+// change.
+func (en *engine) verifyNamespaces(ctx context.Context, p plan.Plan) error {
+	cached := make([]plan.CachedNamespace, 0, len(en.o.cached))
+	for _, c := range en.o.cached {
+		cached = append(cached, c)
+	}
+	sort.Slice(cached, func(i, j int) bool { return cached[i].Key < cached[j].Key })
+	todo := plan.NamespacesToVerify(p, cached)
+	if len(todo) == 0 {
+		return nil
+	}
+	found := make([]gitlab.Namespace, len(todo))
+	presence := make([]gitlab.Presence, len(todo))
+	err := en.each(ctx, len(todo), func(i int) error {
+		c, err := en.gitlabFor(todo[i].ClientKey)
+		if err == nil {
+			found[i], presence[i], err = c.FindNamespace(ctx, todo[i].Kind, strconv.FormatInt(todo[i].ID, 10))
+		}
+		if err != nil {
+			return fmt.Errorf("checking that %s id %d on %s is still %q before registering a runner in it: %w; nothing was registered",
+				todo[i].Kind, todo[i].ID, todo[i].ClientKey, todo[i].Path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	stale := &staleNamespaces{keys: map[string]string{}}
+	for i, c := range todo {
+		full := found[i].FullPath
+		if c.Kind == "project" {
+			full = found[i].PathWithNamespace
+		}
+		if presence[i] == gitlab.Found && plan.SameNamespace(c.Path, full) {
+			continue
+		}
+		now := "does not exist (or the personal access token may not see it)"
+		if presence[i] == gitlab.Found {
+			now = fmt.Sprintf("is %q", full)
+		}
+		stale.keys[c.Key] = fmt.Sprintf("the state file's %s id %d for %q on %s %s now; %q was looked up again before registering a runner",
+			c.Kind, c.ID, c.Path, c.ClientKey, now, c.Path)
+	}
+	if len(stale.keys) > 0 {
+		return stale
+	}
+	return nil
+}
 
 // NamespaceRequest names a group or project by full path, to be turned
 // into the numeric id the template and GitLab's runner API take.

@@ -65,9 +65,12 @@ type Options struct {
 	// (the entry leaves the config anyway and the removal stays pending);
 	// otherwise it is a warning.
 	CleanupFails bool
-	// RunnerPID is the running gitlab-runner (0: none, as before its
-	// start): when the config changes, it is sent SIGHUP, and removals
-	// wait ReloadWait for it to take the new config before the runners go.
+	// RunnerPID is the running gitlab-runner (0: none given, as before
+	// its start): when the config changes, it is sent SIGHUP. Whatever
+	// it says, runners that leave the config are deleted only after every
+	// gitlab-runner running this config (found in /proc) was sent SIGHUP
+	// and given ReloadWait (0: DefaultReloadWait) to take it. A process
+	// that is not gitlab-runner is never signalled.
 	RunnerPID  int
 	ReloadWait time.Duration
 	// Concurrency bounds parallel GitLab requests (1..MaxConcurrency; the
@@ -106,8 +109,12 @@ type Options struct {
 	// and marker, so no later restart registers anything.
 	Purge bool
 	// namespaces are group and project ids resolved for Declare, to keep
-	// in the state file.
+	// in the state file; cached those taken from the state file (by key),
+	// verified before a runner is registered in one; reresolve the keys
+	// to look up again (their cached id is no longer that path).
 	namespaces map[string]int64
+	cached     map[string]plan.CachedNamespace
+	reresolve  map[string]string
 	// PrefixMayBeMissing lets a check-mode run with an Overlay plan for a
 	// host whose prefix does not exist yet (Ansible check mode on a new host).
 	PrefixMayBeMissing bool
@@ -136,6 +143,9 @@ func (o *Options) setDefaults() error {
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = 60 * time.Second
 	}
+	if o.ReloadWait <= 0 {
+		o.ReloadWait = DefaultReloadWait
+	}
 	if o.Names == nil {
 		o.Names = input.Neutral
 	}
@@ -163,6 +173,10 @@ type RunnerResult struct {
 	// Pending: a removal GitLab did not confirm; the entry left the
 	// config and later runs retry it (the state file records it).
 	Pending bool `json:"pending,omitempty"`
+	// LastGood: the entry is the last good one of an executor whose file
+	// is invalid (see Skipped): kept as it was, or forgotten when GitLab
+	// rejected its token.
+	LastGood bool `json:"last_good,omitempty"`
 	// Description and Tags are what the runner carries in GitLab once the
 	// run is done (computed from the declaration; empty for deletes).
 	Description string   `json:"description,omitempty"`
@@ -218,6 +232,10 @@ type Result struct {
 	// another host uses them. An administrator, or the fleet clean-up
 	// (prune), can remove them.
 	LeftBehind []LeftRunner `json:"left_behind,omitempty"`
+	// Reload says how the running gitlab-runner was made to take the new
+	// config before runners that left it were deleted (nil: none runs it,
+	// or nothing left the config).
+	Reload *Reload `json:"reload,omitempty"`
 	// Skipped are declared executors the run did not serve (Tolerant), or
 	// those that made it fail: which, why, and whether their last good
 	// entry stays.
@@ -286,6 +304,7 @@ func start(ctx context.Context, o *Options) (*engine, *Result, error) {
 			return en, res, err
 		}
 		en.lock = fl
+		en.checkRunnerPID()
 	}
 	return en, res, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -87,12 +88,12 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 	}
 	en.d = d
 	en.warnPlainHTTP(d)
+	for _, key := range sortedKeys(o.reresolve) {
+		en.warn("%s", o.reresolve[key])
+	}
 	p, err := en.evidenceFrom(ds, d)
 	if err != nil {
 		return nil, err
-	}
-	for _, sk := range d.Skipped {
-		en.skip(sk.Name, sk.File, sk.Reason, sk.Err, held(p.ev.Prev, sk.Name))
 	}
 	p.tokens = en.checkTokens(ctx, d, p.ev.State, p.ev.Tokens)
 	for k, id := range o.namespaces {
@@ -102,11 +103,46 @@ func (en *engine) planSync(ctx context.Context) (*Planned, error) {
 		p.ev.State.Namespaces[k] = id
 	}
 	if err := en.observe(ctx, &p.ev); err != nil {
-		return en.degraded(p, err)
+		dp, err := en.degraded(p, err)
+		en.skipUnserved(d, p)
+		return dp, err
 	}
 	p.Plan = plan.Build(p.ev)
+	if err := en.verifyNamespaces(ctx, p.Plan); err != nil {
+		return nil, err
+	}
+	en.skipUnserved(d, p)
 	en.leftBehind(p.Plan.Left)
 	return p, nil
+}
+
+// skipUnserved names the executors not served for their files (invalid),
+// each with what became of its last good entry: kept, or out of the
+// config because GitLab rejected its token (the plan's held steps).
+func (en *engine) skipUnserved(d *config.Desired, p *Planned) {
+	for _, sk := range d.Skipped {
+		entry := noEntry
+		for _, h := range p.ev.Prev.Held {
+			if h.Name == sk.Name {
+				entry = entryKept
+			}
+		}
+		for _, s := range p.Plan.Steps {
+			if s.Held && s.Name == sk.Name && s.Action == plan.Forget {
+				entry = entryDropped
+			}
+		}
+		en.skip(sk.Name, sk.File, sk.Reason, sk.Err, entry)
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // cleanupOption is the run option that makes an unconfirmed removal fail
@@ -134,7 +170,7 @@ func (en *engine) degraded(p *Planned, err error) (*Planned, error) {
 		}
 		var names []string
 		for _, l := range late {
-			en.skip(l.Name, fileOf[l.Name], config.SkipLate, errors.New(l.Why), p.ev.Prev.ByName[l.Name] != nil)
+			en.skip(l.Name, fileOf[l.Name], config.SkipLate, errors.New(l.Why), kept(p.ev.Prev.ByName[l.Name] != nil))
 			names = append(names, l.Name+": "+l.Why)
 		}
 		return nil, &LateError{Err: err, Late: names}
@@ -145,7 +181,7 @@ func (en *engine) degraded(p *Planned, err error) (*Planned, error) {
 		// the runner, healed once GitLab answers); a new executor has none.
 		d.Skip(l.Name, config.SkipLate, errors.New(l.Why))
 		d.Drop(l.Name)
-		en.skip(l.Name, fileOf[l.Name], config.SkipLate, errors.New(l.Why), false)
+		en.skip(l.Name, fileOf[l.Name], config.SkipLate, errors.New(l.Why), noEntry)
 	}
 	if len(late) > 0 {
 		// Their entries are now held, kept as they are.
@@ -368,7 +404,7 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 				}
 				outcomes[i].Err = err
 				if s.Executor != nil && s.Action != plan.Update {
-					en.skip(s.Name, s.Executor.File, config.SkipNoSpace, err, s.Prev != nil)
+					en.skip(s.Name, s.Executor.File, config.SkipNoSpace, err, kept(s.Prev != nil))
 				}
 			}
 			res.After = res.Before
@@ -433,17 +469,22 @@ func (en *engine) apply(ctx context.Context, p *Planned, res *Result) (*Result, 
 		if werr != nil {
 			werr = fmt.Errorf("writing %s: %w", l.ConfigPath(), werr)
 			en.compensate(ctx, pl, outcomes)
-		} else if len(pending) > 0 {
+		} else if res.ConfigChanged && (len(pending) > 0 || en.o.RunnerPID > 0) {
+			// gitlab-runner takes the config just written (and, before
+			// the runners that left it are deleted, must have).
+			res.Reload = en.reloadRunner(ctx, len(pending) > 0 && !p.Degraded)
+		}
+		if werr == nil && len(pending) > 0 {
 			// Phase two: the runners that left the config.
-			if res.ConfigChanged {
-				en.reloadRunner(ctx)
-			}
 			done := en.removeLater(ctx, p, outcomes, later, replaced, freshByRef)
 			remaining := en.pendingRemovals(p, outcomes, later, replaced, freshByRef, done)
 			if err := en.writeState(p, outcomes, remaining, nil); err != nil {
 				en.warn("writing state file %s: %v", l.StatePath(), err)
 			}
 		}
+	}
+	if res.Reload == nil && en.refused != nil {
+		res.Reload = &Reload{Refused: en.refused}
 	}
 	res, err := en.conclude(p, res, outcomes, extra, werr)
 
@@ -582,7 +623,7 @@ func removeFiles(config, state string) (removed bool, err error) {
 func runnerResults(p plan.Plan, outcomes []plan.Outcome) []RunnerResult {
 	out := make([]RunnerResult, 0, len(p.Steps))
 	for i, s := range p.Steps {
-		r := RunnerResult{Name: s.Name, ID: s.ID, URL: s.URL, Action: s.Action, Reason: s.Reason}
+		r := RunnerResult{Name: s.Name, ID: s.ID, URL: s.URL, Action: s.Action, Reason: s.Reason, LastGood: s.Held}
 		switch {
 		case s.Executor != nil:
 			r.Executor = s.Executor.Type

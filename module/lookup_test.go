@@ -95,7 +95,7 @@ func TestGroupLookupTokenFileIsGuarded(t *testing.T) {
 			patFile := filepath.Join(t.TempDir(), "pat")
 			tc.make(t, patFile)
 			sim.ResetLog()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang guard
 			defer cancel()
 
 			a, err := ParseArgs(args(t, groupTask(sim, filepath.Join(t.TempDir(), "prefix"), ca, patFile)))

@@ -205,3 +205,37 @@ func TestMainReadsTheArgsFile(t *testing.T) {
 		t.Fatalf("missing args file: %d %s", code, out.String())
 	}
 }
+
+// An executor the play no longer declares leaves the config, gitlab-runner
+// running that config takes it (the module finds it and sends SIGHUP), and
+// only then is its runner deleted: no job request with a dead token.
+func TestRemovedExecutorIsDeletedAfterGitLabRunnerTookTheConfig(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	if out := runModule(t, declared(sim, prefix, "a", "b")); out["failed"] == true {
+		t.Fatalf("first run: %v", out)
+	}
+	var ids []int64
+	for _, r := range sim.Runners() {
+		ids = append(ids, r.ID)
+	}
+	fake := coretest.StartFakeRunner(t, filepath.Join(prefix, "config.main.toml"))
+	fake.WaitPolled(t, 0, ids...)
+
+	out := runModule(t, declared(sim, prefix, "a"))
+	if out["failed"] == true || out["changed"] != true {
+		t.Fatalf("removing b: %v", out)
+	}
+	if len(sim.Runners()) != 1 {
+		t.Fatalf("GitLab holds %d runners, want b's deleted", len(sim.Runners()))
+	}
+	a := sim.Runners()[0].ID
+	fake.WaitPolled(t, len(fake.Log()), a)
+	if r := fake.Refused(); len(r) > 0 {
+		t.Fatalf("gitlab-runner asked for jobs with the deleted runner's token (403): %q", r)
+	}
+	reload, _ := out["reload"].(map[string]any)
+	if pids, _ := reload["pids"].([]any); len(pids) != 1 || pids[0] != float64(fake.PID) {
+		t.Fatalf("result's reload %v: want gitlab-runner (pid %d) signalled", out["reload"], fake.PID)
+	}
+}

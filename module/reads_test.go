@@ -42,7 +42,7 @@ func coreRun(t *testing.T, in map[string]any) (*core.Result, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a hang guard
 	defer cancel()
 	return core.Run(ctx, a.options(redact.New()))
 }

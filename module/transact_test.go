@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
@@ -485,5 +487,64 @@ func TestCommentedScriptAndLookAlikeSecretsNeverInDiffs(t *testing.T) {
 	}
 	if !strings.Contains(config, `export GH_PAT=<redacted>\nmake`) || !strings.Contains(config, `"JWT=<redacted>"`) {
 		t.Errorf("the generated config's diff does not show the settings, redacted:\n%s", config)
+	}
+}
+
+// TestCachedGroupIDIsVerifiedBeforeACreate: the id the state file cached
+// for clients[].group is checked against GitLab (the group's full path)
+// before a runner is registered in it; an id that is now another group —
+// the state file edited, or the group moved — is looked up again by path,
+// so the runner lands in the group the play names. A run that registers
+// nothing sends no such request.
+func TestCachedGroupIDIsVerifiedBeforeACreate(t *testing.T) {
+	opts := coretest.SimOptions()
+	opts.Groups = []gitlabsim.Group{{ID: 77, FullPath: "ops/ci"}, {ID: 78, FullPath: "team-b/ci"}}
+	sim := coretest.NewSim(t, opts)
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	in := func(names ...string) map[string]any {
+		m := declared(sim, prefix, names...)
+		m["clients"].([]any)[0].(map[string]any)["group"] = "ops/ci"
+		m["clients"].([]any)[0].(map[string]any)["runner_type"] = "group_type"
+		return m
+	}
+	if res := runModule(t, in("a")); res["failed"] == true {
+		t.Fatalf("first run: %v", res)
+	}
+	statePath := filepath.Join(prefix, ".gitlab-runner-auth.main.json")
+	st, _, err := hostfs.ReadState(hostfs.Layout{Prefix: prefix, Instance: "main"})
+	if err != nil || len(st.Namespaces) != 1 {
+		t.Fatalf("state namespaces %v, %v: want ops/ci cached", st.Namespaces, err)
+	}
+	var key string
+	for k := range st.Namespaces {
+		key = k
+	}
+	st.Namespaces[key] = 78 // another team's group
+	if err := os.WriteFile(statePath, st.Encode(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sim.ResetLog()
+	if res := runModule(t, in("a")); res["failed"] == true || sim.RequestCounts().Total != 1 {
+		t.Fatalf("steady state: %v; GitLab saw %v, want one verify and no group lookup", res, sim.Counts())
+	}
+	res := runModule(t, in("a", "b"))
+	if res["failed"] == true || !strings.Contains(fmt.Sprint(res["warnings"]), `"team-b/ci"`) {
+		t.Fatalf("new executor b: %v; want a warning naming what id 78 is now", res)
+	}
+	for _, r := range sim.Runners() {
+		if r.GroupID != 77 {
+			t.Fatalf("runner %d (%s) registered in group %d, want ops/ci (77)", r.ID, r.Description, r.GroupID)
+		}
+	}
+	if len(sim.Runners()) != 2 {
+		t.Fatalf("GitLab holds %d runners, want a and b", len(sim.Runners()))
+	}
+	st, _, _ = hostfs.ReadState(hostfs.Layout{Prefix: prefix, Instance: "main"})
+	if st.Namespaces[key] != 77 {
+		t.Fatalf("state namespaces %v: want ops/ci's id (77) cached again", st.Namespaces)
+	}
+	tpl, _ := os.ReadFile(filepath.Join(prefix, "config.template.main.toml"))
+	if !strings.Contains(string(tpl), "group_id = 77") {
+		t.Fatalf("template lacks group_id 77:\n%s", redact.Keys(string(tpl)))
 	}
 }

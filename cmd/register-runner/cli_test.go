@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +34,7 @@ type result struct {
 func runCLI(t *testing.T, p *coretest.Prefix, extra ...string) result {
 	t.Helper()
 	args := append([]string{"--prefix", p.Dir, "--service-instance", p.Instance, "--hostname", host,
-		"--request-timeout", "5s", "--lock-timeout", "5s"}, extra...)
+		"--request-timeout", coretest.Patient.Request.String(), "--lock-timeout", coretest.Patient.Lock.String()}, extra...)
 	var out, errb bytes.Buffer
 	code := run(args, &out, &errb)
 	coretest.Record(t, "stdout", out.Bytes())
@@ -518,5 +520,53 @@ func TestJSONReportStaysJSONWhenRedacted(t *testing.T) {
 	mustExit(t, j, 2)
 	if got := inputErrors(t, j.stdout); len(got) != 1 || got[0].File != "main/x.toml" || got[0].Key != "url" {
 		t.Fatalf("input_errors %+v, want main/x.toml key url", got)
+	}
+}
+
+// --runner-pid signals only a gitlab-runner process: given any other (a
+// sleep, a shell wrapping gitlab-runner, a pid reused since), it says so
+// and sends nothing; to those, SIGHUP is death. The runner removed is
+// still deleted (no gitlab-runner runs this config).
+func TestRunnerPIDMustBeGitLabRunner(t *testing.T) {
+	sim, p := coretest.ShellHost(t, coretest.AdminPAT, "")
+	p.Executor("docker.toml", "url = \""+sim.URL+"\"\nexecutor = \"docker\"\n")
+	mustExit(t, runCLI(t, p), 0)
+	p.Remove("main/docker.toml")
+	sleep := exec.Command("sleep", "600")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- sleep.Wait() }()
+	t.Cleanup(func() { _ = sleep.Process.Kill(); <-exited })
+
+	r := runCLI(t, p, "--runner-pid", strconv.Itoa(sleep.Process.Pid), "--output", "json")
+	mustExit(t, r, 0)
+	var doc struct {
+		Reload struct {
+			PIDs    []int `json:"pids"`
+			Refused struct {
+				PID int    `json:"pid"`
+				Exe string `json:"exe"`
+			} `json:"refused"`
+		} `json:"reload"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, r.stdout)
+	}
+	if doc.Reload.Refused.PID != sleep.Process.Pid || filepath.Base(doc.Reload.Refused.Exe) != "sleep" || len(doc.Reload.PIDs) != 0 {
+		t.Fatalf("reload %+v: want pid %d (sleep) refused, nothing signalled", doc.Reload, sleep.Process.Pid)
+	}
+	if len(doc.Warnings) != 1 || !strings.Contains(doc.Warnings[0], "--runner-pid") {
+		t.Fatalf("warnings %q: want one naming --runner-pid", doc.Warnings)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("the process given as --runner-pid was signalled: %v", err)
+	default:
+	}
+	if len(sim.Runners()) != 1 {
+		t.Fatalf("GitLab holds %d runners, want the removed executor's deleted", len(sim.Runners()))
 	}
 }

@@ -64,7 +64,7 @@ func TestGitLabDownWithEveryTokenOnDiskStartsDegraded(t *testing.T) {
 	before := coretest.Snapshot(t, p.ConfigPath())
 	srv.Close()
 
-	r := runCLI(t, p, "--timeout", "10s")
+	r := runCLI(t, p)
 	mustExit(t, r, 0)
 	if got := lines(r.stdout); len(got) != 2 || !strings.HasPrefix(got[0], "kept docker") || !strings.HasPrefix(got[1], "kept shell") {
 		t.Fatalf("stdout %q", r.stdout)
@@ -72,7 +72,7 @@ func TestGitLabDownWithEveryTokenOnDiskStartsDegraded(t *testing.T) {
 	if !hasLine(r.stderr, "register-runner: warning: ") {
 		t.Fatalf("no degraded-start warning on stderr:\n%s", r.stderr)
 	}
-	j := runCLI(t, p, "--timeout", "10s", "--output", "json")
+	j := runCLI(t, p, "--output", "json")
 	mustExit(t, j, 0)
 	d := degraded(t, j)
 	if !d.Degraded || len(d.Runners) != 2 || d.Runners[0].Action != "keep" || d.Runners[0].ID == 0 {
@@ -87,7 +87,7 @@ func TestGitLabDownWithEveryTokenOnDiskStartsDegraded(t *testing.T) {
 		t.Fatal("a degraded start rewrote the config")
 	}
 
-	strict := runCLI(t, p, "--strict", "--timeout", "10s", "--output", "json")
+	strict := runCLI(t, p, "--strict", "--output", "json")
 	mustExit(t, strict, 1)
 	if d := degraded(t, strict); d.Degraded || !d.Failed || len(d.Runners) != 0 {
 		t.Fatalf("--strict: json report %+v, want a failure, not a degraded start", d)
@@ -97,7 +97,7 @@ func TestGitLabDownWithEveryTokenOnDiskStartsDegraded(t *testing.T) {
 func TestGitLabFailingWith5xxStartsDegraded(t *testing.T) {
 	sim, _, p := downHost(t)
 	sim.InjectFault(gitlabsim.Fault{Type: gitlabsim.FaultStatus, Status: 502, Times: -1})
-	r := runCLI(t, p, "--timeout", "20s", "--output", "json")
+	r := runCLI(t, p, "--output", "json")
 	mustExit(t, r, 0)
 	if d := degraded(t, r); !d.Degraded || len(d.Warnings) == 0 {
 		t.Fatalf("json report %+v: want a degraded start, with a warning", d)
@@ -133,7 +133,7 @@ func TestGitLabDownServesWhatItCan(t *testing.T) {
 			_, srv, p := downHost(t)
 			srv.Close()
 			tc.setup(p, srv.URL)
-			strict := runCLI(t, p, "--timeout", "10s", "--output", "json", "--strict")
+			strict := runCLI(t, p, "--output", "json", "--strict")
 			mustExit(t, strict, 1)
 			d := degraded(t, strict)
 			if d.Degraded || !d.Failed {
@@ -144,7 +144,7 @@ func TestGitLabDownServesWhatItCan(t *testing.T) {
 					t.Errorf("--strict: the failure does not name %s as needing GitLab: %+v", name, d.Skipped)
 				}
 			}
-			r := runCLI(t, p, "--timeout", "10s", "--output", "json")
+			r := runCLI(t, p, "--output", "json")
 			d = degraded(t, r)
 			if tc.fails {
 				mustExit(t, r, 1)
@@ -192,14 +192,14 @@ func TestRejectedTokenIsNeverKeptDegraded(t *testing.T) {
 		}
 	}
 	sim.InjectFault(gitlabsim.Fault{Method: "GET", Type: gitlabsim.FaultStatus, Status: 503, Times: -1})
-	r := runCLI(t, p, "--timeout", "20s", "--output", "json", "--strict")
+	r := runCLI(t, p, "--output", "json", "--strict")
 	mustExit(t, r, 1)
 	if d := degraded(t, r); d.Degraded || !d.Failed {
 		t.Fatalf("kept a rejected token in a degraded start: %+v", d)
 	}
 	// Without --strict, docker starts; shell is skipped and its dead
 	// token leaves the config (the state file still names its runner).
-	r = runCLI(t, p, "--timeout", "20s", "--output", "json")
+	r = runCLI(t, p, "--output", "json")
 	mustExit(t, r, 0)
 	d := degraded(t, r)
 	if !d.Degraded || d.skippedNames()["shell"] != "needs GitLab" || len(d.Skipped) != 1 || d.Skipped[0].Kept {
@@ -250,7 +250,7 @@ func TestOptionErrorsUseFlagNames(t *testing.T) {
 func TestEveryStderrLineIsPrefixed(t *testing.T) {
 	_, srv, p := downHost(t)
 	srv.Close()
-	for _, args := range [][]string{{"--timeout", "10s"}, {"--timeout", "10s", "--strict"}} {
+	for _, args := range [][]string{{}, {"--strict"}} {
 		r := runCLI(t, p, args...)
 		if len(lines(r.stderr)) < 2 {
 			t.Fatalf("%v: want a message of several lines:\n%s", args, r.stderr)

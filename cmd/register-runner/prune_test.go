@@ -49,7 +49,7 @@ func newPruneSetup(t *testing.T) pruneSetup {
 func (ps pruneSetup) run(t *testing.T, extra ...string) result {
 	t.Helper()
 	args := append([]string{"prune", "--url", ps.sim.URL, "--personal-access-token-file", ps.patFile, "--fleet", "ci", "--tag", "main",
-		"--hosts-expected", "nodea,nodeg", "--hosts-reported", "nodea", "--request-timeout", "5s"}, extra...)
+		"--hosts-expected", "nodea,nodeg", "--hosts-reported", "nodea", "--request-timeout", coretest.Patient.Request.String()}, extra...)
 	var out, errb bytes.Buffer
 	code := run(args, &out, &errb)
 	coretest.Record(t, "stdout", out.Bytes())

@@ -42,6 +42,18 @@ var RunnerTokenShape = regexp.MustCompile(`glrt-[A-Za-z0-9_-]{20}|\bt[1-3]_[A-Za
 // tokenShapes match any personal access or registration token value.
 var tokenShapes = regexp.MustCompile(`glpat-[A-Za-z0-9_-]{10,}|GR1348941[A-Za-z0-9_-]{10,}`)
 
+// Timeouts are the time limits of a test's run of the engine.
+type Timeouts struct {
+	Request, RetryBudget, Lock time.Duration
+	MaxAttempts                int
+}
+
+// Patient are the limits of a test's run that must succeed: a request to
+// the simulator, another run holding the lock, answer within them however
+// loaded the machine (tests never fail because the machine is slow). A
+// test that wants a request cut short (a fault that holds it) sets its own.
+var Patient = Timeouts{Request: 30 * time.Second, RetryBudget: time.Minute, Lock: 2 * time.Minute, MaxAttempts: 4}
+
 // SimOptions returns simulator options with the standard PATs.
 func SimOptions() gitlabsim.Options {
 	return gitlabsim.Options{

@@ -14,12 +14,20 @@ import (
 
 const pat = "glpat-SECRETclientTest-12345"
 
+// setup serves a simulator and a client for it. Its requests wait for
+// the simulator however loaded the machine (a minute); a test that wants
+// a request cut short gives its own limit (setupWith).
 func setup(t *testing.T) (*gitlabsim.Sim, *Client) {
+	t.Helper()
+	return setupWith(t, time.Minute)
+}
+
+func setupWith(t *testing.T, requestTimeout time.Duration) (*gitlabsim.Sim, *Client) {
 	t.Helper()
 	s := gitlabsim.New(gitlabsim.Options{PATs: []gitlabsim.PAT{{Name: "admin", Value: pat, Scopes: []string{"api"}, Admin: true}}})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	c, err := New(Config{URL: srv.URL, PAT: pat, RequestTimeout: 300 * time.Millisecond, RetryBudget: 10 * time.Second})
+	c, err := New(Config{URL: srv.URL, PAT: pat, RequestTimeout: requestTimeout, RetryBudget: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +85,11 @@ func TestCreateIsNotRetriedAfterALostAnswer(t *testing.T) {
 }
 
 func TestTimeoutIsBoundedAndErrorsHoldNoSecret(t *testing.T) {
-	s, c := setup(t)
-	s.InjectFault(gitlabsim.Fault{Type: gitlabsim.FaultTimeout, Delay: 2 * time.Second, Times: -1})
+	s, c := setupWith(t, 300*time.Millisecond)
+	// GitLab holds every request (far longer than any test runs): only
+	// the client's request timeout can end them.
+	const held = 10 * time.Minute
+	s.InjectFault(gitlabsim.Fault{Type: gitlabsim.FaultTimeout, Delay: held, Times: -1})
 	c.cfg.MaxAttempts = 2
 	_, err := c.Verify(context.Background(), "glrt-SECRETrunnerToken12345", "s_1")
 	if err == nil {
@@ -90,27 +101,26 @@ func TestTimeoutIsBoundedAndErrorsHoldNoSecret(t *testing.T) {
 	}
 	// The bound is read from the simulator's log, not the test's clock: two
 	// attempts (MaxAttempts), each given up by the client after its
-	// RequestTimeout (300 ms), long before GitLab's 2 s would have passed.
+	// RequestTimeout (300 ms at least; more on a loaded machine), long
+	// before GitLab would have answered.
 	reqs := waitRequests(t, s, 2)
 	if len(reqs) != 2 {
 		t.Fatalf("%d attempts, want 2 (MaxAttempts)", len(reqs))
 	}
 	for _, r := range reqs {
-		if held := r.End.Sub(r.Start); held < 200*time.Millisecond || held >= time.Second {
-			t.Errorf("attempt %d held %s: want it cut by the 300 ms request timeout", r.Seq, held)
+		if d := r.End.Sub(r.Start); d < 200*time.Millisecond || d >= held {
+			t.Errorf("attempt %d held %s: want it cut by the 300 ms request timeout", r.Seq, d)
 		}
-	}
-	if total := reqs[1].End.Sub(reqs[0].Start); total >= 2*time.Second {
-		t.Errorf("the call took %s, longer than one unanswered request", total)
 	}
 }
 
 // waitRequests waits until the simulator has logged n requests (it logs a
 // request once it is done with it, which may be just after the client gave
-// up) and returns the log.
+// up) and returns the log. The bound only ends a wait for requests that
+// never come.
 func waitRequests(t *testing.T, s *gitlabsim.Sim, n int) []gitlabsim.Entry {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	for len(s.Requests()) < n && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}

@@ -43,7 +43,7 @@ func hostileList(t *testing.T, n, pad int) (*Client, *atomic.Int64) {
 		_, _ = w.Write([]byte(b.String()))
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(Config{URL: srv.URL, PAT: pat, RequestTimeout: 5 * time.Second, RetryBudget: 10 * time.Second})
+	c, err := New(Config{URL: srv.URL, PAT: pat, RequestTimeout: time.Minute, RetryBudget: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestListingsAreBounded(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, served := hostileList(t, tc.perPage, tc.pad)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			list, denial, err := c.List(ctx, ListOptions{RunnerType: "instance_type", Tags: []string{"node12", "main"}})
 			var tl *ListTooLargeError

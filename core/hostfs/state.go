@@ -138,9 +138,16 @@ type PendingRemoval struct {
 	Name string `json:"name"`
 	URL  string `json:"url"`
 	ID   int64  `json:"id"`
-	// Token is the runner's token; none for a delete by id (with the
-	// personal access token).
+	// Token is the runner's token: what proves the runner this host's
+	// while GitLab accepts it (a delete with it can only delete that
+	// runner).
 	Token string `json:"token,omitempty"`
+	// SystemID and Description prove the runner this host's once its
+	// token is dead: before a delete by id, a read by id must show this
+	// description and a runner manager with this system id (this host's).
+	// A removal that carries neither proof is never made.
+	SystemID    string `json:"system_id,omitempty"`
+	Description string `json:"description,omitempty"`
 	// Since is when the removal was decided; LastError what GitLab (or the
 	// network) answered last.
 	Since     time.Time `json:"since"`

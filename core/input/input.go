@@ -29,6 +29,7 @@ const (
 	Strict         Option = "strict"
 	Unregister     Option = "unregister"
 	Fleet          Option = "fleet"
+	RunnerPID      Option = "runner_pid"
 )
 
 // Names renders an Option as a front end calls it.

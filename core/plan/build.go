@@ -11,8 +11,9 @@ import (
 )
 
 // Build turns the evidence into a plan: one step per declared executor
-// (sorted by name), then the deletes, detaches and forgotten entries,
-// sorted by name and id. It makes no request and reads nothing but ev.
+// and per held entry (an executor whose file is invalid), sorted by name,
+// then the deletes, detaches and forgotten entries, sorted by name and id.
+// It makes no request and reads nothing but ev.
 func Build(ev Evidence) Plan {
 	b := &builder{ev: &ev, found: indexFound(ev.Found), left: map[Ref]int{}}
 	var p Plan
@@ -30,6 +31,13 @@ func Build(ev Evidence) Plan {
 			dups = append(dups, Step{Name: e.Name, ClientKey: e.Client.Key, URL: e.Client.URL, ID: id})
 		}
 	}
+	held := heldSteps(ev, false)
+	for _, s := range held {
+		if s.ID != 0 {
+			claimed[s.Ref()] = true
+		}
+	}
+	p.Steps = byName(p.Steps, held)
 	deleted := map[Ref]bool{}
 	var deletes []Step
 	for _, d := range dups {
@@ -55,6 +63,10 @@ func Build(ev Evidence) Plan {
 		if o.Runner.ID != 0 {
 			deleted[ref] = true
 		}
+		if o.Pending {
+			deletes = append(deletes, b.pending(o))
+			continue
+		}
 		deletes = append(deletes, b.undeclared(o))
 	}
 	deletes = append(deletes, b.leftovers(claimed, deleted)...)
@@ -74,6 +86,51 @@ func Build(ev Evidence) Plan {
 	p.Steps = append(p.Steps, deletes...)
 	p.Left = b.list
 	return p
+}
+
+// heldSteps decide the held entries (Previous.Held: the last good entry of
+// an executor whose file is invalid), sorted by name: verified like any
+// token, kept in place, forgotten when GitLab rejects the token. On a
+// degraded start (unverified) they are kept as they are.
+func heldSteps(ev Evidence, unverified bool) []Step {
+	var out []Step
+	for _, h := range ev.Prev.Held {
+		r, ref := h.Runner, h.Ref()
+		s := Step{Action: Keep, Held: true, Via: Nothing, Name: h.Name, ClientKey: ref.ClientKey, URL: r.URL, ID: r.ID, Prev: &r}
+		v, answered := ev.HeldVerified[h.Name]
+		switch {
+		case unverified:
+			s.Rule, s.Unverified = "degraded", true
+			s.Reason = "its executor's file is invalid; GitLab unreachable, so its last good entry is kept, not verified"
+		case answered && v.State == gitlab.TokenRejected:
+			s.Action, s.Rule = Forget, RowHeldRejected.Name
+			s.Reason = fmt.Sprintf("its executor's file is invalid and GitLab rejected the token of its last good entry; the entry leaves the config, and the state file still names runner %d, healed once the file is fixed", r.ID)
+		case answered:
+			s.Rule = RowHeldVerified.Name
+			s.Reason = "its executor's file is invalid; its last good entry is kept (token verified)"
+		default:
+			s.Rule, s.Unverified = RowHeldUnverified.Name, true
+			s.Reason = "its executor's file is invalid; its last good entry is kept, not verified (GitLab did not answer)"
+		}
+		out = append(out, s)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// byName merges two lists of steps sorted by name into one, a before b
+// on equal names: the config then lists every executor's entry in name
+// order, held ones in their place.
+func byName(a, b []Step) []Step {
+	out := make([]Step, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if b[0].Name < a[0].Name {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // builder is one Build: the evidence and the runners named as left alone.
@@ -375,6 +432,71 @@ func (c *executorCase) driftReason(id int64) string {
 		have = *k
 	}
 	return fmt.Sprint(have.Diff(c.want))
+}
+
+// pending decides a removal an earlier run could not finish: made only on
+// its proof — the runner's token that GitLab accepts, or, read by id, the
+// description it recorded and a manager with this host's system id.
+func (b *builder) pending(o OwnedRunner) Step {
+	ev := b.ev
+	ref, r := o.Ref(), o.Runner
+	s := Step{Action: Delete, Name: o.Name, ClientKey: ref.ClientKey, URL: r.URL, ID: r.ID, Prev: &r,
+		Reason: "a removal an earlier run could not finish"}
+	with := func(row Row, via Via, reason string) Step {
+		s.Action, s.Rule, s.Via = row.Then, row.Name, via
+		if reason != "" {
+			s.Reason += "; " + reason
+		}
+		return s
+	}
+	unproven := func(why string) Step {
+		b.leave(ref, r.URL, r.Name, "the state file records its removal, but "+why)
+		return with(RowPendingUnproven, Nothing, "nothing proves the runner this host's ("+why+"), so it is not deleted")
+	}
+	v, answered := ev.Undeclared[ref]
+	if r.Token != "" && (!answered || v.State == gitlab.TokenAlive) {
+		if answered && v.Creds.ID != 0 && v.Creds.ID != r.ID {
+			return unproven(fmt.Sprintf("the token it carries is runner %d's, not runner %d's", v.Creds.ID, r.ID))
+		}
+		if row, why := ev.claim(ref, false, false); row.Claim == Shared {
+			return with(RowPendingShared, ByToken, why+", so only this host's runner manager is removed")
+		}
+		return with(RowPendingToken, ByToken, "")
+	}
+	f := ev.Runners[ref]
+	if f == nil {
+		f = &RunnerFacts{}
+	}
+	switch {
+	case r.ID == 0:
+		return with(RowPendingGone, Nothing, "it names no runner id")
+	case !ev.hasPAT(ref.ClientKey):
+		return unproven("its token does not work, and without a personal access token the runner cannot be read")
+	case f.Unreadable != "":
+		s.Fault = fmt.Sprintf("reading runner %d to make sure it is this host's failed (%s); the removal stays pending and the next run tries again", r.ID, f.Unreadable)
+		return with(RowPendingUnknown, ByID, "")
+	case f.Forbidden:
+		s.Fault = fmt.Sprintf("the personal access token may not read runner %d (403) to make sure it is this host's; the removal stays pending", r.ID)
+		return with(RowPendingUnknown, ByID, "")
+	case f.Gone:
+		return with(RowPendingGone, Nothing, "the runner is already gone from GitLab")
+	case o.SystemID == "" || r.Name == "":
+		return unproven("it was recorded without this host's system id and the runner's description")
+	case o.SystemID != ev.SystemID:
+		return unproven(fmt.Sprintf("it was recorded by another host (system id %s)", o.SystemID))
+	case f.Details == nil || !f.ManagersRead:
+		return unproven("the runner and its managers could not both be read")
+	case f.Details.Description != r.Name:
+		return unproven(fmt.Sprintf("GitLab describes runner %d as %q, not %q", r.ID, f.Details.Description, r.Name))
+	}
+	switch row, why := ev.claim(ref, false, true); row {
+	case OwnOtherHost:
+		return unproven(why)
+	case OwnManaged:
+		s.Fault = ev.mayNotDelete(ref)
+		return with(RowPendingProven, ByID, "")
+	}
+	return unproven("no runner manager carries this host's system id")
 }
 
 // undeclared decides an entry of this host's config whose executor is no

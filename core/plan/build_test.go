@@ -76,6 +76,9 @@ func liveOf(p Previous) *hostfs.LiveConfig {
 	for _, o := range p.Owned {
 		lc.Runners = append(lc.Runners, o.Runner)
 	}
+	for _, h := range p.Held {
+		lc.Runners = append(lc.Runners, h.Runner)
+	}
 	lc.Runners = append(lc.Runners, p.Foreign...)
 	return lc
 }

@@ -23,9 +23,10 @@ func FreshIndex(fresh *hostfs.LiveConfig) map[Ref]hostfs.LiveRunner {
 }
 
 // Sections builds the [[runners]] entries to write: declared executors
-// (sorted by name) with the credentials they hold after the run, then
-// entries kept verbatim (removals the plan could not make, foreign
-// entries, the last good entries of executors not served this run). The
+// (sorted by name) with the credentials they hold after the run, the last
+// good entries of executors whose file is invalid in their place among
+// them, then entries kept verbatim (removals the plan could not make,
+// foreign entries). The
 // outcomes are the run's, or the plan's predicted ones (check mode). The
 // runner a replace supersedes stays, verbatim, until oldGone says it was
 // removed.
@@ -44,6 +45,14 @@ func Sections(prev Previous, plan Plan, outcomes []Outcome, fresh *hostfs.LiveCo
 	var verbatim []hostfs.Section
 	for i, s := range plan.Steps {
 		oc := &outcomes[i]
+		if s.Held {
+			// An executor whose file is invalid: its last good entry, in
+			// its place, unless it left the config.
+			if !oc.Deleted && s.Prev.Table != nil {
+				sections = append(sections, hostfs.Section{Name: s.Prev.Name, Verbatim: latest(*s.Prev)})
+			}
+			continue
+		}
 		if s.Executor == nil { // delete, detach, forget
 			// A pending removal's runner has no entry (Table) to keep.
 			if !oc.Deleted && s.Prev != nil && s.Prev.Table != nil {
@@ -82,9 +91,6 @@ func Sections(prev Previous, plan Plan, outcomes []Outcome, fresh *hostfs.LiveCo
 	}
 	for _, f := range prev.Foreign {
 		verbatim = append(verbatim, hostfs.Section{Name: f.Name, Verbatim: latest(f)})
-	}
-	for _, h := range prev.Held {
-		verbatim = append(verbatim, hostfs.Section{Name: h.Runner.Name, Verbatim: latest(h.Runner)})
 	}
 	sort.SliceStable(verbatim, func(i, j int) bool { return verbatim[i].Name < verbatim[j].Name })
 	return append(sections, verbatim...)

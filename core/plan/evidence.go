@@ -28,6 +28,10 @@ type Evidence struct {
 	// runner. A token GitLab did not answer for is absent.
 	Verified   map[string]gitlab.Verification
 	Undeclared map[Ref]gitlab.Verification
+	// HeldVerified holds the verify answer of each held entry's token
+	// (Previous.Held: the last good entry of an executor whose file is
+	// invalid), by executor name.
+	HeldVerified map[string]gitlab.Verification
 	// Found lists, per GitLab, the runners tagged with this host and
 	// instance; a GitLab absent from Found and from ListDenied was not
 	// asked. ListDenied says what the token lacks to list.
@@ -55,7 +59,7 @@ const StaleAfter = 7 * 24 * time.Hour
 
 // NewEvidence returns evidence with every map ready.
 func NewEvidence() Evidence {
-	return Evidence{Verified: map[string]gitlab.Verification{}, Undeclared: map[Ref]gitlab.Verification{},
+	return Evidence{Verified: map[string]gitlab.Verification{}, Undeclared: map[Ref]gitlab.Verification{}, HeldVerified: map[string]gitlab.Verification{},
 		Found: map[string][]gitlab.Summary{}, ListDenied: map[string]string{}, Runners: map[Ref]*RunnerFacts{},
 		Tokens: map[string]Capabilities{}, State: hostfs.NewState()}
 }

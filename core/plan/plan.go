@@ -105,6 +105,10 @@ type Step struct {
 	Verified *gitlab.Credentials
 	// Unverified: a keep made without asking GitLab (degraded start).
 	Unverified bool
+	// Held: the step is the last good entry of a declared executor whose
+	// file is invalid (Previous.Held), kept verbatim in its place, or
+	// forgotten when GitLab rejects its token.
+	Held bool
 	// Fault, when set, fails this step without a request: the plan found
 	// something only the administrator can fix (an orphaned runner, a
 	// lookup the token may not make, a scope it lacks). Other steps run.
@@ -195,7 +199,7 @@ func (p Plan) Predict() []Outcome {
 			o.Err = faultError(s.Fault)
 		case s.Action == Create || s.Action == Replace || s.Action == Adopt:
 			o.Creds = &gitlab.Credentials{ID: s.ID}
-		case s.Executor == nil:
+		case s.Executor == nil && s.Action != Keep:
 			o.Deleted = true
 		}
 		if s.Fault == "" && (s.Action == Create || s.Action == Replace || s.Action == Adopt || s.Action == Update) {

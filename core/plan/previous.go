@@ -27,8 +27,11 @@ type OwnedRunner struct {
 	Name   string
 	Runner hostfs.LiveRunner
 	// Pending: not in the config, but a removal an earlier run could not
-	// finish (State.Pending).
-	Pending bool
+	// finish (State.Pending); Runner.Name is then the description it
+	// recorded and SystemID the host's system id it recorded (its proof,
+	// with the token).
+	Pending  bool
+	SystemID string
 }
 
 // Ref is the runner an owned entry names.
@@ -97,8 +100,8 @@ func MatchPrevious(d *config.Desired, live *hostfs.LiveConfig, st *hostfs.State)
 		if pr.ID != 0 && inConfig[Ref{key, pr.ID}] {
 			continue
 		}
-		prev.Owned = append(prev.Owned, OwnedRunner{Name: pr.Name, Pending: true,
-			Runner: hostfs.LiveRunner{Name: pr.Name, URL: pr.URL, ID: pr.ID, Token: pr.Token}})
+		prev.Owned = append(prev.Owned, OwnedRunner{Name: pr.Name, Pending: true, SystemID: pr.SystemID,
+			Runner: hostfs.LiveRunner{Name: pr.Description, URL: pr.URL, ID: pr.ID, Token: pr.Token}})
 	}
 	return prev
 }

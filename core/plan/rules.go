@@ -76,6 +76,47 @@ var (
 		"", "nothing: left alone, and named in the result (left_behind) and a warning"}
 )
 
+// The rows for the last good entry of a declared executor whose file is
+// invalid (a service start serves what it can: the executor is skipped,
+// its runner neither deleted nor taken for a leftover). Its token is
+// verified like any other; a token GitLab rejects is never kept.
+var (
+	RowHeldVerified = Row{"invalid file, token verified", "the executor's file is invalid and verify accepts the token of its last good entry (or says the runner is orphaned, as for any executor)",
+		Keep, "nothing; the entry stays, verbatim, in its place"}
+	RowHeldRejected = Row{"invalid file, token rejected", "the executor's file is invalid and verify rejects the token of its last good entry",
+		Forget, "nothing; the entry leaves the config, the state file still names the runner (healed by id once the file is fixed)"}
+	RowHeldUnverified = Row{"invalid file, GitLab silent", "the executor's file is invalid and GitLab did not answer the verify of its last good entry",
+		Keep, "nothing; the entry stays unverified, as on a degraded start"}
+)
+
+// HeldTable is the table of held entries in the order rows are tried.
+var HeldTable = []Row{RowHeldVerified, RowHeldRejected, RowHeldUnverified}
+
+// The rows for a removal an earlier run could not finish (the state
+// file's pending list): its entry has left the config. A host deletes
+// only what it can prove its own, even from its own state file: the
+// removal carries its proof — the runner's token, or this host's system
+// id and the runner's description — and is made only when GitLab bears
+// it out.
+var (
+	RowPendingToken = Row{"pending, token works", "the removal carries the runner's token and verify accepts it (or GitLab did not answer), no other host uses it",
+		Delete, "DELETE /runners with its token"}
+	RowPendingShared = Row{"pending, shared", "the removal carries the runner's token, verify accepts it, and another host uses the runner",
+		Detach, "DELETE /runners/managers: only this host's manager goes"}
+	RowPendingProven = Row{"pending, proven by id", "its token is dead or missing; read by id, the runner has the description the removal recorded and a manager with the system id it recorded (this host's), and no other host uses it",
+		Delete, "DELETE /runners/:id"}
+	RowPendingGone = Row{"pending, gone", "its token is dead or missing and GitLab no longer has the runner",
+		Forget, "nothing: the removal is done"}
+	RowPendingUnknown = Row{"pending, unknown", "its token is dead or missing and the runner could not be read (5xx, no answer, 403)",
+		Delete, "nothing; the removal stays pending (a warning; --strict fails)"}
+	RowPendingUnproven = Row{"pending, unproven", "anything else: no token that works and no proof GitLab bears out (no description or system id recorded, another description, no manager of this host, no personal access token to read it)",
+		Forget, "nothing: the removal is dropped, the runner named (left_behind)"}
+)
+
+// PendingTable is the table of pending removals in the order rows are
+// tried.
+var PendingTable = []Row{RowPendingToken, RowPendingShared, RowPendingProven, RowPendingGone, RowPendingUnknown, RowPendingUnproven}
+
 // Table is the decision table in the order rows are tried.
 var Table = []Row{
 	RowOrphaned, RowVerified, RowDrifted, RowUnmarkedNoPAT, RowDriftedNoPAT, RowDriftedNoFix,

@@ -48,8 +48,9 @@ func NeedGitLab(ev Evidence) []Late {
 }
 
 // KeepUnverified is the plan of a degraded start: every executor keeps
-// the token on disk, unverified; an entry no longer declared leaves the
-// config, its removal pending until GitLab answers.
+// the token on disk, unverified (the last good entry of one whose file is
+// invalid too); an entry no longer declared leaves the config, its
+// removal pending until GitLab answers.
 func KeepUnverified(ev Evidence) Plan {
 	var p Plan
 	for _, e := range ev.Desired.Executors {
@@ -58,6 +59,7 @@ func KeepUnverified(ev Evidence) Plan {
 			ID: prev.ID, Prev: prev, Settings: e.Settings(), Unverified: true,
 			Reason: "GitLab unreachable; keeping the token on disk, not verified"})
 	}
+	p.Steps = byName(p.Steps, heldSteps(ev, true))
 	for _, o := range ev.Prev.Owned {
 		r, ref := o.Runner, o.Ref()
 		via := ByToken

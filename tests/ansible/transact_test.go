@@ -153,7 +153,7 @@ func TestAbsentLasts(t *testing.T) {
 		}
 		return nil
 	})
-	rr := exec.Command(env.rrBin, "--prefix", prefix, "--service-instance", "main", "--hostname", "node1", "--timeout", "20s")
+	rr := exec.Command(env.rrBin, "--prefix", prefix, "--service-instance", "main", "--hostname", "node1")
 	out, err := rr.CombinedOutput()
 	record(t, "register-runner after absent", out)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "template does not exist") {

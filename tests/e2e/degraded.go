@@ -99,7 +99,7 @@ func oneBadExecutor(e *Env) func(r *Row) error {
 		if len(named) == 0 {
 			return fmt.Errorf("the unit's journal does not name typo with the fix %q:\n%s", fix, tail(j, 10))
 		}
-		if _, err := e.gl.WaitPolls(t0, ids, 30*time.Second); err != nil {
+		if _, err := e.gl.WaitPolls(t0, ids); err != nil {
 			return err
 		}
 		after, _ := e.config("main")

@@ -29,6 +29,7 @@ type GitLab struct {
 	SimURL string // the simulator itself (control API)
 	URL    string // what the host is given: the proxy
 	sim    *exec.Cmd
+	ctx    context.Context // the run's: its waits end with it
 
 	mu    sync.Mutex
 	addr  string
@@ -57,7 +58,7 @@ func startGitLab(ctx context.Context, simBin, dir, patFile string) (*GitLab, err
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w (run `make build`)", simBin, err)
 	}
-	g := &GitLab{sim: sim, ids: map[[32]byte]int64{}}
+	g := &GitLab{sim: sim, ctx: ctx, ids: map[[32]byte]int64{}}
 	cleanups.push(fmt.Sprintf("stop gitlab-sim (pid %d)", sim.Process.Pid), func() {
 		_ = sim.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
@@ -68,17 +69,15 @@ func startGitLab(ctx context.Context, simBin, dir, patFile string) (*GitLab, err
 			_ = syscall.Kill(-sim.Process.Pid, syscall.SIGKILL)
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	if err := waitFor(ctx, "gitlab-sim to write its address to "+addrFile+" (its log: "+logFile.Name()+")", func() (bool, string) {
 		b, err := os.ReadFile(addrFile)
 		if err == nil && strings.HasPrefix(string(b), "http") {
 			g.SimURL = strings.TrimSpace(string(b))
-			break
+			return true, ""
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("gitlab-sim wrote no address in 15s; see %s", logFile.Name())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false, fmt.Sprint(err)
+	}); err != nil {
+		return nil, err
 	}
 	// A random free port for the proxy; it keeps it across Down/Up.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -198,27 +197,50 @@ func (g *GitLab) PolledSince(t time.Time) map[int64]int {
 	return out
 }
 
-// WaitPolls waits (at most bound) until every runner id has polled GitLab
-// since t and got 204 (no job for you). It returns what was seen.
-func (g *GitLab) WaitPolls(t time.Time, ids []int64, bound time.Duration) (map[int64]int, error) {
-	deadline := time.Now().Add(bound)
-	for {
-		seen := g.PolledSince(t)
+// WaitPolls waits until every runner id has polled GitLab since t and got
+// 204 (no job for you), for as long as the run goes on. It returns what
+// was seen.
+func (g *GitLab) WaitPolls(t time.Time, ids []int64) (map[int64]int, error) {
+	return g.waitPolls(g.ctx, t, ids)
+}
+
+// PollsWithin is WaitPolls for at most d: a measurement (do the runners
+// poll again by themselves?), never a condition of success.
+func (g *GitLab) PollsWithin(t time.Time, ids []int64, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(g.ctx, d)
+	defer cancel()
+	_, err := g.waitPolls(ctx, t, ids)
+	return err == nil
+}
+
+func (g *GitLab) waitPolls(ctx context.Context, t time.Time, ids []int64) (map[int64]int, error) {
+	var seen map[int64]int
+	err := waitFor(ctx, fmt.Sprintf("runners %v to ask GitLab for jobs with their own token and get 204", ids), func() (bool, string) {
+		seen = g.PolledSince(t)
 		missing := []string{}
 		for _, id := range ids {
 			if seen[id] != http.StatusNoContent {
 				missing = append(missing, fmt.Sprintf("%d (last status %d)", id, seen[id]))
 			}
 		}
-		if len(missing) == 0 {
-			return seen, nil
+		return len(missing) == 0, "not yet: " + strings.Join(missing, ", ") + " (0 = no request)"
+	})
+	return seen, err
+}
+
+// ForbiddenSince counts the job requests GitLab answered 403 since t: a
+// token it no longer knows (a runner deleted while gitlab-runner still
+// had it).
+func (g *GitLab) ForbiddenSince(t time.Time) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, p := range g.polls {
+		if !p.At.Before(t) && p.Status == http.StatusForbidden {
+			n++
 		}
-		if time.Now().After(deadline) {
-			return seen, fmt.Errorf("runners that did not poll GitLab's job endpoint with their own token and get 204 within %s: %s (0 = no request)",
-				bound, strings.Join(missing, ", "))
-		}
-		time.Sleep(250 * time.Millisecond)
 	}
+	return n
 }
 
 // Counts are the API requests register-runner made (gitlab-runner's own job
@@ -298,24 +320,23 @@ func (g *GitLab) Job(id int64) (Job, error) {
 	return j, err
 }
 
-// WaitJob waits (at most bound) until the job is in one of the states.
-func (g *GitLab) WaitJob(id int64, bound time.Duration, states ...string) (Job, error) {
-	deadline := time.Now().Add(bound)
-	for {
-		j, err := g.Job(id)
-		if err == nil {
-			for _, s := range states {
-				if j.Status == s {
-					return j, nil
-				}
+// WaitJob waits until the job is in one of the states, for as long as
+// the run goes on.
+func (g *GitLab) WaitJob(id int64, states ...string) (Job, error) {
+	var j Job
+	err := waitFor(g.ctx, fmt.Sprintf("job %d to be %s", id, strings.Join(states, " or ")), func() (bool, string) {
+		var err error
+		if j, err = g.Job(id); err != nil {
+			return false, err.Error()
+		}
+		for _, s := range states {
+			if j.Status == s {
+				return true, ""
 			}
 		}
-		if time.Now().After(deadline) {
-			return j, fmt.Errorf("job %d is %q after %s, want %s (failure reason %q; trace ends %q)",
-				id, j.Status, bound, strings.Join(states, " or "), j.FailureReason, tail(j.Trace, 3))
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("%q (failure reason %q; trace ends %q)", j.Status, j.FailureReason, tail(j.Trace, 3))
+	})
+	return j, err
 }
 
 func (g *GitLab) ResetLog() error { return g.control("POST", "/-/sim/reset-log", nil, nil) }
@@ -333,7 +354,9 @@ func (g *GitLab) Runners() ([]SimRunner, error) {
 }
 
 func (g *GitLab) control(method, path string, body []byte, into any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// The simulator is local; the limit only keeps a wedged one from
+	// hanging the proxy, far beyond what a loaded machine takes.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, g.SimURL+path, bytes.NewReader(body))
 	if err != nil {

@@ -65,9 +65,7 @@ func ensureRootfs(ctx context.Context, cacheDir string) (string, bool, error) {
 		}
 	})
 	logf("building the Debian %s root filesystem with debootstrap (once; cached in %s)", suite, dir)
-	bctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(bctx, "debootstrap", "--variant="+variant, "--include="+packages, suite, tmp, mirror)
+	cmd := exec.CommandContext(ctx, "debootstrap", "--variant="+variant, "--include="+packages, suite, tmp, mirror)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -75,7 +73,13 @@ func ensureRootfs(ctx context.Context, cacheDir string) (string, bool, error) {
 	// target (/proc, /sys, maybe a bind of /dev).
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
-	if err := cmd.Run(); err != nil {
+	stop := running("debootstrap", func() string { return "" })
+	err := cmd.Run()
+	stop()
+	if ctx.Err() != nil {
+		return "", false, fmt.Errorf("debootstrap killed: %s while it built %s\n%s", ranOut(ctx), tmp, tail(out.String(), 10))
+	}
+	if err != nil {
 		return "", false, fmt.Errorf("debootstrap: %v\n%s", err, tail(out.String(), 20))
 	}
 	// Every boot of a copy gets its own machine id (see newMachine).
@@ -161,33 +165,31 @@ func (c *Container) Boot(ctx context.Context) error {
 	go func() { _ = c.nspawn.Wait(); logFile.Close(); close(c.done) }()
 	cleanups.push("stop container "+c.Name, func() { c.Stop(30 * time.Second) })
 
-	deadline := time.Now().Add(30 * time.Second)
-	for c.Leader == 0 {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no container init under systemd-nspawn (pid %d) after 30s; see %s", c.nspawn.Process.Pid, c.LogPath)
-		}
+	exited := false
+	if err := waitFor(ctx, fmt.Sprintf("the container's init under systemd-nspawn (pid %d; console in %s)", c.nspawn.Process.Pid, c.LogPath), func() (bool, string) {
 		select {
 		case <-c.done:
-			return fmt.Errorf("systemd-nspawn exited at boot; see %s:\n%s", c.LogPath, tailFile(c.LogPath, 15))
-		case <-time.After(100 * time.Millisecond):
+			exited = true
+			return true, "systemd-nspawn exited"
+		default:
 		}
 		c.Leader = findLeader(c.nspawn.Process.Pid)
+		return c.Leader != 0, "no process in a PID namespace of its own yet"
+	}); err != nil {
+		return err
+	}
+	if exited {
+		return fmt.Errorf("systemd-nspawn exited at boot; see %s:\n%s", c.LogPath, tailFile(c.LogPath, 15))
 	}
 	// is-system-running --wait returns once boot is over ("running", or
 	// "degraded" when a unit failed).
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
 	var state string
-	for {
-		out, _ := c.execCtx(wctx, "systemctl", "is-system-running", "--wait")
+	if err := waitFor(ctx, "the container to finish booting (console in "+c.LogPath+")", func() (bool, string) {
+		out, _ := c.execCtx(ctx, "systemctl", "is-system-running", "--wait")
 		state = strings.TrimSpace(out)
-		if state == "running" || state == "degraded" {
-			break
-		}
-		if wctx.Err() != nil {
-			return fmt.Errorf("container did not finish booting in 60s (state %q); see %s", state, c.LogPath)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return state == "running" || state == "degraded", "state " + state
+	}); err != nil {
+		return err
 	}
 	c.BootTime = time.Since(start)
 	if state == "degraded" {
@@ -257,30 +259,41 @@ func (c *Container) Stop(bound time.Duration) {
 }
 
 // Poweroff shuts the container down from inside, as an operator would.
-func (c *Container) Poweroff(bound time.Duration) error {
+func (c *Container) Poweroff() error {
 	_, _ = c.Exec("systemctl", "poweroff", "--no-block")
-	select {
-	case <-c.done:
+	err := waitFor(c.ctx, "the container to power off (console in "+c.LogPath+")", func() (bool, string) {
+		select {
+		case <-c.done:
+			return true, ""
+		default:
+			return false, "systemd-nspawn still running"
+		}
+	})
+	if err == nil {
 		c.Leader = 0
-		return nil
-	case <-time.After(bound):
-		return fmt.Errorf("container did not power off in %s", bound)
 	}
+	return err
 }
 
-// Exec runs a command inside the container (all its namespaces) with a
-// one-minute bound and returns its combined output.
+// Exec runs a command inside the container (all its namespaces) and
+// returns its combined output. It has no limit of its own (a restart
+// waits for running jobs; a loaded machine is slow): the run's limit ends
+// it, and then the error names the command.
 func (c *Container) Exec(argv ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, 60*time.Second)
-	defer cancel()
-	return c.execCtx(ctx, argv...)
+	return c.execCtx(c.ctx, argv...)
 }
 
 func (c *Container) execCtx(ctx context.Context, argv ...string) (string, error) {
 	args := append([]string{"--target", strconv.Itoa(c.Leader), "--mount", "--uts", "--ipc", "--net", "--pid", "--"}, argv...)
 	cmd := exec.CommandContext(ctx, "nsenter", args...)
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}
+	start := time.Now()
+	stop := running(strings.Join(argv, " ")+" in the container", func() string { return "" })
 	out, err := cmd.CombinedOutput()
+	stop()
+	if ctx.Err() != nil {
+		return string(out), fmt.Errorf("%s killed after %.0fs: %s while it ran: %s", strings.Join(argv, " "), time.Since(start).Seconds(), ranOut(ctx), tail(string(out), 10))
+	}
 	if err != nil {
 		return string(out), fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, tail(string(out), 10))
 	}

@@ -17,13 +17,13 @@ import (
 // the unit: the job must finish successfully whatever the change.
 
 // jobScript is a shell job that runs until the test lets it finish (it
-// creates the go-ahead file), at most two minutes; without the go-ahead it
-// fails. The test decides how long the job runs, not a guess of how long
-// the plays take.
+// creates the go-ahead file); without the go-ahead it fails after an hour
+// (the run's own limit is what ends a run that forgot it). The test
+// decides how long the job runs, not a guess of how long the plays take.
 func jobScript(goAhead string) []string {
 	return []string{
 		"echo started",
-		fmt.Sprintf("for i in $(seq 1 240); do [ -e %s ] && break; sleep 0.5; done", goAhead),
+		fmt.Sprintf("for i in $(seq 1 7200); do [ -e %s ] && break; sleep 0.5; done", goAhead),
 		"test -e " + goAhead,
 		"echo finished",
 	}
@@ -49,20 +49,21 @@ func (e *Env) startJob(runner int64, name string) (id int64, goAhead string, err
 	if id, err = e.gl.EnqueueJob(runner, jobScript(goAhead)...); err != nil {
 		return 0, "", err
 	}
-	deadline := time.Now().Add(45 * time.Second)
-	for {
-		j, err := e.gl.Job(id)
-		if err == nil && j.Status == "running" && strings.Contains(j.Trace, "\nstarted") {
-			return id, goAhead, nil
+	var j Job
+	err = waitFor(e.ctx, fmt.Sprintf("job %d to start its script on runner %d", id, runner), func() (bool, string) {
+		var err error
+		if j, err = e.gl.Job(id); err != nil {
+			return false, err.Error()
 		}
-		if err == nil && j.Status != "running" && j.Status != "pending" {
-			return 0, "", fmt.Errorf("job %d ended %s (%s) before it started its script:\n%s", id, j.Status, j.FailureReason, tail(j.Trace, 8))
-		}
-		if time.Now().After(deadline) {
-			return 0, "", fmt.Errorf("job %d for runner %d did not start its script within 45s (status %q)", id, runner, j.Status)
-		}
-		time.Sleep(250 * time.Millisecond)
+		return j.Status != "pending" && (j.Status != "running" || strings.Contains(j.Trace, "\nstarted")), "status " + j.Status
+	})
+	if err != nil {
+		return 0, "", err
 	}
+	if j.Status != "running" {
+		return 0, "", fmt.Errorf("job %d ended %s (%s) before it started its script:\n%s", id, j.Status, j.FailureReason, tail(j.Trace, 8))
+	}
+	return id, goAhead, nil
 }
 
 // finishJob lets the job finish and returns it once it has a final state.
@@ -70,7 +71,7 @@ func (e *Env) finishJob(id int64, goAhead string) (Job, error) {
 	if err := os.WriteFile(e.ctr.Path(goAhead), nil, 0o644); err != nil {
 		return Job{}, err
 	}
-	return e.gl.WaitJob(id, 60*time.Second, "success", "failed", "canceled")
+	return e.gl.WaitJob(id, "success", "failed", "canceled")
 }
 
 func jobSucceeded(j Job) error {
@@ -129,10 +130,8 @@ func (e *Env) buildUpgrade(step int, edit func(dir string) error) (Upgrade, erro
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return Upgrade{}, err
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, 4*time.Minute)
-	defer cancel()
 	run := func(dir string, env []string, name string, args ...string) error {
-		cmd := exec.CommandContext(ctx, name, args...)
+		cmd := exec.CommandContext(e.ctx, name, args...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), env...)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -166,9 +165,7 @@ func (e *Env) buildUpgrade(step int, edit func(dir string) error) (Upgrade, erro
 // install puts the release in place of the one the plays use, as
 // `ansible-galaxy collection install --force` of a new release does.
 func (e *Env) install(u Upgrade) error {
-	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ansible-galaxy", "collection", "install", "--force", "-p", e.collections, u.Tarball).CombinedOutput()
+	out, err := exec.CommandContext(e.ctx, "ansible-galaxy", "collection", "install", "--force", "-p", e.collections, u.Tarball).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("ansible-galaxy collection install %s: %v\n%s", u.Tarball, err, tail(string(out), 10))
 	}
@@ -299,24 +296,29 @@ func jobThroughRestart(e *Env, listen string) func(r *Row) error {
 		if err := e.install(up); err != nil {
 			return err
 		}
+		// Watched for as long as the play runs (it waits for the job,
+		// which waits for the go-ahead): no limit of its own.
 		quit := make(chan time.Duration, 1)
+		watch, stopWatch := context.WithCancel(e.ctx)
 		go func() {
-			deadline := time.Now().Add(50 * time.Second)
-			for time.Now().Before(deadline) && e.ctx.Err() == nil {
-				if strings.Contains(e.journal(unit, t0), "Starting graceful shutdown") {
-					since := time.Since(t0)
-					time.Sleep(2 * time.Second)
-					_ = os.WriteFile(e.ctr.Path(goAhead), nil, 0o644)
-					quit <- since
-					return
-				}
-				time.Sleep(250 * time.Millisecond)
+			err := waitFor(watch, "gitlab-runner to log \"Starting graceful shutdown\"", func() (bool, string) {
+				return strings.Contains(e.journal(unit, t0), "Starting graceful shutdown"), "not in the unit's journal yet"
+			})
+			if err != nil {
+				quit <- 0
+				return
 			}
-			quit <- 0
+			since := time.Since(t0)
+			// The job is still running when the SIGQUIT arrives; let
+			// it go on a moment under the shutdown, then finish.
+			time.Sleep(2 * time.Second)
+			_ = os.WriteFile(e.ctr.Path(goAhead), nil, 0o644)
+			quit <- since
 		}()
 		options := fmt.Sprintf(`{"gra_extra_args": ["--concurrency", "8"], "gra_timeout_start_sec": 300, "gra_timeout_stop_sec": 3600, "gra_runner_args": ["--listen-address", %q]}`, listen)
 		out, playErr := e.ansible("site.yml", "-e", options)
 		playTook := time.Since(t0)
+		stopWatch()
 		signalled := <-quit
 		_ = os.WriteFile(e.ctr.Path(goAhead), nil, 0o644)
 		if playErr != nil {
@@ -334,7 +336,7 @@ func jobThroughRestart(e *Env, listen string) func(r *Row) error {
 				return fmt.Errorf("the play does not say why it restarts (%q):\n%s", why, tail(out, 15))
 			}
 		}
-		job, err := e.gl.WaitJob(id, 30*time.Second, "success", "failed", "canceled")
+		job, err := e.gl.WaitJob(id, "success", "failed", "canceled")
 		if err != nil {
 			return err
 		}
@@ -361,4 +363,104 @@ func jobThroughRestart(e *Env, listen string) func(r *Row) error {
 			version, signalled.Seconds(), id, job.Duration().Seconds(), playTook.Seconds(), pid, newPID)
 		return nil
 	}
+}
+
+// moduleRemovalDuringJob: while a job runs on one runner, the play no
+// longer declares another executor (docker). The sync module takes its entry out
+// of the config, finds the gitlab-runner running that config, sends it
+// SIGHUP and waits for it to take the new config, and only then deletes
+// the runner: gitlab-runner never asks for jobs with the deleted token (no
+// 403 at the job endpoint, no "forbidden" in its journal), keeps its PID,
+// and the job ends successfully.
+func moduleRemovalDuringJob(e *Env) func(r *Row) error {
+	return func(r *Row) error {
+		before, err := e.config("main")
+		if err != nil {
+			return err
+		}
+		runner, removed := before.IDs()["shell"], before.IDs()["docker"]
+		if runner == 0 || removed == 0 {
+			return fmt.Errorf("want the shell and docker executors in config.main.toml, found %v", before.IDs())
+		}
+		// gitlab-runner polls with the token of the runner to remove.
+		if _, err := e.gl.WaitPolls(time.Now(), []int64{removed}); err != nil {
+			return err
+		}
+		pid := e.unitPID(unit)
+		id, goAhead, err := e.startJob(runner, "module-removal")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = os.WriteFile(e.ctr.Path(goAhead), nil, 0o644) }()
+		if err := e.gl.ResetLog(); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		// The role's options as the role re-run left them (so that the
+		// role has nothing to reload); the play declares build again (an
+		// earlier scenario removed it) and docker no more.
+		if pre := e.unitProps(unit, "ExecStartPre")["ExecStartPre"]; !strings.Contains(pre, "--concurrency 4") {
+			return fmt.Errorf("want the drop-in as the role re-run left it (--concurrency 4), ExecStartPre is %s", pre)
+		}
+		out, err := e.ansible("site.yml", "-e", `{"gra_without": ["docker"], "gra_extra_args": ["--concurrency", "4"]}`)
+		if err != nil {
+			return err
+		}
+		playTook := time.Since(t0)
+		if hs := handlers(out); len(hs) != 0 {
+			return fmt.Errorf("the play ran the handlers %v, want none (only the module changes something)", hs)
+		}
+		c, _ := e.gl.Counts()
+		after, err := e.config("main")
+		if err != nil {
+			return err
+		}
+		if _, ok := after.IDs()["docker"]; ok || c.Kinds["delete-token"]+c.Kinds["delete-id"] != 1 {
+			return fmt.Errorf("removal by the module: GitLab saw %s, config has %v; want docker's runner %d deleted", c, after.IDs(), removed)
+		}
+		if runners, _ := e.gl.Runners(); slicesContainsID(runners, removed) {
+			return fmt.Errorf("runner %d (docker) is still in GitLab", removed)
+		}
+		// Two rounds of job requests with the config gitlab-runner holds
+		// now: the removed runner's token never came back refused.
+		if _, err := e.twoRounds(after.IDList()); err != nil {
+			return err
+		}
+		if n := e.gl.ForbiddenSince(t0); n > 0 {
+			return fmt.Errorf("gitlab-runner asked for jobs %d time(s) with a token GitLab no longer knows (403): runner %d was deleted before gitlab-runner took the new config", n, removed)
+		}
+		j := e.journal(unit, t0)
+		if lines := linesWith(j, "forbidden"); len(lines) > 0 {
+			return fmt.Errorf("gitlab-runner logged a forbidden job request after the removal:\n%s", strings.Join(lines, "\n"))
+		}
+		loaded := strings.Count(j, "Configuration loaded")
+		if loaded == 0 {
+			return fmt.Errorf("gitlab-runner logged no \"Configuration loaded\" after the module's removal")
+		}
+		if p := e.unitPID(unit); p != pid {
+			return fmt.Errorf("gitlab-runner's pid %d -> %d: the module's removal must not restart it", pid, p)
+		}
+		if j, _ := e.gl.Job(id); j.Status != "running" {
+			return fmt.Errorf("job %d is %s already: it must run through the play", id, j.Status)
+		}
+		job, err := e.finishJob(id, goAhead)
+		if err != nil {
+			return err
+		}
+		if err := jobSucceeded(job); err != nil {
+			return err
+		}
+		r.Detail = fmt.Sprintf("job %d ran %.1fs on pid %d while the play (%.1fs) removed docker: %s, runner %d deleted after gitlab-runner took the new config (%d config loads logged), no 403 job request and no \"forbidden\" in the journal; job success",
+			id, job.Duration().Seconds(), pid, playTook.Seconds(), c, removed, loaded)
+		return nil
+	}
+}
+
+func slicesContainsID(rs []SimRunner, id int64) bool {
+	for _, r := range rs {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
 }

@@ -73,12 +73,14 @@ func logf(format string, args ...any) {
 
 func main() {
 	keep := flag.Bool("keep", false, "leave the run folder (build/e2e/run) for inspection")
+	limit := flag.Duration("timeout", time.Hour, "the one time limit, on the whole run (steps and waits have none of their own)")
 	flag.Parse()
 
-	// An interrupt cancels the run: commands in flight are killed, the
-	// remaining scenarios are not started, and the main flow cleans up. If
-	// it does not get there within 10s, the cleanup runs from here.
-	ctx, stop := context.WithCancel(context.Background())
+	// An interrupt, or the run's time limit, cancels the run: commands in
+	// flight are killed (each saying what it was doing), the remaining
+	// scenarios are not started, and the main flow cleans up. If it does
+	// not get there within 10s of an interrupt, the cleanup runs from here.
+	ctx, stop := context.WithTimeout(context.Background(), *limit)
 	mainDone := make(chan struct{})
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -97,9 +99,12 @@ func main() {
 	err := run(ctx, *keep)
 	cleanups.run()
 	close(mainDone)
-	if ctx.Err() != nil {
+	if errors.Is(ctx.Err(), context.Canceled) {
 		fmt.Fprintln(os.Stderr, "e2e: interrupted; container and processes stopped")
 		os.Exit(130)
+	}
+	if ctx.Err() != nil && err == nil {
+		err = fmt.Errorf("the run's time limit (--timeout %s) ran out", *limit)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: FAIL:", err)
@@ -317,25 +322,67 @@ func (e *Env) ansible(play string, extra ...string) (string, error) {
 	if err := os.WriteFile(inv, []byte(content), 0o600); err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
-	defer cancel()
+	// No limit of its own: a play on a loaded machine takes what it takes
+	// (each task is a few nsenter commands); the run's limit ends it, and
+	// then it says which task it was at.
 	args := append([]string{"-i", inv, "-e", "@" + e.extraVars}, extra...)
 	args = append(args, filepath.Join(e.root, "tests", "e2e", "playbooks", play))
-	cmd := exec.CommandContext(ctx, "ansible-playbook", args...)
+	cmd := exec.CommandContext(e.ctx, "ansible-playbook", args...)
 	cmd.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+e.collections, "ANSIBLE_NOCOLOR=1",
 		"ANSIBLE_LOCAL_TEMP="+filepath.Join(e.runDir, "ansible-tmp"), "ANSIBLE_RETRY_FILES_ENABLED=0")
-	out, err := cmd.CombinedOutput()
+	var buf syncBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	start := time.Now()
+	stop := running("ansible-playbook "+play, func() string { return ", at " + lastTask(buf.String()) })
+	err := cmd.Run()
+	stop()
+	out := buf.Bytes()
 	_ = os.WriteFile(filepath.Join(e.runDir, "ansible-"+play+".log"), out, 0o600)
 	for s := range e.secrets {
 		if bytes.Contains(out, []byte(s)) {
 			return string(out), fmt.Errorf("ansible-playbook %s printed a secret", play)
 		}
 	}
+	if e.ctx.Err() != nil {
+		return string(out), fmt.Errorf("ansible-playbook %s killed after %.0fs: %s while it was at %s\n%s",
+			play, time.Since(start).Seconds(), ranOut(e.ctx), lastTask(string(out)), tail(string(out), 10))
+	}
 	if err != nil {
 		return string(out), fmt.Errorf("ansible-playbook %s: %v\n%s", play, err, tail(string(out), 25))
 	}
 	return string(out), nil
 }
+
+// lastTask is the task (or handler) a play's output reached.
+func lastTask(out string) string {
+	last := "its start"
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "TASK [") || strings.HasPrefix(l, "RUNNING HANDLER [") || strings.HasPrefix(l, "PLAY [") {
+			last = strings.TrimRight(l, " *")
+		}
+	}
+	return last
+}
+
+// syncBuffer is a buffer a command writes to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.b.Bytes()...)
+}
+
+func (s *syncBuffer) String() string { return string(s.Bytes()) }
 
 // Runner is one [[runners]] entry of a generated config.
 type Runner struct {

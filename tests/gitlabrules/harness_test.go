@@ -45,8 +45,8 @@ func unregister() runOpt                 { return func(o *core.Options) { o.Unre
 func (h *host) run(opts ...runOpt) (*core.Result, error) {
 	h.t.Helper()
 	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Concurrency: core.DefaultConcurrency,
-		RequestTimeout: 2 * time.Second, RetryBudget: time.Second, MaxAttempts: 2,
-		LockTimeout: 5 * time.Second, Timeout: 30 * time.Second}
+		RequestTimeout: coretest.Patient.Request, RetryBudget: time.Second, MaxAttempts: 2,
+		LockTimeout: coretest.Patient.Lock, Timeout: 5 * time.Minute}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	fleetmark "github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
@@ -99,7 +100,7 @@ func (f *fleet) pruneFleet(fl string, keep []int64, expected, reported []string)
 		Keep: keep, HostsExpected: expected, HostsReported: reported, MinIdle: plan.StaleAfter,
 		// A fleet this size loses a host or two a week: a month's
 		// leftovers are a few dozen.
-		MaxDelete: max(20, f.initial/2), Concurrency: 8, RequestTimeout: 5 * time.Second, Timeout: time.Minute, Secrets: sec,
+		MaxDelete: max(20, f.initial/2), Concurrency: 8, RequestTimeout: coretest.Patient.Request, Timeout: 10 * time.Minute, Secrets: sec,
 		Now: f.sim.Now, SeenFile: f.seen[fl]})
 	var out strings.Builder
 	if res != nil {

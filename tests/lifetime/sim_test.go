@@ -106,7 +106,7 @@ func newFleet(t *testing.T, seed uint64, hosts, days int) *fleet {
 	f := &fleet{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), days: days, initial: hosts,
 		events: map[string]int{}, named: map[int64]string{}, retired: map[int64]bool{}, lost: map[int64]*fhost{}, foreign: map[int64]bool{}, versions: []string{"16.11"},
 		seen:     map[string]string{fleetA: filepath.Join(t.TempDir(), "seen-a.json"), fleetB: filepath.Join(t.TempDir(), "seen-b.json")},
-		upgrades: map[int]string{days / 4: "17.0", days / 2: "17.9", 3 * days / 4: "18.5"}, http: &http.Client{Timeout: 10 * time.Second}}
+		upgrades: map[int]string{days / 4: "17.0", days / 2: "17.9", 3 * days / 4: "18.5"}, http: &http.Client{Timeout: coretest.Patient.Request}}
 	f.sim = coretest.NewSim(t, o)
 	f.sim.AddUser(gitlabsim.User{Username: "admin-user", Admin: true})
 	f.pat = f.newPAT()
@@ -356,8 +356,8 @@ func (f *fleet) clone(h *fhost) {
 func (f *fleet) sync(h *fhost) {
 	sec := redact.New()
 	res, err := core.Run(context.Background(), core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name,
-		Concurrency: 4, RequestTimeout: 5 * time.Second, LockTimeout: 5 * time.Second, RetryBudget: 2 * time.Second, MaxAttempts: 2,
-		Timeout: time.Minute, Secrets: sec, Machine: &h.machine, Now: f.sim.Now, Fleet: h.fleet})
+		Concurrency: 4, RequestTimeout: coretest.Patient.Request, LockTimeout: coretest.Patient.Lock, RetryBudget: 2 * time.Second, MaxAttempts: 2,
+		Timeout: 10 * time.Minute, Secrets: sec, Machine: &h.machine, Now: f.sim.Now, Fleet: h.fleet})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.runs++

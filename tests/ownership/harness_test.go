@@ -61,7 +61,7 @@ func (h *host) run(mods ...func(*core.Options)) (*core.Result, error) {
 	h.t.Helper()
 	sec := redact.New()
 	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Concurrency: core.DefaultConcurrency,
-		RequestTimeout: 5 * time.Second, LockTimeout: 5 * time.Second, RetryBudget: 5 * time.Second, MaxAttempts: 2,
+		RequestTimeout: coretest.Patient.Request, LockTimeout: coretest.Patient.Lock, RetryBudget: 5 * time.Second, MaxAttempts: 2,
 		Secrets: sec, Machine: &h.machine, Now: h.sim.Now, Fleet: h.fleet}
 	for _, m := range mods {
 		m(&o)

@@ -80,7 +80,7 @@ func (pf *pruneFleet) prune(t *testing.T, mod func(*core.PruneOptions)) (*core.P
 	}
 	o := core.PruneOptions{URL: pf.sim.URL, PAT: coretest.AdminPAT, Tags: []string{"main"}, Keep: keep,
 		HostsExpected: append(append([]string(nil), reported...), pf.g.name), HostsReported: reported,
-		MaxDelete: 20, RequestTimeout: 5 * time.Second, Timeout: time.Minute, Secrets: redact.New(), MinIdle: plan.StaleAfter,
+		MaxDelete: 20, RequestTimeout: coretest.Patient.Request, Timeout: 10 * time.Minute, Secrets: redact.New(), MinIdle: plan.StaleAfter,
 		Fleet: testFleet, Now: pf.sim.Now, SeenFile: pf.seen}
 	if mod != nil {
 		mod(&o)
@@ -224,7 +224,7 @@ func TestPruneThroughTransientFaults(t *testing.T) {
 	pf.sim.InjectFault(gitlabsim.Fault{Path: fmt.Sprintf("/api/v4/runners/%d", unreadable), Method: "GET", Type: gitlabsim.FaultStatus, Status: 500, Times: -1})
 	undeletable := pf.leftovers[1]
 	pf.sim.InjectFault(gitlabsim.Fault{Path: fmt.Sprintf("/api/v4/runners/%d", undeletable), Method: "DELETE", Type: gitlabsim.FaultStatus, Status: 500, Times: -1})
-	res, err = pf.prune(t, func(o *core.PruneOptions) { o.Timeout = 20 * time.Second })
+	res, err = pf.prune(t, nil)
 	if err == nil || res.Deleted != len(pf.leftovers)-2 {
 		t.Fatalf("a runner unreadable, one undeletable: deleted %d, err %v", res.Deleted, err)
 	}

@@ -64,7 +64,7 @@ func TestCrashSweep(t *testing.T) {
 		// client died (the simulator does too), and a restart comes after
 		// that (systemd waits RestartSec). Late effects that land during the
 		// next run are caught by its settle step; see core/settle.go.
-		watch.WaitClosed(t, 10*time.Second)
+		watch.WaitClosed(t)
 		if _, err := w.sync(t, context.Background()); err != nil {
 			t.Fatalf("iteration %d (killed when "+what+"): the next run failed: %v", i, n, err)
 		}

@@ -87,7 +87,7 @@ func TestFullDiskNeverLeaksRunners(t *testing.T) {
 	}
 	p.Executor("c.toml", executorFile(sim.URL, "c", pad))
 	sim.ResetLog()
-	base := []string{"--hostname", hostname, "--request-timeout", "2s"}
+	base := []string{"--hostname", hostname, "--request-timeout", coretest.Patient.Request.String()}
 	runs := [][]string{base, base, base, append(base, "--strict"), base}
 	codes, stdouts := onTmpfs(t, p.Dir, runs, 4)
 	for i := 0; i < 3; i++ {

@@ -74,7 +74,7 @@ func TestFaultSweep(t *testing.T) {
 					f.Skip = j.k - 1
 					f.Times = j.burst
 					w.sim.InjectFault(f)
-					_, err := w.sync(t, context.Background())
+					_, err := w.syncFaulted(t, context.Background())
 					if err != nil {
 						failedRuns.Add(1)
 					}

@@ -181,9 +181,10 @@ func TestSymlinkedLockIsNotFollowed(t *testing.T) {
 }
 
 // TestNonRegularFilesAreRefused: a FIFO (or device) where the live config,
-// the state file or the system id belongs is refused at once; it never
-// hangs the run past its bound (the run happens in a goroutine, so that
-// a run that does hang fails the test instead of holding it).
+// the state file or the system id belongs is refused; it never hangs the
+// run (opening a FIFO waits for a writer that never comes). The run happens
+// in a goroutine, so that a run that does hang fails the test instead of
+// holding it; how long a run that returns takes is no concern of the test.
 func TestNonRegularFilesAreRefused(t *testing.T) {
 	for _, tc := range []struct{ name, file string }{
 		{"config.main.toml", "config.main.toml"},
@@ -198,7 +199,6 @@ func TestNonRegularFilesAreRefused(t *testing.T) {
 			if err := syscall.Mkfifo(path, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
 			done := make(chan error, 1)
 			go func() {
 				_, err := w.sync(t, context.Background())
@@ -207,11 +207,8 @@ func TestNonRegularFilesAreRefused(t *testing.T) {
 			var err error
 			select {
 			case err = <-done:
-			case <-time.After(15 * time.Second):
-				t.Fatalf("a FIFO at %s held the run for 15s", tc.name)
-			}
-			if el := time.Since(start); el > 10*time.Second {
-				t.Fatalf("a FIFO at %s held the run for %s", tc.name, el)
+			case <-time.After(5 * time.Minute):
+				t.Fatalf("a FIFO at %s held the run (5 minutes: it waits for a writer)", tc.name)
 			}
 			file := strings.ReplaceAll(tc.file, "$PREFIX", w.p.Dir)
 			if ie := input.As(err); ie == nil || ie.File != file || !errors.Is(err, hostfs.ErrNotRegular) {
@@ -228,6 +225,10 @@ type measured struct {
 	output, stdout string
 	rssMB          float64
 	elapsed        time.Duration
+	// cpu is the processor time it used (user and system): what a
+	// hostile input would blow up, and what a loaded machine does not
+	// stretch as it stretches the wall time.
+	cpu time.Duration
 }
 
 // runMeasured runs the binary with its address space capped at 2 GiB (a
@@ -250,6 +251,7 @@ func runMeasured(t *testing.T, limit time.Duration, args ...string) measured {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.rssMB = float64(ru.Maxrss) / 1024
 	}
+	m.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	coretest.Record(t, "output", []byte(m.output))
 	switch ee := err.(type) {
 	case nil:
@@ -281,8 +283,9 @@ func hugeBodyGitLab(t *testing.T) string {
 	return srv.URL
 }
 
-// TestHostileInputIsBounded: each input ends within seconds with exit 1 or
-// 2 and a message naming the culprit, under 300 MB of memory.
+// TestHostileInputIsBounded: each input ends with exit 1 or 2 and a
+// message naming the culprit, using seconds of processor time at most and
+// under 300 MB of memory.
 func TestHostileInputIsBounded(t *testing.T) {
 	laughs := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
 	for i, prev := 'b', 'a'; i <= 'j'; i, prev = i+1, i {
@@ -345,8 +348,8 @@ func TestHostileInputIsBounded(t *testing.T) {
 			extra := tc.setup(t, w)
 			// --strict: a bad executor file fails the run instead of being
 			// skipped, so that its error can be checked.
-			m := runMeasured(t, 60*time.Second, w.cliArgs(append(extra, "--timeout", "30s", "--output", "json", "--strict")...)...)
-			reportf(t, "hostile input %q: exit %d in %.2fs, peak RSS %.1f MB", tc.name, m.code, m.elapsed.Seconds(), m.rssMB)
+			m := runMeasured(t, 10*time.Minute, w.cliArgs(append(extra, "--output", "json", "--strict")...)...)
+			reportf(t, "hostile input %q: exit %d in %.2fs (%.2fs of processor time), peak RSS %.1f MB", tc.name, m.code, m.elapsed.Seconds(), m.cpu.Seconds(), m.rssMB)
 			if m.code != 1 && m.code != 2 {
 				t.Errorf("exit %d, want 1 or 2:\n%.2000s", m.code, m.output)
 			}
@@ -369,8 +372,8 @@ func TestHostileInputIsBounded(t *testing.T) {
 			if m.rssMB > 300 {
 				t.Errorf("peak RSS %.0f MB, want under 300 MB", m.rssMB)
 			}
-			if m.elapsed > 10*time.Second {
-				t.Errorf("took %s, want a few seconds", m.elapsed)
+			if m.cpu > 10*time.Second {
+				t.Errorf("used %s of processor time (%s on the clock), want a few seconds at most", m.cpu, m.elapsed)
 			}
 		})
 	}
@@ -440,25 +443,22 @@ func TestRetryAfterOverflowEndsTheRunClearly(t *testing.T) {
 			p := coretest.NewPrefix(t, "main")
 			p.Template("", coretest.ClientConfig{URL: srv.URL, PAT: coretest.AdminPAT})
 			p.Executor("a.toml", executorFile(srv.URL, "a", ""))
-			start := time.Now()
 			done := make(chan error, 1)
 			go func() {
 				done <- coretest.Run(t, context.Background(), core.Options{Prefix: p.Dir, Instance: "main", Hostname: hostname,
-					Concurrency: core.DefaultConcurrency, Timeout: 20 * time.Second}).Err
+					Concurrency: core.DefaultConcurrency, Timeout: 5 * time.Minute}).Err
 			}()
 			var err error
 			select {
 			case err = <-done:
-			case <-time.After(30 * time.Second):
+			case <-time.After(10 * time.Minute):
 				t.Fatal("the run waited for a Retry-After no run may take")
 			}
-			// GitLab's 429, refused without waiting what it asked.
+			// GitLab's 429, refused without waiting what it asked: a run
+			// that waited would have ended at its own deadline instead.
 			var ae *gitlab.APIError
 			if !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests || ae.RetryAfter != 0 {
 				t.Fatalf("got %v, want the 429 refused", err)
-			}
-			if el := time.Since(start); el > 5*time.Second {
-				t.Fatalf("took %s", el)
 			}
 			if n := requests.Load(); n > 10 {
 				t.Fatalf("%d requests: retried in a loop", n)
@@ -542,10 +542,10 @@ func TestEndlessListingEndsTheRun(t *testing.T) {
 	p := coretest.NewPrefix(t, "main")
 	p.Template("", coretest.ClientConfig{URL: url, PAT: coretest.AdminPAT})
 	p.Executor("a.toml", executorFile(url, "a", ""))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	err := coretest.Run(t, ctx, core.Options{Prefix: p.Dir, Instance: "main", Hostname: hostname,
-		Concurrency: core.DefaultConcurrency, RequestTimeout: 5 * time.Second}).Err
+		Concurrency: core.DefaultConcurrency, RequestTimeout: coretest.Patient.Request}).Err
 	var tl *gitlab.ListTooLargeError
 	if !errors.As(err, &tl) || tl.Bound != gitlab.BoundRunners || tl.Path != "/api/v4/runners/all" {
 		t.Fatalf("got %v, want the listing refused past %d runners", err, gitlab.ListMaxRunners)

@@ -7,7 +7,10 @@ import (
 	"testing"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 // TestOneBadExecutorNeverTakesTheOthersOffline: every case of the bad
@@ -142,6 +145,120 @@ func TestBrokenExecutorKeepsItsLastGoodEntry(t *testing.T) {
 	st, _, _ := hostfs.ReadState(hostfs.Layout{Prefix: w.p.Dir, Instance: "main"})
 	if code != 0 || strings.Contains(stdout, `"skipped"`) || len(st.Degraded) != 0 {
 		t.Fatalf("fixed: exit %d, state degraded %+v\n%s", code, st.Degraded, stdout)
+	}
+	w.converged(t, declared)
+}
+
+// heldReport is what --output json says of a start with a broken
+// executor file.
+type heldReport struct {
+	Runners []core.RunnerResult    `json:"runners"`
+	Skipped []core.SkippedExecutor `json:"skipped"`
+}
+
+func (r heldReport) runner(name string) *core.RunnerResult {
+	for i := range r.Runners {
+		if r.Runners[i].Name == name {
+			return &r.Runners[i]
+		}
+	}
+	return nil
+}
+
+func startWithBrokenA(t *testing.T, w *world, extra ...string) heldReport {
+	t.Helper()
+	code, stdout, stderr := runBinary(t, nil, w.cliArgs(append(extra, "--output", "json")...)...)
+	if code != 0 {
+		t.Fatalf("exit %d with a's file broken: want the start to serve what it can\n%s\n%s", code, stdout, stderr)
+	}
+	var r heldReport
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	if len(r.Skipped) != 1 || r.Skipped[0].Name != "a" || r.Skipped[0].Reason != "invalid" {
+		t.Fatalf("skipped %+v: want a, invalid", r.Skipped)
+	}
+	return r
+}
+
+// While an executor's file is broken its last good entry stays where it
+// was, in name order (no rewrite of config.<instance>.toml at all, nor when
+// the file is fixed), its token is verified like any other (one verify per
+// executor, nothing with the personal access token), and --output json
+// lists it among the runners, marked as the last good entry.
+func TestBrokenExecutorKeepsItsPlaceAndIsVerified(t *testing.T) {
+	w := baseline(t)
+	if code, _, stderr := runBinary(t, nil, w.cliArgs()...); code != 0 {
+		t.Fatalf("good run failed: %s", stderr)
+	}
+	a := w.id(t, "a")
+	before := coretest.Snapshot(t, w.p.ConfigPath())
+	good := executorFile(w.sim.URL, "a", "")
+	w.p.Executor("a.toml", good+"tags = \"not a list\"\n")
+	w.sim.ResetLog()
+	r := startWithBrokenA(t, w)
+	if after := coretest.Snapshot(t, w.p.ConfigPath()); !after.Same(before) {
+		t.Fatalf("a's file broken: the config was rewritten (entries must stay in name order):\n--- before\n%s--- after\n%s", before.Data, after.Data)
+	}
+	if ra := r.runner("a"); ra == nil || ra.ID != a || ra.Action != plan.Keep || !ra.LastGood || !r.Skipped[0].Kept {
+		t.Fatalf("runners %+v, skipped %+v: want a (id %d) kept from its last good entry", r.Runners, r.Skipped, a)
+	}
+	if c := w.sim.RequestCounts(); c.Total != len(declared) || c.ByKind["verify"] != len(declared) {
+		t.Fatalf("GitLab saw %+v: want one verify per executor (%d), the broken one's included, and nothing else", c, len(declared))
+	}
+	w.p.Executor("a.toml", good)
+	if code, stdout, stderr := runBinary(t, nil, w.cliArgs()...); code != 0 {
+		t.Fatalf("fixed: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if after := coretest.Snapshot(t, w.p.ConfigPath()); !after.Same(before) {
+		t.Fatalf("a's file fixed: the config was rewritten:\n--- before\n%s--- after\n%s", before.Data, after.Data)
+	}
+}
+
+// A broken executor whose runner GitLab no longer has (deleted in the UI,
+// its token revoked): its last good entry is verified, GitLab rejects the
+// token, so the entry leaves the config — gitlab-runner would only ask for
+// jobs with a dead token — and the start says so; the state file still
+// names the runner, so fixing the file heals the executor. On a degraded
+// start (GitLab unreachable) the entry is kept unverified.
+func TestBrokenExecutorWithARejectedTokenLeavesTheConfig(t *testing.T) {
+	w := baseline(t)
+	if code, _, stderr := runBinary(t, nil, w.cliArgs()...); code != 0 {
+		t.Fatalf("good run failed: %s", stderr)
+	}
+	a := w.id(t, "a")
+	good := executorFile(w.sim.URL, "a", "")
+	w.p.Executor("a.toml", good+"tags = \"not a list\"\n")
+
+	// GitLab down: kept, unverified.
+	w.sim.InjectFault(gitlabsim.Fault{Type: gitlabsim.FaultDrop, Times: -1})
+	r := startWithBrokenA(t, w, "--timeout", "10m")
+	if ra := r.runner("a"); ra == nil || ra.ID != a || ra.Action != plan.Keep || !ra.LastGood || !r.Skipped[0].Kept {
+		t.Fatalf("GitLab down: runners %+v, skipped %+v: want a's last good entry kept", r.Runners, r.Skipped)
+	}
+	w.sim.ClearFaults()
+
+	w.sim.DeleteRunner(a)
+	r = startWithBrokenA(t, w)
+	if ra := r.runner("a"); ra == nil || ra.ID != a || ra.Action != plan.Forget || !ra.LastGood || r.Skipped[0].Kept {
+		t.Fatalf("runners %+v, skipped %+v: want a's last good entry (id %d) forgotten, not kept", r.Runners, r.Skipped, a)
+	}
+	entries, _ := w.config(t)
+	for _, e := range entries {
+		if e.ID == a {
+			t.Fatalf("the config keeps runner %d, whose token GitLab rejects", a)
+		}
+		if id, ok := w.sim.VerifyToken(e.Token); !ok || id != e.ID {
+			t.Fatalf("config entry %s (id %d): token does not verify", e.Name, e.ID)
+		}
+	}
+	st, _, _ := hostfs.ReadState(hostfs.Layout{Prefix: w.p.Dir, Instance: "main"})
+	if st.Runners["a"].ID != a {
+		t.Fatalf("the state file no longer names a's runner %d: %+v", a, st.Runners)
+	}
+	w.p.Executor("a.toml", good)
+	if code, stdout, stderr := runBinary(t, nil, w.cliArgs()...); code != 0 {
+		t.Fatalf("fixed: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	w.converged(t, declared)
 }

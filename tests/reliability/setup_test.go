@@ -118,14 +118,29 @@ func (w *world) id(t *testing.T, name string) int64 {
 	return 0
 }
 
-// sync runs the engine in-process with short timeouts (coretest.Run:
-// everything it reports is recorded and checked for secrets).
+// sync runs the engine in-process (coretest.Run: everything it reports is
+// recorded and checked for secrets), with the patience of a real run: a
+// request to the simulator that is slow because the machine is loaded is
+// not a failed request.
 func (w *world) sync(t *testing.T, ctx context.Context) (*core.Result, error) {
+	t.Helper()
+	return w.syncWith(t, ctx, coretest.Patient)
+}
+
+// syncFaulted is sync for a run under an injected fault: requests are cut
+// short (250 ms) so that a request GitLab holds fails quickly. Such a run
+// may fail for any reason, the machine's load included; what a test
+// asserts of it must hold whatever failed.
+func (w *world) syncFaulted(t *testing.T, ctx context.Context) (*core.Result, error) {
+	t.Helper()
+	return w.syncWith(t, ctx, coretest.Timeouts{Request: 250 * time.Millisecond, RetryBudget: 4 * time.Second, MaxAttempts: 4, Lock: 10 * time.Second})
+}
+
+func (w *world) syncWith(t *testing.T, ctx context.Context, to coretest.Timeouts) (*core.Result, error) {
 	t.Helper()
 	oc := coretest.Run(t, ctx, core.Options{
 		Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Concurrency: core.DefaultConcurrency,
-		RequestTimeout: 250 * time.Millisecond, RetryBudget: 4 * time.Second, MaxAttempts: 4,
-		LockTimeout: 10 * time.Second,
+		RequestTimeout: to.Request, RetryBudget: to.RetryBudget, MaxAttempts: to.MaxAttempts, LockTimeout: to.Lock,
 	})
 	return oc.Res, oc.Err
 }
@@ -215,5 +230,5 @@ func runBinary(t *testing.T, env []string, args ...string) (int, string, string)
 
 func (w *world) cliArgs(extra ...string) []string {
 	return append([]string{"--prefix", w.p.Dir, "--service-instance", "main", "--hostname", hostname,
-		"--request-timeout", "2s"}, extra...)
+		"--request-timeout", coretest.Patient.Request.String(), "--lock-timeout", coretest.Patient.Lock.String()}, extra...)
 }

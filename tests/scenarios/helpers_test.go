@@ -24,7 +24,7 @@ func run(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) coretest.Out
 	t.Helper()
 	o := core.Options{
 		Prefix: p.Dir, Instance: p.Instance, Hostname: host, Concurrency: core.DefaultConcurrency,
-		RequestTimeout: 5 * time.Second, LockTimeout: 5 * time.Second,
+		RequestTimeout: coretest.Patient.Request, LockTimeout: coretest.Patient.Lock,
 	}
 	if mod != nil {
 		mod(&o)

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +14,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
@@ -39,7 +40,7 @@ func TestFailedRemovalStillTakesTheEntryOut(t *testing.T) {
 			docker := runnerID(t, sim, "docker")
 			p.Remove("main/docker.toml")
 			sim.InjectFault(fault)
-			fast := func(o *core.Options) { o.RetryBudget, o.MaxAttempts, o.RequestTimeout = time.Second, 2, time.Second }
+			fast := func(o *core.Options) { o.RetryBudget, o.MaxAttempts = time.Second, 2 }
 			res := mustRun(t, p, fast)
 			if strings.Contains(p.Config(), "main docker Runner") {
 				t.Fatalf("the removed executor's entry is still in the config:\n%s", p.Config())
@@ -79,51 +80,201 @@ func TestFailedRemovalStillTakesTheEntryOut(t *testing.T) {
 	}
 }
 
-// On a reload (gitlab-runner running, RunnerPID), a runner leaves the
-// config first, gitlab-runner is told (SIGHUP) and given ReloadWait to
-// take the new config, and only then is the runner deleted: gitlab-runner
-// never polls with a token already dead.
+// Whatever removes an executor — a reload (RunnerPID, systemd's
+// $MAINPID), the Ansible module or the CLI by hand (no RunnerPID: the run
+// finds the gitlab-runner running this config itself) — its runner leaves
+// the config first, every gitlab-runner running that config is told
+// (SIGHUP) and given ReloadWait to take it, and only then is the runner
+// deleted: gitlab-runner never asks for jobs with a token already dead
+// (403, "Checking for jobs... forbidden" in its log).
 func TestRemovalWaitsForGitLabRunnerToReload(t *testing.T) {
-	sim := gitlabsim.New(coretest.SimOptions())
+	for _, tc := range []struct {
+		name      string
+		runnerPID bool
+	}{{"reload with --runner-pid", true}, {"module or CLI, gitlab-runner found by its config", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := gitlabsim.New(coretest.SimOptions())
+			p := coretest.NewPrefix(t, "main")
+			var mu sync.Mutex
+			var atDelete struct {
+				seen, configNamesIt, reloaded bool
+			}
+			var fake *coretest.FakeRunner
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodDelete && r.URL.Path == "/api/v4/runners" {
+					mu.Lock()
+					atDelete.seen = true
+					atDelete.configNamesIt = strings.Contains(p.Config(), "main docker Runner")
+					atDelete.reloaded = slices.Contains(fake.Log(), "reload")
+					mu.Unlock()
+				}
+				sim.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			p.Template("", coretest.ClientConfig{URL: srv.URL, PAT: coretest.AdminPAT})
+			p.Executor("a.toml", "url = \""+srv.URL+"\"\nexecutor = \"shell\"\n")
+			p.Executor("docker.toml", "url = \""+srv.URL+"\"\nexecutor = \"docker\"\n")
+			mustRun(t, p, nil)
+			ids := map[string]int64{}
+			for _, e := range p.Entries(t) {
+				ids[strings.Fields(e.Name)[2]] = e.ID // "node12 main docker Runner"
+			}
+			fake = coretest.StartFakeRunner(t, p.ConfigPath())
+			fake.WaitPolled(t, 0, ids["a"], ids["docker"])
+
+			p.Remove("main/docker.toml")
+			res := mustRun(t, p, func(o *core.Options) {
+				if tc.runnerPID {
+					o.RunnerPID = fake.PID
+				}
+			})
+			// gitlab-runner asks for jobs again with the config it holds now.
+			fake.WaitPolled(t, len(fake.Log()), ids["a"])
+			mu.Lock()
+			defer mu.Unlock()
+			if !atDelete.seen || atDelete.configNamesIt || !atDelete.reloaded {
+				t.Fatalf("at the delete: sent %v, the config still named the runner %v, gitlab-runner had taken the new config %v",
+					atDelete.seen, atDelete.configNamesIt, atDelete.reloaded)
+			}
+			if r := fake.Refused(); len(r) > 0 {
+				t.Fatalf("gitlab-runner asked for jobs with the deleted runner's token: %q", r)
+			}
+			if res.Reload == nil || !slices.Equal(res.Reload.PIDs, []int{fake.PID}) || res.Reload.Waited == "" || res.Reload.Refused != nil {
+				t.Fatalf("result's reload %+v: want gitlab-runner (pid %d) signalled and waited for", res.Reload, fake.PID)
+			}
+			if _, ok := sim.Runner(ids["docker"]); ok {
+				t.Fatal("the removed executor's runner is still in GitLab")
+			}
+		})
+	}
+}
+
+// A run that removes nothing signals nobody and waits for nothing, and
+// when no gitlab-runner runs the config (a start: ExecStartPre), a removal
+// is made at once.
+func TestNoReloadWithoutRemovalsOrRunner(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
 	p := coretest.NewPrefix(t, "main")
-	hup := filepath.Join(t.TempDir(), "hup")
-	// A stand-in for gitlab-runner that notes each SIGHUP.
-	runner := exec.Command("sh", "-c", `trap 'date +%s.%N >> "$0"' HUP; while :; do sleep 0.05; done`, hup)
-	if err := runner.Start(); err != nil {
+	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT})
+	p.Executor("a.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\n")
+	p.Executor("docker.toml", "url = \""+sim.URL+"\"\nexecutor = \"docker\"\n")
+	mustRun(t, p, nil)
+	fake := coretest.StartFakeRunner(t, p.ConfigPath())
+	p.Executor("b.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\n")
+	if res := mustRun(t, p, nil); res.Reload != nil || !res.ConfigChanged {
+		t.Fatalf("a new executor: reload %+v, config changed %v; want no signal (gitlab-runner sees the new file by itself)", res.Reload, res.ConfigChanged)
+	}
+	fake.Stop()
+	p.Remove("main/docker.toml")
+	if res := mustRun(t, p, nil); res.Reload != nil {
+		t.Fatalf("no gitlab-runner runs the config: reload %+v, want none", res.Reload)
+	}
+	if slices.Contains(fake.Log(), "reload") {
+		t.Fatalf("the fake gitlab-runner was signalled: %q", fake.Log())
+	}
+}
+
+// writePending replaces the state file's pending removals (as someone
+// with write access to the prefix could).
+func writePending(t *testing.T, p *coretest.Prefix, pending ...hostfs.PendingRemoval) {
+	t.Helper()
+	st := readState(t, p)
+	st.Pending = pending
+	if err := os.WriteFile(hostfs.Layout{Prefix: p.Dir, Instance: p.Instance}.StatePath(), st.Encode(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = runner.Process.Kill(); _ = runner.Wait() })
-	var mu sync.Mutex
-	var atDelete struct {
-		seen, configNamesIt, hupBefore bool
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodDelete && r.URL.Path == "/api/v4/runners" {
-			mu.Lock()
-			atDelete.seen = true
-			atDelete.configNamesIt = strings.Contains(p.Config(), "main docker Runner")
-			_, err := os.Stat(hup)
-			atDelete.hupBefore = err == nil
-			mu.Unlock()
-		}
-		sim.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	p.Template("", coretest.ClientConfig{URL: srv.URL, PAT: coretest.AdminPAT})
-	p.Executor("a.toml", "url = \""+srv.URL+"\"\nexecutor = \"shell\"\n")
-	p.Executor("docker.toml", "url = \""+srv.URL+"\"\nexecutor = \"docker\"\n")
+}
+
+// A host deletes only what it can prove its own, even from its own state
+// file: a pending removal is made with the runner's token, or — its token
+// dead — by id once a read by id shows the description it recorded and a
+// manager with this host's system id. A removal without that proof (an
+// id written into the state file: another team's runner) deletes nothing
+// and names the runner.
+func TestPendingRemovalNeedsItsProof(t *testing.T) {
+	sim, p := standard(t)
 	mustRun(t, p, nil)
-	p.Remove("main/docker.toml")
-	time.Sleep(100 * time.Millisecond) // the trap is set
-	start := time.Now()
-	mustRun(t, p, func(o *core.Options) { o.RunnerPID, o.ReloadWait = runner.Process.Pid, 300*time.Millisecond })
-	mu.Lock()
-	defer mu.Unlock()
-	if !atDelete.seen || atDelete.configNamesIt || !atDelete.hupBefore {
-		t.Fatalf("at the delete: sent %v, the config still named the runner %v, gitlab-runner signalled before %v",
-			atDelete.seen, atDelete.configNamesIt, atDelete.hupBefore)
+	sysID := strings.TrimSpace(string(mustRead(t, filepath.Join(p.Dir, ".runner_system_id"))))
+	// Another team's runner: no manager seen lately (its host is off).
+	other := sim.AddRunner(gitlabsim.Runner{Description: "team-b build Runner", TagList: []string{"team-b"}})
+	mine := sim.AddRunner(gitlabsim.Runner{Description: host + " main old Runner", Managers: map[string]gitlabsim.Manager{sysID: {}}})
+	mineToken, _ := sim.Runner(mine)
+	url := sim.URL
+
+	for _, tc := range []struct {
+		name    string
+		pending hostfs.PendingRemoval
+		deleted bool
+	}{
+		{"an id alone: another team's runner", hostfs.PendingRemoval{Action: "delete", URL: url, ID: other}, false},
+		{"another runner's description recorded", hostfs.PendingRemoval{Action: "delete", URL: url, ID: other, SystemID: sysID, Description: "team-b build Runner"}, false},
+		{"a dead token", hostfs.PendingRemoval{Action: "delete", URL: url, ID: other, Token: "glrt-t1_deadDEADdeadDEADdead"}, false},
+		{"this host's runner, its description and system id recorded", hostfs.PendingRemoval{Action: "delete", URL: url, ID: mine, SystemID: sysID, Description: host + " main old Runner"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := tc.pending.ID
+			writePending(t, p, tc.pending)
+			oc := run(t, p, nil)
+			if oc.Err != nil {
+				t.Fatalf("run failed: %v", oc.Err)
+			}
+			if _, there := sim.Runner(id); there == tc.deleted {
+				t.Fatalf("runner %d still in GitLab: %v, want deleted %v; runners %+v; requests %v", id, there, tc.deleted, oc.Res.Runners, sim.Requests())
+			}
+			if !tc.deleted {
+				named := false
+				for _, l := range oc.Res.LeftBehind {
+					named = named || l.ID == id
+				}
+				if !named {
+					t.Fatalf("left_behind %+v: want runner %d named", oc.Res.LeftBehind, id)
+				}
+			}
+			if st := readState(t, p); len(st.Pending) != 0 {
+				t.Fatalf("pending %+v: the removal was decided, it must not stay", st.Pending)
+			}
+		})
 	}
-	if time.Since(start) < 300*time.Millisecond {
-		t.Fatal("the delete did not wait for gitlab-runner to take the new config")
+	// The runner's own token proves it, whatever else is recorded.
+	again := sim.AddRunner(gitlabsim.Runner{Description: host + " main old Runner", Token: mineToken.Token + "x"})
+	tok, _ := sim.Runner(again)
+	writePending(t, p, hostfs.PendingRemoval{Action: "delete", URL: url, ID: again, Token: tok.Token})
+	mustRun(t, p, nil)
+	if _, there := sim.Runner(again); there {
+		t.Fatal("a pending removal with the runner's token was not made")
 	}
+}
+
+// A removal this host records carries its proof: the runner's token, this
+// host's system id and the runner's description.
+func TestPendingRemovalIsRecordedWithItsProof(t *testing.T) {
+	sim, p := standard(t)
+	mustRun(t, p, nil)
+	docker := runnerID(t, sim, "docker")
+	p.Remove("main/docker.yaml")
+	sim.InjectFault(gitlabsim.Fault{Kind: "delete-token", Type: gitlabsim.FaultStatus, Status: 502, Times: -1})
+	mustRun(t, p, func(o *core.Options) { o.RetryBudget, o.MaxAttempts = time.Second, 2 })
+	st := readState(t, p)
+	sysID := strings.TrimSpace(string(mustRead(t, filepath.Join(p.Dir, ".runner_system_id"))))
+	if len(st.Pending) != 1 || st.Pending[0].ID != docker || st.Pending[0].Token == "" || st.Pending[0].SystemID != sysID ||
+		st.Pending[0].Description != host+" main docker Runner" {
+		t.Fatalf("pending %+v: want docker's removal with its token, system id %s and description", st.Pending, sysID)
+	}
+	// Its token dies meanwhile: the recorded proof, borne out by GitLab,
+	// still lets the removal be made (by id).
+	sim.ClearFaults()
+	sim.RevokeToken(docker)
+	mustRun(t, p, nil)
+	if _, there := sim.Runner(docker); there {
+		t.Fatal("the pending removal, proven by id, was not made")
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

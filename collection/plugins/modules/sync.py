@@ -296,6 +296,13 @@ notes:
   - The module is idempotent - a second run with the same options reports C(changed=false) and makes one
     C(POST /runners/verify) request per executor.
   - Runs are serialised per prefix and instance with an advisory lock shared with C(register-runner).
+  - An executor no longer declared leaves C(config.<instance>.toml) first, so it stops taking jobs at once; its runner
+    is deleted in GitLab in the same task, but only after every C(gitlab-runner run) process running that config (found
+    by its command line's C(--config), or C(CONFIG_FILE), on the host) has been sent C(SIGHUP) and given 2 seconds to
+    take the new config. gitlab-runner therefore never asks for jobs with a token GitLab no longer knows (no 403, no
+    C(Checking for jobs... forbidden) in its log). When no gitlab-runner runs the config, the runner is deleted at once.
+    Only a process whose executable is gitlab-runner (C(gitlab-runner), C(gitlab-ci-multi-runner), or those names
+    followed by C(-), C(_) or C(.) and a version or platform, C(gitlab-runner-helper) excepted) is ever signalled.
   - The first run on a host sends the binary (8-9 MB) and keeps it in a cache on the host,
     C(/var/cache/gitlab-runner-auth/sync-<sha256>) when the module runs as root, otherwise
     C(~/.cache/gitlab-runner-auth/), or the folder in the variable C(gitlab_runner_auth_cache_dir).
@@ -453,7 +460,7 @@ runners:
     action:
       description: What was (or in check mode would be) done.
       type: str
-      choices: [keep, create, adopt, replace, update, delete]
+      choices: [keep, create, adopt, replace, update, delete, detach, forget]
       sample: keep
     reason:
       description: Why.
@@ -467,6 +474,12 @@ runners:
       description:
         - A removal GitLab did not confirm. The entry has left the config; the state file records the removal and
           later runs retry it.
+      type: bool
+      returned: when true
+    last_good:
+      description:
+        - The entry is the last good one of an executor whose file on the host is invalid (see C(skipped)) - kept as
+          it was (C(keep)), its token verified, or taken out of the config (C(forget)) because GitLab rejected its token.
       type: bool
       returned: when true
     description:
@@ -511,6 +524,21 @@ left_behind:
     why:
       description: Why it was left alone.
       type: str
+reload:
+  description:
+    - How the running gitlab-runner was made to take the new config before runners that left it were deleted.
+  returned: when a gitlab-runner runs this config and runners left it
+  type: dict
+  contains:
+    pids:
+      description: The gitlab-runner processes sent C(SIGHUP).
+      type: list
+      elements: int
+      sample: [2395]
+    waited:
+      description: How long the removals then waited for gitlab-runner to take the config (a Go duration).
+      type: str
+      sample: 2s
 skipped:
   description:
     - Declared executors the run did not serve and why. The task fails for them (an invalid file, GitLab unreachable
@@ -536,7 +564,8 @@ skipped:
       description: What to do, when known.
       type: str
     kept:
-      description: Whether its last good entry stays in the config.
+      description:
+        - Whether its last good entry stays in the config (false when it had none, or when GitLab rejected its token).
       type: bool
     since:
       description: When runs started skipping it (RFC 3339).
