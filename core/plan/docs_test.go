@@ -13,15 +13,19 @@ var updateDocs = flag.Bool("update-docs", false, "rewrite the documentation's ge
 
 // docsTables renders the tables as the documentation shows them.
 func docsTables() map[string]string {
-	var d, o, l strings.Builder
-	d.WriteString("| row | when | action | what is sent |\n| --- | --- | --- | --- |\n")
-	for _, r := range Table {
-		a := "—"
-		if r.Then != "" {
-			a = "`" + string(r.Then) + "`"
+	rows := func(table []Row) string {
+		var b strings.Builder
+		b.WriteString("| row | when | action | what is sent |\n| --- | --- | --- | --- |\n")
+		for _, r := range table {
+			a := "—"
+			if r.Then != "" {
+				a = "`" + string(r.Then) + "`"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Name, r.When, a, r.Does)
 		}
-		fmt.Fprintf(&d, "| %s | %s | %s | %s |\n", r.Name, r.When, a, r.Does)
+		return b.String()
 	}
+	var o, l strings.Builder
 	o.WriteString("| row | when | claim |\n| --- | --- | --- |\n")
 	for _, r := range OwnershipTable {
 		fmt.Fprintf(&o, "| %s | %s | %s |\n", r.Name, r.When, r.Claim)
@@ -40,7 +44,8 @@ func docsTables() map[string]string {
 		}
 		fmt.Fprintf(&pr, "| %s | %s | %s |\n", r.Name, r.When, a)
 	}
-	return map[string]string{"decision": d.String(), "ownership": o.String(), "lineage": l.String(), "prune": pr.String()}
+	return map[string]string{"decision": rows(Table), "held": rows(HeldTable), "pending": rows(PendingTable),
+		"ownership": o.String(), "lineage": l.String(), "prune": pr.String()}
 }
 
 // docPages are the pages a generated table may live on: README.md and
