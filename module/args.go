@@ -64,8 +64,13 @@ var topLevel = []string{"prefix", "instance", "state", "global", "clients", "exe
 var infoOptions = []string{"prefix", "instance", "hostname", "tag_schema", "capture_tags", "concurrency",
 	"timeout", "lock_timeout", "request_timeout", "capture_timeout"}
 
-// moduleArg is the hidden option the info action plugin adds.
+// moduleArg is the hidden option the info and prune action plugins add.
 const moduleArg = "_gra_module"
+
+// launcherArgs are read by the collection's launcher (plugins/modules/sync,
+// the shell module that runs this binary from the host's cache) and share
+// its arguments file; the module ignores them.
+var launcherArgs = []string{"_gra_launch", "_gra_cache_dir"}
 
 // decodeArgs reads Ansible's arguments file (a JSON object), numbers as
 // json.Number.
@@ -86,6 +91,9 @@ func decodeArgs(data []byte) (map[string]any, error) {
 // words.
 func unknownOptions(raw map[string]any, module string, options []string) error {
 	known := map[string]bool{moduleArg: true}
+	for _, k := range launcherArgs {
+		known[k] = true
+	}
 	for _, k := range options {
 		known[k] = true
 	}

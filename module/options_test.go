@@ -84,3 +84,23 @@ func TestFailedResultGivesInputErrorsAsFields(t *testing.T) {
 		t.Fatalf("a good run: %v", out)
 	}
 }
+
+// The collection's launcher reads its own keys from the arguments file it
+// shares with the module (plugins/modules/sync): sync, info and prune
+// accept them and nothing else of the kind.
+func TestLauncherKeysAreAccepted(t *testing.T) {
+	launch := `"_gra_launch": "keep linux/x86_64=amd64:00", "_gra_cache_dir": ""`
+	for _, args := range []string{`{` + launch + `, "prefix": "/p", "hostname": "node1"}`,
+		`{` + launch + `, "_gra_module": "info", "prefix": "/p", "hostname": "node1"}`} {
+		if _, err := ParseArgs([]byte(args)); err != nil {
+			t.Errorf("%s: %v", args, err)
+		}
+	}
+	if _, err := ParsePruneArgs(map[string]any{"_gra_launch": "keep", "_gra_cache_dir": "/c", "url": "https://gl",
+		"personal_access_token": "glpat-x"}); err != nil {
+		t.Errorf("prune: %v", err)
+	}
+	if _, err := ParseArgs([]byte(`{"_gra_other": "x", "prefix": "/p"}`)); err == nil || !strings.Contains(err.Error(), "_gra_other") {
+		t.Errorf("an unknown hidden key: %v, want it refused", err)
+	}
+}
