@@ -277,7 +277,7 @@ def _read(launched):
     if not m:
         return [], None, None
     try:
-        result, _ = json.JSONDecoder().raw_decode(stdout, m.end())
+        result = json.JSONDecoder().raw_decode(stdout, m.end())[0]
     except ValueError:
         result = None
     note = ('%s: Ansible could not read the output of the module as a whole (%s); the module\'s own result was read '
