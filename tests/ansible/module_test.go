@@ -301,6 +301,17 @@ func TestCollectionPackageAndDocs(t *testing.T) {
 			t.Errorf("ansible-doc output lacks %q", opt)
 		}
 	}
+	// Every version renders the modules' markup: the docs use only what
+	// 2.14's ansible-doc knows (C(), I(), M(), ...), none of the semantic
+	// markup of 2.15 and later (O(), V(), RV(), E(), P()) it would print raw.
+	for _, module := range []string{"sync", "info", "prune"} {
+		doc := exec.Command("ansible-doc", "gitlab_runner_auth.runner."+module)
+		doc.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+env.collections, "ANSIBLE_NOCOLOR=1")
+		out, err := doc.CombinedOutput()
+		if raw := regexp.MustCompile(`\b(O|V|RV|E|P)\([^)]*\)`).FindAllString(string(out), -1); err != nil || len(raw) > 0 {
+			t.Errorf("ansible-doc gitlab_runner_auth.runner.%s (ansible-core %s): %v, raw markup %q", module, env.version, err, raw)
+		}
+	}
 	list := exec.Command("ansible-doc", "-l", "gitlab_runner_auth.runner")
 	list.Env = doc.Env
 	out, err = list.CombinedOutput()

@@ -23,14 +23,14 @@ description:
     on the controller (C(run_once: true), C(delegate_to: localhost)), after M(gitlab_runner_auth.runner.sync) ran
     on every host, it deletes the runners of decommissioned, re-imaged or renamed hosts and those the hosts left
     behind."
-  - It lists the runners of one GitLab scope (the instance, a group or a project) that carry every tag in O(tags),
-    reads each one whose description matches O(description_pattern) and that is not in O(keep), and deletes it by
-    id unless a host of O(hosts_expected) that did not report carries its name, or the runner or one of its
-    managers was used within O(min_idle).
-  - It never touches a runner whose description does not match the pattern, that is in O(keep), that was
-    contacted within O(min_idle), that has a manager seen within O(min_idle), or that GitLab could not tell about.
-    It deletes none at all when more than O(max_delete) would go.
-  - 429 and 5xx answers are retried as M(gitlab_runner_auth.runner.sync) retries them, within O(timeout).
+  - It lists the runners of one GitLab scope (the instance, a group or a project) that carry every tag in I(tags),
+    reads each one whose description matches I(description_pattern) and that is not in I(keep), and deletes it by
+    id unless a host of I(hosts_expected) that did not report carries its name, or the runner or one of its
+    managers was used within I(min_idle).
+  - It never touches a runner whose description does not match the pattern, that is in I(keep), that was
+    contacted within I(min_idle), that has a manager seen within I(min_idle), or that GitLab could not tell about.
+    It deletes none at all when more than I(max_delete) would go.
+  - 429 and 5xx answers are retried as M(gitlab_runner_auth.runner.sync) retries them, within I(timeout).
   - Same as C(register-runner prune) for scripts and cron.
 options:
   url:
@@ -101,15 +101,15 @@ options:
     default: 7d
   max_delete:
     description:
-      - Delete none at all when more than this many would be deleted; the result lists them (O(max_delete=0)
+      - Delete none at all when more than this many would be deleted; the result lists them (C(max_delete=0)
         deletes nothing).
     type: int
     default: 20
   state:
     description:
-      - V(absent) - the runners no host owns are absent from GitLab; they are deleted.
-      - V(listed) - list and decide only; nothing is deleted and the task never reports a change
-        (C(would_delete) says what V(absent) would delete). Check mode also deletes nothing, but reports the
+      - C(absent) - the runners no host owns are absent from GitLab; they are deleted.
+      - C(listed) - list and decide only; nothing is deleted and the task never reports a change
+        (C(would_delete) says what C(absent) would delete). Check mode also deletes nothing, but reports the
         change it would make.
     type: str
     choices: [absent, listed]
@@ -172,7 +172,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 changed:
-  description: Whether a runner was deleted (in check mode, whether one would be). Always false with O(state=listed).
+  description: Whether a runner was deleted (in check mode, whether one would be). Always false with C(state=listed).
   returned: always
   type: bool
 msg:
@@ -184,12 +184,12 @@ deleted:
   returned: always
   type: int
 would_delete:
-  description: The ids the clean-up deletes (in check mode or with O(state=listed), would delete).
+  description: The ids the clean-up deletes (in check mode or with C(state=listed), would delete).
   returned: always
   type: list
   elements: int
 refused:
-  description: The ids it would have deleted when it refused because they were more than O(max_delete).
+  description: The ids it would have deleted when it refused because they were more than I(max_delete).
   returned: when it refused
   type: list
   elements: int

@@ -228,8 +228,8 @@ options:
     description:
       - A runner to remove (its executor is no longer declared, or a new runner replaced it) leaves the config in any
         case, so gitlab-runner stops using it; when GitLab does not confirm its removal (no answer, 5xx, a wait longer
-        than O(timeout)), the removal is recorded in the state file and retried by every later run.
-      - By default such a removal fails the task (C(runners[].pending) names it); V(true) makes it a warning.
+        than I(timeout)), the removal is recorded in the state file and retried by every later run.
+      - By default such a removal fails the task (C(runners[].pending) names it); C(true) makes it a warning.
     type: bool
     default: false
   hostname:
