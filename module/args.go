@@ -15,6 +15,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
 // Args are the module's options after validation.
@@ -27,7 +28,9 @@ type Args struct {
 	Declare     *config.Declaration
 	TagSchema   string
 	CaptureTags string
-	Refresh     bool
+	// OmitAutoTags names the automatic tag families not to add.
+	OmitAutoTags []string
+	Refresh      bool
 	// IgnoreCleanupErrors: a removal GitLab does not confirm is a warning,
 	// not a failure (the entry leaves the config either way).
 	IgnoreCleanupErrors bool
@@ -57,11 +60,11 @@ func argErr(option, format string, args ...any) error {
 }
 
 var topLevel = []string{"prefix", "instance", "state", "global", "clients", "executors", "tag_schema",
-	"capture_tags", "refresh", "hostname", "concurrency", "timeout", "lock_timeout", "request_timeout", "capture_timeout",
+	"capture_tags", "omit_auto_tags", "refresh", "hostname", "concurrency", "timeout", "lock_timeout", "request_timeout", "capture_timeout",
 	"ignore_cleanup_errors"}
 
 // infoOptions are the options of the info module (a subset of sync's).
-var infoOptions = []string{"prefix", "instance", "hostname", "tag_schema", "capture_tags", "concurrency",
+var infoOptions = []string{"prefix", "instance", "hostname", "tag_schema", "capture_tags", "omit_auto_tags", "concurrency",
 	"timeout", "lock_timeout", "request_timeout", "capture_timeout"}
 
 // moduleArg is the hidden option the info and prune action plugins add.
@@ -154,6 +157,15 @@ func ParseArgs(data []byte) (*Args, error) {
 	}
 	if a.State != "present" && a.State != "absent" {
 		return nil, argErr("state", "value of state must be one of: present, absent, got: %s", a.State)
+	}
+	if a.OmitAutoTags, err = strList(raw, "omit_auto_tags"); err != nil {
+		return nil, err
+	}
+	for i, f := range a.OmitAutoTags {
+		if !slices.Contains(tags.Families, f) {
+			return nil, argErr(fmt.Sprintf("omit_auto_tags[%d]", i), "value of omit_auto_tags must be one or more of: %s, got: %s",
+				strings.Join(tags.Families, ", "), f)
+		}
 	}
 	if a.Prefix, err = expandPrefix(a.Prefix); err != nil {
 		return nil, err

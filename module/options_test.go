@@ -3,6 +3,7 @@ package module
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -102,5 +103,37 @@ func TestLauncherKeysAreAccepted(t *testing.T) {
 	}
 	if _, err := ParseArgs([]byte(`{"_gra_other": "x", "prefix": "/p"}`)); err == nil || !strings.Contains(err.Error(), "_gra_other") {
 		t.Errorf("an unknown hidden key: %v, want it refused", err)
+	}
+}
+
+// omit_auto_tags reaches the engine (sync and info alike); a name that is
+// no family is an error at its list element.
+func TestOmitAutoTagsReachesTheEngine(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	in := declared(sim, prefix, "a")
+	in["omit_auto_tags"] = []any{"digitless_hostname", "executor_type"}
+	if out := runModule(t, in); out["failed"] == true {
+		t.Fatalf("result %v", out)
+	}
+	for _, r := range sim.Runners() {
+		for _, tag := range r.TagList {
+			if tag == "node" || tag == "shell" {
+				t.Errorf("runner %s carries the omitted tag %s: %v", r.Description, tag, r.TagList)
+			}
+		}
+		if !slices.Contains(r.TagList, "node5") || !slices.Contains(r.TagList, "t-a") {
+			t.Errorf("runner %s lost a tag it keeps: %v", r.Description, r.TagList)
+		}
+	}
+	info := runModule(t, map[string]any{"prefix": prefix, "hostname": "node5", "_gra_module": "info",
+		"omit_auto_tags": []any{"digitless_hostname", "executor_type"}})
+	if info["failed"] == true || info["would_change"] != false {
+		t.Errorf("info with the same families: %v, want nothing to change", info)
+	}
+	in["omit_auto_tags"] = []any{"executor_type", "digitless"}
+	got := resultInputErrors(t, runModule(t, in))
+	if len(got) != 1 || got[0].Option != "omit_auto_tags[1]" {
+		t.Fatalf("input_errors %+v, want omit_auto_tags[1]", got)
 	}
 }
