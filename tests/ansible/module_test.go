@@ -404,3 +404,36 @@ func TestBuildsAreNotModules(t *testing.T) {
 		t.Fatalf("a play calling sync_linux_amd64 loaded: %v\n%s", err, out)
 	}
 }
+
+// TestPluginMessagesCarryNoSecret: the messages the action plugin makes
+// itself never show a token the task was given, even when Ansible's
+// validator quotes a value (the token given to the wrong option too, which
+// 2.19 also quotes in type errors), for sync and prune alike. Every output
+// of the play is checked for the token as well (ansiblePlaybook).
+func TestPluginMessagesCarryNoSecret(t *testing.T) {
+	needSetup(t)
+	eph := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(eph, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pat := "glpat-plugin-message-" + strconv.FormatInt(int64(os.Getpid()), 10)
+	if err := os.WriteFile(filepath.Join(eph, "secrets", "pat"), []byte(pat), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client := "    clients: [{url: 'https://gl', personal_access_token: " + pat + "}]\n"
+	res := runPlay(t, eph, nil, nil,
+		"- name: token as the state\n  gitlab_runner_auth.runner.sync:\n    prefix: /nonexistent\n    state: "+pat+"\n"+client,
+		"- name: token as the concurrency\n  gitlab_runner_auth.runner.sync:\n    prefix: /nonexistent\n    concurrency: "+pat+"\n"+client,
+		"- name: token given as a list, and as the state\n  gitlab_runner_auth.runner.sync:\n    prefix: /nonexistent\n    state: "+pat+"\n    clients: [{url: 'https://gl', personal_access_token: ["+pat+"]}]\n",
+		"- name: prune, token as the state\n  gitlab_runner_auth.runner.prune:\n    url: https://gl\n    personal_access_token: "+pat+"\n    state: "+pat+"\n",
+		"- name: prune, token as the maximum\n  gitlab_runner_auth.runner.prune:\n    url: https://gl\n    personal_access_token: "+pat+"\n    max_delete: "+pat+"\n")
+	for i, r := range res {
+		b, _ := json.Marshal(r)
+		if r["failed"] != true {
+			t.Errorf("task %d did not fail: %s", i, b)
+		}
+		if strings.Contains(string(b), pat) {
+			t.Errorf("task %d: the result shows the token: %s", i, b)
+		}
+	}
+}

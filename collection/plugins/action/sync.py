@@ -297,18 +297,29 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _secrets(args):
-        """The tokens given in the task (args, vaulted values decrypted): in
-        clients (sync) or at the top level (prune)."""
+        """The values given to the task's secret options (args, vaulted
+        values decrypted): in clients (sync) or at the top level (prune),
+        every string of them, whatever its shape."""
         found = []
+
+        def strings(value):
+            if isinstance(value, str):
+                if len(value) >= 6:
+                    found.append(value)
+            elif isinstance(value, dict):
+                for v in value.values():
+                    strings(v)
+            elif isinstance(value, list):
+                for v in value:
+                    strings(v)
+
         holders = [args]
         clients = args.get('clients') or []
         if isinstance(clients, list):
             holders.extend(client for client in clients if isinstance(client, dict))
         for holder in holders:
             for key in SECRET_OPTIONS:
-                value = holder.get(key)
-                if isinstance(value, str) and len(value) >= 6:
-                    found.append(value)
+                strings(holder.get(key))
         return sorted(set(found), key=len, reverse=True)
 
     def _builds(self):
