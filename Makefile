@@ -127,17 +127,27 @@ lint-ansible: collection-tree
 	  if grep -E 'mocked|Unable to resolve' build/ansible-lint.txt; then echo "lint-ansible: ansible-lint mocked the above"; exit 1; fi; \
 	  echo "time: lint-ansible $$(( $$(date +%s) - s ))s"
 
-# The playbook-level tests of tests/ansible, under each version.
-ansible-tests: $(addprefix ansible-tests-,$(ANSIBLE_VERSIONS))
+# The playbook-level tests of tests/ansible, under each version: the
+# collection is built once, and ANSIBLE_JOBS versions run side by side (each
+# ansible-playbook is mostly Python starting up; make ANSIBLE_JOBS=1 runs
+# them one after the other).
+ANSIBLE_JOBS ?= 2
+ansible-tests: build collection
+	@$(MAKE) --no-print-directory -j$(ANSIBLE_JOBS) $(addprefix ansible-test-run-,$(ANSIBLE_VERSIONS))
 
-ansible-tests-%: build
+ansible-tests-%: build collection
+	@$(MAKE) --no-print-directory ansible-test-run-$*
+
+ansible-test-run-%:
 	@mkdir -p $(TRANSCRIPTS) && $(call toolchain,$*) && \
-	  $(call timed,ansible-tests-$*,GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 -skip '^TestResultsAgreeAcrossAnsibleVersions$$' ./tests/ansible/)
+	  $(call timed,ansible-tests-$*,GRA_COLLECTION_TARBALL=$$(ls $(CURDIR)/dist/gitlab_runner_auth-runner-*.tar.gz) \
+	    GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 -skip '^TestResultsAgreeAcrossAnsibleVersions$$' ./tests/ansible/)
 
 # The same play under every version in ANSIBLE_VERSIONS: identical results.
-ansible-versions: build
+ansible-versions: build collection
 	@mkdir -p $(TRANSCRIPTS) && \
 	  $(call timed,ansible-versions,GRA_ANSIBLE_VERSIONS="$(ANSIBLE_VERSIONS)" GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) \
+	    GRA_COLLECTION_TARBALL=$$(ls $(CURDIR)/dist/gitlab_runner_auth-runner-*.tar.gz) \
 	    $(GO) test -count=1 -run '^TestResultsAgreeAcrossAnsibleVersions$$' ./tests/ansible/)
 
 # Real Molecule (molecule test --all) on the installed collection, under

@@ -48,13 +48,14 @@ func startSimAt(t *testing.T, eph, addr string) (url, patFile string, stop func(
 	var once sync.Once
 	stop = func() { once.Do(func() { _ = sim.Process.Kill(); _ = sim.Wait() }) }
 	t.Cleanup(stop)
-	for i := 0; i < 500; i++ {
+	// A bound for a machine under any load, not a timing.
+	for i := 0; i < 6000; i++ {
 		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
 			return strings.TrimSpace(string(b)), patFile, stop
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatal("gitlab-sim wrote no address")
+	t.Fatal("gitlab-sim wrote no address within 60 s")
 	return "", "", nil
 }
 
