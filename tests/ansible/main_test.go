@@ -1,10 +1,12 @@
 // Package ansible tests the collection through real ansible-playbook runs
 // with the ansible-core first on PATH: option errors, platform selection,
-// the module's cache on the host, all-or-nothing tasks, the collection's
-// packaging, and (TestResultsAgreeAcrossAnsibleVersions) the same play's
-// results under two ansible-core versions. make test runs the package once
-// per version in ANSIBLE_VERSIONS, each with the tools tests/ansible/toolchain
-// selects. The Molecule scenarios run under Molecule itself (make molecule).
+// the module's cache on the host and its -vvv line, failures after the
+// module ran, all-or-nothing tasks, the collection's packaging, and
+// (TestResultsAgreeAcrossAnsibleVersions) the same play's results under
+// every ansible-core version. make test runs the package once per version
+// in ANSIBLE_VERSIONS (2.14, 2.17, 2.19), each with the tools
+// tests/ansible/toolchain selects. The Molecule scenarios run under
+// Molecule itself (make molecule).
 package ansible
 
 import (
@@ -32,7 +34,7 @@ var env struct {
 	setupErr    error
 }
 
-const installHint = "install Ansible: apt-get install -y ansible-core (or select a version: eval \"$(tests/ansible/toolchain 2.17)\")"
+const installHint = "install Ansible: apt-get install -y ansible-core (or select a version: eval \"$(tests/ansible/toolchain 2.19)\")"
 
 func TestMain(m *testing.M) {
 	env.setupErr = setup()
