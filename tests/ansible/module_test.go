@@ -437,3 +437,20 @@ func TestPluginMessagesCarryNoSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheFolderIsChecked: a cache folder the launcher could not read
+// safely out of the arguments file (relative, a quote) fails on the
+// controller, naming the variable, before anything reaches the host.
+func TestCacheFolderIsChecked(t *testing.T) {
+	needSetup(t)
+	var tasks []string
+	for _, dir := range []string{"relative/cache", `/tmp/a"b`} {
+		tasks = append(tasks, "- name: cache folder "+dir+"\n  gitlab_runner_auth.runner.info:\n    prefix: /nonexistent\n    hostname: node1\n  vars:\n    gitlab_runner_auth_cache_dir: '"+dir+"'\n")
+	}
+	for i, r := range adhoc(t, nil, tasks...) {
+		msg, _ := r["msg"].(string)
+		if r["failed"] != true || !strings.Contains(msg, "gitlab_runner_auth_cache_dir") {
+			t.Errorf("task %d: %v, want a failure naming gitlab_runner_auth_cache_dir", i, r)
+		}
+	}
+}

@@ -294,6 +294,7 @@ class ActionModule(ActionBase):
 
     _supports_check_mode = True
     _supports_async = False
+    _inventory_hostname = ''
 
     @staticmethod
     def _secrets(args):
@@ -335,6 +336,7 @@ class ActionModule(ActionBase):
             task_vars = {}
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
+        self._inventory_hostname = task_vars.get('inventory_hostname', '')
         # The arguments as the module receives them (plain JSON values,
         # vaulted ones decrypted), so that messages name Python's types.
         args = json.loads(json.dumps(self._task.args, cls=AnsibleJSONEncoder, vault_to_text=True))
@@ -388,7 +390,7 @@ class ActionModule(ActionBase):
         return self._execute_module(module_name=LAUNCHER, module_args=module_args, task_vars=task_vars)
 
     def _host_name(self):
-        return self._task.delegate_to or self._play_context.remote_addr
+        return self._task.delegate_to or self._inventory_hostname
 
     def _after_run(self, module_result, words, cache_dir, note):
         """The task's result from the build's: its own keys only, warnings
