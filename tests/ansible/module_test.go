@@ -439,8 +439,8 @@ func TestPluginMessagesCarryNoSecret(t *testing.T) {
 }
 
 // TestCacheFolderIsChecked: a cache folder the launcher could not read
-// safely out of the arguments file (relative, a quote) fails on the
-// controller, naming the variable, before anything reaches the host.
+// safely out of the arguments file (relative, a quote) fails the task,
+// naming the variable.
 func TestCacheFolderIsChecked(t *testing.T) {
 	needSetup(t)
 	var tasks []string
