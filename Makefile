@@ -74,6 +74,9 @@ MOLECULE_ANSIBLE ?= 2.17 2.19
 toolchain = eval "$$($(CURDIR)/tests/ansible/toolchain $(1))"
 # Prints how long the step took, as "time: <step> <seconds>s".
 timed = { s=$$(date +%s) && $(2) && echo "time: $(1) $$(( $$(date +%s) - s ))s"; }
+# Fails when a run's output says a tested version is not supported
+# (meta/runtime.yml's requires_ansible must cover it).
+supported = { ! grep -n 'does not support Ansible version' $(1) || { echo "$(1): requires_ansible does not cover this version"; exit 1; }; }
 
 # ansible-test, ansible-lint and the integration targets see the collection
 # exactly as users get it: the tarball installed with ansible-galaxy into
@@ -161,7 +164,8 @@ molecule-%: build collection-tree
 	  { command -v molecule >/dev/null || { echo "molecule not found: ../shared/tools/modern-ansible setup, or pip install 'molecule>=25'"; exit 1; }; } && \
 	  export ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_TREE) NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 && \
 	  $(call timed,molecule-$*,molecule --base-config .config/molecule/config.yml test --all >$(TRANSCRIPTS)/molecule-$*.txt 2>&1 || \
-	    { tail -n 150 $(TRANSCRIPTS)/molecule-$*.txt; exit 1; }) && grep -A8 'SCENARIO RECAP' $(TRANSCRIPTS)/molecule-$*.txt
+	    { tail -n 150 $(TRANSCRIPTS)/molecule-$*.txt; exit 1; }) && grep -A8 'SCENARIO RECAP' $(TRANSCRIPTS)/molecule-$*.txt && \
+	  $(call supported,$(TRANSCRIPTS)/molecule-$*.txt)
 
 # ansible-test integration on the installed collection, under each version:
 # the targets in collection/tests/integration/targets/ start the simulator
@@ -171,7 +175,8 @@ integration: $(addprefix integration-,$(ANSIBLE_VERSIONS))
 integration-%: build collection-tree
 	@mkdir -p $(TRANSCRIPTS) && $(call toolchain,$*) && cd $(COLLECTION_TREE) && export PATH=$(CURDIR)/build:$$PATH && \
 	  $(call timed,integration-$*,ansible-test integration --color no --local >$(TRANSCRIPTS)/integration-$*.txt 2>&1 || \
-	    { tail -n 150 $(TRANSCRIPTS)/integration-$*.txt; exit 1; })
+	    { tail -n 150 $(TRANSCRIPTS)/integration-$*.txt; exit 1; }) && \
+	  $(call supported,$(TRANSCRIPTS)/integration-$*.txt)
 
 # Fuzz each target for FUZZTIME (seed corpora live in testdata/fuzz/).
 FUZZTIME ?= 30s
