@@ -66,18 +66,22 @@ collection: $(COLLECTION_BINS)
 FORCE:
 
 # The collection's tests run under each ansible-core version in
-# ANSIBLE_VERSIONS: Debian 12's 2.14 and 2.17. tests/ansible/toolchain picks
-# the tools of one version: ansible-core on PATH when it is that version,
-# else Debian's /usr/bin for 2.14, else ../shared/tools/modern-ansible for
-# 2.17 (2.17.5 with ansible-test and Molecule 26), else it fails naming the
-# install command. meta/runtime.yml's requires_ansible states this range.
-ANSIBLE_VERSIONS ?= 2.14 2.17
+# ANSIBLE_VERSIONS: 2.14 (Debian 12's), 2.17 and 2.19. tests/ansible/toolchain
+# picks the tools of one version: ansible-core on PATH when it is that
+# version, else Debian's /usr/bin for 2.14, else ../shared/tools/modern-ansible
+# for 2.17 and 2.19 (2.17.5 and 2.19.11 with ansible-test, and Molecule 26),
+# else it fails naming the install command. meta/runtime.yml's
+# requires_ansible names the first (no upper bound).
+ANSIBLE_VERSIONS ?= 2.14 2.17 2.19
 # Molecule 26 needs ansible-core 2.16 or later (ansible-compat 26 calls
-# init_plugin_loader, which 2.14 lacks): the scenarios run under this one.
-MOLECULE_ANSIBLE ?= 2.17
+# init_plugin_loader, which 2.14 lacks): the scenarios run under these.
+MOLECULE_ANSIBLE ?= 2.17 2.19
 toolchain = eval "$$($(CURDIR)/tests/ansible/toolchain $(1))"
 # Prints how long the step took, as "time: <step> <seconds>s".
 timed = { s=$$(date +%s) && $(2) && echo "time: $(1) $$(( $$(date +%s) - s ))s"; }
+# Fails when a run's output says a tested version is not supported
+# (meta/runtime.yml's requires_ansible must cover it).
+supported = { ! grep -n 'does not support Ansible version' $(1) || { echo "$(1): requires_ansible does not cover this version"; exit 1; }; }
 
 # ansible-test, ansible-lint and the integration targets see the collection
 # exactly as users get it: the tarball installed with ansible-galaxy into
@@ -95,11 +99,17 @@ collection-tree: collection
 # Every sanity test, under each version, offline: tests/ansible/sanity-venvs
 # creates the virtual environments ansible-test would fill from PyPI over
 # Debian's Python packages instead, in a HOME of ansible-test's own under
-# build/ (your ~/.ansible is never used). changelog is the one test left
-# out: it runs antsibull-changelog, which neither Debian 12 nor
-# ../shared/tools provides; make sanity SANITY_SKIP= runs it where it is
-# installed. tests/ansible checks the changelog's format and rendering.
+# build/ (your ~/.ansible is never used). changelog is left out everywhere:
+# it runs antsibull-changelog, which neither Debian 12 nor ../shared/tools
+# provides; make sanity SANITY_SKIP= runs it where it is installed.
+# tests/ansible checks the changelog's format and rendering. pylint is left
+# out under 2.19 only: its ansible-test plugins need astroid 3
+# (astroid.util.safe_infer), newer than Debian 12's pylint 2.16 and astroid
+# 2.14; 2.14 and 2.17 run it on the same code. The ignore file of each
+# version (collection/tests/sanity/ignore-<version>.txt) gives one reason
+# per line.
 SANITY_SKIP ?= changelog
+SANITY_SKIP_2.19 ?= pylint
 SANITY_HOME := $(CURDIR)/build/ansible-test-home
 
 sanity: $(addprefix sanity-,$(ANSIBLE_VERSIONS))
@@ -107,8 +117,8 @@ sanity: $(addprefix sanity-,$(ANSIBLE_VERSIONS))
 sanity-%: collection-tree
 	@$(call toolchain,$*) && cd $(COLLECTION_TREE) && \
 	  py=$$(ansible --version | sed -n 's/^  python version = \([0-9]*\.[0-9]*\).*/\1/p') && \
-	  $(call timed,sanity-$*,HOME=$(SANITY_HOME) $(CURDIR)/tests/ansible/sanity-venvs $(foreach t,$(SANITY_SKIP),--skip $(t)) && \
-	    HOME=$(SANITY_HOME) ansible-test sanity --color no --python $$py $(foreach t,$(SANITY_SKIP),--skip-test $(t)))
+	  $(call timed,sanity-$*,HOME=$(SANITY_HOME) $(CURDIR)/tests/ansible/sanity-venvs $(foreach t,$(SANITY_SKIP) $(SANITY_SKIP_$*),--skip $(t)) && \
+	    HOME=$(SANITY_HOME) ansible-test sanity --color no --python $$py $(foreach t,$(SANITY_SKIP) $(SANITY_SKIP_$*),--skip-test $(t)))
 
 # ansible-lint's production profile on the installed collection (from its
 # own tree, so its files are listed) and on the Molecule scenarios, with the
@@ -125,29 +135,42 @@ lint-ansible: collection-tree
 	  if grep -E 'mocked|Unable to resolve' build/ansible-lint.txt; then echo "lint-ansible: ansible-lint mocked the above"; exit 1; fi; \
 	  echo "time: lint-ansible $$(( $$(date +%s) - s ))s"
 
-# The playbook-level tests of tests/ansible, under each version.
-ansible-tests: $(addprefix ansible-tests-,$(ANSIBLE_VERSIONS))
+# The playbook-level tests of tests/ansible, under each version: the
+# collection is built once, and ANSIBLE_JOBS versions run side by side (each
+# ansible-playbook is mostly Python starting up; make ANSIBLE_JOBS=1 runs
+# them one after the other).
+ANSIBLE_JOBS ?= 2
+ansible-tests: build collection
+	@$(MAKE) --no-print-directory -j$(ANSIBLE_JOBS) $(addprefix ansible-test-run-,$(ANSIBLE_VERSIONS))
 
-ansible-tests-%: build
+ansible-tests-%: build collection
+	@$(MAKE) --no-print-directory ansible-test-run-$*
+
+ansible-test-run-%:
 	@mkdir -p $(TRANSCRIPTS) && $(call toolchain,$*) && \
-	  $(call timed,ansible-tests-$*,GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -skip '^TestResultsAgreeAcrossAnsibleVersions$$' ./tests/ansible/)
+	  $(call timed,ansible-tests-$*,GRA_COLLECTION_TARBALL=$$(ls $(CURDIR)/dist/gitlab_runner_auth-runner-*.tar.gz) \
+	    GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -skip '^TestResultsAgreeAcrossAnsibleVersions$$' ./tests/ansible/)
 
 # The same play under every version in ANSIBLE_VERSIONS: identical results.
-ansible-versions: build
+ansible-versions: build collection
 	@mkdir -p $(TRANSCRIPTS) && \
 	  $(call timed,ansible-versions,GRA_ANSIBLE_VERSIONS="$(ANSIBLE_VERSIONS)" GRA_TRANSCRIPT_DIR=$(TRANSCRIPTS) \
+	    GRA_COLLECTION_TARBALL=$$(ls $(CURDIR)/dist/gitlab_runner_auth-runner-*.tar.gz) \
 	    $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '^TestResultsAgreeAcrossAnsibleVersions$$' ./tests/ansible/)
 
-# Real Molecule (molecule test --all) on the installed collection. The base
-# configuration is named explicitly: Molecule finds it only at the root of
-# a git clone, not of a git worktree. The output goes to the transcripts,
-# which the secret sweep reads.
-molecule: build collection-tree
-	@mkdir -p $(TRANSCRIPTS) && $(call toolchain,$(MOLECULE_ANSIBLE)) && \
+# Real Molecule (molecule test --all) on the installed collection, under
+# each version in MOLECULE_ANSIBLE. The base configuration is named
+# explicitly: Molecule finds it only at the root of a git clone, not of a git
+# worktree. The output goes to the transcripts, which the secret sweep reads.
+molecule: $(addprefix molecule-,$(MOLECULE_ANSIBLE))
+
+molecule-%: build collection-tree
+	@mkdir -p $(TRANSCRIPTS) && $(call toolchain,$*) && \
 	  { command -v molecule >/dev/null || { echo "molecule not found: ../shared/tools/modern-ansible setup, or pip install 'molecule>=25'"; exit 1; }; } && \
 	  export ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_TREE) NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 && \
-	  $(call timed,molecule,molecule --base-config .config/molecule/config.yml test --all >$(TRANSCRIPTS)/molecule.txt 2>&1 || \
-	    { tail -n 150 $(TRANSCRIPTS)/molecule.txt; exit 1; }) && grep -A8 'SCENARIO RECAP' $(TRANSCRIPTS)/molecule.txt
+	  $(call timed,molecule-$*,molecule --base-config .config/molecule/config.yml test --all >$(TRANSCRIPTS)/molecule-$*.txt 2>&1 || \
+	    { tail -n 150 $(TRANSCRIPTS)/molecule-$*.txt; exit 1; }) && grep -A8 'SCENARIO RECAP' $(TRANSCRIPTS)/molecule-$*.txt && \
+	  $(call supported,$(TRANSCRIPTS)/molecule-$*.txt)
 
 # ansible-test integration on the installed collection, under each version:
 # the targets in collection/tests/integration/targets/ start the simulator
@@ -157,7 +180,8 @@ integration: $(addprefix integration-,$(ANSIBLE_VERSIONS))
 integration-%: build collection-tree
 	@mkdir -p $(TRANSCRIPTS) && $(call toolchain,$*) && cd $(COLLECTION_TREE) && export PATH=$(CURDIR)/build:$$PATH && \
 	  $(call timed,integration-$*,ansible-test integration --color no --local >$(TRANSCRIPTS)/integration-$*.txt 2>&1 || \
-	    { tail -n 150 $(TRANSCRIPTS)/integration-$*.txt; exit 1; })
+	    { tail -n 150 $(TRANSCRIPTS)/integration-$*.txt; exit 1; }) && \
+	  $(call supported,$(TRANSCRIPTS)/integration-$*.txt)
 
 # Fuzz each target for FUZZTIME (seed corpora live in testdata/fuzz/).
 FUZZTIME ?= 30s

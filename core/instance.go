@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
@@ -283,6 +284,12 @@ func purge(ctx context.Context, o Options, l hostfs.Layout) (*Result, error) {
 		} else {
 			res.Changed = true
 		}
+	}
+	// The lock file goes last, removed while held; a run that holds it
+	// now (started since) keeps it.
+	var busy *hostfs.BusyError
+	if err := hostfs.RemoveLock(ctx, l, 2*time.Second); err != nil && !errors.As(err, &busy) {
+		errs = append(errs, err)
 	}
 	return res, errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
 // observe gathers, with read-only requests, the evidence the plan needs:
@@ -299,21 +300,23 @@ func scopeOf(e *config.Executor) lookupScope {
 	return lookupScope{e.Client.Key, e.RunnerType, e.GroupID, e.ProjectID}
 }
 
-// lookup lists the runners tagged with this host and instance. A list the
-// token may not make is reported per client (denied), with what the token
-// lacks: the plan decides what that blocks.
+// lookup lists the runners tagged with this host and instance (the
+// identity tags the run adds: with both families omitted, every runner of
+// the scope, matched by description alone, as always). A list the token
+// may not make is reported per client (denied), with what the token lacks:
+// the plan decides what that blocks.
 func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (found map[string][]gitlab.Summary, denied map[string]string, err error) {
 	sort.Slice(scopes, func(i, j int) bool { return fmt.Sprint(scopes[i]) < fmt.Sprint(scopes[j]) })
 	lists := make([][]gitlab.Summary, len(scopes))
 	denials := make([]*gitlab.Denial, len(scopes))
-	tags := []string{en.d.Hostname, en.d.Layout.Instance}
+	identity := tags.IdentityTags(en.d.Hostname, en.d.Layout.Instance, en.o.Tags.Omit)
 	err = en.each(ctx, len(scopes), func(i int) error {
 		s := scopes[i]
 		c, err := en.gitlabFor(s.clientKey)
 		if err != nil {
 			return err
 		}
-		lists[i], denials[i], err = c.List(ctx, gitlab.ListOptions{RunnerType: s.runnerType, GroupID: s.groupID, ProjectID: s.projectID, Tags: tags})
+		lists[i], denials[i], err = c.List(ctx, gitlab.ListOptions{RunnerType: s.runnerType, GroupID: s.groupID, ProjectID: s.projectID, Tags: identity})
 		if err != nil {
 			return fmt.Errorf("looking for this host's runners: %w", err)
 		}

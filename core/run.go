@@ -158,7 +158,7 @@ func (o *Options) setDefaults() error {
 	if o.Tags.Concurrency <= 0 {
 		o.Tags.Concurrency = o.Concurrency
 	}
-	return nil
+	return tags.CheckOmit(o.Tags.Omit)
 }
 
 // RunnerResult reports one runner of the run.

@@ -15,6 +15,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
 )
 
 // Args are the module's options after validation.
@@ -27,7 +28,9 @@ type Args struct {
 	Declare     *config.Declaration
 	TagSchema   string
 	CaptureTags string
-	Refresh     bool
+	// OmitAutoTags names the automatic tag families not to add.
+	OmitAutoTags []string
+	Refresh      bool
 	// IgnoreCleanupErrors: a removal GitLab does not confirm is a warning,
 	// not a failure (the entry leaves the config either way).
 	IgnoreCleanupErrors bool
@@ -59,15 +62,20 @@ func argErr(option, format string, args ...any) error {
 }
 
 var topLevel = []string{"prefix", "instance", "state", "global", "clients", "executors", "tag_schema",
-	"capture_tags", "refresh", "hostname", "fleet", "concurrency", "timeout", "lock_timeout", "request_timeout", "capture_timeout",
+	"capture_tags", "omit_auto_tags", "refresh", "hostname", "fleet", "concurrency", "timeout", "lock_timeout", "request_timeout", "capture_timeout",
 	"ignore_cleanup_errors"}
 
 // infoOptions are the options of the info module (a subset of sync's).
-var infoOptions = []string{"prefix", "instance", "hostname", "fleet", "tag_schema", "capture_tags", "concurrency",
+var infoOptions = []string{"prefix", "instance", "hostname", "fleet", "tag_schema", "capture_tags", "omit_auto_tags", "concurrency",
 	"timeout", "lock_timeout", "request_timeout", "capture_timeout"}
 
-// moduleArg is the hidden option the info action plugin adds.
+// moduleArg is the hidden option the info and prune action plugins add.
 const moduleArg = "_gra_module"
+
+// launcherArgs are read by the collection's launcher (plugins/modules/sync,
+// the shell module that runs this binary from the host's cache) and share
+// its arguments file; the module ignores them.
+var launcherArgs = []string{"_gra_launch", "_gra_cache_dir"}
 
 // decodeArgs reads Ansible's arguments file (a JSON object), numbers as
 // json.Number.
@@ -88,6 +96,9 @@ func decodeArgs(data []byte) (map[string]any, error) {
 // words.
 func unknownOptions(raw map[string]any, module string, options []string) error {
 	known := map[string]bool{moduleArg: true}
+	for _, k := range launcherArgs {
+		known[k] = true
+	}
 	for _, k := range options {
 		known[k] = true
 	}
@@ -148,6 +159,15 @@ func ParseArgs(data []byte) (*Args, error) {
 	}
 	if a.State != "present" && a.State != "absent" {
 		return nil, argErr("state", "value of state must be one of: present, absent, got: %s", a.State)
+	}
+	if a.OmitAutoTags, err = strList(raw, "omit_auto_tags"); err != nil {
+		return nil, err
+	}
+	for i, f := range a.OmitAutoTags {
+		if !slices.Contains(tags.Families, f) {
+			return nil, argErr(fmt.Sprintf("omit_auto_tags[%d]", i), "value of omit_auto_tags must be one or more of: %s, got: %s",
+				strings.Join(tags.Families, ", "), f)
+		}
 	}
 	if a.Prefix, err = expandPrefix(a.Prefix); err != nil {
 		return nil, err

@@ -115,7 +115,7 @@ func (a *Args) options(sec *redact.Redactor) core.Options {
 		Prefix: a.Prefix, Instance: a.Instance, Hostname: a.Hostname, Fleet: a.Fleet, Check: a.CheckMode, Diff: a.Diff, Refresh: a.Refresh,
 		Unregister: a.State == "absent", Purge: a.State == "absent", Declare: a.Declare, CleanupFails: !a.IgnoreCleanupErrors,
 		Concurrency: a.Concurrency, Secrets: sec, Names: optionName,
-		Tags: tags.Options{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema, CaptureTimeout: a.CaptureTimeout},
+		Tags: tags.Options{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema, CaptureTimeout: a.CaptureTimeout, Omit: a.OmitAutoTags},
 		// A module run waits behind a systemd restart, but not forever.
 		LockTimeout: a.LockTimeout, Timeout: a.Timeout, RequestTimeout: a.RequestTimeout,
 	}

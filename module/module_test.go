@@ -87,7 +87,7 @@ func TestParseArgs(t *testing.T) {
 	// Ansible's own words for unknown options, which users search for.
 	_, err := ParseArgs([]byte(`{"prefix": "/p", "bogus": 1}`))
 	if want := "Unsupported parameters for (gitlab_runner_auth.runner.sync) module: bogus. Supported parameters include: " +
-		"capture_tags, capture_timeout, clients, concurrency, executors, fleet, global, hostname, ignore_cleanup_errors, instance, lock_timeout, prefix, refresh, " +
+		"capture_tags, capture_timeout, clients, concurrency, executors, fleet, global, hostname, ignore_cleanup_errors, instance, lock_timeout, omit_auto_tags, prefix, refresh, " +
 		"request_timeout, state, tag_schema, timeout."; err == nil || err.Error() != want {
 		t.Errorf("unknown option: got %v, want %q", err, want)
 	}

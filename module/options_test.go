@@ -3,6 +3,7 @@ package module
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,5 +83,57 @@ func TestFailedResultGivesInputErrorsAsFields(t *testing.T) {
 	}
 	if out := runModule(t, declared(sim, prefix, "a")); out["failed"] == true || out["input_errors"] != nil {
 		t.Fatalf("a good run: %v", out)
+	}
+}
+
+// The collection's launcher reads its own keys from the arguments file it
+// shares with the module (plugins/modules/sync): sync, info and prune
+// accept them and nothing else of the kind.
+func TestLauncherKeysAreAccepted(t *testing.T) {
+	launch := `"_gra_launch": "keep linux/x86_64=amd64:00", "_gra_cache_dir": ""`
+	for _, args := range []string{`{` + launch + `, "prefix": "/p", "hostname": "node1"}`,
+		`{` + launch + `, "_gra_module": "info", "prefix": "/p", "hostname": "node1"}`} {
+		if _, err := ParseArgs([]byte(args)); err != nil {
+			t.Errorf("%s: %v", args, err)
+		}
+	}
+	if _, err := ParsePruneArgs(map[string]any{"_gra_launch": "keep", "_gra_cache_dir": "/c", "url": "https://gl",
+		"personal_access_token": "glpat-x"}); err != nil {
+		t.Errorf("prune: %v", err)
+	}
+	if _, err := ParseArgs([]byte(`{"_gra_other": "x", "prefix": "/p"}`)); err == nil || !strings.Contains(err.Error(), "_gra_other") {
+		t.Errorf("an unknown hidden key: %v, want it refused", err)
+	}
+}
+
+// omit_auto_tags reaches the engine (sync and info alike); a name that is
+// no family is an error at its list element.
+func TestOmitAutoTagsReachesTheEngine(t *testing.T) {
+	sim := coretest.NewSim(t, coretest.SimOptions())
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	in := declared(sim, prefix, "a")
+	in["omit_auto_tags"] = []any{"digitless_hostname", "executor_type"}
+	if out := runModule(t, in); out["failed"] == true {
+		t.Fatalf("result %v", out)
+	}
+	for _, r := range sim.Runners() {
+		for _, tag := range r.TagList {
+			if tag == "node" || tag == "shell" {
+				t.Errorf("runner %s carries the omitted tag %s: %v", r.Description, tag, r.TagList)
+			}
+		}
+		if !slices.Contains(r.TagList, "node5") || !slices.Contains(r.TagList, "t-a") {
+			t.Errorf("runner %s lost a tag it keeps: %v", r.Description, r.TagList)
+		}
+	}
+	info := runModule(t, map[string]any{"prefix": prefix, "hostname": "node5", "_gra_module": "info",
+		"omit_auto_tags": []any{"digitless_hostname", "executor_type"}})
+	if info["failed"] == true || info["would_change"] != false {
+		t.Errorf("info with the same families: %v, want nothing to change", info)
+	}
+	in["omit_auto_tags"] = []any{"executor_type", "digitless"}
+	got := resultInputErrors(t, runModule(t, in))
+	if len(got) != 1 || got[0].Option != "omit_auto_tags[1]" {
+		t.Fatalf("input_errors %+v, want omit_auto_tags[1]", got)
 	}
 }

@@ -82,7 +82,7 @@ func TestAbsentLeavesNoSecretAndNothingToRegister(t *testing.T) {
 	if res := runModule(t, in); res["failed"] == true || len(sim.Runners()) != 0 {
 		t.Fatalf("absent: %v", res)
 	}
-	for _, f := range []string{"config.template.main.toml", "main", "config.main.toml", ".gitlab-runner-auth.main.json", ".gitlab-runner-auth.main.incomplete"} {
+	for _, f := range []string{"config.template.main.toml", "main", "config.main.toml", ".gitlab-runner-auth.main.json", ".gitlab-runner-auth.main.incomplete", ".gitlab-runner-auth.main.lock"} {
 		if _, err := os.Lstat(filepath.Join(prefix, f)); !os.IsNotExist(err) {
 			t.Errorf("%s remains after absent", f)
 		}

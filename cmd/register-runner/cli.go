@@ -72,6 +72,7 @@ type cliOptions struct {
 	strict                                               bool
 	concurrency, runnerPID                               int
 	reloadWait                                           time.Duration
+	omitTags                                             []string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -91,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.schema, "tag-schema", "", "JSON Schema FILE the tag properties must satisfy")
 	fs.StringVar(&o.capture, "capture-tags", "", "program EXEC run with the executor name and type; prints a JSON object of extra tags")
 	fs.DurationVar(&o.captureTimeout, "capture-timeout", 10*time.Second, "how long --capture-tags may run per executor")
+	fs.StringSliceVar(&o.omitTags, "omit-auto-tags", nil, "automatic tag families not to add, comma-separated: "+strings.Join(tags.Families, ", ")+" (default: none, every family is added)")
 	fs.BoolVar(&o.check, "check", false, "show the plan; make no change in GitLab or on disk")
 	fs.BoolVar(&o.diff, "diff", false, "show the change to config.INSTANCE.toml (secrets redacted)")
 	fs.BoolVar(&o.refresh, "refresh", false, "read every runner from GitLab to catch settings changed by hand (needs a PAT)")
@@ -143,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// --unregister report every problem.
 		Tolerant: !o.strict && !o.check && !o.unregister, CleanupFails: o.strict,
 		RunnerPID: o.runnerPID, ReloadWait: o.reloadWait,
-		Tags:    tags.Options{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema},
+		Tags:    tags.Options{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema, Omit: o.omitTags},
 		Secrets: sec,
 		Names:   flagOf,
 		Log:     errw.log,

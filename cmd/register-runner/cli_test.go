@@ -326,6 +326,27 @@ func TestFlagsReachTheEngine(t *testing.T) {
 		t.Fatalf("--refresh stdout:\n%s", r.stdout)
 	}
 
+	// --omit-auto-tags switches automatic tag families off (here the
+	// digit-less host name and the architecture); a name that is no family
+	// is bad input at the flag.
+	r = runCLI(t, p, "--hostname", "node7", "--capture-tags", capture, "--omit-auto-tags", "digitless_hostname,architecture")
+	mustExit(t, r, 0)
+	for _, rr := range sim.Runners() {
+		if contains(rr.TagList, "node") || !contains(rr.TagList, "node7") || !contains(rr.TagList, "llnl") {
+			t.Errorf("--omit-auto-tags digitless_hostname,architecture: %s has the tags %v", rr.Description, rr.TagList)
+		}
+		for _, tag := range rr.TagList {
+			if tag == "x86_64" || tag == "aarch64" || tag == "ppc64le" {
+				t.Errorf("--omit-auto-tags architecture: %s has the tag %s", rr.Description, tag)
+			}
+		}
+	}
+	r = runCLI(t, p, "--hostname", "node7", "--omit-auto-tags", "digitless", "--output", "json")
+	mustExit(t, r, 2)
+	if got := inputErrors(t, r.stdout); len(got) != 1 || got[0].Option != "--omit-auto-tags" || !strings.Contains(got[0].Fix, "digitless_hostname") {
+		t.Fatalf("--omit-auto-tags digitless: input_errors %+v, want the flag, with the families as the fix", got)
+	}
+
 	// --unregister deletes them all.
 	r = runCLI(t, p, "--hostname", "node7", "--unregister")
 	mustExit(t, r, 0)

@@ -59,3 +59,21 @@ func Lock(ctx context.Context, l Layout, timeout time.Duration) (*flock.Flock, e
 		_ = fl.Close()
 	}
 }
+
+// RemoveLock removes the instance's lock file, holding it (state: absent
+// leaves nothing of the instance behind). A run that was waiting on the
+// removed file then finds it is no longer the file at the path and takes
+// the lock again on a new one (Lock), so two runs never hold the lock at
+// once. When another run holds the lock for longer than timeout, the file
+// stays: it is that run's (BusyError).
+func RemoveLock(ctx context.Context, l Layout, timeout time.Duration) error {
+	fl, err := Lock(ctx, l, timeout)
+	if err != nil {
+		return err
+	}
+	defer fl.Close()
+	if err := os.Remove(l.LockPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the lock %s: %w", l.LockPath(), err)
+	}
+	return nil
+}

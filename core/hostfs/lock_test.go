@@ -48,3 +48,31 @@ func TestLockRemovedWhileHeldIsTakenAtItsPath(t *testing.T) {
 		t.Fatalf("a third run got %v, want to find the lock busy", err)
 	}
 }
+
+// TestRemoveLockLeavesAHeldLock: the lock file is removed only by a run
+// that holds it; while another run holds it, it stays (and that run's
+// lock still excludes a third).
+func TestRemoveLockLeavesAHeldLock(t *testing.T) {
+	l := Layout{Prefix: t.TempDir(), Instance: "main"}
+	a, err := Lock(context.Background(), l, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy *BusyError
+	if err := RemoveLock(context.Background(), l, 200*time.Millisecond); !errors.As(err, &busy) {
+		t.Fatalf("RemoveLock while another run holds the lock: %v, want it busy", err)
+	}
+	if _, err := os.Lstat(l.LockPath()); err != nil {
+		t.Fatalf("the held lock file was removed: %v", err)
+	}
+	if _, err := Lock(context.Background(), l, 200*time.Millisecond); !errors.As(err, &busy) {
+		t.Fatalf("a third run got %v, want to find the lock busy", err)
+	}
+	_ = a.Close()
+	if err := RemoveLock(context.Background(), l, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(l.LockPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lock file after RemoveLock: %v", err)
+	}
+}

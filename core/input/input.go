@@ -23,6 +23,7 @@ const (
 	Prefix         Option = "prefix"
 	TagSchema      Option = "tag_schema"
 	CaptureTags    Option = "capture_tags"
+	OmitAutoTags   Option = "omit_auto_tags"
 	Concurrency    Option = "concurrency"
 	CaptureTimeout Option = "capture_timeout"
 	LockTimeout    Option = "lock_timeout"

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,8 +24,57 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 )
 
+// The automatic tag families: tags the tool gives every runner by itself.
+// Options.Omit switches any of them off (none by default). The tag
+// schema's property object keeps every property whatever is omitted: the
+// families decide the tags, not what a schema checks.
+const (
+	// Hostname is the host name (node12).
+	Hostname = "hostname"
+	// DigitlessHostname is the host name without digits (node).
+	DigitlessHostname = "digitless_hostname"
+	// Instance is the service instance's name (main).
+	Instance = "instance"
+	// ExecutorType is the executor type (shell, docker, ...).
+	ExecutorType = "executor_type"
+	// Architecture is the machine's, as uname -m prints it (x86_64).
+	Architecture = "architecture"
+	// Scheduler is the batch scheduler of a batch or custom executor (slurm).
+	Scheduler = "scheduler"
+)
+
+// Families lists the automatic tag families, in the order tags are added.
+var Families = []string{Hostname, DigitlessHostname, Instance, ExecutorType, Architecture, Scheduler}
+
+// CheckOmit refuses a name in omit that is no automatic tag family.
+func CheckOmit(omit []string) error {
+	for _, f := range omit {
+		if !slices.Contains(Families, f) {
+			return input.OptionErrorf(input.OmitAutoTags, "%q is no automatic tag family", f).
+				WithFix("give some of %s", strings.Join(Families, ", "))
+		}
+	}
+	return nil
+}
+
+// IdentityTags are the tags every runner of this host and instance
+// carries (the host name and the instance, unless omitted): GitLab lists
+// this host's runners by them. None when both are omitted.
+func IdentityTags(hostname, instance string, omit []string) []string {
+	var out []string
+	if !slices.Contains(omit, Hostname) {
+		out = append(out, hostname)
+	}
+	if !slices.Contains(omit, Instance) {
+		out = append(out, instance)
+	}
+	return out
+}
+
 // Options control how tags are computed.
 type Options struct {
+	// Omit names the automatic tag families (Families) not to add.
+	Omit []string
 	// CaptureProgram is run once per executor with its name and type; it
 	// prints a JSON object whose values become tags.
 	CaptureProgram string
@@ -84,6 +134,9 @@ func Compute(ctx context.Context, d *config.Desired, o Options) error {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
+	}
+	if err := CheckOmit(o.Omit); err != nil {
+		return err
 	}
 	var schema *jsonschema.Resolved
 	if o.SchemaFile != "" {
@@ -152,11 +205,18 @@ func (o Options) tag(d *config.Desired, e *config.Executor, scheds []string, cap
 		"executor_type": e.Type,
 		"architecture":  o.Arch,
 	}
-	tags := []string{d.Hostname}
-	if dl := config.DigitlessHostname(d.Hostname); dl != "" {
-		tags = append(tags, dl)
+	var tags []string
+	add := func(family string, tag ...string) {
+		if !slices.Contains(o.Omit, family) {
+			tags = append(tags, tag...)
+		}
 	}
-	tags = append(tags, d.Layout.Instance, e.Type)
+	add(Hostname, d.Hostname)
+	if dl := config.DigitlessHostname(d.Hostname); dl != "" {
+		add(DigitlessHostname, dl)
+	}
+	add(Instance, d.Layout.Instance)
+	add(ExecutorType, e.Type)
 	// env lists the values of env_tags in declaration order, as the
 	// original tool's schemas expect ("env": {"type": "array"}).
 	env := []any{}
@@ -172,10 +232,10 @@ func (o Options) tag(d *config.Desired, e *config.Executor, scheds []string, cap
 	}
 	props["env"] = env
 	tags = append(tags, e.StaticTags...)
-	tags = append(tags, o.Arch)
+	add(Architecture, o.Arch)
 	if (e.Type == "batch" || e.Type == "custom") && len(scheds) > 0 {
 		props["scheduler"] = scheds[0]
-		tags = append(tags, scheds...)
+		add(Scheduler, scheds...)
 	}
 	keys := make([]string, 0, len(captured))
 	for k := range captured {

@@ -116,3 +116,64 @@ func TestDigitOnlyHostGetsNoEmptyTag(t *testing.T) {
 		t.Fatal("instance ip equals the digit-less host name of ip-10-0-0-12 but was accepted")
 	}
 }
+
+// Each automatic tag family can be switched off alone; the others, static
+// tags and env_tags stay, and the schema's properties do not change.
+func TestOmitEachAutomaticFamily(t *testing.T) {
+	all := map[string]string{Hostname: "quartz12", DigitlessHostname: "quartz", Instance: "main", ExecutorType: "custom",
+		Architecture: "x86_64", Scheduler: "slurm"}
+	for _, family := range Families {
+		t.Run(family, func(t *testing.T) {
+			d := tagHost(t, "custom")
+			d.Executors[0].StaticTags = []string{"gpu"}
+			d.Executors[0].EnvTags = []string{"SITE"}
+			o := tagOptions(hpcSchemaFile(t))
+			o.Omit = []string{family}
+			o.LookPath = func(c string) (string, error) {
+				if c == "sbatch" {
+					return "/usr/bin/sbatch", nil
+				}
+				return "", os.ErrNotExist
+			}
+			o.Getenv = func(n string) (string, bool) { return "llnl", n == "SITE" }
+			if err := Compute(t.Context(), d, o); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, tag := range d.Executors[0].Tags {
+				got[tag] = true
+			}
+			for f, tag := range all {
+				if got[tag] == (f == family) {
+					t.Errorf("omitting %s: tag %s (%s) present %v; tags %v", family, tag, f, got[tag], d.Executors[0].Tags)
+				}
+			}
+			if !got["gpu"] || !got["llnl"] {
+				t.Errorf("omitting %s dropped a static or env tag: %v", family, d.Executors[0].Tags)
+			}
+		})
+	}
+	d := tagHost(t, "shell")
+	o := tagOptions("")
+	o.Omit = Families
+	if err := Compute(t.Context(), d, o); err != nil || strings.Join(d.Executors[0].Tags, ",") != "quartz" {
+		t.Errorf("every family omitted: %v, tags %v; want only the env tag", err, d.Executors[0].Tags)
+	}
+}
+
+// A name that is no family is an input error at the option, naming the
+// families.
+func TestOmitUnknownFamily(t *testing.T) {
+	o := tagOptions("")
+	o.Omit = []string{"digitless"}
+	err := Compute(t.Context(), tagHost(t, "shell"), o)
+	if ie := input.As(err); ie == nil || ie.Option != input.OmitAutoTags || !strings.Contains(ie.Fix, DigitlessHostname) {
+		t.Fatalf("got %#v, want an input error at omit_auto_tags naming the families", err)
+	}
+	if got := IdentityTags("node1", "main", []string{Hostname}); strings.Join(got, ",") != "main" {
+		t.Errorf("identity tags without the host name: %v", got)
+	}
+	if got := IdentityTags("node1", "main", Families); len(got) != 0 {
+		t.Errorf("identity tags with both omitted: %v", got)
+	}
+}

@@ -48,13 +48,14 @@ func startSimAt(t *testing.T, eph, addr string) (url, patFile string, stop func(
 	var once sync.Once
 	stop = func() { once.Do(func() { _ = sim.Process.Kill(); _ = sim.Wait() }) }
 	t.Cleanup(stop)
-	for i := 0; i < 500; i++ {
+	// A bound for a machine under any load, not a timing.
+	for i := 0; i < 6000; i++ {
 		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
 			return strings.TrimSpace(string(b)), patFile, stop
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatal("gitlab-sim wrote no address")
+	t.Fatal("gitlab-sim wrote no address within 60 s")
 	return "", "", nil
 }
 
@@ -141,6 +142,32 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 		}
 		return r, readCounts(t, counts)
 	}
+	local, _ := os.ReadFile(filepath.Join(env.collections, "ansible_collections", "gitlab_runner_auth", "runner", "files", "sync_linux_"+runtime.GOARCH))
+	h := sha256.Sum256(local)
+	digest := hex.EncodeToString(h[:])
+	// -vvv stays readable: one line per task and host says which build ran
+	// from where, the cache's shell code is never echoed, and a task takes
+	// a handful of lines besides its result.
+	vvv := func(r playbookRun, what, want string) {
+		t.Helper()
+		var cacheLines []string
+		for _, l := range strings.Split(r.out, "\n") {
+			if strings.Contains(l, "module binary cache") {
+				cacheLines = append(cacheLines, l)
+			}
+		}
+		if len(cacheLines) != 1 || !strings.Contains(cacheLines[0], "module binary cache "+want+": linux/"+runtime.GOARCH+" build, sha256 "+digest) {
+			t.Errorf("%s: -vvv lines about the cache %q, want one saying %q and the digest %s", what, cacheLines, want, digest)
+		}
+		task := r.out[strings.Index(r.out, "TASK [Sync]"):]
+		if end := strings.Index(task, "[instance] =>"); end > 0 {
+			task = task[:end]
+		}
+		if n := strings.Count(task, "\n"); n > 25 || strings.Contains(r.out, "sha256sum") {
+			t.Errorf("%s: %d lines at -vvv before the result (want at most 25, and no shell code):\n%s", what, n, task)
+		}
+		t.Logf("%s: %d lines at -vvv before the result", what, strings.Count(task, "\n"))
+	}
 	changed := func(r playbookRun) string {
 		m := recapLine.FindStringSubmatch(r.out)
 		if m == nil {
@@ -150,7 +177,8 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 	}
 
 	// Check mode leaves no trace on the host, the cache included.
-	_, ts := runPlay("check run on a new host", "--check")
+	r, ts := runPlay("check run on a new host", "--check")
+	vvv(r, "check run on a new host", "miss, sent (check mode caches nothing)")
 	if _, bins := sum(ts); bins != 1 {
 		t.Errorf("check run on a new host sent %d binaries, want 1", bins)
 	}
@@ -158,7 +186,8 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 		t.Errorf("check mode created the cache folder %s", cache)
 	}
 
-	r, ts := runPlay("first run")
+	r, ts = runPlay("first run")
+	vvv(r, "first run", "miss, sent and cached")
 	total, bins := sum(ts)
 	t.Logf("first run: %d bytes sent, %d binaries", total, bins)
 	if bins != 1 || total < 1<<20 || changed(r) != "1" {
@@ -173,14 +202,13 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 	if fi.Mode().Perm() != 0o700 || di.Mode().Perm() != 0o700 {
 		t.Errorf("cache modes: folder %v, binary %v; want 0700 each", di.Mode(), fi.Mode())
 	}
-	local, _ := os.ReadFile(filepath.Join(env.collections, "ansible_collections", "gitlab_runner_auth", "runner", "files", "sync_linux_"+runtime.GOARCH))
-	h := sha256.Sum256(local)
-	if filepath.Base(cached[0]) != "sync-"+hex.EncodeToString(h[:]) {
+	if filepath.Base(cached[0]) != "sync-"+digest {
 		t.Errorf("cached binary %s is not named by the SHA-256 of the controller's build", cached[0])
 	}
 
 	for _, mode := range [][]string{nil, {"--check", "--diff"}} {
 		r, ts = runPlay("second run "+strings.Join(mode, " "), mode...)
+		vvv(r, "second run", "hit")
 		total, bins = sum(ts)
 		t.Logf("second run %v: %d bytes sent in %d transfers", mode, total, len(ts))
 		if bins != 0 || total > 100<<10 || changed(r) != "0" {
@@ -210,6 +238,7 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, ts = runPlay("open cache")
+	vvv(r, "open cache", "miss, sent (no private cache folder)")
 	if _, bins = sum(ts); bins != 1 || !strings.Contains(r.out, "cannot keep the module binary in a") || changed(r) != "0" {
 		t.Errorf("with a world-writable cache folder: %d binaries sent, changed=%s, output:\n%s", bins, changed(r), tail(r.out))
 	}

@@ -124,6 +124,7 @@ func TestRoleRefusesUnitInjection(t *testing.T) {
 		{name: "negative stop timeout", vars: map[string]any{"gitlab_runner_auth_timeout_stop_sec": -1}, variable: "gitlab_runner_auth_timeout_stop_sec"},
 		{name: "instance with a newline", vars: map[string]any{"gitlab_runner_auth_instance": "main\n"}, variable: "gitlab_runner_auth_instance"},
 		{name: "unit with a newline", vars: map[string]any{"gitlab_runner_auth_unit": "gitlab-runner@main.service\nExecStartPost=/evil"}, variable: "gitlab_runner_auth_unit"},
+		{name: "no such tag family", vars: map[string]any{"gitlab_runner_auth_omit_auto_tags": []any{"digitless"}}, variable: "gitlab_runner_auth_omit_auto_tags"},
 	}
 	outcomes, dirs := applyRole(t, cases)
 	for _, c := range cases {
@@ -187,6 +188,7 @@ func TestRoleWritesGracefulStopAndExactCommands(t *testing.T) {
 			"gitlab_runner_auth_runner_args":      []any{"--listen-address", "127.0.0.1:9252", ""},
 			"gitlab_runner_auth_timeout_stop_sec": 0,
 		}},
+		{name: "omitted tags", vars: map[string]any{"gitlab_runner_auth_omit_auto_tags": []any{"digitless_hostname", "architecture"}}},
 	}
 	outcomes, dirs := applyRole(t, cases)
 	for _, c := range cases {
@@ -221,6 +223,12 @@ func TestRoleWritesGracefulStopAndExactCommands(t *testing.T) {
 		`/config.main.toml --service gitlab-runner@main --user gitlab-runner --listen-address 127.0.0.1:9252 ""`
 	if got := tricky["ExecStart"]; len(got) != 2 || got[0] != "" || got[1] != wantStart {
 		t.Errorf("ExecStart = %q, want a reset, then %q", got, wantStart)
+	}
+	omitted := directives(filepath.Join(dirs["omitted tags"], "systemd", "gitlab-runner@main.service.d", "10-register-runner.conf"))
+	wantPre = filepath.Join(dirs["omitted tags"], "bin", "register-runner") + " --prefix " + filepath.Join(dirs["omitted tags"], "etc") +
+		" --service-instance main --omit-auto-tags digitless_hostname,architecture"
+	if got := omitted["ExecStartPre"]; len(got) != 1 || got[0] != wantPre {
+		t.Errorf("gitlab_runner_auth_omit_auto_tags: ExecStartPre = %q, want %q", got, wantPre)
 	}
 	if got := strings.Join(tricky["TimeoutStopSec"], ","); got != "infinity" {
 		t.Errorf("TimeoutStopSec with gitlab_runner_auth_timeout_stop_sec 0: %q, want infinity", got)

@@ -34,9 +34,16 @@ func toolchainEnv(t *testing.T, version string) []string {
 }
 
 // ansibleOwn are the fields of a registered result that Ansible itself
-// adds or words per version; everything else comes from the module (or
-// from the action plugin's check of the options, in Ansible's wording).
-var ansibleOwn = map[string]bool{"invocation": true, "deprecations": true}
+// adds or words per version (2.19 adds exception to every failure);
+// everything else comes from the module, or from the action plugin's check
+// of the options (whose msg is Ansible's validator's, worded per version:
+// see optionErrors).
+var ansibleOwn = map[string]bool{"invocation": true, "deprecations": true, "exception": true}
+
+// optionErrors are the tasks of TestResultsAgreeAcrossAnsibleVersions that
+// fail the controller's check of the options, and the option each msg
+// names: the wording is the running ansible-core's own.
+var optionErrors = map[int]string{5: "hostnme", 6: "concurrency"}
 
 func withoutAnsibleFields(results []map[string]any) []map[string]any {
 	out := make([]map[string]any, len(results))
@@ -53,7 +60,7 @@ func withoutAnsibleFields(results []map[string]any) []map[string]any {
 
 // TestResultsAgreeAcrossAnsibleVersions runs one play under each
 // ansible-core version in GRA_ANSIBLE_VERSIONS (make's ANSIBLE_VERSIONS;
-// default 2.14 and 2.17), with the tools tests/ansible/toolchain selects,
+// default 2.14, 2.17 and 2.19), with the tools tests/ansible/toolchain selects,
 // each against a fresh simulator at the same address and on a host folder
 // at the same path: create, keep, a check-mode diff, update, delete, option
 // errors, absent (one request at a time, so that GitLab numbers the runners
@@ -63,7 +70,7 @@ func TestResultsAgreeAcrossAnsibleVersions(t *testing.T) {
 	needSetup(t)
 	versions := strings.Fields(os.Getenv("GRA_ANSIBLE_VERSIONS"))
 	if len(versions) == 0 {
-		versions = []string{"2.14", "2.17"}
+		versions = []string{"2.14", "2.17", "2.19"}
 	}
 	if len(versions) < 2 {
 		t.Fatalf("GRA_ANSIBLE_VERSIONS=%q: name at least two ansible-core versions to compare", versions)
@@ -105,6 +112,12 @@ func TestResultsAgreeAcrossAnsibleVersions(t *testing.T) {
 			absent)
 		stop()
 		got := withoutAnsibleFields(res)
+		for j, option := range optionErrors {
+			if msg, _ := got[j]["msg"].(string); !strings.Contains(msg, option) {
+				t.Errorf("task %d under ansible-core %s: msg %q does not name the option %s", j, version, msg, option)
+			}
+			delete(got[j], "msg")
+		}
 		if i == 0 {
 			first = got
 			continue
@@ -130,7 +143,7 @@ func TestResultsAgreeAcrossAnsibleVersions(t *testing.T) {
 			t.Errorf("task %d: no %s: %v", j, want, first[j])
 		}
 	}
-	for _, j := range []int{5, 6} {
+	for j := range optionErrors {
 		if first[j]["failed"] != true {
 			t.Errorf("task %d did not fail: %v", j, first[j])
 		}

@@ -702,3 +702,48 @@ func TestOldGitLabWithoutRunnerCreationWorkflowFallsBack(t *testing.T) {
 }
 
 func itoa(n int64) string { return fmt.Sprint(n) }
+
+// TestOmittedAutoTagFamilies: the digit-less host name switched off leaves
+// every runner's tags at the next run (an update, no new runner); with the
+// host name and instance tags switched off too, a host that lost its
+// config still finds its runners (GitLab lists the scope without those
+// tags, descriptions decide) and adopts them, no duplicate.
+func TestOmittedAutoTagFamilies(t *testing.T) {
+	sim, p := standard(t)
+	mustRun(t, p, nil)
+	known := ids(sim)
+	omit := func(families ...string) func(*core.Options) {
+		return func(o *core.Options) { o.Tags.Omit = families }
+	}
+	hasTag := func(tag string) int {
+		n := 0
+		for _, r := range sim.Runners() {
+			for _, x := range r.TagList {
+				if x == tag {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	wantSteps(t, mustRun(t, p, omit(tags.DigitlessHostname)), expect(known, "update", "docker", "update", "gpu", "update", "shell"))
+	if n := hasTag("node"); n != 0 || hasTag("node12") != 3 {
+		t.Fatalf("%d runners still tagged node (want 0), %d tagged node12 (want 3)", n, hasTag("node12"))
+	}
+	identity := omit(tags.DigitlessHostname, tags.Hostname, tags.Instance)
+	mustRun(t, p, identity)
+	if hasTag("node12") != 0 || hasTag("main") != 0 {
+		t.Fatalf("host name or instance tags left: %+v", sim.Runners())
+	}
+	if err := os.Remove(p.ConfigPath()); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(filepath.Join(p.Dir, ".gitlab-runner-auth.main.json"))
+	wantSteps(t, mustRun(t, p, identity), expect(known, "adopt", "docker", "adopt", "gpu", "adopt", "shell"))
+	if n := len(sim.Runners()); n != 3 {
+		t.Fatalf("%d runners after recovery without identity tags, want 3", n)
+	}
+	sim.ResetLog()
+	mustRun(t, p, identity)
+	onlyVerifies(t, sim, 3)
+}

@@ -5,8 +5,9 @@
 """Action plugin for gitlab_runner_auth.runner.info.
 
 The info module is a mode of the same Go binary as sync: this plugin runs it
-with the sync plugin's cached-binary machinery and adds the hidden argument
-that selects the read-only report. It never reports a change.
+with the sync plugin's machinery (arguments checked on the controller, the
+cached binary) and adds the hidden argument that selects the read-only
+report. It never reports a change.
 """
 
 from __future__ import annotations

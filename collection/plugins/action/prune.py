@@ -6,7 +6,7 @@
 
 The clean-up is a mode of the same Go binary as sync: this plugin runs it
 with the sync plugin's machinery (arguments checked on the controller, the
-cached binary, secrets scrubbed from the result) where the task runs -
+cached binary) where the task runs -
 normally the controller, with delegate_to: localhost - and adds the hidden
 argument that selects the clean-up.
 """

@@ -2,13 +2,20 @@
 # Copyright (c) 2026 The gitlab-runner-auth authors
 # MIT License (see LICENSE or https://opensource.org/license/mit)
 # SPDX-License-Identifier: MIT
-"""Action plugin for gitlab_runner_auth.runner.sync.
+"""Action plugin for gitlab_runner_auth.runner.sync (info and prune subclass it).
 
 The module is a Go program compiled for each supported platform and shipped
-as files/sync_linux_<goarch> in the collection (not as modules, so users cannot
-call a build directly). This plugin runs the build for the host, keeping it
-in a cache on the host so that later runs send only the arguments, and scrubs
-the secrets given in the task arguments from whatever comes back.
+as files/sync_linux_<goarch> in the collection (not as modules, so users
+cannot call a build directly). This plugin checks the task's arguments on
+the controller, then runs the module through ActionBase._execute_module,
+Ansible's stable path for modules: the module it names is plugins/modules/sync,
+a short POSIX shell module (Ansible's WANT_JSON convention), which runs the
+build for the host's platform from a cache on the host. Ansible sends the
+arguments file and that script, runs it as any module (become, environment,
+check mode and temporary folder included) and parses what it prints; this
+plugin reads the build's result out of it. The one thing Ansible has no
+public interface for, sending the build itself when the host lacks it, is
+plugin_utils/staging.py.
 
 The cache (see the collection README, "Cost on a fleet"):
 
@@ -20,12 +27,14 @@ The cache (see the collection README, "Cost on a fleet"):
   the module runs as, are mode 0700, the folder's parent is not writable by
   anyone else, and the file's SHA-256 is the controller's; otherwise the
   build is sent again and replaces it;
-* one remote command checks the cache and runs the binary with the
-  arguments file (the binary's module mode: one positional argument, one
-  JSON object printed); a miss costs a second command after the transfer;
+* a steady run is one module run: the arguments file and the script go to
+  the host, the cached build runs; a miss costs a second run after the build
+  is sent;
 * when no cache can be kept, the build sent for the task is run from the
-  task's temporary folder, as Ansible runs binary modules, with a warning;
-* check mode uses a cached build but never writes one: it leaves no trace.
+  task's temporary folder, with a warning;
+* check mode uses a cached build but never writes one: it leaves no trace;
+* at -vvv, one line per task and host says which build ran and from where
+  (cache hit, miss, kept, sent).
 
 Before anything is sent, the task's arguments are checked on the controller
 against the module's documented options (its DOCUMENTATION is the one
@@ -35,6 +44,15 @@ in Ansible's wording and with the option's path. Values are converted as
 Ansible's types convert them (a single string for a list, "yes" for a bool)
 except that a path is never expanded here: "~" means the home folder of the
 user the module runs as, on the host, so the module expands it there.
+
+Whatever happens after the build has run, the task reports what it did: a
+result Ansible could not read, a failure in this plugin after the run, or a
+temporary folder that cannot be removed never turns a run that changed
+GitLab or the host into a plain failure (see _after_run and cleanup).
+
+Redaction: the build redacts everything it prints (core/redact, the one
+redactor); this plugin shows its result as it is. See _scrub for the one
+thing the plugin replaces itself.
 """
 
 from __future__ import annotations
@@ -43,87 +61,48 @@ import hashlib
 import importlib
 import json
 import os
-import shlex
+import re
 
 import yaml
 
 from ansible import constants as C
-from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.json import AnsibleJSONEncoder
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.module_utils.common.validation import check_type_str
 from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
-from ansible.utils.unsafe_proxy import wrap_var
-from ansible.vars.clean import remove_internal_keys
+from ansible.utils.display import Display
 
 from ansible_collections.gitlab_runner_auth.runner.plugins.plugin_utils.hostplatform import (
     GOARCH, SUPPORTED, SYSTEM, binary_name, goarches)
-from ansible_collections.gitlab_runner_auth.runner.plugins.plugin_utils.redact import scrub_diff
+from ansible_collections.gitlab_runner_auth.runner.plugins.plugin_utils.staging import stage
+
+display = Display()
 
 MODULE = 'gitlab_runner_auth.runner.sync'
+# plugins/modules/sync: the host side of sync, info and prune. Ansible finds
+# this exact name before sync.py, which holds the documentation only.
+LAUNCHER = 'gitlab_runner_auth.runner.sync'
 SECRET_OPTIONS = ('personal_access_token', 'registration_token')
 REDACTED = '<redacted>'
 CACHE_DIR_VAR = 'gitlab_runner_auth_cache_dir'
 
-# The first word of every line the remote script prints instead of the
-# module's JSON; the module itself prints nothing but one JSON object.
-MARKER = '__gitlab_runner_auth_sync__'
-
-# The script has no single quote, so that nested quoting (become) stays
-# short. Positional parameters: $1 cache folder ('' for the default), $2 arguments
-# file, $3 the build sent with this task ('' when none was sent), $4 'keep'
-# to keep that build in the cache ('' in check mode, which leaves no trace). The
-# platform table is generated from hostplatform.GOARCH (see _script).
-SCRIPT = r'''set -u
-M=%(marker)s
-p=$(uname -s -m 2>/dev/null | tr A-Z a-z)
-case "$p" in
-%(cases)s
-*) echo "$M unsupported $p"; exit 0;;
-esac
-[ -n "$sum" ] || { echo "$M nobinary $arch"; exit 0; }
-uid=$(id -u)
-dir=${1%%/}
-if [ -z "$dir" ]; then
-  if [ "$uid" = 0 ]; then dir=/var/cache/gitlab-runner-auth
-  elif [ -n "${HOME:-}" ]; then dir=${XDG_CACHE_HOME:-$HOME/.cache}/gitlab-runner-auth
-  fi
-fi
-case "$dir" in /?*) ;; *) dir= ;; esac
-bin=$dir/sync-$sum
-# Owned by the user the module runs as, exactly this mode, not a link.
-mine() { [ ! -L "$1" ] && [ "$(stat -c "%%u %%a" -- "$1" 2>/dev/null)" = "$uid $2" ]; }
-# Nobody else may rename or replace entries of the parent of the cache.
-sealed() {
-  set -- $(stat -L -c "%%u %%a" -- "$1" 2>/dev/null)
-  [ $# = 2 ] && { [ "$1" = 0 ] || [ "$1" = "$uid" ]; } && [ $(( 0$2 & 022 )) = 0 ]
-}
-trusted() {
-  mine "$dir" 700 && sealed "${dir%%/*}/" && [ -f "$bin" ] && mine "$bin" 700 &&
-  [ "$(sha256sum < "$bin" | cut -d" " -f1)" = "$sum" ]
-}
-if [ -n "$dir" ] && trusted; then exec "$bin" "$2"; fi
-[ -n "$3" ] || { echo "$M miss $arch"; exit 0; }
-[ "$4" = keep ] || exec "$3" "$2"
-if [ -n "$dir" ]; then
-  (umask 077; mkdir -p -- "$dir") 2>/dev/null
-  if mine "$dir" 700 && sealed "${dir%%/*}/"; then
-    t=$dir/.sync-$sum.$$
-    if cp -- "$3" "$t" 2>/dev/null && chmod 0700 -- "$t" && mv -f -- "$t" "$bin" && trusted; then
-      for f in "$dir"/sync-*; do [ "$f" = "$bin" ] || rm -f -- "$f"; done
-      exec "$bin" "$2"
-    fi
-    rm -f -- "$t"
-  fi
-fi
-echo "$M nocache ${dir:-no-folder}" >&2
-exec "$3" "$2"
-'''
+# What the launcher prints first when it ran a build: the result follows.
+RAN = ('hit', 'kept', 'sent', 'nocache')
+_RAN_PREFIX = re.compile(r'\{"_gra_launch": "(%s) ([a-z0-9]+) ([0-9a-f]{64})", "_gra_result": ' % '|'.join(RAN))
 
 
 def _scrub(value, secrets):
+    """Replaces the exact values of the task's secret options in a text
+    this plugin makes itself: an argument error (Ansible's validator may
+    quote a value given to the wrong option), its own failures. Those texts
+    never pass through the module, whose redactor (core/redact) makes every
+    other redacted text the user sees. This is no second redactor: it
+    recognises no format and no key, so it cannot drift from core/redact; it
+    only knows the values the task handed over. The module's result is left
+    as the module printed it - replacing values there would only hide a
+    defect of core/redact from the tests that look for one."""
     if isinstance(value, str):
         for secret in secrets:
             value = value.replace(secret, REDACTED)
@@ -258,41 +237,90 @@ def _sha256(path):
     return value
 
 
-def _script(sums):
-    by_arch = {}
+def _launch_words(builds, keep, staged):
+    """The launcher's _gra_launch value: keep or nokeep, staged when the
+    build was sent, and SYSTEM/MACHINE=ARCH:SHA256 for every machine name
+    uname -m may print (hostplatform.GOARCH, the one platform table)."""
+    words = ['keep' if keep else 'nokeep']
+    if staged:
+        words.append('staged')
     for machine, arch in sorted(GOARCH.items()):
-        by_arch.setdefault(arch, []).append('"%s %s"' % (SYSTEM, machine))
-    cases = []
-    for arch in goarches():
-        cases.append('%s) arch=%s sum=%s;;' % ('|'.join(by_arch[arch]), arch, sums.get(arch, '')))
-    script = SCRIPT % dict(marker=MARKER, cases='\n'.join(cases))
-    # Comments and indentation are for readers of this file, not for the wire.
-    return '\n'.join(line.strip() for line in script.splitlines() if not line.lstrip().startswith('#'))
+        words.append('%s/%s=%s:%s' % (SYSTEM, machine, arch, builds[arch][1] if arch in builds else ''))
+    return ' '.join(words)
+
+
+def _cache_dir(task_vars, templar):
+    """The cache folder the inventory names ('' for the default), or an
+    error naming the variable."""
+    value = task_vars.get(CACHE_DIR_VAR) or ''
+    if value:
+        value = to_text(templar.template(value))
+    # The launcher reads it out of the arguments file as a plain JSON string.
+    if value and (not value.startswith('/') or not re.match(r'^[\x20-\x7e]+$', value) or '"' in value or '\\' in value):
+        return None, ('%s is %r: give an absolute path of printable ASCII characters without quotes or backslashes, '
+                      'or leave it unset for the default cache folder' % (CACHE_DIR_VAR, value))
+    return value, None
+
+
+def _read(launched):
+    """What the launcher printed, as Ansible parsed it: (its state words,
+    the build's result or None, a note). When Ansible could not parse the
+    output, the launcher's own start is looked for in it and the build's
+    result decoded from there (the note says so): a build that ran is never
+    taken for one that did not."""
+    state = launched.get('_gra_launch')
+    if isinstance(state, str):
+        result = launched.get('_gra_result')
+        return state.split(), result if isinstance(result, dict) else None, None
+    stdout = to_text(launched.get('module_stdout') or '')
+    m = _RAN_PREFIX.search(stdout)
+    if not m:
+        return [], None, None
+    try:
+        result = json.JSONDecoder().raw_decode(stdout, m.end())[0]
+    except ValueError:
+        result = None
+    note = ('%s: Ansible could not read the output of the module as a whole (%s); the module\'s own result was read '
+            'out of it' % (MODULE, launched.get('msg') or 'no message'))
+    return list(m.groups()), result if isinstance(result, dict) else None, note
 
 
 class ActionModule(ActionBase):
 
-    # The module this plugin runs; the info plugin subclasses this one.
+    # The module this plugin runs; the info and prune plugins subclass this one.
     MODULE = MODULE
-    # Extra arguments for the binary (the info plugin names its mode).
+    # Extra arguments for the binary (the info and prune plugins name their mode).
     EXTRA_ARGS = {}
 
     _supports_check_mode = True
     _supports_async = False
+    _inventory_hostname = ''
 
-    def _secrets(self):
-        """The tokens given in the task: in clients (sync) or at the top
-        level (prune)."""
+    @staticmethod
+    def _secrets(args):
+        """The values given to the task's secret options (args, vaulted
+        values decrypted): in clients (sync) or at the top level (prune),
+        every string of them, whatever its shape."""
         found = []
-        holders = [self._task.args]
-        clients = self._task.args.get('clients') or []
+
+        def strings(value):
+            if isinstance(value, str):
+                if len(value) >= 6:
+                    found.append(value)
+            elif isinstance(value, dict):
+                for v in value.values():
+                    strings(v)
+            elif isinstance(value, list):
+                for v in value:
+                    strings(v)
+
+        holders = [args]
+        clients = args.get('clients') or []
         if isinstance(clients, list):
             holders.extend(client for client in clients if isinstance(client, dict))
         for holder in holders:
             for key in SECRET_OPTIONS:
-                value = holder.get(key)
-                if isinstance(value, str) and len(value) >= 6:
-                    found.append(value)
+                strings(holder.get(key))
         return sorted(set(found), key=len, reverse=True)
 
     def _builds(self):
@@ -303,92 +331,134 @@ class ActionModule(ActionBase):
                 builds[arch] = (path, _sha256(path))
         return builds
 
-    def _run_script(self, script, cache_dir, args_path, staged, keep=''):
-        cmd = ' '.join(shlex.quote(x) for x in ['/bin/sh', '-c', script, 'sh', cache_dir, args_path, staged, keep])
-        env = self._compute_environment_string().strip()
-        if env:
-            cmd = env + ' ' + cmd
-        return self._low_level_execute_command(cmd, sudoable=True)
-
-    @staticmethod
-    def _marker(res):
-        for line in to_text(res.get('stdout', '')).splitlines():
-            words = line.split()
-            if words and words[0] == MARKER:
-                return words[1:]
-        return None
-
     def run(self, tmp=None, task_vars=None):
         if task_vars is None:
             task_vars = {}
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        secrets = self._secrets()
+        self._inventory_hostname = task_vars.get('inventory_hostname', '')
         # The arguments as the module receives them (plain JSON values,
         # vaulted ones decrypted), so that messages name Python's types.
         args = json.loads(json.dumps(self._task.args, cls=AnsibleJSONEncoder, vault_to_text=True))
+        secrets = self._secrets(args)
         error, args = check_args(self.MODULE, args)
+        if not error:
+            cache_dir, error = _cache_dir(task_vars, self._templar)
         if error:
             result.update(failed=True, msg=_scrub(error, secrets))
             return result
+
+        launched = self._launch(task_vars, args, cache_dir)
+        words, module_result, note = _read(launched)
+        if not words:
+            # Ansible's own failure: the launcher did not run, or printed
+            # nothing of its own. No build ran.
+            result.update(launched)
+            return result
+        if words[0] not in RAN:
+            result.update(self._not_run(words))
+            return result
+        if module_result is None:
+            result.update(self._unreadable(launched, secrets))
+            return result
         try:
-            module_result = self._run_module(task_vars, args)
-        finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        # The module never returns a secret; this is the second line of defence.
-        # As with any module's result, nothing in it is ever templated.
-        if 'diff' in module_result:
-            module_result['diff'] = scrub_diff(module_result['diff'])
-        result.update(wrap_var(_scrub(module_result, secrets)))
+            result.update(self._after_run(module_result, words, cache_dir, note))
+        except Exception as e:  # pylint: disable=broad-except
+            # The build has run: whatever failed here, say what it did.
+            result.update(self._failed_after_run(module_result, e, secrets))
         return result
 
-    def _run_module(self, task_vars, args):
+    def _launch(self, task_vars, args, cache_dir):
+        """Runs the launcher, and again with the build sent when the host's
+        cache lacks it. Returns what the launcher printed, as Ansible parsed
+        it."""
         builds = self._builds()
-        script = _script(dict((arch, b[1]) for arch, b in builds.items()))
-        cache_dir = task_vars.get(CACHE_DIR_VAR) or ''
-        if cache_dir:
-            cache_dir = to_text(self._templar.template(cache_dir))
+        keep = not self._task.check_mode
+        launched = self._execute(task_vars, args, _launch_words(builds, keep, False), cache_dir)
+        words = str(launched.get('_gra_launch', '')).split()
+        if words[:1] == ['miss'] and len(words) == 2 and words[1] in builds:
+            stage(self, builds[words[1]][0], binary_name(words[1]))
+            launched = self._execute(task_vars, args, _launch_words(builds, keep, True), cache_dir)
+        return launched
 
-        module_args = dict(args)
+    def _execute(self, task_vars, args, words, cache_dir):
+        # The launcher finds these two keys at the start of the arguments
+        # file: they come first, and Ansible appends its own.
+        module_args = {'_gra_launch': words, '_gra_cache_dir': cache_dir}
+        module_args.update(args)
         module_args.update(self.EXTRA_ARGS)
-        self._update_module_args(self.MODULE, module_args, task_vars)
-        tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
-        args_path = self._connection._shell.join_path(tmpdir, 'args')
-        self._transfer_data(args_path, json.dumps(module_args))
-        self._fixup_perms2([tmpdir, args_path], execute=False)
+        return self._execute_module(module_name=LAUNCHER, module_args=module_args, task_vars=task_vars)
 
-        res = self._run_script(script, cache_dir, args_path, '')
-        marker = self._marker(res)
-        warning = None
-        if marker and marker[0] == 'miss' and len(marker) == 2 and marker[1] in builds:
-            staged = self._connection._shell.join_path(tmpdir, binary_name(marker[1]))
-            self._transfer_file(builds[marker[1]][0], staged)
-            self._fixup_perms2([tmpdir, staged])
-            # Check mode changes nothing on the host, the cache included.
-            res = self._run_script(script, cache_dir, args_path, staged, '' if self._task.check_mode else 'keep')
-            marker = self._marker(res)
-            for line in to_text(res.get('stderr', '')).splitlines():
-                words = line.split()
-                if words and words[0] == MARKER and words[1:2] == ['nocache']:
-                    warning = ('%s: cannot keep the module binary in a private cache on this host (%s); it is '
-                               'sent on every run. Run as root or set %s to a folder only this user can write.'
-                               % (MODULE, ' '.join(words[2:]), CACHE_DIR_VAR))
-        if marker:
-            return self._marker_result(marker)
+    def _host_name(self):
+        return self._task.delegate_to or self._inventory_hostname
 
-        data = self._parse_returned_data(res)
-        # As ActionBase._execute_module: no internal keys from the module.
-        remove_internal_keys(data)
-        if warning:
-            data.setdefault('warnings', []).append(warning)
-        return data
+    def _after_run(self, module_result, words, cache_dir, note):
+        """The task's result from the build's: its own keys only, warnings
+        (the build could not be cached, its result was recovered), and the
+        -vvv line."""
+        how, arch, digest = words[:3]
+        # The one line per task and host at -vvv about the build.
+        display.vvv('%s: module binary cache %s: %s/%s build, sha256 %s'
+                    % (self.MODULE, {'hit': 'hit', 'kept': 'miss, sent and cached',
+                                     'sent': 'miss, sent (check mode caches nothing)',
+                                     'nocache': 'miss, sent (no private cache folder)'}[how], SYSTEM, arch, digest),
+                    host=self._host_name())
+        # As ActionBase._execute_module does for a module's own keys.
+        out = dict((k, v) for k, v in module_result.items() if not k.startswith('_ansible_'))
+        warnings = []
+        if note:
+            warnings.append(note)
+        if how == 'nocache':
+            warnings.append(
+                '%s: cannot keep the module binary in a private cache on this host (%s); it is sent on every run. '
+                'Run as root or set %s to a folder only this user can write.'
+                % (self.MODULE, cache_dir or 'the default folder of the user the module runs as', CACHE_DIR_VAR))
+        if warnings:
+            out['warnings'] = list(out.get('warnings') or []) + warnings
+        return out
 
-    @staticmethod
-    def _marker_result(marker):
-        what, rest = marker[0], ' '.join(marker[1:])
+    def _failed_after_run(self, module_result, error, secrets):
+        """The build ran and reported module_result, then this plugin failed:
+        the task fails, saying so, and still reports what the build did."""
+        out = dict((k, v) for k, v in module_result.items() if not k.startswith('_ansible_'))
+        out['changed'] = bool(module_result.get('changed'))
+        out['failed'] = True
+        out['msg'] = _scrub('%s ran on the host and reported: %s. Then the action plugin failed (%s: %s); the rest of '
+                            'this result is what the module did.'
+                            % (self.MODULE, module_result.get('msg') or 'no message', type(error).__name__, error), secrets)
+        return out
+
+    def _unreadable(self, launched, secrets):
+        """The launcher started the build but its result cannot be read."""
+        msg = ('%s ran on the host but its result could not be read, so it may have changed GitLab and the host; '
+               'gitlab_runner_auth.runner.info shows the instance as it is now' % self.MODULE)
+        if launched.get('msg'):
+            msg += '. Ansible said: %s' % launched['msg']
+        out = dict(failed=True, changed=True, msg=_scrub(msg, secrets))
+        for key in ('module_stdout', 'module_stderr', 'rc'):
+            if key in launched:
+                out[key] = launched[key]
+        return out
+
+    def _not_run(self, words):
+        """What the launcher said when it ran no build."""
+        what, rest = words[0], words[1:]
         if what == 'unsupported':
-            return dict(failed=True, msg='%s runs on %s; this host is %s' % (MODULE, SUPPORTED, rest))
-        if what in ('nobinary', 'miss'):
-            return dict(failed=True, msg=('the collection has no sync binary for %s/%s (files/%s); rebuild it with '
-                                          'make collection' % (SYSTEM, rest, binary_name(rest))))
-        raise AnsibleError('%s: unexpected answer from the host: %s' % (MODULE, ' '.join(marker)))
+            return dict(failed=True, changed=False,
+                        msg='%s runs on %s; this host is %s' % (self.MODULE, SUPPORTED, ' '.join(rest).replace('/', ' ')))
+        if what in ('nobinary', 'miss') and rest:
+            return dict(failed=True, changed=False,
+                        msg=('the collection has no sync binary for %s/%s (files/%s); rebuild it with make collection'
+                             % (SYSTEM, rest[0], binary_name(rest[0]))))
+        return dict(failed=True, changed=False, msg='%s: unexpected answer from the host: %s' % (self.MODULE, ' '.join(words)))
+
+    def cleanup(self, force=False):
+        """Removes the task's temporary folder as ActionBase does, after the
+        result is made. A failure here (the connection dropped) must not
+        replace a result that says what the module changed: it becomes a
+        warning."""
+        try:
+            super(ActionModule, self).cleanup(force)
+        except Exception as e:  # pylint: disable=broad-except
+            display.warning('%s: could not remove the task\'s temporary folder on %s (it holds the task\'s arguments): %s'
+                            % (self.MODULE, self._host_name(), e))

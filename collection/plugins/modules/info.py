@@ -54,6 +54,12 @@ options:
       - Tag capture program on the host, as for M(gitlab_runner_auth.runner.sync).
       - C(~/...) is the home folder of the user the module runs as, on the host.
     type: path
+  omit_auto_tags:
+    description: Automatic tag families not to add, as for M(gitlab_runner_auth.runner.sync).
+    type: list
+    elements: str
+    choices: [hostname, digitless_hostname, instance, executor_type, architecture, scheduler]
+    default: []
   concurrency:
     description: GitLab requests in parallel.
     type: int

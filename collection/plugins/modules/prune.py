@@ -23,21 +23,21 @@ description:
     on the controller (C(run_once: true), C(delegate_to: localhost)), after M(gitlab_runner_auth.runner.sync) ran
     on every host, it deletes the runners of decommissioned, re-imaged or renamed hosts and those the hosts left
     behind."
-  - It lists the runners of one GitLab scope (the instance, a group or a project) that carry every tag in O(tags)
-    and whose description matches O(description_pattern) - tags and pattern only narrow the listing, they prove
-    nothing. It reads each one that is not in O(keep) by id, and deletes it only when its details, read again just
-    before the DELETE, carry the mark of O(fleet) (which M(gitlab_runner_auth.runner.sync) writes into each runner it
+  - It lists the runners of one GitLab scope (the instance, a group or a project) that carry every tag in I(tags)
+    and whose description matches I(description_pattern) - tags and pattern only narrow the listing, they prove
+    nothing. It reads each one that is not in I(keep) by id, and deletes it only when its details, read again just
+    before the DELETE, carry the mark of I(fleet) (which M(gitlab_runner_auth.runner.sync) writes into each runner it
     creates or keeps), lie in the scope asked for (an instance runner for the instance, a runner of exactly that
     group, not of its ancestors, or of exactly that project, not shared with others), name no host of
-    O(hosts_expected) that did not report, and its known age is O(min_idle) or more on GitLab's clock and on the
+    I(hosts_expected) that did not report, and its known age is I(min_idle) or more on GitLab's clock and on the
     controller's.
   - A runner's age is its last contact, its creation, a manager's last contact or creation, or, when GitLab gives
     none of them (a runner nobody has used yet, on GitLab 16.11 and 17.0), the time the controller first saw it,
-    kept in O(seen_file). An unknown age is never idle.
-  - It never deletes a runner of another fleet, one without a mark (unless O(include_unmarked)), one GitLab could
-    not tell about, and none at all when more than O(max_delete) would go or when GitLab's clock (its C(Date)) and
+    kept in I(seen_file). An unknown age is never idle.
+  - It never deletes a runner of another fleet, one without a mark (unless I(include_unmarked)), one GitLab could
+    not tell about, and none at all when more than I(max_delete) would go or when GitLab's clock (its C(Date)) and
     the controller's differ by more than an hour.
-  - 429 and 5xx answers are retried as M(gitlab_runner_auth.runner.sync) retries them, within O(timeout).
+  - 429 and 5xx answers are retried as M(gitlab_runner_auth.runner.sync) retries them, within I(timeout).
   - Same as C(register-runner prune) for scripts and cron.
 options:
   url:
@@ -126,22 +126,22 @@ options:
   seen_file:
     description:
       - The controller's record of when it first saw each runner GitLab gives no age for (a JSON file, owner-only,
-        no secret). A runner nobody has used yet is deleted only once this record is O(min_idle) old.
+        no secret). A runner nobody has used yet is deleted only once this record is I(min_idle) old.
       - Default C($XDG_STATE_HOME/gitlab-runner-auth/prune-first-seen.json), or
         C(~/.local/state/gitlab-runner-auth/prune-first-seen.json), for the user the module runs as. Check mode
-        and O(state=listed) read it and never write it.
+        and I(state=listed) read it and never write it.
     type: path
   max_delete:
     description:
-      - Delete none at all when more than this many would be deleted; the result lists them (O(max_delete=0)
+      - Delete none at all when more than this many would be deleted; the result lists them (C(max_delete=0)
         deletes nothing).
     type: int
     default: 20
   state:
     description:
-      - V(absent) - the runners no host owns are absent from GitLab; they are deleted.
-      - V(listed) - list and decide only; nothing is deleted and the task never reports a change
-        (C(would_delete) says what V(absent) would delete). Check mode also deletes nothing, but reports the
+      - C(absent) - the runners no host owns are absent from GitLab; they are deleted.
+      - C(listed) - list and decide only; nothing is deleted and the task never reports a change
+        (C(would_delete) says what C(absent) would delete). Check mode also deletes nothing, but reports the
         change it would make.
     type: str
     choices: [absent, listed]
@@ -204,7 +204,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 changed:
-  description: Whether a runner was deleted (in check mode, whether one would be). Always false with O(state=listed).
+  description: Whether a runner was deleted (in check mode, whether one would be). Always false with C(state=listed).
   returned: always
   type: bool
 msg:
@@ -216,17 +216,17 @@ deleted:
   returned: always
   type: int
 would_delete:
-  description: The ids the clean-up deletes (in check mode or with O(state=listed), would delete).
+  description: The ids the clean-up deletes (in check mode or with C(state=listed), would delete).
   returned: always
   type: list
   elements: int
 refused:
-  description: The ids it would have deleted when it refused because they were more than O(max_delete).
+  description: The ids it would have deleted when it refused because they were more than I(max_delete).
   returned: when it refused
   type: list
   elements: int
 unmarked:
-  description: How many runners the clean-up kept because they carry no fleet mark (see O(include_unmarked)).
+  description: How many runners the clean-up kept because they carry no fleet mark (see I(include_unmarked)).
   returned: always
   type: int
 warnings:

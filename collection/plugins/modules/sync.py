@@ -166,7 +166,8 @@ options:
       tags:
         description:
           - Extra static tags. Every runner is also tagged with the host name, the host name without digits, the
-            instance, the executor type and the architecture.
+            instance, the executor type, the architecture and, for C(batch) and C(custom) executors, the batch
+            scheduler, unless I(omit_auto_tags) switches a family off.
           - "As for any list option, a single string is a list of one (C(tags: bash)) or, with commas, of several."
         type: list
         elements: str
@@ -224,6 +225,23 @@ options:
         (strings or lists of strings) become tags.
       - C(~/...) is the home folder of the user the module runs as, on the host.
     type: path
+  omit_auto_tags:
+    description:
+      - Automatic tag families not to add to the runners. By default every family is added.
+      - C(hostname) (C(node12)), C(digitless_hostname) (C(node), the host name without its digits, which
+        C(node1), C(node2), ... share), C(instance) (C(main)), C(executor_type) (C(shell)), C(architecture)
+        (C(x86_64), as C(uname -m) prints it), C(scheduler) (C(slurm), C(lsf) or C(flux), for C(batch) and C(custom)
+        executors).
+      - Omitted families leave the runners' tags in GitLab at the next run; static tags, C(env_tags) and
+        I(capture_tags) are never omitted, and the tag schema's properties stay as they are.
+      - GitLab lists this host's runners by its C(hostname) and C(instance) tags when the module looks for one to
+        adopt or remove; without either, it lists every runner of the client's scope and matches descriptions.
+      - Give the service role the same families (C(gitlab_runner_auth_omit_auto_tags)), or its
+        C(register-runner) puts them back at the next restart.
+    type: list
+    elements: str
+    choices: [hostname, digitless_hostname, instance, executor_type, architecture, scheduler]
+    default: []
   refresh:
     description: Read every runner from GitLab (C(GET /runners/:id)) to catch settings changed by hand in the UI. Needs a personal access token.
     type: bool
@@ -232,8 +250,8 @@ options:
     description:
       - A runner to remove (its executor is no longer declared, or a new runner replaced it) leaves the config in any
         case, so gitlab-runner stops using it; when GitLab does not confirm its removal (no answer, 5xx, a wait longer
-        than O(timeout)), the removal is recorded in the state file and retried by every later run.
-      - By default such a removal fails the task (C(runners[].pending) names it); V(true) makes it a warning.
+        than I(timeout)), the removal is recorded in the state file and retried by every later run.
+      - By default such a removal fails the task (C(runners[].pending) names it); C(true) makes it a warning.
     type: bool
     default: false
   hostname:

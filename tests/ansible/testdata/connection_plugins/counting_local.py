@@ -19,6 +19,20 @@ short_description: local connection that counts bytes sent to the host (tests on
 description:
   - Behaves as ansible.builtin.local and records the size of each put_file and exec_command.
 author: gitlab-runner-auth authors
+options:
+  # ansible.builtin.local's own options (2.19), which it reads through this plugin's definitions.
+  become_success_timeout:
+    type: int
+    default: 10
+    description: Seconds to wait for become to succeed.
+    vars:
+      - name: ansible_local_become_success_timeout
+  become_strip_preamble:
+    type: bool
+    default: true
+    description: Strip internal become output preceding command execution.
+    vars:
+      - name: ansible_local_become_strip_preamble
 extends_documentation_fragment:
   - connection_pipelining
 '''
