@@ -1,6 +1,8 @@
 // Package gitlab is the client of GitLab's runner REST API used by the sync
-// engine: one method per endpoint, bounded retries that honour Retry-After,
-// and errors that never quote a secret.
+// engine: one method per operation, each with a typed outcome (what
+// GitLab's answer means, decided here once: the engine never compares
+// statuses); bounded retries that honour Retry-After (retry.go); and
+// errors that never quote a secret.
 package gitlab
 
 import (
@@ -188,6 +190,72 @@ func (e *NetError) Error() string {
 
 func (e *NetError) Unwrap() error { return e.Err }
 
+// Kind is what a failed call says of GitLab, as the client judges it: the
+// engine asks it instead of comparing statuses.
+type Kind int
+
+// The kinds of failure.
+const (
+	// Refused: GitLab (or what answers at its url) answered, and the
+	// answer stands: a 4xx, a redirect, an answer no GitLab gives, a
+	// listing past its bounds. Asking again would not change it.
+	Refused Kind = iota + 1
+	// Unreachable: GitLab did not carry out the call for reasons of its
+	// own: no answer (refused, timed out, dropped), a 5xx, or a 429 that
+	// outlasted the retries. A later run may succeed; a create or token
+	// reset may have been carried out unseen.
+	Unreachable
+)
+
+// KindOf says what err tells of GitLab: 0 for nil or an error that is not
+// the client's. A joined error is only what all its errors are: it is
+// Unreachable only when every one of them is.
+func KindOf(err error) Kind {
+	if err == nil {
+		return 0
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		kind := Unreachable
+		for _, e := range j.Unwrap() {
+			if e != nil {
+				kind = min(kind, KindOf(e))
+			}
+		}
+		return kind
+	}
+	var ne *NetError
+	var ae *APIError
+	var tl *ListTooLargeError
+	switch {
+	case errors.As(err, &ne):
+		return Unreachable
+	case errors.As(err, &ae):
+		if ae.Status >= 500 || ae.Status == http.StatusTooManyRequests {
+			return Unreachable
+		}
+		return Refused
+	case errors.As(err, &tl):
+		return Refused
+	}
+	return 0
+}
+
+// statusOf returns the HTTP status of an APIError, or 0.
+func statusOf(err error) int {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+// isInsufficientScope reports a 403 insufficient_scope answer: the PAT
+// lacks a scope (its Scope names which).
+func isInsufficientScope(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusForbidden && ae.Code == "insufficient_scope"
+}
+
 func describeNetErr(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -207,56 +275,6 @@ func describeNetErr(err error) string {
 		return "request timed out"
 	}
 	return err.Error()
-}
-
-// StatusOf returns the HTTP status of an APIError, or 0.
-func StatusOf(err error) int {
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.Status
-	}
-	return 0
-}
-
-// IsNotFound reports a 404 answer: the runner (or, on an old GitLab, the
-// endpoint) does not exist.
-func IsNotFound(err error) bool { return StatusOf(err) == http.StatusNotFound }
-
-// IsForbidden reports a 403 answer. For a runner token it means the token
-// is revoked or expired; for a PAT, a missing scope or permission. It never
-// means the runner is gone.
-func IsForbidden(err error) bool { return StatusOf(err) == http.StatusForbidden }
-
-// IsUnreachable reports a call that GitLab did not carry out for reasons
-// of its own: no answer (refused, timed out, dropped), a 5xx or a 429 that
-// outlasted the retries. Every error in a joined error must be one.
-func IsUnreachable(err error) bool {
-	if err == nil {
-		return false
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if e != nil && !IsUnreachable(e) {
-				return false
-			}
-		}
-		return true
-	}
-	var ne *NetError
-	if errors.As(err, &ne) {
-		return true
-	}
-	st := StatusOf(err)
-	return st >= 500 || st == http.StatusTooManyRequests
-}
-
-// IsGone reports a 410 answer: registration tokens are disabled.
-func IsGone(err error) bool { return StatusOf(err) == http.StatusGone }
-
-// IsInsufficientScope reports a 403 insufficient_scope answer.
-func IsInsufficientScope(err error) bool {
-	var ae *APIError
-	return errors.As(err, &ae) && ae.Status == 403 && ae.Code == "insufficient_scope"
 }
 
 // scrub removes secrets from text GitLab sent, before it is cut.

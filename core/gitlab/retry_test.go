@@ -157,6 +157,39 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
+func TestKindOf(t *testing.T) {
+	api := func(status int) error { return &APIError{Method: "GET", Path: "/api/v4/runners/1", Status: status} }
+	net := &NetError{Host: "gitlab.example.com", Method: "POST", Path: "/api/v4/runners/verify", Attempts: 5, Err: syscall.ECONNREFUSED}
+	other := errors.New("reading config.main.toml: permission denied")
+	cases := []struct {
+		name string
+		err  error
+		want Kind
+	}{
+		{"nil", nil, 0},
+		{"not the client's", other, 0},
+		{"no answer", net, Unreachable},
+		{"500", api(500), Unreachable},
+		{"503", api(503), Unreachable},
+		{"429 that outlasted the retries", api(429), Unreachable},
+		{"400", api(400), Refused},
+		{"401", api(401), Refused},
+		{"403", api(403), Refused},
+		{"404", api(404), Refused},
+		{"redirect", api(301), Refused},
+		{"a listing past its bounds", &ListTooLargeError{Host: "gitlab.example.com", Path: "/api/v4/runners/all", Bound: BoundPages}, Refused},
+		{"wrapped", fmt.Errorf("verifying docker: %w", api(502)), Unreachable},
+		{"all unreachable", errors.Join(api(502), net), Unreachable},
+		{"one refused", errors.Join(api(502), api(403)), Refused},
+		{"one not the client's", errors.Join(api(502), other), 0},
+	}
+	for _, tc := range cases {
+		if got := KindOf(tc.err); got != tc.want {
+			t.Errorf("%s: KindOf = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
 // The loop, over HTTP.
 
 // TestRetriesKeepTheirRequestID: every attempt of a call carries the same
@@ -166,7 +199,7 @@ func TestRetriesKeepTheirRequestID(t *testing.T) {
 	s.InjectFault(gitlabsim.Fault{Kind: "list", Type: gitlabsim.FaultStatus, Status: 502})
 	s.InjectFault(gitlabsim.Fault{Kind: "list", Type: gitlabsim.FaultDrop})
 	for range 2 {
-		if _, err := c.ListRunners(context.Background(), ListOptions{RunnerType: "instance_type"}); err != nil {
+		if _, _, err := c.ListRunners(context.Background(), ListOptions{RunnerType: "instance_type"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -224,23 +257,72 @@ func TestAnswerCutShortIsNoAnswer(t *testing.T) {
 	whole := fmt.Sprintf(`{"id":42,"token":%q,"token_expires_at":null}`, token)
 
 	c, served := cutShort(t, 1, http.StatusOK, whole)
-	v, err := c.Check(context.Background(), token, "s_1")
+	v, err := c.Verify(context.Background(), token, "s_1")
 	if err != nil || v.State != TokenAlive || v.Creds.ID != 42 || served.Load() != 2 {
 		t.Fatalf("verify: %+v, %v after %d requests; want runner 42, read whole on the second", v, err, served.Load())
 	}
 	c, served = cutShort(t, 1, http.StatusCreated, whole)
-	creds, found, err := c.Reset(context.Background(), 42)
+	creds, found, err := c.ResetToken(context.Background(), 42)
 	if err != nil || found != Found || creds.Token != token || served.Load() != 2 {
 		t.Fatalf("reset: %v, %v after %d requests; want the new token, read whole on the second", found, err, served.Load())
 	}
 
 	c, served = cutShort(t, 1, http.StatusCreated, whole)
-	made, err := c.Create(context.Background(), CreateRequest{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
+	made, err := c.CreateRunner(context.Background(), CreateRequest{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
 	var ne *NetError
-	if !errors.As(err, &ne) || !IsUnreachable(err) || made.Token != "" || served.Load() != 1 {
+	if !errors.As(err, &ne) || KindOf(err) != Unreachable || made.Token != "" || served.Load() != 1 {
 		t.Fatalf("create: %+v, %v after %d requests; want no answer, not asked again", made, err, served.Load())
 	}
 	if strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), pat) {
 		t.Fatalf("the error quotes a secret: %v", err)
+	}
+}
+
+// TestRemovalOutcomes: what each removal's answers mean, over the
+// simulator.
+func TestRemovalOutcomes(t *testing.T) {
+	s, c := setup(t)
+	ctx := context.Background()
+	create := func() Credentials {
+		t.Helper()
+		made, err := c.CreateRunner(ctx, CreateRequest{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return made.Credentials
+	}
+	expect := func(what string, got Removal, err error, want Removal) {
+		t.Helper()
+		if err != nil || got != want {
+			t.Errorf("%s: %d, %v; want %d", what, got, err, want)
+		}
+	}
+
+	a := create()
+	if v, err := c.Verify(ctx, a.Token, "s_000000000001"); err != nil || v.State != TokenAlive {
+		t.Fatalf("verify: %v, %v", v.State, err)
+	}
+	r, err := c.RemoveManager(ctx, a.Token, "s_000000000001")
+	expect("removing this host's manager", r, err, Removed)
+	r, err = c.RemoveManager(ctx, a.Token, "s_000000000001")
+	expect("removing it again", r, err, AlreadyGone)
+	r, err = c.RemoveManager(ctx, "glrt-notAToken", "s_000000000001")
+	expect("removing a manager with a dead token", r, err, Rejected)
+	if _, ok := s.Runner(a.ID); !ok {
+		t.Fatal("removing a manager removed the runner")
+	}
+
+	r, err = c.RemoveByToken(ctx, "glrt-notAToken")
+	expect("removing by a dead token", r, err, Rejected)
+	r, err = c.RemoveByToken(ctx, a.Token)
+	expect("removing by token", r, err, Removed)
+	r, err = c.RemoveByID(ctx, a.ID)
+	expect("removing by id a runner already gone", r, err, AlreadyGone)
+
+	b := create()
+	r, err = c.RemoveByID(ctx, b.ID)
+	expect("removing by id", r, err, Removed)
+	if n := len(s.Runners()); n != 0 {
+		t.Fatalf("%d runners left", n)
 	}
 }
