@@ -22,7 +22,7 @@ func (en *engine) applyStep(ctx context.Context, s plan.Step) plan.Outcome {
 	}
 	switch s.Action {
 	case plan.Update:
-		if _, err := c.UpdateRunner(ctx, s.ID, s.Settings); err != nil {
+		if err := c.UpdateRunner(ctx, s.ID, s.Settings); err != nil {
 			return plan.Outcome{ID: s.ID, Err: err}
 		}
 		applied := s.Settings
@@ -36,8 +36,11 @@ func (en *engine) applyStep(ctx context.Context, s plan.Step) plan.Outcome {
 	case plan.Detach:
 		// Another host uses the runner: only this host's manager goes, as
 		// gitlab-runner's own unregister does (commands/unregister.go).
-		if err := c.UnregisterManager(ctx, s.Prev.Token, en.systemID); err != nil && !gitlab.IsNotFound(err) {
+		switch r, err := c.RemoveManager(ctx, s.Prev.Token, en.systemID); {
+		case err != nil:
 			return plan.Outcome{ID: s.ID, Err: err}
+		case r == gitlab.Rejected:
+			return plan.Outcome{ID: s.ID, Err: fmt.Errorf("GitLab rejected the token of runner %d (403), so this host's manager could not be removed from it", s.ID)}
 		}
 		return plan.Outcome{ID: s.ID, Deleted: true}
 	}
@@ -49,7 +52,7 @@ func (en *engine) applyStep(ctx context.Context, s plan.Step) plan.Outcome {
 // deleteReplaced).
 func (en *engine) create(ctx context.Context, c *gitlab.Client, s plan.Step) plan.Outcome {
 	e := s.Executor
-	made, err := c.Create(ctx, gitlab.CreateRequest{RunnerType: e.RunnerType, GroupID: e.GroupID, ProjectID: e.ProjectID,
+	made, err := c.CreateRunner(ctx, gitlab.CreateRequest{RunnerType: e.RunnerType, GroupID: e.GroupID, ProjectID: e.ProjectID,
 		Settings: s.Settings, RegistrationToken: e.Client.RegistrationToken})
 	if err != nil {
 		return plan.Outcome{Err: err}
@@ -67,7 +70,7 @@ func (en *engine) create(ctx context.Context, c *gitlab.Client, s plan.Step) pla
 // adopt gives an existing runner of this host a new token, then sends the
 // declared settings when GitLab's differ.
 func (en *engine) adopt(ctx context.Context, c *gitlab.Client, s plan.Step) plan.Outcome {
-	creds, found, err := c.Reset(ctx, s.ID)
+	creds, found, err := c.ResetToken(ctx, s.ID)
 	switch {
 	case err != nil:
 		return plan.Outcome{ID: s.ID, Err: err}
@@ -81,7 +84,7 @@ func (en *engine) adopt(ctx context.Context, c *gitlab.Client, s plan.Step) plan
 	en.markThisHost(ctx, c, s, creds)
 	o := plan.Outcome{ID: s.ID, Creds: &creds, Obtained: en.now()}
 	if s.UpdateAfterAdopt {
-		if _, err := c.UpdateRunner(ctx, s.ID, s.Settings); err != nil {
+		if err := c.UpdateRunner(ctx, s.ID, s.Settings); err != nil {
 			o.Err = fmt.Errorf("token reset, but updating settings failed: %w", err)
 			return o
 		}
@@ -95,16 +98,16 @@ func (en *engine) adopt(ctx context.Context, c *gitlab.Client, s plan.Step) plan
 // token, or by id.
 func (en *engine) remove(ctx context.Context, c *gitlab.Client, s plan.Step) plan.Outcome {
 	if s.Via == plan.ByID {
-		if err := c.Remove(ctx, s.ID); err != nil {
+		if _, err := c.RemoveByID(ctx, s.ID); err != nil {
 			return plan.Outcome{ID: s.ID, Err: err}
 		}
 		return plan.Outcome{ID: s.ID, Deleted: true}
 	}
-	state, err := c.Unregister(ctx, s.Prev.Token)
+	r, err := c.RemoveByToken(ctx, s.Prev.Token)
 	if err != nil {
 		return plan.Outcome{ID: s.ID, Err: err}
 	}
-	if state == gitlab.TokenRejected {
+	if r == gitlab.Rejected {
 		// Its token stopped working between observing and now (GitLab
 		// came back, or the token was reset elsewhere): nothing proves
 		// the runner is still this host's to delete, nor that it is gone.
@@ -121,7 +124,7 @@ func (en *engine) now() time.Time { return en.o.Now().UTC().Truncate(time.Second
 // proves later (after a lost config, say) that the runner is this host's.
 // A failure is not fatal: the next verify records it.
 func (en *engine) markThisHost(ctx context.Context, c *gitlab.Client, s plan.Step, creds gitlab.Credentials) {
-	if _, err := c.Check(ctx, creds.Token, en.systemID); err != nil {
+	if _, err := c.Verify(ctx, creds.Token, en.systemID); err != nil {
 		en.warn("%s (id %d): could not record this host as its manager yet (%v); the next run does", s.Name, creds.ID, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
@@ -106,12 +107,22 @@ func (en *engine) inspectStep(ctx context.Context, s plan.Step) InfoRunner {
 		r.Error = "no personal_access_token for " + s.URL + ": GitLab's view of the runner cannot be read"
 		return r
 	}
-	st, err := c.GetRunnerStatus(ctx, s.ID)
-	if err != nil {
+	st, found, err := c.ReadRunner(ctx, s.ID)
+	switch {
+	case err != nil:
 		r.Error = en.o.Secrets.Redact(err.Error())
 		return r
+	case found == gitlab.Forbidden:
+		r.Error = "GitLab refused to show the runner to this personal access token (403)"
+		return r
+	case found != gitlab.Found:
+		r.Error = "GitLab has no such runner (404)"
+		return r
 	}
-	r.Description, r.Paused, r.Online, r.Status, r.ContactedAt = st.Description, st.Paused, st.Online, st.Status, st.ContactedAt
+	r.Description, r.Paused, r.Online, r.Status = st.Description, st.Paused, st.Online, st.Status
+	if st.ContactedAt != nil {
+		r.ContactedAt = st.ContactedAt.UTC().Format(time.RFC3339)
+	}
 	if st.TagList != nil {
 		r.Tags = append([]string{}, st.TagList...)
 		sort.Strings(r.Tags)

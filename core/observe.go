@@ -178,7 +178,7 @@ func (en *engine) verifyAll(ctx context.Context, ev *plan.Evidence) error {
 		if err != nil {
 			return err
 		}
-		v, err := c.Check(ctx, t.token, en.systemID)
+		v, err := c.Verify(ctx, t.token, en.systemID)
 		if err != nil {
 			if t.name == "" {
 				return nil
@@ -316,7 +316,7 @@ func (en *engine) lookup(ctx context.Context, scopes []lookupScope) (found map[s
 		if err != nil {
 			return err
 		}
-		lists[i], denials[i], err = c.List(ctx, gitlab.ListOptions{RunnerType: s.runnerType, GroupID: s.groupID, ProjectID: s.projectID, Tags: identity})
+		lists[i], denials[i], err = c.ListRunners(ctx, gitlab.ListOptions{RunnerType: s.runnerType, GroupID: s.groupID, ProjectID: s.projectID, Tags: identity})
 		if err != nil {
 			return fmt.Errorf("looking for this host's runners: %w", err)
 		}

@@ -334,7 +334,7 @@ func (en *engine) compensate(ctx context.Context, pl plan.Plan, outcomes []plan.
 		}
 		c, err := en.gitlabFor(s.ClientKey)
 		if err == nil {
-			_, err = c.Unregister(ctx, oc.Creds.Token)
+			_, err = c.RemoveByToken(ctx, oc.Creds.Token)
 		}
 		if err != nil {
 			en.warn("%s: runner %d was created but its token could not be written, and deleting it again failed (%v); the next run finds it by this host's identity", s.Name, oc.Creds.ID, err)
@@ -388,7 +388,7 @@ func (en *engine) removeLater(ctx context.Context, p *Planned, outcomes []plan.O
 		}
 		c, err := en.gitlabFor(s.ClientKey)
 		if err == nil {
-			_, err = c.Unregister(ctx, token) // deleted, or its token is already dead
+			_, err = c.RemoveByToken(ctx, token) // deleted, or its token is already dead
 		}
 		if err != nil {
 			en.warn("%s: the new runner (id %d) is in place, but removing the old one (id %d) failed (%v); the next run removes it", s.Name, outcomes[i].Creds.ID, s.Prev.ID, err)

@@ -304,7 +304,7 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 	if err := o.resolveScope(ctx, c); err != nil {
 		return res, err
 	}
-	listed, denial, err := c.List(ctx, gitlab.ListOptions{RunnerType: o.RunnerType, GroupID: o.GroupID, ProjectID: o.ProjectID, Tags: o.Tags})
+	listed, denial, err := c.ListRunners(ctx, gitlab.ListOptions{RunnerType: o.RunnerType, GroupID: o.GroupID, ProjectID: o.ProjectID, Tags: o.Tags})
 	switch {
 	case err != nil:
 		return res, fmt.Errorf("listing the fleet's runners: %w", err)
@@ -391,7 +391,7 @@ func (o *PruneOptions) remove(ctx context.Context, c *gitlab.Client, ev plan.Pru
 		again := recheck(ctx, c, ev, d, o.Now(), o.Secrets)
 		var err error
 		if again.Row.Delete {
-			err = c.Remove(ctx, id)
+			_, err = c.RemoveByID(ctx, id)
 		}
 		mu.Lock()
 		defer mu.Unlock()

@@ -109,14 +109,14 @@ func (en *engine) reverify(ctx context.Context, p plan.Plan, outcomes []plan.Out
 		if err != nil || !c.HasPAT() {
 			return nil
 		}
-		if v, err := c.Check(ctx, oc.Creds.Token, en.systemID); err != nil || v.State != gitlab.TokenRejected {
+		if v, err := c.Verify(ctx, oc.Creds.Token, en.systemID); err != nil || v.State != gitlab.TokenRejected {
 			return nil
 		}
 		id := oc.Creds.ID
 		if id == 0 {
 			id = s.ID
 		}
-		creds, found, err := c.Reset(ctx, id)
+		creds, found, err := c.ResetToken(ctx, id)
 		if err == nil && found != gitlab.Found {
 			err = fmt.Errorf("GitLab answered that runner %d is %s", id, map[gitlab.Presence]string{gitlab.Gone: "gone", gitlab.Forbidden: "not the token's to reset"}[found])
 		}

@@ -164,8 +164,8 @@ func (en *engine) degraded(p *Planned, err error) (*Planned, error) {
 		fileOf[e.Name] = e.File
 	}
 	tolerable := o.Tolerant && len(late) < len(d.Executors)
-	if o.Strict || !gitlab.IsUnreachable(err) || (!tolerable && !plan.CanStartDegraded(p.ev)) {
-		if len(late) == 0 || !gitlab.IsUnreachable(err) {
+	if o.Strict || gitlab.KindOf(err) != gitlab.Unreachable || (!tolerable && !plan.CanStartDegraded(p.ev)) {
+		if len(late) == 0 || gitlab.KindOf(err) != gitlab.Unreachable {
 			return nil, err
 		}
 		var names []string
@@ -598,7 +598,7 @@ func (en *engine) leftBehind(left []plan.Left) {
 func inDoubt(p plan.Plan, outcomes []plan.Outcome) bool {
 	for i, oc := range outcomes {
 		a := p.Steps[i].Action
-		if oc.Err != nil && oc.Creds == nil && (a == plan.Create || a == plan.Replace || a == plan.Adopt) && gitlab.IsUnreachable(oc.Err) {
+		if oc.Err != nil && oc.Creds == nil && (a == plan.Create || a == plan.Replace || a == plan.Adopt) && gitlab.KindOf(oc.Err) == gitlab.Unreachable {
 			return true
 		}
 	}

@@ -38,9 +38,9 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	s, c := setup(t)
 	s.InjectFault(gitlabsim.Fault{Kind: "verify", Type: gitlabsim.FaultRateLimit, RetryAfter: 1})
 	start := time.Now()
-	_, err := c.Verify(context.Background(), "glrt-nope", "s_1")
-	if StatusOf(err) != 403 {
-		t.Fatalf("want the real answer (403) after the retry, got %v", err)
+	v, err := c.Verify(context.Background(), "glrt-nope", "s_1")
+	if err != nil || v.State != TokenRejected {
+		t.Fatalf("want the real answer (403: rejected) after the retry, got %v, %v", v.State, err)
 	}
 	if el := time.Since(start); el < time.Second {
 		t.Fatalf("retried after %s, sooner than Retry-After: 1", el)
@@ -55,7 +55,7 @@ func TestIdempotentCallsRetry5xxAndDrops(t *testing.T) {
 	s, c := setup(t)
 	s.InjectFault(gitlabsim.Fault{Kind: "list", Type: gitlabsim.FaultStatus, Status: 502})
 	s.InjectFault(gitlabsim.Fault{Kind: "list", Type: gitlabsim.FaultDrop})
-	if _, err := c.ListRunners(context.Background(), ListOptions{RunnerType: "instance_type"}); err != nil {
+	if _, _, err := c.ListRunners(context.Background(), ListOptions{RunnerType: "instance_type"}); err != nil {
 		t.Fatalf("list after a 502 and a dropped connection: %v", err)
 	}
 	if n := len(s.Requests()); n != 3 {
@@ -66,7 +66,7 @@ func TestIdempotentCallsRetry5xxAndDrops(t *testing.T) {
 func TestCreateIsNotRetriedAfterALostAnswer(t *testing.T) {
 	s, c := setup(t)
 	s.InjectFault(gitlabsim.Fault{Kind: "create", Type: gitlabsim.FaultDrop, After: true})
-	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
+	_, err := c.CreateRunner(context.Background(), CreateRequest{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
 	var ne *NetError
 	if !errors.As(err, &ne) {
 		t.Fatalf("want a NetError, got %v", err)
@@ -79,7 +79,7 @@ func TestCreateIsNotRetriedAfterALostAnswer(t *testing.T) {
 	}
 	// 429 means GitLab did not act: retrying the create is safe.
 	s.InjectFault(gitlabsim.Fault{Kind: "create", Type: gitlabsim.FaultRateLimit, RetryAfter: 0})
-	if _, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}}); err != nil {
+	if _, err := c.CreateRunner(context.Background(), CreateRequest{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}}); err != nil {
 		t.Fatalf("create after 429: %v", err)
 	}
 }
@@ -130,9 +130,9 @@ func waitRequests(t *testing.T, s *gitlabsim.Sim, n int) []gitlabsim.Entry {
 func TestInsufficientScopeIsRecognised(t *testing.T) {
 	s, c := setup(t)
 	s.AddPAT(gitlabsim.PAT{Name: "admin", Value: pat, Scopes: []string{"read_api"}, Admin: true})
-	_, err := c.CreateRunner(context.Background(), CreateOptions{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
+	_, err := c.CreateRunner(context.Background(), CreateRequest{RunnerType: "instance_type", Settings: Settings{TagList: []string{"t"}}})
 	var ae *APIError
-	if !IsInsufficientScope(err) || !errors.As(err, &ae) || !slices.Contains(strings.Fields(ae.Scope), "create_runner") {
+	if !isInsufficientScope(err) || !errors.As(err, &ae) || !slices.Contains(strings.Fields(ae.Scope), "create_runner") {
 		t.Fatalf("got %v, want insufficient_scope naming create_runner", err)
 	}
 }

@@ -2,9 +2,9 @@ package gitlab
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 )
 
 // Namespace is a group or a project as GitLab describes it.
@@ -16,33 +16,22 @@ type Namespace struct {
 	PathWithNamespace string `json:"path_with_namespace"`
 }
 
-// GetGroup reads a group by numeric id or full path (GET /groups/:id, the
-// path URL-encoded as GitLab requires).
-func (c *Client) GetGroup(ctx context.Context, idOrPath string) (Namespace, error) {
-	var out Namespace
-	err := c.do(ctx, call{method: http.MethodGet, path: "/api/v4/groups/" + url.PathEscape(idOrPath), auth: authPAT, idempotent: true, out: &out})
-	return out, err
-}
-
-// GetProject reads a project by numeric id or full path (GET /projects/:id).
-func (c *Client) GetProject(ctx context.Context, idOrPath string) (Namespace, error) {
-	var out Namespace
-	err := c.do(ctx, call{method: http.MethodGet, path: "/api/v4/projects/" + url.PathEscape(idOrPath), auth: authPAT, idempotent: true, out: &out})
-	return out, err
-}
-
-// RunnerStatus is what GET /runners/:id says of a runner's life: whether
-// it is online and when it last contacted GitLab.
-type RunnerStatus struct {
-	Runner
-	Online      *bool  `json:"online"`
-	Status      string `json:"status"`
-	ContactedAt string `json:"contacted_at"`
-}
-
-// GetRunnerStatus reads one runner with its status (GET /runners/:id).
-func (c *Client) GetRunnerStatus(ctx context.Context, id int64) (RunnerStatus, error) {
-	var out RunnerStatus
-	err := c.do(ctx, call{method: http.MethodGet, path: "/api/v4/runners/" + strconv.FormatInt(id, 10), auth: authPAT, idempotent: true, out: &out})
-	return out, err
+// FindNamespace reads a group or project ("group", "project") by numeric
+// id or full path (GET /groups/:id, /projects/:id, the path URL-encoded
+// as GitLab requires); Gone means it does not exist or the token may not
+// see it (GitLab answers 404 for both).
+func (c *Client) FindNamespace(ctx context.Context, kind, idOrPath string) (Namespace, Presence, error) {
+	var ns Namespace
+	var path string
+	switch kind {
+	case "group":
+		path = "/api/v4/groups/" + url.PathEscape(idOrPath)
+	case "project":
+		path = "/api/v4/projects/" + url.PathEscape(idOrPath)
+	default:
+		return ns, 0, fmt.Errorf("unknown namespace kind %q", kind)
+	}
+	err := c.do(ctx, call{method: http.MethodGet, path: path, auth: authPAT, idempotent: true, out: &ns})
+	p, err := presenceOf(err)
+	return ns, p, err
 }

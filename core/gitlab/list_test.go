@@ -78,7 +78,7 @@ func TestListingsAreBounded(t *testing.T) {
 			c, served := hostileList(t, tc.perPage, tc.pad)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			list, denial, err := c.List(ctx, ListOptions{RunnerType: "instance_type", Tags: []string{"node12", "main"}})
+			list, denial, err := c.ListRunners(ctx, ListOptions{RunnerType: "instance_type", Tags: []string{"node12", "main"}})
 			var tl *ListTooLargeError
 			if !errors.As(err, &tl) || list != nil || denial != nil {
 				t.Fatalf("got %d runners, denial %v, error %v; want a ListTooLargeError", len(list), denial, err)
@@ -98,7 +98,7 @@ func TestListingsAreBounded(t *testing.T) {
 func TestGroupAndProjectListingsNameTheirScope(t *testing.T) {
 	c, _ := hostileList(t, ListPerPage+1, 0)
 	for _, o := range []ListOptions{{RunnerType: "group_type", GroupID: 12}, {RunnerType: "project_type", ProjectID: 34}} {
-		_, err := c.ListRunners(context.Background(), o)
+		_, _, err := c.ListRunners(context.Background(), o)
 		var tl *ListTooLargeError
 		want := map[string]string{"group_type": "/api/v4/groups/12/runners", "project_type": "/api/v4/projects/34/runners"}[o.RunnerType]
 		if !errors.As(err, &tl) || tl.Path != want || tl.Bound != BoundPage {
@@ -114,7 +114,7 @@ func TestListingWithinBoundsIsWhole(t *testing.T) {
 	for range 2*ListPerPage + 7 {
 		s.AddRunner(gitlabsim.Runner{Description: "node12 main a Runner", TagList: []string{"node12", "main"}})
 	}
-	list, err := c.ListRunners(context.Background(), ListOptions{RunnerType: "instance_type", Tags: []string{"node12"}})
+	list, _, err := c.ListRunners(context.Background(), ListOptions{RunnerType: "instance_type", Tags: []string{"node12"}})
 	if err != nil || len(list) != 2*ListPerPage+7 {
 		t.Fatalf("got %d runners, %v; want %d", len(list), err, 2*ListPerPage+7)
 	}

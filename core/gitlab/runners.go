@@ -35,88 +35,6 @@ func (c credentialsJSON) credentials() Credentials {
 	return out
 }
 
-// Verify checks a runner token (POST /runners/verify). The system id is
-// sent so GitLab records this host, not a phantom runner manager.
-func (c *Client) Verify(ctx context.Context, token, systemID string) (Credentials, error) {
-	var out credentialsJSON
-	body := map[string]any{"token": token}
-	if systemID != "" {
-		body["system_id"] = systemID
-	}
-	err := c.do(ctx, call{method: http.MethodPost, path: "/api/v4/runners/verify", body: body, idempotent: true, out: &out})
-	if err != nil {
-		return Credentials{}, err
-	}
-	cr := out.credentials()
-	if cr.Token == "" {
-		cr.Token = token
-	}
-	return cr, nil
-}
-
-// CreateOptions describe a runner to create.
-type CreateOptions struct {
-	RunnerType string
-	GroupID    int64
-	ProjectID  int64
-	Settings   Settings
-}
-
-// CreateRunner uses the runner creation workflow (POST /user/runners, PAT
-// with create_runner).
-func (c *Client) CreateRunner(ctx context.Context, o CreateOptions) (Credentials, error) {
-	body := o.Settings.params()
-	body["runner_type"] = o.RunnerType
-	switch o.RunnerType {
-	case "group_type":
-		body["group_id"] = o.GroupID
-	case "project_type":
-		body["project_id"] = o.ProjectID
-	}
-	var out credentialsJSON
-	// Not idempotent: a retry after a lost answer would create a second runner.
-	if err := c.do(ctx, call{method: http.MethodPost, path: "/api/v4/user/runners", body: body, auth: authPAT, out: &out}); err != nil {
-		return Credentials{}, err
-	}
-	return out.credentials(), nil
-}
-
-// RegisterRunner uses the legacy registration token (POST /runners).
-func (c *Client) RegisterRunner(ctx context.Context, registrationToken string, s Settings) (Credentials, error) {
-	body := s.params()
-	body["token"] = registrationToken
-	body["info"] = map[string]any{"name": "gitlab-runner-auth"}
-	var out credentialsJSON
-	if err := c.do(ctx, call{method: http.MethodPost, path: "/api/v4/runners", body: body, out: &out}); err != nil {
-		return Credentials{}, err
-	}
-	return out.credentials(), nil
-}
-
-// DeleteByToken removes the runner that owns token (DELETE /runners).
-func (c *Client) DeleteByToken(ctx context.Context, token string) error {
-	return c.do(ctx, call{method: http.MethodDelete, path: "/api/v4/runners", body: map[string]any{"token": token}, idempotent: true})
-}
-
-// DeleteByID removes a runner with the PAT (DELETE /runners/:id).
-func (c *Client) DeleteByID(ctx context.Context, id int64) error {
-	return c.do(ctx, call{method: http.MethodDelete, path: fmt.Sprintf("/api/v4/runners/%d", id), auth: authPAT, idempotent: true})
-}
-
-// ResetToken gives a runner a new token (POST /runners/:id/reset_authentication_token).
-func (c *Client) ResetToken(ctx context.Context, id int64) (Credentials, error) {
-	var out credentialsJSON
-	// Repeating a reset is harmless: the last token handed out is the valid one.
-	err := c.do(ctx, call{method: http.MethodPost, path: fmt.Sprintf("/api/v4/runners/%d/reset_authentication_token", id),
-		auth: authPAT, idempotent: true, out: &out})
-	if err != nil {
-		return Credentials{}, err
-	}
-	cr := out.credentials()
-	cr.ID = id
-	return cr, nil
-}
-
 // Runner is a runner as GET /runners/:id describes it.
 type Runner struct {
 	ID              int64    `json:"id"`
@@ -139,6 +57,10 @@ type Runner struct {
 	// projects of a project runner, as far as the token may see them.
 	Groups   []Owner `json:"groups"`
 	Projects []Owner `json:"projects"`
+	// Online and Status are what GitLab says of the runner's life (nil
+	// and empty where it does not say).
+	Online *bool  `json:"online"`
+	Status string `json:"status"`
 }
 
 // Owner is a group or project a runner belongs to, as the details name it.
@@ -169,29 +91,6 @@ func (r Runner) Settings() Settings {
 		s.MaintenanceNote = *r.MaintenanceNote
 	}
 	return s
-}
-
-// GetRunner reads one runner (GET /runners/:id).
-func (c *Client) GetRunner(ctx context.Context, id int64) (Runner, error) {
-	var out Runner
-	err := c.do(ctx, call{method: http.MethodGet, path: fmt.Sprintf("/api/v4/runners/%d", id), auth: authPAT, idempotent: true, out: &out})
-	return out, err
-}
-
-// UpdateRunner changes a runner's settings (PUT /runners/:id).
-func (c *Client) UpdateRunner(ctx context.Context, id int64, s Settings) (Runner, error) {
-	body := s.params()
-	// Explicit, so a removed value is cleared: GitLab keeps what a PUT
-	// omits, and null clears maximum_timeout (lib/api/ci/runners.rb
-	// `optional :maximum_timeout`; app/models/ci/runner.rb validates it
-	// with allow_nil).
-	body["maintenance_note"] = s.MaintenanceNote
-	if s.MaximumTimeout == 0 {
-		body["maximum_timeout"] = nil
-	}
-	var out Runner
-	err := c.do(ctx, call{method: http.MethodPut, path: fmt.Sprintf("/api/v4/runners/%d", id), body: body, auth: authPAT, idempotent: true, out: &out})
-	return out, err
 }
 
 // ListOptions select runners to list.
@@ -307,9 +206,9 @@ func (p *page) UnmarshalJSON(b []byte) error {
 
 func (p *page) setHeaders(h http.Header) { p.next = h.Get("X-Next-Page") }
 
-// ListRunners lists runners, following every page, within the listing
+// listRunners lists runners, following every page, within the listing
 // bounds (a listing past one is a *ListTooLargeError).
-func (c *Client) ListRunners(ctx context.Context, o ListOptions) ([]Summary, error) {
+func (c *Client) listRunners(ctx context.Context, o ListOptions) ([]Summary, error) {
 	path := "/api/v4/runners/all"
 	switch o.RunnerType {
 	case "group_type":
@@ -392,23 +291,6 @@ func (m Manager) LastSeen() time.Time {
 	return time.Time{}
 }
 
-// UnregisterManager removes this host's manager from a runner others may
-// still use (DELETE /runners/managers with the runner's token and the
-// system id), as gitlab-runner's unregister does for created runners
-// (commands/unregister.go); the runner stays.
-func (c *Client) UnregisterManager(ctx context.Context, token, systemID string) error {
-	return c.do(ctx, call{method: http.MethodDelete, path: "/api/v4/runners/managers", body: map[string]any{"token": token, "system_id": systemID}, idempotent: true})
-}
-
-// RunnerManagers lists the hosts GitLab has seen using a runner's token.
-// GitLab records one on every verify and job request that sends a
-// system_id (lib/api/ci/helpers/runner.rb, ensure_manager).
-func (c *Client) RunnerManagers(ctx context.Context, id int64) ([]Manager, error) {
-	var out []Manager
-	err := c.do(ctx, call{method: http.MethodGet, path: fmt.Sprintf("/api/v4/runners/%d/managers", id), auth: authPAT, idempotent: true, out: &out})
-	return out, err
-}
-
 // TokenInfo describes the personal access token itself
 // (GET /personal_access_tokens/self).
 type TokenInfo struct {
@@ -443,12 +325,4 @@ func (t TokenInfo) HasScope(scopes ...string) bool {
 		}
 	}
 	return false
-}
-
-// TokenSelf reads the personal access token's own record. A revoked or
-// expired token gets 401 here as everywhere.
-func (c *Client) TokenSelf(ctx context.Context) (TokenInfo, error) {
-	var out TokenInfo
-	err := c.do(ctx, call{method: http.MethodGet, path: "/api/v4/personal_access_tokens/self", auth: authPAT, idempotent: true, out: &out})
-	return out, err
 }

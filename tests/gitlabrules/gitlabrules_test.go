@@ -2,6 +2,7 @@ package gitlabrules
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -268,7 +269,9 @@ func TestReRegistrationMakesBeforeItBreaks(t *testing.T) {
 
 	h.p.Executor("shell.toml", "url = \""+sim.URL+"\"\ntags = [\"new\"]\n")
 	sim.SetRegistrationDisabled(true)
-	if _, err := h.run(); !gitlab.IsGone(err) {
+	_, err := h.run()
+	var ae *gitlab.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusGone {
 		t.Fatalf("got %v, want GitLab's 410", err)
 	}
 	if _, ok := sim.Runner(old.ID); !ok {

@@ -53,7 +53,7 @@ func TestRedirectIsNamedNotRetried(t *testing.T) {
 	if strings.Contains(ae.Location, "leak") {
 		t.Fatalf("the location keeps its query: %q", ae.Location)
 	}
-	if gitlab.IsUnreachable(err) || (res != nil && res.Degraded) {
+	if gitlab.KindOf(err) == gitlab.Unreachable || (res != nil && res.Degraded) {
 		t.Fatal("a redirect was taken for an unreachable GitLab")
 	}
 	mu.Lock()

@@ -1,7 +1,9 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -406,7 +408,8 @@ func TestLegacyRegistrationToken(t *testing.T) {
 			t.Fatalf("error %v: want a GitLab failure, not an input error", oc.Err)
 		}
 		// GitLab's 410, and the scope a PAT would need to do without it.
-		if !gitlab.IsGone(oc.Err) || !strings.Contains(oc.Err.Error(), "create_runner") {
+		var ae *gitlab.APIError
+		if !errors.As(oc.Err, &ae) || ae.Status != http.StatusGone || !strings.Contains(oc.Err.Error(), "create_runner") {
 			t.Fatalf("error %v: want GitLab's 410, saying to use a PAT with create_runner", oc.Err)
 		}
 		if len(oc.Res.Runners) != 1 || oc.Res.Runners[0].Action != plan.Create || oc.Res.Runners[0].Error == "" {
