@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-resty/resty/v2"
 )
 
 // Config configures a Client.
@@ -55,6 +57,8 @@ type Client struct {
 	pat  string
 	cfg  Config
 	hc   *http.Client
+	// rc sends single requests over hc (retries are the loop's, in do).
+	rc *resty.Client
 
 	clockMu sync.Mutex
 	// date is the Date of GitLab's latest answer, at received (local).
@@ -110,8 +114,20 @@ func New(cfg Config) (*Client, error) {
 	if u, err := url.Parse(base); err == nil && u.Host != "" {
 		host = u.Host
 	}
-	return &Client{base: base, host: host, pat: cfg.PAT, cfg: cfg, hc: hc}, nil
+	// Redirects are never followed (hc's policy, which resty keeps): the
+	// answer is the redirect itself.
+	rc := resty.NewWithClient(hc).SetLogger(quietLogger{}).SetHeader("User-Agent", cfg.UserAgent).SetRetryCount(0).
+		SetRedirectPolicy(resty.RedirectPolicyFunc(func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }))
+	return &Client{base: base, host: host, pat: cfg.PAT, cfg: cfg, hc: hc, rc: rc}, nil
 }
+
+// quietLogger keeps resty from logging: the loop reports every failure,
+// redacted.
+type quietLogger struct{}
+
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Warnf(string, ...any)  {}
+func (quietLogger) Debugf(string, ...any) {}
 
 // sawDate sets GitLab's clock from an answer's Date.
 func (c *Client) sawDate(h http.Header) {

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-resty/resty/v2"
 )
 
 // The attempts of one call are one loop (do), as go-retryablehttp's
@@ -190,11 +192,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 	failures := 0
 	for {
 		t.attempts++
-		req, err := c.request(ctx, cl, u, body, id)
-		if err != nil {
-			return &NetError{Host: c.host, Method: cl.method, Path: cl.path, Attempts: t.attempts, Err: err}
-		}
-		a, err := c.send(req)
+		a, err := c.send(c.request(ctx, cl, u, body, id))
 		var wait time.Duration
 		bound := budget
 		switch checkRetry(ctx, cl.idempotent, a, err) {
@@ -232,43 +230,42 @@ type answer struct {
 	tooLarge bool
 }
 
-// request is one attempt's request: the call's body (JSON) and the
-// headers, its X-Request-Id among them.
-func (c *Client) request(ctx context.Context, cl call, u string, body []byte, id string) (*http.Request, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, cl.method, u, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header = http.Header{
-		"User-Agent":   {c.cfg.UserAgent},
-		"Accept":       {"application/json"},
-		"X-Request-Id": {id},
-	}
+// request is one attempt's request, built by resty: the call's body
+// (JSON) and headers, its X-Request-Id among them. resty makes single
+// requests only (no retries of its own, redirects not followed); the loop
+// above decides, and send reads the answer itself.
+func (c *Client) request(ctx context.Context, cl call, u string, body []byte, id string) *resty.Request {
+	r := c.rc.R().SetContext(ctx).SetDoNotParseResponse(true).
+		SetHeader("X-Request-Id", id).SetHeader("Accept", "application/json")
+	r.URL, r.Method = u, cl.method
 	if cl.auth == authPAT {
-		req.Header["Private-Token"] = []string{c.pat}
+		r.SetHeader("Private-Token", c.pat)
 	}
 	if body != nil {
-		req.Header["Content-Type"] = []string{"application/json"}
+		r.SetHeader("Content-Type", "application/json").SetBody(body)
 	}
-	return req, nil
+	return r
 }
 
 // send makes one attempt: a single request, its answer read within
 // MaxResponseBody. The error is the transport's when there is no answer,
-// or one cut short (dropped, or past RequestTimeout, while it was read).
-func (c *Client) send(req *http.Request) (answer, error) {
-	resp, err := c.hc.Do(req)
+// or one cut short (dropped, or past RequestTimeout, while it was read):
+// the body is read here, to its end, never taken as complete when the
+// connection broke off (an empty "success" would lose a created runner's
+// token).
+func (c *Client) send(r *resty.Request) (answer, error) {
+	resp, err := r.Send()
 	if err != nil {
+		if resp != nil && resp.RawBody() != nil {
+			resp.RawBody().Close()
+		}
 		return answer{}, err
 	}
-	defer resp.Body.Close()
-	c.sawDate(resp.Header)
-	a := answer{status: resp.StatusCode, header: resp.Header}
-	a.body, a.tooLarge, err = readBody(resp)
+	raw := resp.RawResponse
+	defer raw.Body.Close()
+	c.sawDate(raw.Header)
+	a := answer{status: raw.StatusCode, header: raw.Header}
+	a.body, a.tooLarge, err = readBody(raw)
 	return a, err
 }
 
