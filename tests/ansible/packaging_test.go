@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,7 +20,10 @@ type changelogEntry struct {
 
 // TestChangelogIsRendered checks that CHANGELOG.md says what
 // changelogs/changelog.yaml (the source, antsibull-changelog's format) says:
-// every release, every change and every new module, plugin and role.
+// every release, newest first, every change and every new module, plugin
+// and role. The version galaxy.yml gives the collection is released, and,
+// as antsibull-changelog's release does with keep_fragments: false, the
+// fragments a release took are gone from changelogs/fragments/.
 func TestChangelogIsRendered(t *testing.T) {
 	root, _ := filepath.Abs(filepath.Join("..", "..", "collection"))
 	var src struct {
@@ -28,6 +33,8 @@ func TestChangelogIsRendered(t *testing.T) {
 			Plugins map[string][]changelogEntry `yaml:"plugins"`
 			Objects map[string][]changelogEntry `yaml:"objects"`
 			Date    string                      `yaml:"release_date"`
+			// The fragments the release took (antsibull-changelog records them).
+			Fragments []string `yaml:"fragments"`
 		} `yaml:"releases"`
 	}
 	raw, err := os.ReadFile(filepath.Join(root, "changelogs", "changelog.yaml"))
@@ -43,11 +50,16 @@ func TestChangelogIsRendered(t *testing.T) {
 	}
 	space := regexp.MustCompile(`\s+`)
 	flat := func(s string) string { return space.ReplaceAllString(strings.TrimSpace(s), " ") }
-	text := flat(strings.ReplaceAll(string(md), `\`, ""))
+	// CHANGELOG.md as read: Markdown's backslash escapes undone.
+	text := flat(regexp.MustCompile(`\\(.)`).ReplaceAllString(string(md), "$1"))
+	// An entry as antsibull-changelog renders its reStructuredText into
+	// Markdown: ``literal`` becomes <code>literal</code> (the entries use no
+	// other markup).
+	literal := regexp.MustCompile("``(.+?)``")
 	want := func(s string) {
 		t.Helper()
-		if !strings.Contains(text, flat(s)) {
-			t.Errorf("CHANGELOG.md lacks %q", flat(s))
+		if r := flat(literal.ReplaceAllString(s, "<code>$1</code>")); !strings.Contains(text, r) {
+			t.Errorf("CHANGELOG.md lacks %q", r)
 		}
 	}
 	if len(src.Releases) == 0 {
@@ -60,6 +72,9 @@ func TestChangelogIsRendered(t *testing.T) {
 		Sections       [][]string `yaml:"sections"`
 		PreludeSection string     `yaml:"prelude_section_name"`
 		TrivialSection string     `yaml:"trivial_section_name"`
+		Title          string     `yaml:"title"`
+		KeepFragments  bool       `yaml:"keep_fragments"`
+		NotesDir       string     `yaml:"notesdir"`
 	}
 	if err := yaml.Unmarshal(mustRead(t, filepath.Join(root, "changelogs", "config.yaml")), &cfg); err != nil {
 		t.Fatalf("config.yaml: %v", err)
@@ -79,6 +94,44 @@ func TestChangelogIsRendered(t *testing.T) {
 				t.Errorf("release %s: section %s is not declared in changelogs/config.yaml", version, section)
 			}
 		}
+	}
+	var galaxy struct {
+		Version string `yaml:"version"`
+	}
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(root, "galaxy.yml")), &galaxy); err != nil {
+		t.Fatalf("galaxy.yml: %v", err)
+	}
+	if _, ok := src.Releases[galaxy.Version]; !ok {
+		t.Errorf("changelog.yaml has no release %s, the version galaxy.yml gives the collection: release its fragments "+
+			"(antsibull-changelog release) and render CHANGELOG.md", galaxy.Version)
+	}
+	if !cfg.KeepFragments {
+		for version, rel := range src.Releases {
+			for _, f := range rel.Fragments {
+				if _, err := os.Stat(filepath.Join(root, "changelogs", cfg.NotesDir, f)); err == nil {
+					t.Errorf("changelogs/%s/%s was released in %s but is still there (config.yaml: keep_fragments: false)",
+						cfg.NotesDir, f, version)
+				}
+			}
+		}
+	}
+	want("# " + cfg.Title + " Release Notes")
+	// Newest first, as antsibull-changelog renders them.
+	var versions []string
+	for version := range src.Releases {
+		versions = append(versions, version)
+	}
+	sort.Slice(versions, func(i, j int) bool { return semverLess(versions[j], versions[i]) })
+	last := -1
+	for _, version := range versions {
+		at := strings.Index(string(md), "\n## v"+strings.ReplaceAll(version, ".", "\\.")+"\n")
+		if at < 0 {
+			continue // reported below
+		}
+		if at < last {
+			t.Errorf("CHANGELOG.md: v%s comes after an older release; want the newest first", version)
+		}
+		last = at
 	}
 	for version, rel := range src.Releases {
 		want("## v" + version)
@@ -110,6 +163,21 @@ func TestChangelogIsRendered(t *testing.T) {
 			want("* gitlab_runner_auth.runner." + e.Name + " - " + e.Description)
 		}
 	}
+}
+
+// semverLess orders two versions major.minor.patch (a pre-release tag is
+// ignored: the changelog has none).
+func semverLess(a, b string) bool {
+	pa, pb := strings.SplitN(a, "-", 2)[0], strings.SplitN(b, "-", 2)[0]
+	fa, fb := strings.Split(pa, "."), strings.Split(pb, ".")
+	for i := 0; i < len(fa) && i < len(fb); i++ {
+		x, _ := strconv.Atoi(fa[i])
+		y, _ := strconv.Atoi(fb[i])
+		if x != y {
+			return x < y
+		}
+	}
+	return len(fa) < len(fb)
 }
 
 // TestSanityAndLintRunInCI: make test (what .ci/run runs) runs the
