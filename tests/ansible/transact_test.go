@@ -239,8 +239,9 @@ func simPost(t *testing.T, url, path, body string) {
 }
 
 // TestPruneModuleThroughAnsible: the clean-up, delegated to the
-// controller, says in check mode with --diff what it would delete and
-// deletes nothing, then deletes exactly that; the token given inline in
+// controller, says in check mode with --diff what it would delete (the
+// fleet's runner idle for eight days, never another team's) and deletes
+// nothing, then deletes exactly that; the token given inline in
 // the task reaches no output (ansiblePlaybook checks the -vvv log).
 func TestPruneModuleThroughAnsible(t *testing.T) {
 	needSetup(t)
@@ -248,25 +249,32 @@ func TestPruneModuleThroughAnsible(t *testing.T) {
 	eph := filepath.Join(root, "eph")
 	url, patFile := startSim(t, eph)
 	prefix := filepath.Join(root, "prefix")
-	runPlay(t, eph, nil, nil, syncTask(prefix, url, patFile, "main"))
-	simPost(t, url, "/-/sim/runners", `{"description": "node9 main shell Runner", "tag_list": ["main"]}`)
+	// The history starts eight days ago and ends at the wall clock: the
+	// clean-up compares GitLab's clock with the controller's.
+	simPost(t, url, "/-/sim/clock", `{"rewind": "192h"}`)
+	sync := strings.Replace(syncTask(prefix, url, patFile, "main"), "    hostname: node1\n", "    hostname: node1\n    fleet: ci\n", 1)
+	runPlay(t, eph, nil, nil, sync)
+	// A host of the fleet since decommissioned, and another team's runner.
+	simPost(t, url, "/-/sim/runners", `{"description": "node9 main shell Runner", "tag_list": ["main"],
+		"maintenance_note": "[gitlab-runner-auth] fleet=ci host=node9 instance=main"}`)
 	simPost(t, url, "/-/sim/runners", `{"description": "team-x builder", "tag_list": ["main"]}`)
 	simPost(t, url, "/-/sim/clock", `{"advance": "192h"}`)
 	task := fmt.Sprintf(`- name: prune
   gitlab_runner_auth.runner.prune:
     url: %s
     personal_access_token: "{{ lookup('file', '%s') }}"
+    fleet: ci
     tags: [main]
-    keep: "{{ [r0.runners[0].id] if r0 is defined else [] }}"
+    seen_file: %s
+    keep: "{{ r0.runners | map(attribute='id') | list }}"
   run_once: true
   delegate_to: localhost
-`, url, patFile)
-	sync := syncTask(prefix, url, patFile, "main")
+`, url, patFile, filepath.Join(eph, "prune-first-seen.json"))
 	res := runPlay(t, eph, nil, []string{"--check", "--diff"}, sync, task)
 	chk := res[1]
 	d, _ := json.Marshal(chk["diff"])
 	if chk["changed"] != true || chk["failed"] == true || fmt.Sprint(chk["would_delete"]) != "[2]" ||
-		!strings.Contains(string(d), "node9 main shell Runner") {
+		!strings.Contains(string(d), "node9 main shell Runner") || strings.Contains(string(d), "team-x") {
 		t.Fatalf("check mode: %v", chk)
 	}
 	if n := len(simRunners(t, url)); n != 3 {
