@@ -2,129 +2,438 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"syscall"
 	"time"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
-func (en *engine) applyStep(ctx context.Context, s plan.Step) plan.Outcome {
-	if s.Fault != "" {
-		return plan.Outcome{ID: s.ID, Err: plan.Fault(s.Fault)}
+// apply carries out one pass's plan: its host steps; then, once the disk
+// space is reserved and the marker written, every step but the removals
+// it leaves to the next pass (deferred); then the state file, recording
+// those removals and a replaced runner's with their proof, and the config,
+// written once with every token obtained and without the runners that
+// leave it; then gitlab-runner takes the config. It says whether another
+// pass must follow.
+func (en *engine) apply(ctx context.Context, p *Planned) (*Result, passHints, error) {
+	l, pl := en.l, p.Plan
+	res := &Result{ConfigPath: l.ConfigPath(), Runners: []RunnerResult{}}
+	if en.o.Diff {
+		res.Before = string(p.live.Redacted())
 	}
-	if s.Action == plan.Keep || s.Action == plan.Forget {
-		return plan.Outcome{ID: s.ID, Deleted: s.Action == plan.Forget}
+	if err := en.hostSteps(pl.Host); err != nil {
+		res.Warnings, res.LeftBehind = en.warnings, en.left
+		return res, passHints{}, err
 	}
-	c, err := en.gitlabFor(s.ClientKey)
+	interrupted := p.ev.Interrupted && !p.Degraded && !en.hints.interrupted
+	if interrupted {
+		en.warn("the previous run did not finish cleanly; checking for effects of its requests that GitLab finished late")
+	}
+	var rv reservations
+	defer rv.release()
+	if pl.Changed() {
+		var err error
+		if rv, err = en.reserve(p); err != nil {
+			return en.noSpace(p, res, err)
+		}
+		if _, err := hostfs.WriteAtomic(l.IncompletePath(), fmt.Appendf(nil, "pid %d started %s\n", os.Getpid(), en.o.Now().UTC().Format(time.RFC3339))); err != nil {
+			return res, passHints{}, fmt.Errorf("writing %s: %w", l.IncompletePath(), err)
+		}
+	}
+	outcomes := make([]plan.Outcome, len(pl.Steps))
+	_ = en.each(ctx, len(pl.Steps), func(i int) error {
+		s := pl.Steps[i]
+		switch {
+		case s.Waits != "":
+			outcomes[i] = plan.Outcome{ID: s.ID, Deleted: true, Err: plan.Fault(s.Waits)}
+		case deferred(s):
+			outcomes[i] = plan.Outcome{ID: s.ID, Deleted: true, Deferred: true}
+		default:
+			outcomes[i] = en.applyStep(ctx, s)
+			if s.Executor == nil && s.Fault == "" && !s.Held && outcomes[i].Err != nil && s.Prev != nil {
+				outcomes[i].Deleted = true // the entry leaves (or has left) the config; the removal stays pending
+			}
+		}
+		return nil
+	})
+
+	// gitlab-runner may have rotated a token while we worked: take token
+	// fields from the file as it is now, never from the copy read earlier.
+	fresh, ferr := hostfs.Reread(l, p.live, en.o.Secrets)
+	if ferr != nil {
+		fresh = p.live
+	}
+	// A runner replaced leaves the config with this write, in which its
+	// successor arrives (make before break); the next pass deletes it.
+	replaced := map[int]bool{}
+	for i, s := range pl.Steps {
+		if s.Action == plan.Replace && s.DeleteOld && s.Prev != nil && outcomes[i].Creds != nil {
+			replaced[i] = true
+		}
+	}
+	pending := en.pendingRemovals(p, outcomes, replaced, plan.FreshIndex(fresh))
+	sections := plan.Sections(p.ev.Prev, pl, outcomes, fresh, replaced)
+	werr := en.write(ctx, p, res, outcomes, sections, pending, fresh, &rv)
+	res, err := en.conclude(p, res, outcomes, werr)
+	if res.Reload == nil && en.refused != nil {
+		res.Reload = &Reload{Refused: en.refused}
+	}
+
+	// The marker widens what counts as this host's (see Evidence.
+	// Interrupted): it stays while a create or reset may have been carried
+	// out without this pass seeing the answer, or GitLab and the disk may
+	// disagree (a write failed).
+	if werr == nil && !inDoubt(pl, outcomes) && (pl.Changed() || p.ev.Interrupted) {
+		if err := os.Remove(l.IncompletePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			en.warn("removing %s: %v", l.IncompletePath(), err)
+		}
+	}
+	return res, en.next(p, outcomes, replaced, werr), err
+}
+
+// next says what the following pass must look at: the removals this one
+// left to it (a removal GitLab refused waits for the next run); after an
+// interrupted run, the runners a late request of that run may have left
+// (in the scopes where this pass obtained tokens).
+func (en *engine) next(p *Planned, outcomes []plan.Outcome, replaced map[int]bool, werr error) passHints {
+	var h passHints
+	if werr != nil || p.Degraded {
+		return h
+	}
+	for i, s := range p.Plan.Steps {
+		switch {
+		case outcomes[i].Deferred:
+			h.again = true
+		case replaced[i]:
+			h.again = true
+			if h.replaced == nil {
+				h.replaced = map[string]bool{}
+			}
+			h.replaced[removalKey(s.Prev.URL, s.Prev.ID)] = true
+		}
+	}
+	if !p.ev.Interrupted || en.hints.interrupted {
+		return h
+	}
+	seen := map[lookupScope]bool{}
+	for i, s := range p.Plan.Steps {
+		if s.Executor != nil && outcomes[i].Creds != nil {
+			h.interrupted = true
+			if sc := scopeOf(s.Executor); s.Executor.Client.PAT != "" && !seen[sc] {
+				seen[sc] = true
+				h.lookups = append(h.lookups, sc)
+			}
+		}
+	}
+	return h
+}
+
+// write writes the state file (recording the pending removals first: a
+// removal is recorded before its entry leaves the config) and the config,
+// then has gitlab-runner take it. Without the state file the entries that
+// leave stay, for now. A config that cannot be written deletes again the
+// runners this pass created: their tokens would be lost with it.
+func (en *engine) write(ctx context.Context, p *Planned, res *Result, outcomes []plan.Outcome, sections []hostfs.Section,
+	pending []hostfs.PendingRemoval, fresh *hostfs.LiveConfig, rv *reservations) error {
+	l := en.l
+	data := en.render(p, sections, false, len(pending) > 0)
+	if data == nil {
+		var err error
+		res.ConfigRemoved, err = removeFiles(l.ConfigPath(), l.StatePath())
+		return err
+	}
+	if err := en.writeState(p, outcomes, pending, rv.state); err != nil {
+		en.warn("writing state file %s: %v; the runners to remove stay in the config for now", l.StatePath(), err)
+		for i, s := range p.Plan.Steps {
+			if outcomes[i].Deferred || (s.Executor == nil && outcomes[i].Err != nil) {
+				outcomes[i] = plan.Outcome{ID: s.ID}
+			}
+		}
+		pending, sections = nil, plan.Sections(p.ev.Prev, p.Plan, outcomes, fresh, nil)
+		data = en.render(p, sections, false, false)
+	}
+	changed, err := rv.updateConfig(l.ConfigPath(), data, fresh.Snap)
+	res.ConfigChanged = changed
+	if en.o.Diff {
+		res.After = string(en.render(p, sections, true, len(pending) > 0))
+	}
 	if err != nil {
-		return plan.Outcome{ID: s.ID, Err: err}
+		en.compensate(ctx, p.Plan, outcomes)
+		return fmt.Errorf("writing %s: %w", l.ConfigPath(), err)
 	}
-	switch s.Action {
-	case plan.Update:
-		if err := c.UpdateRunner(ctx, s.ID, s.Settings); err != nil {
-			return plan.Outcome{ID: s.ID, Err: err}
-		}
-		applied := s.Settings
-		return plan.Outcome{ID: s.ID, Applied: &applied}
-	case plan.Create, plan.Replace:
-		return en.create(ctx, c, s)
-	case plan.Adopt:
-		return en.adopt(ctx, c, s)
-	case plan.Delete:
-		return en.remove(ctx, c, s)
-	case plan.Detach:
-		// Another host uses the runner: only this host's manager goes, as
-		// gitlab-runner's own unregister does (commands/unregister.go).
-		switch r, err := c.RemoveManager(ctx, s.Prev.Token, en.systemID); {
-		case err != nil:
-			return plan.Outcome{ID: s.ID, Err: err}
-		case r == gitlab.Rejected:
-			return plan.Outcome{ID: s.ID, Err: fmt.Errorf("GitLab rejected the token of runner %d (403), so this host's manager could not be removed from it", s.ID)}
-		}
-		return plan.Outcome{ID: s.ID, Deleted: true}
+	if changed && (len(pending) > 0 || en.o.Runner.PID > 0) {
+		// gitlab-runner takes the config just written (and, before the
+		// runners that left it are deleted, must have).
+		res.Reload = en.reloadRunner(ctx, len(pending) > 0 && !p.Degraded)
 	}
-	return plan.Outcome{ID: s.ID, Err: fmt.Errorf("unknown action %q", s.Action)}
+	return nil
 }
 
-// create registers a new runner. Make before break: a runner it replaces
-// (DeleteOld) is removed only once the new token is in the config (see
-// deleteReplaced).
-func (en *engine) create(ctx context.Context, c *gitlab.Client, s plan.Step) plan.Outcome {
-	e := s.Executor
-	made, err := c.CreateRunner(ctx, gitlab.CreateRequest{RunnerType: e.RunnerType, GroupID: e.GroupID, ProjectID: e.ProjectID,
-		Settings: s.Settings, RegistrationToken: e.Client.RegistrationToken})
-	if err != nil {
-		return plan.Outcome{Err: err}
-	}
-	if made.FellBack != "" {
-		en.warn("%s", made.FellBack)
-	}
-	creds := made.Credentials
-	en.o.Secrets.Add(creds.Token)
-	en.markThisHost(ctx, c, s, creds)
-	applied := s.Settings
-	return plan.Outcome{ID: creds.ID, Creds: &creds, Obtained: en.now(), Applied: &applied}
-}
-
-// adopt gives an existing runner of this host a new token, then sends the
-// declared settings when GitLab's differ.
-func (en *engine) adopt(ctx context.Context, c *gitlab.Client, s plan.Step) plan.Outcome {
-	creds, found, err := c.ResetToken(ctx, s.ID)
-	switch {
-	case err != nil:
-		return plan.Outcome{ID: s.ID, Err: err}
-	case found == gitlab.Gone:
-		return plan.Outcome{ID: s.ID, Err: fmt.Errorf("runner %d disappeared from GitLab before its token could be reset; the next run creates a new one", s.ID)}
-	case found == gitlab.Forbidden:
-		return plan.Outcome{ID: s.ID, Err: fmt.Errorf("GitLab refused to reset the token of runner %d (403): the personal access token needs manage_runner (or api) and a role that may manage it", s.ID)}
-	}
-	en.o.Secrets.Add(creds.Token)
-	creds.ID = s.ID
-	en.markThisHost(ctx, c, s, creds)
-	o := plan.Outcome{ID: s.ID, Creds: &creds, Obtained: en.now()}
-	if s.UpdateAfterAdopt {
-		if err := c.UpdateRunner(ctx, s.ID, s.Settings); err != nil {
-			o.Err = fmt.Errorf("token reset, but updating settings failed: %w", err)
-			return o
+// hostSteps carries out the plan's changes to the host's own files.
+func (en *engine) hostSteps(steps []plan.HostStep) error {
+	for _, h := range steps {
+		switch h.Kind {
+		case plan.WriteSystemID:
+			if _, err := hostfs.WriteAtomic(en.l.SystemIDPath(), []byte(h.SystemID+"\n")); err != nil {
+				return fmt.Errorf("writing %s: %w", en.l.SystemIDPath(), err)
+			}
+		case plan.FreshIdentity:
+			// The state file is written afresh by this pass; until then
+			// it still names the other machine, which the next run sees
+			// again and decides the same way.
 		}
 	}
-	applied := s.Settings
-	o.Applied = &applied
-	return o
+	return nil
 }
 
-// remove deletes a runner the plan proved this host's: with its own
-// token, or by id.
-func (en *engine) remove(ctx context.Context, c *gitlab.Client, s plan.Step) plan.Outcome {
-	if s.Via == plan.ByID {
-		if _, err := c.RemoveByID(ctx, s.ID); err != nil {
-			return plan.Outcome{ID: s.ID, Err: err}
+// noSpace ends a pass that could not reserve the disk space its writes
+// need: nothing is changed in GitLab. Serving what can be served, the
+// executors that needed a change are skipped and gitlab-runner starts
+// with the config as it is.
+func (en *engine) noSpace(p *Planned, res *Result, err error) (*Result, passHints, error) {
+	if !en.o.Policy.Serve || en.o.Remove != "" {
+		res.Warnings, res.LeftBehind = en.warnings, en.left
+		return res, passHints{}, err
+	}
+	en.warn("%v; gitlab-runner starts with the config as it is", err)
+	outcomes := make([]plan.Outcome, len(p.Plan.Steps))
+	for i, s := range p.Plan.Steps {
+		outcomes[i] = plan.Outcome{ID: s.ID}
+		if s.Action != plan.Keep && s.Action != plan.Forget {
+			outcomes[i].Err, outcomes[i].SkipReason = err, config.SkipNoSpace
 		}
-		return plan.Outcome{ID: s.ID, Deleted: true}
 	}
-	r, err := c.RemoveByToken(ctx, s.Prev.Token)
-	if err != nil {
-		return plan.Outcome{ID: s.ID, Err: err}
-	}
-	if r == gitlab.Rejected {
-		// Its token stopped working between observing and now (GitLab
-		// came back, or the token was reset elsewhere): nothing proves
-		// the runner is still this host's to delete, nor that it is gone.
-		en.warn("runner %s (id %d) on %s: its token is no longer valid; its entry leaves the config, and the runner, if it still exists, is left alone", s.Name, s.ID, s.URL)
-		return plan.Outcome{ID: s.ID, Deleted: true, Forgot: true}
-	}
-	return plan.Outcome{ID: s.ID, Deleted: true}
+	res.After = res.Before
+	res, cerr := en.conclude(p, res, outcomes, nil)
+	return res, passHints{}, cerr
 }
 
-func (en *engine) now() time.Time { return en.o.Now().UTC().Truncate(time.Second) }
-
-// markThisHost verifies a token just obtained, sending this host's system
-// id: GitLab then records this host as the runner's manager, the mark that
-// proves later (after a lost config, say) that the runner is this host's.
-// A failure is not fatal: the next verify records it.
-func (en *engine) markThisHost(ctx context.Context, c *gitlab.Client, s plan.Step, creds gitlab.Credentials) {
-	if _, err := c.Verify(ctx, creds.Token, en.systemID); err != nil {
-		en.warn("%s (id %d): could not record this host as its manager yet (%v); the next run does", s.Name, creds.ID, err)
+// render gives the config to write; nil when a removal of the instance
+// leaves nothing (no runner, no removal pending).
+func (en *engine) render(p *Planned, sections []hostfs.Section, masked, pending bool) []byte {
+	if en.o.Remove != "" && len(sections) == 0 && !pending {
+		return nil
 	}
+	return hostfs.RenderConfig(en.l, p.ev.Desired.Globals, sections, masked)
+}
+
+// inDoubt: a create or token reset got no answer, so GitLab may have
+// carried it out unseen.
+func inDoubt(p plan.Plan, outcomes []plan.Outcome) bool {
+	for i, oc := range outcomes {
+		a := p.Steps[i].Action
+		if oc.Err != nil && oc.Creds == nil && (a == plan.Create || a == plan.Replace || a == plan.Adopt) && gitlab.KindOf(oc.Err) == gitlab.Unreachable {
+			return true
+		}
+	}
+	return false
+}
+
+// removeFiles removes the config and state file; removed reports whether
+// the config existed.
+func removeFiles(config, state string) (removed bool, err error) {
+	for _, path := range []string{config, state} {
+		switch e := os.Remove(path); {
+		case e == nil:
+			removed = removed || path == config
+		case !errors.Is(e, os.ErrNotExist):
+			err = errors.Join(err, fmt.Errorf("removing %s: %w", path, e))
+		}
+	}
+	return removed, err
+}
+
+// reservations hold the disk space of the config and state file a pass
+// writes (nil: none taken).
+type reservations struct {
+	config, state *hostfs.Reservation
+}
+
+func (r reservations) release() {
+	r.config.Release()
+	r.state.Release()
+}
+
+// failConfigWrite, when set (tests only: export_test.go), makes the
+// config write fail after the space was reserved, as an I/O error would.
+var failConfigWrite func(path string) error
+
+// updateConfig writes through the reservation when there is one.
+func (r *reservations) updateConfig(path string, data []byte, was *hostfs.Snapshot) (bool, error) {
+	if failConfigWrite != nil {
+		if err := failConfigWrite(path); err != nil {
+			return false, err
+		}
+	}
+	if r.config == nil {
+		return hostfs.Update(path, data, was)
+	}
+	return r.config.Update(data, was)
+}
+
+// Slack added to the sizes reserved: each runner's token, id and token
+// times, and room for the rest.
+const (
+	reservePerRunner = 1 << 10
+	reserveSlack     = 16 << 10
+)
+
+// reserve takes the disk space the config and state file will need after
+// the plan, before any change in GitLab: what they hold now or will hold
+// (as check mode renders them), plus room for every token obtained.
+func (en *engine) reserve(p *Planned) (reservations, error) {
+	var r reservations
+	outcomes := p.Plan.Predict()
+	gone := map[int]bool{}
+	for i := range p.Plan.Steps {
+		gone[i] = true
+	}
+	sections := plan.Sections(p.ev.Prev, p.Plan, outcomes, nil, gone)
+	cfg := int64(len(hostfs.RenderConfig(en.l, p.ev.Desired.Globals, sections, false)))
+	cfg = max(cfg, int64(len(p.live.Raw)))
+	runners := int64(len(p.Plan.Steps) + len(p.live.Runners))
+	st := plan.NewState(p.Plan, outcomes, p.ev.State, p.tokens)
+	st.Host = &p.host
+	state := int64(len(st.Encode()))
+	if snap := p.ev.State.Snapshot(); snap != nil {
+		state = max(state, int64(len(snap.Data)))
+	}
+	var err error
+	if r.config, err = hostfs.Reserve(en.l.ConfigPath(), cfg+runners*reservePerRunner+reserveSlack); err != nil {
+		return r, noSpaceError(en.l.ConfigPath(), err)
+	}
+	if r.state, err = hostfs.Reserve(en.l.StatePath(), state+runners*reservePerRunner+reserveSlack); err != nil {
+		r.release()
+		return reservations{}, noSpaceError(en.l.StatePath(), err)
+	}
+	return r, nil
+}
+
+// noSpaceError says that a file's space could not be reserved.
+func noSpaceError(path string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("no space left to write %s (%w): free some space on its file system; nothing was changed in GitLab", path, err)
+	}
+	return fmt.Errorf("cannot reserve the space to write %s (%w); nothing was changed in GitLab", path, err)
+}
+
+// pendingRemovals are the removals to record in the state file: those the
+// pass left to the next, a replaced runner's, and those GitLab did not
+// confirm, each with GitLab's last answer and its proof that the runner
+// is this host's (its token; this host's system id and the runner's
+// description, for when the token is dead).
+func (en *engine) pendingRemovals(p *Planned, outcomes []plan.Outcome, replaced map[int]bool, freshByRef map[plan.Ref]hostfs.LiveRunner) []hostfs.PendingRemoval {
+	recorded := map[plan.Ref]hostfs.PendingRemoval{}
+	for _, pr := range p.ev.State.Pending {
+		key, _ := gitlab.NormalizeURL(pr.URL)
+		recorded[plan.Ref{ClientKey: key, ID: pr.ID}] = pr
+	}
+	now := en.o.Now().UTC().Truncate(time.Second)
+	// The description of a runner found by listing, which has no entry.
+	listed := func(key string, id int64) string {
+		for _, s := range p.ev.Found[key] {
+			if s.ID == id {
+				return s.Description
+			}
+		}
+		return ""
+	}
+	record := func(action plan.Action, name, url string, id int64, prev *hostfs.LiveRunner, err error) hostfs.PendingRemoval {
+		key, _ := gitlab.NormalizeURL(url)
+		ref := plan.Ref{ClientKey: key, ID: id}
+		token, description := "", listed(key, id)
+		if prev != nil {
+			token, description = prev.Token, prev.Name
+		}
+		if f, ok := freshByRef[ref]; ok && id != 0 && f.Token != "" {
+			token = f.Token // rotated by gitlab-runner during the run
+		}
+		pr := hostfs.PendingRemoval{Action: string(action), Name: name, URL: url, ID: id, Token: token,
+			SystemID: en.systemID, Description: description, Since: now}
+		if old, ok := recorded[ref]; ok && prev != nil && prev.Table == nil {
+			// Recorded by an earlier run, not in the config: it keeps the
+			// proof it was recorded with, never one made up now.
+			pr.SystemID, pr.Description = old.SystemID, old.Description
+		}
+		if old, ok := recorded[ref]; ok && !old.Since.IsZero() {
+			pr.Since = old.Since
+		}
+		if err != nil && !p.Degraded {
+			pr.LastError = en.o.Secrets.Redact(err.Error())
+		}
+		return pr
+	}
+	var out []hostfs.PendingRemoval
+	for i, s := range p.Plan.Steps {
+		oc := outcomes[i]
+		switch {
+		case replaced[i]:
+			out = append(out, record(plan.Delete, s.Prev.Name, s.Prev.URL, s.Prev.ID, s.Prev, nil))
+		case s.Executor != nil || s.Held || s.Prev == nil:
+		case oc.Deferred, oc.Deleted && oc.Err != nil:
+			// Left to the next pass, or not confirmed: its entry has left.
+			out = append(out, record(s.Action, s.Name, s.URL, s.ID, s.Prev, oc.Err))
+		case s.Prev.Table == nil && (oc.Err != nil || s.Fault != ""):
+			// A pending removal the plan cannot make yet: it stays pending.
+			out = append(out, record(s.Action, s.Name, s.URL, s.ID, s.Prev, oc.Err))
+		}
+	}
+	return out
+}
+
+// writeState writes the state file for the plan's outcomes, with the
+// removals still pending and the executors skipped.
+func (en *engine) writeState(p *Planned, outcomes []plan.Outcome, pending []hostfs.PendingRemoval, r *hostfs.Reservation) error {
+	tokens := p.tokens
+	if tokens == nil {
+		tokens = p.ev.State.Tokens
+	}
+	next := plan.NewState(p.Plan, outcomes, p.ev.State, tokens)
+	next.Host = &p.host
+	// An executor not served keeps its record: the runner it names is
+	// still this host's, healed or served again by a later run.
+	for _, sk := range p.ev.Desired.Skipped {
+		if old, ok := p.ev.State.Runners[sk.Name]; ok {
+			next.Runners[sk.Name] = old
+		}
+	}
+	next.Pending = pending
+	next.Degraded = en.degradedRecords(p)
+	if r != nil {
+		_, err := r.Update(next.Encode(), p.ev.State.Snapshot())
+		return err
+	}
+	_, err := hostfs.Update(en.l.StatePath(), next.Encode(), p.ev.State.Snapshot())
+	return err
+}
+
+// compensate undoes, after the config could not be written, the runners
+// this pass created: their tokens would be lost with it. Each is deleted
+// with its own token; an adopted runner keeps its new (lost) token and the
+// next run adopts it again.
+func (en *engine) compensate(ctx context.Context, pl plan.Plan, outcomes []plan.Outcome) {
+	_ = en.each(ctx, len(pl.Steps), func(i int) error {
+		s, oc := pl.Steps[i], &outcomes[i]
+		if oc.Creds == nil || (s.Action != plan.Create && s.Action != plan.Replace) {
+			return nil
+		}
+		c, err := en.gitlabFor(s.ClientKey)
+		if err == nil {
+			_, err = c.RemoveByToken(ctx, oc.Creds.Token)
+		}
+		if err != nil {
+			en.warn("%s: runner %d was created but its token could not be written, and deleting it again failed (%v); the next run finds it by this host's identity", s.Name, oc.Creds.ID, err)
+			return nil
+		}
+		en.warn("%s: runner %d was created but its token could not be written; it was deleted again", s.Name, oc.Creds.ID)
+		oc.Err = errors.Join(oc.Err, fmt.Errorf("created runner %d, but the config could not be written; deleted it again", oc.Creds.ID))
+		oc.Creds = nil
+		return nil
+	})
 }

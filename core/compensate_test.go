@@ -26,8 +26,7 @@ func TestFailedConfigWriteLeaksNoRunner(t *testing.T) {
 		for _, n := range []string{"a", "b", "c"} {
 			p.Executor(n+".toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\n")
 		}
-		o := core.Options{Prefix: p.Dir, Instance: "main", Hostname: "node3", Concurrency: 4, RequestTimeout: coretest.Patient.Request,
-			RetryBudget: time.Second, MaxAttempts: 2, LockTimeout: coretest.Patient.Lock}
+		o := core.Options{Prefix: p.Dir, Instance: "main", Hostname: "node3", Limits: core.Limits{Concurrency: 4, Request: coretest.Patient.Request, RetryBudget: time.Second, MaxAttempts: 2, Lock: coretest.Patient.Lock}}
 		if verifyFails {
 			sim.InjectFault(gitlabsim.Fault{Kind: "verify", Type: gitlabsim.FaultStatus, Status: 500, Times: -1})
 		}

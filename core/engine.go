@@ -13,6 +13,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 // engine holds what one run shares: clients, the bound on parallel
@@ -32,13 +33,26 @@ type engine struct {
 	left     []LeftRunner
 	// skipped are the declared executors this run does not serve.
 	skipped []SkippedExecutor
-	// refused: Options.RunnerPID is not a gitlab-runner process.
+	// refused: Options.Runner.PID is not a gitlab-runner process.
 	refused *RefusedPID
+	// hints are what the previous pass asks this one to look at.
+	hints passHints
 }
 
+// policy is the run's failure policy.
+func (en *engine) policy() plan.Policy { return en.o.Policy }
+
+// warn says something once per run (a later pass that finds the same
+// thing says nothing more).
 func (en *engine) warn(format string, args ...any) {
 	msg := en.o.Secrets.Redact(fmt.Sprintf(format, args...))
 	en.mu.Lock()
+	for _, w := range en.warnings {
+		if w == msg {
+			en.mu.Unlock()
+			return
+		}
+	}
 	en.warnings = append(en.warnings, msg)
 	en.mu.Unlock()
 	if en.o.Log != nil {
@@ -57,8 +71,8 @@ func (en *engine) gitlabFor(key string) (*gitlab.Client, error) {
 	}
 	cc := en.clientConfig(key)
 	c, err := gitlab.New(gitlab.Config{URL: cc.URL, PAT: cc.PAT, CAFile: cc.TLSCAFile, CAPEM: cc.TLSCA, Scrub: en.o.Secrets.Redact,
-		RequestTimeout: en.o.RequestTimeout, RetryBudget: en.o.RetryBudget, MaxAttempts: en.o.MaxAttempts,
-		MaxConns: en.o.Concurrency, UserAgent: "gitlab-runner-auth/" + Version})
+		RequestTimeout: en.o.Limits.Request, RetryBudget: en.o.Limits.RetryBudget, MaxAttempts: en.o.Limits.MaxAttempts,
+		MaxConns: en.o.Limits.Concurrency, UserAgent: "gitlab-runner-auth/" + Version})
 	if err != nil {
 		return nil, input.Errorf(en.l.Rel(en.l.TemplatePath()), fmt.Sprintf("client_configs[%d].tls_ca_file", cc.Index), "%v", err)
 	}
@@ -103,5 +117,5 @@ func (en *engine) finish() {
 // each runs fn for 0..n-1, at most Concurrency at once (the run's bound
 // on parallel GitLab requests), and joins the errors in index order.
 func (en *engine) each(ctx context.Context, n int, fn func(i int) error) error {
-	return fanout.Each(ctx, n, en.o.Concurrency, fn)
+	return fanout.Each(ctx, n, en.o.Limits.Concurrency, fn)
 }

@@ -48,9 +48,8 @@ type Info struct {
 // would do, with read-only requests only and no write: it is a check-mode
 // sync that also reads each runner's details and managers with the PAT.
 func Inspect(ctx context.Context, o Options) (*Info, error) {
-	o.Check = true
-	o.Unregister = false
-	ctx, cancel := o.bounded(ctx)
+	o.Check, o.Remove = true, ""
+	ctx, cancel := bound(ctx, o.Limits.Timeout)
 	defer cancel()
 	en, res, err := start(ctx, &o)
 	defer en.finish()

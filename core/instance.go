@@ -38,16 +38,16 @@ func runDeclared(ctx context.Context, o Options) (*Result, error) {
 	}
 	l := hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}
 	res := &Result{ConfigPath: l.ConfigPath(), Check: o.Check, Runners: []RunnerResult{}}
-	o.namespaces, o.cached = map[string]int64{}, map[string]plan.CachedNamespace{}
+	o.declared.namespaces, o.declared.cached = map[string]int64{}, map[string]plan.CachedNamespace{}
 	var files []*managedFile
 	if o.Declare != nil {
 		var err error
 		if files, err = o.declaredFiles(ctx, l); err != nil {
 			return res, err
 		}
-		o.Overlay = overlayOf(files)
+		o.declared.overlay = overlayOf(files)
 	}
-	if o.Purge {
+	if o.Remove == Purge {
 		return purge(ctx, o, l)
 	}
 	// Everything core would refuse is refused now, before any write.
@@ -58,18 +58,18 @@ func runDeclared(ctx context.Context, o Options) (*Result, error) {
 	var j *hostfs.Journal
 	before := engineFilesBefore(l)
 	if o.Check {
-		o.PrefixMayBeMissing = true
+		o.declared.prefixMayBeMissing = true
 	} else {
 		var err error
 		if j, err = writeFiles(l, files); err != nil {
 			return res, err
 		}
-		o.Overlay = nil
+		o.declared.overlay = nil
 	}
 	written := changes(files)
-	res, err := Sync(ctx, o)
+	res, err := reconcile(ctx, o)
 	var stale *staleNamespaces
-	if errors.As(err, &stale) && o.reresolve == nil {
+	if errors.As(err, &stale) && o.declared.reresolve == nil {
 		// An id the state file cached is no longer the path it was
 		// resolved from: nothing was changed; the files go back, the
 		// paths are looked up again, and the task runs once more.
@@ -78,7 +78,7 @@ func runDeclared(ctx context.Context, o Options) (*Result, error) {
 				return res, fmt.Errorf("%w; restoring the files this task wrote also failed: %v", err, rerr)
 			}
 		}
-		o.reresolve = stale.keys
+		o.declared.reresolve = stale.keys
 		return runDeclared(ctx, o)
 	}
 	if err != nil {
@@ -244,9 +244,8 @@ func writeFiles(l hostfs.Layout, files []*managedFile) (j *hostfs.Journal, err e
 // the template stays so that the run can be made again.
 func purge(ctx context.Context, o Options, l hostfs.Layout) (*Result, error) {
 	res := &Result{ConfigPath: l.ConfigPath(), Check: o.Check, Runners: []RunnerResult{}}
-	if o.Overlay != nil {
-		o.Overlay = &config.Overlay{Template: o.Overlay.Template}
-		o.Unregister = true
+	if o.declared.overlay != nil {
+		o.declared.overlay = &config.Overlay{Template: o.declared.overlay.Template}
 		if err := Validate(ctx, o); err != nil {
 			o.Declare.Locate(l, err)
 			return res, err
@@ -259,8 +258,7 @@ func purge(ctx context.Context, o Options, l hostfs.Layout) (*Result, error) {
 		return res, err
 	}
 	leftovers := instanceFiles(l, o.Secrets)
-	o.Unregister = true
-	res, err := Remove(ctx, o)
+	res, err := reconcile(ctx, o)
 	if err != nil {
 		o.Declare.Locate(l, err)
 		return res, err
@@ -334,17 +332,17 @@ func (o Options) resolveNamespaces(ctx context.Context, l hostfs.Layout) error {
 		c := o.Declare.Clients[ns.Client]
 		url, _ := c.Values["url"].(string)
 		key := hostfs.NamespaceKey(url, ns.Kind, ns.Path)
-		if id, ok := st.Namespaces[key]; ok && o.reresolve[key] == "" {
+		if id, ok := st.Namespaces[key]; ok && o.declared.reresolve[key] == "" {
 			// Checked against GitLab before a runner is registered in it.
 			ck, _ := gitlab.NormalizeURL(url)
-			o.cached[key] = plan.CachedNamespace{Key: key, ClientKey: ck, Kind: ns.Kind, Path: ns.Path, ID: id}
+			o.declared.cached[key] = plan.CachedNamespace{Key: key, ClientKey: ck, Kind: ns.Kind, Path: ns.Path, ID: id}
 			o.Declare.Resolve(ns, id)
 			continue
 		}
 		str := func(k string) string { s, _ := c.Values[k].(string); return s }
 		id, err := ResolveNamespace(ctx, NamespaceRequest{URL: url, PAT: str("personal_access_token"),
 			PATFile: str("personal_access_token_file"), Prefix: o.Prefix, CAFile: str("tls_ca_file"),
-			Kind: ns.Kind, Path: ns.Path, RequestTimeout: o.RequestTimeout, Secrets: o.Secrets})
+			Kind: ns.Kind, Path: ns.Path, RequestTimeout: o.Limits.Request, Secrets: o.Secrets})
 		if err != nil {
 			ie := &input.Error{Option: o.Declare.Option(ns), Msg: err.Error(), Err: err}
 			if inner := input.As(err); inner != nil {
@@ -357,7 +355,7 @@ func (o Options) resolveNamespaces(ctx context.Context, l hostfs.Layout) error {
 			return ie
 		}
 		o.Declare.Resolve(ns, id)
-		o.namespaces[key] = id
+		o.declared.namespaces[key] = id
 	}
 	return nil
 }

@@ -79,6 +79,11 @@ func (w wanted) lookups() []lookupScope {
 func (en *engine) wants(ev *plan.Evidence) wanted {
 	w := wanted{scopes: map[lookupScope]bool{}, details: map[plan.Ref]bool{}, managers: map[plan.Ref]bool{},
 		kept: map[plan.Ref]bool{}}
+	// After an interrupted run, the pass that follows the one that obtained
+	// tokens lists where they were made: a late create of that run shows.
+	for _, sc := range en.hints.lookups {
+		w.scopes[sc] = true
+	}
 	for _, e := range en.d.Executors {
 		if e.Client.PAT == "" {
 			if en.o.Refresh {

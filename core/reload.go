@@ -45,7 +45,7 @@ type RefusedPID struct {
 // (Options.RunnerPID, systemd's $MAINPID): only a gitlab-runner process is
 // ever signalled. A refusal is a warning, said once per run.
 func (en *engine) checkRunnerPID() {
-	pid := en.o.RunnerPID
+	pid := en.o.Runner.PID
 	if pid <= 0 {
 		return
 	}
@@ -78,12 +78,12 @@ func orNone(exe string) string {
 // at once.
 func (en *engine) reloadRunner(ctx context.Context, removals bool) *Reload {
 	r := &Reload{Refused: en.refused}
-	if en.o.RunnerPID > 0 && en.refused == nil {
-		r.PIDs = append(r.PIDs, en.o.RunnerPID)
+	if en.o.Runner.PID > 0 && en.refused == nil {
+		r.PIDs = append(r.PIDs, en.o.Runner.PID)
 	}
 	if removals {
 		for _, p := range hostfs.FindRunners(en.l.ConfigPath()) {
-			if p.PID != en.o.RunnerPID {
+			if p.PID != en.o.Runner.PID {
 				r.PIDs = append(r.PIDs, p.PID)
 			}
 		}
@@ -94,7 +94,7 @@ func (en *engine) reloadRunner(ctx context.Context, removals bool) *Reload {
 		}
 		return r
 	}
-	wait := en.o.ReloadWait
+	wait := en.o.Runner.Wait
 	signalled := r.PIDs[:0]
 	for _, pid := range r.PIDs {
 		err := syscall.Kill(pid, syscall.SIGHUP)
@@ -105,7 +105,7 @@ func (en *engine) reloadRunner(ctx context.Context, removals bool) *Reload {
 			// Gone meanwhile: it polls no more.
 		default:
 			en.warn("could not signal gitlab-runner (pid %d) to take the new config (%v); waiting for it to notice the change by itself", pid, err)
-			wait = max(wait, selfCheckInterval+en.o.ReloadWait)
+			wait = max(wait, selfCheckInterval+en.o.Runner.Wait)
 		}
 	}
 	r.PIDs = signalled

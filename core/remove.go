@@ -9,25 +9,20 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
-// Remove unregisters every runner of this host and instance — those in the
-// live config and, with a PAT, those GitLab lists under this host's identity
-// — and removes the generated config and state file. It is a sync with
-// zero executors: the same evidence, plan, preview and apply, then nothing
-// left to write. Template and executor files are left alone; entries
-// without this host's identity are kept.
-func Remove(ctx context.Context, o Options) (*Result, error) {
-	return runPlan(ctx, o, (*engine).planRemoval)
-}
-
-// planRemoval plans the deletion of every runner of this host and instance.
-// The template is optional: without it only runners whose token is in the
-// live config can be deleted.
+// planRemoval plans a pass of the removal of the instance (Options.Remove):
+// every runner of this host and instance — those in the live config and,
+// with a PAT, those GitLab lists under this host's identity — then, once
+// none is left (nor pending), the generated config and state file. It is a
+// sync with zero executors: the same evidence, plan, preview and apply.
+// Template and executor files are left alone; entries without this host's
+// identity are kept. The template is optional: without it only runners
+// whose token is in the live config can be deleted.
 func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 	o, l := en.o, en.l
 	d := &config.Desired{Layout: l, Hostname: o.Hostname, Fleet: o.Fleet}
 	var tpl []byte
-	if o.Overlay != nil && o.Overlay.Template != nil {
-		tpl = o.Overlay.Template
+	if ov := o.declared.overlay; ov != nil && ov.Template != nil {
+		tpl = ov.Template
 	} else if _, err := os.Stat(l.TemplatePath()); err == nil {
 		if err := hostfs.CheckPrivate(l.TemplatePath(), l.Rel(l.TemplatePath()), "template"); err != nil {
 			return nil, err
@@ -41,13 +36,18 @@ func (en *engine) planRemoval(ctx context.Context) (*Planned, error) {
 			return nil, err
 		}
 	}
+	if en.d == nil {
+		en.warnPlainHTTP(d)
+	}
 	en.d = d
-	en.warnPlainHTTP(d)
-	p, err := en.evidence(d)
+	ds, err := en.readDisk()
 	if err != nil {
 		return nil, err
 	}
-	p.unregister = true
+	p, err := en.evidence(ds, d)
+	if err != nil {
+		return nil, err
+	}
 	var scopes []lookupScope
 	for _, c := range d.Clients {
 		if c.PAT != "" {

@@ -40,8 +40,8 @@ func (e *staleNamespaces) Error() string {
 // none, is stale; one GitLab cannot tell about fails the run before any
 // change.
 func (en *engine) verifyNamespaces(ctx context.Context, p plan.Plan) error {
-	cached := make([]plan.CachedNamespace, 0, len(en.o.cached))
-	for _, c := range en.o.cached {
+	cached := make([]plan.CachedNamespace, 0, len(en.o.declared.cached))
+	for _, c := range en.o.declared.cached {
 		cached = append(cached, c)
 	}
 	sort.Slice(cached, func(i, j int) bool { return cached[i].Key < cached[j].Key })

@@ -42,7 +42,8 @@ type Options struct {
 	// runner carries it in GitLab as its mark (package fleet), which the
 	// fleet's prune requires before it deletes anything.
 	Fleet string
-	// Check builds the plan and stops: no mutating request, no write.
+	// Check plans the run's first pass and stops: no mutating request, no
+	// write.
 	Check bool
 	// Diff fills Result.Before and After, the config before and after
 	// with every secret redacted (for a diff; redacting costs more than
@@ -50,74 +51,93 @@ type Options struct {
 	Diff bool
 	// Refresh reads every runner from GitLab to catch edits made by hand.
 	Refresh bool
-	// Unregister removes this instance's runners instead of syncing.
-	Unregister bool
-	// Strict fails when GitLab cannot be reached, even when every executor
-	// has a token on disk and nothing needs GitLab (see Planned.Degraded).
-	Strict bool
-	// Tolerant serves what can be served: an executor whose file is
-	// invalid, that needs GitLab while it does not answer, or whose
-	// registration fails, is skipped (its last good entry kept) and the
-	// run succeeds for the others (Result.Skipped says which and why).
-	// Otherwise any of them fails the run.
-	Tolerant bool
-	// CleanupFails fails the run when GitLab does not confirm a removal
-	// (the entry leaves the config anyway and the removal stays pending);
-	// otherwise it is a warning.
-	CleanupFails bool
-	// RunnerPID is the running gitlab-runner (0: none given, as before
-	// its start): when the config changes, it is sent SIGHUP. Whatever
-	// it says, runners that leave the config are deleted only after every
-	// gitlab-runner running this config (found in /proc) was sent SIGHUP
-	// and given ReloadWait (0: DefaultReloadWait) to take it. A process
-	// that is not gitlab-runner is never signalled.
-	RunnerPID  int
-	ReloadWait time.Duration
-	// Concurrency bounds parallel GitLab requests (1..MaxConcurrency; the
-	// front ends default to DefaultConcurrency).
-	Concurrency int
-	Tags        tags.Options
-	// Timeout bounds the whole run (Run applies it; 0: no bound). Waits
-	// that GitLab asks for (Retry-After) are honoured within it.
-	Timeout time.Duration
-	// LockTimeout bounds the wait for another run on the same instance.
-	LockTimeout    time.Duration
-	RequestTimeout time.Duration
-	RetryBudget    time.Duration
-	MaxAttempts    int
-	// Overlay replaces the template and executor files read from disk.
-	Overlay *config.Overlay
-	// Secrets collects every secret seen so output can be scrubbed.
-	Secrets *redact.Redactor
-	// Log receives progress and warnings (already redacted).
-	Log func(string)
-	Now func() time.Time
-	// Machine overrides this machine's identity (tests, simulations); nil
-	// reads it (hostfs.ReadMachine).
-	Machine *hostfs.Machine
-	// Names renders run options as the front end calls them, in warnings
-	// and errors (default: input.Neutral).
-	Names input.Names
+	// Remove removes the instance instead of syncing it: its runners
+	// (Unregister), or its runners and then its files (Purge).
+	Remove Removal
+	// Policy is what failures do: serve what can be served (a service
+	// start), fail on a removal GitLab does not confirm, refuse a degraded
+	// start (--strict). Unregister is set by the run itself.
+	Policy plan.Policy
+	// Runner is the gitlab-runner that runs the config, when the front end
+	// knows it, and how long it gets to take a new one.
+	Runner RunnerProcess
+	// Limits bound the run: parallel requests, time, retries.
+	Limits Limits
+	Tags   tags.Options
 	// Declare, when set, is the instance as values (the Ansible module's
 	// global, clients and executors): core renders the template and the
 	// executor files from it, writes exactly those files (removing
 	// undeclared executor files), syncs, and puts every file back as it
 	// was if the run fails. Check mode plans against them unwritten.
 	Declare *config.Declaration
-	// Purge removes the instance for good: its runners (as Unregister),
-	// then the template, executor files and folder, config, state file
-	// and marker, so no later restart registers anything.
-	Purge bool
+	// Secrets collects every secret seen so output can be scrubbed.
+	Secrets *redact.Redactor
+	// Log receives progress and warnings (already redacted).
+	Log func(string)
+	// Names renders run options as the front end calls them, in warnings
+	// and errors (default: input.Neutral).
+	Names input.Names
+	Now   func() time.Time
+	// Machine overrides this machine's identity (tests, simulations); nil
+	// reads it (hostfs.ReadMachine).
+	Machine *hostfs.Machine
+	// declared is what a declared run (Declare, Purge) passes to the run
+	// it makes.
+	declared declaredRun
+}
+
+// Removal is what removing an instance removes.
+type Removal string
+
+// The removals.
+const (
+	// Unregister deletes the instance's runners in GitLab and its
+	// generated config and state file; template and executor files stay.
+	Unregister Removal = "unregister"
+	// Purge also removes the template, executor files and folder, and the
+	// marker, so that no later restart registers anything.
+	Purge Removal = "purge"
+)
+
+// RunnerProcess is the running gitlab-runner a front end knows of.
+type RunnerProcess struct {
+	// PID is it (systemd's $MAINPID in ExecReload; 0: none named): when
+	// the config changes it is sent SIGHUP. Removals wait Wait for every
+	// gitlab-runner running the config to take the new one.
+	PID  int
+	Wait time.Duration
+}
+
+// Limits bound a run.
+type Limits struct {
+	// Concurrency bounds parallel GitLab requests (1..MaxConcurrency; the
+	// front ends default to DefaultConcurrency).
+	Concurrency int
+	// Timeout bounds the whole run (Run applies it; 0: no bound). Waits
+	// that GitLab asks for (Retry-After) are honoured within it.
+	Timeout time.Duration
+	// Lock bounds the wait for another run on the same instance.
+	Lock        time.Duration
+	Request     time.Duration
+	RetryBudget time.Duration
+	MaxAttempts int
+}
+
+// declaredRun carries a declared run's files and namespaces into the run
+// it makes.
+type declaredRun struct {
+	// overlay replaces the template and executor files read from disk;
+	// prefixMayBeMissing lets check mode plan for a host whose prefix does
+	// not exist yet (Ansible check mode on a new host).
+	overlay            *config.Overlay
+	prefixMayBeMissing bool
 	// namespaces are group and project ids resolved for Declare, to keep
-	// in the state file; cached those taken from the state file (by key),
-	// verified before a runner is registered in one; reresolve the keys
-	// to look up again (their cached id is no longer that path).
+	// in the state file; cached those the state file had, to be verified
+	// before a runner is registered in one; reresolve the keys whose
+	// cached id named another namespace, and what it named.
 	namespaces map[string]int64
 	cached     map[string]plan.CachedNamespace
 	reresolve  map[string]string
-	// PrefixMayBeMissing lets a check-mode run with an Overlay plan for a
-	// host whose prefix does not exist yet (Ansible check mode on a new host).
-	PrefixMayBeMissing bool
 }
 
 // setDefaults fills what was left empty and checks what a front end passed.
@@ -137,14 +157,14 @@ func (o *Options) setDefaults() error {
 			return input.OptionErrorf(input.Fleet, "%v", err).WithFix("name the fleet with letters, digits, '.', '_' and '-'")
 		}
 	}
-	if o.Concurrency < 1 || o.Concurrency > MaxConcurrency {
-		return input.OptionErrorf(input.Concurrency, "must be between 1 and %d, not %d", MaxConcurrency, o.Concurrency)
+	if o.Limits.Concurrency < 1 || o.Limits.Concurrency > MaxConcurrency {
+		return input.OptionErrorf(input.Concurrency, "must be between 1 and %d, not %d", MaxConcurrency, o.Limits.Concurrency)
 	}
-	if o.LockTimeout <= 0 {
-		o.LockTimeout = 60 * time.Second
+	if o.Limits.Lock <= 0 {
+		o.Limits.Lock = 60 * time.Second
 	}
-	if o.ReloadWait <= 0 {
-		o.ReloadWait = DefaultReloadWait
+	if o.Runner.Wait <= 0 {
+		o.Runner.Wait = DefaultReloadWait
 	}
 	if o.Names == nil {
 		o.Names = input.Neutral
@@ -156,8 +176,9 @@ func (o *Options) setDefaults() error {
 		o.Now = time.Now
 	}
 	if o.Tags.Concurrency <= 0 {
-		o.Tags.Concurrency = o.Concurrency
+		o.Tags.Concurrency = o.Limits.Concurrency
 	}
+	o.Policy.Unregister = o.Remove != ""
 	return tags.CheckOmit(o.Tags.Omit)
 }
 
@@ -173,6 +194,10 @@ type RunnerResult struct {
 	// Pending: a removal GitLab did not confirm; the entry left the
 	// config and later runs retry it (the state file records it).
 	Pending bool `json:"pending,omitempty"`
+	// Deferred: a removal left to the run's next pass, once gitlab-runner
+	// has taken the config without the runner (a result shows it only
+	// when that pass did not run).
+	Deferred bool `json:"deferred,omitempty"`
 	// LastGood: the entry is the last good one of an executor whose file
 	// is invalid (see Skipped): kept as it was, or forgotten when GitLab
 	// rejected its token.
@@ -224,7 +249,11 @@ type Result struct {
 	ConfigRemoved bool `json:"config_removed,omitempty"`
 	// Degraded: GitLab could not be reached and the run kept the tokens on
 	// disk unverified (see Planned.Degraded).
-	Degraded bool           `json:"degraded,omitempty"`
+	Degraded bool `json:"degraded,omitempty"`
+	// Passes is how many passes the run made (reconcile.go); NextPass, in
+	// check mode, what the run's next pass would do after the one shown.
+	Passes   int            `json:"passes,omitempty"`
+	NextPass string         `json:"next_pass,omitempty"`
 	Runners  []RunnerResult `json:"runners"`
 	Warnings []string       `json:"warnings,omitempty"`
 	// LeftBehind are runners with this host's identity (or in its files)
@@ -249,23 +278,15 @@ type Result struct {
 	Files []FileChange `json:"-"`
 }
 
-// Run is the one entry point of both front ends: Sync, or Remove when
-// o.Unregister is set.
+// Run is the one entry point of both front ends: a sync, or a removal of
+// the instance (Options.Remove), reconciled in passes (reconcile.go).
 func Run(ctx context.Context, o Options) (*Result, error) {
-	ctx, cancel := o.bounded(ctx)
+	ctx, cancel := bound(ctx, o.Limits.Timeout)
 	defer cancel()
-	if o.Declare != nil || o.Purge {
+	if o.Declare != nil || o.Remove == Purge {
 		return runDeclared(ctx, o)
 	}
-	if o.Unregister {
-		return Remove(ctx, o)
-	}
-	return Sync(ctx, o)
-}
-
-// bounded applies the run's time bound (Options.Timeout) to ctx.
-func (o Options) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
-	return bound(ctx, o.Timeout)
+	return reconcile(ctx, o)
 }
 
 // bound is ctx with a time bound (0: none).
@@ -295,7 +316,7 @@ func start(ctx context.Context, o *Options) (*engine, *Result, error) {
 		return en, res, err
 	}
 	if !o.Check {
-		fl, err := hostfs.Lock(ctx, en.l, o.LockTimeout)
+		fl, err := hostfs.Lock(ctx, en.l, o.Limits.Lock)
 		var busy *hostfs.BusyError
 		if errors.As(err, &busy) {
 			err = fmt.Errorf("%w (raise %s, or check for a stuck register-runner process)", err, o.Names(input.LockTimeout))
@@ -319,7 +340,7 @@ func (o Options) fails(opt input.Option) string {
 }
 
 func (o *Options) prefixMissing() bool {
-	if !o.PrefixMayBeMissing || !o.Check || o.Overlay == nil {
+	if !o.declared.prefixMayBeMissing || !o.Check || o.declared.overlay == nil {
 		return false
 	}
 	_, err := os.Stat(o.Prefix)

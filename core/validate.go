@@ -24,12 +24,12 @@ func Validate(ctx context.Context, o Options) error {
 	l := hostfs.Layout{Prefix: o.Prefix, Instance: o.Instance}
 	_, statErr := os.Stat(o.Prefix)
 	missing := errors.Is(statErr, os.ErrNotExist)
-	if o.Unregister {
-		if o.Overlay == nil || o.Overlay.Template == nil {
-			return nil
+	if o.Remove != "" {
+		if ov := o.declared.overlay; ov != nil && ov.Template != nil {
+			d := &config.Desired{Layout: l, Hostname: o.Hostname, Fleet: o.Fleet}
+			return d.ParseTemplate(l.Rel(l.TemplatePath()), ov.Template, o.Secrets)
 		}
-		d := &config.Desired{Layout: l, Hostname: o.Hostname, Fleet: o.Fleet}
-		return d.ParseTemplate(l.Rel(l.TemplatePath()), o.Overlay.Template, o.Secrets)
+		return nil
 	}
 	_, err := loadDeclared(ctx, o, missing)
 	return err

@@ -111,14 +111,20 @@ func inputErrors(err error) []input.Fields {
 }
 
 func (a *Args) options(sec *redact.Redactor) core.Options {
-	return core.Options{
+	o := core.Options{
 		Prefix: a.Prefix, Instance: a.Instance, Hostname: a.Hostname, Fleet: a.Fleet, Check: a.CheckMode, Diff: a.Diff, Refresh: a.Refresh,
-		Unregister: a.State == "absent", Purge: a.State == "absent", Declare: a.Declare, CleanupFails: !a.IgnoreCleanupErrors,
-		Concurrency: a.Concurrency, Secrets: sec, Names: optionName,
-		Tags: tags.Options{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema, CaptureTimeout: a.CaptureTimeout, Omit: a.OmitAutoTags},
+		Declare: a.Declare, Secrets: sec, Names: optionName,
+		// A task is all or nothing; a removal GitLab does not confirm fails
+		// it unless ignore_cleanup_errors.
+		Policy: plan.Policy{CleanupFails: !a.IgnoreCleanupErrors},
+		Tags:   tags.Options{CaptureProgram: a.CaptureTags, SchemaFile: a.TagSchema, CaptureTimeout: a.CaptureTimeout, Omit: a.OmitAutoTags},
 		// A module run waits behind a systemd restart, but not forever.
-		LockTimeout: a.LockTimeout, Timeout: a.Timeout, RequestTimeout: a.RequestTimeout,
+		Limits: core.Limits{Concurrency: a.Concurrency, Lock: a.LockTimeout, Timeout: a.Timeout, Request: a.RequestTimeout},
 	}
+	if a.State == "absent" {
+		o.Remove = core.Purge
+	}
+	return o
 }
 
 // report copies the engine's result into the module's.
@@ -131,9 +137,9 @@ func report(out map[string]any, res *core.Result) {
 // runInfo is the info module: a read-only report, never a change.
 func runInfo(ctx context.Context, a *Args, sec *redact.Redactor) map[string]any {
 	opts := a.options(sec)
-	opts.Check, opts.Unregister, opts.Purge, opts.Declare = true, false, false, nil
+	opts.Check, opts.Remove, opts.Declare = true, "", nil
 	// A report: an executor whose file is invalid is shown skipped, and why.
-	opts.Tolerant = true
+	opts.Policy.Serve = true
 	out := map[string]any{"changed": false, "runners": []any{}}
 	info, err := core.Inspect(ctx, opts)
 	if info != nil {

@@ -94,7 +94,7 @@ func TestAbsentLeavesNoSecretAndNothingToRegister(t *testing.T) {
 		return nil
 	})
 	sim.ResetLog()
-	err := coretest.Run(t, context.Background(), core.Options{Prefix: prefix, Instance: "main", Hostname: "node5", Concurrency: 4}).Err
+	err := coretest.Run(t, context.Background(), core.Options{Prefix: prefix, Instance: "main", Hostname: "node5", Limits: core.Limits{Concurrency: 4}}).Err
 	if ie := input.As(err); ie == nil || ie.File != "config.template.main.toml" || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("register-runner after absent: %v, want the template missing", err)
 	}

@@ -140,15 +140,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	opts := core.Options{
 		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Fleet: o.fleet, Check: o.check, Diff: o.diff, Refresh: o.refresh,
-		Unregister: o.unregister, Strict: o.strict, Concurrency: o.concurrency, Timeout: o.timeout, LockTimeout: o.lockTimeout, RequestTimeout: o.requestTimeout,
 		// Serve what can be served, unless --strict; --check and
 		// --unregister report every problem.
-		Tolerant: !o.strict && !o.check && !o.unregister, CleanupFails: o.strict,
-		RunnerPID: o.runnerPID, ReloadWait: o.reloadWait,
+		Policy:  plan.Policy{Serve: !o.strict && !o.check && !o.unregister, CleanupFails: o.strict, Strict: o.strict},
+		Limits:  core.Limits{Concurrency: o.concurrency, Timeout: o.timeout, Lock: o.lockTimeout, Request: o.requestTimeout},
+		Runner:  core.RunnerProcess{PID: o.runnerPID, Wait: o.reloadWait},
 		Tags:    tags.Options{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema, Omit: o.omitTags},
 		Secrets: sec,
 		Names:   flagOf,
 		Log:     errw.log,
+	}
+	if o.unregister {
+		opts.Remove = core.Unregister
 	}
 	res, err := core.Run(ctx, opts)
 	if o.output == "json" {

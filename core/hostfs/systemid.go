@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -135,17 +133,5 @@ func NewSystemID(m Machine) string {
 	return RandomSystemID()
 }
 
-// SystemID reads .runner_system_id beside the config, or derives it as
-// gitlab-runner would on m. It reports whether the file must be written.
-func SystemID(l Layout, m Machine) (string, bool, error) {
-	data, _, err := ReadCapped(l.SystemIDPath(), l.SystemIDPath(), 4096)
-	if err == nil {
-		id := strings.TrimSpace(string(data))
-		if reSystemID().MatchString(id) {
-			return id, false, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", false, err
-	}
-	return NewSystemID(m), true, nil
-}
+// IsSystemID reports whether s has the shape of a gitlab-runner system id.
+func IsSystemID(s string) bool { return reSystemID().MatchString(s) }

@@ -85,7 +85,8 @@ func Build(ev Evidence) Plan {
 	})
 	p.Steps = append(p.Steps, deletes...)
 	p.Left = b.list
-	return p
+	p.Host = ev.HostSteps
+	return p.withFailures(ev.Policy)
 }
 
 // heldSteps decide the held entries (Previous.Held: the last good entry of

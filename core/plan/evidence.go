@@ -48,6 +48,11 @@ type Evidence struct {
 	// Inherited are config entries of another machine this prefix was
 	// copied from (see Lineage): never touched, only named.
 	Inherited []hostfs.LiveRunner
+	// HostSteps are the changes to the host's own files the pass's
+	// identity needs (Identify).
+	HostSteps []HostStep
+	// Policy is what failures do (each step's OnFailure).
+	Policy Policy
 }
 
 // StaleAfter is how long GitLab keeps a runner manager nobody uses:

@@ -112,8 +112,16 @@ type Step struct {
 	// Fault, when set, fails this step without a request: the plan found
 	// something only the administrator can fix (an orphaned runner, a
 	// lookup the token may not make, a scope it lacks). Other steps run.
-	Fault    string
-	Settings gitlab.Settings
+	Fault string
+	// Waits, when set, is why a removal is not made by this pass at all:
+	// its entry leaves the config and the removal is recorded as pending,
+	// reported as failed with this reason (GitLab did not answer: a
+	// degraded start). Later runs make it.
+	Waits string
+	// OnFailure is what a failure of this step does to the run (from the
+	// run's Policy).
+	OnFailure OnFailure
+	Settings  gitlab.Settings
 	// Have is what GitLab holds (read from GitLab, or last applied per the
 	// state file) when the plan updates the settings: the diff's "before".
 	Have   *gitlab.Settings
@@ -123,8 +131,10 @@ type Step struct {
 // Ref identifies the runner a step acts on.
 func (s Step) Ref() Ref { return Ref{s.ClientKey, s.ID} }
 
-// Plan is the list of steps a sync carries out.
+// Plan is what one pass of a run carries out: the host steps first, then
+// the steps, one per runner.
 type Plan struct {
+	Host  []HostStep
 	Steps []Step
 	// Left are the runners with this host's identity (or in its files)
 	// that the plan leaves alone because nothing proves they are this
@@ -184,6 +194,13 @@ type Outcome struct {
 	Err    error
 	// Predicted: not carried out, foretold from the plan (check mode).
 	Predicted bool
+	// Deferred: a removal of a runner whose token gitlab-runner holds,
+	// left to the next pass (the entry leaves the config now; the runner
+	// goes once gitlab-runner has taken the config without it).
+	Deferred bool
+	// SkipReason says why an executor is skipped when a step fails for a
+	// reason of the host's (config.SkipNoSpace); empty: its own failure.
+	SkipReason string
 }
 
 // Predict is what carrying out the plan does when GitLab does what it is
@@ -197,6 +214,8 @@ func (p Plan) Predict() []Outcome {
 		switch {
 		case s.Fault != "":
 			o.Err = faultError(s.Fault)
+		case s.Waits != "":
+			o.Err, o.Deleted = faultError(s.Waits), true
 		case s.Action == Create || s.Action == Replace || s.Action == Adopt:
 			o.Creds = &gitlab.Credentials{ID: s.ID}
 		case s.Executor == nil && s.Action != Keep:

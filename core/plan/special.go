@@ -67,33 +67,20 @@ func KeepUnverified(ev Evidence) Plan {
 			via = ByID
 		}
 		p.Steps = append(p.Steps, Step{Action: Delete, Rule: "degraded", Via: via, Name: o.Name, ClientKey: ref.ClientKey, URL: r.URL, ID: r.ID, Prev: &r,
+			Waits:  "GitLab did not answer; the removal waits for it",
 			Reason: "executor no longer declared; GitLab unreachable, so the entry leaves the config and the runner's removal waits for GitLab"})
 	}
-	return p
+	p.Host = ev.HostSteps
+	return p.withFailures(ev.Policy)
 }
 
-// LateDuplicates decides, after a run that followed an interrupted one,
-// the runners listed again with a declared executor's identity that the
-// run does not keep: a create of the interrupted run that GitLab finished
-// late. Each is deleted when this host's, and named otherwise.
-func LateDuplicates(ev Evidence, kept map[Ref]bool) ([]Step, []Left) {
-	b := &builder{ev: &ev, found: indexFound(ev.Found), left: map[Ref]int{}}
-	seen := map[Ref]bool{}
-	var steps []Step
-	for _, e := range ev.Desired.Executors {
-		for _, id := range candidates(e, ev.Desired, b.found) {
-			ref := Ref{e.Client.Key, id}
-			if kept[ref] || seen[ref] {
-				continue
-			}
-			seen[ref] = true
-			if row, why := ev.claim(ref, false, true); row.Claim != Mine && row.Claim != Reclaimable {
-				b.leave(ref, e.Client.URL, "", why)
-				continue
-			}
-			steps = append(steps, Step{Action: Delete, Rule: RowDuplicate.Name, Via: ByID, Name: e.Name, ClientKey: e.Client.Key, URL: e.Client.URL, ID: id,
-				Reason: "duplicate runner of this executor, created by a request of an interrupted run that GitLab finished late"})
-		}
-	}
-	return steps, b.list
+// CanDegrade decides a pass whose GitLab did not answer: ok when gitlab-runner may start with the tokens
+// on disk — every executor has one and nothing needs GitLab, or, serving
+// what can be served, at least one does — and late lists the executors
+// that need GitLab (skipped when ok; named in the failure otherwise).
+// --strict (Policy.Strict) never starts degraded.
+func CanDegrade(ev Evidence) (late []Late, ok bool) {
+	late = NeedGitLab(ev)
+	tolerable := ev.Policy.Serve && len(late) < len(ev.Desired.Executors)
+	return late, !ev.Policy.Strict && (tolerable || CanStartDegraded(ev))
 }

@@ -240,7 +240,7 @@ func TestRetryAfterIsHonouredWithinTheRunsBound(t *testing.T) {
 	// Absurd values are refused at once, not turned into a negative wait.
 	for _, ra := range []int64{9223372037, 86400 * 400} {
 		sim.InjectFault(gitlabsim.Fault{Kind: "verify", Type: gitlabsim.FaultRateLimit, RetryAfter: ra})
-		_, err := h.run(func(o *core.Options) { o.Strict = true })
+		_, err := h.run(func(o *core.Options) { o.Policy.Strict, o.Policy.CleanupFails = true, true })
 		var ae *gitlab.APIError
 		if !errors.As(err, &ae) || ae.Status != 429 || ae.RetryAfter != 0 {
 			t.Fatalf("Retry-After %d: got %v, want the 429 refused without a wait", ra, err)
@@ -249,7 +249,7 @@ func TestRetryAfterIsHonouredWithinTheRunsBound(t *testing.T) {
 	}
 	// A wait beyond what is left of the run fails clearly.
 	sim.InjectFault(gitlabsim.Fault{Kind: "verify", Type: gitlabsim.FaultRateLimit, RetryAfter: 60})
-	_, err := h.run(withTimeout(30*time.Second), func(o *core.Options) { o.Strict = true })
+	_, err := h.run(withTimeout(30*time.Second), func(o *core.Options) { o.Policy.Strict, o.Policy.CleanupFails = true, true })
 	var ae *gitlab.APIError
 	if !errors.As(err, &ae) || ae.Status != 429 || ae.RetryAfter != 60*time.Second {
 		t.Fatalf("Retry-After beyond the bound: got %v, want the 429 that asked for 60 s", err)

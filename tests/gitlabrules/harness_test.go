@@ -37,16 +37,14 @@ func newHost(t *testing.T, name, systemID string) *host {
 
 type runOpt func(*core.Options)
 
-func withTimeout(d time.Duration) runOpt { return func(o *core.Options) { o.Timeout = d } }
-func unregister() runOpt                 { return func(o *core.Options) { o.Unregister = true } }
+func withTimeout(d time.Duration) runOpt { return func(o *core.Options) { o.Limits.Timeout = d } }
+func unregister() runOpt                 { return func(o *core.Options) { o.Remove = core.Unregister } }
 
 // run syncs the host in-process (coretest.Run: everything it reports is
 // checked for secrets and recorded for the sweep at the end of make test).
 func (h *host) run(opts ...runOpt) (*core.Result, error) {
 	h.t.Helper()
-	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Concurrency: core.DefaultConcurrency,
-		RequestTimeout: coretest.Patient.Request, RetryBudget: time.Second, MaxAttempts: 2,
-		LockTimeout: coretest.Patient.Lock, Timeout: 5 * time.Minute}
+	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Request: coretest.Patient.Request, RetryBudget: time.Second, MaxAttempts: 2, Lock: coretest.Patient.Lock, Timeout: 5 * time.Minute}}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -22,7 +22,7 @@ func TestAFailedRunLeavesNoMarkerThatWidensOwnership(t *testing.T) {
 	cfg, _ := os.ReadFile(h.p.ConfigPath())
 	cfg = append(cfg, []byte("\n[[runners]]\n  name = \"node12 main gone Runner\"\n  url = \"http://127.0.0.1:9\"\n  id = 5\n  token = \"glrt-deadGitLabToken000000\"\n  executor = \"shell\"\n")...)
 	h.p.Write("config.main.toml", string(cfg))
-	if _, err := h.run(func(o *core.Options) { o.CleanupFails = true }); err == nil {
+	if _, err := h.run(func(o *core.Options) { o.Policy.CleanupFails = true }); err == nil {
 		t.Fatal("want the delete on the dead GitLab to fail")
 	}
 	if _, err := os.Stat(filepath.Join(h.p.Dir, ".gitlab-runner-auth.main.incomplete")); err == nil {

@@ -355,9 +355,7 @@ func (f *fleet) clone(h *fhost) {
 // sync is the host's register-runner at (re)start.
 func (f *fleet) sync(h *fhost) {
 	sec := redact.New()
-	res, err := core.Run(context.Background(), core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name,
-		Concurrency: 4, RequestTimeout: coretest.Patient.Request, LockTimeout: coretest.Patient.Lock, RetryBudget: 2 * time.Second, MaxAttempts: 2,
-		Timeout: 10 * time.Minute, Secrets: sec, Machine: &h.machine, Now: f.sim.Now, Fleet: h.fleet})
+	res, err := core.Run(context.Background(), core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Secrets: sec, Machine: &h.machine, Now: f.sim.Now, Fleet: h.fleet, Limits: core.Limits{Concurrency: 4, Request: coretest.Patient.Request, Lock: coretest.Patient.Lock, RetryBudget: 2 * time.Second, MaxAttempts: 2, Timeout: 10 * time.Minute}})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.runs++

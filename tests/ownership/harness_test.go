@@ -60,9 +60,8 @@ func (h *host) executor(name, extra string) {
 func (h *host) run(mods ...func(*core.Options)) (*core.Result, error) {
 	h.t.Helper()
 	sec := redact.New()
-	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Concurrency: core.DefaultConcurrency,
-		RequestTimeout: coretest.Patient.Request, LockTimeout: coretest.Patient.Lock, RetryBudget: 5 * time.Second, MaxAttempts: 2,
-		Secrets: sec, Machine: &h.machine, Now: h.sim.Now, Fleet: h.fleet}
+	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name,
+		Secrets: sec, Machine: &h.machine, Now: h.sim.Now, Fleet: h.fleet, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Request: coretest.Patient.Request, Lock: coretest.Patient.Lock, RetryBudget: 5 * time.Second, MaxAttempts: 2}}
 	for _, m := range mods {
 		m(&o)
 	}

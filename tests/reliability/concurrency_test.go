@@ -90,8 +90,7 @@ func TestLockTimeoutIsBoundedAndClear(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fl.Unlock()
-	err := coretest.Run(t, context.Background(), core.Options{Prefix: w.p.Dir, Instance: "main", Hostname: hostname,
-		Concurrency: core.DefaultConcurrency, LockTimeout: 300 * time.Millisecond}).Err
+	err := coretest.Run(t, context.Background(), core.Options{Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Lock: 300 * time.Millisecond}}).Err
 	var busy *hostfs.BusyError
 	if !errors.As(err, &busy) || busy.Path != l.LockPath() || busy.Waited != 300*time.Millisecond || input.Is(err) {
 		t.Fatalf("got %v, want the run to give up on the lock %s after 300ms", err, l.LockPath())

@@ -36,7 +36,7 @@ func TestRateLimitedFleet(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			errs[h] = coretest.Run(t, context.Background(), core.Options{Prefix: prefixes[h].Dir, Instance: "main",
-				Hostname: fmt.Sprintf("host%02d", h), Concurrency: core.DefaultConcurrency, RetryBudget: 30 * time.Second}).Err
+				Hostname: fmt.Sprintf("host%02d", h), Limits: core.Limits{Concurrency: core.DefaultConcurrency, RetryBudget: 30 * time.Second}}).Err
 		}()
 	}
 	wg.Wait()

@@ -139,8 +139,7 @@ func (w *world) syncFaulted(t *testing.T, ctx context.Context) (*core.Result, er
 func (w *world) syncWith(t *testing.T, ctx context.Context, to coretest.Timeouts) (*core.Result, error) {
 	t.Helper()
 	oc := coretest.Run(t, ctx, core.Options{
-		Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Concurrency: core.DefaultConcurrency,
-		RequestTimeout: to.Request, RetryBudget: to.RetryBudget, MaxAttempts: to.MaxAttempts, LockTimeout: to.Lock,
+		Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Request: to.Request, RetryBudget: to.RetryBudget, MaxAttempts: to.MaxAttempts, Lock: to.Lock},
 	})
 	return oc.Res, oc.Err
 }

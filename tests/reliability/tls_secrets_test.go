@@ -102,8 +102,7 @@ func TestRelativePrefixWritesAnAbsoluteCAPath(t *testing.T) {
 	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT, Extra: "tls_ca_file = \"gitlab-ca.pem\"\n"})
 	p.Executor("a.toml", executorFile(sim.URL, "a", ""))
 	t.Chdir(filepath.Dir(p.Dir))
-	err = coretest.Run(t, context.Background(), core.Options{Prefix: filepath.Base(p.Dir), Instance: "main", Hostname: hostname,
-		Concurrency: core.DefaultConcurrency}).Err
+	err = coretest.Run(t, context.Background(), core.Options{Prefix: filepath.Base(p.Dir), Instance: "main", Hostname: hostname, Limits: core.Limits{Concurrency: core.DefaultConcurrency}}).Err
 	if err != nil {
 		t.Fatal(err)
 	}

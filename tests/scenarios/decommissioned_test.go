@@ -23,7 +23,7 @@ func TestDecommissionedGitLabDoesNotBlockStarts(t *testing.T) {
 	p.Write("config.main.toml", strings.ReplaceAll(p.Config(), simA.URL, "http://127.0.0.1:9"))
 	p.Template("", coretest.ClientConfig{URL: simB.URL, PAT: coretest.AdminPAT})
 	p.Executor("shell.toml", "url = \""+simB.URL+"\"\n")
-	fast := func(o *core.Options) { o.RetryBudget = 500 * time.Millisecond; o.MaxAttempts = 2 }
+	fast := func(o *core.Options) { o.Limits.RetryBudget = 500 * time.Millisecond; o.Limits.MaxAttempts = 2 }
 	oc := run(t, p, fast)
 	if oc.Err != nil {
 		t.Fatalf("the run fails (ExecStartPre exits 1: gitlab-runner never starts) although the new GitLab's runner is registered: %v", oc.Err)
@@ -55,7 +55,7 @@ func TestDecommissionedGitLabDoesNotBlockStarts(t *testing.T) {
 	if len(st.Pending) != 1 || st.Pending[0].URL != "http://127.0.0.1:9" || st.Pending[0].Token == "" {
 		t.Fatalf("pending removals %+v, want the old runner with its token", st.Pending)
 	}
-	oc = run(t, p, both(fast, func(o *core.Options) { o.CleanupFails = true }))
+	oc = run(t, p, both(fast, func(o *core.Options) { o.Policy.CleanupFails = true }))
 	if oc.Err == nil {
 		t.Fatal("a removal GitLab does not confirm does not fail the run with CleanupFails")
 	}

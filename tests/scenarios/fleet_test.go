@@ -149,7 +149,7 @@ func TestNoteTooLongForTheMarkIsAnInputError(t *testing.T) {
 		long[i] = 'x'
 	}
 	p.Executor("shell.toml", "url = \""+sim.URL+"\"\nmaintenance_note = \""+string(long)+"\"\n")
-	oc := run(t, p, func(o *core.Options) { o.Strict = true })
+	oc := run(t, p, func(o *core.Options) { o.Policy.Strict, o.Policy.CleanupFails = true, true })
 	if ie := input.As(oc.Err); ie == nil || ie.Key != "maintenance_note" {
 		t.Fatalf("error %v, want an input error at maintenance_note", oc.Err)
 	}

@@ -23,8 +23,7 @@ const host = "node12"
 func run(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) coretest.Outcome {
 	t.Helper()
 	o := core.Options{
-		Prefix: p.Dir, Instance: p.Instance, Hostname: host, Concurrency: core.DefaultConcurrency,
-		RequestTimeout: coretest.Patient.Request, LockTimeout: coretest.Patient.Lock,
+		Prefix: p.Dir, Instance: p.Instance, Hostname: host, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Request: coretest.Patient.Request, Lock: coretest.Patient.Lock},
 	}
 	if mod != nil {
 		mod(&o)
@@ -47,7 +46,7 @@ func mustRun(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) *core.Re
 
 func check(o *core.Options)      { o.Check = true }
 func refresh(o *core.Options)    { o.Refresh = true }
-func unregister(o *core.Options) { o.Unregister = true }
+func unregister(o *core.Options) { o.Remove = core.Unregister }
 
 // both applies several option changes.
 func both(mods ...func(*core.Options)) func(*core.Options) {

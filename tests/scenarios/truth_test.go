@@ -71,6 +71,20 @@ var worlds = []world{
 	{name: "lost config, PAT may only read", pat: coretest.ReadOnlyPAT, setup: synced(func(t *testing.T, _ *coretest.Sim, p *coretest.Prefix) {
 		p.Remove("config.main.toml")
 	})},
+	{name: "invalid executor file", setup: synced(func(t *testing.T, sim *coretest.Sim, p *coretest.Prefix) {
+		p.Executor("shell.toml", "url = \""+sim.URL+"\"\nexecutor = [\n")
+	})},
+}
+
+// A policy is what failures do in both the check and the run: the
+// default, --strict, and a service start's (serve what can be served).
+var policies = []struct {
+	name string
+	set  func(*plan.Policy)
+}{
+	{"default", func(*plan.Policy) {}},
+	{"strict", func(p *plan.Policy) { p.Strict = true }},
+	{"serve", func(p *plan.Policy) { p.Serve = true }},
 }
 
 // A trouble is how GitLab misbehaves during both the check and the run.
@@ -146,8 +160,9 @@ func exitOf(err error) int {
 	return 1
 }
 
-// TestCheckTellsWhatTheRunDoes runs, for every world and every way GitLab
-// can misbehave, a check and then the real run, and asserts the check
+// TestCheckTellsWhatTheRunDoes runs, for every world, every way GitLab
+// can misbehave and every failure policy, a check and then the real run,
+// and asserts the check
 // foretold the run: the same steps with the same ids, the same failures,
 // the same exit status and the same changed. Faults on requests only a
 // real run makes (a create, a delete) cannot be foreseen: there the steps
@@ -157,58 +172,65 @@ func TestCheckTellsWhatTheRunDoes(t *testing.T) {
 	n := 0
 	for _, w := range worlds {
 		for _, tr := range troubles() {
-			n++
-			t.Run(w.name+"/"+tr.name, func(t *testing.T) {
-				t.Parallel()
-				sim, p := standardLayout(t)
-				if w.pat != "" {
-					p.Template("concurrent = 4\n", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT})
-				}
-				w.setup(t, sim, p)
-				if w.pat != "" {
-					p.Template("concurrent = 4\n", coretest.ClientConfig{URL: sim.URL, PAT: w.pat})
-				}
-				if tr.fault != nil {
-					sim.InjectFault(*tr.fault)
-				}
-				// Failing answers are not retried long; an answer slow to
-				// come (a loaded machine) is still waited for.
-				quick := func(o *core.Options) {
-					o.RetryBudget, o.MaxAttempts = 2*time.Second, 2
-				}
-				chk := checkRun(t, sim, p, quick)
-				got := run(t, p, quick)
-				want, did := summarize(chk, true), summarize(got, false)
-				if tr.readOnly && !(tr.describesToken && w.pat != "") {
-					if d := cmp.Diff(want, did); d != "" {
-						t.Fatalf("the check did not tell what the run did (-check +run):\n%s\ncheck error: %v\nrun error: %v", d, chk.Err, got.Err)
-					}
-					return
-				}
-				// Faults on mutating requests: same plan, failures only there;
-				// a delete GitLab refused with 403 (the token died meanwhile)
-				// is honestly reported as forgotten.
-				strip := func(s summary) []planned {
-					out := make([]planned, len(s.Runners))
-					for i, r := range s.Runners {
-						r.Failed = false
-						if r.Action == plan.Forget && tr.fault.Status == 403 && tr.fault.Kind == "delete-token" {
-							r.Action = plan.Delete
-						}
-						out[i] = r
-					}
-					return out
-				}
-				if d := cmp.Diff(strip(want), strip(did)); d != "" {
-					t.Fatalf("the run did not carry out the check's plan (-check +run):\n%s", d)
-				}
-				for i, r := range did.Runners {
-					if want.Runners[i].Failed && !r.Failed {
-						t.Errorf("%s: the check said it fails, the run did it", r.Name)
-					}
-				}
-			})
+			for _, pol := range policies {
+				n++
+				truthCase(t, w, tr, pol.name, pol.set)
+			}
 		}
 	}
 	t.Logf("%d scenarios", n)
+}
+
+func truthCase(t *testing.T, w world, tr trouble, policy string, set func(*plan.Policy)) {
+	t.Run(w.name+"/"+tr.name+"/"+policy, func(t *testing.T) {
+		t.Parallel()
+		sim, p := standardLayout(t)
+		if w.pat != "" {
+			p.Template("concurrent = 4\n", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT})
+		}
+		w.setup(t, sim, p)
+		if w.pat != "" {
+			p.Template("concurrent = 4\n", coretest.ClientConfig{URL: sim.URL, PAT: w.pat})
+		}
+		if tr.fault != nil {
+			sim.InjectFault(*tr.fault)
+		}
+		// Failing answers are not retried long; an answer slow to
+		// come (a loaded machine) is still waited for.
+		quick := func(o *core.Options) {
+			o.Limits.RetryBudget, o.Limits.MaxAttempts = 2*time.Second, 2
+			set(&o.Policy)
+		}
+		chk := checkRun(t, sim, p, quick)
+		got := run(t, p, quick)
+		want, did := summarize(chk, true), summarize(got, false)
+		if tr.readOnly && !(tr.describesToken && w.pat != "") {
+			if d := cmp.Diff(want, did); d != "" {
+				t.Fatalf("the check did not tell what the run did (-check +run):\n%s\ncheck error: %v\nrun error: %v", d, chk.Err, got.Err)
+			}
+			return
+		}
+		// Faults on mutating requests: same plan, failures only there;
+		// a delete GitLab refused with 403 (the token died meanwhile)
+		// is honestly reported as forgotten.
+		strip := func(s summary) []planned {
+			out := make([]planned, len(s.Runners))
+			for i, r := range s.Runners {
+				r.Failed = false
+				if r.Action == plan.Forget && tr.fault.Status == 403 && tr.fault.Kind == "delete-token" {
+					r.Action = plan.Delete
+				}
+				out[i] = r
+			}
+			return out
+		}
+		if d := cmp.Diff(strip(want), strip(did)); d != "" {
+			t.Fatalf("the run did not carry out the check's plan (-check +run):\n%s", d)
+		}
+		for i, r := range did.Runners {
+			if want.Runners[i].Failed && !r.Failed {
+				t.Errorf("%s: the check said it fails, the run did it", r.Name)
+			}
+		}
+	})
 }

@@ -1,0 +1,122 @@
+package core
+
+import (
+	"time"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+)
+
+// The executors a run does not serve: skipped for an invalid file, while
+// GitLab is down, or for a failure the policy skips (plan.Conclude), each
+// named once with its file, the cause, the fix and what became of its
+// last good entry.
+
+// heldEntry is what became of the config entry of an executor not served.
+type heldEntry int
+
+const (
+	noEntry      heldEntry = iota // it had none
+	entryKept                     // its last good entry stays
+	entryDropped                  // GitLab rejected its token: it left the config
+)
+
+// kept turns "whether the config holds an entry" into a heldEntry.
+func kept(held bool) heldEntry {
+	if held {
+		return entryKept
+	}
+	return noEntry
+}
+
+// skip records an executor the run does not serve, and says so.
+func (en *engine) skip(name, file, reason string, cause error, entry heldEntry) {
+	en.mu.Lock()
+	for _, s := range en.skipped {
+		if s.Name == name {
+			en.mu.Unlock()
+			return
+		}
+	}
+	sk := SkippedExecutor{Name: name, File: file, Reason: reason, Cause: en.describe(cause), Kept: entry == entryKept}
+	if ie := input.As(cause); ie != nil && ie.Fix != "" {
+		sk.Fix = en.o.Secrets.Redact(ie.Fix)
+	}
+	en.skipped = append(en.skipped, sk)
+	en.mu.Unlock()
+	where := name
+	if file != "" {
+		where += " (" + file + ")"
+	}
+	what := map[heldEntry]string{
+		noEntry:      "it has no entry in the config yet",
+		entryKept:    "its last good entry stays in the config",
+		entryDropped: "GitLab rejected the token of its last good entry, which left the config (the state file still names its runner, healed once the file is fixed)",
+	}[entry]
+	en.warn("executor %s is not served (%s): %s; %s", where, reason, sk.Cause, what)
+}
+
+// describe renders an error as the front end names options, redacted.
+func (en *engine) describe(err error) string {
+	if err == nil {
+		return ""
+	}
+	if ie := input.As(err); ie != nil && ie.Error() == err.Error() {
+		return en.o.Secrets.Redact(ie.Render(en.o.Names))
+	}
+	return en.o.Secrets.Redact(err.Error())
+}
+
+// skippedResults are the skipped executors with the time runs started
+// skipping each (from the state file).
+func (en *engine) skippedResults(p *Planned) []SkippedExecutor {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	out := append([]SkippedExecutor(nil), en.skipped...)
+	for i := range out {
+		since := en.o.Now()
+		if p != nil && p.ev.State != nil {
+			if d, ok := p.ev.State.Degraded[out[i].Name]; ok && !d.Since.IsZero() {
+				since = d.Since
+			}
+		}
+		out[i].Since = since.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+// degradedRecords are the state file's record of the skipped executors.
+func (en *engine) degradedRecords(p *Planned) map[string]hostfs.DegradedExecutor {
+	list := en.skippedResults(p)
+	if len(list) == 0 {
+		return nil
+	}
+	out := map[string]hostfs.DegradedExecutor{}
+	for _, s := range list {
+		since, _ := time.Parse(time.RFC3339, s.Since)
+		out[s.Name] = hostfs.DegradedExecutor{Since: since, Reason: s.Reason, Cause: s.Cause, Fix: s.Fix, Kept: s.Kept}
+	}
+	return out
+}
+
+// skipUnserved names the executors not served for their files (invalid),
+// each with what became of its last good entry: kept, or out of the
+// config because GitLab rejected its token (the plan's held steps).
+func (en *engine) skipUnserved(d *config.Desired, p *Planned) {
+	for _, sk := range d.Skipped {
+		entry := noEntry
+		for _, h := range p.ev.Prev.Held {
+			if h.Name == sk.Name {
+				entry = entryKept
+			}
+		}
+		for _, s := range p.Plan.Steps {
+			if s.Held && s.Name == sk.Name && s.Action == plan.Forget {
+				entry = entryDropped
+			}
+		}
+		en.skip(sk.Name, sk.File, sk.Reason, sk.Err, entry)
+	}
+}
