@@ -60,13 +60,7 @@ func (en *engine) skip(name, file, reason string, cause error, entry heldEntry) 
 
 // describe renders an error as the front end names options, redacted.
 func (en *engine) describe(err error) string {
-	if err == nil {
-		return ""
-	}
-	if ie := input.As(err); ie != nil && ie.Error() == err.Error() {
-		return en.o.Secrets.Redact(ie.Render(en.o.Names))
-	}
-	return en.o.Secrets.Redact(err.Error())
+	return en.o.Secrets.Redact(input.Describe(err, en.o.Names))
 }
 
 // skippedResults are the skipped executors with the time runs started

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/table"
@@ -51,14 +53,11 @@ type Args struct {
 	Diff      bool
 }
 
-// ArgError is a bad option: Option is its path ("executors[2].url", ""
-// when no one option is at fault), Msg the whole sentence, which names it.
-type ArgError struct{ Option, Msg string }
-
-func (e *ArgError) Error() string { return e.Msg }
-
+// argErr is a bad option: option is its path ("executors[2].url", ""
+// when no one option is at fault), the message a whole sentence that
+// names it, as Ansible words its own argument checks.
 func argErr(option, format string, args ...any) error {
-	return &ArgError{Option: option, Msg: fmt.Sprintf(format, args...)}
+	return &input.Error{Option: input.Option(option), Msg: fmt.Sprintf(format, args...), Whole: true}
 }
 
 var topLevel = []string{"prefix", "instance", "state", "global", "clients", "executors", "tag_schema",

@@ -3,9 +3,11 @@ package module
 import (
 	"errors"
 	"testing"
+
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
-// FuzzParseArgs: any arguments give Args or an ArgError naming the
+// FuzzParseArgs: any arguments give Args or an input error naming the
 // problem, never a panic.
 func FuzzParseArgs(f *testing.F) {
 	f.Add([]byte(`{"prefix": "/p", "clients": [{"url": "https://g", "personal_access_token": "x"}], "executors": [{"name": "a", "url": "https://g", "tags": ["x"], "docker": {"image": "i"}}], "_ansible_check_mode": true}`))
@@ -14,7 +16,7 @@ func FuzzParseArgs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := ParseArgs(data)
 		if err != nil {
-			var ae *ArgError
+			var ae *input.Error
 			if !errors.As(err, &ae) || ae.Msg == "" {
 				t.Fatalf("error of type %T: %v", err, err)
 			}

@@ -8,7 +8,6 @@ package module
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,7 +56,7 @@ func Run(ctx context.Context, raw []byte, sec *redact.Redactor) map[string]any {
 	}
 	a, err := ParseArgs(raw)
 	if err != nil {
-		return map[string]any{"failed": true, "changed": false, "msg": err.Error(), "input_errors": inputErrors(err)}
+		return map[string]any{"failed": true, "changed": false, "msg": err.Error(), "input_errors": input.Report(err, optionName)}
 	}
 	if a.Declare != nil {
 		for _, c := range a.Declare.Clients {
@@ -90,24 +89,10 @@ func Run(ctx context.Context, raw []byte, sec *redact.Redactor) map[string]any {
 // parts as fields.
 func fail(out map[string]any, err error) {
 	out["failed"] = true
-	out["msg"] = describe(err)
-	if ies := inputErrors(err); len(ies) > 0 {
+	out["msg"] = input.Describe(err, optionName)
+	if ies := input.Report(err, optionName); len(ies) > 0 {
 		out["input_errors"] = ies
 	}
-}
-
-// inputErrors gives a bad option, or each input error core found, as
-// fields, options named as this module's.
-func inputErrors(err error) []input.Fields {
-	var ae *ArgError
-	if errors.As(err, &ae) {
-		return []input.Fields{{Option: ae.Option, Message: ae.Msg}}
-	}
-	var out []input.Fields
-	for _, ie := range input.All(err) {
-		out = append(out, ie.Fields(optionName))
-	}
-	return out
 }
 
 func (a *Args) options(sec *redact.Redactor) core.Options {
@@ -155,23 +140,6 @@ func runInfo(ctx context.Context, a *Args, sec *redact.Redactor) map[string]any 
 		fail(out, err)
 	}
 	return out
-}
-
-// describe renders an error (each of joined errors on a line), naming
-// options as this module does.
-func describe(err error) string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var lines []string
-		for _, e := range j.Unwrap() {
-			lines = append(lines, describe(e))
-		}
-		return strings.Join(lines, "\n")
-	}
-	var ie *input.Error
-	if errors.As(err, &ie) && ie.Error() == err.Error() {
-		return ie.Render(optionName)
-	}
-	return err.Error()
 }
 
 func summary(res *core.Result) string {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
 )
@@ -51,7 +53,7 @@ func declared(sim *coretest.Sim, prefix string, names ...string) map[string]any 
 	}
 }
 
-// Each bad option is an ArgError naming it ("" for arguments that are
+// Each bad option is an input error naming it ("" for arguments that are
 // not options at all).
 func TestParseArgs(t *testing.T) {
 	cases := []struct {
@@ -79,9 +81,9 @@ func TestParseArgs(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := ParseArgs([]byte(c.in))
-		var ae *ArgError
-		if !errors.As(err, &ae) || ae.Option != c.option || ae.Msg == "" {
-			t.Errorf("%s: got %#v, want an ArgError naming the option %q", c.in, err, c.option)
+		var ae *input.Error
+		if !errors.As(err, &ae) || string(ae.Option) != c.option || ae.Msg == "" {
+			t.Errorf("%s: got %#v, want an input error naming the option %q", c.in, err, c.option)
 		}
 	}
 	// Ansible's own words for unknown options, which users search for.

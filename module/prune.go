@@ -181,7 +181,7 @@ func strList(raw map[string]any, key string) ([]string, error) {
 func runPrune(ctx context.Context, raw map[string]any, sec *redact.Redactor) map[string]any {
 	a, err := ParsePruneArgs(raw)
 	if err != nil {
-		return map[string]any{"failed": true, "changed": false, "msg": err.Error(), "input_errors": inputErrors(err)}
+		return map[string]any{"failed": true, "changed": false, "msg": err.Error(), "input_errors": input.Report(err, optionName)}
 	}
 	o := a.Options
 	sec.Add(o.PAT)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 )
@@ -155,9 +157,9 @@ func TestPruneModuleOptionErrors(t *testing.T) {
 // name no option at all).
 func TestTildeUserNamesTheOption(t *testing.T) {
 	_, err := ParseArgs([]byte(`{"tag_schema": "~other/schema.json"}`))
-	ae, ok := err.(*ArgError)
+	ae, ok := err.(*input.Error)
 	if !ok || ae.Option != "tag_schema" {
-		t.Fatalf("error %#v, want an ArgError on tag_schema", err)
+		t.Fatalf("error %#v, want an input error on tag_schema", err)
 	}
 }
 

@@ -243,7 +243,7 @@ func TestPrefixMustBeAbsolute(t *testing.T) {
 		t.Fatalf("~/gr: %+v %v", a, err)
 	}
 	for _, p := range []string{"gr", "./gr", "~other/gr", "~gr"} {
-		var ae *ArgError
+		var ae *input.Error
 		if _, err := ParseArgs([]byte(`{"prefix": "` + p + `"}`)); !errors.As(err, &ae) || ae.Option != "prefix" {
 			t.Errorf("prefix %q: %v, want it refused", p, err)
 		}
@@ -252,7 +252,7 @@ func TestPrefixMustBeAbsolute(t *testing.T) {
 		a.Timeout.Seconds() != 90 || a.LockTimeout.Seconds() != 5 || a.RequestTimeout.Minutes() != 2 || a.CaptureTimeout.Seconds() != 3 {
 		t.Fatalf("timeouts: %+v %v", a, err)
 	}
-	var ae *ArgError
+	var ae *input.Error
 	if _, err := ParseArgs([]byte(`{"timeout": "soon"}`)); !errors.As(err, &ae) || ae.Option != "timeout" {
 		t.Fatalf("bad timeout: %v", err)
 	}

@@ -57,6 +57,10 @@ type Error struct {
 	FixOption Option
 	// Err is a cause callers may test with errors.Is (fs.ErrNotExist).
 	Err error
+	// Whole: Msg is a whole sentence that names its option itself (the
+	// Ansible module's argument checks, worded as Ansible words its own),
+	// so Render does not put the place before it.
+	Whole bool
 }
 
 // Errorf builds an Error for a file and key (either may be empty).
@@ -110,7 +114,7 @@ func (e *Error) Render(name Names) string {
 	if fix := e.FixText(name); fix != "" {
 		msg += "; " + fix
 	}
-	if w := e.Where(name); w != "" {
+	if w := e.Where(name); w != "" && !e.Whole {
 		return w + ": " + msg
 	}
 	return msg
@@ -206,3 +210,39 @@ func As(err error) *Error {
 
 // Is reports whether err (or one it wraps) is an Error.
 func Is(err error) bool { return As(err) != nil }
+
+// Describe renders err for a front end, each of joined errors on a line
+// of its own: an Error (wrapped in nothing that adds words) with options
+// named by the front end, any other error as it says itself. Both front
+// ends print failures with it.
+func Describe(err error, name Names) string {
+	if err == nil {
+		return ""
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		lines := make([]string, 0, len(j.Unwrap()))
+		for _, e := range j.Unwrap() {
+			lines = append(lines, Describe(e, name))
+		}
+		return strings.Join(lines, "\n")
+	}
+	if ie := As(err); ie != nil && ie.Error() == err.Error() {
+		return ie.Render(name)
+	}
+	return err.Error()
+}
+
+// Report gives every Error in err's tree as fields, options named by the
+// front end (nil when there is none): the input_errors of both front
+// ends' JSON.
+func Report(err error, name Names) []Fields {
+	ies := All(err)
+	if len(ies) == 0 {
+		return nil
+	}
+	out := make([]Fields, len(ies))
+	for i, ie := range ies {
+		out[i] = ie.Fields(name)
+	}
+	return out
+}
