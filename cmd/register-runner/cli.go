@@ -64,111 +64,141 @@ func (r redactingWriter) log(msg string) {
 	}
 }
 
-type cliOptions struct {
-	prefix, instance, schema, capture, hostname, output  string
-	fleet                                                string
-	captureTimeout, lockTimeout, requestTimeout, timeout time.Duration
-	check, diff, refresh, version, help, unregister      bool
-	strict                                               bool
-	concurrency, runnerPID                               int
-	reloadWait                                           time.Duration
-	omitTags                                             []string
+// engines are what the command line runs: core's, or a test's own (as
+// cli/cli injects runF), so the flags are tested without GitLab.
+type engines struct {
+	sync  func(context.Context, core.Options) (*core.Result, error)
+	prune func(context.Context, core.PruneOptions) (*core.PruneResult, error)
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "prune" {
-		return runPrune(args[1:], stdout, stderr)
-	}
-	sec := redact.New()
-	out := redactingWriter{stdout, sec}
-	errw := redactingWriter{stderr, sec}
+var coreEngines = engines{sync: core.Run, prune: core.Prune}
 
-	var o cliOptions
+func run(args []string, stdout, stderr io.Writer) int {
+	return runWith(args, stdout, stderr, coreEngines)
+}
+
+// runWith parses the command line, then runs what it asks for.
+func runWith(args []string, stdout, stderr io.Writer, e engines) int {
+	sec := redact.New()
+	out, errw := redactingWriter{stdout, sec}, redactingWriter{stderr, sec}
+	if len(args) > 0 && args[0] == "prune" {
+		inv, err := parsePrune(args[1:])
+		if err != nil {
+			return usageError(errw, "register-runner prune", err)
+		}
+		if inv.print != "" {
+			out.print(inv.print)
+			return exitOK
+		}
+		return executePrune(inv, e.prune, sec, out, errw)
+	}
+	inv, err := parseSync(args)
+	if err != nil {
+		return usageError(errw, "register-runner", err)
+	}
+	if inv.print != "" {
+		out.print(inv.print)
+		return exitOK
+	}
+	return executeSync(inv, e.sync, sec, out, errw)
+}
+
+// usageError says a command line could not be parsed (exit 2).
+func usageError(errw redactingWriter, command string, err error) int {
+	errw.print(fmt.Sprintf("%s: %v\nTry '%s --help'.\n", command, err, command))
+	return exitInput
+}
+
+// syncInvocation is register-runner's command line parsed: the options
+// the engine runs with, or a text printed instead (--help, --version).
+type syncInvocation struct {
+	opts   core.Options
+	output string
+	print  string
+}
+
+// parseSync parses register-runner's flags into core.Options. Its error
+// is a usage error; what the options hold is the engine's to check.
+func parseSync(args []string) (syncInvocation, error) {
+	var inv syncInvocation
+	o := &inv.opts
+	var unregister, strict, version, help bool
 	fs := pflag.NewFlagSet("register-runner", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
-	fs.StringVarP(&o.prefix, "prefix", "p", "/etc/gitlab-runner", "folder holding the template, executor folders and generated configs")
-	fs.StringVar(&o.instance, "service-instance", "main", "service instance name (gitlab-runner@NAME)")
-	fs.StringVar(&o.schema, "tag-schema", "", "JSON Schema FILE the tag properties must satisfy")
-	fs.StringVar(&o.capture, "capture-tags", "", "program EXEC run with the executor name and type; prints a JSON object of extra tags")
-	fs.DurationVar(&o.captureTimeout, "capture-timeout", 10*time.Second, "how long --capture-tags may run per executor")
-	fs.StringSliceVar(&o.omitTags, "omit-auto-tags", nil, "automatic tag families not to add, comma-separated: "+strings.Join(tags.Families, ", ")+" (default: none, every family is added)")
-	fs.BoolVar(&o.check, "check", false, "show the plan; make no change in GitLab or on disk")
-	fs.BoolVar(&o.diff, "diff", false, "show the change to config.INSTANCE.toml (secrets redacted)")
-	fs.BoolVar(&o.refresh, "refresh", false, "read every runner from GitLab to catch settings changed by hand (needs a PAT)")
-	fs.BoolVar(&o.unregister, "unregister", false, "delete this instance's runners in GitLab and its generated config")
-	fs.BoolVar(&o.strict, "strict", false, "all or nothing: fail on an invalid executor file, on an executor that cannot be registered now (GitLab unreachable, say), on a removal GitLab does not confirm, and when GitLab cannot be reached even if every executor has a token on disk")
-	fs.StringVar(&o.hostname, "hostname", "", "host name used in tags and descriptions (default: the OS host name, short form)")
-	fs.StringVar(&o.fleet, "fleet", "", "the fleet this host's runners belong to, marked on each runner in GitLab for the fleet's prune (default: the template's client_configs fleet, else \"default\")")
-	fs.IntVar(&o.concurrency, "concurrency", core.DefaultConcurrency, "GitLab requests in parallel")
-	fs.IntVar(&o.runnerPID, "runner-pid", 0, "PID of the running gitlab-runner (systemd's $MAINPID in ExecReload): sent SIGHUP when the config changes; a process that is not gitlab-runner is never signalled")
-	fs.DurationVar(&o.reloadWait, "reload-wait", core.DefaultReloadWait, "how long a gitlab-runner running this config (--runner-pid, or found by its command line) gets to take the new config, after SIGHUP, before runners removed from it are deleted")
-	fs.DurationVar(&o.lockTimeout, "lock-timeout", 60*time.Second, "how long to wait for another run on this instance")
-	fs.DurationVar(&o.requestTimeout, "request-timeout", 20*time.Second, "timeout of one HTTP request")
-	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on the whole run")
-	fs.StringVar(&o.output, "output", "text", "text or json")
-	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+	fs.StringVarP(&o.Prefix, "prefix", "p", "/etc/gitlab-runner", "folder holding the template, executor folders and generated configs")
+	fs.StringVar(&o.Instance, "service-instance", "main", "service instance name (gitlab-runner@NAME)")
+	fs.StringVar(&o.Tags.SchemaFile, "tag-schema", "", "JSON Schema FILE the tag properties must satisfy")
+	fs.StringVar(&o.Tags.CaptureProgram, "capture-tags", "", "program EXEC run with the executor name and type; prints a JSON object of extra tags")
+	fs.DurationVar(&o.Tags.CaptureTimeout, "capture-timeout", 10*time.Second, "how long --capture-tags may run per executor")
+	fs.StringSliceVar(&o.Tags.Omit, "omit-auto-tags", nil, "automatic tag families not to add, comma-separated: "+strings.Join(tags.Families, ", ")+" (default: none, every family is added)")
+	fs.BoolVar(&o.Check, "check", false, "show the plan; make no change in GitLab or on disk")
+	fs.BoolVar(&o.Diff, "diff", false, "show the change to config.INSTANCE.toml (secrets redacted)")
+	fs.BoolVar(&o.Refresh, "refresh", false, "read every runner from GitLab to catch settings changed by hand (needs a PAT)")
+	fs.BoolVar(&unregister, "unregister", false, "delete this instance's runners in GitLab and its generated config")
+	fs.BoolVar(&strict, "strict", false, "all or nothing: fail on an invalid executor file, on an executor that cannot be registered now (GitLab unreachable, say), on a removal GitLab does not confirm, and when GitLab cannot be reached even if every executor has a token on disk")
+	fs.StringVar(&o.Hostname, "hostname", "", "host name used in tags and descriptions (default: the OS host name, short form)")
+	fs.StringVar(&o.Fleet, "fleet", "", "the fleet this host's runners belong to, marked on each runner in GitLab for the fleet's prune (default: the template's client_configs fleet, else \"default\")")
+	fs.IntVar(&o.Limits.Concurrency, "concurrency", core.DefaultConcurrency, "GitLab requests in parallel")
+	fs.IntVar(&o.Runner.PID, "runner-pid", 0, "PID of the running gitlab-runner (systemd's $MAINPID in ExecReload): sent SIGHUP when the config changes; a process that is not gitlab-runner is never signalled")
+	fs.DurationVar(&o.Runner.Wait, "reload-wait", core.DefaultReloadWait, "how long a gitlab-runner running this config (--runner-pid, or found by its command line) gets to take the new config, after SIGHUP, before runners removed from it are deleted")
+	fs.DurationVar(&o.Limits.Lock, "lock-timeout", 60*time.Second, "how long to wait for another run on this instance")
+	fs.DurationVar(&o.Limits.Request, "request-timeout", 20*time.Second, "timeout of one HTTP request")
+	fs.DurationVar(&o.Limits.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
+	fs.StringVar(&inv.output, "output", "text", "text or json")
+	fs.BoolVar(&version, "version", false, "print the version and exit")
+	fs.BoolVarP(&help, "help", "h", false, "show this help")
 
-	usage := func(w redactingWriter) { w.print(usageHead + fs.FlagUsages() + usageTail) }
 	if err := fs.Parse(args); err != nil {
-		errw.print(fmt.Sprintf("register-runner: %v\n", err))
-		errw.print("Try 'register-runner --help'.\n")
-		return exitInput
+		return inv, err
 	}
-	if o.help {
-		usage(out)
-		return exitOK
+	switch {
+	case help:
+		inv.print = usageHead + fs.FlagUsages() + usageTail
+		return inv, nil
+	case version:
+		inv.print = "register-runner " + core.Version + "\n"
+		return inv, nil
+	case fs.NArg() > 0:
+		return inv, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case inv.output != "text" && inv.output != "json":
+		return inv, fmt.Errorf("--output must be text or json, not %q", inv.output)
 	}
-	if o.version {
-		out.print("register-runner " + core.Version + "\n")
-		return exitOK
+	// Serve what can be served, unless --strict; --check and --unregister
+	// report every problem.
+	o.Policy = plan.Policy{Serve: !strict && !o.Check && !unregister, CleanupFails: strict, Strict: strict}
+	if unregister {
+		o.Remove = core.Unregister
 	}
-	if fs.NArg() > 0 {
-		errw.print(fmt.Sprintf("register-runner: unexpected argument %q\nTry 'register-runner --help'.\n", fs.Arg(0)))
-		return exitInput
-	}
-	if o.output != "text" && o.output != "json" {
-		errw.print(fmt.Sprintf("register-runner: --output must be text or json, not %q\n", o.output))
-		return exitInput
-	}
+	o.Names = flagOf
+	return inv, nil
+}
 
+// executeSync runs a parsed command line with the engine given, prints
+// its report and gives the exit status.
+func executeSync(inv syncInvocation, sync func(context.Context, core.Options) (*core.Result, error), sec *redact.Redactor, out, errw redactingWriter) int {
 	// SIGTERM/SIGINT cancel requests in flight; the config is still written
 	// with every token obtained so far.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-
-	opts := core.Options{
-		Prefix: o.prefix, Instance: o.instance, Hostname: o.hostname, Fleet: o.fleet, Check: o.check, Diff: o.diff, Refresh: o.refresh,
-		// Serve what can be served, unless --strict; --check and
-		// --unregister report every problem.
-		Policy:  plan.Policy{Serve: !o.strict && !o.check && !o.unregister, CleanupFails: o.strict, Strict: o.strict},
-		Limits:  core.Limits{Concurrency: o.concurrency, Timeout: o.timeout, Lock: o.lockTimeout, Request: o.requestTimeout},
-		Runner:  core.RunnerProcess{PID: o.runnerPID, Wait: o.reloadWait},
-		Tags:    tags.Options{CaptureProgram: o.capture, CaptureTimeout: o.captureTimeout, SchemaFile: o.schema, Omit: o.omitTags},
-		Secrets: sec,
-		Names:   flagOf,
-		Log:     errw.log,
-	}
-	if o.unregister {
-		opts.Remove = core.Unregister
-	}
-	res, err := core.Run(ctx, opts)
-	if o.output == "json" {
-		out.print(jsonReport(res, err, o.diff, sec) + "\n")
+	opts := inv.opts
+	opts.Secrets, opts.Log = sec, errw.log
+	res, err := sync(ctx, opts)
+	if inv.output == "json" {
+		out.print(jsonReport(res, err, opts.Diff, sec) + "\n")
 	} else {
-		textReport(out, errw, res, o.diff)
+		textReport(out, errw, res, opts.Diff)
 	}
-	return failure(errw, "register-runner", err, describe)
+	return failure(errw, "register-runner", err)
 }
 
-// failure prints a command's error, a line each (say renders it), after
-// its report, and gives the exit status: 0, 1, or 2 for invalid input.
-func failure(errw redactingWriter, command string, err error, say func(error) string) int {
+// failure prints a command's error, a line each, after its report, and
+// gives the exit status: 0, 1, or 2 for invalid input.
+func failure(errw redactingWriter, command string, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	for _, line := range strings.Split(say(err), "\n") {
+	for _, line := range strings.Split(input.Describe(err, flagOf), "\n") {
 		errw.print(command + ": error: " + line + "\n")
 	}
 	if input.Is(err) {
@@ -245,29 +275,13 @@ func flagOf(o input.Option) string {
 	return "--" + strings.ReplaceAll(string(o), "_", "-")
 }
 
-// describe renders an error (or each of joined errors), naming options as
-// flags.
-func describe(err error) string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var lines []string
-		for _, e := range j.Unwrap() {
-			lines = append(lines, describe(e))
-		}
-		return strings.Join(lines, "\n")
-	}
-	if ie, ok := err.(*input.Error); ok {
-		return ie.Render(flagOf)
-	}
-	return err.Error()
-}
-
 // jsonReport is core.Result as JSON, plus the diff and the failure.
 func jsonReport(res *core.Result, err error, diff bool, sec *redact.Redactor) string {
 	var before, after string
 	if res != nil {
 		before, after = res.Before, res.After
 	}
-	return jsonDoc(res, res != nil, err, describe, diff, before, after)
+	return jsonDoc(res, res != nil, err, diff, before, after)
 }
 
 // jsonDoc is a command's result as one JSON document: the result's
@@ -276,7 +290,7 @@ func jsonReport(res *core.Result, err error, diff bool, sec *redact.Redactor) st
 // input error's parts as fields. Every string is redacted before it is
 // encoded (encoding escapes characters a secret may hold); the text is
 // redacted again when printed.
-func jsonDoc(res any, ok bool, err error, say func(error) string, diff bool, before, after string) string {
+func jsonDoc(res any, ok bool, err error, diff bool, before, after string) string {
 	// The result is encoded as it is typed, and the failure's fields are
 	// added after it: no generic copy of a report that may hold thousands
 	// of runners. The text is redacted by the writer that prints it (the
@@ -287,14 +301,10 @@ func jsonDoc(res any, ok bool, err error, say func(error) string, diff bool, bef
 	}
 	if err != nil {
 		extra["failed"] = true
-		extra["msg"] = say(err)
+		extra["msg"] = input.Describe(err, flagOf)
 		extra["input_error"] = input.Is(err)
-		if ies := input.All(err); len(ies) > 0 {
-			fields := make([]input.Fields, len(ies))
-			for i, ie := range ies {
-				fields[i] = ie.Fields(flagOf)
-			}
-			extra["input_errors"] = fields
+		if ies := input.Report(err, flagOf); len(ies) > 0 {
+			extra["input_errors"] = ies
 		}
 	}
 	var b []byte

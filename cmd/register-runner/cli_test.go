@@ -13,14 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 )
 
@@ -252,109 +249,6 @@ func decode(t *testing.T, s string) map[string]any {
 	return doc
 }
 
-// TestFlagsReachTheEngine: each flag changes what the run does.
-func TestFlagsReachTheEngine(t *testing.T) {
-	sim := coretest.NewSim(t, coretest.SimOptions())
-	p := coretest.NewPrefix(t, "gpu")
-	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT})
-	for _, n := range []string{"a", "b", "c"} {
-		p.Executor(n+".toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\n")
-	}
-	capture := filepath.Join(t.TempDir(), "capture")
-	if err := os.WriteFile(capture, []byte("#!/bin/sh\necho '{\"site\": \"llnl\"}'\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(capture, 0o755); err != nil { // whatever the umask
-		t.Fatal(err)
-	}
-	schema := p.Write("schema.json", `{"type":"object","required":["site"]}`)
-
-	// --check: nothing created; --service-instance, --prefix, --hostname
-	// name the files and the runners.
-	mustExit(t, runCLI(t, p, "--check", "--hostname", "node7"), 0)
-	if len(sim.Runners()) != 0 {
-		t.Fatal("--check created runners")
-	}
-	sim.SetLatency(20 * time.Millisecond)
-	sim.ResetLog()
-	r := runCLI(t, p, "--hostname", "node7", "--concurrency", "1", "--capture-tags", capture, "--tag-schema", schema)
-	mustExit(t, r, 0)
-	if n := sim.MaxInFlight(); n != 1 {
-		t.Errorf("--concurrency 1: %d requests in flight at once", n)
-	}
-	sim.SetLatency(0)
-	if _, err := os.Stat(filepath.Join(p.Dir, "config.gpu.toml")); err != nil {
-		t.Fatalf("--service-instance gpu: %v", err)
-	}
-	var descs []string
-	for _, rr := range sim.Runners() {
-		descs = append(descs, rr.Description)
-		if !contains(rr.TagList, "llnl") || !contains(rr.TagList, "node7") {
-			t.Errorf("%s: tags %v lack the captured site or the --hostname", rr.Description, rr.TagList)
-		}
-	}
-	sort.Strings(descs)
-	if want := []string{"node7 gpu a Runner", "node7 gpu b Runner", "node7 gpu c Runner"}; !reflect.DeepEqual(descs, want) {
-		t.Fatalf("descriptions %v, want %v", descs, want)
-	}
-	// --tag-schema is applied: a schema the tags violate stops the run
-	// (every executor violates it: nothing can be served).
-	bad := p.Write("bad.json", `{"type":"object","required":["rack"]}`)
-	r = runCLI(t, p, "--hostname", "node7", "--tag-schema", bad, "--output", "json")
-	mustExit(t, r, 2)
-	got := inputErrors(t, r.stdout)
-	if len(got) != 3 {
-		t.Fatalf("input_errors %+v, want one per executor", got)
-	}
-	for _, ie := range got {
-		if ie.Option != "--tag-schema" || ie.File != bad {
-			t.Fatalf("input_errors %+v, want --tag-schema %s", got, bad)
-		}
-	}
-
-	// --refresh reads runners and repairs a hand edit.
-	var a int64
-	for _, rr := range sim.Runners() {
-		if rr.Description == "node7 gpu a Runner" {
-			a = rr.ID
-		}
-	}
-	sim.UpdateRunner(a, func(r *gitlabsim.Runner) { r.Paused = true })
-	r = runCLI(t, p, "--hostname", "node7", "--capture-tags", capture, "--refresh")
-	mustExit(t, r, 0)
-	if !strings.Contains(r.stdout, fmt.Sprintf("updated a (id %d)", a)) {
-		t.Fatalf("--refresh stdout:\n%s", r.stdout)
-	}
-
-	// --omit-auto-tags switches automatic tag families off (here the
-	// digit-less host name and the architecture); a name that is no family
-	// is bad input at the flag.
-	r = runCLI(t, p, "--hostname", "node7", "--capture-tags", capture, "--omit-auto-tags", "digitless_hostname,architecture")
-	mustExit(t, r, 0)
-	for _, rr := range sim.Runners() {
-		if contains(rr.TagList, "node") || !contains(rr.TagList, "node7") || !contains(rr.TagList, "llnl") {
-			t.Errorf("--omit-auto-tags digitless_hostname,architecture: %s has the tags %v", rr.Description, rr.TagList)
-		}
-		for _, tag := range rr.TagList {
-			if tag == "x86_64" || tag == "aarch64" || tag == "ppc64le" {
-				t.Errorf("--omit-auto-tags architecture: %s has the tag %s", rr.Description, tag)
-			}
-		}
-	}
-	r = runCLI(t, p, "--hostname", "node7", "--omit-auto-tags", "digitless", "--output", "json")
-	mustExit(t, r, 2)
-	if got := inputErrors(t, r.stdout); len(got) != 1 || got[0].Option != "--omit-auto-tags" || !strings.Contains(got[0].Fix, "digitless_hostname") {
-		t.Fatalf("--omit-auto-tags digitless: input_errors %+v, want the flag, with the families as the fix", got)
-	}
-
-	// --unregister deletes them all.
-	r = runCLI(t, p, "--hostname", "node7", "--unregister")
-	mustExit(t, r, 0)
-	if len(lines(r.stdout)) != 3 || !strings.HasPrefix(r.stdout, "deleted a (id ") || len(sim.Runners()) != 0 {
-		t.Fatalf("--unregister stdout:\n%s\nrunners left %d", r.stdout, len(sim.Runners()))
-	}
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -453,26 +347,6 @@ func TestDiffHidesEverySecretSetting(t *testing.T) {
 			"    [runners.cache.s3]\n      SecretKey = \"<redacted>\"\n      BucketName = \"runner\"\n  [runners.ssh]\n    password = \"<redacted>\"\n") {
 			t.Errorf("JSON diff:\n%s", side)
 		}
-	}
-}
-
-func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"--no-such-flag"}, {"--output", "yaml"}, {"--concurrency", "0"}, {"stray", "args"}} {
-		var out, errb bytes.Buffer
-		if code := run(args, &out, &errb); code != 2 {
-			t.Errorf("%v: exit %d, want 2 (stderr %s)", args, code, errb.String())
-		}
-		if out.Len() != 0 || !strings.HasPrefix(errb.String(), "register-runner: ") {
-			t.Errorf("%v: stdout %q, stderr %q", args, out.String(), errb.String())
-		}
-	}
-	var out, errb bytes.Buffer
-	if code := run([]string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "--service-instance") {
-		t.Errorf("--help: %d %s", code, out.String())
-	}
-	out.Reset()
-	if code := run([]string{"--version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "register-runner ") {
-		t.Errorf("--version: %d %s", code, out.String())
 	}
 }
 

@@ -63,14 +63,22 @@ func (a ageValue) Set(s string) error {
 
 func (ageValue) Type() string { return "age" }
 
-func runPrune(args []string, stdout, stderr io.Writer) int {
-	sec := redact.New()
-	out := redactingWriter{stdout, sec}
-	errw := redactingWriter{stderr, sec}
+// pruneInvocation is register-runner prune's command line parsed: the
+// options the clean-up runs with, or a text printed instead (--help).
+type pruneInvocation struct {
+	opts   core.PruneOptions
+	output string
+	diff   bool
+	print  string
+}
 
-	o := core.PruneOptions{MinIdle: plan.StaleAfter, SeenFile: core.DefaultSeenFile()}
-	var output string
-	var diff, help bool
+// parsePrune parses register-runner prune's flags into
+// core.PruneOptions. Its error is a usage error; what the options hold is
+// the clean-up's to check.
+func parsePrune(args []string) (pruneInvocation, error) {
+	inv := pruneInvocation{opts: core.PruneOptions{MinIdle: plan.StaleAfter, SeenFile: core.DefaultSeenFile()}}
+	o := &inv.opts
+	var help bool
 	fs := pflag.NewFlagSet("register-runner prune", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
@@ -93,42 +101,42 @@ func runPrune(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.SeenFile, "seen-file", o.SeenFile, "the record of when this machine first saw runners GitLab gives no age for")
 	fs.IntVar(&o.MaxDelete, "max-delete", 20, "delete none when more than this many would go")
 	fs.BoolVar(&o.Check, "check", false, "list and decide; delete nothing")
-	fs.BoolVar(&diff, "diff", false, "show the fleet's runner list before and after")
+	fs.BoolVar(&inv.diff, "diff", false, "show the fleet's runner list before and after")
 	fs.IntVar(&o.Concurrency, "concurrency", core.DefaultConcurrency, "GitLab requests in parallel")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 20*time.Second, "timeout of one HTTP request")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
-	fs.StringVar(&output, "output", "text", "text or json")
+	fs.StringVar(&inv.output, "output", "text", "text or json")
 	fs.BoolVarP(&help, "help", "h", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {
-		errw.print(fmt.Sprintf("register-runner prune: %v\n", err))
-		errw.print("Try 'register-runner prune --help'.\n")
-		return exitInput
+		return inv, err
 	}
-	if help {
-		out.print(pruneUsageHead + fs.FlagUsages() + pruneUsageTail)
-		return exitOK
+	switch {
+	case help:
+		inv.print = pruneUsageHead + fs.FlagUsages() + pruneUsageTail
+	case fs.NArg() > 0:
+		return inv, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case inv.output != "text" && inv.output != "json":
+		return inv, fmt.Errorf("--output must be text or json, not %q", inv.output)
 	}
-	if fs.NArg() > 0 {
-		errw.print(fmt.Sprintf("register-runner prune: unexpected argument %q\nTry 'register-runner prune --help'.\n", fs.Arg(0)))
-		return exitInput
-	}
-	if output != "text" && output != "json" {
-		errw.print(fmt.Sprintf("register-runner prune: --output must be text or json, not %q\n", output))
-		return exitInput
-	}
-	o.Secrets, o.Names = sec, flagOf
-	o.Log = errw.log
+	o.Names = flagOf
+	return inv, nil
+}
 
+// executePrune runs a parsed clean-up with the engine given, prints its
+// report and gives the exit status.
+func executePrune(inv pruneInvocation, prune func(context.Context, core.PruneOptions) (*core.PruneResult, error), sec *redact.Redactor, out, errw redactingWriter) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	res, err := core.Prune(ctx, o)
-	if output == "json" {
-		printPruneJSON(out, res, err, diff)
+	opts := inv.opts
+	opts.Secrets, opts.Log = sec, errw.log
+	res, err := prune(ctx, opts)
+	if inv.output == "json" {
+		printPruneJSON(out, res, err, inv.diff)
 	} else {
-		pruneText(out, errw, res, diff)
+		pruneText(out, errw, res, inv.diff)
 	}
-	return failure(errw, "register-runner prune", err, describePrune)
+	return failure(errw, "register-runner prune", err)
 }
 
 func pruneText(out, errw redactingWriter, res *core.PruneResult, diff bool) {
@@ -165,12 +173,12 @@ func pruneText(out, errw redactingWriter, res *core.PruneResult, diff bool) {
 // hold tens of thousands of runners.
 func printPruneJSON(out redactingWriter, res *core.PruneResult, err error, diff bool) {
 	if res == nil {
-		out.print(jsonDoc(nil, false, err, describePrune, diff, "", "") + "\n")
+		out.print(jsonDoc(nil, false, err, diff, "", "") + "\n")
 		return
 	}
 	head := *res
 	head.Runners = nil
-	doc := jsonDoc(&head, true, err, describePrune, false, "", "")
+	doc := jsonDoc(&head, true, err, false, "", "")
 	// The head's one top-level "runners": null (a string holding those
 	// characters has its quotes escaped) is where the list goes.
 	const hole = `"runners": null`
@@ -303,13 +311,4 @@ func unifiedRange(start, length int) string {
 		return fmt.Sprintf("%d,0", start)
 	}
 	return fmt.Sprintf("%d,%d", start+1, length)
-}
-
-// describePrune renders an error naming options as flags.
-func describePrune(err error) string {
-	var tm *core.TooManyError
-	if errors.As(err, &tm) {
-		return tm.Render(flagOf)
-	}
-	return describe(err)
 }

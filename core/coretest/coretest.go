@@ -86,6 +86,10 @@ func NewSim(t testing.TB, opts gitlabsim.Options) *Sim {
 	return &Sim{Sim: s, URL: srv.URL, srv: srv, w: w}
 }
 
+// Down takes the simulator off the network: every request from now on is
+// refused (connection refused), as from a GitLab that is down.
+func (s *Sim) Down() { s.srv.Close() }
+
 // serve wraps the simulator so that Watch sees requests and connections.
 func serve(opts gitlabsim.Options) (*gitlabsim.Sim, *httptest.Server, *watcher) {
 	s := gitlabsim.New(opts)

@@ -212,8 +212,9 @@ func As(err error) *Error {
 func Is(err error) bool { return As(err) != nil }
 
 // Describe renders err for a front end, each of joined errors on a line
-// of its own: an Error (wrapped in nothing that adds words) with options
-// named by the front end, any other error as it says itself. Both front
+// of its own: an Error, or another error with a Render method (wrapped in
+// nothing that adds words), with options named by the front end; any
+// other error as it says itself. Both front
 // ends print failures with it.
 func Describe(err error, name Names) string {
 	if err == nil {
@@ -226,10 +227,18 @@ func Describe(err error, name Names) string {
 		}
 		return strings.Join(lines, "\n")
 	}
-	if ie := As(err); ie != nil && ie.Error() == err.Error() {
-		return ie.Render(name)
+	var r renderer
+	if errors.As(err, &r) && r.Error() == err.Error() {
+		return r.Render(name)
 	}
 	return err.Error()
+}
+
+// renderer is an error that names options as a front end does: an Error,
+// or a refusal such as the clean-up's.
+type renderer interface {
+	error
+	Render(Names) string
 }
 
 // Report gives every Error in err's tree as fields, options named by the
