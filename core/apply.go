@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
@@ -52,7 +51,7 @@ func (en *engine) apply(ctx context.Context, p *Planned) (*Result, passHints, er
 		switch {
 		case s.Waits != "":
 			outcomes[i] = plan.Outcome{ID: s.ID, Deleted: true, Err: plan.Fault(s.Waits)}
-		case deferred(s):
+		case s.Deferred():
 			outcomes[i] = plan.Outcome{ID: s.ID, Deleted: true, Deferred: true}
 		default:
 			outcomes[i] = en.applyStep(ctx, s)
@@ -71,13 +70,12 @@ func (en *engine) apply(ctx context.Context, p *Planned) (*Result, passHints, er
 	}
 	// A runner replaced leaves the config with this write, in which its
 	// successor arrives (make before break); the next pass deletes it.
-	replaced := map[int]bool{}
-	for i, s := range pl.Steps {
-		if s.Action == plan.Replace && s.DeleteOld && s.Prev != nil && outcomes[i].Creds != nil {
-			replaced[i] = true
-		}
+	replaced := plan.Replaced(pl, outcomes)
+	say := func(err error) string { return en.o.Secrets.Redact(err.Error()) }
+	if p.Degraded {
+		say = func(error) string { return "" }
 	}
-	pending := en.pendingRemovals(p, outcomes, replaced, plan.FreshIndex(fresh))
+	pending := plan.Pending(p.ev, pl, outcomes, replaced, plan.FreshIndex(fresh), say)
 	sections := plan.Sections(p.ev.Prev, pl, outcomes, fresh, replaced)
 	werr := en.write(ctx, p, res, outcomes, sections, pending, fresh, &rv)
 	res, err := en.conclude(p, res, outcomes, werr)
@@ -89,7 +87,7 @@ func (en *engine) apply(ctx context.Context, p *Planned) (*Result, passHints, er
 	// Interrupted): it stays while a create or reset may have been carried
 	// out without this pass seeing the answer, or GitLab and the disk may
 	// disagree (a write failed).
-	if werr == nil && !inDoubt(pl, outcomes) && (pl.Changed() || p.ev.Interrupted) {
+	if werr == nil && !plan.InDoubt(pl, outcomes) && (pl.Changed() || p.ev.Interrupted) {
 		if err := os.Remove(l.IncompletePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			en.warn("removing %s: %v", l.IncompletePath(), err)
 		}
@@ -223,18 +221,6 @@ func (en *engine) render(p *Planned, sections []hostfs.Section, masked, pending 
 	return hostfs.RenderConfig(en.l, p.ev.Desired.Globals, sections, masked)
 }
 
-// inDoubt: a create or token reset got no answer, so GitLab may have
-// carried it out unseen.
-func inDoubt(p plan.Plan, outcomes []plan.Outcome) bool {
-	for i, oc := range outcomes {
-		a := p.Steps[i].Action
-		if oc.Err != nil && oc.Creds == nil && (a == plan.Create || a == plan.Replace || a == plan.Adopt) && gitlab.KindOf(oc.Err) == gitlab.Unreachable {
-			return true
-		}
-	}
-	return false
-}
-
 // removeFiles removes the config and state file; removed reports whether
 // the config existed.
 func removeFiles(config, state string) (removed bool, err error) {
@@ -321,70 +307,6 @@ func noSpaceError(path string, err error) error {
 		return fmt.Errorf("no space left to write %s (%w): free some space on its file system; nothing was changed in GitLab", path, err)
 	}
 	return fmt.Errorf("cannot reserve the space to write %s (%w); nothing was changed in GitLab", path, err)
-}
-
-// pendingRemovals are the removals to record in the state file: those the
-// pass left to the next, a replaced runner's, and those GitLab did not
-// confirm, each with GitLab's last answer and its proof that the runner
-// is this host's (its token; this host's system id and the runner's
-// description, for when the token is dead).
-func (en *engine) pendingRemovals(p *Planned, outcomes []plan.Outcome, replaced map[int]bool, freshByRef map[plan.Ref]hostfs.LiveRunner) []hostfs.PendingRemoval {
-	recorded := map[plan.Ref]hostfs.PendingRemoval{}
-	for _, pr := range p.ev.State.Pending {
-		key, _ := gitlab.NormalizeURL(pr.URL)
-		recorded[plan.Ref{ClientKey: key, ID: pr.ID}] = pr
-	}
-	now := en.o.Now().UTC().Truncate(time.Second)
-	// The description of a runner found by listing, which has no entry.
-	listed := func(key string, id int64) string {
-		for _, s := range p.ev.Found[key] {
-			if s.ID == id {
-				return s.Description
-			}
-		}
-		return ""
-	}
-	record := func(action plan.Action, name, url string, id int64, prev *hostfs.LiveRunner, err error) hostfs.PendingRemoval {
-		key, _ := gitlab.NormalizeURL(url)
-		ref := plan.Ref{ClientKey: key, ID: id}
-		token, description := "", listed(key, id)
-		if prev != nil {
-			token, description = prev.Token, prev.Name
-		}
-		if f, ok := freshByRef[ref]; ok && id != 0 && f.Token != "" {
-			token = f.Token // rotated by gitlab-runner during the run
-		}
-		pr := hostfs.PendingRemoval{Action: string(action), Name: name, URL: url, ID: id, Token: token,
-			SystemID: en.systemID, Description: description, Since: now}
-		if old, ok := recorded[ref]; ok && prev != nil && prev.Table == nil {
-			// Recorded by an earlier run, not in the config: it keeps the
-			// proof it was recorded with, never one made up now.
-			pr.SystemID, pr.Description = old.SystemID, old.Description
-		}
-		if old, ok := recorded[ref]; ok && !old.Since.IsZero() {
-			pr.Since = old.Since
-		}
-		if err != nil && !p.Degraded {
-			pr.LastError = en.o.Secrets.Redact(err.Error())
-		}
-		return pr
-	}
-	var out []hostfs.PendingRemoval
-	for i, s := range p.Plan.Steps {
-		oc := outcomes[i]
-		switch {
-		case replaced[i]:
-			out = append(out, record(plan.Delete, s.Prev.Name, s.Prev.URL, s.Prev.ID, s.Prev, nil))
-		case s.Executor != nil || s.Held || s.Prev == nil:
-		case oc.Deferred, oc.Deleted && oc.Err != nil:
-			// Left to the next pass, or not confirmed: its entry has left.
-			out = append(out, record(s.Action, s.Name, s.URL, s.ID, s.Prev, oc.Err))
-		case s.Prev.Table == nil && (oc.Err != nil || s.Fault != ""):
-			// A pending removal the plan cannot make yet: it stays pending.
-			out = append(out, record(s.Action, s.Name, s.URL, s.ID, s.Prev, oc.Err))
-		}
-	}
-	return out
 }
 
 // writeState writes the state file for the plan's outcomes, with the

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"time"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
@@ -8,6 +9,94 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
+
+// What a pass reports: the result of its steps as plan.Conclude reads
+// them, the runners left alone, and the executors not served.
+
+// conclude fills the result from the outcomes — the pass's, or the
+// plan's predicted ones — as plan.Conclude reads them, and gives the
+// pass's error: one for preview and apply, so check mode tells what the
+// run does.
+func (en *engine) conclude(p *Planned, res *Result, outcomes []plan.Outcome, werr error) (*Result, error) {
+	v := plan.Conclude(p.Plan, outcomes)
+	res.Degraded = p.Degraded
+	res.Runners = runnerResults(p.Plan, outcomes)
+	res.Changed = res.ConfigChanged || res.ConfigRemoved || v.Changed
+	for i, pending := range v.Pending {
+		res.Runners[i].Pending = pending
+	}
+	for _, w := range v.Warnings {
+		fails := ""
+		if w.FailsWith != "" {
+			fails = en.o.fails(w.FailsWith)
+		}
+		en.warn("%v; %s%s", w.Err, w.Then, fails)
+	}
+	for _, sk := range v.Skipped {
+		en.skip(sk.Name, sk.File, sk.Reason, sk.Cause, kept(sk.Kept))
+	}
+	res.Warnings, res.LeftBehind, res.Skipped = en.warnings, en.left, en.skippedResults(p)
+	errs := v.Errors
+	if werr != nil {
+		errs = append([]error{werr}, errs...)
+	}
+	return res, errors.Join(errs...)
+}
+
+// runnerResults reports each step with what its outcome achieved.
+func runnerResults(p plan.Plan, outcomes []plan.Outcome) []RunnerResult {
+	out := make([]RunnerResult, 0, len(p.Steps))
+	for i, s := range p.Steps {
+		r := RunnerResult{Name: s.Name, ID: s.ID, URL: s.URL, Action: s.Action, Reason: s.Reason, LastGood: s.Held}
+		switch {
+		case s.Executor != nil:
+			r.Executor = s.Executor.Type
+			r.Description, r.Tags = s.Executor.Description, append([]string{}, s.Executor.Tags...)
+			if s.Action == plan.Update {
+				want := s.Settings
+				r.SettingsBefore, r.SettingsAfter = s.Have, &want
+			}
+		case s.Prev != nil:
+			r.Executor = s.Prev.Executor
+		}
+		oc := outcomes[i]
+		if oc.Creds != nil && oc.Creds.ID != 0 {
+			r.ID = oc.Creds.ID
+		}
+		if oc.Forgot {
+			r.Action = plan.Forget
+		}
+		r.Deferred = oc.Deferred
+		if oc.Err != nil {
+			r.Error = oc.Err.Error()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// leftBehind names the runners the plan leaves alone, in the result and
+// in a warning each (once per run).
+func (en *engine) leftBehind(left []plan.Left) {
+	for _, l := range left {
+		r := LeftRunner{ID: l.ID, URL: l.URL, Description: l.Description, Why: l.Why}
+		if r.URL == "" {
+			r.URL = l.ClientKey
+		}
+		if !l.LastContact.IsZero() {
+			r.LastContact = l.LastContact.UTC().Format("2006-01-02T15:04:05Z07:00")
+		}
+		dup := false
+		for _, have := range en.left {
+			dup = dup || (have.ID == r.ID && have.URL == r.URL)
+		}
+		if dup {
+			continue
+		}
+		en.left = append(en.left, r)
+		en.warn("%s", l.Note())
+	}
+}
 
 // The executors a run does not serve: skipped for an invalid file, while
 // GitLab is down, or for a failure the policy skips (plan.Conclude), each
