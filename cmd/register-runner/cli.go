@@ -77,30 +77,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return runWith(args, stdout, stderr, coreEngines)
 }
 
+// A command is a command line parsed: what it prints instead of running
+// (--help, --version), or how it runs with the engines given.
+type command interface {
+	shown() string
+	execute(e engines, sec *redact.Redactor, out, errw redactingWriter) int
+}
+
 // runWith parses the command line, then runs what it asks for.
 func runWith(args []string, stdout, stderr io.Writer, e engines) int {
 	sec := redact.New()
 	out, errw := redactingWriter{stdout, sec}, redactingWriter{stderr, sec}
+	name, parse := "register-runner", parseSync
 	if len(args) > 0 && args[0] == "prune" {
-		inv, err := parsePrune(args[1:])
-		if err != nil {
-			return usageError(errw, "register-runner prune", err)
-		}
-		if inv.print != "" {
-			out.print(inv.print)
-			return exitOK
-		}
-		return executePrune(inv, e.prune, sec, out, errw)
+		name, parse, args = "register-runner prune", parsePrune, args[1:]
 	}
-	inv, err := parseSync(args)
+	cmd, err := parse(args)
 	if err != nil {
-		return usageError(errw, "register-runner", err)
+		return usageError(errw, name, err)
 	}
-	if inv.print != "" {
-		out.print(inv.print)
+	if s := cmd.shown(); s != "" {
+		out.print(s)
 		return exitOK
 	}
-	return executeSync(inv, e.sync, sec, out, errw)
+	return cmd.execute(e, sec, out, errw)
 }
 
 // usageError says a command line could not be parsed (exit 2).
@@ -119,7 +119,7 @@ type syncInvocation struct {
 
 // parseSync parses register-runner's flags into core.Options. Its error
 // is a usage error; what the options hold is the engine's to check.
-func parseSync(args []string) (syncInvocation, error) {
+func parseSync(args []string) (command, error) {
 	var inv syncInvocation
 	o := &inv.opts
 	var unregister, strict, version, help bool
@@ -174,16 +174,18 @@ func parseSync(args []string) (syncInvocation, error) {
 	return inv, nil
 }
 
-// executeSync runs a parsed command line with the engine given, prints
-// its report and gives the exit status.
-func executeSync(inv syncInvocation, sync func(context.Context, core.Options) (*core.Result, error), sec *redact.Redactor, out, errw redactingWriter) int {
+func (inv syncInvocation) shown() string { return inv.print }
+
+// execute runs a parsed command line with the engine given, prints its
+// report and gives the exit status.
+func (inv syncInvocation) execute(e engines, sec *redact.Redactor, out, errw redactingWriter) int {
 	// SIGTERM/SIGINT cancel requests in flight; the config is still written
 	// with every token obtained so far.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	opts := inv.opts
 	opts.Secrets, opts.Log = sec, errw.log
-	res, err := sync(ctx, opts)
+	res, err := e.sync(ctx, opts)
 	if inv.output == "json" {
 		out.print(jsonReport(res, err, opts.Diff, sec) + "\n")
 	} else {

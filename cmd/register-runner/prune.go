@@ -75,7 +75,7 @@ type pruneInvocation struct {
 // parsePrune parses register-runner prune's flags into
 // core.PruneOptions. Its error is a usage error; what the options hold is
 // the clean-up's to check.
-func parsePrune(args []string) (pruneInvocation, error) {
+func parsePrune(args []string) (command, error) {
 	inv := pruneInvocation{opts: core.PruneOptions{MinIdle: plan.StaleAfter, SeenFile: core.DefaultSeenFile()}}
 	o := &inv.opts
 	var help bool
@@ -123,14 +123,16 @@ func parsePrune(args []string) (pruneInvocation, error) {
 	return inv, nil
 }
 
-// executePrune runs a parsed clean-up with the engine given, prints its
-// report and gives the exit status.
-func executePrune(inv pruneInvocation, prune func(context.Context, core.PruneOptions) (*core.PruneResult, error), sec *redact.Redactor, out, errw redactingWriter) int {
+func (inv pruneInvocation) shown() string { return inv.print }
+
+// execute runs a parsed clean-up with the engine given, prints its report
+// and gives the exit status.
+func (inv pruneInvocation) execute(e engines, sec *redact.Redactor, out, errw redactingWriter) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	opts := inv.opts
 	opts.Secrets, opts.Log = sec, errw.log
-	res, err := prune(ctx, opts)
+	res, err := e.prune(ctx, opts)
 	if inv.output == "json" {
 		printPruneJSON(out, res, err, inv.diff)
 	} else {
