@@ -35,9 +35,9 @@ func TestFailureAfterTheRunSaysWhatChanged(t *testing.T) {
 		output                          string
 	}{
 		{name: "the action plugin raises", action: "sync_failing_after_run", failed: true, runners: true},
-		{name: "junk before the output", fault: "garble", connection: "faulty_local", runners: true},
-		{name: "the output cut in half", fault: "truncate", connection: "faulty_local", failed: true},
-		{name: "the connection drops in the clean-up", fault: "cleanup", connection: "faulty_local", runners: true,
+		{name: "junk before the output", fault: "garble", connection: "counting_local", runners: true},
+		{name: "the output cut in half", fault: "truncate", connection: "counting_local", failed: true},
+		{name: "the connection drops in the clean-up", fault: "cleanup", connection: "counting_local", runners: true,
 			output: "could not remove the task's temporary folder"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
