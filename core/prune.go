@@ -291,38 +291,84 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 	}
 	defer c.Close()
 	key, _ := gitlab.NormalizeURL(o.URL)
-	if gitlab.PlainHTTPRemote(key) {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("GitLab %s is reached over plain http: the personal access token crosses the network unencrypted; use https", gitlab.SafeURL(o.URL)))
-	}
-	if o.Fleet == fleet.Default {
-		res.Warnings = append(res.Warnings, "the fleet is not named (fleet "+fleet.Default+"): every fleet that leaves its name unset shares it, so name the fleet in sync and prune when another team's fleet shares this GitLab")
-	}
+	res.Warnings = o.cautions(key)
 	seen, err := readSightings(o.SeenFile)
 	if err != nil {
 		return res, err
 	}
-	if err := o.resolveScope(ctx, c); err != nil {
+	listed, err := o.list(ctx, c)
+	if err != nil {
 		return res, err
 	}
-	listed, denial, err := c.ListRunners(ctx, gitlab.ListOptions{RunnerType: o.RunnerType, GroupID: o.GroupID, ProjectID: o.ProjectID, Tags: o.Tags})
-	switch {
-	case err != nil:
-		return res, fmt.Errorf("listing the fleet's runners: %w", err)
-	case denial != nil:
-		return res, fmt.Errorf("listing the fleet's runners on %s: %s", gitlab.SafeURL(o.URL), denial.Missing)
-	}
-	ev := o.evidence(ctx, c, listed, seen.of(key))
-	decisions := plan.Prune(ev)
-	if o.readManagers(ctx, c, &ev, decisions) {
-		decisions = plan.Prune(ev)
-	}
+	ev, decisions := o.decide(ctx, c, listed, seen.of(key))
 	o.warnUnreadable(ev, decisions, res)
 	if !o.Check {
 		if err := o.recordSightings(seen, key, ev, decisions); err != nil {
 			res.Warnings = append(res.Warnings, o.Secrets.Redact(err.Error()))
 		}
 	}
-	var doomed []int64
+	doomed := o.report(decisions, res)
+	if err := o.refuse(ev, doomed, res); err != nil {
+		return res, err
+	}
+	if o.Check {
+		res.After, res.Changed = pruneList(decisions, idSet(doomed)), len(doomed) > 0
+		return res, nil
+	}
+	gone, errs := o.remove(ctx, c, ev, decisions, doomed, res)
+	if len(gone) > 0 {
+		seen.update(key, nil, doomed, plan.Sighting{})
+		if err := seen.write(o.SeenFile); err != nil {
+			res.Warnings = append(res.Warnings, o.Secrets.Redact(err.Error()))
+		}
+	}
+	return res, o.reportRemoved(decisions, doomed, gone, errs, res)
+}
+
+// cautions are what the run warns of before it starts: a token sent over
+// plain http, and a fleet left unnamed.
+func (o *PruneOptions) cautions(key string) []string {
+	var warnings []string
+	if gitlab.PlainHTTPRemote(key) {
+		warnings = append(warnings, fmt.Sprintf("GitLab %s is reached over plain http: the personal access token crosses the network unencrypted; use https", gitlab.SafeURL(o.URL)))
+	}
+	if o.Fleet == fleet.Default {
+		warnings = append(warnings, "the fleet is not named (fleet "+fleet.Default+"): every fleet that leaves its name unset shares it, so name the fleet in sync and prune when another team's fleet shares this GitLab")
+	}
+	return warnings
+}
+
+// list lists the runners of the scope (a group or project path resolved
+// to its id) that carry the fleet's tags.
+func (o *PruneOptions) list(ctx context.Context, c *gitlab.Client) ([]gitlab.Summary, error) {
+	if err := o.resolveScope(ctx, c); err != nil {
+		return nil, err
+	}
+	listed, denial, err := c.ListRunners(ctx, gitlab.ListOptions{RunnerType: o.RunnerType, GroupID: o.GroupID, ProjectID: o.ProjectID, Tags: o.Tags})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("listing the fleet's runners: %w", err)
+	case denial != nil:
+		return nil, fmt.Errorf("listing the fleet's runners on %s: %s", gitlab.SafeURL(o.URL), denial.Missing)
+	}
+	return listed, nil
+}
+
+// decide reads what the listed runners' decisions need (evidence) and
+// decides each (plan.Prune), again once the managers of those whose
+// decision waits for them are read.
+func (o *PruneOptions) decide(ctx context.Context, c *gitlab.Client, listed []gitlab.Summary, firstSeen map[int64]plan.Sighting) (plan.PruneEvidence, []plan.PruneDecision) {
+	ev := o.evidence(ctx, c, listed, firstSeen)
+	decisions := plan.Prune(ev)
+	if o.readManagers(ctx, c, &ev, decisions) {
+		decisions = plan.Prune(ev)
+	}
+	return ev, decisions
+}
+
+// report puts the decisions into the result (the runners, the unmarked
+// count, the fleet as it stands) and gives the runners they delete.
+func (o *PruneOptions) report(decisions []plan.PruneDecision, res *PruneResult) (doomed []int64) {
 	for _, d := range decisions {
 		if d.Row.Delete {
 			doomed = append(doomed, d.ID)
@@ -333,29 +379,28 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 	}
 	res.Runners = reportPrune(decisions, o.Secrets)
 	res.Before = pruneList(decisions, nil)
+	return doomed
+}
+
+// refuse stops a clean-up that must delete nothing: GitLab's clock and the
+// controller's disagree (ClockError), or it would delete more than
+// MaxDelete (TooManyError). The fleet then stays as it stands.
+func (o *PruneOptions) refuse(ev plan.PruneEvidence, doomed []int64, res *PruneResult) error {
 	if skew, known := ev.SkewOf(); !known || skew > plan.ClockTolerance {
 		res.After = res.Before
-		return res, &ClockError{Skew: skew, Known: known}
+		return &ClockError{Skew: skew, Known: known}
 	}
 	if len(doomed) > o.MaxDelete {
 		res.After, res.Refused = res.Before, doomed
-		return res, &TooManyError{Would: doomed, Max: o.MaxDelete}
+		return &TooManyError{Would: doomed, Max: o.MaxDelete}
 	}
-	gone := map[int64]bool{}
-	if o.Check {
-		for _, id := range doomed {
-			gone[id] = true
-		}
-		res.After, res.Changed = pruneList(decisions, gone), len(doomed) > 0
-		return res, nil
-	}
-	errs := o.remove(ctx, c, ev, decisions, doomed, res, gone)
-	if len(gone) > 0 {
-		seen.update(key, nil, doomed, plan.Sighting{})
-		if err := seen.write(o.SeenFile); err != nil {
-			res.Warnings = append(res.Warnings, o.Secrets.Redact(err.Error()))
-		}
-	}
+	return nil
+}
+
+// reportRemoved puts what the deletions did into the result: the runners
+// with their decisions read again and any failure, the fleet as it is
+// left, and an error for each runner whose DELETE failed.
+func (o *PruneOptions) reportRemoved(decisions []plan.PruneDecision, doomed []int64, gone map[int64]bool, errs map[int64]string, res *PruneResult) error {
 	res.Runners = reportPrune(decisions, o.Secrets)
 	for i := range res.Runners {
 		if msg, failed := errs[res.Runners[i].ID]; failed {
@@ -369,20 +414,30 @@ func Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
 			all = append(all, fmt.Errorf("deleting runner %d: %s", id, msg))
 		}
 	}
-	return res, errors.Join(all...)
+	return errors.Join(all...)
+}
+
+// idSet is the set of the ids, as remove reports the runners it deleted.
+func idSet(ids []int64) map[int64]bool {
+	set := map[int64]bool{}
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set
 }
 
 // remove deletes the doomed runners, each read by id again just before:
 // its fresh details must still make it idle (plan.Prune on them), or it
-// is kept and its decision says why. It returns the failures by id.
+// is kept and its decision says why. It returns the runners deleted and
+// the failures, by id.
 func (o *PruneOptions) remove(ctx context.Context, c *gitlab.Client, ev plan.PruneEvidence, decisions []plan.PruneDecision,
-	doomed []int64, res *PruneResult, gone map[int64]bool) map[int64]string {
+	doomed []int64, res *PruneResult) (gone map[int64]bool, errs map[int64]string) {
 	index := map[int64]int{}
 	for i, d := range decisions {
 		index[d.ID] = i
 	}
 	var mu sync.Mutex
-	errs := map[int64]string{}
+	gone, errs = map[int64]bool{}, map[int64]string{}
 	_ = fanout.Each(ctx, len(doomed), o.Concurrency, func(i int) error {
 		id := doomed[i]
 		mu.Lock()
@@ -410,7 +465,7 @@ func (o *PruneOptions) remove(ctx context.Context, c *gitlab.Client, ev plan.Pru
 			res.Warnings = append(res.Warnings, fmt.Sprintf("runner %d was kept after all: read again just before deleting it, %s (%s)", id, d.Reason, d.Row.Name))
 		}
 	}
-	return errs
+	return gone, errs
 }
 
 // recheck reads a runner by id again and decides it on what GitLab says

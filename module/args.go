@@ -119,6 +119,13 @@ func unknownOptions(raw map[string]any, module string, options []string) error {
 		module, strings.Join(unknown, ", "), strings.Join(sortedCopy(options), ", "))
 }
 
+// defaultTimeout bounds a whole run, defaultRequestTimeout one HTTP
+// request, unless the options say otherwise (sync, info and prune alike).
+const (
+	defaultTimeout        = 5 * time.Minute
+	defaultRequestTimeout = 20 * time.Second
+)
+
 // ParseArgs reads Ansible's arguments (JSON) and validates every option
 // of sync or info.
 func ParseArgs(data []byte) (*Args, error) {
@@ -127,13 +134,10 @@ func ParseArgs(data []byte) (*Args, error) {
 		return nil, err
 	}
 	a := &Args{Prefix: "/etc/gitlab-runner", Instance: "main", State: "present", Concurrency: core.DefaultConcurrency,
-		Timeout: 5 * time.Minute, LockTimeout: 120 * time.Second, RequestTimeout: 20 * time.Second,
-		CaptureTimeout: 10 * time.Second, Module: "sync"}
-	if v, ok := raw[moduleArg]; ok {
-		if v != "info" && v != "sync" {
-			return nil, argErr(moduleArg, "%s must be sync or info here", moduleArg)
-		}
-		a.Module = v.(string)
+		Timeout: defaultTimeout, LockTimeout: 120 * time.Second, RequestTimeout: defaultRequestTimeout,
+		CaptureTimeout: 10 * time.Second}
+	if a.Module, err = moduleOf(raw); err != nil {
+		return nil, err
 	}
 	options := topLevel
 	if a.Module == "info" {
@@ -146,107 +150,14 @@ func ParseArgs(data []byte) (*Args, error) {
 		"request_timeout": &a.RequestTimeout, "capture_timeout": &a.CaptureTimeout}); err != nil {
 		return nil, err
 	}
-	if a.CheckMode, err = optBool(raw, "_ansible_check_mode", false); err != nil {
+	if a.CheckMode, a.Diff, err = ansibleModes(raw); err != nil {
 		return nil, err
 	}
-	if a.Diff, err = optBool(raw, "_ansible_diff", false); err != nil {
+	if err := a.readTopLevel(raw); err != nil {
 		return nil, err
 	}
-	if err := readStrings(raw, map[string]*string{"prefix": &a.Prefix, "instance": &a.Instance, "state": &a.State,
-		"tag_schema": &a.TagSchema, "capture_tags": &a.CaptureTags, "hostname": &a.Hostname, "fleet": &a.Fleet}); err != nil {
+	if a.Declare, err = readDeclaration(raw, a.State, a.Fleet); err != nil {
 		return nil, err
-	}
-	if a.State != "present" && a.State != "absent" {
-		return nil, argErr("state", "value of state must be one of: present, absent, got: %s", a.State)
-	}
-	if a.OmitAutoTags, err = strList(raw, "omit_auto_tags"); err != nil {
-		return nil, err
-	}
-	for i, f := range a.OmitAutoTags {
-		if !slices.Contains(tags.Families, f) {
-			return nil, argErr(fmt.Sprintf("omit_auto_tags[%d]", i), "value of omit_auto_tags must be one or more of: %s, got: %s",
-				strings.Join(tags.Families, ", "), f)
-		}
-	}
-	if a.Prefix, err = expandPrefix(a.Prefix); err != nil {
-		return nil, err
-	}
-	if err := config.ValidateInstanceName(a.Instance); err != nil {
-		return nil, argErr("instance", "%s", err.Error())
-	}
-	if a.Refresh, err = optBool(raw, "refresh", false); err != nil {
-		return nil, err
-	}
-	if a.IgnoreCleanupErrors, err = optBool(raw, "ignore_cleanup_errors", false); err != nil {
-		return nil, err
-	}
-	if err := readConcurrency(raw, &a.Concurrency); err != nil {
-		return nil, err
-	}
-	var hasGlobal, hasClients, hasExecutors bool
-	d := &config.Declaration{}
-	if v, ok := raw["global"]; ok && v != nil {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, argErr("global", "global must be a dict of gitlab-runner global settings, got %s", jsonType(v))
-		}
-		for _, k := range []string{"runners", "client_configs"} {
-			if _, bad := m[k]; bad {
-				return nil, argErr("global."+k, "global.%s is not allowed: give clients and executors instead", k)
-			}
-		}
-		d.Global, hasGlobal = m, true
-	}
-	if v, ok := raw["clients"]; ok && v != nil {
-		list, ok := v.([]any)
-		if !ok {
-			return nil, argErr("clients", "clients must be a list of dicts, got %s", jsonType(v))
-		}
-		hasClients = true
-		for i, el := range list {
-			c, err := parseClient(el, i)
-			if err != nil {
-				return nil, err
-			}
-			d.Clients = append(d.Clients, c)
-		}
-	}
-	if v, ok := raw["executors"]; ok && v != nil {
-		list, ok := v.([]any)
-		if !ok {
-			return nil, argErr("executors", "executors must be a list of dicts, got %s", jsonType(v))
-		}
-		hasExecutors = true
-		seen := map[string]bool{}
-		for i, el := range list {
-			m, ok := el.(map[string]any)
-			if !ok {
-				return nil, argErr(fmt.Sprintf("executors[%d]", i), "executors[%d] must be a dict, got %s", i, jsonType(el))
-			}
-			if err := checkExecutor(m, i); err != nil {
-				return nil, err
-			}
-			name := m["name"].(string)
-			if seen[name] {
-				return nil, argErr(fmt.Sprintf("executors[%d].name", i), "executors[%d].name %q is declared twice", i, name)
-			}
-			seen[name] = true
-			d.Executors = append(d.Executors, m)
-		}
-	}
-	if a.State == "present" && (hasGlobal || hasClients || hasExecutors) && !(hasClients && hasExecutors) {
-		missing := "clients"
-		if hasClients {
-			missing = "executors"
-		}
-		return nil, argErr(missing, "clients and executors go together: give both to manage the files, or neither to sync the files already on the host")
-	}
-	if a.State == "present" && hasExecutors && len(d.Executors) == 0 {
-		return nil, argErr("executors", "executors is empty: declare at least one executor, or use state: absent to remove this instance's runners")
-	}
-	if hasGlobal || hasClients || hasExecutors {
-		d.Fleet = a.Fleet
-		a.Declare = d
 	}
 	if err := a.expandHomes(); err != nil {
 		return nil, err
@@ -254,10 +165,208 @@ func ParseArgs(data []byte) (*Args, error) {
 	return a, nil
 }
 
-func parseClient(el any, i int) (config.DeclaredClient, error) {
+// moduleOf is the module the arguments are for: sync, unless the info
+// action plugin said info.
+func moduleOf(raw map[string]any) (string, error) {
+	v, ok := raw[moduleArg]
+	if !ok {
+		return "sync", nil
+	}
+	if v != "info" && v != "sync" {
+		return "", argErr(moduleArg, "%s must be sync or info here", moduleArg)
+	}
+	return v.(string), nil
+}
+
+// ansibleModes reads the check and diff modes Ansible passes every
+// module.
+func ansibleModes(raw map[string]any) (check, diff bool, err error) {
+	if check, err = optBool(raw, "_ansible_check_mode", false); err != nil {
+		return false, false, err
+	}
+	if diff, err = optBool(raw, "_ansible_diff", false); err != nil {
+		return false, false, err
+	}
+	return check, diff, nil
+}
+
+// readTopLevel reads the options of sync and info other than the
+// timeouts and the declaration (global, clients, executors).
+func (a *Args) readTopLevel(raw map[string]any) error {
+	if err := readStrings(raw, map[string]*string{"prefix": &a.Prefix, "instance": &a.Instance, "state": &a.State,
+		"tag_schema": &a.TagSchema, "capture_tags": &a.CaptureTags, "hostname": &a.Hostname, "fleet": &a.Fleet}); err != nil {
+		return err
+	}
+	if err := oneOf("state", a.State, "present", "absent"); err != nil {
+		return err
+	}
+	var err error
+	if a.OmitAutoTags, err = readOmitAutoTags(raw); err != nil {
+		return err
+	}
+	if a.Prefix, err = expandPrefix(a.Prefix); err != nil {
+		return err
+	}
+	if err := config.ValidateInstanceName(a.Instance); err != nil {
+		return argErr("instance", "%s", err.Error())
+	}
+	if a.Refresh, err = optBool(raw, "refresh", false); err != nil {
+		return err
+	}
+	if a.IgnoreCleanupErrors, err = optBool(raw, "ignore_cleanup_errors", false); err != nil {
+		return err
+	}
+	return readConcurrency(raw, &a.Concurrency)
+}
+
+// oneOf refuses a value that is not one of the choices, in Ansible's
+// words.
+func oneOf(option, value string, choices ...string) error {
+	if slices.Contains(choices, value) {
+		return nil
+	}
+	return argErr(option, "value of %s must be one of: %s, got: %s", option, strings.Join(choices, ", "), value)
+}
+
+// readOmitAutoTags reads omit_auto_tags: automatic tag families
+// (tags.Families).
+func readOmitAutoTags(raw map[string]any) ([]string, error) {
+	families, err := strList(raw, "omit_auto_tags")
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range families {
+		if !slices.Contains(tags.Families, f) {
+			return nil, argErr(fmt.Sprintf("omit_auto_tags[%d]", i), "value of omit_auto_tags must be one or more of: %s, got: %s",
+				strings.Join(tags.Families, ", "), f)
+		}
+	}
+	return families, nil
+}
+
+// readDeclaration reads global, clients and executors: nil when none is
+// given (sync then works on the files already on the host), else the
+// instance as declared, with fleet for the clients that name none. With
+// state present, clients and executors go together, and executors is not
+// empty.
+func readDeclaration(raw map[string]any, state, fleet string) (*config.Declaration, error) {
+	global, hasGlobal, err := readGlobal(raw)
+	if err != nil {
+		return nil, err
+	}
+	clients, hasClients, err := readClients(raw)
+	if err != nil {
+		return nil, err
+	}
+	executors, hasExecutors, err := readExecutors(raw)
+	if err != nil {
+		return nil, err
+	}
+	if state == "present" && (hasGlobal || hasClients || hasExecutors) && !(hasClients && hasExecutors) {
+		missing := "clients"
+		if hasClients {
+			missing = "executors"
+		}
+		return nil, argErr(missing, "clients and executors go together: give both to manage the files, or neither to sync the files already on the host")
+	}
+	if state == "present" && hasExecutors && len(executors) == 0 {
+		return nil, argErr("executors", "executors is empty: declare at least one executor, or use state: absent to remove this instance's runners")
+	}
+	if !hasGlobal && !hasClients && !hasExecutors {
+		return nil, nil
+	}
+	return &config.Declaration{Global: global, Clients: clients, Executors: executors, Fleet: fleet}, nil
+}
+
+// readGlobal reads global, gitlab-runner's global settings; given is
+// false when it is absent or null.
+func readGlobal(raw map[string]any) (global map[string]any, given bool, err error) {
+	v, ok := raw["global"]
+	if !ok || v == nil {
+		return nil, false, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false, argErr("global", "global must be a dict of gitlab-runner global settings, got %s", jsonType(v))
+	}
+	for _, k := range []string{"runners", "client_configs"} {
+		if _, bad := m[k]; bad {
+			return nil, false, argErr("global."+k, "global.%s is not allowed: give clients and executors instead", k)
+		}
+	}
+	return m, true, nil
+}
+
+// readClients reads clients, one dict per GitLab scope; given is false
+// when it is absent or null.
+func readClients(raw map[string]any) (clients []config.DeclaredClient, given bool, err error) {
+	list, given, err := optList(raw, "clients", "dicts")
+	if err != nil {
+		return nil, false, err
+	}
+	for i, el := range list {
+		c, err := parseClient(el, i)
+		if err != nil {
+			return nil, false, err
+		}
+		clients = append(clients, c)
+	}
+	return clients, given, nil
+}
+
+// readExecutors reads executors, one dict per runner, each with a name
+// of its own; given is false when it is absent or null.
+func readExecutors(raw map[string]any) (executors []map[string]any, given bool, err error) {
+	list, given, err := optList(raw, "executors", "dicts")
+	if err != nil {
+		return nil, false, err
+	}
+	seen := map[string]bool{}
+	for i, el := range list {
+		m, err := dictAt(el, fmt.Sprintf("executors[%d]", i))
+		if err != nil {
+			return nil, false, err
+		}
+		if err := checkExecutor(m, i); err != nil {
+			return nil, false, err
+		}
+		name := m["name"].(string)
+		if seen[name] {
+			return nil, false, argErr(fmt.Sprintf("executors[%d].name", i), "executors[%d].name %q is declared twice", i, name)
+		}
+		seen[name] = true
+		executors = append(executors, m)
+	}
+	return executors, given, nil
+}
+
+// optList reads an option given as a list (absent or null: not given);
+// what names what its elements must be.
+func optList(raw map[string]any, key, what string) (list []any, given bool, err error) {
+	v, ok := raw[key]
+	if !ok || v == nil {
+		return nil, false, nil
+	}
+	if list, ok = v.([]any); !ok {
+		return nil, false, argErr(key, "%s must be a list of %s, got %s", key, what, jsonType(v))
+	}
+	return list, true, nil
+}
+
+// dictAt is the element of a list at option (clients[2], say), which
+// must be a dict.
+func dictAt(el any, option string) (map[string]any, error) {
 	m, ok := el.(map[string]any)
 	if !ok {
-		return config.DeclaredClient{}, argErr(fmt.Sprintf("clients[%d]", i), "clients[%d] must be a dict, got %s", i, jsonType(el))
+		return nil, argErr(option, "%s must be a dict, got %s", option, jsonType(el))
+	}
+	return m, nil
+}
+
+func parseClient(el any, i int) (config.DeclaredClient, error) {
+	m, err := dictAt(el, fmt.Sprintf("clients[%d]", i))
+	if err != nil {
+		return config.DeclaredClient{}, err
 	}
 	c := config.DeclaredClient{Values: map[string]any{}}
 	for k, v := range m {
@@ -442,11 +551,23 @@ func toBool(v any, name string) (bool, error) {
 }
 
 func optBool(raw map[string]any, key string, def bool) (bool, error) {
-	v, ok := raw[key]
-	if !ok || v == nil {
+	b, given, err := optional(raw, key, toBool)
+	if err == nil && !given {
 		return def, nil
 	}
-	return toBool(v, key)
+	return b, err
+}
+
+// optional converts an option when it is given (neither absent nor null).
+func optional[T any](raw map[string]any, key string, conv func(any, string) (T, error)) (x T, given bool, err error) {
+	v, ok := raw[key]
+	if !ok || v == nil {
+		return x, false, nil
+	}
+	if x, err = conv(v, key); err != nil {
+		return x, false, err
+	}
+	return x, true, nil
 }
 
 // toDuration accepts Go durations ("90s", "5m") or a number of seconds.
@@ -512,11 +633,11 @@ func readDurations(raw map[string]any, dst map[string]*time.Duration) error {
 // sorted order.
 func readInto[T any](raw map[string]any, dst map[string]*T, conv func(any, string) (T, error)) error {
 	for _, key := range sortedKeys(dst) {
-		if v, ok := raw[key]; ok && v != nil {
-			x, err := conv(v, key)
-			if err != nil {
-				return err
-			}
+		x, given, err := optional(raw, key, conv)
+		if err != nil {
+			return err
+		}
+		if given {
 			*dst[key] = x
 		}
 	}
@@ -524,12 +645,8 @@ func readInto[T any](raw map[string]any, dst map[string]*T, conv func(any, strin
 }
 
 func readConcurrency(raw map[string]any, dst *int) error {
-	v, ok := raw["concurrency"]
-	if !ok || v == nil {
-		return nil
-	}
-	n, err := toInt(v, "concurrency")
-	if err != nil {
+	n, given, err := optional(raw, "concurrency", toInt)
+	if err != nil || !given {
 		return err
 	}
 	if n < 1 || n > core.MaxConcurrency {
@@ -559,16 +676,13 @@ func sortedCopy(s []string) []string {
 // host (the action plugin sends them unexpanded), and "~user/" is refused
 // rather than read as a folder named so under the prefix.
 func (a *Args) expandHomes() error {
-	var err error
-	if a.TagSchema, err = expandHome(a.TagSchema, "tag_schema"); err != nil {
-		return err
-	}
-	if a.CaptureTags, err = expandHome(a.CaptureTags, "capture_tags"); err != nil {
+	if err := expandPaths([]pathOption{{"tag_schema", &a.TagSchema}, {"capture_tags", &a.CaptureTags}}); err != nil {
 		return err
 	}
 	if a.Declare == nil {
 		return nil
 	}
+	var err error
 	for i, c := range a.Declare.Clients {
 		for _, k := range []string{"personal_access_token_file", "registration_token_file", "tls_ca_file"} {
 			if p, ok := c.Values[k].(string); ok {
@@ -576,6 +690,23 @@ func (a *Args) expandHomes() error {
 					return err
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// pathOption is an option of type path and the field that holds it.
+type pathOption struct {
+	key string
+	dst *string
+}
+
+// expandPaths expands each path option in turn (expandHome).
+func expandPaths(paths []pathOption) error {
+	for _, p := range paths {
+		var err error
+		if *p.dst, err = expandHome(*p.dst, p.key); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -34,35 +34,66 @@ func ParsePruneArgs(raw map[string]any) (*PruneArgs, error) {
 	if err := unknownOptions(raw, "prune", pruneOptions); err != nil {
 		return nil, err
 	}
-	a := &PruneArgs{State: "absent", Options: core.PruneOptions{MaxDelete: 20, MinIdle: plan.StaleAfter, Concurrency: core.DefaultConcurrency}}
+	a := &PruneArgs{State: "absent", Options: core.PruneOptions{MaxDelete: 20, MinIdle: plan.StaleAfter, Concurrency: core.DefaultConcurrency,
+		Timeout: defaultTimeout, RequestTimeout: defaultRequestTimeout}}
 	o := &a.Options
-	var err error
-	if err = readStrings(raw, map[string]*string{"url": &o.URL, "personal_access_token": &o.PAT,
-		"personal_access_token_file": &o.PATFile, "tls_ca_file": &o.CAFile, "group": &o.Group, "project": &o.Project,
-		"description_pattern": &o.Pattern, "state": &a.State, "fleet": &o.Fleet, "seen_file": &o.SeenFile}); err != nil {
+	if err := a.readPruneStrings(raw); err != nil {
 		return nil, err
 	}
-	if o.URL == "" {
-		return nil, argErr("url", "missing required arguments: url")
+	if err := readPruneScope(raw, o); err != nil {
+		return nil, err
 	}
-	if a.State != "absent" && a.State != "listed" {
-		return nil, argErr("state", "value of state must be one of: absent, listed, got: %s", a.State)
+	if err := readPruneSelection(raw, o); err != nil {
+		return nil, err
+	}
+	if err := readPruneBounds(raw, o); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.Check, a.Diff, err = ansibleModes(raw); err != nil {
+		return nil, err
+	}
+	if a.State == "listed" {
+		o.Check = true
+	}
+	if err := expandPaths([]pathOption{{"personal_access_token_file", &o.PATFile}, {"tls_ca_file", &o.CAFile},
+		{"seen_file", &o.SeenFile}}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// readPruneStrings reads the options given as strings (the GitLab, its
+// token, the scope's paths, the fleet, the pattern, the state and the
+// record of sightings): url is required, state absent or listed, and
+// exactly one of personal_access_token and personal_access_token_file.
+func (a *PruneArgs) readPruneStrings(raw map[string]any) error {
+	o := &a.Options
+	if err := readStrings(raw, map[string]*string{"url": &o.URL, "personal_access_token": &o.PAT,
+		"personal_access_token_file": &o.PATFile, "tls_ca_file": &o.CAFile, "group": &o.Group, "project": &o.Project,
+		"description_pattern": &o.Pattern, "state": &a.State, "fleet": &o.Fleet, "seen_file": &o.SeenFile}); err != nil {
+		return err
+	}
+	if o.URL == "" {
+		return argErr("url", "missing required arguments: url")
+	}
+	if err := oneOf("state", a.State, "absent", "listed"); err != nil {
+		return err
 	}
 	if o.PAT != "" && o.PATFile != "" {
-		return nil, argErr("personal_access_token", "parameters are mutually exclusive: personal_access_token|personal_access_token_file")
+		return argErr("personal_access_token", "parameters are mutually exclusive: personal_access_token|personal_access_token_file")
 	}
 	if o.PAT == "" && o.PATFile == "" {
-		return nil, argErr("personal_access_token", "one of the following is required: personal_access_token, personal_access_token_file")
+		return argErr("personal_access_token", "one of the following is required: personal_access_token, personal_access_token_file")
 	}
-	for _, n := range []struct {
-		key string
-		dst *int64
-	}{{"group_id", &o.GroupID}, {"project_id", &o.ProjectID}} {
-		if v, ok := raw[n.key]; ok && v != nil {
-			if *n.dst, err = toInt(v, n.key); err != nil {
-				return nil, err
-			}
-		}
+	return nil
+}
+
+// readPruneScope reads group_id and project_id; at most one of group,
+// group_id, project and project_id names the scope.
+func readPruneScope(raw map[string]any, o *core.PruneOptions) error {
+	if err := readInto(raw, map[string]*int64{"group_id": &o.GroupID, "project_id": &o.ProjectID}, toInt); err != nil {
+		return err
 	}
 	scopes := 0
 	for _, set := range []bool{o.Group != "", o.GroupID != 0, o.Project != "", o.ProjectID != 0} {
@@ -71,99 +102,94 @@ func ParsePruneArgs(raw map[string]any) (*PruneArgs, error) {
 		}
 	}
 	if scopes > 1 {
-		return nil, argErr("group", "parameters are mutually exclusive: group|group_id|project|project_id")
+		return argErr("group", "parameters are mutually exclusive: group|group_id|project|project_id")
 	}
+	return nil
+}
+
+// readPruneSelection reads what picks the fleet's runners and what keeps
+// them: tags (none blank), the hosts expected and reported, keep and
+// include_unmarked.
+func readPruneSelection(raw map[string]any, o *core.PruneOptions) error {
+	var err error
 	for _, l := range []struct {
 		key string
 		dst *[]string
 	}{{"tags", &o.Tags}, {"hosts_expected", &o.HostsExpected}, {"hosts_reported", &o.HostsReported}} {
 		if *l.dst, err = strList(raw, l.key); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if v, ok := raw["keep"]; ok && v != nil {
-		list, ok := v.([]any)
-		if !ok {
-			return nil, argErr("keep", "keep must be a list of runner ids, got %s", jsonType(v))
+	keep, _, err := optList(raw, "keep", "runner ids")
+	if err != nil {
+		return err
+	}
+	for i, el := range keep {
+		id, err := toInt(el, fmt.Sprintf("keep[%d]", i))
+		if err != nil {
+			return err
 		}
-		for i, el := range list {
-			id, err := toInt(el, fmt.Sprintf("keep[%d]", i))
-			if err != nil {
-				return nil, err
-			}
-			o.Keep = append(o.Keep, id)
-		}
+		o.Keep = append(o.Keep, id)
 	}
 	if o.IncludeUnmarked, err = optBool(raw, "include_unmarked", false); err != nil {
-		return nil, err
+		return err
 	}
 	for i, t := range o.Tags {
 		if strings.TrimSpace(t) == "" {
-			return nil, argErr(fmt.Sprintf("tags[%d]", i), "tags[%d] is blank; a blank tag would widen the listing to every runner of the scope", i)
+			return argErr(fmt.Sprintf("tags[%d]", i), "tags[%d] is blank; a blank tag would widen the listing to every runner of the scope", i)
 		}
 	}
-	if v, ok := raw["min_idle"]; ok && v != nil {
-		s, err := toStr(v, "min_idle")
-		if err != nil {
-			return nil, err
-		}
-		if o.MinIdle, err = core.ParseAge(s); err != nil || o.MinIdle < 0 {
-			return nil, argErr("min_idle", "min_idle must be a duration such as 7d, 36h or 90m, got %q", s)
-		}
-		if o.MinIdle < plan.MinIdleFloor {
-			return nil, argErr("min_idle", "min_idle is %s; it must be at least %s: GitLab writes a runner's last contact to its database only every hour or so, and calls a runner online for two hours after its last contact (Ci::Runner::ONLINE_CONTACT_TIMEOUT) for that reason", s, plan.MinIdleFloor)
-		}
+	return nil
+}
+
+// readPruneBounds reads what bounds the clean-up: min_idle, max_delete,
+// concurrency and the timeouts.
+func readPruneBounds(raw map[string]any, o *core.PruneOptions) error {
+	if err := readMinIdle(raw, &o.MinIdle); err != nil {
+		return err
 	}
-	if v, ok := raw["max_delete"]; ok && v != nil {
-		n, err := toInt(v, "max_delete")
-		if err != nil {
-			return nil, err
-		}
-		if n < 0 {
-			return nil, argErr("max_delete", "max_delete must not be negative, got %d", n)
-		}
+	n, given, err := optional(raw, "max_delete", toInt)
+	switch {
+	case err != nil:
+		return err
+	case given && n < 0:
+		return argErr("max_delete", "max_delete must not be negative, got %d", n)
+	case given:
 		o.MaxDelete = int(n)
 	}
 	if err := readConcurrency(raw, &o.Concurrency); err != nil {
-		return nil, err
+		return err
 	}
-	o.Timeout, o.RequestTimeout = 5*time.Minute, 20*time.Second
-	if err := readDurations(raw, map[string]*time.Duration{"timeout": &o.Timeout, "request_timeout": &o.RequestTimeout}); err != nil {
-		return nil, err
+	return readDurations(raw, map[string]*time.Duration{"timeout": &o.Timeout, "request_timeout": &o.RequestTimeout})
+}
+
+// readMinIdle reads min_idle, a duration as core.ParseAge reads it ("7d"),
+// no less than plan.MinIdleFloor.
+func readMinIdle(raw map[string]any, dst *time.Duration) error {
+	s, given, err := optional(raw, "min_idle", toStr)
+	if err != nil || !given {
+		return err
 	}
-	if a.Diff, err = optBool(raw, "_ansible_diff", false); err != nil {
-		return nil, err
+	d, err := core.ParseAge(s)
+	if err != nil || d < 0 {
+		return argErr("min_idle", "min_idle must be a duration such as 7d, 36h or 90m, got %q", s)
 	}
-	if o.Check, err = optBool(raw, "_ansible_check_mode", false); err != nil {
-		return nil, err
+	if d < plan.MinIdleFloor {
+		return argErr("min_idle", "min_idle is %s; it must be at least %s: GitLab writes a runner's last contact to its database only every hour or so, and calls a runner online for two hours after its last contact (Ci::Runner::ONLINE_CONTACT_TIMEOUT) for that reason", s, plan.MinIdleFloor)
 	}
-	if a.State == "listed" {
-		o.Check = true
-	}
-	for _, p := range []struct {
-		key string
-		dst *string
-	}{{"personal_access_token_file", &o.PATFile}, {"tls_ca_file", &o.CAFile}, {"seen_file", &o.SeenFile}} {
-		if *p.dst, err = expandHome(*p.dst, p.key); err != nil {
-			return nil, err
-		}
-	}
-	return a, nil
+	*dst = d
+	return nil
 }
 
 // strList reads a list of strings (a single string is a list of one, as
 // Ansible's list type has it).
 func strList(raw map[string]any, key string) ([]string, error) {
-	v, ok := raw[key]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	if s, ok := v.(string); ok {
+	if s, ok := raw[key].(string); ok {
 		return strings.Split(s, ","), nil
 	}
-	list, ok := v.([]any)
-	if !ok {
-		return nil, argErr(key, "%s must be a list of strings, got %s", key, jsonType(v))
+	list, given, err := optList(raw, key, "strings")
+	if err != nil || !given {
+		return nil, err
 	}
 	out := make([]string, len(list))
 	for i, el := range list {

@@ -107,91 +107,107 @@ func readSecret(path string) (string, error) {
 	return v, nil
 }
 
-func run(args []string) error {
+// flags are the simulator's command-line flags.
+type flags struct {
+	listen, addrFile, regFile, version, start, certFile, keyFile string
+	pats                                                         []string
+	regDisabled, adminMode, routable, logRequests                bool
+	seed                                                         uint64
+	latency, lifetime                                            time.Duration
+}
+
+// parseFlags reads the command line; the release to imitate must be one
+// the simulator knows.
+func parseFlags(args []string) (*flags, error) {
+	f := &flags{}
 	fs := pflag.NewFlagSet("gitlab-sim", pflag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:0", "address to listen on (loopback)")
-	addrFile := fs.String("addr-file", "", "write the base URL here once listening")
-	var pats []string
-	fs.StringArrayVar(&pats, "pat", nil, "personal access token NAME:SCOPE+SCOPE:admin|user:FILE (value read from FILE; repeatable)")
-	regFile := fs.String("registration-token-file", "", "enable the legacy registration token read from FILE (and allow registration tokens, as an administrator must since GitLab 17.0)")
-	regDisabled := fs.Bool("registration-disabled", false, "answer 410 Gone to legacy registration (allow_runner_registration_token off)")
-	version := fs.String("version-profile", gitlabsim.NewestProfile().Version, "GitLab release to imitate: "+strings.Join(gitlabsim.ProfileVersions(), ", "))
-	start := fs.String("start-time", "", "start the simulator's clock at this RFC 3339 time (default: now); it runs on from there")
-	seed := fs.Uint64("seed", 0, "seed of the random delays with which GitLab writes runner contacts")
-	latency := fs.Duration("latency", 0, "latency added to every API request")
-	lifetime := fs.Duration("token-lifetime", 0, "runner tokens expire after this long (0: never)")
-	adminMode := fs.Bool("admin-mode", false, "turn on GitLab's Admin Mode: administrator tokens need the admin_mode scope")
-	routable := fs.Bool("routable-tokens", false, "hand out runner tokens in the routable format (glrt-t1_<payload>.<crc>)")
-	logRequests := fs.Bool("log-requests", false, "print one line per API request to stderr (never a secret)")
-	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
-	keyFile := fs.String("tls-key", "", "private key for --tls-cert (PEM)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:0", "address to listen on (loopback)")
+	fs.StringVar(&f.addrFile, "addr-file", "", "write the base URL here once listening")
+	fs.StringArrayVar(&f.pats, "pat", nil, "personal access token NAME:SCOPE+SCOPE:admin|user:FILE (value read from FILE; repeatable)")
+	fs.StringVar(&f.regFile, "registration-token-file", "", "enable the legacy registration token read from FILE (and allow registration tokens, as an administrator must since GitLab 17.0)")
+	fs.BoolVar(&f.regDisabled, "registration-disabled", false, "answer 410 Gone to legacy registration (allow_runner_registration_token off)")
+	fs.StringVar(&f.version, "version-profile", gitlabsim.NewestProfile().Version, "GitLab release to imitate: "+strings.Join(gitlabsim.ProfileVersions(), ", "))
+	fs.StringVar(&f.start, "start-time", "", "start the simulator's clock at this RFC 3339 time (default: now); it runs on from there")
+	fs.Uint64Var(&f.seed, "seed", 0, "seed of the random delays with which GitLab writes runner contacts")
+	fs.DurationVar(&f.latency, "latency", 0, "latency added to every API request")
+	fs.DurationVar(&f.lifetime, "token-lifetime", 0, "runner tokens expire after this long (0: never)")
+	fs.BoolVar(&f.adminMode, "admin-mode", false, "turn on GitLab's Admin Mode: administrator tokens need the admin_mode scope")
+	fs.BoolVar(&f.routable, "routable-tokens", false, "hand out runner tokens in the routable format (glrt-t1_<payload>.<crc>)")
+	fs.BoolVar(&f.logRequests, "log-requests", false, "print one line per API request to stderr (never a secret)")
+	fs.StringVar(&f.certFile, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	fs.StringVar(&f.keyFile, "tls-key", "", "private key for --tls-cert (PEM)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	if _, ok := gitlabsim.LookupProfile(*version); !ok {
-		return fmt.Errorf("--version-profile %q: have %s", *version, strings.Join(gitlabsim.ProfileVersions(), ", "))
+	if _, ok := gitlabsim.LookupProfile(f.version); !ok {
+		return nil, fmt.Errorf("--version-profile %q: have %s", f.version, strings.Join(gitlabsim.ProfileVersions(), ", "))
 	}
-	opts := gitlabsim.Options{Latency: *latency, TokenLifetime: *lifetime, RegistrationDisabled: *regDisabled,
-		AdminMode: *adminMode, RoutableTokens: *routable, Version: *version, Seed: *seed}
-	if *logRequests {
+	return f, nil
+}
+
+// options are the simulator's options the flags give, with the secrets
+// read from their files.
+func (f *flags) options() (gitlabsim.Options, error) {
+	opts := gitlabsim.Options{Latency: f.latency, TokenLifetime: f.lifetime, RegistrationDisabled: f.regDisabled,
+		AdminMode: f.adminMode, RoutableTokens: f.routable, Version: f.version, Seed: f.seed}
+	if f.logRequests {
 		opts.RequestLog = os.Stderr
 	}
-	for _, spec := range pats {
+	for _, spec := range f.pats {
 		parts := strings.SplitN(spec, ":", 4)
 		if len(parts) != 4 || (parts[2] != "admin" && parts[2] != "user") {
-			return fmt.Errorf("--pat %q: want NAME:SCOPE+SCOPE:admin|user:FILE", spec)
+			return opts, fmt.Errorf("--pat %q: want NAME:SCOPE+SCOPE:admin|user:FILE", spec)
 		}
 		v, err := readSecret(parts[3])
 		if err != nil {
-			return fmt.Errorf("--pat %s: %w", parts[0], err)
+			return opts, fmt.Errorf("--pat %s: %w", parts[0], err)
 		}
 		opts.PATs = append(opts.PATs, gitlabsim.PAT{Name: parts[0], Value: v, Scopes: strings.Split(parts[1], "+"), Admin: parts[2] == "admin"})
 	}
-	if *regFile != "" {
-		v, err := readSecret(*regFile)
+	if f.regFile != "" {
+		v, err := readSecret(f.regFile)
 		if err != nil {
-			return fmt.Errorf("--registration-token-file: %w", err)
+			return opts, fmt.Errorf("--registration-token-file: %w", err)
 		}
 		opts.RegistrationToken = v
 		opts.RegistrationTokensAllowed = true
 	}
-	sim := gitlabsim.New(opts)
-	if *start != "" {
-		t, err := time.Parse(time.RFC3339, *start)
-		if err != nil {
-			return fmt.Errorf("--start-time: %w", err)
-		}
-		sim.SetNow(t)
-	}
-	sim.EnableControl()
+	return opts, nil
+}
 
-	ln, err := net.Listen("tcp", *listen)
+// listener listens where the flags say, over TLS when given a
+// certificate (srv takes its TLS configuration), and gives the base URL.
+func (f *flags) listener(srv *http.Server) (net.Listener, string, error) {
+	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	scheme := "http"
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	if *certFile != "" {
-		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+	if f.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
 		if err != nil {
-			return err
+			ln.Close()
+			return nil, "", err
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
-	base := fmt.Sprintf("%s://%s", scheme, ln.Addr().String())
-	if *addrFile != "" {
-		tmp := *addrFile + ".tmp"
-		if err := os.WriteFile(tmp, []byte(base+"\n"), 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, *addrFile); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintln(os.Stderr, "gitlab-sim: listening on", base)
+	return ln, fmt.Sprintf("%s://%s", scheme, ln.Addr().String()), nil
+}
 
+// writeAddr writes the base URL to path whole (a reader never sees half
+// of it).
+func writeAddr(path, base string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(base+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// serve serves until SIGTERM or SIGINT, then shuts down.
+func serve(srv *http.Server, ln net.Listener) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	go func() {
@@ -204,4 +220,37 @@ func run(args []string) error {
 		return err
 	}
 	return nil
+}
+
+func run(args []string) error {
+	f, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	sim := gitlabsim.New(opts)
+	if f.start != "" {
+		t, err := time.Parse(time.RFC3339, f.start)
+		if err != nil {
+			return fmt.Errorf("--start-time: %w", err)
+		}
+		sim.SetNow(t)
+	}
+	sim.EnableControl()
+
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	ln, base, err := f.listener(srv)
+	if err != nil {
+		return err
+	}
+	if f.addrFile != "" {
+		if err := writeAddr(f.addrFile, base); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(os.Stderr, "gitlab-sim: listening on", base)
+	return serve(srv, ln)
 }

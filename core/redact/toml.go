@@ -226,11 +226,11 @@ func (sc *tomlScanner) key() (string, error) {
 			}
 			last, sc.i = raw, end
 		case c == '\'':
-			j := strings.IndexAny(sc.s[sc.i+1:], "'\n")
-			if j < 0 || sc.s[sc.i+1+j] != '\'' {
-				return "", errFollow
+			end, err := sc.literalEnd(sc.i + 1)
+			if err != nil {
+				return "", err
 			}
-			last, sc.i = sc.s[sc.i+1:sc.i+1+j], sc.i+2+j
+			last, sc.i = sc.s[sc.i+1:end-1], end
 		default:
 			j := sc.i
 			for j < len(sc.s) && isBare(sc.s[j]) {
@@ -282,6 +282,16 @@ func (sc *tomlScanner) basicEnd(i int) (int, error) {
 	return 0, errFollow
 }
 
+// literalEnd gives the end (after the closing quote) of a one-line
+// literal string whose content starts at i.
+func (sc *tomlScanner) literalEnd(i int) (int, error) {
+	j := strings.IndexAny(sc.s[i:], "'\n")
+	if j < 0 || sc.s[i+j] != '\'' {
+		return 0, errFollow
+	}
+	return i + j + 1, nil
+}
+
 // multiEnd gives the end of a multi-line string whose content starts at i:
 // after the last quote of the first run of three or more (up to two quotes
 // may end the content).
@@ -326,37 +336,49 @@ func (sc *tomlScanner) value(key string, inList bool) error {
 		end, err = sc.basicEnd(start + 1)
 	case c == '\'':
 		quote = 1
-		j := strings.IndexAny(s[start+1:], "'\n")
-		if j < 0 || s[start+1+j] != '\'' {
-			return errFollow
-		}
-		end = start + 2 + j
+		end, err = sc.literalEnd(start + 1)
 	case c == '[':
 		return sc.array(key)
 	case c == '{':
 		return sc.inlineTable()
 	default:
-		end = start
-		for end < len(s) && !strings.ContainsRune(",]}#\r\n", rune(s[end])) {
-			end++
-		}
-		for end > start && (s[end-1] == ' ' || s[end-1] == '\t') {
-			end--
-		}
-		if end == start {
-			return errFollow
-		}
-		if raw := s[start:end]; IsSecretKey(key) && raw != "true" && raw != "false" {
-			sc.spans = append(sc.spans, span{start, end, quotedPlaceholder})
-		}
-		sc.i = end
-		return nil
+		return sc.bare(key)
 	}
 	if err != nil {
 		return err
 	}
 	sc.i = end
-	content := s[start+quote : end-quote]
+	return sc.redactString(key, inList, start, end, quote)
+}
+
+// bare reads a value that is not a string, array or table (a number, a
+// bool, a date) at sc.i: a secret key's is redacted whole, unless it is a
+// bool.
+func (sc *tomlScanner) bare(key string) error {
+	s, start := sc.s, sc.i
+	end := start
+	for end < len(s) && !strings.ContainsRune(",]}#\r\n", rune(s[end])) {
+		end++
+	}
+	for end > start && (s[end-1] == ' ' || s[end-1] == '\t') {
+		end--
+	}
+	if end == start {
+		return errFollow
+	}
+	if raw := s[start:end]; IsSecretKey(key) && raw != "true" && raw != "false" {
+		sc.spans = append(sc.spans, span{start, end, quotedPlaceholder})
+	}
+	sc.i = end
+	return nil
+}
+
+// redactString notes what to redact of the string value of key at
+// s[start:end], opened and closed by quote quotes: the whole of a secret
+// key's, the value part of a secret NAME=value list entry, or the secret
+// assignments in a script.
+func (sc *tomlScanner) redactString(key string, inList bool, start, end, quote int) error {
+	content := sc.s[start+quote : end-quote]
 	if quote == 3 {
 		// A newline right after the opening quotes is not part of the string.
 		content = strings.TrimPrefix(strings.TrimPrefix(content, "\r"), "\n")
@@ -376,10 +398,16 @@ func (sc *tomlScanner) value(key string, inList bool) error {
 	if strings.IndexByte(content, '=') < 0 {
 		return nil
 	}
-	// Secret assignments in a script or command line
-	// (pre_build_script = "export GH_TOKEN=..."): where the string holds
-	// no escape, its text is its value, redacted in place (a script keeps
-	// its lines in a diff); else it is decoded, redacted and written again.
+	return sc.redactScript(start, end, quote)
+}
+
+// redactScript notes the secret assignments in a script or command line
+// (pre_build_script = "export GH_TOKEN=...") held by the string at
+// s[start:end]: where the string holds no escape, its text is its value,
+// redacted in place (a script keeps its lines in a diff); else it is
+// decoded, redacted and written again.
+func (sc *tomlScanner) redactScript(start, end, quote int) error {
+	s := sc.s
 	if raw := s[start+quote : end-quote]; s[start] == '\'' || !strings.Contains(raw, `\`) {
 		if red := redactAssignments(raw); red != raw {
 			sc.spans = append(sc.spans, span{start + quote, end - quote, red})
