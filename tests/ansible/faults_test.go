@@ -22,11 +22,12 @@ func actions(r map[string]any) []string {
 // ran and registered two runners: the action plugin raising while it
 // handles the result, Ansible unable to parse the launcher's output (junk
 // before it; the output cut in half) and the connection dropping while the
-// temporary folder is removed. Whatever happens, the task reports what the
-// module did (changed, the runners) or, when the result is lost, that the
-// module ran and may have changed GitLab and the host; never a plain
-// failure. A second, normal run then keeps both runners: the first one had
-// really created them.
+// temporary folder is removed. The first three fail the task, which still
+// reports what the module did (changed, the runners) or, when the result
+// is lost, that the module ran and may have changed GitLab and the host;
+// the last is a warning, as Ansible warns of its own temporary files.
+// Never a plain failure. A second, normal run then keeps both runners: the
+// first one had really created them.
 func TestFailureAfterTheRunSaysWhatChanged(t *testing.T) {
 	needSetup(t)
 	for _, tc := range []struct {
@@ -35,7 +36,7 @@ func TestFailureAfterTheRunSaysWhatChanged(t *testing.T) {
 		output                          string
 	}{
 		{name: "the action plugin raises", action: "sync_failing_after_run", failed: true, runners: true},
-		{name: "junk before the output", fault: "garble", connection: "counting_local", runners: true},
+		{name: "junk before the output", fault: "garble", connection: "counting_local", failed: true, runners: true},
 		{name: "the output cut in half", fault: "truncate", connection: "counting_local", failed: true},
 		{name: "the connection drops in the clean-up", fault: "cleanup", connection: "counting_local", runners: true,
 			output: "could not remove the task's temporary folder"},

@@ -46,9 +46,12 @@ except that a path is never expanded here: "~" means the home folder of the
 user the module runs as, on the host, so the module expands it there.
 
 Whatever happens after the build has run, the task reports what it did: a
-result Ansible could not read, a failure in this plugin after the run, or a
-temporary folder that cannot be removed never turns a run that changed
-GitLab or the host into a plain failure (see _after_run and cleanup).
+result Ansible could not read, or a failure in this plugin after the run,
+fails the task saying so, with changed and the runners the module reported
+(or, when its result is lost, that it may have changed GitLab and the
+host); a temporary folder that cannot be removed is a warning, as Ansible
+warns of its own (see run, _failed_after_run and cleanup). Never a plain
+failure.
 
 Redaction: the build redacts everything it prints (core/redact, the one
 redactor); this plugin shows its result as it is. See _scrub for the one
@@ -362,7 +365,11 @@ class ActionModule(ActionBase):
             result.update(self._unreadable(launched, secrets))
             return result
         try:
-            result.update(self._after_run(module_result, words, cache_dir, note))
+            result.update(self._after_run(module_result, words, cache_dir))
+            if note:
+                # Ansible could not read the output: the task fails, saying
+                # so, with the module's own result read out of it.
+                result.update(failed=True, msg=_scrub('%s. The module reported: %s' % (note, module_result.get('msg') or 'no message'), secrets))
         except Exception as e:  # pylint: disable=broad-except
             # The build has run: whatever failed here, say what it did.
             result.update(self._failed_after_run(module_result, e, secrets))
@@ -392,10 +399,9 @@ class ActionModule(ActionBase):
     def _host_name(self):
         return self._task.delegate_to or self._inventory_hostname
 
-    def _after_run(self, module_result, words, cache_dir, note):
-        """The task's result from the build's: its own keys only, warnings
-        (the build could not be cached, its result was recovered), and the
-        -vvv line."""
+    def _after_run(self, module_result, words, cache_dir):
+        """The task's result from the build's: its own keys only, a warning
+        when the build could not be cached, and the -vvv line."""
         how, arch, digest = words[:3]
         # The one line per task and host at -vvv about the build.
         display.vvv('%s: module binary cache %s: %s/%s build, sha256 %s'
@@ -406,8 +412,6 @@ class ActionModule(ActionBase):
         # As ActionBase._execute_module does for a module's own keys.
         out = dict((k, v) for k, v in module_result.items() if not k.startswith('_ansible_'))
         warnings = []
-        if note:
-            warnings.append(note)
         if how == 'nocache':
             warnings.append(
                 '%s: cannot keep the module binary in a private cache on this host (%s); it is sent on every run. '
