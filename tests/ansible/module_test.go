@@ -102,27 +102,34 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 	prefix := filepath.Join(dir, "p")
 	base := "  gitlab_runner_auth.runner.sync:\n    prefix: " + prefix + "\n    hostname: node1\n"
 	ok := "    clients: [{url: 'https://gl'}]\n"
+	// names are what a failure must name (the option at fault, the value
+	// or type given, what is allowed), not how it words it; one case keeps
+	// Ansible's own sentence for an unknown option, which users search for.
+	// option is the input_errors option of a failure the module reports.
 	cases := []struct {
 		task   string
-		want   []string
+		names  []string
+		golden string
+		option string
 		onHost bool
 	}{
-		{base + "    clients: {url: x}\n    executors: []\n", []string{"argument 'clients' is of type", "dict", "list"}, false},
-		{base + "    clients: [{personal_access_token: x}]\n    executors: [{name: a, url: x}]\n", []string{"missing required arguments: url found in clients"}, false},
-		{base + "    clients: [{url: x, personal_acess_token: y}]\n    executors: [{name: a, url: x}]\n",
-			[]string{"Unsupported parameters for (gitlab_runner_auth.runner.sync) module: clients.personal_acess_token.", "Supported parameters include:"}, false},
-		{base + "    hostnme: x\n", []string{"Unsupported parameters for (gitlab_runner_auth.runner.sync) module: hostnme."}, false},
-		{base + ok + "    executors: [{name: a, url: 'https://gl', access_level: everyone}]\n",
-			[]string{"value of access_level must be one of: not_protected, ref_protected, got: everyone found in executors"}, false},
-		{base + "    clients: [{url: 'https://gl', runner_type: group}]\n    executors: [{name: a, url: 'https://gl'}]\n",
-			[]string{"value of runner_type must be one of: instance_type, group_type, project_type, got: group found in clients"}, false},
-		{base + ok + "    executors: [{name: a, url: 'https://gl', maximum_timeout: long}]\n",
-			[]string{"argument 'maximum_timeout' is of type", "found in 'executors'", "int"}, false},
-		{base + "    concurrency: many\n", []string{"argument 'concurrency' is of type", "int"}, false},
-		{base + "    state: gone\n", []string{"value of state must be one of: present, absent, got: gone"}, false},
-		{"  gitlab_runner_auth.runner.info:\n    prefix: " + prefix + "\n    state: absent\n",
-			[]string{"Unsupported parameters for (gitlab_runner_auth.runner.info) module: state."}, false},
-		{base + "    executors: [{name: a, url: 'https://gl'}]\n", []string{"clients and executors go together"}, true},
+		{task: base + "    clients: {url: x}\n    executors: []\n", names: []string{"clients", "dict", "list"}},
+		{task: base + "    clients: [{personal_access_token: x}]\n    executors: [{name: a, url: x}]\n", names: []string{"url", "clients"}},
+		{task: base + "    clients: [{url: x, personal_acess_token: y}]\n    executors: [{name: a, url: x}]\n",
+			names:  []string{"clients.personal_acess_token", "personal_access_token"},
+			golden: "Unsupported parameters for (gitlab_runner_auth.runner.sync) module: clients.personal_acess_token."},
+		{task: base + "    hostnme: x\n", names: []string{"gitlab_runner_auth.runner.sync", "hostnme", "hostname"}},
+		{task: base + ok + "    executors: [{name: a, url: 'https://gl', access_level: everyone}]\n",
+			names: []string{"access_level", "not_protected", "ref_protected", "everyone", "executors"}},
+		{task: base + "    clients: [{url: 'https://gl', runner_type: group}]\n    executors: [{name: a, url: 'https://gl'}]\n",
+			names: []string{"runner_type", "instance_type", "group_type", "project_type", "clients"}},
+		{task: base + ok + "    executors: [{name: a, url: 'https://gl', maximum_timeout: long}]\n",
+			names: []string{"maximum_timeout", "executors", "int"}},
+		{task: base + "    concurrency: many\n", names: []string{"concurrency", "int"}},
+		{task: base + "    state: gone\n", names: []string{"state", "present", "absent", "gone"}},
+		{task: "  gitlab_runner_auth.runner.info:\n    prefix: " + prefix + "\n    state: absent\n",
+			names: []string{"gitlab_runner_auth.runner.info", "state"}},
+		{task: base + "    executors: [{name: a, url: 'https://gl'}]\n", names: []string{"clients"}, option: "clients", onHost: true},
 	}
 	var b strings.Builder
 	b.WriteString("- hosts: instance\n  gather_facts: false\n  tasks:\n")
@@ -172,9 +179,18 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 			t.Errorf("case %d did not fail: %v", i, r)
 			continue
 		}
-		for _, w := range c.want {
+		for _, w := range c.names {
 			if !strings.Contains(msg, w) {
-				t.Errorf("case %d: message %q lacks %q", i, msg, w)
+				t.Errorf("case %d: message %q does not name %q", i, msg, w)
+			}
+		}
+		if c.golden != "" && !strings.Contains(msg, c.golden) {
+			t.Errorf("case %d: message %q, want Ansible's own %q", i, msg, c.golden)
+		}
+		if c.option != "" {
+			ies, _ := r["input_errors"].([]any)
+			if first, _ := append(ies, nil)[0].(map[string]any); len(ies) != 1 || first["option"] != c.option {
+				t.Errorf("case %d: input_errors %v, want one at the option %s", i, r["input_errors"], c.option)
 			}
 		}
 		count, _ := res[i][1].(float64)
