@@ -227,10 +227,20 @@ func TestResultsShowTagsAndGitLabSideChanges(t *testing.T) {
 		if r["description"] != "node5 main a Runner" || !strings.Contains(string(tags), `"gpu"`) || r["action"] != "update" {
 			t.Errorf("runner result lacks computed tags/description: %v", r)
 		}
-		d, _ := json.Marshal(res["diff"])
-		if !strings.Contains(string(d), "GitLab runner a (id ") || !strings.Contains(string(d), `paused: false`) ||
-			!strings.Contains(string(d), `paused: true`) || !strings.Contains(string(d), `\"gpu\"`) {
-			t.Errorf("check %v: no GitLab-side diff entry with values: %s", check, d)
+		// The GitLab side has a diff entry of its own, headed by the
+		// runner's id: paused false before, true after, with the new tag.
+		var gitlabSide map[string]any
+		diffs, _ := res["diff"].([]any)
+		for _, e := range diffs {
+			if m, _ := e.(map[string]any); m != nil && strings.Contains(fmt.Sprint(m["before"]), "paused: false") {
+				gitlabSide = m
+			}
+		}
+		id := fmt.Sprintf("%.0f", r["id"])
+		if after := fmt.Sprint(gitlabSide["after"]); gitlabSide == nil || !strings.Contains(fmt.Sprint(gitlabSide["before_header"]), id) ||
+			!strings.Contains(after, "paused: true") || !strings.Contains(after, `"gpu"`) {
+			d, _ := json.Marshal(res["diff"])
+			t.Errorf("check %v: no GitLab-side diff entry for runner %s with the values: %s", check, id, d)
 		}
 	}
 }

@@ -187,6 +187,7 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 	}
 
 	r, ts = runPlay("first run")
+	private := r
 	vvv(r, "first run", "miss, sent and cached")
 	total, bins := sum(ts)
 	t.Logf("first run: %d bytes sent, %d binaries", total, bins)
@@ -239,8 +240,18 @@ func TestSecondRunSendsNoBinary(t *testing.T) {
 	}
 	r, ts = runPlay("open cache")
 	vvv(r, "open cache", "miss, sent (no private cache folder)")
-	if _, bins = sum(ts); bins != 1 || !strings.Contains(r.out, "cannot keep the module binary in a") || changed(r) != "0" {
+	if _, bins = sum(ts); bins != 1 || changed(r) != "0" {
 		t.Errorf("with a world-writable cache folder: %d binaries sent, changed=%s, output:\n%s", bins, changed(r), tail(r.out))
+	}
+	// The warning names the folder and the variable that sets another;
+	// no run with a private cache names the variable. (Ansible before
+	// 2.19 wraps warnings at the terminal's width.)
+	if flat := strings.Join(strings.Fields(r.out), " "); !strings.Contains(flat, "[WARNING]: ") ||
+		!strings.Contains(flat, cache) || !strings.Contains(flat, "gitlab_runner_auth_cache_dir") {
+		t.Errorf("with a world-writable cache folder: no warning naming %s and gitlab_runner_auth_cache_dir:\n%s", cache, tail(r.out))
+	}
+	if strings.Contains(private.out, "gitlab_runner_auth_cache_dir") {
+		t.Errorf("with a private cache folder, the output names gitlab_runner_auth_cache_dir:\n%s", tail(private.out))
 	}
 }
 

@@ -1,6 +1,7 @@
 package ansible
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -153,11 +154,20 @@ func TestAbsentLasts(t *testing.T) {
 		}
 		return nil
 	})
-	rr := exec.Command(env.rrBin, "--prefix", prefix, "--service-instance", "main", "--hostname", "node1")
-	out, err := rr.CombinedOutput()
-	record(t, "register-runner after absent", out)
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "template does not exist") {
-		t.Fatalf("register-runner after absent: %v\n%s", err, out)
+	// The input error is at the template, which absent removed.
+	rr := exec.Command(env.rrBin, "--prefix", prefix, "--service-instance", "main", "--hostname", "node1", "--output", "json")
+	var stderr bytes.Buffer
+	rr.Stderr = &stderr
+	out, err := rr.Output()
+	record(t, "register-runner after absent", append(out, stderr.Bytes()...))
+	var report struct {
+		InputErrors []struct {
+			File string `json:"file"`
+		} `json:"input_errors"`
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || json.Unmarshal(out, &report) != nil ||
+		len(report.InputErrors) != 1 || report.InputErrors[0].File != "config.template.main.toml" {
+		t.Fatalf("register-runner after absent: %v, want exit 2 and an input error at config.template.main.toml\n%s%s", err, out, stderr.Bytes())
 	}
 	if n := len(simRunners(t, url)); n != 0 {
 		t.Fatalf("register-runner after absent registered %d runners", n)

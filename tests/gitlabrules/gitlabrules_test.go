@@ -117,8 +117,16 @@ func TestRunnerWithoutManagerIsLeftAlone(t *testing.T) {
 	if _, ok := sim.Runner(stray); !ok {
 		t.Fatal("a runner without a manager was deleted")
 	}
-	if !warned(res, "no runner manager") {
-		t.Fatalf("no warning about the runner left alone: %v", res.Warnings)
+	// It is reported as left behind, with why, for an administrator or
+	// the fleet clean-up.
+	var left *core.LeftRunner
+	for i, l := range res.LeftBehind {
+		if l.ID == stray {
+			left = &res.LeftBehind[i]
+		}
+	}
+	if left == nil || left.Why == "" || left.URL == "" {
+		t.Fatalf("the runner left alone is not reported as left behind: %+v", res.LeftBehind)
 	}
 }
 

@@ -83,9 +83,9 @@ func TestGroupWithRegistrationOffIsExplained(t *testing.T) {
 	if err == nil || !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
 		t.Fatalf("want a 403 from GitLab, got %v", err)
 	}
-	// The wording users see: it names the group setting.
-	if !strings.Contains(err.Error(), "must allow runner registration") {
-		t.Fatalf("the refusal does not name the group's runner registration setting: %v", err)
+	// It names the group and the group's setting that refuses.
+	if !strings.Contains(err.Error(), "group "+itoa(gid)) || !strings.Contains(err.Error(), "runner_registration_enabled") {
+		t.Fatalf("the refusal does not name the group %d and its setting runner_registration_enabled: %v", gid, err)
 	}
 	if n := len(sim.Runners()); n != 0 {
 		t.Fatalf("%d runners", n)

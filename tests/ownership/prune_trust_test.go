@@ -350,12 +350,22 @@ func TestUnmarkedRunnersAndTheMigration(t *testing.T) {
 	mustExist(t, sim, other)
 }
 
-// Prune over plain http to another host warns, as sync does.
+// Prune over plain http to another host warns, as sync does: one warning,
+// naming the GitLab; the same GitLab over https gives none.
 func TestPlainHTTPWarns(t *testing.T) {
-	res, _ := core.Prune(context.Background(), core.PruneOptions{URL: "http://gitlab.invalid", PAT: coretest.AdminPAT, Fleet: testFleet,
-		MinIdle: plan.StaleAfter, Timeout: 2 * time.Second, RequestTimeout: time.Second, SeenFile: filepath.Join(t.TempDir(), "s")})
-	if res == nil || len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], "plain http") {
-		t.Fatalf("warnings %q", res.Warnings)
+	warnings := func(url string) []string {
+		res, _ := core.Prune(context.Background(), core.PruneOptions{URL: url, PAT: coretest.AdminPAT, Fleet: testFleet,
+			MinIdle: plan.StaleAfter, Timeout: 2 * time.Second, RequestTimeout: time.Second, SeenFile: filepath.Join(t.TempDir(), "s")})
+		if res == nil {
+			t.Fatalf("%s: no result", url)
+		}
+		return res.Warnings
+	}
+	if w := warnings("http://gitlab.invalid"); len(w) != 1 || !strings.Contains(w[0], "http://gitlab.invalid") {
+		t.Errorf("over http: warnings %q, want one naming the GitLab", w)
+	}
+	if w := warnings("https://gitlab.invalid"); len(w) != 0 {
+		t.Errorf("over https: warnings %q, want none", w)
 	}
 }
 

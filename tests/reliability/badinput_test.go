@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 type badInput struct {
@@ -413,13 +415,25 @@ func chmod(t *testing.T, path string, mode os.FileMode) {
 	}
 }
 
-// jsonReport is what --output json says of a failed run.
+// jsonReport is what --output json says of a run.
 type jsonReport struct {
-	Failed      bool           `json:"failed"`
-	Msg         string         `json:"msg"`
-	InputError  bool           `json:"input_error"`
-	InputErrors []input.Fields `json:"input_errors"`
-	Warnings    []string       `json:"warnings"`
+	Failed      bool                `json:"failed"`
+	Msg         string              `json:"msg"`
+	InputError  bool                `json:"input_error"`
+	InputErrors []input.Fields      `json:"input_errors"`
+	Warnings    []string            `json:"warnings"`
+	Runners     []core.RunnerResult `json:"runners"`
+}
+
+// action is what the run did to the runner of the executor name ("" when
+// the report has none).
+func (r jsonReport) action(name string) plan.Action {
+	for _, x := range r.Runners {
+		if x.Name == name {
+			return x.Action
+		}
+	}
+	return ""
 }
 
 // readReport decodes the --output json document of a run.

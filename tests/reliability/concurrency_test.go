@@ -18,6 +18,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 // TestConcurrentRunsSerialise starts two register-runner runs and a module
@@ -111,8 +112,8 @@ func TestLockTimeoutIsBoundedAndClear(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(w.p.Dir, "gpu", "cuda.toml"), []byte(executorFile(w.sim.URL, "cuda", "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := runBinary(t, nil, "--prefix", w.p.Dir, "--service-instance", "gpu", "--hostname", hostname, "--lock-timeout", "300ms")
-	if code != 0 || !strings.Contains(stdout, "created cuda") {
+	code, stdout, stderr := runBinary(t, nil, "--prefix", w.p.Dir, "--service-instance", "gpu", "--hostname", hostname, "--lock-timeout", "300ms", "--output", "json")
+	if code != 0 || readReport(t, stdout).action("cuda") != plan.Create {
 		t.Fatalf("instance gpu was blocked by instance main's lock: %d %s %s", code, stdout, stderr)
 	}
 }

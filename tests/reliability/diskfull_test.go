@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 )
 
@@ -98,7 +99,7 @@ func TestFullDiskNeverLeaksRunners(t *testing.T) {
 		if err := json.Unmarshal([]byte(stdouts[i]), &r); err != nil {
 			t.Fatalf("start %d: %v\n%s", i, err, stdouts[i])
 		}
-		if codes[i] != 0 || r.Failed || len(r.Skipped) != 1 || r.Skipped[0].Name != "c" || r.Skipped[0].Reason != "no space on disk" {
+		if codes[i] != 0 || r.Failed || len(r.Skipped) != 1 || r.Skipped[0].Name != "c" || r.Skipped[0].Reason != config.SkipNoSpace {
 			t.Fatalf("start %d on a full disk: exit %d, report %s; want a and b served, c skipped for want of space", i, codes[i], stdouts[i])
 		}
 	}

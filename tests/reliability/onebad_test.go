@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
@@ -47,7 +48,7 @@ func TestOneBadExecutorNeverTakesTheOthersOffline(t *testing.T) {
 			}
 			skipped := map[string]bool{}
 			for _, s := range r.Skipped {
-				if s.Reason != "invalid" || s.Cause == "" || s.File == "" {
+				if s.Reason != config.SkipInvalid || s.Cause == "" || s.File == "" {
 					t.Errorf("skipped %+v: want reason invalid, its file and the cause", s)
 				}
 				if !strings.Contains(stderr, s.File) {
@@ -87,7 +88,7 @@ func TestOneBadExecutorNeverTakesTheOthersOffline(t *testing.T) {
 				t.Fatal(err)
 			}
 			for name := range skipped {
-				if d, ok := st.Degraded[name]; !ok || d.Reason != "invalid" || d.Since.IsZero() {
+				if d, ok := st.Degraded[name]; !ok || d.Reason != config.SkipInvalid || d.Since.IsZero() {
 					t.Errorf("the state file does not record %s as degraded: %+v", name, st.Degraded)
 				}
 			}
@@ -175,7 +176,7 @@ func startWithBrokenA(t *testing.T, w *world, extra ...string) heldReport {
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, stdout)
 	}
-	if len(r.Skipped) != 1 || r.Skipped[0].Name != "a" || r.Skipped[0].Reason != "invalid" {
+	if len(r.Skipped) != 1 || r.Skipped[0].Name != "a" || r.Skipped[0].Reason != config.SkipInvalid {
 		t.Fatalf("skipped %+v: want a, invalid", r.Skipped)
 	}
 	return r

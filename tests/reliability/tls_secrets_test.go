@@ -15,6 +15,7 @@ import (
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
 	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
 )
 
 // TestTLS serves the simulator over HTTPS with its own CA.
@@ -39,8 +40,8 @@ func TestTLS(t *testing.T) {
 
 	// With it: works, and gitlab-runner is told about the CA too.
 	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT, Extra: "tls_ca_file = \"" + ca + "\"\n"})
-	code, stdout, stderr := runBinary(t, nil, w.cliArgs()...)
-	if code != 0 || !strings.Contains(stdout, "created a") {
+	code, stdout, stderr := runBinary(t, nil, w.cliArgs("--output", "json")...)
+	if code != 0 || readReport(t, stdout).action("a") != plan.Create {
 		t.Fatalf("with tls_ca_file: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if !strings.Contains(p.Config(), `tls-ca-file = "`+ca+`"`) {
