@@ -1,7 +1,7 @@
 # gitlab-runner-auth
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/core.Version=$(VERSION)
+LDFLAGS  := -s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/internal/version.Version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 TRANSCRIPTS := $(CURDIR)/build/transcripts
 
@@ -11,7 +11,7 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o build/register-runner ./cmd/register-runner
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o build/gitlab-sim ./cmd/gitlab-sim
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o build/gitlab-sim ./testkit/cmd/gitlab-sim
 
 demo: build
 	./scripts/demo.sh
@@ -32,7 +32,7 @@ test: build transcripts lint sanity ansible-tests ansible-versions molecule inte
 
 # Static checks: formatting, vet, staticcheck and deadcode (pinned versions,
 # installed by .ci/run with go install). deadcode runs with -test because
-# core/coretest is a fixture package that only tests use.
+# testkit/coretest is a fixture package that only tests use.
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 DEADCODE    ?= $(shell $(GO) env GOPATH)/bin/deadcode
 lint:
@@ -186,10 +186,10 @@ integration-%: build collection-tree
 # Fuzz each target for FUZZTIME (seed corpora live in testdata/fuzz/).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzParseExecutor$$' -fuzztime=$(FUZZTIME) ./core/config/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseTemplate$$' -fuzztime=$(FUZZTIME) ./core/config/
-	$(GO) test -run='^$$' -fuzz='^FuzzRenderRoundTrip$$' -fuzztime=$(FUZZTIME) ./core/hostfs/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseArgs$$' -fuzztime=$(FUZZTIME) ./module/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseExecutor$$' -fuzztime=$(FUZZTIME) ./internal/config/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTemplate$$' -fuzztime=$(FUZZTIME) ./internal/config/
+	$(GO) test -run='^$$' -fuzz='^FuzzRenderRoundTrip$$' -fuzztime=$(FUZZTIME) ./internal/hostfs/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseArgs$$' -fuzztime=$(FUZZTIME) ./internal/module/
 
 # Long variants of the reliability sweeps (crash sweep x200, 40 concurrency rounds).
 stress: build
@@ -212,7 +212,7 @@ soak:
 # target fails the run.
 bench: build
 	mkdir -p bench
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./core/config/ ./core/plan/ | tee bench/engine.txt
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./internal/config/ ./internal/plan/ | tee bench/engine.txt
 	@# Each benchmark's own exit status decides (a pipe into tee would hide it).
 	$(GO) run ./bench/e2e --runs 7 --latency 20ms --out bench/e2e.csv >bench/e2e.txt; s=$$?; cat bench/e2e.txt; exit $$s
 	$(GO) run ./bench/prune --runners 10000 --description 1024 --max-rss 200 --out bench/prune.csv >bench/prune.txt; s=$$?; cat bench/prune.txt; exit $$s

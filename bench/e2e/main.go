@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 type entry struct {

@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 type logEntry struct {

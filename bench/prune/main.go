@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/fleet"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 func main() {

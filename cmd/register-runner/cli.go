@@ -14,11 +14,13 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/pflag"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/prune"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/tags"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/version"
 )
 
 const usageHead = `Usage: register-runner [options]
@@ -64,14 +66,14 @@ func (r redactingWriter) log(msg string) {
 	}
 }
 
-// engines are what the command line runs: core's, or a test's own (as
+// engines are what the command line runs: the real ones, or a test's own (as
 // cli/cli injects runF), so the flags are tested without GitLab.
 type engines struct {
-	sync  func(context.Context, core.Options) (*core.Result, error)
-	prune func(context.Context, core.PruneOptions) (*core.PruneResult, error)
+	sync  func(context.Context, engine.Options) (*engine.Result, error)
+	prune func(context.Context, prune.Options) (*prune.Result, error)
 }
 
-var coreEngines = engines{sync: core.Run, prune: core.Prune}
+var coreEngines = engines{sync: engine.Run, prune: prune.Run}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	return runWith(args, stdout, stderr, coreEngines)
@@ -112,17 +114,17 @@ func usageError(errw redactingWriter, command string, err error) int {
 // syncInvocation is register-runner's command line parsed: the options
 // the engine runs with, or a text printed instead (--help, --version).
 type syncInvocation struct {
-	opts   core.Options
+	opts   engine.Options
 	output string
 	print  string
 }
 
-// parseSync parses register-runner's flags into core.Options. Its error
+// parseSync parses register-runner's flags into engine.Options. Its error
 // is a usage error; what the options hold is the engine's to check.
 func parseSync(args []string) (command, error) {
 	var inv syncInvocation
 	o := &inv.opts
-	var unregister, strict, version, help bool
+	var unregister, strict, showVersion, help bool
 	fs := pflag.NewFlagSet("register-runner", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
@@ -139,14 +141,14 @@ func parseSync(args []string) (command, error) {
 	fs.BoolVar(&strict, "strict", false, "all or nothing: fail on an invalid executor file, on an executor that cannot be registered now (GitLab unreachable, say), on a removal GitLab does not confirm, and when GitLab cannot be reached even if every executor has a token on disk")
 	fs.StringVar(&o.Hostname, "hostname", "", "host name used in tags and descriptions (default: the OS host name, short form)")
 	fs.StringVar(&o.Fleet, "fleet", "", "the fleet this host's runners belong to, marked on each runner in GitLab for the fleet's prune (default: the template's client_configs fleet, else \"default\")")
-	fs.IntVar(&o.Limits.Concurrency, "concurrency", core.DefaultConcurrency, "GitLab requests in parallel")
+	fs.IntVar(&o.Limits.Concurrency, "concurrency", engine.DefaultConcurrency, "GitLab requests in parallel")
 	fs.IntVar(&o.Runner.PID, "runner-pid", 0, "PID of the running gitlab-runner (systemd's $MAINPID in ExecReload): sent SIGHUP when the config changes; a process that is not gitlab-runner is never signalled")
-	fs.DurationVar(&o.Runner.Wait, "reload-wait", core.DefaultReloadWait, "how long a gitlab-runner running this config (--runner-pid, or found by its command line) gets to take the new config, after SIGHUP, before runners removed from it are deleted")
+	fs.DurationVar(&o.Runner.Wait, "reload-wait", engine.DefaultReloadWait, "how long a gitlab-runner running this config (--runner-pid, or found by its command line) gets to take the new config, after SIGHUP, before runners removed from it are deleted")
 	fs.DurationVar(&o.Limits.Lock, "lock-timeout", 60*time.Second, "how long to wait for another run on this instance")
 	fs.DurationVar(&o.Limits.Request, "request-timeout", 20*time.Second, "timeout of one HTTP request")
 	fs.DurationVar(&o.Limits.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
 	fs.StringVar(&inv.output, "output", "text", "text or json")
-	fs.BoolVar(&version, "version", false, "print the version and exit")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	fs.BoolVarP(&help, "help", "h", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {
@@ -156,8 +158,8 @@ func parseSync(args []string) (command, error) {
 	case help:
 		inv.print = usageHead + fs.FlagUsages() + usageTail
 		return inv, nil
-	case version:
-		inv.print = "register-runner " + core.Version + "\n"
+	case showVersion:
+		inv.print = "register-runner " + version.Version + "\n"
 		return inv, nil
 	case fs.NArg() > 0:
 		return inv, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -168,7 +170,7 @@ func parseSync(args []string) (command, error) {
 	// report every problem.
 	o.Policy = plan.Policy{Serve: !strict && !o.Check && !unregister, CleanupFails: strict, Strict: strict}
 	if unregister {
-		o.Remove = core.Unregister
+		o.Remove = engine.Unregister
 	}
 	o.Names = flagOf
 	return inv, nil
@@ -209,7 +211,7 @@ func failure(errw redactingWriter, command string, err error) int {
 	return exitFail
 }
 
-func textReport(out, errw redactingWriter, res *core.Result, diff bool) {
+func textReport(out, errw redactingWriter, res *engine.Result, diff bool) {
 	if res == nil {
 		return
 	}
@@ -269,7 +271,7 @@ func unifiedText(before, after, name string) string {
 	return s
 }
 
-// flagOf names a core option as this command's flag.
+// flagOf names an engine option as this command's flag.
 func flagOf(o input.Option) string {
 	if o == input.Instance {
 		return "--service-instance"
@@ -277,8 +279,8 @@ func flagOf(o input.Option) string {
 	return "--" + strings.ReplaceAll(string(o), "_", "-")
 }
 
-// jsonReport is core.Result as JSON, plus the diff and the failure.
-func jsonReport(res *core.Result, err error, diff bool, sec *redact.Redactor) string {
+// jsonReport is engine.Result as JSON, plus the diff and the failure.
+func jsonReport(res *engine.Result, err error, diff bool, sec *redact.Redactor) string {
 	var before, after string
 	if res != nil {
 		before, after = res.Before, res.After

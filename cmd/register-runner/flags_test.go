@@ -12,20 +12,22 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/fleet"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/prune"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/tags"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/version"
 )
 
 // fakes are engines that record the options they were given and answer
 // what the test says: the command line is tested without GitLab.
 type fakes struct {
-	sync     *core.Options
-	prune    *core.PruneOptions
-	res      *core.Result
-	pruneRes *core.PruneResult
+	sync     *engine.Options
+	prune    *prune.Options
+	res      *engine.Result
+	pruneRes *prune.Result
 	err      error
 	// log is written through the run's Log, as the engine logs.
 	log string
@@ -33,14 +35,14 @@ type fakes struct {
 
 func (f *fakes) engines() engines {
 	return engines{
-		sync: func(_ context.Context, o core.Options) (*core.Result, error) {
+		sync: func(_ context.Context, o engine.Options) (*engine.Result, error) {
 			f.sync = &o
 			if f.log != "" {
 				o.Log(f.log)
 			}
 			return f.res, f.err
 		},
-		prune: func(_ context.Context, o core.PruneOptions) (*core.PruneResult, error) {
+		prune: func(_ context.Context, o prune.Options) (*prune.Result, error) {
 			f.prune = &o
 			return f.pruneRes, f.err
 		},
@@ -57,20 +59,20 @@ func runFake(f *fakes, args ...string) result {
 // ignored are the options a front end sets that cannot be compared: its
 // writers, redactor and option names (tested on their own below).
 var ignored = cmp.Options{
-	cmpopts.IgnoreFields(core.Options{}, "Names", "Log", "Secrets", "Now", "Declare", "Machine"),
-	cmpopts.IgnoreFields(core.PruneOptions{}, "Names", "Log", "Secrets", "Now"),
-	cmpopts.IgnoreUnexported(core.Options{}, core.PruneOptions{}),
+	cmpopts.IgnoreFields(engine.Options{}, "Names", "Log", "Secrets", "Now", "Declare", "Machine"),
+	cmpopts.IgnoreFields(prune.Options{}, "Names", "Log", "Secrets", "Now"),
+	cmpopts.IgnoreUnexported(engine.Options{}, prune.Options{}),
 	cmpopts.EquateEmpty(),
 }
 
 // Each flag lands in the option it names, and the failure policy follows
 // from --strict, --check and --unregister; no GitLab is involved.
 func TestFlagsParseIntoOptions(t *testing.T) {
-	defaults := func(edit func(*core.Options)) core.Options {
-		o := core.Options{Prefix: "/etc/gitlab-runner", Instance: "main",
+	defaults := func(edit func(*engine.Options)) engine.Options {
+		o := engine.Options{Prefix: "/etc/gitlab-runner", Instance: "main",
 			Policy: plan.Policy{Serve: true},
-			Limits: core.Limits{Concurrency: core.DefaultConcurrency, Timeout: 5 * time.Minute, Lock: time.Minute, Request: 20 * time.Second},
-			Runner: core.RunnerProcess{Wait: core.DefaultReloadWait},
+			Limits: engine.Limits{Concurrency: engine.DefaultConcurrency, Timeout: 5 * time.Minute, Lock: time.Minute, Request: 20 * time.Second},
+			Runner: engine.RunnerProcess{Wait: engine.DefaultReloadWait},
 			Tags:   tags.Options{CaptureTimeout: 10 * time.Second}}
 		if edit != nil {
 			edit(&o)
@@ -79,23 +81,23 @@ func TestFlagsParseIntoOptions(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		args []string
-		want core.Options
+		want engine.Options
 	}{
 		{nil, defaults(nil)},
-		{[]string{"--strict"}, defaults(func(o *core.Options) { o.Policy = plan.Policy{Strict: true, CleanupFails: true} })},
-		{[]string{"--check", "--diff"}, defaults(func(o *core.Options) { o.Check, o.Diff, o.Policy = true, true, plan.Policy{} })},
-		{[]string{"--unregister"}, defaults(func(o *core.Options) { o.Remove, o.Policy = core.Unregister, plan.Policy{} })},
+		{[]string{"--strict"}, defaults(func(o *engine.Options) { o.Policy = plan.Policy{Strict: true, CleanupFails: true} })},
+		{[]string{"--check", "--diff"}, defaults(func(o *engine.Options) { o.Check, o.Diff, o.Policy = true, true, plan.Policy{} })},
+		{[]string{"--unregister"}, defaults(func(o *engine.Options) { o.Remove, o.Policy = engine.Unregister, plan.Policy{} })},
 		{[]string{"-p", "/srv/gr", "--service-instance", "gpu", "--hostname", "node7", "--fleet", "hpc", "--refresh",
 			"--tag-schema", "/s.json", "--capture-tags", "/c", "--capture-timeout", "3s", "--omit-auto-tags", "architecture,digitless_hostname",
 			"--concurrency", "1", "--runner-pid", "42", "--reload-wait", "9s", "--lock-timeout", "7s", "--request-timeout", "8s", "--timeout", "2m"},
-			defaults(func(o *core.Options) {
+			defaults(func(o *engine.Options) {
 				o.Prefix, o.Instance, o.Hostname, o.Fleet, o.Refresh = "/srv/gr", "gpu", "node7", "hpc", true
 				o.Tags = tags.Options{SchemaFile: "/s.json", CaptureProgram: "/c", CaptureTimeout: 3 * time.Second, Omit: []string{"architecture", "digitless_hostname"}}
-				o.Limits = core.Limits{Concurrency: 1, Timeout: 2 * time.Minute, Lock: 7 * time.Second, Request: 8 * time.Second}
-				o.Runner = core.RunnerProcess{PID: 42, Wait: 9 * time.Second}
+				o.Limits = engine.Limits{Concurrency: 1, Timeout: 2 * time.Minute, Lock: 7 * time.Second, Request: 8 * time.Second}
+				o.Runner = engine.RunnerProcess{PID: 42, Wait: 9 * time.Second}
 			})},
 	} {
-		f := &fakes{res: &core.Result{}}
+		f := &fakes{res: &engine.Result{}}
 		mustExit(t, runFake(f, tc.args...), exitOK)
 		if f.sync == nil {
 			t.Fatalf("%v: the engine did not run", tc.args)
@@ -115,10 +117,10 @@ func TestFlagsParseIntoOptions(t *testing.T) {
 }
 
 func TestPruneFlagsParseIntoOptions(t *testing.T) {
-	f := &fakes{pruneRes: &core.PruneResult{}}
+	f := &fakes{pruneRes: &prune.Result{}}
 	mustExit(t, runFake(f, "prune"), exitOK)
-	want := core.PruneOptions{MinIdle: plan.StaleAfter, SeenFile: core.DefaultSeenFile(), Fleet: fleet.Default, Pattern: core.DefaultPrunePattern,
-		MaxDelete: 20, Concurrency: core.DefaultConcurrency, RequestTimeout: 20 * time.Second, Timeout: 5 * time.Minute}
+	want := prune.Options{MinIdle: plan.StaleAfter, SeenFile: prune.DefaultSeenFile(), Fleet: fleet.Default, Pattern: prune.DefaultPattern,
+		MaxDelete: 20, Concurrency: engine.DefaultConcurrency, RequestTimeout: 20 * time.Second, Timeout: 5 * time.Minute}
 	if d := cmp.Diff(want, *f.prune, ignored); d != "" {
 		t.Errorf("defaults (-want +got):\n%s", d)
 	}
@@ -126,7 +128,7 @@ func TestPruneFlagsParseIntoOptions(t *testing.T) {
 		"--group", "ops/ci", "--project-id", "7", "--fleet", "hpc", "--include-unmarked", "--tag", "main,gpu", "--tag", "x",
 		"--description-pattern", "^n", "--keep", "1,2", "--keep", "3", "--keep-file", "/k", "--hosts-expected", "a,b", "--hosts-reported", "a",
 		"--min-idle", "3d", "--seen-file", "/seen", "--max-delete", "5", "--check", "--concurrency", "2", "--request-timeout", "4s", "--timeout", "1m"), exitOK)
-	want = core.PruneOptions{URL: "https://gl", PATFile: "/pat", CAFile: "/ca", Group: "ops/ci", ProjectID: 7, Fleet: "hpc", IncludeUnmarked: true,
+	want = prune.Options{URL: "https://gl", PATFile: "/pat", CAFile: "/ca", Group: "ops/ci", ProjectID: 7, Fleet: "hpc", IncludeUnmarked: true,
 		Tags: []string{"main", "gpu", "x"}, Pattern: "^n", Keep: []int64{1, 2, 3}, KeepFile: "/k", HostsExpected: []string{"a", "b"}, HostsReported: []string{"a"},
 		MinIdle: 72 * time.Hour, SeenFile: "/seen", MaxDelete: 5, Check: true, Concurrency: 2, RequestTimeout: 4 * time.Second, Timeout: time.Minute}
 	if d := cmp.Diff(want, *f.prune, ignored); d != "" {
@@ -155,7 +157,7 @@ func TestUsageErrorsRunNothing(t *testing.T) {
 // prefix (journald tags each line on its own), a log message of several
 // lines and an error of several included.
 func TestErrorsAreRenderedWithFlagNames(t *testing.T) {
-	f := &fakes{res: &core.Result{Warnings: []string{}},
+	f := &fakes{res: &engine.Result{Warnings: []string{}},
 		err: errors.Join(input.OptionErrorf(input.Instance, "bad"), input.OptionErrorf(input.LockTimeout, "too short").WithFix("raise"),
 			errors.New("GitLab said no\nin two lines")),
 		log: "warning: first line\nsecond line"}
@@ -175,7 +177,7 @@ func TestErrorsAreRenderedWithFlagNames(t *testing.T) {
 		t.Errorf("input_errors %+v, want the two flags", got)
 	}
 	// The clean-up's refusal names its flags too.
-	f = &fakes{pruneRes: &core.PruneResult{}, err: &core.TooManyError{Would: []int64{1, 2}, Max: 1}}
+	f = &fakes{pruneRes: &prune.Result{}, err: &prune.TooManyError{Would: []int64{1, 2}, Max: 1}}
 	r = runFake(f, "prune")
 	mustExit(t, r, exitFail)
 	if !hasLine(r.stderr, "register-runner prune: error: ", "--max-delete", "--keep", "--hosts-expected") {
@@ -186,8 +188,8 @@ func TestErrorsAreRenderedWithFlagNames(t *testing.T) {
 // The text report of a removal of the instance says which file went.
 func TestUnregisterSaysWhatItRemoved(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.main.toml")
-	f := &fakes{res: &core.Result{ConfigPath: path, ConfigRemoved: true, Changed: true,
-		Runners: []core.RunnerResult{{Name: "shell", ID: 3, Action: plan.Delete, Reason: "unregistering"}}}}
+	f := &fakes{res: &engine.Result{ConfigPath: path, ConfigRemoved: true, Changed: true,
+		Runners: []engine.RunnerResult{{Name: "shell", ID: 3, Action: plan.Delete, Reason: "unregistering"}}}}
 	r := runFake(f, "--unregister")
 	mustExit(t, r, exitOK)
 	wantLines(t, "stdout", r.stdout, "deleted shell (id 3)")
@@ -206,7 +208,7 @@ func TestHelpAndVersion(t *testing.T) {
 			t.Errorf("%v: ran %v %v; stdout %q, stderr %q", args, f.sync != nil, f.prune != nil, r.stdout, r.stderr)
 		}
 	}
-	if r := runFake(&fakes{}, "--version"); r.stdout != "register-runner "+core.Version+"\n" {
+	if r := runFake(&fakes{}, "--version"); r.stdout != "register-runner "+version.Version+"\n" {
 		t.Errorf("--version: %q", r.stdout)
 	}
 	if r := runFake(&fakes{}, "--help"); !strings.Contains(r.stdout, "--service-instance") {

@@ -12,7 +12,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/module"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/module"
 )
 
 func main() {

@@ -14,10 +14,11 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/pflag"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/fleet"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/prune"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/redact"
 )
 
 const pruneUsageHead = `Usage: register-runner prune [options]
@@ -39,7 +40,7 @@ Exit status: 0 success (changed or not), 1 GitLab failed the run or it would
 delete more than --max-delete, 2 invalid input or usage.
 `
 
-// ageValue is a pflag value read by core.ParseAge ("7d", "36h").
+// ageValue is a pflag value read by prune.ParseAge ("7d", "36h").
 type ageValue struct{ d *time.Duration }
 
 func (a ageValue) String() string {
@@ -50,7 +51,7 @@ func (a ageValue) String() string {
 }
 
 func (a ageValue) Set(s string) error {
-	d, err := core.ParseAge(s)
+	d, err := prune.ParseAge(s)
 	if err == nil && d < 0 {
 		err = errors.New("must not be negative")
 	}
@@ -66,17 +67,17 @@ func (ageValue) Type() string { return "age" }
 // pruneInvocation is register-runner prune's command line parsed: the
 // options the clean-up runs with, or a text printed instead (--help).
 type pruneInvocation struct {
-	opts   core.PruneOptions
+	opts   prune.Options
 	output string
 	diff   bool
 	print  string
 }
 
 // parsePrune parses register-runner prune's flags into
-// core.PruneOptions. Its error is a usage error; what the options hold is
+// prune.Options. Its error is a usage error; what the options hold is
 // the clean-up's to check.
 func parsePrune(args []string) (command, error) {
-	inv := pruneInvocation{opts: core.PruneOptions{MinIdle: plan.StaleAfter, SeenFile: core.DefaultSeenFile()}}
+	inv := pruneInvocation{opts: prune.Options{MinIdle: plan.StaleAfter, SeenFile: prune.DefaultSeenFile()}}
 	o := &inv.opts
 	var help bool
 	fs := pflag.NewFlagSet("register-runner prune", pflag.ContinueOnError)
@@ -92,7 +93,7 @@ func parsePrune(args []string) (command, error) {
 	fs.StringVar(&o.Fleet, "fleet", fleet.Default, "the fleet whose mark (written by its sync) a runner must carry to be deleted")
 	fs.BoolVar(&o.IncludeUnmarked, "include-unmarked", false, "also take runners that carry no fleet mark at all (what versions before marks left) for the fleet's: for a one-time clean-up")
 	fs.StringSliceVar(&o.Tags, "tag", nil, "list only runners carrying this tag (repeat or comma-separate for several)")
-	fs.StringVar(&o.Pattern, "description-pattern", core.DefaultPrunePattern, "regular expression a fleet runner's description matches")
+	fs.StringVar(&o.Pattern, "description-pattern", prune.DefaultPattern, "regular expression a fleet runner's description matches")
 	fs.Int64SliceVar(&o.Keep, "keep", nil, "runner id a host reported: never deleted (repeat or comma-separate)")
 	fs.StringVar(&o.KeepFile, "keep-file", "", "FILE of runner ids to keep, one per line ('#' comments)")
 	fs.StringSliceVar(&o.HostsExpected, "hosts-expected", nil, "host names that should have reported (their runners are kept when they did not)")
@@ -102,7 +103,7 @@ func parsePrune(args []string) (command, error) {
 	fs.IntVar(&o.MaxDelete, "max-delete", 20, "delete none when more than this many would go")
 	fs.BoolVar(&o.Check, "check", false, "list and decide; delete nothing")
 	fs.BoolVar(&inv.diff, "diff", false, "show the fleet's runner list before and after")
-	fs.IntVar(&o.Concurrency, "concurrency", core.DefaultConcurrency, "GitLab requests in parallel")
+	fs.IntVar(&o.Concurrency, "concurrency", engine.DefaultConcurrency, "GitLab requests in parallel")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 20*time.Second, "timeout of one HTTP request")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
 	fs.StringVar(&inv.output, "output", "text", "text or json")
@@ -141,7 +142,7 @@ func (inv pruneInvocation) execute(e engines, sec *redact.Redactor, out, errw re
 	return failure(errw, "register-runner prune", err)
 }
 
-func pruneText(out, errw redactingWriter, res *core.PruneResult, diff bool) {
+func pruneText(out, errw redactingWriter, res *prune.Result, diff bool) {
 	if res == nil {
 		return
 	}
@@ -169,11 +170,11 @@ func pruneText(out, errw redactingWriter, res *core.PruneResult, diff bool) {
 	}
 }
 
-// printPruneJSON prints core.PruneResult as JSON, plus the diff and the
+// printPruneJSON prints prune.Result as JSON, plus the diff and the
 // failure as the sync command gives them. The runners, and the diff's
 // lists, are encoded and printed a piece at a time: a fleet's report may
 // hold tens of thousands of runners.
-func printPruneJSON(out redactingWriter, res *core.PruneResult, err error, diff bool) {
+func printPruneJSON(out redactingWriter, res *prune.Result, err error, diff bool) {
 	if res == nil {
 		out.print(jsonDoc(nil, false, err, diff, "", "") + "\n")
 		return

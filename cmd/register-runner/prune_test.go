@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/prune"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // pruneSetup is a GitLab with one live host's runner (nodea), a
@@ -63,7 +63,7 @@ func (ps pruneSetup) run(t *testing.T, extra ...string) result {
 }
 
 type pruneReport struct {
-	core.PruneResult
+	prune.Result
 	WouldDelete []int64 `json:"-"`
 	Failed      bool    `json:"failed"`
 	InputError  bool    `json:"input_error"`

@@ -95,7 +95,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // Ansible's own validator and wording, before anything reaches the host
 // (counted by the counting_local connection); what only the module can
 // check (clients and executors go together) fails on the host. Nothing is
-// written either way. Parsing on the host is tested in module/.
+// written either way. Parsing on the host is tested in internal/module/.
 func TestOptionErrorsNameTheOption(t *testing.T) {
 	needSetup(t)
 	dir := t.TempDir()

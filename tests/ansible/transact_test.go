@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 // syncTask declares shell (and more executors as raw YAML flow mappings).
@@ -72,7 +72,7 @@ func simResetLog(t *testing.T, url string) {
 }
 
 // TestFailedTaskLeavesTheHostByteIdentical: through ansible-playbook, a
-// task that core refuses (an executor whose url matches no client,
+// task that the engine refuses (an executor whose url matches no client,
 // maximum_timeout below GitLab's minimum, an instance that would leave the
 // prefix) fails without changing one byte on the host, in check mode or
 // not, and names the option at fault.

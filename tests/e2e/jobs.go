@@ -146,7 +146,7 @@ func (e *Env) buildUpgrade(step int, edit func(dir string) error) (Upgrade, erro
 	if err := os.WriteFile(filepath.Join(src, "galaxy.yml"), newGalaxy, 0o644); err != nil {
 		return Upgrade{}, err
 	}
-	ldflags := "-s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/core.Version=" + version
+	ldflags := "-s -w -X github.com/gitlab-runner-auth/gitlab-runner-auth/internal/version.Version=" + version
 	if err := run(e.root, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + runtime.GOARCH}, "go", "build", "-trimpath",
 		"-ldflags", ldflags, "-o", filepath.Join(src, "files", "sync_linux_"+runtime.GOARCH), "./cmd/register-runner"); err != nil {
 		return Upgrade{}, err

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 const (
@@ -119,7 +119,7 @@ func TestRunnerWithoutManagerIsLeftAlone(t *testing.T) {
 	}
 	// It is reported as left behind, with why, for an administrator or
 	// the fleet clean-up.
-	var left *core.LeftRunner
+	var left *engine.LeftRunner
 	for i, l := range res.LeftBehind {
 		if l.ID == stray {
 			left = &res.LeftBehind[i]
@@ -248,7 +248,7 @@ func TestRetryAfterIsHonouredWithinTheRunsBound(t *testing.T) {
 	// Absurd values are refused at once, not turned into a negative wait.
 	for _, ra := range []int64{9223372037, 86400 * 400} {
 		sim.InjectFault(gitlabsim.Fault{Kind: "verify", Type: gitlabsim.FaultRateLimit, RetryAfter: ra})
-		_, err := h.run(func(o *core.Options) { o.Policy.Strict, o.Policy.CleanupFails = true, true })
+		_, err := h.run(func(o *engine.Options) { o.Policy.Strict, o.Policy.CleanupFails = true, true })
 		var ae *gitlab.APIError
 		if !errors.As(err, &ae) || ae.Status != 429 || ae.RetryAfter != 0 {
 			t.Fatalf("Retry-After %d: got %v, want the 429 refused without a wait", ra, err)
@@ -257,7 +257,7 @@ func TestRetryAfterIsHonouredWithinTheRunsBound(t *testing.T) {
 	}
 	// A wait beyond what is left of the run fails clearly.
 	sim.InjectFault(gitlabsim.Fault{Kind: "verify", Type: gitlabsim.FaultRateLimit, RetryAfter: 60})
-	_, err := h.run(withTimeout(30*time.Second), func(o *core.Options) { o.Policy.Strict, o.Policy.CleanupFails = true, true })
+	_, err := h.run(withTimeout(30*time.Second), func(o *engine.Options) { o.Policy.Strict, o.Policy.CleanupFails = true, true })
 	var ae *gitlab.APIError
 	if !errors.As(err, &ae) || ae.Status != 429 || ae.RetryAfter != 60*time.Second {
 		t.Fatalf("Retry-After beyond the bound: got %v, want the 429 that asked for 60 s", err)

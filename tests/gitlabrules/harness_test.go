@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 // host is one runner host: a prefix, a host name and gitlab-runner's
@@ -35,16 +35,16 @@ func newHost(t *testing.T, name, systemID string) *host {
 	return &host{t: t, p: p, name: name}
 }
 
-type runOpt func(*core.Options)
+type runOpt func(*engine.Options)
 
-func withTimeout(d time.Duration) runOpt { return func(o *core.Options) { o.Limits.Timeout = d } }
-func unregister() runOpt                 { return func(o *core.Options) { o.Remove = core.Unregister } }
+func withTimeout(d time.Duration) runOpt { return func(o *engine.Options) { o.Limits.Timeout = d } }
+func unregister() runOpt                 { return func(o *engine.Options) { o.Remove = engine.Unregister } }
 
 // run syncs the host in-process (coretest.Run: everything it reports is
 // checked for secrets and recorded for the sweep at the end of make test).
-func (h *host) run(opts ...runOpt) (*core.Result, error) {
+func (h *host) run(opts ...runOpt) (*engine.Result, error) {
 	h.t.Helper()
-	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Request: coretest.Patient.Request, RetryBudget: time.Second, MaxAttempts: 2, Lock: coretest.Patient.Lock, Timeout: 5 * time.Minute}}
+	o := engine.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Limits: engine.Limits{Concurrency: engine.DefaultConcurrency, Request: coretest.Patient.Request, RetryBudget: time.Second, MaxAttempts: 2, Lock: coretest.Patient.Lock, Timeout: 5 * time.Minute}}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -52,7 +52,7 @@ func (h *host) run(opts ...runOpt) (*core.Result, error) {
 	return oc.Res, oc.Err
 }
 
-func (h *host) mustRun(opts ...runOpt) *core.Result {
+func (h *host) mustRun(opts ...runOpt) *engine.Result {
 	h.t.Helper()
 	res, err := h.run(opts...)
 	if err != nil {
@@ -78,7 +78,7 @@ func (h *host) loseConfig() {
 	}
 }
 
-func actions(res *core.Result) map[string]plan.Action {
+func actions(res *engine.Result) map[string]plan.Action {
 	m := map[string]plan.Action{}
 	for _, r := range res.Runners {
 		m[r.Name] = r.Action
@@ -89,7 +89,7 @@ func actions(res *core.Result) map[string]plan.Action {
 // failedAlone reports whether the run failed for the runner name with a
 // fault the plan found (plan.Fault: nothing was sent for it), the
 // runner's result saying so.
-func failedAlone(res *core.Result, err error, name string) bool {
+func failedAlone(res *engine.Result, err error, name string) bool {
 	var f plan.Fault
 	if !errors.As(err, &f) || res == nil {
 		return false
@@ -104,7 +104,7 @@ func failedAlone(res *core.Result, err error, name string) bool {
 
 // warned reports whether some warning contains every part: the scope,
 // date or phrase it must name.
-func warned(res *core.Result, parts ...string) bool {
+func warned(res *engine.Result, parts ...string) bool {
 	for _, w := range res.Warnings {
 		all := true
 		for _, p := range parts {

@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // A failure that persists (here: an old runner on a GitLab that is gone)
@@ -22,7 +22,7 @@ func TestAFailedRunLeavesNoMarkerThatWidensOwnership(t *testing.T) {
 	cfg, _ := os.ReadFile(h.p.ConfigPath())
 	cfg = append(cfg, []byte("\n[[runners]]\n  name = \"node12 main gone Runner\"\n  url = \"http://127.0.0.1:9\"\n  id = 5\n  token = \"glrt-deadGitLabToken000000\"\n  executor = \"shell\"\n")...)
 	h.p.Write("config.main.toml", string(cfg))
-	if _, err := h.run(func(o *core.Options) { o.Policy.CleanupFails = true }); err == nil {
+	if _, err := h.run(func(o *engine.Options) { o.Policy.CleanupFails = true }); err == nil {
 		t.Fatal("want the delete on the dead GitLab to fail")
 	}
 	if _, err := os.Stat(filepath.Join(h.p.Dir, ".gitlab-runner-auth.main.incomplete")); err == nil {
@@ -31,7 +31,7 @@ func TestAFailedRunLeavesNoMarkerThatWidensOwnership(t *testing.T) {
 	// Another host named node12 (other cluster) has a runner it has not used
 	// for a while (GitLab dropped its stale managers), or has just created.
 	stray := sim.AddRunner(gitlabsim.Runner{Description: "node12 main old Runner", TagList: []string{"node12", "main"}})
-	h.run(func(o *core.Options) { o.Refresh = true })
+	h.run(func(o *engine.Options) { o.Refresh = true })
 	if _, ok := sim.Runner(stray); !ok {
 		t.Errorf("runner %d (no manager, not provably this host's) was deleted", stray)
 	}

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	fleetmark "github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	fleetmark "github.com/gitlab-runner-auth/gitlab-runner-auth/internal/fleet"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/prune"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 // pruneEvery is how often each fleet's play ends with the clean-up.
@@ -96,7 +96,7 @@ func (f *fleet) pruneFleet(fl string, keep []int64, expected, reported []string)
 	gone := f.unclaimed(fl, expected, reported)
 	row := pruneRow{day: f.day, fleet: fl, before: len(gone), kept: map[string]int{}}
 	sec := redact.New()
-	res, err := core.Prune(context.Background(), core.PruneOptions{URL: f.sim.URL, PAT: f.pat, Fleet: fl, Tags: []string{"main"},
+	res, err := prune.Run(context.Background(), prune.Options{URL: f.sim.URL, PAT: f.pat, Fleet: fl, Tags: []string{"main"},
 		Keep: keep, HostsExpected: expected, HostsReported: reported, MinIdle: plan.StaleAfter,
 		// A fleet this size loses a host or two a week: a month's
 		// leftovers are a few dozen.

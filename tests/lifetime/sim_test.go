@@ -17,12 +17,12 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fanout"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/fanout"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 const day = 24 * time.Hour
@@ -355,7 +355,7 @@ func (f *fleet) clone(h *fhost) {
 // sync is the host's register-runner at (re)start.
 func (f *fleet) sync(h *fhost) {
 	sec := redact.New()
-	res, err := core.Run(context.Background(), core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Secrets: sec, Machine: &h.machine, Now: f.sim.Now, Fleet: h.fleet, Limits: core.Limits{Concurrency: 4, Request: coretest.Patient.Request, Lock: coretest.Patient.Lock, RetryBudget: 2 * time.Second, MaxAttempts: 2, Timeout: 10 * time.Minute}})
+	res, err := engine.Run(context.Background(), engine.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name, Secrets: sec, Machine: &h.machine, Now: f.sim.Now, Fleet: h.fleet, Limits: engine.Limits{Concurrency: 4, Request: coretest.Patient.Request, Lock: coretest.Patient.Lock, RetryBudget: 2 * time.Second, MaxAttempts: 2, Timeout: 10 * time.Minute}})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.runs++

@@ -9,11 +9,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // An http:// URL for a GitLab served over https answers 301: the run
@@ -176,7 +176,7 @@ func TestRemovedMaximumTimeoutIsCleared(t *testing.T) {
 	}
 	for _, refresh := range []bool{false, true} {
 		sim.ResetLog()
-		res := h.mustRun(func(o *core.Options) { o.Refresh = refresh })
+		res := h.mustRun(func(o *engine.Options) { o.Refresh = refresh })
 		if a := actions(res)["shell"]; a != plan.Keep || sim.RequestCounts().ByKind["update"] != 0 {
 			t.Fatalf("refresh %v: %s, %+v", refresh, a, sim.RequestCounts().ByKind)
 		}

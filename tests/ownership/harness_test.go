@@ -17,11 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 // host is one machine with a prefix, a host name and a machine identity.
@@ -57,15 +57,15 @@ func (h *host) executor(name, extra string) {
 	h.p.Executor(name+".toml", "url = \""+h.sim.URL+"\"\nexecutor = \"shell\"\n"+extra)
 }
 
-func (h *host) run(mods ...func(*core.Options)) (*core.Result, error) {
+func (h *host) run(mods ...func(*engine.Options)) (*engine.Result, error) {
 	h.t.Helper()
 	sec := redact.New()
-	o := core.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name,
-		Secrets: sec, Machine: &h.machine, Now: h.sim.Now, Fleet: h.fleet, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Request: coretest.Patient.Request, Lock: coretest.Patient.Lock, RetryBudget: 5 * time.Second, MaxAttempts: 2}}
+	o := engine.Options{Prefix: h.p.Dir, Instance: "main", Hostname: h.name,
+		Secrets: sec, Machine: &h.machine, Now: h.sim.Now, Fleet: h.fleet, Limits: engine.Limits{Concurrency: engine.DefaultConcurrency, Request: coretest.Patient.Request, Lock: coretest.Patient.Lock, RetryBudget: 5 * time.Second, MaxAttempts: 2}}
 	for _, m := range mods {
 		m(&o)
 	}
-	res, err := core.Run(context.Background(), o)
+	res, err := engine.Run(context.Background(), o)
 	var out bytes.Buffer
 	if res != nil {
 		b, _ := json.Marshal(res)
@@ -78,7 +78,7 @@ func (h *host) run(mods ...func(*core.Options)) (*core.Result, error) {
 	return res, err
 }
 
-func (h *host) mustRun(mods ...func(*core.Options)) *core.Result {
+func (h *host) mustRun(mods ...func(*engine.Options)) *engine.Result {
 	h.t.Helper()
 	res, err := h.run(mods...)
 	if err != nil {
@@ -127,7 +127,7 @@ func (h *host) poll() {
 }
 
 // actions maps runner names to what the result did to them.
-func actions(res *core.Result) map[string]plan.Action {
+func actions(res *engine.Result) map[string]plan.Action {
 	out := map[string]plan.Action{}
 	for _, r := range res.Runners {
 		out[r.Name] = r.Action

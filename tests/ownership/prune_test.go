@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/prune"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // pruneFleet is a fleet after 10 days of life: hosts a, b and c live;
@@ -67,7 +67,7 @@ func newPruneFleet(t *testing.T) *pruneFleet {
 
 // prune runs the clean-up as the play's last task would: keep is what the
 // hosts that ran reported; g is expected but did not report.
-func (pf *pruneFleet) prune(t *testing.T, mod func(*core.PruneOptions)) (*core.PruneResult, error) {
+func (pf *pruneFleet) prune(t *testing.T, mod func(*prune.Options)) (*prune.Result, error) {
 	t.Helper()
 	var keep []int64
 	var reported []string
@@ -78,14 +78,14 @@ func (pf *pruneFleet) prune(t *testing.T, mod func(*core.PruneOptions)) (*core.P
 		}
 		reported = append(reported, h.name)
 	}
-	o := core.PruneOptions{URL: pf.sim.URL, PAT: coretest.AdminPAT, Tags: []string{"main"}, Keep: keep,
+	o := prune.Options{URL: pf.sim.URL, PAT: coretest.AdminPAT, Tags: []string{"main"}, Keep: keep,
 		HostsExpected: append(append([]string(nil), reported...), pf.g.name), HostsReported: reported,
 		MaxDelete: 20, RequestTimeout: coretest.Patient.Request, Timeout: 10 * time.Minute, Secrets: redact.New(), MinIdle: plan.StaleAfter,
 		Fleet: testFleet, Now: pf.sim.Now, SeenFile: pf.seen}
 	if mod != nil {
 		mod(&o)
 	}
-	res, err := core.Prune(context.Background(), o)
+	res, err := prune.Run(context.Background(), o)
 	if res != nil {
 		coretest.Record(t, "prune", []byte(res.Before+res.After))
 	}
@@ -98,7 +98,7 @@ func sortedIDs(ids []int64) []int64 {
 	return out
 }
 
-func (pf *pruneFleet) deleted(res *core.PruneResult) []int64 {
+func (pf *pruneFleet) deleted(res *prune.Result) []int64 {
 	var out []int64
 	for _, r := range res.Runners {
 		if r.Action == "delete" {
@@ -116,7 +116,7 @@ func TestPruneDeletesExactlyTheLeftovers(t *testing.T) {
 	pf := newPruneFleet(t)
 	before := len(pf.sim.Runners())
 	pf.sim.ResetLog()
-	chk, err := pf.prune(t, func(o *core.PruneOptions) { o.Check = true })
+	chk, err := pf.prune(t, func(o *prune.Options) { o.Check = true })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,15 +168,15 @@ func TestPruneDeletesExactlyTheLeftovers(t *testing.T) {
 func TestPruneBounds(t *testing.T) {
 	pf := newPruneFleet(t)
 	n := len(pf.sim.Runners())
-	_, err := pf.prune(t, func(o *core.PruneOptions) { o.MaxDelete = 2 })
-	var tooMany *core.TooManyError
+	_, err := pf.prune(t, func(o *prune.Options) { o.MaxDelete = 2 })
+	var tooMany *prune.TooManyError
 	if !errors.As(err, &tooMany) || !equal(sortedIDs(tooMany.Would), sortedIDs(pf.leftovers)) {
 		t.Fatalf("max_delete 2 with 3 to delete: %v", err)
 	}
 	if len(pf.sim.Runners()) != n {
 		t.Fatal("a refused clean-up deleted runners")
 	}
-	res, err := pf.prune(t, func(o *core.PruneOptions) { o.MinIdle = 30 * 24 * time.Hour })
+	res, err := pf.prune(t, func(o *prune.Options) { o.MinIdle = 30 * 24 * time.Hour })
 	if err != nil || res.Deleted != 0 || len(pf.sim.Runners()) != n {
 		t.Fatalf("min_idle 30 days, leftovers idle for 10: deleted %d, %v", res.Deleted, err)
 	}
@@ -187,7 +187,7 @@ func TestPruneBounds(t *testing.T) {
 	}
 	// A keep list that forgot a host: its runner was contacted today, so
 	// min_idle keeps it.
-	res, err = pf.prune(t, func(o *core.PruneOptions) { o.Keep = o.Keep[1:] })
+	res, err = pf.prune(t, func(o *prune.Options) { o.Keep = o.Keep[1:] })
 	if err != nil || res.Deleted != len(pf.leftovers) {
 		t.Fatalf("a keep list missing a live runner: deleted %d, %v", res.Deleted, err)
 	}

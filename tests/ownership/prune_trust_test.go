@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/prune"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/redact"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // The clean-up deletes only what is provably the fleet's and provably
@@ -27,15 +27,15 @@ import (
 
 // prune runs the clean-up for fleet testFleet against url with the
 // simulator's clock as the controller's.
-func prune(t *testing.T, sim *coretest.Sim, url string, mod func(*core.PruneOptions)) (*core.PruneResult, error) {
+func runPrune(t *testing.T, sim *coretest.Sim, url string, mod func(*prune.Options)) (*prune.Result, error) {
 	t.Helper()
-	o := core.PruneOptions{URL: url, PAT: coretest.AdminPAT, Fleet: testFleet, Tags: []string{"main"}, MaxDelete: 20,
+	o := prune.Options{URL: url, PAT: coretest.AdminPAT, Fleet: testFleet, Tags: []string{"main"}, MaxDelete: 20,
 		MinIdle: plan.StaleAfter, RequestTimeout: 5 * time.Second, Timeout: time.Minute, Secrets: redact.New(),
 		Now: sim.Now, SeenFile: filepath.Join(t.TempDir(), "seen.json")}
 	if mod != nil {
 		mod(&o)
 	}
-	res, err := core.Prune(context.Background(), o)
+	res, err := prune.Run(context.Background(), o)
 	if res != nil {
 		b, _ := json.Marshal(res)
 		coretest.Record(t, "prune", b)
@@ -44,7 +44,7 @@ func prune(t *testing.T, sim *coretest.Sim, url string, mod func(*core.PruneOpti
 }
 
 // ruleOf is the rule the clean-up applied to a runner ("" when not reported).
-func ruleOf(res *core.PruneResult, id int64) string {
+func ruleOf(res *prune.Result, id int64) string {
 	for _, r := range res.Runners {
 		if r.ID == id {
 			return r.Rule
@@ -78,7 +78,7 @@ func TestHostProvisionedMinutesBeforePruneIsKept(t *testing.T) {
 			id := h.ids()[0]
 			sim.Advance(10 * time.Minute)
 			seen := filepath.Join(t.TempDir(), "seen.json")
-			res, err := prune(t, sim, sim.URL, func(o *core.PruneOptions) { o.SeenFile = seen })
+			res, err := runPrune(t, sim, sim.URL, func(o *prune.Options) { o.SeenFile = seen })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +89,7 @@ func TestHostProvisionedMinutesBeforePruneIsKept(t *testing.T) {
 			// Eight days on, nobody used it: whatever the version, its age
 			// is known now (on 16.11/17.0 from the first sighting) and it goes.
 			sim.Advance(8 * 24 * time.Hour)
-			res, err = prune(t, sim, sim.URL, func(o *core.PruneOptions) { o.SeenFile = seen })
+			res, err = runPrune(t, sim, sim.URL, func(o *prune.Options) { o.SeenFile = seen })
 			if err != nil || res.Deleted != 1 {
 				t.Fatalf("8 days later: deleted %d (%v), rule %q", res.Deleted, err, ruleOf(res, id))
 			}
@@ -115,7 +115,7 @@ func TestAnotherFleetsRunnersAreNeverDeleted(t *testing.T) {
 	sim.Advance(8 * 24 * time.Hour)
 	mine.mustRun()
 	mine.poll()
-	res, err := prune(t, sim, sim.URL, func(o *core.PruneOptions) {
+	res, err := runPrune(t, sim, sim.URL, func(o *prune.Options) {
 		o.Keep, o.HostsExpected, o.HostsReported = mine.ids(), []string{"nodea"}, []string{"nodea"}
 	})
 	if err != nil {
@@ -148,8 +148,8 @@ func TestClocksThatDisagreeDeleteNothing(t *testing.T) {
 			n := len(pf.sim.Runners())
 			controller := pf.sim.Now()
 			c.shift(pf.sim)
-			res, err := pf.prune(t, func(o *core.PruneOptions) { o.Now = func() time.Time { return controller } })
-			var ce *core.ClockError
+			res, err := pf.prune(t, func(o *prune.Options) { o.Now = func() time.Time { return controller } })
+			var ce *prune.ClockError
 			if !errors.As(err, &ce) || !ce.Known || ce.Skew < time.Hour {
 				t.Fatalf("clocks apart: %v, want a ClockError", err)
 			}
@@ -172,7 +172,7 @@ func TestAncestorGroupsRunnersAreKept(t *testing.T) {
 			TagList: []string{"main"}, MaintenanceNote: coretest.Marked(testFleet, host), CreatedAt: idle, ContactedAt: idle})
 	}
 	parents, own := add(org, "nodep"), add(team, "nodet")
-	res, err := prune(t, sim, sim.URL, func(o *core.PruneOptions) { o.Group = "org/team-a" })
+	res, err := runPrune(t, sim, sim.URL, func(o *prune.Options) { o.Group = "org/team-a" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestAncestorGroupsRunnersAreKept(t *testing.T) {
 func TestBlankTagsAreRefused(t *testing.T) {
 	sim := simAt(t, "18.5", nil)
 	for _, tags := range [][]string{{""}, {"main", "  "}} {
-		_, err := prune(t, sim, sim.URL, func(o *core.PruneOptions) { o.Tags = tags })
+		_, err := runPrune(t, sim, sim.URL, func(o *prune.Options) { o.Tags = tags })
 		if ie := input.As(err); ie == nil || !strings.HasPrefix(string(ie.Option), "tags[") {
 			t.Fatalf("tags %q: %v, want an input error naming the tag", tags, err)
 		}
@@ -204,7 +204,7 @@ func TestBlankTagsAreRefused(t *testing.T) {
 // idleness: refused.
 func TestMinIdleBelowTwoHoursIsRefused(t *testing.T) {
 	sim := simAt(t, "18.5", nil)
-	_, err := prune(t, sim, sim.URL, func(o *core.PruneOptions) { o.MinIdle = 90 * time.Minute })
+	_, err := runPrune(t, sim, sim.URL, func(o *prune.Options) { o.MinIdle = 90 * time.Minute })
 	if ie := input.As(err); ie == nil || ie.Option != "min_idle" {
 		t.Fatalf("min_idle 90m: %v", err)
 	}
@@ -265,7 +265,7 @@ func TestRunnerListedTwiceIsDeletedOnce(t *testing.T) {
 	srv := httptest.NewServer(duplicateFirst(pf.sim))
 	t.Cleanup(srv.Close)
 	pf.sim.ResetLog()
-	res, err := pf.prune(t, func(o *core.PruneOptions) { o.URL = srv.URL })
+	res, err := pf.prune(t, func(o *prune.Options) { o.URL = srv.URL })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestUnmarkedRunnersAndTheMigration(t *testing.T) {
 		old = append(old, sim.AddRunner(gitlabsim.Runner{Description: host + " main shell Runner", TagList: []string{"main"},
 			CreatedAt: idle, ContactedAt: idle}))
 	}
-	res, err := prune(t, sim, sim.URL, nil)
+	res, err := runPrune(t, sim, sim.URL, nil)
 	if err != nil || res.Deleted != 0 || res.Unmarked != 2 {
 		t.Fatalf("unmarked look-alikes: deleted %d, unmarked %d, %v", res.Deleted, res.Unmarked, err)
 	}
@@ -343,7 +343,7 @@ func TestUnmarkedRunnersAndTheMigration(t *testing.T) {
 	// Another fleet's marked runner stays even with include_unmarked.
 	other := sim.AddRunner(gitlabsim.Runner{Description: "nodex main shell Runner", TagList: []string{"main"},
 		MaintenanceNote: coretest.Marked("other-team", "nodex"), CreatedAt: idle, ContactedAt: idle})
-	res, err = prune(t, sim, sim.URL, func(o *core.PruneOptions) { o.IncludeUnmarked = true })
+	res, err = runPrune(t, sim, sim.URL, func(o *prune.Options) { o.IncludeUnmarked = true })
 	if err != nil || res.Deleted != 2 {
 		t.Fatalf("include_unmarked: deleted %d, %v", res.Deleted, err)
 	}
@@ -354,7 +354,7 @@ func TestUnmarkedRunnersAndTheMigration(t *testing.T) {
 // naming the GitLab; the same GitLab over https gives none.
 func TestPlainHTTPWarns(t *testing.T) {
 	warnings := func(url string) []string {
-		res, _ := core.Prune(context.Background(), core.PruneOptions{URL: url, PAT: coretest.AdminPAT, Fleet: testFleet,
+		res, _ := prune.Run(context.Background(), prune.Options{URL: url, PAT: coretest.AdminPAT, Fleet: testFleet,
 			MinIdle: plan.StaleAfter, Timeout: 2 * time.Second, RequestTimeout: time.Second, SeenFile: filepath.Join(t.TempDir(), "s")})
 		if res == nil {
 			t.Fatalf("%s: no result", url)
@@ -387,7 +387,7 @@ func TestRunnerOfSeveralProjectsIsKept(t *testing.T) {
 	if !sim.AssignRunner(shared, lib) {
 		t.Fatal("could not assign the runner to a second project")
 	}
-	res, err := prune(t, sim, sim.URL, func(o *core.PruneOptions) { o.Project = "ci/app" })
+	res, err := runPrune(t, sim, sim.URL, func(o *prune.Options) { o.Project = "ci/app" })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 type badInput struct {
@@ -417,12 +417,12 @@ func chmod(t *testing.T, path string, mode os.FileMode) {
 
 // jsonReport is what --output json says of a run.
 type jsonReport struct {
-	Failed      bool                `json:"failed"`
-	Msg         string              `json:"msg"`
-	InputError  bool                `json:"input_error"`
-	InputErrors []input.Fields      `json:"input_errors"`
-	Warnings    []string            `json:"warnings"`
-	Runners     []core.RunnerResult `json:"runners"`
+	Failed      bool                  `json:"failed"`
+	Msg         string                `json:"msg"`
+	InputError  bool                  `json:"input_error"`
+	InputErrors []input.Fields        `json:"input_errors"`
+	Warnings    []string              `json:"warnings"`
+	Runners     []engine.RunnerResult `json:"runners"`
 }
 
 // action is what the run did to the runner of the executor name ("" when
@@ -542,7 +542,7 @@ func flagValue(args []string, flag string) string {
 
 // moduleBadInputs are declarations the module must refuse before it writes
 // any file or sends any request. Option parsing itself is tested in
-// module/module_test.go, and how messages reach the user in tests/ansible;
+// internal/module/module_test.go, and how messages reach the user in tests/ansible;
 // no case is repeated there.
 var moduleBadInputs = []struct {
 	name string

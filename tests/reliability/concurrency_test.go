@@ -14,11 +14,11 @@ import (
 
 	"github.com/gofrs/flock"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 // TestConcurrentRunsSerialise starts two register-runner runs and a module
@@ -91,7 +91,7 @@ func TestLockTimeoutIsBoundedAndClear(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fl.Unlock()
-	err := coretest.Run(t, context.Background(), core.Options{Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Lock: 300 * time.Millisecond}}).Err
+	err := coretest.Run(t, context.Background(), engine.Options{Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Limits: engine.Limits{Concurrency: engine.DefaultConcurrency, Lock: 300 * time.Millisecond}}).Err
 	var busy *hostfs.BusyError
 	if !errors.As(err, &busy) || busy.Path != l.LockPath() || busy.Waited != 300*time.Millisecond || input.Is(err) {
 		t.Fatalf("got %v, want the run to give up on the lock %s after 300ms", err, l.LockPath())

@@ -63,7 +63,8 @@ func TestCrashSweep(t *testing.T) {
 		// GitLab finishes every request it already received even when the
 		// client died (the simulator does too), and a restart comes after
 		// that (systemd waits RestartSec). Late effects that land during the
-		// next run are caught by its settle step; see core/settle.go.
+		// next run are caught by its next pass (the ownership table's interrupted
+		// row; see internal/engine/reconcile.go).
 		watch.WaitClosed(t)
 		if _, err := w.sync(t, context.Background()); err != nil {
 			t.Fatalf("iteration %d (killed when "+what+"): the next run failed: %v", i, n, err)

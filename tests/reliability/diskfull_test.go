@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 // onTmpfs runs register-runner with the prefix on a small tmpfs filled
@@ -93,8 +93,8 @@ func TestFullDiskNeverLeaksRunners(t *testing.T) {
 	codes, stdouts := onTmpfs(t, p.Dir, runs, 4)
 	for i := 0; i < 3; i++ {
 		var r struct {
-			Failed  bool                   `json:"failed"`
-			Skipped []core.SkippedExecutor `json:"skipped"`
+			Failed  bool                     `json:"failed"`
+			Skipped []engine.SkippedExecutor `json:"skipped"`
 		}
 		if err := json.Unmarshal([]byte(stdouts[i]), &r); err != nil {
 			t.Fatalf("start %d: %v\n%s", i, err, stdouts[i])

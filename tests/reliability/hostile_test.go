@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/tags"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 // Hostile input, as an attacker would try it against a root run: files
@@ -145,7 +145,7 @@ func TestCaptureProgramAndSchemaAreTrustedLikeTheTemplate(t *testing.T) {
 			chmod(t, schema, 0o644)
 			file := map[input.Option]string{input.CaptureTags: prog, input.TagSchema: schema}[tc.option]
 			tc.setup(t, file)
-			err := coretest.Run(t, context.Background(), core.Options{Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Tags: tags.Options{CaptureProgram: prog, SchemaFile: schema}, Limits: core.Limits{Concurrency: core.DefaultConcurrency}}).Err
+			err := coretest.Run(t, context.Background(), engine.Options{Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Tags: tags.Options{CaptureProgram: prog, SchemaFile: schema}, Limits: engine.Limits{Concurrency: engine.DefaultConcurrency}}).Err
 			if ie := input.As(err); ie == nil || ie.Option != tc.option || ie.File != file || ie.Fix == "" || !errors.Is(err, tc.is) {
 				t.Fatalf("got %#v, want an input error at %s %s: %v, with a fix", err, tc.option, file, tc.is)
 			}
@@ -444,7 +444,7 @@ func TestRetryAfterOverflowEndsTheRunClearly(t *testing.T) {
 			p.Executor("a.toml", executorFile(srv.URL, "a", ""))
 			done := make(chan error, 1)
 			go func() {
-				done <- coretest.Run(t, context.Background(), core.Options{Prefix: p.Dir, Instance: "main", Hostname: hostname, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Timeout: 5 * time.Minute}}).Err
+				done <- coretest.Run(t, context.Background(), engine.Options{Prefix: p.Dir, Instance: "main", Hostname: hostname, Limits: engine.Limits{Concurrency: engine.DefaultConcurrency, Timeout: 5 * time.Minute}}).Err
 			}()
 			var err error
 			select {
@@ -542,7 +542,7 @@ func TestEndlessListingEndsTheRun(t *testing.T) {
 	p.Executor("a.toml", executorFile(url, "a", ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	err := coretest.Run(t, ctx, core.Options{Prefix: p.Dir, Instance: "main", Hostname: hostname, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Request: coretest.Patient.Request}}).Err
+	err := coretest.Run(t, ctx, engine.Options{Prefix: p.Dir, Instance: "main", Hostname: hostname, Limits: engine.Limits{Concurrency: engine.DefaultConcurrency, Request: coretest.Patient.Request}}).Err
 	var tl *gitlab.ListTooLargeError
 	if !errors.As(err, &tl) || tl.Bound != gitlab.BoundRunners || tl.Path != "/api/v4/runners/all" {
 		t.Fatalf("got %v, want the listing refused past %d runners", err, gitlab.ListMaxRunners)

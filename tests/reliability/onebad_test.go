@@ -6,12 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // TestOneBadExecutorNeverTakesTheOthersOffline: every case of the bad
@@ -37,8 +37,8 @@ func TestOneBadExecutorNeverTakesTheOthersOffline(t *testing.T) {
 			extra := tc.setup(t, w)
 			code, stdout, stderr := runBinary(t, nil, w.cliArgs(append(extra, "--output", "json")...)...)
 			var r struct {
-				Failed  bool                   `json:"failed"`
-				Skipped []core.SkippedExecutor `json:"skipped"`
+				Failed  bool                     `json:"failed"`
+				Skipped []engine.SkippedExecutor `json:"skipped"`
 			}
 			if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 				t.Fatalf("not JSON: %v\n%s", err, stdout)
@@ -119,7 +119,7 @@ func TestBrokenExecutorKeepsItsLastGoodEntry(t *testing.T) {
 			t.Fatalf("start %d: exit %d\n%s\n%s", i, code, stdout, stderr)
 		}
 		var r struct {
-			Skipped []core.SkippedExecutor `json:"skipped"`
+			Skipped []engine.SkippedExecutor `json:"skipped"`
 		}
 		_ = json.Unmarshal([]byte(stdout), &r)
 		if len(r.Skipped) != 1 || r.Skipped[0].Name != "a" || !r.Skipped[0].Kept || r.Skipped[0].File != "main/a.toml" {
@@ -153,11 +153,11 @@ func TestBrokenExecutorKeepsItsLastGoodEntry(t *testing.T) {
 // heldReport is what --output json says of a start with a broken
 // executor file.
 type heldReport struct {
-	Runners []core.RunnerResult    `json:"runners"`
-	Skipped []core.SkippedExecutor `json:"skipped"`
+	Runners []engine.RunnerResult    `json:"runners"`
+	Skipped []engine.SkippedExecutor `json:"skipped"`
 }
 
-func (r heldReport) runner(name string) *core.RunnerResult {
+func (r heldReport) runner(name string) *engine.RunnerResult {
 	for i := range r.Runners {
 		if r.Runners[i].Name == name {
 			return &r.Runners[i]

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // TestRateLimitedFleet: ten hosts register at once while GitLab answers
@@ -35,8 +35,8 @@ func TestRateLimitedFleet(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[h] = coretest.Run(t, context.Background(), core.Options{Prefix: prefixes[h].Dir, Instance: "main",
-				Hostname: fmt.Sprintf("host%02d", h), Limits: core.Limits{Concurrency: core.DefaultConcurrency, RetryBudget: 30 * time.Second}}).Err
+			errs[h] = coretest.Run(t, context.Background(), engine.Options{Prefix: prefixes[h].Dir, Instance: "main",
+				Hostname: fmt.Sprintf("host%02d", h), Limits: engine.Limits{Concurrency: engine.DefaultConcurrency, RetryBudget: 30 * time.Second}}).Err
 		}()
 	}
 	wg.Wait()

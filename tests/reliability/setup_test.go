@@ -19,9 +19,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 const hostname = "node12"
@@ -122,7 +122,7 @@ func (w *world) id(t *testing.T, name string) int64 {
 // recorded and checked for secrets), with the patience of a real run: a
 // request to the simulator that is slow because the machine is loaded is
 // not a failed request.
-func (w *world) sync(t *testing.T, ctx context.Context) (*core.Result, error) {
+func (w *world) sync(t *testing.T, ctx context.Context) (*engine.Result, error) {
 	t.Helper()
 	return w.syncWith(t, ctx, coretest.Patient)
 }
@@ -131,15 +131,15 @@ func (w *world) sync(t *testing.T, ctx context.Context) (*core.Result, error) {
 // short (250 ms) so that a request GitLab holds fails quickly. Such a run
 // may fail for any reason, the machine's load included; what a test
 // asserts of it must hold whatever failed.
-func (w *world) syncFaulted(t *testing.T, ctx context.Context) (*core.Result, error) {
+func (w *world) syncFaulted(t *testing.T, ctx context.Context) (*engine.Result, error) {
 	t.Helper()
 	return w.syncWith(t, ctx, coretest.Timeouts{Request: 250 * time.Millisecond, RetryBudget: 4 * time.Second, MaxAttempts: 4, Lock: 10 * time.Second})
 }
 
-func (w *world) syncWith(t *testing.T, ctx context.Context, to coretest.Timeouts) (*core.Result, error) {
+func (w *world) syncWith(t *testing.T, ctx context.Context, to coretest.Timeouts) (*engine.Result, error) {
 	t.Helper()
-	oc := coretest.Run(t, ctx, core.Options{
-		Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Request: to.Request, RetryBudget: to.RetryBudget, MaxAttempts: to.MaxAttempts, Lock: to.Lock},
+	oc := coretest.Run(t, ctx, engine.Options{
+		Prefix: w.p.Dir, Instance: "main", Hostname: hostname, Limits: engine.Limits{Concurrency: engine.DefaultConcurrency, Request: to.Request, RetryBudget: to.RetryBudget, MaxAttempts: to.MaxAttempts, Lock: to.Lock},
 	})
 	return oc.Res, oc.Err
 }

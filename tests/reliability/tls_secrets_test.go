@@ -11,11 +11,11 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // TestTLS serves the simulator over HTTPS with its own CA.
@@ -103,7 +103,7 @@ func TestRelativePrefixWritesAnAbsoluteCAPath(t *testing.T) {
 	p.Template("", coretest.ClientConfig{URL: sim.URL, PAT: coretest.AdminPAT, Extra: "tls_ca_file = \"gitlab-ca.pem\"\n"})
 	p.Executor("a.toml", executorFile(sim.URL, "a", ""))
 	t.Chdir(filepath.Dir(p.Dir))
-	err = coretest.Run(t, context.Background(), core.Options{Prefix: filepath.Base(p.Dir), Instance: "main", Hostname: hostname, Limits: core.Limits{Concurrency: core.DefaultConcurrency}}).Err
+	err = coretest.Run(t, context.Background(), engine.Options{Prefix: filepath.Base(p.Dir), Instance: "main", Hostname: hostname, Limits: engine.Limits{Concurrency: engine.DefaultConcurrency}}).Err
 	if err != nil {
 		t.Fatal(err)
 	}

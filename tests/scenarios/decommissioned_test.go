@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 // An executor moves from an old GitLab (now shut down) to a new one.
@@ -23,7 +23,7 @@ func TestDecommissionedGitLabDoesNotBlockStarts(t *testing.T) {
 	p.Write("config.main.toml", strings.ReplaceAll(p.Config(), simA.URL, "http://127.0.0.1:9"))
 	p.Template("", coretest.ClientConfig{URL: simB.URL, PAT: coretest.AdminPAT})
 	p.Executor("shell.toml", "url = \""+simB.URL+"\"\n")
-	fast := func(o *core.Options) { o.Limits.RetryBudget = 500 * time.Millisecond; o.Limits.MaxAttempts = 2 }
+	fast := func(o *engine.Options) { o.Limits.RetryBudget = 500 * time.Millisecond; o.Limits.MaxAttempts = 2 }
 	oc := run(t, p, fast)
 	if oc.Err != nil {
 		t.Fatalf("the run fails (ExecStartPre exits 1: gitlab-runner never starts) although the new GitLab's runner is registered: %v", oc.Err)
@@ -33,7 +33,7 @@ func TestDecommissionedGitLabDoesNotBlockStarts(t *testing.T) {
 	}
 	// The old runner's delete failed, told as a warning naming the old
 	// GitLab, and did not fail the run.
-	var old *core.RunnerResult
+	var old *engine.RunnerResult
 	for i, r := range oc.Res.Runners {
 		if r.URL == "http://127.0.0.1:9" {
 			old = &oc.Res.Runners[i]
@@ -55,7 +55,7 @@ func TestDecommissionedGitLabDoesNotBlockStarts(t *testing.T) {
 	if len(st.Pending) != 1 || st.Pending[0].URL != "http://127.0.0.1:9" || st.Pending[0].Token == "" {
 		t.Fatalf("pending removals %+v, want the old runner with its token", st.Pending)
 	}
-	oc = run(t, p, both(fast, func(o *core.Options) { o.Policy.CleanupFails = true }))
+	oc = run(t, p, both(fast, func(o *engine.Options) { o.Policy.CleanupFails = true }))
 	if oc.Err == nil {
 		t.Fatal("a removal GitLab does not confirm does not fail the run with CleanupFails")
 	}

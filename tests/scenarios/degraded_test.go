@@ -6,16 +6,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // A service start serves what can be served; --strict is all or nothing.
-func serve(o *core.Options)  { o.Policy = plan.Policy{Serve: true} }
-func strict(o *core.Options) { o.Policy = plan.Policy{Strict: true, CleanupFails: true} }
+func serve(o *engine.Options)  { o.Policy = plan.Policy{Serve: true} }
+func strict(o *engine.Options) { o.Policy = plan.Policy{Strict: true, CleanupFails: true} }
 
 // downHost registers two executors against a GitLab the test can then
 // take down (connection refused).
@@ -31,7 +31,7 @@ func downHost(t *testing.T) (*coretest.Sim, *coretest.Prefix) {
 }
 
 // skippedReasons are the executors a result says were not served, with why.
-func skippedReasons(res *core.Result) map[string]string {
+func skippedReasons(res *engine.Result) map[string]string {
 	out := map[string]string{}
 	if res != nil {
 		for _, s := range res.Skipped {

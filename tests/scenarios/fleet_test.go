@@ -6,15 +6,15 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/config"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/config"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/fleet"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
-func inFleet(name string) func(*core.Options) { return func(o *core.Options) { o.Fleet = name } }
+func inFleet(name string) func(*engine.Options) { return func(o *engine.Options) { o.Fleet = name } }
 
 // markOf reads the fleet mark a runner carries in GitLab.
 func markOf(t *testing.T, sim *coretest.Sim, id int64) (fleet.Mark, string) {
@@ -149,7 +149,7 @@ func TestNoteTooLongForTheMarkIsAnInputError(t *testing.T) {
 		long[i] = 'x'
 	}
 	p.Executor("shell.toml", "url = \""+sim.URL+"\"\nmaintenance_note = \""+string(long)+"\"\n")
-	oc := run(t, p, func(o *core.Options) { o.Policy.Strict, o.Policy.CleanupFails = true, true })
+	oc := run(t, p, func(o *engine.Options) { o.Policy.Strict, o.Policy.CleanupFails = true, true })
 	if ie := input.As(oc.Err); ie == nil || ie.Key != "maintenance_note" {
 		t.Fatalf("error %v, want an input error at maintenance_note", oc.Err)
 	}

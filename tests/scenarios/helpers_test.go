@@ -12,18 +12,18 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
 )
 
 const host = "node12"
 
 // run calls the engine for the prefix with the options a host would use;
 // mod adjusts them. Everything the run reports is checked for secrets.
-func run(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) coretest.Outcome {
+func run(t *testing.T, p *coretest.Prefix, mod func(*engine.Options)) coretest.Outcome {
 	t.Helper()
-	o := core.Options{
-		Prefix: p.Dir, Instance: p.Instance, Hostname: host, Limits: core.Limits{Concurrency: core.DefaultConcurrency, Request: coretest.Patient.Request, Lock: coretest.Patient.Lock},
+	o := engine.Options{
+		Prefix: p.Dir, Instance: p.Instance, Hostname: host, Limits: engine.Limits{Concurrency: engine.DefaultConcurrency, Request: coretest.Patient.Request, Lock: coretest.Patient.Lock},
 	}
 	if mod != nil {
 		mod(&o)
@@ -32,7 +32,7 @@ func run(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) coretest.Out
 }
 
 // mustRun runs and fails the test on any error.
-func mustRun(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) *core.Result {
+func mustRun(t *testing.T, p *coretest.Prefix, mod func(*engine.Options)) *engine.Result {
 	t.Helper()
 	oc := run(t, p, mod)
 	if oc.Err != nil {
@@ -44,13 +44,13 @@ func mustRun(t *testing.T, p *coretest.Prefix, mod func(*core.Options)) *core.Re
 	return oc.Res
 }
 
-func check(o *core.Options)      { o.Check = true }
-func refresh(o *core.Options)    { o.Refresh = true }
-func unregister(o *core.Options) { o.Remove = core.Unregister }
+func check(o *engine.Options)      { o.Check = true }
+func refresh(o *engine.Options)    { o.Refresh = true }
+func unregister(o *engine.Options) { o.Remove = engine.Unregister }
 
 // both applies several option changes.
-func both(mods ...func(*core.Options)) func(*core.Options) {
-	return func(o *core.Options) {
+func both(mods ...func(*engine.Options)) func(*engine.Options) {
+	return func(o *engine.Options) {
 		for _, m := range mods {
 			if m != nil {
 				m(o)
@@ -82,7 +82,7 @@ func standardLayout(t *testing.T) (*coretest.Sim, *coretest.Prefix) {
 
 // checkRun runs in check mode and proves it changed nothing: no mutating
 // request, no file written or created.
-func checkRun(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*core.Options)) coretest.Outcome {
+func checkRun(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*engine.Options)) coretest.Outcome {
 	t.Helper()
 	before := coretest.Snapshot(t, p.ConfigPath())
 	entries := names(t, p.Dir)
@@ -104,7 +104,7 @@ func checkRun(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*cor
 }
 
 // mustCheck is checkRun that must succeed.
-func mustCheck(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*core.Options)) *core.Result {
+func mustCheck(t *testing.T, sim *coretest.Sim, p *coretest.Prefix, mod func(*engine.Options)) *engine.Result {
 	t.Helper()
 	oc := checkRun(t, sim, p, mod)
 	if oc.Err != nil {
@@ -128,7 +128,7 @@ func names(t *testing.T, dir string) []string {
 
 // steps renders each runner of a result as "action name (id N)"; the id is
 // left out when it is 0 (a create or replace not carried out yet).
-func steps(res *core.Result) []string {
+func steps(res *engine.Result) []string {
 	var out []string
 	for _, r := range res.Runners {
 		s := string(r.Action) + " " + r.Name
@@ -144,7 +144,7 @@ func steps(res *core.Result) []string {
 }
 
 // wantSteps fails unless the result has exactly these steps.
-func wantSteps(t *testing.T, res *core.Result, want []string) {
+func wantSteps(t *testing.T, res *engine.Result, want []string) {
 	t.Helper()
 	if got := steps(res); !reflect.DeepEqual(got, want) {
 		t.Fatalf("steps %q, want %q", got, want)
@@ -238,7 +238,7 @@ func contains(list []string, s string) bool {
 }
 
 // warned reports whether some warning of the result contains s.
-func warned(res *core.Result, s string) bool {
+func warned(res *engine.Result, s string) bool {
 	for _, w := range res.Warnings {
 		if strings.Contains(w, s) {
 			return true

@@ -6,15 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
 )
 
 // Limits.Concurrency bounds the requests in flight at once.
 func TestConcurrencyBoundsRequestsInFlight(t *testing.T) {
 	sim, p := standard(t)
 	sim.SetLatency(20 * time.Millisecond)
-	mustRun(t, p, func(o *core.Options) { o.Limits.Concurrency = 1 })
+	mustRun(t, p, func(o *engine.Options) { o.Limits.Concurrency = 1 })
 	if n := sim.MaxInFlight(); n != 1 {
 		t.Errorf("concurrency 1: %d requests in flight at once", n)
 	}
@@ -36,7 +36,7 @@ func TestCapturedTagsAndTheirSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	schema := p.Write("schema.json", `{"type":"object","required":["site"]}`)
-	mustRun(t, p, func(o *core.Options) { o.Tags.CaptureProgram, o.Tags.SchemaFile = capture, schema })
+	mustRun(t, p, func(o *engine.Options) { o.Tags.CaptureProgram, o.Tags.SchemaFile = capture, schema })
 	for _, r := range sim.Runners() {
 		if !contains(r.TagList, "llnl") {
 			t.Errorf("%s: tags %v lack the captured site", r.Description, r.TagList)
@@ -44,7 +44,7 @@ func TestCapturedTagsAndTheirSchema(t *testing.T) {
 	}
 	bad := p.Write("bad.json", `{"type":"object","required":["rack"]}`)
 	sim.ResetLog()
-	oc := run(t, p, both(serve, func(o *core.Options) { o.Tags.CaptureProgram, o.Tags.SchemaFile = capture, bad }))
+	oc := run(t, p, both(serve, func(o *engine.Options) { o.Tags.CaptureProgram, o.Tags.SchemaFile = capture, bad }))
 	ies := input.All(oc.Err)
 	if len(ies) != 3 {
 		t.Fatalf("input errors %+v, want one per executor", ies)

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/hostfs"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/hostfs"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // An executor removed while GitLab fails its delete (5xx, a 429 asking
@@ -40,12 +40,12 @@ func TestFailedRemovalStillTakesTheEntryOut(t *testing.T) {
 			docker := runnerID(t, sim, "docker")
 			p.Remove("main/docker.toml")
 			sim.InjectFault(fault)
-			fast := func(o *core.Options) { o.Limits.RetryBudget, o.Limits.MaxAttempts = time.Second, 2 }
+			fast := func(o *engine.Options) { o.Limits.RetryBudget, o.Limits.MaxAttempts = time.Second, 2 }
 			res := mustRun(t, p, fast)
 			if strings.Contains(p.Config(), "main docker Runner") {
 				t.Fatalf("the removed executor's entry is still in the config:\n%s", p.Config())
 			}
-			var r *core.RunnerResult
+			var r *engine.RunnerResult
 			for i := range res.Runners {
 				if res.Runners[i].ID == docker {
 					r = &res.Runners[i]
@@ -62,11 +62,11 @@ func TestFailedRemovalStillTakesTheEntryOut(t *testing.T) {
 				t.Fatalf("pending %+v: want docker's removal with its token and GitLab's answer", st.Pending)
 			}
 			// Retried by every run; a failure where removals must succeed.
-			if oc := run(t, p, both(fast, func(o *core.Options) { o.Policy.CleanupFails = true })); oc.Err == nil {
+			if oc := run(t, p, both(fast, func(o *engine.Options) { o.Policy.CleanupFails = true })); oc.Err == nil {
 				t.Fatal("CleanupFails: a removal GitLab did not confirm did not fail the run")
 			}
 			sim.ClearFaults()
-			res = mustRun(t, p, both(fast, func(o *core.Options) { o.Policy.CleanupFails = true }))
+			res = mustRun(t, p, both(fast, func(o *engine.Options) { o.Policy.CleanupFails = true }))
 			if _, ok := sim.Runner(docker); ok {
 				t.Fatal("the pending removal was not retried once GitLab answered")
 			}
@@ -123,7 +123,7 @@ func TestRemovalWaitsForGitLabRunnerToReload(t *testing.T) {
 			fake.WaitPolled(t, 0, ids["a"], ids["docker"])
 
 			p.Remove("main/docker.toml")
-			res := mustRun(t, p, func(o *core.Options) {
+			res := mustRun(t, p, func(o *engine.Options) {
 				if tc.runnerPID {
 					o.Runner.PID = fake.PID
 				}
@@ -253,7 +253,7 @@ func TestPendingRemovalIsRecordedWithItsProof(t *testing.T) {
 	docker := runnerID(t, sim, "docker")
 	p.Remove("main/docker.yaml")
 	sim.InjectFault(gitlabsim.Fault{Kind: "delete-token", Type: gitlabsim.FaultStatus, Status: 502, Times: -1})
-	mustRun(t, p, func(o *core.Options) { o.Limits.RetryBudget, o.Limits.MaxAttempts = time.Second, 2 })
+	mustRun(t, p, func(o *engine.Options) { o.Limits.RetryBudget, o.Limits.MaxAttempts = time.Second, 2 })
 	st := readState(t, p)
 	sysID := strings.TrimSpace(string(mustRead(t, filepath.Join(p.Dir, ".runner_system_id"))))
 	if len(st.Pending) != 1 || st.Pending[0].ID != docker || st.Pending[0].Token == "" || st.Pending[0].SystemID != sysID ||

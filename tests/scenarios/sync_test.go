@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/fleet"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlab"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/tags"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/fleet"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/gitlab"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/tags"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 func TestFirstRunCreatesEveryExecutor(t *testing.T) {
@@ -504,7 +504,7 @@ func TestLocalOnlyChangeRewritesTheConfigOnly(t *testing.T) {
 	mustRun(t, p, nil)
 	id := ids(sim)
 	p.Executor("shell.toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\ntags = [\"fast\"]\nbuilds_dir = \"/scratch/other\"\n")
-	diff := func(o *core.Options) { o.Diff = true }
+	diff := func(o *engine.Options) { o.Diff = true }
 	c := mustCheck(t, sim, p, diff)
 	wantSteps(t, c, expect(id, "keep", "docker", "keep", "gpu", "keep", "shell"))
 	if !c.Changed || !c.ConfigChanged {
@@ -651,8 +651,8 @@ func TestCaptureProgramSchedulerAndSchema(t *testing.T) {
 	capture := write("capture", "#!/bin/sh\necho \"{\\\"site\\\": \\\"llnl\\\", \\\"features\\\": [\\\"$1-x\\\", \\\"$2-y\\\"]}\"\n")
 	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
 	schema := p.Write("schema.json", `{"type":"object","required":["site"],"properties":{"architecture":{"enum":["x86_64","aarch64","ppc64le"]},"site":{"type":"string"}}}`)
-	tags := func(schema string) func(*core.Options) {
-		return func(o *core.Options) {
+	tags := func(schema string) func(*engine.Options) {
+		return func(o *engine.Options) {
 			o.Tags = tags.Options{CaptureProgram: capture, CaptureTimeout: 10 * time.Second, SchemaFile: schema}
 		}
 	}
@@ -715,8 +715,8 @@ func TestOmittedAutoTagFamilies(t *testing.T) {
 	sim, p := standard(t)
 	mustRun(t, p, nil)
 	known := ids(sim)
-	omit := func(families ...string) func(*core.Options) {
-		return func(o *core.Options) { o.Tags.Omit = families }
+	omit := func(families ...string) func(*engine.Options) {
+		return func(o *engine.Options) { o.Tags.Omit = families }
 	}
 	hasTag := func(tag string) int {
 		n := 0

@@ -7,11 +7,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/coretest"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/gitlabsim"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/input"
-	"github.com/gitlab-runner-auth/gitlab-runner-auth/core/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/engine"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/input"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/internal/plan"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/coretest"
+	"github.com/gitlab-runner-auth/gitlab-runner-auth/testkit/gitlabsim"
 )
 
 // A world is a host and its GitLab brought into some state before the
@@ -197,7 +197,7 @@ func truthCase(t *testing.T, w world, tr trouble, policy string, set func(*plan.
 		}
 		// Failing answers are not retried long; an answer slow to
 		// come (a loaded machine) is still waited for.
-		quick := func(o *core.Options) {
+		quick := func(o *engine.Options) {
 			o.Limits.RetryBudget, o.Limits.MaxAttempts = 2*time.Second, 2
 			set(&o.Policy)
 		}

@@ -53,7 +53,7 @@ host); a temporary folder that cannot be removed is a warning, as Ansible
 warns of its own (see run, _failed_after_run and cleanup). Never a plain
 failure.
 
-Redaction: the build redacts everything it prints (core/redact, the one
+Redaction: the build redacts everything it prints (internal/redact, the one
 redactor); this plugin shows its result as it is. See _scrub for the one
 thing the plugin replaces itself.
 """
@@ -100,12 +100,12 @@ def _scrub(value, secrets):
     """Replaces the exact values of the task's secret options in a text
     this plugin makes itself: an argument error (Ansible's validator may
     quote a value given to the wrong option), its own failures. Those texts
-    never pass through the module, whose redactor (core/redact) makes every
+    never pass through the module, whose redactor (internal/redact) makes every
     other redacted text the user sees. This is no second redactor: it
-    recognises no format and no key, so it cannot drift from core/redact; it
+    recognises no format and no key, so it cannot drift from internal/redact; it
     only knows the values the task handed over. The module's result is left
     as the module printed it - replacing values there would only hide a
-    defect of core/redact from the tests that look for one."""
+    defect of internal/redact from the tests that look for one."""
     if isinstance(value, str):
         for secret in secrets:
             value = value.replace(secret, REDACTED)

@@ -8,7 +8,7 @@ The one place in the collection that maps a host's platform, as ``uname -s``
 and ``uname -m`` (or the facts ``ansible_system`` and ``ansible_architecture``)
 report it, to the Go platform the binaries are built for. The action plugin
 and the ``goarch`` filter (for the role) both use it. The Go side keeps its own
-copy for the ``architecture`` tag (core/tags.go).
+copy for the ``architecture`` tag (internal/tags/tags.go).
 """
 
 from __future__ import annotations

@@ -1,8 +1,0 @@
-package core
-
-// FailConfigWrites makes every config write fail with err until the
-// returned function is called.
-func FailConfigWrites(err error) (restore func()) {
-	failConfigWrite = func(string) error { return err }
-	return func() { failConfigWrite = nil }
-}

@@ -1,0 +1,8 @@
+package engine
+
+// FailConfigWrites makes every config write fail with err until the
+// returned function is called.
+func FailConfigWrites(err error) (restore func()) {
+	failConfigWrite = func(string) error { return err }
+	return func() { failConfigWrite = nil }
+}
