@@ -266,7 +266,9 @@ input_errors:
       returned: when the fix asks for one
       sample: capture_timeout
 plan:
-  description: The full check-mode result of a sync (as M(gitlab_runner_auth.runner.sync) returns it).
+  description:
+    - The full check-mode result of a sync (as M(gitlab_runner_auth.runner.sync) returns it) - its first pass, and in
+      C(next_pass) what a second pass would do.
   returned: success
   type: dict
 '''

@@ -315,10 +315,11 @@ notes:
     C(POST /runners/verify) request per executor.
   - Runs are serialised per prefix and instance with an advisory lock shared with C(register-runner).
   - An executor no longer declared leaves C(config.<instance>.toml) first, so it stops taking jobs at once; its runner
-    is deleted in GitLab in the same task, but only after every C(gitlab-runner run) process running that config (found
-    by its command line's C(--config), or C(CONFIG_FILE), on the host) has been sent C(SIGHUP) and given 2 seconds to
-    take the new config. gitlab-runner therefore never asks for jobs with a token GitLab no longer knows (no 403, no
-    C(Checking for jobs... forbidden) in its log). When no gitlab-runner runs the config, the runner is deleted at once.
+    is deleted in GitLab in the same task, by the run's second pass (C(passes)), but only after every
+    C(gitlab-runner run) process running that config (found by its command line's C(--config), or C(CONFIG_FILE), on
+    the host) has been sent C(SIGHUP) and given 2 seconds to take the new config. gitlab-runner therefore never asks
+    for jobs with a token GitLab no longer knows (no 403, no C(Checking for jobs... forbidden) in its log). When no
+    gitlab-runner runs the config, the second pass follows at once.
     Only a process whose executable is gitlab-runner (C(gitlab-runner), C(gitlab-ci-multi-runner), or those names
     followed by C(-), C(_) or C(.) and a version or platform, C(gitlab-runner-helper) excepted) is ever signalled.
   - The first run on a host sends the binary (8-9 MB) and keeps it in a cache on the host,
@@ -431,7 +432,9 @@ config_path:
   type: str
   sample: /etc/gitlab-runner/config.main.toml
 check:
-  description: Whether this was a check-mode run (C(changed), C(config_changed) and C(runners) are then the plan).
+  description:
+    - Whether this was a check-mode run (C(changed), C(config_changed) and C(runners) are then the plan of the run's
+      first pass; C(next_pass) says what a second pass would do).
   returned: when the sync ran (not when an option or a file was refused first)
   type: bool
   sample: false
@@ -453,8 +456,25 @@ degraded:
   returned: when true
   type: bool
   sample: true
+passes:
+  description:
+    - How many passes the run made. Each pass reads GitLab afresh, decides and carries out exactly what it decided. A
+      steady state is one pass. A runner whose token works and that leaves the config (an executor no longer
+      declared, a runner replaced) is deleted by a second pass, once gitlab-runner has taken the config without it; a
+      run after an interrupted one that obtained tokens makes a second pass too. At most 3.
+  returned: when the sync ran, except in check mode
+  type: int
+  sample: 2
+next_pass:
+  description:
+    - In check mode, what the run's second pass would do - the removals the first pass would leave to it.
+  returned: in check mode, when the first pass would leave removals to a second
+  type: str
+  sample: a second pass deletes runners 12, 14 once gitlab-runner has taken the config without them
 runners:
-  description: One entry per runner the run dealt with.
+  description:
+    - One entry per runner the run dealt with, as the first pass planned it, with what finally became of it (a removal
+      left to the second pass has that pass's outcome).
   returned: always
   type: list
   elements: dict
@@ -492,6 +512,13 @@ runners:
       description:
         - A removal GitLab did not confirm. The entry has left the config; the state file records the removal and
           later runs retry it.
+      type: bool
+      returned: when true
+    deferred:
+      description:
+        - A removal the first pass left to a second pass (the entry has left the config), which did not run - the run
+          ended first. The state file records the removal and the next run makes it. When the second pass ran, the
+          entry has that pass's outcome instead (C(error) and C(pending) when it failed).
       type: bool
       returned: when true
     last_good:
