@@ -228,6 +228,9 @@ func textReport(out, errw redactingWriter, res *engine.Result, diff bool) {
 			fmt.Fprintf(&o, "failed to %s %s%s\n", r.Action, r.Name, id)
 		case res.Check:
 			fmt.Fprintf(&o, "would %s %s%s\n", r.Action, r.Name, id)
+		case r.Deferred:
+			// Left to a pass the run did not make: the next run makes it.
+			fmt.Fprintf(&o, "will %s %s%s\n", r.Action, r.Name, id)
 		default:
 			fmt.Fprintf(&o, "%s %s%s\n", r.Action.Past(), r.Name, id)
 		}
@@ -238,6 +241,8 @@ func textReport(out, errw redactingWriter, res *engine.Result, diff bool) {
 		}
 	}
 	switch {
+	case res.Check && res.NextPass != "":
+		e.WriteString("register-runner: next pass: " + res.NextPass + "\n")
 	case res.Check:
 	case res.ConfigRemoved:
 		e.WriteString("register-runner: removed " + res.ConfigPath + "\n")

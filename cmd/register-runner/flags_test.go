@@ -215,3 +215,18 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("--help lists no --service-instance:\n%s", r.stdout)
 	}
 }
+
+// A removal left to a pass the run did not make is not reported made;
+// check mode says what the next pass would do.
+func TestTextReportOfPasses(t *testing.T) {
+	f := &fakes{res: &engine.Result{Passes: 1, Runners: []engine.RunnerResult{{Name: "b", ID: 4, Action: plan.Delete, Deferred: true, Reason: "no longer declared"}}}}
+	r := runFake(f)
+	mustExit(t, r, exitOK)
+	wantLines(t, "stdout", r.stdout, "will delete b (id 4)")
+	f = &fakes{res: &engine.Result{Check: true, NextPass: "a second pass deletes runner 4", Runners: []engine.RunnerResult{{Name: "b", ID: 4, Action: plan.Delete}}}}
+	r = runFake(f, "--check")
+	wantLines(t, "stdout", r.stdout, "would delete b (id 4)")
+	if !hasLine(r.stderr, "register-runner: next pass: ", "runner 4") {
+		t.Fatalf("check mode does not say what the next pass does:\n%s", r.stderr)
+	}
+}

@@ -147,10 +147,15 @@ func (en *engine) write(ctx context.Context, p *Planned, res *Result, outcomes [
 		return err
 	}
 	if err := en.writeState(p, outcomes, pending, rv.state); err != nil {
-		en.warn("writing state file %s: %v; the runners to remove stay in the config for now", l.StatePath(), err)
+		// A removal is recorded before its entry leaves the config: the
+		// entries stay, and the removals are not made.
+		stay := fmt.Errorf("writing state file %s: %w; the entry stays in the config for now", l.StatePath(), err)
 		for i, s := range p.Plan.Steps {
-			if outcomes[i].Deferred || (s.Executor == nil && outcomes[i].Err != nil) {
-				outcomes[i] = plan.Outcome{ID: s.ID}
+			if oc := &outcomes[i]; oc.Deferred || (s.Executor == nil && oc.Err != nil && oc.Deleted) {
+				oc.Deferred, oc.Deleted = false, false
+				if oc.Err == nil {
+					oc.Err = stay
+				}
 			}
 		}
 		pending, sections = nil, plan.Sections(p.ev.Prev, p.Plan, outcomes, fresh, nil)
@@ -246,9 +251,10 @@ func (r reservations) release() {
 	r.state.Release()
 }
 
-// failConfigWrite, when set (tests only: export_test.go), makes the
-// config write fail after the space was reserved, as an I/O error would.
-var failConfigWrite func(path string) error
+// failConfigWrite and failStateWrite, when set (tests only:
+// export_test.go), make the config or state file write fail after the
+// space was reserved, as an I/O error would.
+var failConfigWrite, failStateWrite func(path string) error
 
 // updateConfig writes through the reservation when there is one.
 func (r *reservations) updateConfig(path string, data []byte, was *hostfs.Snapshot) (bool, error) {
@@ -327,6 +333,11 @@ func (en *engine) writeState(p *Planned, outcomes []plan.Outcome, pending []host
 	}
 	next.Pending = pending
 	next.Degraded = en.degradedRecords(p)
+	if failStateWrite != nil {
+		if err := failStateWrite(en.l.StatePath()); err != nil {
+			return err
+		}
+	}
 	if r != nil {
 		_, err := r.Update(next.Encode(), p.ev.State.Snapshot())
 		return err

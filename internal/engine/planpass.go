@@ -173,13 +173,32 @@ func (en *engine) preview(p *Planned, res *Result) (*Result, error) {
 // nextPass says what a run's next pass would do after the plan's: the
 // removals it leaves to it ("" when it leaves none).
 func nextPass(p *Planned) string {
-	ids := plan.NextPass(p.Plan)
-	if len(ids) == 0 {
+	deletes, detaches := plan.NextPass(p.Plan)
+	var parts []string
+	if len(deletes) > 0 {
+		parts = append(parts, "deletes "+runnerList(deletes))
+	}
+	if len(detaches) > 0 {
+		parts = append(parts, "removes this host's manager from "+runnerList(detaches))
+	}
+	if len(parts) == 0 {
 		return ""
 	}
+	them := "them"
+	if len(deletes)+len(detaches) == 1 {
+		them = "it"
+	}
+	return fmt.Sprintf("a second pass %s once gitlab-runner has taken the config without %s", strings.Join(parts, " and "), them)
+}
+
+// runnerList names runners by id: "runner 12", "runners 12, 14".
+func runnerList(ids []int64) string {
 	list := make([]string, len(ids))
 	for i, id := range ids {
 		list[i] = fmt.Sprint(id)
 	}
-	return fmt.Sprintf("a second pass deletes runners %s once gitlab-runner has taken the config without them", strings.Join(list, ", "))
+	if len(ids) == 1 {
+		return "runner " + list[0]
+	}
+	return "runners " + strings.Join(list, ", ")
 }

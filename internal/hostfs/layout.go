@@ -33,7 +33,8 @@ func (l Layout) LockPath() string {
 }
 
 // IncompletePath marks a run that changed GitLab and has not finished
-// cleanly (killed, or failed): the next run then settles late effects.
+// cleanly (killed, or failed): the next run then looks for its late
+// effects (a runner created or a token reset after the run stopped).
 func (l Layout) IncompletePath() string {
 	return filepath.Join(l.Prefix, ".gitlab-runner-auth."+l.Instance+".incomplete")
 }

@@ -44,19 +44,21 @@ func Replaced(p Plan, outcomes []Outcome) map[int]bool {
 	return out
 }
 
-// NextPass lists the runners a pass of this plan leaves to the next one
-// to delete (none: no next pass for them).
-func NextPass(p Plan) []int64 {
-	var ids []int64
+// NextPass lists the runners a pass of this plan leaves to the next one:
+// to delete, and to remove this host's manager from (none: no next pass
+// for them).
+func NextPass(p Plan) (deletes, detaches []int64) {
 	for _, s := range p.Steps {
 		switch {
+		case s.Deferred() && s.Action == Detach:
+			detaches = append(detaches, s.ID)
 		case s.Deferred():
-			ids = append(ids, s.ID)
+			deletes = append(deletes, s.ID)
 		case s.Replaces():
-			ids = append(ids, s.Prev.ID)
+			deletes = append(deletes, s.Prev.ID)
 		}
 	}
-	return ids
+	return deletes, detaches
 }
 
 // InDoubt: a create or token reset got no answer, so GitLab may have

@@ -59,8 +59,8 @@ func TestNextPassAndPending(t *testing.T) {
 		{Action: Delete, Via: ByID, Name: "c", Prev: cfg("c", 3), ID: 3, URL: gl},
 		{Action: Delete, Via: ByID, Name: "older", Prev: &hostfs.LiveRunner{Name: "node1 main older Runner", URL: gl, ID: 9}, ID: 9, URL: gl},
 	}}
-	if got := NextPass(p); !slices.Equal(got, []int64{1, 2}) {
-		t.Fatalf("next pass deletes %v, want [1 2]", got)
+	if got, detached := NextPass(p); !slices.Equal(got, []int64{1, 2}) || len(detached) != 0 {
+		t.Fatalf("next pass deletes %v and detaches %v, want [1 2] and none", got, detached)
 	}
 	refused := errors.New("502")
 	outcomes := []Outcome{{ID: 5, Creds: &gitlab.Credentials{ID: 5}}, {ID: 2, Deleted: true, Deferred: true}, {ID: 3, Deleted: true}, {ID: 9, Deleted: true, Err: refused}}

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -277,4 +278,38 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A removal of an entry whose token works takes two passes: the first
+// writes the config without it, the second deletes the runner. Check mode
+// shows the first pass and says what the second would do; the run's
+// result reports the removal once, with the second pass's outcome, and a
+// steady state is one pass.
+func TestRemovalTakesASecondPass(t *testing.T) {
+	sim, p := standard(t)
+	if res := mustRun(t, p, nil); res.Passes != 1 || res.NextPass != "" {
+		t.Fatalf("first run: %d passes, next pass %q; want one pass and none left", res.Passes, res.NextPass)
+	}
+	id := ids(sim)["gpu"]
+	p.Remove("main/gpu.yml")
+	chk := mustCheck(t, sim, p, nil)
+	if !strings.Contains(chk.NextPass, fmt.Sprint(id)) || chk.Passes != 0 {
+		t.Fatalf("check: next pass %q, passes %d; want the second pass to name runner %d and no pass made", chk.NextPass, chk.Passes, id)
+	}
+	res := mustRun(t, p, nil)
+	var removals []engine.RunnerResult
+	for _, r := range res.Runners {
+		if r.Action == plan.Delete {
+			removals = append(removals, r)
+		}
+	}
+	if res.Passes != 2 || len(removals) != 1 || removals[0].ID != id || removals[0].Deferred || removals[0].Pending || removals[0].Error != "" {
+		t.Fatalf("run: %d passes, removals %+v; want two passes and runner %d deleted, reported once", res.Passes, removals, id)
+	}
+	if _, ok := sim.Runner(id); ok {
+		t.Fatal("the runner is still in GitLab")
+	}
+	if res := mustRun(t, p, nil); res.Passes != 1 {
+		t.Fatalf("steady state: %d passes, want 1", res.Passes)
+	}
 }

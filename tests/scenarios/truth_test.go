@@ -121,10 +121,11 @@ func troubles() []trouble {
 
 // planned is what a check says, or a run did, for one runner.
 type planned struct {
-	Name   string
-	Action plan.Action
-	ID     int64 // 0 for a runner not created yet
-	Failed bool
+	Name     string
+	Action   plan.Action
+	ID       int64 // 0 for a runner not created yet
+	Executor string
+	Failed   bool
 }
 
 // summary is the part of a result the check must predict.
@@ -141,7 +142,7 @@ func summarize(oc coretest.Outcome, forCheck bool) summary {
 	}
 	s.Changed = oc.Res.Changed
 	for _, r := range oc.Res.Runners {
-		p := planned{Name: r.Name, Action: r.Action, ID: r.ID, Failed: r.Error != ""}
+		p := planned{Name: r.Name, Action: r.Action, ID: r.ID, Executor: r.Executor, Failed: r.Error != ""}
 		if !forCheck && (r.Action == plan.Create || r.Action == plan.Replace) && !p.Failed {
 			p.ID = 0 // the check cannot know the id GitLab will assign
 		}
