@@ -60,7 +60,7 @@ func runFake(f *fakes, args ...string) result {
 // writers, redactor and option names (tested on their own below).
 var ignored = cmp.Options{
 	cmpopts.IgnoreFields(engine.Options{}, "Names", "Log", "Secrets", "Now", "Declare", "Machine"),
-	cmpopts.IgnoreFields(prune.Options{}, "Names", "Log", "Secrets", "Now"),
+	cmpopts.IgnoreFields(prune.Options{}, "Names", "Secrets", "Now"),
 	cmpopts.IgnoreUnexported(engine.Options{}, prune.Options{}),
 	cmpopts.EquateEmpty(),
 }

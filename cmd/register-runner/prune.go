@@ -132,7 +132,7 @@ func (inv pruneInvocation) execute(e engines, sec *redact.Redactor, out, errw re
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	opts := inv.opts
-	opts.Secrets, opts.Log = sec, errw.log
+	opts.Secrets = sec
 	res, err := e.prune(ctx, opts)
 	if inv.output == "json" {
 		printPruneJSON(out, res, err, inv.diff)

@@ -45,19 +45,19 @@ func (en *engine) apply(ctx context.Context, p *Planned) (*Result, passHints, er
 			return res, passHints{}, fmt.Errorf("writing %s: %w", l.IncompletePath(), err)
 		}
 	}
+	// The steps that send nothing have their outcome now; one the run did
+	// not get to (it was stopped, or its time bound ran out) failed: its
+	// entry stays as it is, nothing is taken for done.
 	outcomes := make([]plan.Outcome, len(pl.Steps))
+	for i, s := range pl.Steps {
+		outcomes[i] = plan.Outcome{ID: s.ID, Err: errNotCarriedOut}
+		if !sends(s) {
+			outcomes[i] = en.carryOut(ctx, s)
+		}
+	}
 	_ = en.each(ctx, len(pl.Steps), func(i int) error {
-		s := pl.Steps[i]
-		switch {
-		case s.Waits != "":
-			outcomes[i] = plan.Outcome{ID: s.ID, Deleted: true, Err: plan.Fault(s.Waits)}
-		case s.Deferred():
-			outcomes[i] = plan.Outcome{ID: s.ID, Deleted: true, Deferred: true}
-		default:
-			outcomes[i] = en.applyStep(ctx, s)
-			if s.Executor == nil && s.Fault == "" && !s.Held && outcomes[i].Err != nil && s.Prev != nil {
-				outcomes[i].Deleted = true // the entry leaves (or has left) the config; the removal stays pending
-			}
+		if s := pl.Steps[i]; sends(s) {
+			outcomes[i] = en.carryOut(ctx, s)
 		}
 		return nil
 	})
@@ -77,7 +77,7 @@ func (en *engine) apply(ctx context.Context, p *Planned) (*Result, passHints, er
 	}
 	pending := plan.Pending(p.ev, pl, outcomes, replaced, plan.FreshIndex(fresh), say)
 	sections := plan.Sections(p.ev.Prev, pl, outcomes, fresh, replaced)
-	werr := en.write(ctx, p, res, outcomes, sections, pending, fresh, &rv)
+	werr := en.write(ctx, p, res, outcomes, sections, pending, replaced, fresh, &rv)
 	res, err := en.conclude(p, res, outcomes, werr)
 	if res.Reload == nil && en.refused != nil {
 		res.Reload = &Reload{Refused: en.refused}
@@ -94,6 +94,38 @@ func (en *engine) apply(ctx context.Context, p *Planned) (*Result, passHints, er
 	}
 	return res, en.next(p, outcomes, replaced, werr), err
 }
+
+// errNotCarriedOut is the outcome of a step the run did not get to.
+var errNotCarriedOut = errors.New("not carried out: the run was stopped, or its time bound ran out, first")
+
+// sends tells a step that sends GitLab a request; the others (a keep, a
+// forget, a fault, a removal that waits for later runs or is left to the
+// next pass) have their outcome at once.
+func sends(s plan.Step) bool {
+	return s.Waits == "" && !s.Deferred() && s.Fault == "" && s.Action != plan.Keep && s.Action != plan.Forget
+}
+
+// carryOut carries out one step of the pass.
+func (en *engine) carryOut(ctx context.Context, s plan.Step) plan.Outcome {
+	switch {
+	case s.Waits != "":
+		return plan.Outcome{ID: s.ID, Deleted: true, Err: plan.Fault(s.Waits)}
+	case s.Deferred():
+		return plan.Outcome{ID: s.ID, Deleted: true, Deferred: true}
+	}
+	oc := en.applyStep(ctx, s)
+	if s.Executor == nil && !s.Held && oc.Err != nil && s.Prev != nil && (s.Fault == "" || s.Prev.Table == nil) {
+		// The entry leaves (or, for a removal recorded earlier, has left)
+		// the config; the removal stays pending.
+		oc.Deleted = true
+	}
+	return oc
+}
+
+// compensateBound bounds the deletes that undo a pass's creates after its
+// config could not be written: they are sent even when the run was
+// stopped, or their runners' tokens would be lost.
+const compensateBound = 30 * time.Second
 
 // next says what the following pass must look at: the removals this one
 // left to it (a removal GitLab refused waits for the next run); after an
@@ -138,7 +170,7 @@ func (en *engine) next(p *Planned, outcomes []plan.Outcome, replaced map[int]boo
 // leave stay, for now. A config that cannot be written deletes again the
 // runners this pass created: their tokens would be lost with it.
 func (en *engine) write(ctx context.Context, p *Planned, res *Result, outcomes []plan.Outcome, sections []hostfs.Section,
-	pending []hostfs.PendingRemoval, fresh *hostfs.LiveConfig, rv *reservations) error {
+	pending []hostfs.PendingRemoval, replaced map[int]bool, fresh *hostfs.LiveConfig, rv *reservations) error {
 	l := en.l
 	data := en.render(p, sections, false, len(pending) > 0)
 	if data == nil {
@@ -148,7 +180,10 @@ func (en *engine) write(ctx context.Context, p *Planned, res *Result, outcomes [
 	}
 	if err := en.writeState(p, outcomes, pending, rv.state); err != nil {
 		// A removal is recorded before its entry leaves the config: the
-		// entries stay, and the removals are not made.
+		// entries stay (a replaced runner's too, beside its successor),
+		// and the removals are not made.
+		en.warn("writing state file %s: %v; the runners to remove stay in the config for now, and the next run decides again", l.StatePath(), err)
+		clear(replaced)
 		stay := fmt.Errorf("writing state file %s: %w; the entry stays in the config for now", l.StatePath(), err)
 		for i, s := range p.Plan.Steps {
 			if oc := &outcomes[i]; oc.Deferred || (s.Executor == nil && oc.Err != nil && oc.Deleted) {
@@ -351,6 +386,8 @@ func (en *engine) writeState(p *Planned, outcomes []plan.Outcome, pending []host
 // with its own token; an adopted runner keeps its new (lost) token and the
 // next run adopts it again.
 func (en *engine) compensate(ctx context.Context, pl plan.Plan, outcomes []plan.Outcome) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensateBound)
+	defer cancel()
 	_ = en.each(ctx, len(pl.Steps), func(i int) error {
 		s, oc := pl.Steps[i], &outcomes[i]
 		if oc.Creds == nil || (s.Action != plan.Create && s.Action != plan.Replace) {

@@ -159,10 +159,16 @@ func (en *engine) preview(p *Planned, res *Result) (*Result, error) {
 		gone[i] = true
 	}
 	sections := plan.Sections(p.ev.Prev, p.Plan, outcomes, nil, gone)
-	after := en.render(p, sections, false, false)
+	// A removal foretold to fail stays pending after the run: the config
+	// and state file stay with it.
+	pending := false
+	for i, s := range p.Plan.Steps {
+		pending = pending || (s.Executor == nil && outcomes[i].Deleted && outcomes[i].Err != nil)
+	}
+	after := en.render(p, sections, false, pending)
 	if en.o.Diff {
 		res.Before = string(p.live.Redacted())
-		res.After = string(en.render(p, sections, true, false))
+		res.After = string(en.render(p, sections, true, pending))
 	}
 	res.ConfigChanged = after != nil && p.live != nil && !bytes.Equal(after, p.live.Raw)
 	res.ConfigRemoved = after == nil && p.live.Exists

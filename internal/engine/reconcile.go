@@ -72,26 +72,36 @@ func reconcile(ctx context.Context, o Options) (*Result, error) {
 	if en.o.Remove != "" {
 		makePlan = (*engine).planRemoval
 	}
-	var errs []error
+	// A later pass decides everything again from what it observes: the
+	// run's failures are its last pass's (a create that failed in pass
+	// one and succeeded in pass two is no failure), and so are the
+	// executors it did not serve.
+	var failed error
+	var last *Planned
 	for pass := 1; ; pass++ {
+		before := en.skipped
+		en.skipped = nil
 		p, err := makePlan(en, ctx)
 		if err != nil {
-			res.Warnings, res.Skipped, res.LeftBehind = en.warnings, en.skippedResults(nil), en.left
-			return res, errors.Join(append(errs, err)...)
+			if pass > 1 {
+				en.skipped = before // what the last pass made says
+			}
+			failed = errors.Join(failed, err)
+			break
 		}
 		if en.o.Check {
 			return en.preview(p, res)
 		}
 		out, next, err := en.apply(ctx, p)
-		res = merge(res, out, pass, en.hints.replaced)
-		if err != nil {
-			errs = append(errs, err)
-		}
+		res, failed, last = merge(res, out, pass, en.hints.replaced), err, p
 		if !next.requeue() || pass == maxPasses {
-			return res, errors.Join(errs...)
+			break
 		}
 		en.hints = next
 	}
+	// What every pass warned of, and the runners any left alone.
+	res.Warnings, res.LeftBehind, res.Skipped = en.warnings, en.left, en.skippedResults(last)
+	return res, failed
 }
 
 // merge adds a later pass's result to the run's: a removal an earlier
@@ -127,7 +137,6 @@ func merge(run, pass *Result, n int, replaced map[string]bool) *Result {
 	run.Changed = run.Changed || pass.Changed
 	run.ConfigChanged = run.ConfigChanged || pass.ConfigChanged
 	run.ConfigRemoved = run.ConfigRemoved || pass.ConfigRemoved
-	run.Warnings, run.LeftBehind, run.Skipped = pass.Warnings, pass.LeftBehind, pass.Skipped
 	if pass.Reload != nil && run.Reload == nil {
 		run.Reload = pass.Reload
 	}

@@ -456,8 +456,14 @@ func (b *builder) pending(o OwnedRunner) Step {
 	}
 	v, answered := ev.Undeclared[ref]
 	if r.Token != "" && (!answered || v.State == gitlab.TokenAlive) {
-		if answered && v.Creds.ID != 0 && v.Creds.ID != r.ID {
+		if answered && v.Creds.ID != 0 && r.ID != 0 && v.Creds.ID != r.ID {
 			return unproven(fmt.Sprintf("the token it carries is runner %d's, not runner %d's", v.Creds.ID, r.ID))
+		}
+		if f := ev.Runners[ref]; f != nil && f.Unreadable != "" {
+			// Whether another host uses it is unknown: a delete by its
+			// token would take the runner from that host too.
+			s.Fault = fmt.Sprintf("reading runner %d's managers, to make sure no other host uses it, failed (%s); the removal stays pending and the next run tries again", r.ID, f.Unreadable)
+			return with(RowPendingUnknown, ByToken, "")
 		}
 		if row, why := ev.claim(ref, false, false); row.Claim == Shared {
 			return with(RowPendingShared, ByToken, why+", so only this host's runner manager is removed")
@@ -517,6 +523,15 @@ func (b *builder) undeclared(o OwnedRunner) Step {
 	}
 	v, answered := ev.Undeclared[ref]
 	if r.Token != "" && (!answered || v.State == gitlab.TokenAlive) {
+		if r.ID == 0 && answered && v.Creds.ID != 0 {
+			s.ID = v.Creds.ID // an entry written without its id: verify names it
+		}
+		if f.Unreadable != "" {
+			// Whether another host uses it is unknown: a delete by its
+			// token would take the runner from that host too.
+			s.Fault = fmt.Sprintf("reading runner %d's managers, to make sure no other host uses it, failed (%s); it stays in the config and the next run tries again", s.ID, f.Unreadable)
+			return with(RowUndeclaredUnknown, ByToken)
+		}
 		if row, why := ev.claim(ref, true, true); row.Claim == Shared {
 			s.Reason = "executor no longer declared; " + why + ", so only this host's runner manager is removed"
 			return with(RowUndeclaredShared, ByToken)

@@ -440,6 +440,21 @@ var decisionCases = []decisionCase{
 			{Action: Forget, Rule: RowInherited.Name, Name: "node1 main a Runner", ID: 1, Via: Nothing, FromConfig: true},
 			{Action: Forget, Rule: RowInherited.Name, Name: "node1 main b Runner", ID: 2, Via: Nothing, FromConfig: true}},
 		notes: 2},
+	{name: "undeclared entry whose token works but whose managers cannot be read: never deleted by its token (another host may use it), stays, fails",
+		world: func() *world {
+			return newWorld(true, entry("a", 1), entry("b", 2), entry("old", 3)).alive("a", "b", "old").
+				with(func(ev *Evidence) { ev.Facts(ref(3)).Unreadable = "503" })
+		},
+		want: []view{keep("a", 1), keep("b", 2), {Action: Delete, Rule: RowUndeclaredUnknown.Name, Name: "old", ID: 3, Via: ByToken, Faulted: true, FromConfig: true}}},
+	{name: "undeclared entry written without its id: verify names the runner",
+		world: func() *world {
+			old := entry("old", 0)
+			return newWorld(true, entry("a", 1), entry("b", 2), old).alive("a", "b").
+				with(func(ev *Evidence) {
+					ev.Undeclared[Ref{gl, 0}] = gitlab.Verification{State: gitlab.TokenAlive, Creds: gitlab.Credentials{ID: 7}}
+				})
+		},
+		want: []view{keep("a", 1), keep("b", 2), {Action: Delete, Rule: RowUndeclared.Name, Name: "old", ID: 7, Via: ByToken, FromConfig: true}}},
 	{name: "undeclared entry whose runner cannot be read: stays, fails",
 		world: func() *world {
 			return newWorld(true, entry("a", 1), entry("b", 2), entry("old", 3)).alive("a", "b").

@@ -102,6 +102,14 @@ func NewState(plan Plan, outcomes []Outcome, old *hostfs.State, tokens map[strin
 	st := &hostfs.State{Version: 1, Runners: map[string]hostfs.StateRunner{}, Tokens: tokens, Namespaces: old.Namespaces}
 	for i, s := range plan.Steps {
 		if s.Executor == nil {
+			// A removal not made keeps its entry, and the record that
+			// makes the entry this host's (a description of its own says
+			// nothing of whose it is).
+			if s.Prev != nil && s.Prev.Table != nil && !outcomes[i].Deleted {
+				if o, ok := old.Runners[s.Name]; ok && o.ID == s.Prev.ID {
+					st.Runners[s.Name] = o
+				}
+			}
 			continue
 		}
 		oc := outcomes[i]

@@ -10,7 +10,8 @@ import (
 // HostStep is a change a pass makes to the host's own files before its
 // first request that changes GitLab: the files a run acts on are only
 // read while it observes, and what the lineage table decides is carried
-// out here, as steps check mode shows.
+// out here (check mode carries out none; the lineage's warning says what
+// a fresh identity does).
 type HostStep struct {
 	Kind HostKind
 	// SystemID is the id written (WriteSystemID).
@@ -27,7 +28,8 @@ const (
 	// prefix came from another machine.
 	WriteSystemID HostKind = "write system id"
 	// FreshIdentity starts the state file afresh: the prefix came from
-	// another machine, whose runners this host never touches.
+	// another machine, whose runners this host never touches. The pass's
+	// state file, written for this host, carries it out.
 	FreshIdentity HostKind = "fresh identity"
 )
 

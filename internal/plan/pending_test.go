@@ -51,6 +51,9 @@ func TestPendingTable(t *testing.T) {
 		{"its token works, another host uses the runner", func() *world {
 			return pendingWorld(true, withToken(proof)).with(token(gitlab.TokenAlive, 3)).managers(3, "s_this", "s_other")
 		}, step(RowPendingShared, ByToken, false), 0},
+		{"its token works, its managers unreadable: whether another host uses it is unknown", func() *world {
+			return pendingWorld(true, withToken(proof)).with(token(gitlab.TokenAlive, 3)).with(func(ev *Evidence) { ev.Facts(ref(3)).Unreadable = "502" })
+		}, step(RowPendingUnknown, ByToken, true), 0},
 		{"a token that works, of another runner", func() *world {
 			return pendingWorld(true, withToken(proof)).with(token(gitlab.TokenAlive, 9))
 		}, step(RowPendingUnproven, Nothing, false), 1},

@@ -213,7 +213,9 @@ func (p Plan) Predict() []Outcome {
 		o := Outcome{ID: s.ID, Predicted: true}
 		switch {
 		case s.Fault != "":
-			o.Err = faultError(s.Fault)
+			// A removal recorded by an earlier run has no entry: it stays
+			// pending.
+			o.Err, o.Deleted = faultError(s.Fault), s.Executor == nil && !s.Held && s.Prev != nil && s.Prev.Table == nil
 		case s.Waits != "":
 			o.Err, o.Deleted = faultError(s.Waits), true
 		case s.Action == Create || s.Action == Replace || s.Action == Adopt:

@@ -91,7 +91,6 @@ type Warning struct {
 
 // SkippedStep is an executor a step's failure took out of the run.
 type SkippedStep struct {
-	Step   int
 	Name   string
 	File   string
 	Reason string
@@ -144,7 +143,7 @@ func Conclude(p Plan, outcomes []Outcome) Verdict {
 			if reason == "" {
 				reason = config.SkipFailed
 			}
-			v.Skipped = append(v.Skipped, SkippedStep{Step: i, Name: s.Name, File: s.Executor.File, Reason: reason, Cause: oc.Err, Kept: s.Prev != nil})
+			v.Skipped = append(v.Skipped, SkippedStep{Name: s.Name, File: s.Executor.File, Reason: reason, Cause: oc.Err, Kept: s.Prev != nil})
 			skipped = append(skipped, err)
 		default:
 			v.Errors = append(v.Errors, err)

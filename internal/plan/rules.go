@@ -54,7 +54,7 @@ var (
 
 // The rows for runners no declared executor keeps.
 var (
-	RowUndeclared = Row{"undeclared", "an entry of this host's config whose executor is no longer declared, its token works (or GitLab did not answer), no other host uses it",
+	RowUndeclared = Row{"undeclared", "an entry of this host's config whose executor is no longer declared, its token works (or GitLab did not answer), no other host uses it (its managers read, or none readable without a PAT)",
 		Delete, "DELETE /runners with its token"}
 	RowUndeclaredShared = Row{"undeclared, shared", "such an entry whose token works, and another host uses the runner",
 		Detach, "DELETE /runners/managers: only this host's manager goes"}
@@ -64,7 +64,7 @@ var (
 		Forget, "nothing to send: the entry leaves the config"}
 	RowUndeclaredLeft = Row{"undeclared, not this host's", "such an entry whose token is rejected, and its runner is another host's or cannot be checked (no PAT)",
 		Forget, "nothing to send: the entry leaves the config, the runner is named"}
-	RowUndeclaredUnknown = Row{"undeclared, unknown", "such an entry whose runner GitLab could not tell about, or that cannot be deleted without a PAT",
+	RowUndeclaredUnknown = Row{"undeclared, unknown", "such an entry whose runner GitLab could not tell about (whether it is this host's, or whether another host uses it), or that cannot be deleted without a PAT",
 		Delete, "nothing; the entry stays, the run fails for it"}
 	RowDuplicate = Row{"duplicate", "another runner with a declared executor's identity (left by an interrupted run, or by an earlier life of this host) is this host's or reclaimable",
 		Delete, "DELETE /runners/:id"}
@@ -99,7 +99,7 @@ var HeldTable = []Row{RowHeldVerified, RowHeldRejected, RowHeldUnverified}
 // id and the runner's description — and is made only when GitLab bears
 // it out.
 var (
-	RowPendingToken = Row{"pending, token works", "the removal carries the runner's token and verify accepts it (or GitLab did not answer), no other host uses it",
+	RowPendingToken = Row{"pending, token works", "the removal carries the runner's token and verify accepts it (or GitLab did not answer), no other host uses it (its managers read, or none readable without a PAT)",
 		Delete, "DELETE /runners with its token"}
 	RowPendingShared = Row{"pending, shared", "the removal carries the runner's token, verify accepts it, and another host uses the runner",
 		Detach, "DELETE /runners/managers: only this host's manager goes"}
@@ -107,7 +107,7 @@ var (
 		Delete, "DELETE /runners/:id"}
 	RowPendingGone = Row{"pending, gone", "its token is dead or missing and GitLab no longer has the runner",
 		Forget, "nothing: the removal is done"}
-	RowPendingUnknown = Row{"pending, unknown", "its token is dead or missing and the runner could not be read (5xx, no answer, 403)",
+	RowPendingUnknown = Row{"pending, unknown", "the runner could not be read (5xx, no answer; a 403 when its token is dead): whether it is this host's, or whether another host uses it, is unknown",
 		Delete, "nothing; the removal stays pending (a warning; --strict fails)"}
 	RowPendingUnproven = Row{"pending, unproven", "anything else: no token that works and no proof GitLab bears out (no description or system id recorded, another description, no manager of this host, no personal access token to read it)",
 		Forget, "nothing: the removal is dropped, the runner named (left_behind)"}

@@ -84,7 +84,6 @@ type Options struct {
 	// Now is the controller's clock (default time.Now); GitLab's is read
 	// from the Date of its answers.
 	Now func() time.Time
-	Log func(string)
 }
 
 // Runner is one runner the clean-up looked at, and what it did.

@@ -313,3 +313,82 @@ func TestRemovalTakesASecondPass(t *testing.T) {
 		t.Fatalf("steady state: %d passes, want 1", res.Passes)
 	}
 }
+
+// A later pass decides everything again: a create that failed in pass one
+// and succeeded in pass two is no failure of the run, and its executor is
+// not reported skipped.
+func TestFailureAPassTwoMendsIsNoFailure(t *testing.T) {
+	sim, p := standard(t)
+	mustRun(t, p, nil)
+	gpu := ids(sim)["gpu"]
+	// gpu's executor is renamed: its runner goes (a second pass deletes
+	// it), and the new one's create fails once.
+	p.Remove("main/gpu.yml")
+	p.Executor("cuda.toml", "url = \""+sim.URL+"\"\nexecutor = \"custom\"\n[custom]\n  run_exec = \"/opt/run.sh\"\n")
+	sim.InjectFault(gitlabsim.Fault{Kind: "create", Type: gitlabsim.FaultStatus, Status: 502})
+	// (A create GitLab answered 502 may have been carried out: a third
+	// pass looks for a late duplicate.)
+	res := mustRun(t, p, nil)
+	if res.Passes < 2 || len(res.Skipped) != 0 {
+		t.Fatalf("%d passes, skipped %+v; want two passes or more and nothing skipped", res.Passes, res.Skipped)
+	}
+	for _, r := range res.Runners {
+		if r.Error != "" {
+			t.Fatalf("runner %s reported failed (%s) although a later pass made it", r.Name, r.Error)
+		}
+	}
+	var cuda bool
+	for _, r := range sim.Runners() {
+		cuda = cuda || r.Description == host+" main cuda Runner"
+	}
+	if _, ok := sim.Runner(gpu); ok || !cuda {
+		t.Fatalf("GitLab holds %+v: want gpu's runner deleted and cuda's created", sim.Runners())
+	}
+}
+
+// A run stopped part way (its time bound) reports nothing it did not do,
+// wherever it stopped: a runner reported deleted is gone, one reported
+// created exists; and the next run leaves GitLab holding exactly what the
+// config names.
+func TestStoppedRunReportsNothingItDidNotDo(t *testing.T) {
+	for _, bound := range []time.Duration{30 * time.Millisecond, 90 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond} {
+		sim, p := standard(t)
+		mustRun(t, p, nil)
+		p.Remove("main/gpu.yml")
+		for _, n := range []string{"x", "y", "z"} {
+			p.Executor(n+".toml", "url = \""+sim.URL+"\"\nexecutor = \"shell\"\n")
+		}
+		sim.SetLatency(20 * time.Millisecond)
+		oc := run(t, p, func(o *engine.Options) { o.Limits.Timeout, o.Limits.Concurrency = bound, 1 })
+		sim.SetLatency(0)
+		if oc.Res != nil {
+			for _, r := range oc.Res.Runners {
+				_, exists := sim.Runner(r.ID)
+				switch {
+				case r.Error != "" || r.Deferred || r.Pending:
+				case r.Action == plan.Delete && exists:
+					t.Fatalf("bound %v: runner %d reported deleted is in GitLab", bound, r.ID)
+				case r.Action == plan.Create && !exists:
+					t.Fatalf("bound %v: runner %s reported created (id %d) is not in GitLab", bound, r.Name, r.ID)
+				}
+			}
+		}
+		mustRun(t, p, nil)
+		got := map[int64]bool{}
+		for _, e := range p.Entries(t) {
+			got[e.ID] = true
+		}
+		if len(got) != 5 || len(sim.Runners()) != 5 {
+			var names []string
+			for _, e := range p.Entries(t) {
+				names = append(names, fmt.Sprintf("%s=%d", e.Name, e.ID))
+			}
+			t.Fatalf("bound %v: the config names %d runners (%v), GitLab holds %d (%v); want 5 and 5", bound, len(got), names, len(sim.Runners()), ids(sim))
+		}
+		for _, r := range sim.Runners() {
+			if !got[r.ID] {
+				t.Fatalf("bound %v: runner %d (%s) is in GitLab and in no config", bound, r.ID, r.Description)
+			}
+		}
+	}
+}
