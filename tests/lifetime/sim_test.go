@@ -43,6 +43,10 @@ type fhost struct {
 	// reimaged: its generated files were lost and no run has succeeded
 	// since; the runners they named wait for that run.
 	reimaged bool
+	// inherited: its files are a copy of another machine's (a clone) and
+	// no start has succeeded yet to replace them; gitlab-runner never ran
+	// them (ExecStartPre failed, so the unit did not start).
+	inherited bool
 	// reported are the runner ids its last run reported (what the sync
 	// module returns to the play), and reportedDay the day of that run.
 	reported    []int64
@@ -211,7 +215,8 @@ func (f *fleet) live() {
 		f.sim.ClearFaults()
 		if !outage {
 			for _, h := range f.hosts {
-				if !h.gone && !h.off(f.day) {
+				// A start whose ExecStartPre failed starts no gitlab-runner.
+				if !h.gone && !h.off(f.day) && h.lastOK {
 					f.gitlabRunner(h)
 				}
 			}
@@ -348,6 +353,7 @@ func (f *fleet) clone(h *fhost) {
 			c.p.Write(g, string(b))
 		}
 	}
+	c.inherited = true
 	f.provision(c)
 	f.event("cloned", "%s from %s's image (fixed machine id: %v)", c.name, h.name, fixed)
 }
@@ -390,7 +396,7 @@ func (f *fleet) sync(h *fhost) {
 		}
 	}
 	if h.lastOK {
-		h.reimaged = false
+		h.reimaged, h.inherited = false, false
 	}
 	switch {
 	case err != nil:
@@ -502,6 +508,11 @@ func (f *fleet) check() {
 			owned[id] = h.name
 		}
 		entries := readConfig(h.p)
+		if h.inherited {
+			// Another machine's files, copied: that machine's runners,
+			// checked there (the first start that succeeds drops them).
+			continue
+		}
 		for _, e := range entries {
 			owned[e.ID] = h.name
 			r, ok := f.sim.Runner(e.ID)
